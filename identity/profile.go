@@ -1,0 +1,90 @@
+package identity
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Profile is what a member says about itself. Updated orders versions: a
+// profile older than the one held is a replay and is ignored.
+type Profile struct {
+	Network NetworkID
+	Peer    peer.ID
+	Name    string
+	Bio     string
+	Updated time.Time
+}
+
+type profileWire struct {
+	V       int    `cbor:"0,keyasint"`
+	Network string `cbor:"1,keyasint"`
+	Peer    []byte `cbor:"2,keyasint"`
+	Name    string `cbor:"3,keyasint"`
+	Bio     string `cbor:"4,keyasint"`
+	Updated int64  `cbor:"5,keyasint"`
+}
+
+func (p *Profile) Domain() string { return "clubnode/profile/v1" }
+func (p *Profile) Codec() []byte  { return []byte("/clubnode/profile") }
+func (p *Profile) MarshalRecord() ([]byte, error) {
+	return marshal(profileWire{V: Version, Network: string(p.Network), Peer: []byte(p.Peer),
+		Name: p.Name, Bio: p.Bio, Updated: p.Updated.UnixMilli()})
+}
+func (p *Profile) UnmarshalRecord(data []byte) error {
+	var w profileWire
+	if err := decodePayload(data, &w); err != nil {
+		return err
+	}
+	id, err := peerIDFromBytes("peer", w.Peer)
+	if err != nil {
+		return err
+	}
+	*p = Profile{Network: NetworkID(w.Network), Peer: id, Name: w.Name, Bio: w.Bio, Updated: time.UnixMilli(w.Updated).UTC()}
+	return nil
+}
+
+// SignedProfile is a profile with the exact envelope bytes.
+type SignedProfile struct {
+	Profile
+	Bytes []byte
+}
+
+// ValidateProfileText says what is wrong with a name or bio.
+func ValidateProfileText(name, bio string) error {
+	if err := validateText("name", name, MaxNameLength, false); err != nil {
+		return err
+	}
+	return validateText("bio", bio, MaxBioLength, false)
+}
+
+// SignProfile signs p with key, which must be p.Peer's.
+func SignProfile(key crypto.PrivKey, p Profile) (*SignedProfile, error) {
+	if err := ValidateProfileText(p.Name, p.Bio); err != nil {
+		return nil, fmt.Errorf("profile: %w", err)
+	}
+	p.Updated = p.Updated.UTC().Truncate(time.Millisecond)
+	data, err := seal(&p, key)
+	if err != nil {
+		return nil, fmt.Errorf("profile: %w", err)
+	}
+	return ParseProfile(data)
+}
+
+// ParseProfile verifies and decodes a profile.
+func ParseProfile(data []byte) (*SignedProfile, error) {
+	var p Profile
+	signer, err := open("profile", data, MaxProfileSize, &p)
+	if err != nil {
+		return nil, err
+	}
+	if signer != p.Peer {
+		return nil, fmt.Errorf("profile: %w: signed by %s, not by %s", ErrBadSignature, signer, p.Peer)
+	}
+	if err := ValidateProfileText(p.Name, p.Bio); err != nil {
+		return nil, fmt.Errorf("profile: %w: %v", ErrMalformed, err)
+	}
+	return &SignedProfile{Profile: p, Bytes: append([]byte(nil), data...)}, nil
+}

@@ -1,0 +1,196 @@
+package identity
+
+import (
+	"fmt"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Revocation withdraws Subject's membership. It is signed by the founder or
+// by a member above Subject in Subject's chain, which it carries so that
+// anyone can check that authority without asking anyone.
+//
+// Without WithInvitees, the members Subject invited before At stay members;
+// certificates Subject issued after At are worthless. With WithInvitees,
+// every chain that passes through Subject is invalid.
+type Revocation struct {
+	Network      NetworkID
+	Subject      peer.ID
+	Revoker      peer.ID
+	WithInvitees bool
+	At           time.Time
+	SubjectChain *Chain
+}
+
+type revocationWire struct {
+	V            int    `cbor:"0,keyasint"`
+	Network      string `cbor:"1,keyasint"`
+	Subject      []byte `cbor:"2,keyasint"`
+	Revoker      []byte `cbor:"3,keyasint"`
+	WithInvitees bool   `cbor:"4,keyasint"`
+	At           int64  `cbor:"5,keyasint"`
+	SubjectChain []byte `cbor:"6,keyasint"`
+}
+
+func (r *Revocation) Domain() string { return "clubnode/revocation/v1" }
+func (r *Revocation) Codec() []byte  { return []byte("/clubnode/revocation") }
+func (r *Revocation) MarshalRecord() ([]byte, error) {
+	return marshal(revocationWire{V: Version, Network: string(r.Network), Subject: []byte(r.Subject),
+		Revoker: []byte(r.Revoker), WithInvitees: r.WithInvitees, At: r.At.Unix(), SubjectChain: r.SubjectChain.Marshal()})
+}
+func (r *Revocation) UnmarshalRecord(data []byte) error {
+	var w revocationWire
+	if err := decodePayload(data, &w); err != nil {
+		return err
+	}
+	subject, err := peerIDFromBytes("subject", w.Subject)
+	if err != nil {
+		return err
+	}
+	revoker, err := peerIDFromBytes("revoker", w.Revoker)
+	if err != nil {
+		return err
+	}
+	chain, err := ParseChain(w.SubjectChain)
+	if err != nil {
+		return fmt.Errorf("subject's chain: %w", err)
+	}
+	*r = Revocation{Network: NetworkID(w.Network), Subject: subject, Revoker: revoker,
+		WithInvitees: w.WithInvitees, At: time.Unix(w.At, 0).UTC(), SubjectChain: chain}
+	return nil
+}
+
+// SignedRevocation is a revocation with the exact envelope bytes.
+type SignedRevocation struct {
+	Revocation
+	Bytes []byte
+}
+
+// Revoke signs a revocation of the member whose chain is subjectChain. key
+// must belong to the founder or to a member above the subject in that chain.
+func Revoke(key crypto.PrivKey, subjectChain *Chain, withInvitees bool, now time.Time) (*SignedRevocation, error) {
+	revoker, err := peer.IDFromPrivateKey(key)
+	if err != nil {
+		return nil, fmt.Errorf("revoke: %w", err)
+	}
+	r := Revocation{Network: subjectChain.Network(), Subject: subjectChain.Member(), Revoker: revoker,
+		WithInvitees: withInvitees, At: now.UTC().Truncate(time.Second), SubjectChain: subjectChain}
+	if err := r.checkAuthority(); err != nil {
+		return nil, fmt.Errorf("revoke %s: %w", r.Subject, err)
+	}
+	data, err := seal(&r, key)
+	if err != nil {
+		return nil, fmt.Errorf("revoke: %w", err)
+	}
+	return ParseRevocation(data)
+}
+
+// ParseRevocation verifies and decodes a revocation.
+func ParseRevocation(data []byte) (*SignedRevocation, error) {
+	var r Revocation
+	signer, err := open("revocation", data, MaxRevocationSize, &r)
+	if err != nil {
+		return nil, err
+	}
+	if signer != r.Revoker {
+		return nil, fmt.Errorf("revocation: %w: signed by %s, not by the revoker %s", ErrBadSignature, signer, r.Revoker)
+	}
+	if err := r.checkAuthority(); err != nil {
+		return nil, fmt.Errorf("revocation of %s: %w", r.Subject, err)
+	}
+	return &SignedRevocation{Revocation: r, Bytes: append([]byte(nil), data...)}, nil
+}
+
+func (r *Revocation) checkAuthority() error {
+	if r.SubjectChain.Network() != r.Network {
+		return fmt.Errorf("%w: subject's chain is for %s", ErrWrongNetwork, r.SubjectChain.Network())
+	}
+	if r.SubjectChain.Member() != r.Subject {
+		return fmt.Errorf("%w: the chain carried proves %s", ErrBrokenChain, r.SubjectChain.Member())
+	}
+	members := r.SubjectChain.Members()
+	if r.Subject == members[0] {
+		return fmt.Errorf("%w: the founder cannot be revoked", ErrNotAuthorized)
+	}
+	for _, m := range members[:len(members)-1] {
+		if m == r.Revoker {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: %s is neither the founder nor above the subject in its chain", ErrNotAuthorized, r.Revoker)
+}
+
+// Revocations is the set of revocations a node knows, safe for concurrent use.
+type Revocations struct {
+	mu      sync.RWMutex
+	network NetworkID
+	bySubj  map[peer.ID]*SignedRevocation
+}
+
+// NewRevocations makes an empty set for one network.
+func NewRevocations(network NetworkID) *Revocations {
+	return &Revocations{network: network, bySubj: map[peer.ID]*SignedRevocation{}}
+}
+
+// Add records r. It reports whether the set changed: a revocation for a
+// subject already revoked only counts if it also revokes the invitees or is
+// earlier.
+func (s *Revocations) Add(r *SignedRevocation) (bool, error) {
+	if r.Network != s.network {
+		return false, fmt.Errorf("revocation: %w: for %s, this network is %s", ErrWrongNetwork, r.Network, s.network)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	old, ok := s.bySubj[r.Subject]
+	if ok && !(r.WithInvitees && !old.WithInvitees) && !(r.WithInvitees == old.WithInvitees && r.At.Before(old.At)) {
+		return false, nil
+	}
+	s.bySubj[r.Subject] = r
+	return true, nil
+}
+
+// Get returns the revocation of subject, if any.
+func (s *Revocations) Get(subject peer.ID) (*SignedRevocation, bool) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	r, ok := s.bySubj[subject]
+	return r, ok
+}
+
+// All lists the revocations, ordered by subject for stable output.
+func (s *Revocations) All() []*SignedRevocation {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	out := make([]*SignedRevocation, 0, len(s.bySubj))
+	for _, r := range s.bySubj {
+		out = append(out, r)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Subject < out[j].Subject })
+	return out
+}
+
+// Check returns an error wrapping ErrRevoked if any link of c is revoked.
+func (s *Revocations) Check(c *Chain) error {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	for i, cert := range c.Certs {
+		r, ok := s.bySubj[cert.Member]
+		if !ok {
+			continue
+		}
+		last := i == len(c.Certs)-1
+		switch {
+		case last:
+			return fmt.Errorf("membership of %s: %w by %s", cert.Member, ErrRevoked, r.Revoker)
+		case r.WithInvitees:
+			return fmt.Errorf("membership of %s: %w: its chain passes through %s, revoked with invitees by %s", c.Member(), ErrRevoked, cert.Member, r.Revoker)
+		case c.Certs[i+1].Issued.After(r.At):
+			return fmt.Errorf("membership of %s: %w: invited by %s after that member was revoked", c.Member(), ErrRevoked, cert.Member)
+		}
+	}
+	return nil
+}
