@@ -1,0 +1,136 @@
+package p2p
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	dht "github.com/libp2p/go-libp2p-kad-dht"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
+	drouting "github.com/libp2p/go-libp2p/p2p/discovery/routing"
+	dutil "github.com/libp2p/go-libp2p/p2p/discovery/util"
+)
+
+// startDiscovery finds other members three ways: remembered peers are
+// redialled, the network's own Kademlia DHT is searched under a rendezvous
+// key, and (if enabled) mDNS finds members on the local network.
+func (n *Node) startDiscovery(ctx context.Context, st *netState, known []peer.AddrInfo) error {
+	kad, err := dht.New(n.host,
+		dht.Mode(dht.ModeServer),
+		dht.ProtocolPrefix(dhtPrefix(st.network())),
+		dht.BootstrapPeers(known...),
+	)
+	if err != nil {
+		return fmt.Errorf("start DHT: %w", err)
+	}
+	st.stops = append(st.stops, kad.Close)
+	disc := drouting.NewRoutingDiscovery(kad)
+	ns := rendezvous(st.network())
+
+	n.goFn(func(context.Context) { n.redialLoop(ctx, known) })
+	n.goFn(func(context.Context) {
+		// Advertise needs peers in the routing table: wait for the first
+		// members rather than logging failures.
+		if !n.waitForVerifiedPeer(ctx) {
+			return
+		}
+		_ = kad.Bootstrap(ctx)
+		dutil.Advertise(ctx, disc, ns)
+	})
+	n.goFn(func(context.Context) { n.findLoop(ctx, disc, ns) })
+
+	if n.cfg.MDNS {
+		svc := mdns.NewMdnsService(n.host, mdnsService(st.network()), mdnsNotifee{n: n, ctx: ctx})
+		if err := svc.Start(); err != nil {
+			n.log.Warn("mDNS discovery unavailable", "err", err)
+		} else {
+			st.stops = append(st.stops, svc.Close)
+		}
+	}
+	return nil
+}
+
+func (n *Node) waitForVerifiedPeer(ctx context.Context) bool {
+	t := time.NewTicker(200 * time.Millisecond)
+	defer t.Stop()
+	for len(n.VerifiedPeers()) == 0 {
+		select {
+		case <-ctx.Done():
+			return false
+		case <-t.C:
+		}
+	}
+	return true
+}
+
+// redialLoop keeps trying remembered peers that are not connected.
+func (n *Node) redialLoop(ctx context.Context, known []peer.AddrInfo) {
+	for {
+		for _, info := range known {
+			if info.ID == n.ID() || n.host.Network().Connectedness(info.ID) == network.Connected {
+				continue
+			}
+			dctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			_ = n.host.Connect(dctx, info)
+			cancel()
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(n.cfg.DiscoveryInterval):
+		}
+	}
+}
+
+// findLoop searches the DHT for members and connects to those found.
+func (n *Node) findLoop(ctx context.Context, disc *drouting.RoutingDiscovery, ns string) {
+	delay := time.Second
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(delay):
+		}
+		if len(n.VerifiedPeers()) > 0 {
+			n.findOnce(ctx, disc, ns)
+			delay = n.cfg.DiscoveryInterval
+		}
+	}
+}
+
+func (n *Node) findOnce(ctx context.Context, disc *drouting.RoutingDiscovery, ns string) {
+	fctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	peers, err := disc.FindPeers(fctx, ns)
+	if err != nil {
+		return
+	}
+	for info := range peers {
+		if info.ID == n.ID() || len(info.Addrs) == 0 || n.host.Network().Connectedness(info.ID) == network.Connected {
+			continue
+		}
+		if err := n.host.Connect(fctx, info); err == nil {
+			n.log.Debug("found member through the DHT", "peer", info.ID)
+		}
+	}
+}
+
+type mdnsNotifee struct {
+	n   *Node
+	ctx context.Context
+}
+
+// HandlePeerFound connects to a node seen on the LAN; hello decides whether
+// it is a member.
+func (m mdnsNotifee) HandlePeerFound(info peer.AddrInfo) {
+	if info.ID == m.n.ID() {
+		return
+	}
+	m.n.goFn(func(context.Context) {
+		ctx, cancel := context.WithTimeout(m.ctx, 10*time.Second)
+		defer cancel()
+		_ = m.n.host.Connect(ctx, info)
+	})
+}

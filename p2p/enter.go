@@ -1,0 +1,118 @@
+package p2p
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/clubnode/clubnode/identity"
+)
+
+// NetworkState is what a node knows of its network when it starts being a
+// member: its own chain and what it persisted before.
+type NetworkState struct {
+	Chain       *identity.Chain
+	Profile     *identity.SignedProfile // may be nil
+	Revocations []*identity.SignedRevocation
+	Members     []Member
+	KnownPeers  []peer.AddrInfo
+}
+
+// Enter makes the node a member of st.Chain's network: it joins the
+// membership topic, starts discovery and says hello to peers already
+// connected. A node is a member of one network.
+func (n *Node) Enter(state NetworkState) error {
+	if err := state.Chain.Verify(state.Chain.Network(), n.ID(), nil, n.cfg.Now()); err != nil {
+		return fmt.Errorf("enter network: %w", err)
+	}
+	network := state.Chain.Network()
+	revs := identity.NewRevocations(network)
+	for _, r := range state.Revocations {
+		if _, err := revs.Add(r); err != nil {
+			return fmt.Errorf("enter network: %w", err)
+		}
+	}
+	st := &netState{chain: state.Chain, revs: revs, members: map[peer.ID]*Member{}, self: state.Profile}
+	for _, m := range state.Members {
+		if m.Chain == nil || m.Chain.Network() != network {
+			continue
+		}
+		m := m
+		st.members[m.Chain.Member()] = &m
+	}
+	st.members[n.ID()] = &Member{Chain: state.Chain, Profile: state.Profile}
+	if revs.Check(state.Chain) != nil {
+		st.revoked, _ = revs.Get(n.ID())
+	}
+
+	n.mu.Lock()
+	if n.closed {
+		n.mu.Unlock()
+		return fmt.Errorf("enter network: node is closed")
+	}
+	if n.net != nil {
+		current := n.net.network()
+		n.mu.Unlock()
+		return fmt.Errorf("enter network: already a member of %s", current)
+	}
+	n.net = st
+	n.mu.Unlock()
+
+	ctx, cancel := context.WithCancel(n.ctx)
+	st.cancelFn = cancel
+	if err := n.startGossip(ctx, st); err != nil {
+		return err
+	}
+	if err := n.startDiscovery(ctx, st, state.KnownPeers); err != nil {
+		return err
+	}
+	for _, p := range n.host.Network().Peers() {
+		p := p
+		n.goFn(func(ctx context.Context) { _ = n.sayHello(ctx, p) })
+	}
+	n.log.Info("member of network", "network", network, "founder", state.Chain.Founder())
+	return nil
+}
+
+func (n *Node) startGossip(ctx context.Context, st *netState) error {
+	name := MembershipTopic(st.network())
+	if err := n.ps.RegisterTopicValidator(name, n.validate(st)); err != nil {
+		return fmt.Errorf("membership topic validator: %w", err)
+	}
+	topic, err := n.ps.Join(name)
+	if err != nil {
+		return fmt.Errorf("join membership topic: %w", err)
+	}
+	sub, err := topic.Subscribe()
+	if err != nil {
+		return fmt.Errorf("subscribe membership topic: %w", err)
+	}
+	if err := topic.SetScoreParams(topicScoreParams()); err != nil {
+		return fmt.Errorf("membership topic scoring: %w", err)
+	}
+	st.topic = topic
+	st.stops = append(st.stops, topic.Close, func() error { return n.ps.UnregisterTopicValidator(name) })
+	n.goFn(func(context.Context) { n.readGossip(ctx, sub) })
+	if st.self != nil {
+		n.goFn(func(context.Context) {
+			// Peers may not be meshed yet; the members sync also carries it.
+			_ = n.publish(ctx, st, memberEntry{Profile: st.self.Bytes})
+		})
+	}
+	return nil
+}
+
+// Connect dials a peer; hello follows automatically.
+func (n *Node) Connect(ctx context.Context, info peer.AddrInfo) error {
+	if err := n.host.Connect(ctx, info); err != nil {
+		return fmt.Errorf("connect to %s: %w", info.ID, err)
+	}
+	return nil
+}
+
+// Connected reports whether p is connected and verified.
+func (n *Node) Connected(p peer.ID) bool {
+	return n.host.Network().Connectedness(p) == network.Connected && n.isVerified(p)
+}

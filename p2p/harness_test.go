@@ -1,0 +1,181 @@
+package p2p
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+	"go.uber.org/goleak"
+
+	"github.com/clubnode/clubnode/identity"
+)
+
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m,
+		// libp2p and quic-go keep package-level workers alive for the process.
+		goleak.IgnoreTopFunction("github.com/ipfs/go-log/v2/writer.(*MirrorWriter).logRoutine"),
+		goleak.IgnoreAnyFunction("github.com/libp2p/go-libp2p/p2p/transport/quicreuse.(*reuse).gc"),
+	)
+}
+
+// memLedger is the test's invite ledger: the node's real one lives on disk.
+type memLedger struct {
+	mu   sync.Mutex
+	uses map[string][]peer.ID
+}
+
+func (l *memLedger) UseInvite(inv *identity.SignedInvite, redeemer peer.ID) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.uses == nil {
+		l.uses = map[string][]peer.ID{}
+	}
+	used := l.uses[inv.ID()]
+	for _, p := range used {
+		if p == redeemer {
+			return nil
+		}
+	}
+	if len(used) >= inv.Uses {
+		return fmt.Errorf("invite token already used %d of %d times", len(used), inv.Uses)
+	}
+	l.uses[inv.ID()] = append(used, redeemer)
+	return nil
+}
+
+type recorder struct {
+	mu   sync.Mutex
+	seen map[peer.ID]Member
+	revs []*identity.SignedRevocation
+}
+
+func (r *recorder) MemberSeen(m Member, _ []ma.Multiaddr) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.seen == nil {
+		r.seen = map[peer.ID]Member{}
+	}
+	r.seen[m.Chain.Member()] = m
+}
+
+func (r *recorder) RevocationReceived(rev *identity.SignedRevocation) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.revs = append(r.revs, rev)
+}
+
+func newNode(t *testing.T) *Node {
+	t.Helper()
+	key, err := identity.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	level := slog.LevelWarn
+	if os.Getenv("CLUBNODE_TEST_LOG") != "" {
+		level = slog.LevelDebug
+	}
+	n, err := New(Config{
+		Key:               key,
+		ListenAddrs:       []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"},
+		Ledger:            &memLedger{},
+		Events:            &recorder{},
+		Logger:            slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
+		HelloTimeout:      2 * time.Second,
+		DiscoveryInterval: time.Second,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return n
+}
+
+// found makes n the founder of a new network.
+func found(t *testing.T, n *Node, name string) *identity.Chain {
+	t.Helper()
+	charter, err := identity.FoundNetwork(n.cfg.Key, name, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	chain := identity.FounderChain(charter)
+	if err := n.Enter(NetworkState{Chain: chain}); err != nil {
+		t.Fatal(err)
+	}
+	return chain
+}
+
+func bearerInvite(t *testing.T, inviter *Node, uses int) *identity.SignedInvite {
+	t.Helper()
+	var boot []string
+	for _, a := range inviter.Addrs() {
+		boot = append(boot, a.String())
+	}
+	inv, err := identity.NewInvite(inviter.cfg.Key, inviter.Chain(), identity.InviteOptions{
+		Uses: uses, Expires: time.Now().Add(time.Hour), Bootstrap: boot}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return inv
+}
+
+// join redeems a bearer invite and enters the network, as the node does.
+func join(t *testing.T, n *Node, inv *identity.SignedInvite) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	chain, err := n.Redeem(ctx, inv)
+	if err != nil {
+		t.Fatalf("redeem: %v", err)
+	}
+	if err := n.Enter(NetworkState{Chain: chain, KnownPeers: BootstrapAddrs(inv)}); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// eventually waits for cond with a deadline, checking it often; it fails the
+// test with what was last wrong.
+func eventually(t *testing.T, timeout time.Duration, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %v", timeout, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+func knowsMembers(n *Node, want ...peer.ID) func() error {
+	return func() error {
+		have := map[peer.ID]bool{}
+		for _, m := range n.Members() {
+			have[m.Chain.Member()] = true
+		}
+		for _, p := range want {
+			if !have[p] {
+				return fmt.Errorf("%s does not know member %s (knows %d)", n.ID(), p, len(have))
+			}
+		}
+		return nil
+	}
+}
+
+func notConnected(n *Node, p peer.ID) func() error {
+	return func() error {
+		if len(n.host.Network().ConnsToPeer(p)) > 0 {
+			return errors.New("still connected")
+		}
+		return nil
+	}
+}

@@ -1,0 +1,250 @@
+package p2p
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p"
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	rcmgr "github.com/libp2p/go-libp2p/p2p/host/resource-manager"
+	"github.com/libp2p/go-libp2p/p2p/muxer/yamux"
+	"github.com/libp2p/go-libp2p/p2p/net/connmgr"
+	"github.com/libp2p/go-libp2p/p2p/security/noise"
+	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
+	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/clubnode/clubnode/identity"
+)
+
+// Ledger counts the uses of the bearer invites this node signed. The node
+// implements it over its datastore; p2p calls it when someone redeems.
+type Ledger interface {
+	// UseInvite records one use of inv by redeemer and fails (saying why)
+	// when the invite has no uses left. A redeemer that already used the
+	// invite may redeem again without using it up further.
+	UseInvite(inv *identity.SignedInvite, redeemer peer.ID) error
+}
+
+// Events tells the node's owner what it must persist. Calls come from
+// network goroutines and must not block for long.
+type Events interface {
+	// MemberSeen: a member was learned or updated (new chain or newer
+	// profile). addrs is non-empty when the member is connected.
+	MemberSeen(m Member, addrs []ma.Multiaddr)
+	// RevocationReceived: a new revocation was accepted (possibly of this
+	// node itself).
+	RevocationReceived(r *identity.SignedRevocation)
+}
+
+// Config configures a Node. Key, Ledger and Events are required.
+type Config struct {
+	Key         crypto.PrivKey
+	ListenAddrs []string
+	Ledger      Ledger
+	Events      Events
+	Logger      *slog.Logger
+	// MDNS enables discovery of members on the local network.
+	MDNS bool
+	// HelloTimeout is how long an inbound peer has to prove membership.
+	HelloTimeout time.Duration
+	// DiscoveryInterval is how often the DHT is searched for members and
+	// remembered peers are redialled.
+	DiscoveryInterval time.Duration
+	// MaxConns bounds connections (resource manager and connection manager).
+	MaxConns int
+	// Now is the clock; tests may replace it.
+	Now func() time.Time
+}
+
+func (c *Config) setDefaults() error {
+	if c.Key == nil {
+		return errors.New("p2p config: Key is required")
+	}
+	if c.Ledger == nil || c.Events == nil {
+		return errors.New("p2p config: Ledger and Events are required")
+	}
+	if len(c.ListenAddrs) == 0 {
+		return errors.New("p2p config: at least one listen address is required")
+	}
+	for _, a := range c.ListenAddrs {
+		if _, err := ma.NewMultiaddr(a); err != nil {
+			return fmt.Errorf("p2p config: listen address %q: %w", a, err)
+		}
+	}
+	if c.Logger == nil {
+		c.Logger = slog.Default()
+	}
+	if c.HelloTimeout <= 0 {
+		c.HelloTimeout = 10 * time.Second
+	}
+	if c.DiscoveryInterval <= 0 {
+		c.DiscoveryInterval = 30 * time.Second
+	}
+	if c.MaxConns <= 0 {
+		c.MaxConns = 400
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return nil
+}
+
+// Node is a libp2p host with clubnode's membership gate in front of it.
+type Node struct {
+	cfg    Config
+	log    *slog.Logger
+	host   host.Host
+	ps     *pubsub.PubSub
+	gater  *gater
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+	once   sync.Once
+
+	mu       sync.Mutex
+	closed   bool
+	net      *netState                   // nil until the node is a member
+	verified map[peer.ID]*identity.Chain // peers that passed hello
+	helloing map[peer.ID]bool            // hellos in flight, to avoid doubles
+}
+
+// New starts a libp2p host listening on cfg.ListenAddrs.
+func New(cfg Config) (*Node, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("component", "p2p"),
+		verified: map[peer.ID]*identity.Chain{}, helloing: map[peer.ID]bool{}}
+	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.gater = &gater{allow: n.allowed}
+
+	rm, err := newResourceManager(cfg.MaxConns)
+	if err != nil {
+		return nil, err
+	}
+	cm, err := connmgr.NewConnManager(cfg.MaxConns/4, cfg.MaxConns, connmgr.WithGracePeriod(time.Minute))
+	if err != nil {
+		return nil, fmt.Errorf("connection manager: %w", err)
+	}
+	h, err := libp2p.New(
+		libp2p.Identity(cfg.Key),
+		libp2p.ListenAddrStrings(cfg.ListenAddrs...),
+		libp2p.Transport(tcp.NewTCPTransport),
+		libp2p.Transport(quic.NewTransport),
+		libp2p.Security(noise.ID, noise.New),
+		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
+		libp2p.ResourceManager(rm),
+		libp2p.ConnectionManager(cm),
+		libp2p.ConnectionGater(n.gater),
+		libp2p.UserAgent("clubnode"),
+		libp2p.DisableMetrics(),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("start libp2p host: %w", err)
+	}
+	n.host = h
+	n.ps, err = pubsub.NewGossipSub(n.ctx, h,
+		pubsub.WithMaxMessageSize(MaxGossipMessage),
+		pubsub.WithStrictSignatureVerification(true),
+		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
+		pubsub.WithPeerFilter(func(p peer.ID, _ string) bool { return n.isVerified(p) }),
+		pubsub.WithPeerScore(peerScoreParams(), peerScoreThresholds()),
+		// Membership events are rare and must reach everyone, including
+		// peers not yet grafted into the mesh.
+		pubsub.WithFloodPublish(true),
+		pubsub.WithLogger(cfg.Logger.With("component", "gossipsub")),
+	)
+	if err != nil {
+		h.Close()
+		return nil, fmt.Errorf("start gossipsub: %w", err)
+	}
+	h.SetStreamHandler(HelloProtocol, n.handleHello)
+	h.SetStreamHandler(RedeemProtocol, n.handleRedeem)
+	h.SetStreamHandler(SyncProtocol, n.handleSync)
+	h.Network().Notify(&network.NotifyBundle{
+		ConnectedF:    func(_ network.Network, c network.Conn) { n.onConnected(c) },
+		DisconnectedF: func(_ network.Network, c network.Conn) { n.onDisconnected(c.RemotePeer()) },
+	})
+	n.log.Info("libp2p host started", "peer", h.ID(), "addrs", h.Addrs())
+	return n, nil
+}
+
+// newResourceManager sets explicit limits: the defaults scaled to this
+// machine, with the connection counts capped at maxConns.
+func newResourceManager(maxConns int) (network.ResourceManager, error) {
+	scaling := rcmgr.DefaultLimits
+	libp2p.SetDefaultServiceLimits(&scaling)
+	limits := rcmgr.PartialLimitConfig{
+		System: rcmgr.ResourceLimits{
+			Conns:         rcmgr.LimitVal(maxConns),
+			ConnsInbound:  rcmgr.LimitVal(maxConns / 2),
+			ConnsOutbound: rcmgr.LimitVal(maxConns),
+		},
+		// A single peer needs few connections; more is a misbehaving peer.
+		PeerDefault: rcmgr.ResourceLimits{Conns: 8, ConnsInbound: 4, ConnsOutbound: 4},
+	}
+	rm, err := rcmgr.NewResourceManager(rcmgr.NewFixedLimiter(limits.Build(scaling.AutoScale())))
+	if err != nil {
+		return nil, fmt.Errorf("resource manager: %w", err)
+	}
+	return rm, nil
+}
+
+// Host is the libp2p host, for protocols built on top (rooms, media).
+func (n *Node) Host() host.Host { return n.host }
+
+// PubSub is the gossipsub router, for topics built on top (rooms).
+func (n *Node) PubSub() *pubsub.PubSub { return n.ps }
+
+// ID is this node's peer ID.
+func (n *Node) ID() peer.ID { return n.host.ID() }
+
+// Addrs lists this node's full addresses (with /p2p/ID), for invites.
+func (n *Node) Addrs() []ma.Multiaddr {
+	addrs, err := peer.AddrInfoToP2pAddrs(&peer.AddrInfo{ID: n.host.ID(), Addrs: n.host.Addrs()})
+	if err != nil {
+		return nil
+	}
+	return addrs
+}
+
+// Close stops every goroutine and the host. It is safe to call twice.
+func (n *Node) Close() error {
+	var err error
+	n.once.Do(func() {
+		n.cancel()
+		n.mu.Lock()
+		n.closed = true
+		st := n.net
+		n.mu.Unlock()
+		if st != nil {
+			st.close()
+		}
+		err = n.host.Close()
+		n.wg.Wait()
+	})
+	return err
+}
+
+// goFn runs fn in a goroutine owned by the node: Close waits for it.
+func (n *Node) goFn(fn func(ctx context.Context)) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.closed {
+		return
+	}
+	n.wg.Add(1)
+	go func() {
+		defer n.wg.Done()
+		fn(n.ctx)
+	}()
+}

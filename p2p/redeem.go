@@ -1,0 +1,175 @@
+package p2p
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/clubnode/clubnode/identity"
+	"github.com/clubnode/clubnode/internal/wire"
+)
+
+type redeemRequest struct {
+	V     int    `cbor:"0,keyasint"`
+	Token []byte `cbor:"1,keyasint"`
+}
+
+type redeemResponse struct {
+	V     int    `cbor:"0,keyasint"`
+	Chain []byte `cbor:"1,keyasint,omitempty"`
+	Error string `cbor:"2,keyasint,omitempty"`
+}
+
+// handleRedeem is the inviter's side of a bearer invite: it checks the
+// token, counts a use in the ledger and issues the redeemer's certificate.
+// The redeemer's peer ID is the one its connection authenticated.
+func (n *Node) handleRedeem(s network.Stream) {
+	defer s.Close()
+	p := s.Conn().RemotePeer()
+	_ = s.SetDeadline(time.Now().Add(helloStreamTimeout))
+	var req redeemRequest
+	if err := wire.NewReader(s, maxRedeemFrame).ReadFrame(&req); err != nil {
+		s.Reset()
+		return
+	}
+	resp := redeemResponse{V: 1}
+	chain, err := n.redeem(req.Token, p)
+	if err != nil {
+		n.log.Info("invite redemption refused", "peer", p, "err", err)
+		resp.Error = err.Error()
+	} else {
+		n.log.Info("invite redeemed", "peer", p)
+		resp.Chain = chain.Marshal()
+	}
+	_ = wire.WriteFrame(s, resp)
+}
+
+func (n *Node) redeem(token []byte, p peer.ID) (*identity.Chain, error) {
+	st, err := n.state()
+	if err != nil {
+		return nil, err
+	}
+	inv, err := identity.ParseInvite(token)
+	if err != nil {
+		return nil, err
+	}
+	if inv.Inviter() != n.ID() {
+		return nil, fmt.Errorf("invite token: signed by %s, not by this node", inv.Inviter())
+	}
+	if inv.Network() != st.network() {
+		return nil, fmt.Errorf("invite token: %w: it is for %s, this node is in %s", identity.ErrWrongNetwork, inv.Network(), st.network())
+	}
+	if !inv.Bearer() {
+		return nil, fmt.Errorf("invite token: bound to %s: it is a certificate and needs no redemption", inv.For)
+	}
+	if err := inv.CheckTime(n.cfg.Now()); err != nil {
+		return nil, err
+	}
+	if st.revoked != nil {
+		return nil, errors.New("this node's membership was revoked; its invites are void")
+	}
+	if !n.allowed(p) {
+		return nil, fmt.Errorf("%s is revoked in this network", p)
+	}
+	// The chain must be current: the node's chain could have been replaced.
+	if inv.InviterChain.Verify(st.network(), n.ID(), st.revs, n.cfg.Now()) != nil {
+		return nil, errors.New("invite token: the inviter's chain is no longer valid")
+	}
+	if err := n.cfg.Ledger.UseInvite(inv, p); err != nil {
+		return nil, err
+	}
+	cert, err := identity.IssueCert(n.cfg.Key, st.chain, p, n.cfg.Now())
+	if err != nil {
+		return nil, err
+	}
+	return st.chain.Extend(cert)
+}
+
+// InviterAddrs extracts the inviter's addresses from an invite's bootstrap
+// list.
+func InviterAddrs(inv *identity.SignedInvite) (peer.AddrInfo, error) {
+	info := peer.AddrInfo{ID: inv.Inviter()}
+	for _, s := range inv.Bootstrap {
+		a, err := ma.NewMultiaddr(s)
+		if err != nil {
+			continue
+		}
+		ai, err := peer.AddrInfoFromP2pAddr(a)
+		if err != nil || ai.ID != inv.Inviter() {
+			continue
+		}
+		info.Addrs = append(info.Addrs, ai.Addrs...)
+	}
+	if len(info.Addrs) == 0 {
+		return info, fmt.Errorf("invite token: no address of the inviter %s among its bootstrap addresses", inv.Inviter())
+	}
+	return info, nil
+}
+
+// BootstrapAddrs extracts every peer address from an invite's bootstrap list.
+func BootstrapAddrs(inv *identity.SignedInvite) []peer.AddrInfo {
+	var addrs []ma.Multiaddr
+	for _, s := range inv.Bootstrap {
+		if a, err := ma.NewMultiaddr(s); err == nil {
+			addrs = append(addrs, a)
+		}
+	}
+	infos, err := peer.AddrInfosFromP2pAddrs(addrs...)
+	if err != nil {
+		return nil
+	}
+	return infos
+}
+
+// Redeem presents a bearer invite at the inviter's node and returns the
+// membership chain it issued for this node.
+func (n *Node) Redeem(ctx context.Context, inv *identity.SignedInvite) (*identity.Chain, error) {
+	if !inv.Bearer() {
+		return nil, errors.New("invite token: bound invites are not redeemed online")
+	}
+	info, err := InviterAddrs(inv)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := n.host.Connect(ctx, info); err != nil {
+		return nil, fmt.Errorf("connect to the inviter %s: %w", info.ID, err)
+	}
+	s, err := n.host.NewStream(ctx, info.ID, RedeemProtocol)
+	if err != nil {
+		return nil, fmt.Errorf("open redeem stream to %s: %w", info.ID, err)
+	}
+	defer s.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		_ = s.SetDeadline(dl)
+	}
+	if err := wire.WriteFrame(s, redeemRequest{V: 1, Token: inv.Bytes}); err != nil {
+		s.Reset()
+		return nil, err
+	}
+	var resp redeemResponse
+	if err := wire.NewReader(s, maxRedeemFrame).ReadFrame(&resp); err != nil {
+		s.Reset()
+		return nil, fmt.Errorf("read redeem reply: %w", err)
+	}
+	if resp.Error != "" {
+		return nil, fmt.Errorf("the inviter refused: %s", resp.Error)
+	}
+	chain, err := identity.ParseChain(resp.Chain)
+	if err != nil {
+		return nil, fmt.Errorf("the inviter's reply: %w", err)
+	}
+	if err := chain.Verify(inv.Network(), n.ID(), nil, n.cfg.Now()); err != nil {
+		return nil, fmt.Errorf("the inviter's reply: %w", err)
+	}
+	if chain.InvitedBy() != inv.Inviter() {
+		return nil, fmt.Errorf("the inviter's reply: certificate issued by %s, not %s", chain.InvitedBy(), inv.Inviter())
+	}
+	return chain, nil
+}
