@@ -1,0 +1,173 @@
+// Package apiguard is the layered guard in front of the node's local HTTP
+// API, modelled on syncthing's lib/api and tailscale's ipn/localapi. A
+// request must pass, in order:
+//
+//  1. the Host check: the Host header names a loopback host, so a web page
+//     whose DNS name was rebound to 127.0.0.1 cannot talk to the API;
+//  2. the Origin check: a request sent by a browser on behalf of some
+//     other page (Origin, Referer or Sec-Fetch-Site says so) is refused;
+//  3. the API token: "Authorization: Bearer <token>", which a page cannot
+//     attach to a cross-site request at all.
+//
+// The guard never sets Access-Control-Allow-Origin: no other origin may
+// read the API's answers.
+package apiguard
+
+import (
+	"crypto/subtle"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+
+	"github.com/clubnode/clubnode/node/apiv1"
+	"github.com/clubnode/clubnode/node/home"
+)
+
+// Guard holds what the checks need. Wrap copies it, so changing a Guard
+// after Wrap has no effect on handlers already built.
+type Guard struct {
+	// Token is the API token clients must present. An empty Token refuses
+	// every request: a guard that forgot its token must fail closed.
+	Token string
+	// Logger gets a debug line per refused request; nil means
+	// slog.Default(). Debug level because a hostile page can cause
+	// refusals at will and must not be able to flood the log.
+	Logger *slog.Logger
+}
+
+// Wrap returns next behind the guard.
+func (g Guard) Wrap(next http.Handler) http.Handler {
+	logger := g.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	logger = logger.With("component", "apiguard")
+	token := []byte(g.Token)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		status, msg := check(r, token)
+		if status != 0 {
+			logger.Debug("refused API request", "status", status, "reason", msg,
+				"method", r.Method, "path", r.URL.Path, "host", r.Host,
+				"origin", r.Header.Get("Origin"), "remote", r.RemoteAddr)
+			if status == http.StatusUnauthorized {
+				w.Header().Set("WWW-Authenticate", `Bearer realm="clubnode"`)
+			}
+			apiv1.WriteError(w, status, msg)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// check runs the layers in order and returns the status and message of
+// the first refusal, or 0 when the request may pass.
+func check(r *http.Request, token []byte) (int, string) {
+	if !hostAllowed(r.Host) {
+		return http.StatusForbidden, "host not allowed"
+	}
+	if status, msg := checkOrigin(r); status != 0 {
+		return status, msg
+	}
+	if len(token) == 0 {
+		return http.StatusInternalServerError, "API token not configured"
+	}
+	got, ok := bearerToken(r.Header.Get("Authorization"))
+	if !ok {
+		return http.StatusUnauthorized, "missing API token"
+	}
+	if subtle.ConstantTimeCompare([]byte(got), token) != 1 {
+		return http.StatusUnauthorized, "wrong API token"
+	}
+	return 0, ""
+}
+
+// hostAllowed reports whether a Host header value (host or host:port)
+// names a loopback host. Anything the parser does not understand is
+// refused: the point is to refuse DNS names such as 127.0.0.1.nip.io that
+// resolve to loopback but are chosen by an attacker.
+func hostAllowed(hostport string) bool {
+	var host, port string
+	if strings.HasPrefix(hostport, "[") {
+		end := strings.IndexByte(hostport, ']')
+		if end < 0 {
+			return false
+		}
+		host, port = hostport[1:end], hostport[end+1:]
+		if port != "" {
+			p, ok := strings.CutPrefix(port, ":")
+			if !ok {
+				return false
+			}
+			port = p
+		}
+		// Only IPv6 literals belong in brackets.
+		ip, err := netip.ParseAddr(host)
+		if err != nil || !ip.Is6() {
+			return false
+		}
+	} else {
+		// An unbracketed IPv6 literal is not a valid Host header.
+		if strings.Count(hostport, ":") > 1 {
+			return false
+		}
+		host, port, _ = strings.Cut(hostport, ":")
+	}
+	if port != "" && !validPort(port) {
+		return false
+	}
+	return home.IsLoopbackHost(host)
+}
+
+func validPort(s string) bool {
+	if len(s) == 0 || len(s) > 5 {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// checkOrigin refuses requests that a browser made for another page. A
+// request with no browser headers (the CLI, curl) passes. A browser UI
+// served by the node itself is same-origin and passes too; it will add a
+// session cookie and a CSRF check of its own.
+func checkOrigin(r *http.Request) (int, string) {
+	self := "http://" + r.Host
+	// Fetch metadata: only a request the user typed or bookmarked
+	// ("none") or one from our own origin may pass. "same-site" is refused
+	// too because every port on localhost is the same site.
+	if site := r.Header.Get("Sec-Fetch-Site"); site != "" && site != "same-origin" && site != "none" {
+		return http.StatusForbidden, "cross-site request not allowed"
+	}
+	if origin, ok := r.Header["Origin"]; ok {
+		if len(origin) != 1 || origin[0] != self {
+			return http.StatusForbidden, "origin not allowed"
+		}
+		return 0, ""
+	}
+	// Browsers omit Origin on plain navigations and some GETs but usually
+	// send a Referer; judge its origin the same way.
+	if ref := r.Header.Get("Referer"); ref != "" {
+		u, err := url.Parse(ref)
+		if err != nil || u.Scheme+"://"+u.Host != self {
+			return http.StatusForbidden, "referer not allowed"
+		}
+	}
+	return 0, ""
+}
+
+// bearerToken extracts the token from an Authorization header. The
+// scheme name is case-insensitive (RFC 9110).
+func bearerToken(header string) (string, bool) {
+	scheme, token, ok := strings.Cut(header, " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
+}
