@@ -1,0 +1,258 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/clubnode/clubnode/node/apiv1"
+)
+
+// addClientCommands adds the commands that drive a running daemon.
+func addClientCommands(root *cobra.Command) {
+	root.AddCommand(
+		newIDCommand(),
+		newNetworkCommand(),
+		newInviteCommand(),
+		newJoinCommand(),
+		newMembersCommand(),
+		newProfileCommand(),
+		newRevokeCommand(),
+		newPeersCommand(),
+	)
+}
+
+// call runs fn with a client for the command's daemon and a context
+// bounded by requestTimeout.
+func call(cmd *cobra.Command, fn func(ctx context.Context, c *apiv1.Client) error) error {
+	c, err := clientOf(cmd)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(cmd.Context(), requestTimeout)
+	defer cancel()
+	return fn(ctx, c)
+}
+
+func newIDCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "id",
+		Short: "Show this node's peer ID, name, addresses and network",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return call(cmd, func(ctx context.Context, c *apiv1.Client) error {
+				id, err := c.ID(ctx)
+				if err != nil {
+					return err
+				}
+				return output(cmd, id, func() string { return formatIdentity(id) })
+			})
+		},
+	}
+}
+
+func newNetworkCommand() *cobra.Command {
+	network := &cobra.Command{
+		Use:   "network",
+		Short: "Found a network",
+	}
+	network.AddCommand(&cobra.Command{
+		Use:   "create NAME",
+		Short: "Found a new invite-only network with this node as its founder",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return call(cmd, func(ctx context.Context, c *apiv1.Client) error {
+				n, err := c.CreateNetwork(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				return output(cmd, n, func() string {
+					return fmt.Sprintf("founded network %s\nid: %s\n", n.Name, n.ID)
+				})
+			})
+		},
+	})
+	return network
+}
+
+func newInviteCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "invite",
+		Short: "Issue an invite token (prints the token)",
+		Long: "Issue an invite token into this node's network. Without --for it is a\n" +
+			"bearer token redeemed online at this node, which counts its uses; with\n" +
+			"--for it is bound to one peer ID and can be redeemed offline.",
+		Args: cobra.NoArgs,
+	}
+	uses := cmd.Flags().Int("uses", 1, "how many nodes may join with the token")
+	expires := cmd.Flags().Duration("expires", 72*time.Hour, "how long the token stays valid")
+	forPeer := cmd.Flags().String("for", "", "bind the token to this peer ID")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		// Checked here too so a typo fails before any daemon is needed.
+		if *uses < 1 {
+			return fmt.Errorf("--uses must be at least 1, got %d", *uses)
+		}
+		if *expires < time.Second {
+			return fmt.Errorf("--expires must be at least 1s, got %s", *expires)
+		}
+		req := apiv1.CreateInviteRequest{
+			Uses:           *uses,
+			ExpiresSeconds: int(*expires / time.Second),
+			For:            *forPeer,
+		}
+		return call(cmd, func(ctx context.Context, c *apiv1.Client) error {
+			inv, err := c.CreateInvite(ctx, req)
+			if err != nil {
+				return err
+			}
+			// Just the token, so scripts can use $(clubnode invite).
+			return output(cmd, inv, func() string { return inv.Token + "\n" })
+		})
+	}
+	return cmd
+}
+
+func newJoinCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "join TOKEN",
+		Short: "Join a network with an invite token",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return call(cmd, func(ctx context.Context, c *apiv1.Client) error {
+				res, err := c.Join(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				return output(cmd, res, func() string { return formatJoin(res) })
+			})
+		},
+	}
+}
+
+func newMembersCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "members",
+		Short: "List the members of the network known to this node",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return call(cmd, func(ctx context.Context, c *apiv1.Client) error {
+				members, err := c.Members(ctx)
+				if err != nil {
+					return err
+				}
+				return output(cmd, members, func() string { return formatMembers(members) })
+			})
+		},
+	}
+}
+
+func newProfileCommand() *cobra.Command {
+	profile := &cobra.Command{
+		Use:   "profile",
+		Short: "Show a member's profile or set your own",
+	}
+	profile.AddCommand(&cobra.Command{
+		Use:   "show PEER_ID",
+		Short: "Show a member's profile, including who invited them",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return call(cmd, func(ctx context.Context, c *apiv1.Client) error {
+				m, err := c.Profile(ctx, args[0])
+				if err != nil {
+					return err
+				}
+				return output(cmd, m, func() string { return formatMember(m) })
+			})
+		},
+	})
+
+	set := &cobra.Command{
+		Use:   "set [--name NAME] [--bio BIO]",
+		Short: "Set your name and bio (a flag left out keeps its value)",
+		Args:  cobra.NoArgs,
+	}
+	name := set.Flags().String("name", "", "your display name")
+	bio := set.Flags().String("bio", "", "a line about you")
+	set.RunE = func(cmd *cobra.Command, args []string) error {
+		nameSet, bioSet := cmd.Flags().Changed("name"), cmd.Flags().Changed("bio")
+		if !nameSet && !bioSet {
+			return errors.New("nothing to set: give --name, --bio or both")
+		}
+		return call(cmd, func(ctx context.Context, c *apiv1.Client) error {
+			req := apiv1.SetProfileRequest{Name: *name, Bio: *bio}
+			// The API sets name and bio together; fill in the one the
+			// user left out so that it is kept rather than erased.
+			if !nameSet || !bioSet {
+				cur, err := currentProfile(ctx, c)
+				if err != nil {
+					return err
+				}
+				if !nameSet {
+					req.Name = cur.Name
+				}
+				if !bioSet {
+					req.Bio = cur.Bio
+				}
+			}
+			m, err := c.SetProfile(ctx, req)
+			if err != nil {
+				return err
+			}
+			return output(cmd, m, func() string { return formatMember(m) })
+		})
+	}
+	profile.AddCommand(set)
+	return profile
+}
+
+// currentProfile reads this node's own profile.
+func currentProfile(ctx context.Context, c *apiv1.Client) (apiv1.Member, error) {
+	id, err := c.ID(ctx)
+	if err != nil {
+		return apiv1.Member{}, err
+	}
+	m, err := c.Profile(ctx, id.PeerID)
+	if err != nil {
+		return apiv1.Member{}, fmt.Errorf("read your current profile (give both --name and --bio to skip this): %w", err)
+	}
+	return m, nil
+}
+
+func newRevokeCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "revoke PEER_ID",
+		Short: "Revoke a member you (or someone you invited) brought in",
+		Args:  cobra.ExactArgs(1),
+	}
+	withInvitees := cmd.Flags().Bool("with-invitees", false, "also revoke everyone the member invited")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		return call(cmd, func(ctx context.Context, c *apiv1.Client) error {
+			rv, err := c.Revoke(ctx, apiv1.RevokeRequest{Peer: args[0], WithInvitees: *withInvitees})
+			if err != nil {
+				return err
+			}
+			return output(cmd, rv, func() string { return formatRevocation(rv) })
+		})
+	}
+	return cmd
+}
+
+func newPeersCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "peers",
+		Short: "List the peers this node is connected to",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, args []string) error {
+			return call(cmd, func(ctx context.Context, c *apiv1.Client) error {
+				peers, err := c.Peers(ctx)
+				if err != nil {
+					return err
+				}
+				return output(cmd, peers, func() string { return formatPeers(peers) })
+			})
+		},
+	}
+}

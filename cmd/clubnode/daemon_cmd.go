@@ -1,0 +1,110 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/clubnode/clubnode/node"
+	"github.com/clubnode/clubnode/node/home"
+)
+
+// addDaemonCommands adds the commands that run a node rather than talk to
+// one: init (offline, creates the identity) and daemon.
+func addDaemonCommands(root *cobra.Command) {
+	root.AddCommand(newInitCommand(), newDaemonCommand())
+}
+
+func newInitCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "init --name NAME",
+		Short: "Create this node's identity and datastore in its home folder",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			h, err := homeOf(cmd)
+			if err != nil {
+				return err
+			}
+			name, _ := cmd.Flags().GetString("name")
+			id, err := node.Init(h, name)
+			if err != nil {
+				return fmt.Errorf("init: %w", err)
+			}
+			v := struct {
+				PeerID string `json:"peer_id"`
+				Home   string `json:"home"`
+			}{id.String(), h.Dir}
+			return output(cmd, v, func() string {
+				return fmt.Sprintf("created node %s in %s\nstart it with: clubnode --home %s daemon\n", id, h.Dir, h.Dir)
+			})
+		},
+	}
+	cmd.Flags().String("name", "", "your display name")
+	return cmd
+}
+
+func newDaemonCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "daemon",
+		Short: "Run the node in the foreground (Ctrl-C stops it)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			h, err := homeOf(cmd)
+			if err != nil {
+				return err
+			}
+			ok, err := h.Exists()
+			if err != nil {
+				return err
+			}
+			if !ok {
+				return fmt.Errorf("%s is not initialised: run 'clubnode --home %s init --name NAME' first", h.Dir, h.Dir)
+			}
+			settings, err := home.LoadConfig(h.ConfigPath())
+			if err != nil {
+				return err
+			}
+			if listen, _ := cmd.Flags().GetStringArray("listen"); len(listen) > 0 {
+				settings.ListenAddrs = listen
+			}
+			if api, _ := cmd.Flags().GetString("api"); api != "" {
+				settings.APIAddr = api
+			}
+			if cmd.Flags().Changed("mdns") {
+				settings.MDNS, _ = cmd.Flags().GetBool("mdns")
+			}
+			logger, err := newLogger(cmd)
+			if err != nil {
+				return err
+			}
+			n, err := node.Start(node.Config{Home: h, Settings: settings, Logger: logger})
+			if err != nil {
+				return err
+			}
+			defer n.Close()
+			logger.Info("clubnode daemon running", "peer", n.ID(), "home", h.Dir, "api", n.APIAddr())
+			err = n.Serve(cmd.Context())
+			logger.Info("clubnode daemon stopping")
+			return err
+		},
+	}
+	cmd.Flags().StringArray("listen", nil, "libp2p listen multiaddr (repeatable; overrides the config file)")
+	cmd.Flags().String("api", "", "local API address HOST:PORT (default from the config file, 127.0.0.1:7700)")
+	cmd.Flags().Bool("mdns", true, "discover members on the local network with mDNS (overrides the config file)")
+	cmd.Flags().String("log-level", "info", "log level: debug, info, warn or error")
+	return cmd
+}
+
+func newLogger(cmd *cobra.Command) (*slog.Logger, error) {
+	s, _ := cmd.Flags().GetString("log-level")
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(strings.ToUpper(s))); err != nil {
+		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", s)
+	}
+	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	slog.SetDefault(logger)
+	return logger, nil
+}

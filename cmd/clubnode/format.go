@@ -1,0 +1,121 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/clubnode/clubnode/node/apiv1"
+)
+
+// The human output of the client commands: short, aligned "label: value"
+// lines or tables. Scripts should use --json instead.
+
+// field appends an aligned "label: value" line.
+func field(b *strings.Builder, label, value string) {
+	fmt.Fprintf(b, "%-12s%s\n", label+":", value)
+}
+
+func formatIdentity(id apiv1.Identity) string {
+	var b strings.Builder
+	field(&b, "peer id", id.PeerID)
+	field(&b, "name", orDash(id.Name))
+	if id.Network == nil {
+		field(&b, "network", "none (found one with: clubnode network create NAME, or join one with: clubnode join TOKEN)")
+	} else {
+		field(&b, "network", fmt.Sprintf("%s (id %s, founder %s)", id.Network.Name, id.Network.ID, id.Network.Founder))
+	}
+	if len(id.Addrs) == 0 {
+		field(&b, "addrs", "-")
+	} else {
+		b.WriteString("addrs:\n")
+		for _, a := range id.Addrs {
+			b.WriteString("  " + a + "\n")
+		}
+	}
+	return b.String()
+}
+
+func formatJoin(res apiv1.JoinResult) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "joined network %s (id %s)\n", res.Network.Name, res.Network.ID)
+	field(&b, "invited by", res.InvitedBy)
+	field(&b, "chain", formatChain(res.Chain))
+	return b.String()
+}
+
+func formatMember(m apiv1.Member) string {
+	var b strings.Builder
+	field(&b, "peer id", m.PeerID)
+	field(&b, "name", orDash(m.Name))
+	field(&b, "bio", orDash(m.Bio))
+	invitedBy := m.InvitedBy
+	if invitedBy == "" {
+		invitedBy = "- (founder)"
+	}
+	field(&b, "invited by", invitedBy)
+	field(&b, "chain", formatChain(m.Chain))
+	field(&b, "connected", yesNo(m.Connected))
+	return b.String()
+}
+
+func formatMembers(members []apiv1.Member) string {
+	if len(members) == 0 {
+		return "no members known\n"
+	}
+	return table([]string{"PEER ID", "NAME", "INVITED BY", "CONNECTED"}, len(members), func(i int) []string {
+		m := members[i]
+		return []string{m.PeerID, orDash(m.Name), orDash(m.InvitedBy), yesNo(m.Connected)}
+	})
+}
+
+func formatRevocation(rv apiv1.Revocation) string {
+	if rv.WithInvitees {
+		return fmt.Sprintf("revoked %s and everyone they invited\n", rv.Peer)
+	}
+	return fmt.Sprintf("revoked %s\n", rv.Peer)
+}
+
+func formatPeers(peers []apiv1.Peer) string {
+	if len(peers) == 0 {
+		return "no peers connected\n"
+	}
+	return table([]string{"PEER ID", "ADDR", "MEMBER"}, len(peers), func(i int) []string {
+		p := peers[i]
+		return []string{p.PeerID, p.Addr, yesNo(p.Member)}
+	})
+}
+
+// formatChain shows a certificate chain founder first.
+func formatChain(chain []string) string {
+	if len(chain) == 0 {
+		return "-"
+	}
+	return strings.Join(chain, " -> ")
+}
+
+// table lays out a header and n rows in aligned columns.
+func table(header []string, n int, row func(i int) []string) string {
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, strings.Join(header, "\t"))
+	for i := range n {
+		fmt.Fprintln(tw, strings.Join(row(i), "\t"))
+	}
+	tw.Flush() // writes to a strings.Builder cannot fail
+	return b.String()
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func yesNo(v bool) string {
+	if v {
+		return "yes"
+	}
+	return "no"
+}

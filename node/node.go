@@ -1,0 +1,326 @@
+// Package node wires clubnode together: it owns the datastore, runs the
+// libp2p side (p2p) as the identity it loads, and serves the local HTTP API
+// the CLI and the browser drive it through.
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	ds "github.com/ipfs/go-datastore"
+	leveldb "github.com/ipfs/go-ds-leveldb"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/clubnode/clubnode/identity"
+	"github.com/clubnode/clubnode/node/apiguard"
+	"github.com/clubnode/clubnode/node/home"
+	"github.com/clubnode/clubnode/p2p"
+)
+
+// ErrAlreadyInitialised is returned by Init for a home that has a node.
+var ErrAlreadyInitialised = errors.New("already initialised")
+
+// Config configures a Node.
+type Config struct {
+	// Home is the node's home folder; the API address and token are
+	// published there. Required.
+	Home home.Home
+	// Settings is the config file's content.
+	Settings home.Config
+	// Datastore overrides the on-disk LevelDB datastore (tests use an
+	// in-memory one). The node closes it.
+	Datastore ds.Batching
+	Logger    *slog.Logger
+	// HelloTimeout and DiscoveryInterval tune p2p (zero: its defaults).
+	HelloTimeout      time.Duration
+	DiscoveryInterval time.Duration
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// Node is a running clubnode.
+type Node struct {
+	cfg   Config
+	log   *slog.Logger
+	store *store
+	key   crypto.PrivKey
+	p2p   *p2p.Node
+	api   net.Listener
+	token string
+
+	joinMu sync.Mutex // one network change (create, join) at a time
+	once   sync.Once
+}
+
+// Init creates a node's identity and datastore in h, refusing to touch a
+// home that already has one.
+func Init(h home.Home, name string) (peer.ID, error) {
+	if err := identity.ValidateProfileText(name, ""); err != nil {
+		return "", err
+	}
+	exists, err := h.Exists()
+	if err != nil {
+		return "", err
+	}
+	if exists {
+		return "", fmt.Errorf("%s is %w: refusing to overwrite its identity", h.Dir, ErrAlreadyInitialised)
+	}
+	if err := h.EnsureDir(); err != nil {
+		return "", err
+	}
+	d, err := openLevelDB(h)
+	if err != nil {
+		return "", err
+	}
+	defer d.Close()
+	st := &store{ds: d, log: slog.Default()}
+	ctx := context.Background()
+	if _, err := st.nodeKey(ctx); err == nil {
+		return "", fmt.Errorf("%s holds a node key already: refusing to overwrite it", h.DatastorePath())
+	}
+	key, err := identity.GenerateKey()
+	if err != nil {
+		return "", err
+	}
+	if err := st.setNodeKey(ctx, key); err != nil {
+		return "", err
+	}
+	if err := st.setSelfInfo(ctx, selfInfo{Name: name}); err != nil {
+		return "", err
+	}
+	// The config file is written last: its presence is what marks the
+	// home as initialised, so a crash before this point can be retried.
+	if err := home.SaveConfig(h.ConfigPath(), home.DefaultConfig()); err != nil {
+		return "", err
+	}
+	return peer.IDFromPrivateKey(key)
+}
+
+func openLevelDB(h home.Home) (ds.Batching, error) {
+	d, err := leveldb.NewDatastore(h.DatastorePath(), nil)
+	if err != nil {
+		return nil, fmt.Errorf("open datastore %s: %w (is another clubnode daemon running for this home?)", h.DatastorePath(), err)
+	}
+	return d, nil
+}
+
+// Start opens the datastore, starts the libp2p host (entering the network
+// if the node is a member) and listens on the API address. Serve the API
+// with Serve.
+func Start(cfg Config) (*Node, error) {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if err := cfg.Settings.Validate(); err != nil {
+		return nil, err
+	}
+	if cfg.Datastore == nil {
+		d, err := openLevelDB(cfg.Home)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Datastore = d
+	}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("component", "node")}
+	n.store = &store{ds: cfg.Datastore, log: n.log}
+	if err := n.start(); err != nil {
+		n.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+func (n *Node) start() error {
+	ctx := context.Background()
+	key, err := n.store.nodeKey(ctx)
+	if err != nil {
+		return err
+	}
+	n.key = key
+	n.p2p, err = p2p.New(p2p.Config{
+		Key:               key,
+		ListenAddrs:       n.cfg.Settings.ListenAddrs,
+		Ledger:            n.store,
+		Events:            events{n},
+		Logger:            n.cfg.Logger,
+		MDNS:              n.cfg.Settings.MDNS,
+		HelloTimeout:      n.cfg.HelloTimeout,
+		DiscoveryInterval: n.cfg.DiscoveryInterval,
+		Now:               n.cfg.Now,
+	})
+	if err != nil {
+		return err
+	}
+	chain, err := n.store.chain(ctx)
+	if err != nil {
+		return err
+	}
+	if chain != nil {
+		if err := n.enter(ctx, chain, nil); err != nil {
+			return err
+		}
+	}
+	n.token, err = home.NewAPIToken()
+	if err != nil {
+		return err
+	}
+	n.api, err = net.Listen("tcp", n.cfg.Settings.APIAddr)
+	if err != nil {
+		return fmt.Errorf("local API on %s: %w", n.cfg.Settings.APIAddr, err)
+	}
+	return nil
+}
+
+// enter starts network services for chain with everything persisted about
+// the network, plus extra known peers (an invite's bootstrap list).
+func (n *Node) enter(ctx context.Context, chain *identity.Chain, extra []peer.AddrInfo) error {
+	revs, err := n.store.revocations(ctx)
+	if err != nil {
+		return err
+	}
+	members, err := n.store.members(ctx)
+	if err != nil {
+		return err
+	}
+	known, err := n.store.knownPeers(ctx)
+	if err != nil {
+		return err
+	}
+	known = append(known, n.configBootstrap()...)
+	known = append(known, extra...)
+	profile, err := n.ownProfile(ctx, chain)
+	if err != nil {
+		return err
+	}
+	return n.p2p.Enter(p2p.NetworkState{Chain: chain, Profile: profile, Revocations: revs,
+		Members: members, KnownPeers: known})
+}
+
+func (n *Node) configBootstrap() []peer.AddrInfo {
+	var addrs []ma.Multiaddr
+	for _, s := range n.cfg.Settings.BootstrapAddrs {
+		if a, err := ma.NewMultiaddr(s); err == nil {
+			addrs = append(addrs, a)
+		}
+	}
+	infos, err := peer.AddrInfosFromP2pAddrs(addrs...)
+	if err != nil {
+		n.log.Warn("ignoring bootstrap addresses without /p2p/ peer IDs", "err", err)
+		return nil
+	}
+	return infos
+}
+
+// ownProfile returns the stored signed profile, signing one from the
+// user's name and bio if there is none yet for this network.
+func (n *Node) ownProfile(ctx context.Context, chain *identity.Chain) (*identity.SignedProfile, error) {
+	p, err := n.store.profile(ctx)
+	if err != nil {
+		return nil, err
+	}
+	if p != nil && p.Network == chain.Network() {
+		return p, nil
+	}
+	info, err := n.store.selfInfo(ctx)
+	if err != nil {
+		return nil, err
+	}
+	p, err = identity.SignProfile(n.key, identity.Profile{Network: chain.Network(), Peer: n.ID(),
+		Name: info.Name, Bio: info.Bio, Updated: n.cfg.Now()})
+	if err != nil {
+		return nil, err
+	}
+	return p, n.store.setProfile(ctx, p)
+}
+
+// ID is the node's peer ID.
+func (n *Node) ID() peer.ID { return n.p2p.ID() }
+
+// P2P is the libp2p side, for the packages built on it.
+func (n *Node) P2P() *p2p.Node { return n.p2p }
+
+// APIAddr is the address the local API listens on.
+func (n *Node) APIAddr() string { return n.api.Addr().String() }
+
+// APIToken is the token API clients must present.
+func (n *Node) APIToken() string { return n.token }
+
+// Serve answers the local API until ctx ends, having published its address
+// and token in the home folder for the CLI. It removes the address file on
+// the way out.
+func (n *Node) Serve(ctx context.Context) error {
+	if err := home.WriteAPIEndpoint(n.cfg.Home, n.APIAddr(), n.token); err != nil {
+		return err
+	}
+	defer func() {
+		if err := home.RemoveAPIFile(n.cfg.Home); err != nil {
+			n.log.Warn("could not remove the API address file", "err", err)
+		}
+	}()
+	srv := &http.Server{
+		Handler:           apiguard.Guard{Token: n.token, Logger: n.log}.Wrap(n.routes()),
+		ReadHeaderTimeout: 10 * time.Second,
+		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelDebug),
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(n.api) }()
+	n.log.Info("local API listening", "addr", n.APIAddr())
+	select {
+	case err := <-errc:
+		return fmt.Errorf("local API: %w", err)
+	case <-ctx.Done():
+	}
+	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutdownCtx)
+	<-errc
+	return nil
+}
+
+// Close stops the node and closes its datastore. Safe to call twice.
+func (n *Node) Close() error {
+	var errs []error
+	n.once.Do(func() {
+		if n.api != nil {
+			_ = n.api.Close()
+		}
+		if n.p2p != nil {
+			errs = append(errs, n.p2p.Close())
+		}
+		if n.cfg.Datastore != nil {
+			errs = append(errs, n.cfg.Datastore.Close())
+		}
+	})
+	return errors.Join(errs...)
+}
+
+// events persists what p2p learns.
+type events struct{ n *Node }
+
+func (e events) MemberSeen(m p2p.Member, addrs []ma.Multiaddr) {
+	ctx := context.Background()
+	if err := e.n.store.putMember(ctx, m); err != nil {
+		e.n.log.Error("could not store member", "peer", m.Chain.Member(), "err", err)
+	}
+	if err := e.n.store.putPeer(ctx, m.Chain.Member(), addrs, e.n.cfg.Now()); err != nil {
+		e.n.log.Error("could not store peer addresses", "peer", m.Chain.Member(), "err", err)
+	}
+}
+
+func (e events) RevocationReceived(r *identity.SignedRevocation) {
+	if err := e.n.store.putRevocation(context.Background(), r); err != nil {
+		e.n.log.Error("could not store revocation", "subject", r.Subject, "err", err)
+	}
+}
+

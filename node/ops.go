@@ -1,0 +1,315 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/clubnode/clubnode/identity"
+	"github.com/clubnode/clubnode/node/apiv1"
+	"github.com/clubnode/clubnode/p2p"
+)
+
+// opError carries the HTTP status an operation's failure deserves.
+type opError struct {
+	status int
+	err    error
+}
+
+func (e *opError) Error() string { return e.err.Error() }
+func (e *opError) Unwrap() error { return e.err }
+
+func fail(status int, format string, args ...any) error {
+	return &opError{status: status, err: fmt.Errorf(format, args...)}
+}
+
+// statusOf maps an operation's error to an HTTP status: bad input is the
+// caller's fault (400), missing things are 404, everything else is ours.
+func statusOf(err error) int {
+	var oe *opError
+	if errors.As(err, &oe) {
+		return oe.status
+	}
+	for _, target := range []error{identity.ErrMalformed, identity.ErrTooLarge, identity.ErrBadSignature,
+		identity.ErrBadVersion, identity.ErrExpired, identity.ErrWrongNetwork, identity.ErrBrokenChain,
+		identity.ErrUnsupportedKey, identity.ErrNotYetValid} {
+		if errors.Is(err, target) {
+			return http.StatusBadRequest
+		}
+	}
+	if errors.Is(err, identity.ErrNotAuthorized) || errors.Is(err, identity.ErrRevoked) {
+		return http.StatusForbidden
+	}
+	if errors.Is(err, p2p.ErrNotMember) {
+		return http.StatusConflict
+	}
+	return http.StatusInternalServerError
+}
+
+func (n *Node) networkInfo(c *identity.Chain) *apiv1.Network {
+	if c == nil {
+		return nil
+	}
+	return &apiv1.Network{ID: string(c.Network()), Name: c.Charter.Name, Founder: c.Founder().String()}
+}
+
+// Identity answers "who is this node".
+func (n *Node) Identity(ctx context.Context) (apiv1.Identity, error) {
+	info, err := n.store.selfInfo(ctx)
+	if err != nil {
+		return apiv1.Identity{}, err
+	}
+	out := apiv1.Identity{PeerID: n.ID().String(), Name: info.Name, Network: n.networkInfo(n.p2p.Chain())}
+	for _, a := range n.p2p.Addrs() {
+		out.Addrs = append(out.Addrs, a.String())
+	}
+	return out, nil
+}
+
+// CreateNetwork makes this node the founder of a new network.
+func (n *Node) CreateNetwork(ctx context.Context, name string) (apiv1.Network, error) {
+	n.joinMu.Lock()
+	defer n.joinMu.Unlock()
+	if c := n.p2p.Chain(); c != nil {
+		return apiv1.Network{}, fail(http.StatusConflict, "this node is already a member of %q (%s); a node belongs to one network", c.Charter.Name, c.Network())
+	}
+	if err := identity.ValidateNetworkName(name); err != nil {
+		return apiv1.Network{}, fail(http.StatusBadRequest, "%w", err)
+	}
+	charter, err := identity.FoundNetwork(n.key, name, n.cfg.Now())
+	if err != nil {
+		return apiv1.Network{}, err
+	}
+	chain := identity.FounderChain(charter)
+	if err := n.store.setChain(ctx, chain); err != nil {
+		return apiv1.Network{}, err
+	}
+	if err := n.enter(ctx, chain, nil); err != nil {
+		return apiv1.Network{}, err
+	}
+	n.log.Info("founded network", "network", chain.Network(), "name", name)
+	return *n.networkInfo(chain), nil
+}
+
+// MaxInviteLifetime bounds how long an invite may stay valid.
+const MaxInviteLifetime = 365 * 24 * time.Hour
+
+// CreateInvite signs an invite and records it in the ledger.
+func (n *Node) CreateInvite(ctx context.Context, req apiv1.CreateInviteRequest) (apiv1.Invite, error) {
+	chain := n.p2p.Chain()
+	if chain == nil {
+		return apiv1.Invite{}, fail(http.StatusConflict, "%w: create or join one before inviting", p2p.ErrNotMember)
+	}
+	if n.p2p.SelfRevoked() != nil {
+		return apiv1.Invite{}, fail(http.StatusForbidden, "this node's membership was revoked; it cannot invite")
+	}
+	if req.Uses == 0 {
+		req.Uses = 1
+	}
+	lifetime := time.Duration(req.ExpiresSeconds) * time.Second
+	if req.ExpiresSeconds == 0 {
+		lifetime = 72 * time.Hour
+	}
+	if lifetime < time.Second || lifetime > MaxInviteLifetime {
+		return apiv1.Invite{}, fail(http.StatusBadRequest, "expires_seconds must be between 1 and %d", int(MaxInviteLifetime.Seconds()))
+	}
+	var forID peer.ID
+	if req.For != "" {
+		id, err := peer.Decode(req.For)
+		if err != nil {
+			return apiv1.Invite{}, fail(http.StatusBadRequest, "for: %q is not a peer ID: %w", req.For, err)
+		}
+		forID = id
+	}
+	var boot []string
+	for _, a := range n.p2p.Addrs() {
+		if len(boot) == identity.MaxBootstrapAddrs {
+			break
+		}
+		boot = append(boot, a.String())
+	}
+	now := n.cfg.Now()
+	inv, err := identity.NewInvite(n.key, chain, identity.InviteOptions{Uses: req.Uses, Expires: now.Add(lifetime),
+		For: forID, Bootstrap: boot}, now)
+	if err != nil {
+		return apiv1.Invite{}, fail(http.StatusBadRequest, "%w", err)
+	}
+	if err := n.store.addInvite(ctx, inv, now); err != nil {
+		return apiv1.Invite{}, err
+	}
+	return apiv1.Invite{Token: inv.Text(), Network: *n.networkInfo(chain), Expires: inv.Expires,
+		Uses: inv.Uses, For: req.For}, nil
+}
+
+// Join redeems an invite token and makes this node a member. Nothing is
+// stored unless the whole token checks out and membership was granted.
+func (n *Node) Join(ctx context.Context, token string) (apiv1.JoinResult, error) {
+	n.joinMu.Lock()
+	defer n.joinMu.Unlock()
+	inv, err := identity.ParseInviteText(token)
+	if err != nil {
+		return apiv1.JoinResult{}, fail(http.StatusBadRequest, "%w", err)
+	}
+	if c := n.p2p.Chain(); c != nil {
+		if c.Network() == inv.Network() {
+			return apiv1.JoinResult{}, fail(http.StatusConflict, "this node is already a member of %q", c.Charter.Name)
+		}
+		return apiv1.JoinResult{}, fail(http.StatusConflict, "invite token: %v: it is for network %s, and this node is already a member of %q (%s)",
+			identity.ErrWrongNetwork, inv.Network(), c.Charter.Name, c.Network())
+	}
+	if err := inv.CheckTime(n.cfg.Now()); err != nil {
+		return apiv1.JoinResult{}, fail(http.StatusBadRequest, "%w", err)
+	}
+	if inv.Inviter() == n.ID() {
+		return apiv1.JoinResult{}, fail(http.StatusBadRequest, "invite token: this node signed it; give it to someone else")
+	}
+	var chain *identity.Chain
+	if inv.Bearer() {
+		chain, err = n.p2p.Redeem(ctx, inv)
+		if err != nil {
+			return apiv1.JoinResult{}, fail(http.StatusBadGateway, "join: %w", err)
+		}
+	} else {
+		if inv.For != n.ID() {
+			return apiv1.JoinResult{}, fail(http.StatusBadRequest, "invite token: bound to %s, not to this node (%s)", inv.For, n.ID())
+		}
+		if chain, err = inv.BoundChain(); err != nil {
+			return apiv1.JoinResult{}, fail(http.StatusBadRequest, "%w", err)
+		}
+	}
+	if err := n.store.setChain(ctx, chain); err != nil {
+		return apiv1.JoinResult{}, err
+	}
+	boot := p2p.BootstrapAddrs(inv)
+	for _, info := range boot {
+		if err := n.store.putPeer(ctx, info.ID, info.Addrs, n.cfg.Now()); err != nil {
+			return apiv1.JoinResult{}, err
+		}
+	}
+	if err := n.enter(ctx, chain, boot); err != nil {
+		return apiv1.JoinResult{}, err
+	}
+	n.log.Info("joined network", "network", chain.Network(), "invited_by", chain.InvitedBy())
+	return apiv1.JoinResult{Network: *n.networkInfo(chain), InvitedBy: chain.InvitedBy().String(), Chain: chainIDs(chain)}, nil
+}
+
+func chainIDs(c *identity.Chain) []string {
+	var out []string
+	for _, m := range c.Members() {
+		out = append(out, m.String())
+	}
+	return out
+}
+
+func (n *Node) memberInfo(m p2p.Member) apiv1.Member {
+	id := m.Chain.Member()
+	out := apiv1.Member{PeerID: id.String(), Chain: chainIDs(m.Chain),
+		Connected: id == n.ID() || n.p2p.Connected(id)}
+	if inv := m.Chain.InvitedBy(); inv != "" {
+		out.InvitedBy = inv.String()
+	}
+	if m.Profile != nil {
+		out.Name, out.Bio = m.Profile.Name, m.Profile.Bio
+	}
+	return out
+}
+
+// Members lists the members this node knows, itself included.
+func (n *Node) Members() ([]apiv1.Member, error) {
+	if n.p2p.Chain() == nil {
+		return nil, fail(http.StatusConflict, "%w", p2p.ErrNotMember)
+	}
+	out := []apiv1.Member{}
+	for _, m := range n.p2p.Members() {
+		out = append(out, n.memberInfo(m))
+	}
+	return out, nil
+}
+
+// Profile shows one member's profile.
+func (n *Node) Profile(id string) (apiv1.Member, error) {
+	p, err := peer.Decode(id)
+	if err != nil {
+		return apiv1.Member{}, fail(http.StatusBadRequest, "%q is not a peer ID: %w", id, err)
+	}
+	m, ok := n.p2p.Member(p)
+	if !ok {
+		return apiv1.Member{}, fail(http.StatusNotFound, "no member %s is known to this node", p)
+	}
+	return n.memberInfo(m), nil
+}
+
+// SetProfile changes this node's name and bio, and tells the network.
+func (n *Node) SetProfile(ctx context.Context, name, bio string) (apiv1.Member, error) {
+	if err := identity.ValidateProfileText(name, bio); err != nil {
+		return apiv1.Member{}, fail(http.StatusBadRequest, "%w", err)
+	}
+	if err := n.store.setSelfInfo(ctx, selfInfo{Name: name, Bio: bio}); err != nil {
+		return apiv1.Member{}, err
+	}
+	chain := n.p2p.Chain()
+	if chain == nil {
+		return apiv1.Member{PeerID: n.ID().String(), Name: name, Bio: bio}, nil
+	}
+	p, err := identity.SignProfile(n.key, identity.Profile{Network: chain.Network(), Peer: n.ID(),
+		Name: name, Bio: bio, Updated: n.cfg.Now()})
+	if err != nil {
+		return apiv1.Member{}, err
+	}
+	if err := n.store.setProfile(ctx, p); err != nil {
+		return apiv1.Member{}, err
+	}
+	if err := n.p2p.PublishProfile(ctx, p); err != nil {
+		n.log.Warn("profile saved but not yet published", "err", err)
+	}
+	return n.memberInfo(p2p.Member{Chain: chain, Profile: p}), nil
+}
+
+// Revoke withdraws a member's membership (and, if asked, its invitees').
+func (n *Node) Revoke(ctx context.Context, id string, withInvitees bool) (apiv1.Revocation, error) {
+	p, err := peer.Decode(id)
+	if err != nil {
+		return apiv1.Revocation{}, fail(http.StatusBadRequest, "%q is not a peer ID: %w", id, err)
+	}
+	if n.p2p.Chain() == nil {
+		return apiv1.Revocation{}, fail(http.StatusConflict, "%w", p2p.ErrNotMember)
+	}
+	if p == n.ID() {
+		return apiv1.Revocation{}, fail(http.StatusBadRequest, "a node cannot revoke itself")
+	}
+	m, ok := n.p2p.Member(p)
+	if !ok {
+		return apiv1.Revocation{}, fail(http.StatusNotFound, "no member %s is known to this node", p)
+	}
+	rev, err := identity.Revoke(n.key, m.Chain, withInvitees, n.cfg.Now())
+	if err != nil {
+		return apiv1.Revocation{}, fail(http.StatusForbidden, "%w", err)
+	}
+	// Stored before it is spread: it must survive a crash right after.
+	if err := n.store.putRevocation(ctx, rev); err != nil {
+		return apiv1.Revocation{}, err
+	}
+	if err := n.p2p.PublishRevocation(ctx, rev); err != nil {
+		n.log.Warn("revocation stored but not yet spread", "err", err)
+	}
+	return apiv1.Revocation{Peer: p.String(), Revoker: n.ID().String(), WithInvitees: withInvitees, At: rev.At}, nil
+}
+
+// Peers lists the connected peers.
+func (n *Node) Peers() []apiv1.Peer {
+	h := n.p2p.Host()
+	out := []apiv1.Peer{}
+	for _, p := range h.Network().Peers() {
+		conns := h.Network().ConnsToPeer(p)
+		if len(conns) == 0 || h.Network().Connectedness(p) != network.Connected {
+			continue
+		}
+		out = append(out, apiv1.Peer{PeerID: p.String(), Addr: conns[0].RemoteMultiaddr().String(), Member: n.p2p.Connected(p)})
+	}
+	return out
+}

@@ -1,0 +1,317 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	ds "github.com/ipfs/go-datastore"
+	"github.com/ipfs/go-datastore/query"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/clubnode/clubnode/identity"
+	"github.com/clubnode/clubnode/p2p"
+)
+
+// Datastore keys. Signed objects are stored as their exact envelope bytes
+// and verified again when read, so a damaged record is skipped, not trusted.
+var (
+	keyNodeKey  = ds.NewKey("/self/key")
+	keySelfInfo = ds.NewKey("/self/info")
+	keyChain    = ds.NewKey("/network/chain")
+	keyProfile  = ds.NewKey("/network/profile")
+	prefInvites = ds.NewKey("/invites")
+	prefRevs    = ds.NewKey("/revocations")
+	prefMembers = ds.NewKey("/members")
+	prefPeers   = ds.NewKey("/peers")
+)
+
+// maxKnownPeerAddrs bounds what is remembered of one peer.
+const maxKnownPeerAddrs = 16
+
+// store is the node's persistent state over a go-datastore.
+type store struct {
+	ds  ds.Batching
+	log *slog.Logger
+	// inviteMu makes counting an invite's uses a read-modify-write that
+	// two concurrent redemptions cannot both win.
+	inviteMu sync.Mutex
+}
+
+// selfInfo is what the user says about themselves before (and while) in a
+// network; the signed profile is made from it.
+type selfInfo struct {
+	Name string `json:"name"`
+	Bio  string `json:"bio"`
+}
+
+// inviteRecord is the ledger entry of an invite this node issued.
+type inviteRecord struct {
+	Uses    int       `json:"uses"`
+	UsedBy  []string  `json:"used_by"`
+	Expires time.Time `json:"expires"`
+	For     string    `json:"for,omitempty"`
+	Created time.Time `json:"created"`
+}
+
+type memberRecord struct {
+	Chain   []byte `json:"chain"`
+	Profile []byte `json:"profile,omitempty"`
+}
+
+type peerRecord struct {
+	Addrs []string  `json:"addrs"`
+	Seen  time.Time `json:"seen"`
+}
+
+func (s *store) get(ctx context.Context, k ds.Key) ([]byte, error) {
+	v, err := s.ds.Get(ctx, k)
+	if errors.Is(err, ds.ErrNotFound) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read %s: %w", k, err)
+	}
+	return v, nil
+}
+
+func (s *store) put(ctx context.Context, k ds.Key, v []byte) error {
+	if err := s.ds.Put(ctx, k, v); err != nil {
+		return fmt.Errorf("write %s: %w", k, err)
+	}
+	return nil
+}
+
+func (s *store) putJSON(ctx context.Context, k ds.Key, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return fmt.Errorf("encode %s: %w", k, err)
+	}
+	return s.put(ctx, k, data)
+}
+
+// each calls fn for every entry under prefix.
+func (s *store) each(ctx context.Context, prefix ds.Key, fn func(key string, value []byte)) error {
+	res, err := s.ds.Query(ctx, query.Query{Prefix: prefix.String()})
+	if err != nil {
+		return fmt.Errorf("list %s: %w", prefix, err)
+	}
+	defer res.Close()
+	for r := range res.Next() {
+		if r.Error != nil {
+			return fmt.Errorf("list %s: %w", prefix, r.Error)
+		}
+		fn(r.Key, r.Value)
+	}
+	return nil
+}
+
+func (s *store) nodeKey(ctx context.Context) (crypto.PrivKey, error) {
+	data, err := s.get(ctx, keyNodeKey)
+	if err != nil {
+		return nil, err
+	}
+	if data == nil {
+		return nil, errors.New("the datastore holds no node key: run 'clubnode init' first")
+	}
+	return identity.UnmarshalKey(data)
+}
+
+func (s *store) setNodeKey(ctx context.Context, key crypto.PrivKey) error {
+	data, err := identity.MarshalKey(key)
+	if err != nil {
+		return err
+	}
+	return s.put(ctx, keyNodeKey, data)
+}
+
+func (s *store) selfInfo(ctx context.Context) (selfInfo, error) {
+	var info selfInfo
+	data, err := s.get(ctx, keySelfInfo)
+	if err != nil || data == nil {
+		return info, err
+	}
+	if err := json.Unmarshal(data, &info); err != nil {
+		return info, fmt.Errorf("read %s: %w", keySelfInfo, err)
+	}
+	return info, nil
+}
+
+func (s *store) setSelfInfo(ctx context.Context, info selfInfo) error {
+	return s.putJSON(ctx, keySelfInfo, info)
+}
+
+// chain returns this node's membership chain, or nil before it has one.
+func (s *store) chain(ctx context.Context) (*identity.Chain, error) {
+	data, err := s.get(ctx, keyChain)
+	if err != nil || data == nil {
+		return nil, err
+	}
+	c, err := identity.ParseChain(data)
+	if err != nil {
+		return nil, fmt.Errorf("stored membership chain: %w", err)
+	}
+	return c, nil
+}
+
+func (s *store) setChain(ctx context.Context, c *identity.Chain) error {
+	return s.put(ctx, keyChain, c.Marshal())
+}
+
+func (s *store) profile(ctx context.Context) (*identity.SignedProfile, error) {
+	data, err := s.get(ctx, keyProfile)
+	if err != nil || data == nil {
+		return nil, err
+	}
+	p, err := identity.ParseProfile(data)
+	if err != nil {
+		s.log.Warn("stored profile is damaged; it will be signed again", "err", err)
+		return nil, nil
+	}
+	return p, nil
+}
+
+func (s *store) setProfile(ctx context.Context, p *identity.SignedProfile) error {
+	return s.put(ctx, keyProfile, p.Bytes)
+}
+
+func (s *store) addInvite(ctx context.Context, inv *identity.SignedInvite, now time.Time) error {
+	rec := inviteRecord{Uses: inv.Uses, Expires: inv.Expires, For: inv.For.String(), Created: now}
+	if inv.Bearer() {
+		rec.For = ""
+	}
+	return s.putJSON(ctx, prefInvites.ChildString(inv.ID()), rec)
+}
+
+// UseInvite is p2p's Ledger: it counts one use of a bearer invite this node
+// issued. A redeemer already counted may redeem again for free, so a
+// joiner whose first attempt lost its answer can retry.
+func (s *store) UseInvite(inv *identity.SignedInvite, redeemer peer.ID) error {
+	ctx := context.Background()
+	s.inviteMu.Lock()
+	defer s.inviteMu.Unlock()
+	k := prefInvites.ChildString(inv.ID())
+	data, err := s.get(ctx, k)
+	if err != nil {
+		return err
+	}
+	if data == nil {
+		return errors.New("invite token: this node has no record of issuing it")
+	}
+	var rec inviteRecord
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return fmt.Errorf("invite ledger entry %s: %w", k, err)
+	}
+	for _, p := range rec.UsedBy {
+		if p == redeemer.String() {
+			return nil
+		}
+	}
+	if len(rec.UsedBy) >= rec.Uses {
+		return fmt.Errorf("invite token already used %d of %d times", len(rec.UsedBy), rec.Uses)
+	}
+	rec.UsedBy = append(rec.UsedBy, redeemer.String())
+	return s.putJSON(ctx, k, rec)
+}
+
+func (s *store) invites(ctx context.Context) (map[string]inviteRecord, error) {
+	out := map[string]inviteRecord{}
+	err := s.each(ctx, prefInvites, func(key string, v []byte) {
+		var rec inviteRecord
+		if json.Unmarshal(v, &rec) == nil {
+			out[ds.NewKey(key).BaseNamespace()] = rec
+		}
+	})
+	return out, err
+}
+
+func (s *store) putRevocation(ctx context.Context, r *identity.SignedRevocation) error {
+	return s.put(ctx, prefRevs.ChildString(r.Subject.String()), r.Bytes)
+}
+
+func (s *store) revocations(ctx context.Context) ([]*identity.SignedRevocation, error) {
+	var out []*identity.SignedRevocation
+	err := s.each(ctx, prefRevs, func(key string, v []byte) {
+		r, err := identity.ParseRevocation(v)
+		if err != nil {
+			s.log.Warn("skipping damaged stored revocation", "key", key, "err", err)
+			return
+		}
+		out = append(out, r)
+	})
+	return out, err
+}
+
+func (s *store) putMember(ctx context.Context, m p2p.Member) error {
+	rec := memberRecord{Chain: m.Chain.Marshal()}
+	if m.Profile != nil {
+		rec.Profile = m.Profile.Bytes
+	}
+	return s.putJSON(ctx, prefMembers.ChildString(m.Chain.Member().String()), rec)
+}
+
+func (s *store) members(ctx context.Context) ([]p2p.Member, error) {
+	var out []p2p.Member
+	err := s.each(ctx, prefMembers, func(key string, v []byte) {
+		var rec memberRecord
+		if err := json.Unmarshal(v, &rec); err != nil {
+			s.log.Warn("skipping damaged stored member", "key", key, "err", err)
+			return
+		}
+		c, err := identity.ParseChain(rec.Chain)
+		if err != nil {
+			s.log.Warn("skipping damaged stored member", "key", key, "err", err)
+			return
+		}
+		m := p2p.Member{Chain: c}
+		if len(rec.Profile) > 0 {
+			if p, err := identity.ParseProfile(rec.Profile); err == nil && p.Peer == c.Member() {
+				m.Profile = p
+			}
+		}
+		out = append(out, m)
+	})
+	return out, err
+}
+
+func (s *store) putPeer(ctx context.Context, p peer.ID, addrs []ma.Multiaddr, now time.Time) error {
+	if len(addrs) == 0 {
+		return nil
+	}
+	rec := peerRecord{Seen: now}
+	for _, a := range addrs {
+		if len(rec.Addrs) == maxKnownPeerAddrs {
+			break
+		}
+		rec.Addrs = append(rec.Addrs, a.String())
+	}
+	return s.putJSON(ctx, prefPeers.ChildString(p.String()), rec)
+}
+
+func (s *store) knownPeers(ctx context.Context) ([]peer.AddrInfo, error) {
+	var out []peer.AddrInfo
+	err := s.each(ctx, prefPeers, func(key string, v []byte) {
+		id, err := peer.Decode(ds.NewKey(key).BaseNamespace())
+		if err != nil {
+			return
+		}
+		var rec peerRecord
+		if json.Unmarshal(v, &rec) != nil {
+			return
+		}
+		info := peer.AddrInfo{ID: id}
+		for _, s := range rec.Addrs {
+			if a, err := ma.NewMultiaddr(s); err == nil {
+				info.Addrs = append(info.Addrs, a)
+			}
+		}
+		out = append(out, info)
+	})
+	return out, err
+}
