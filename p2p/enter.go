@@ -34,15 +34,14 @@ func (n *Node) Enter(state NetworkState) error {
 			return fmt.Errorf("enter network: %w", err)
 		}
 	}
-	st := &netState{chain: state.Chain, revs: revs, members: map[peer.ID]*Member{}, self: state.Profile}
+	st := &netState{chain: state.Chain, revs: revs, members: map[peer.ID]Member{}, self: state.Profile}
 	for _, m := range state.Members {
 		if m.Chain == nil || m.Chain.Network() != network {
 			continue
 		}
-		m := m
-		st.members[m.Chain.Member()] = &m
+		st.members[m.Chain.Member()] = m
 	}
-	st.members[n.ID()] = &Member{Chain: state.Chain, Profile: state.Profile}
+	st.members[n.ID()] = Member{Chain: state.Chain, Profile: state.Profile}
 	if revs.Check(state.Chain) != nil {
 		st.revoked, _ = revs.Get(n.ID())
 	}

@@ -26,7 +26,7 @@ type Member struct {
 type netState struct {
 	chain   *identity.Chain
 	revs    *identity.Revocations
-	members map[peer.ID]*Member
+	members map[peer.ID]Member
 	self    *identity.SignedProfile
 	revoked *identity.SignedRevocation // set when this node itself is revoked
 
@@ -97,11 +97,11 @@ func (n *Node) VerifiedPeers() []peer.ID {
 	return out
 }
 
-func (n *Node) member(p peer.ID) (*Member, bool) {
+func (n *Node) member(p peer.ID) (Member, bool) {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.net == nil {
-		return nil, false
+		return Member{}, false
 	}
 	m, ok := n.net.members[p]
 	return m, ok
@@ -112,7 +112,7 @@ func (n *Node) member(p peer.ID) (*Member, bool) {
 func (n *Node) Members() []Member {
 	n.mu.Lock()
 	st := n.net
-	var all []*Member
+	var all []Member
 	if st != nil {
 		for _, m := range st.members {
 			all = append(all, m)
@@ -123,7 +123,7 @@ func (n *Node) Members() []Member {
 	out := make([]Member, 0, len(all))
 	for _, m := range all {
 		if m.Chain.Verify(st.network(), m.Chain.Member(), st.revs, now) == nil {
-			out = append(out, *m)
+			out = append(out, m)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Chain.Member() < out[j].Chain.Member() })
@@ -131,15 +131,7 @@ func (n *Node) Members() []Member {
 }
 
 // Member returns what is known of one member, valid or not.
-func (n *Node) Member(p peer.ID) (Member, bool) {
-	m, ok := n.member(p)
-	if !ok {
-		return Member{}, false
-	}
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	return *m, true
-}
+func (n *Node) Member(p peer.ID) (Member, bool) { return n.member(p) }
 
 // Revocations is the live set of revocations, or nil before joining.
 func (n *Node) Revocations() *identity.Revocations {
@@ -178,13 +170,10 @@ func (n *Node) rememberMember(c *identity.Chain) Member {
 		return Member{Chain: c}
 	}
 	id := c.Member()
-	m, ok := n.net.members[id]
-	if !ok {
-		m = &Member{}
-		n.net.members[id] = m
-	}
+	m := n.net.members[id]
 	m.Chain = c
-	return *m
+	n.net.members[id] = m
+	return m
 }
 
 // acceptProfile keeps p if it is newer than the one held; it reports whether
@@ -195,15 +184,11 @@ func (n *Node) acceptProfile(p *identity.SignedProfile, c *identity.Chain) bool 
 	if n.net == nil {
 		return false
 	}
-	m, ok := n.net.members[p.Peer]
-	if !ok {
-		m = &Member{Chain: c}
-		n.net.members[p.Peer] = m
-	}
+	m := n.net.members[p.Peer]
 	if m.Profile != nil && !p.Updated.After(m.Profile.Updated) {
 		return false
 	}
-	m.Chain, m.Profile = c, p
+	n.net.members[p.Peer] = Member{Chain: c, Profile: p}
 	return true
 }
 

@@ -1,0 +1,310 @@
+package main
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/clubnode/clubnode/node/apiv1"
+	"github.com/clubnode/clubnode/node/home"
+)
+
+// These tests run the real clubnode binary as separate processes, each
+// with its own home, libp2p ports and API port on loopback.
+
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "clubnode-bin-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "clubnode")
+	build := exec.Command("go", "build", "-o", binary, ".")
+	build.Stderr = os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "build clubnode:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+type daemon struct {
+	t    *testing.T
+	home string
+	cmd  *exec.Cmd
+	log  *bytes.Buffer
+}
+
+// clubnode runs one CLI command against home and returns its stdout; a
+// non-zero exit becomes an error carrying stderr.
+func clubnode(home string, args ...string) (string, error) {
+	cmd := exec.Command(binary, append([]string{"--home", home}, args...)...)
+	var out, errOut bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	if err := cmd.Run(); err != nil {
+		return out.String(), fmt.Errorf("clubnode %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(errOut.String()))
+	}
+	return out.String(), nil
+}
+
+func mustRun(t *testing.T, home string, args ...string) string {
+	t.Helper()
+	out, err := clubnode(home, args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+func mustJSON[T any](t *testing.T, home string, args ...string) T {
+	t.Helper()
+	var v T
+	out := mustRun(t, home, append(args, "--json")...)
+	if err := json.Unmarshal([]byte(out), &v); err != nil {
+		t.Fatalf("clubnode %v --json: %v in %q", args, err, out)
+	}
+	return v
+}
+
+func initHome(t *testing.T, name string) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "home")
+	mustRun(t, dir, "init", "--name", name)
+	return dir
+}
+
+// freeListenAddrs picks a TCP and a UDP port that are free now, so a
+// daemon can be restarted on the same addresses, as a configured one would.
+func freeListenAddrs(t *testing.T) []string {
+	t.Helper()
+	tl, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tl.Close()
+	ul, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ul.Close()
+	return []string{
+		fmt.Sprintf("/ip4/127.0.0.1/tcp/%d", tl.Addr().(*net.TCPAddr).Port),
+		fmt.Sprintf("/ip4/127.0.0.1/udp/%d/quic-v1", ul.LocalAddr().(*net.UDPAddr).Port),
+	}
+}
+
+// startDaemon starts `clubnode daemon` for home and waits until its API
+// answers. Without listen addresses it listens on free loopback ports.
+func startDaemon(t *testing.T, dir string, listen ...string) *daemon {
+	t.Helper()
+	if len(listen) == 0 {
+		listen = []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}
+	}
+	args := []string{"--home", dir, "daemon", "--api", "127.0.0.1:0", "--mdns=false"}
+	for _, a := range listen {
+		args = append(args, "--listen", a)
+	}
+	// The api file of a killed daemon stays behind; readiness is an answer.
+	cmd := exec.Command(binary, args...)
+	d := &daemon{t: t, home: dir, cmd: cmd, log: &bytes.Buffer{}}
+	cmd.Stdout, cmd.Stderr = d.log, d.log
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.kill() })
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		if _, err := clubnode(dir, "id"); err == nil {
+			return d
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("daemon for %s did not answer within 20s; log:\n%s", dir, d.log)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (d *daemon) kill() {
+	if d.cmd.ProcessState == nil {
+		_ = d.cmd.Process.Signal(syscall.SIGKILL)
+		_ = d.cmd.Wait()
+	}
+}
+
+// stop sends SIGTERM and waits for a clean exit.
+func (d *daemon) stop() {
+	d.t.Helper()
+	_ = d.cmd.Process.Signal(syscall.SIGTERM)
+	if err := d.cmd.Wait(); err != nil {
+		d.t.Fatalf("daemon exit after SIGTERM: %v; log:\n%s", err, d.log)
+	}
+}
+
+func waitFor(t *testing.T, timeout time.Duration, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %v", timeout, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestInitRefusesToOverwrite(t *testing.T) {
+	dir := initHome(t, "Alice")
+	key, err := os.ReadFile(filepath.Join(dir, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = clubnode(dir, "init", "--name", "Mallory")
+	if err == nil || !strings.Contains(err.Error(), "refusing to overwrite") {
+		t.Fatalf("second init: %v", err)
+	}
+	again, _ := os.ReadFile(filepath.Join(dir, "config.json"))
+	if !bytes.Equal(key, again) {
+		t.Fatal("second init changed the home")
+	}
+	startDaemon(t, dir)
+	if id := mustJSON[apiv1.Identity](t, dir, "id"); id.Name != "Alice" {
+		t.Fatalf("name after a refused init = %q", id.Name)
+	}
+}
+
+// A daemon killed with SIGKILL restarts with everything it had: identity,
+// network, chain, issued invites and their use counts, revocations,
+// profiles and known peers.
+func TestSIGKILLLosesNothing(t *testing.T) {
+	a, b, c, d, e := initHome(t, "Alice"), initHome(t, "Bob"), initHome(t, "Carol"), initHome(t, "Dave"), initHome(t, "Eve")
+	listenA := freeListenAddrs(t)
+	da := startDaemon(t, a, listenA...)
+	startDaemon(t, b)
+	startDaemon(t, c)
+	startDaemon(t, d)
+
+	mustRun(t, a, "network", "create", "Night Owls")
+	mustRun(t, a, "profile", "set", "--name", "Alice A.", "--bio", "founder")
+	token := strings.TrimSpace(mustRun(t, a, "invite", "--uses", "2"))
+	start := time.Now()
+	mustRun(t, b, "join", token)
+	t.Logf("clubnode join (bearer, loopback): %s from command to member", time.Since(start))
+	idB := mustJSON[apiv1.Identity](t, b, "id").PeerID
+	// Bob invites Dave; Alice revokes Dave.
+	mustRun(t, d, "join", strings.TrimSpace(mustRun(t, b, "invite")))
+	idD := mustJSON[apiv1.Identity](t, d, "id").PeerID
+	waitFor(t, 15*time.Second, func() error {
+		_, err := clubnode(a, "profile", "show", idD)
+		return err
+	})
+	mustRun(t, a, "revoke", idD)
+
+	before := mustJSON[apiv1.Identity](t, a, "id")
+	membersBefore := mustJSON[[]apiv1.Member](t, a, "members")
+
+	da.kill() // SIGKILL: no chance to flush or clean up
+	startDaemon(t, a, listenA...)
+
+	after := mustJSON[apiv1.Identity](t, a, "id")
+	if after.PeerID != before.PeerID || after.Network == nil || *after.Network != *before.Network {
+		t.Fatalf("identity after restart = %+v, want %+v", after, before)
+	}
+	self := mustJSON[apiv1.Member](t, a, "profile", "show", after.PeerID)
+	if self.Name != "Alice A." || self.Bio != "founder" {
+		t.Fatalf("own profile after restart = %+v", self)
+	}
+	// Known peers: the restarted node finds Bob again by itself.
+	waitFor(t, 20*time.Second, func() error {
+		for _, m := range mustJSON[[]apiv1.Member](t, a, "members") {
+			if m.PeerID == idB && m.Connected {
+				return nil
+			}
+		}
+		return errors.New("Alice has not reconnected to Bob")
+	})
+	membersAfter := mustJSON[[]apiv1.Member](t, a, "members")
+	if len(membersAfter) != len(membersBefore) {
+		t.Fatalf("members after restart = %d, before = %d", len(membersAfter), len(membersBefore))
+	}
+	for _, m := range membersAfter {
+		if m.PeerID == idD {
+			t.Fatal("the revocation of Dave was lost: he is listed again")
+		}
+	}
+	// The invite's use count survived: one use is left, then none.
+	startDaemon(t, c)
+	mustRun(t, c, "join", token)
+	startDaemon(t, e)
+	if _, err := clubnode(e, "join", token); err == nil || !strings.Contains(err.Error(), "already used 2 of 2") {
+		t.Fatalf("third redemption of a 2-use invite: %v", err)
+	}
+}
+
+// Bad tokens get a clear error and change nothing stored.
+func TestJoinRejectsBadTokens(t *testing.T) {
+	a, b := initHome(t, "Alice"), initHome(t, "Bob")
+	startDaemon(t, a)
+	startDaemon(t, b)
+	mustRun(t, a, "network", "create", "Night Owls")
+	token := strings.TrimSpace(mustRun(t, a, "invite"))
+	other := initHome(t, "Olga")
+	startDaemon(t, other)
+	mustRun(t, other, "network", "create", "Elsewhere")
+
+	tampered := []byte(token)
+	tampered[len(tampered)/2] ^= 'A' ^ 'B'
+	cases := []struct {
+		name, home, token, want string
+	}{
+		{"truncated", b, token[:len(token)/2], "truncated or corrupted"},
+		{"tampered", b, string(tampered), ""},
+		{"not a token", b, "hello", "does not start with"},
+		{"wrong network", other, token, "already a member"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := clubnode(tc.home, "join", tc.token)
+			if err == nil {
+				t.Fatal("join succeeded")
+			}
+			if !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("error %q does not say %q", err, tc.want)
+			}
+			if strings.Count(err.Error(), "\n") > 0 {
+				t.Fatalf("error is not one line: %q", err)
+			}
+		})
+	}
+	if id := mustJSON[apiv1.Identity](t, b, "id"); id.Network != nil {
+		t.Fatalf("a refused token changed Bob's state: network %+v", id.Network)
+	}
+	// The good token still works afterwards.
+	mustRun(t, b, "join", token)
+}
+
+func TestNoDaemonSaysSo(t *testing.T) {
+	dir := initHome(t, "Alice")
+	_, err := clubnode(dir, "members")
+	if err == nil || !strings.Contains(err.Error(), "no clubnode daemon is running") {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := os.Stat(home.Home{Dir: dir}.APIFilePath()); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("api file present without a daemon: %v", err)
+	}
+}
