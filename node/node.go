@@ -323,4 +323,3 @@ func (e events) RevocationReceived(r *identity.SignedRevocation) {
 		e.n.log.Error("could not store revocation", "subject", r.Subject, "err", err)
 	}
 }
-

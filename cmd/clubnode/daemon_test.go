@@ -308,3 +308,37 @@ func TestNoDaemonSaysSo(t *testing.T) {
 		t.Fatalf("api file present without a daemon: %v", err)
 	}
 }
+
+// A token bound to a peer ID is the certificate itself: it works while the
+// inviter is offline, and the new member meets the inviter when it is back.
+func TestBoundInviteWorksOffline(t *testing.T) {
+	a, c := initHome(t, "Alice"), initHome(t, "Carol")
+	listenA := freeListenAddrs(t)
+	da := startDaemon(t, a, listenA...)
+	startDaemon(t, c)
+	mustRun(t, a, "network", "create", "Night Owls")
+	idA := mustJSON[apiv1.Identity](t, a, "id").PeerID
+	idC := mustJSON[apiv1.Identity](t, c, "id").PeerID
+	token := strings.TrimSpace(mustRun(t, a, "invite", "--for", idC))
+	da.stop()
+
+	res := mustJSON[apiv1.JoinResult](t, c, "join", token)
+	if res.InvitedBy != idA || len(res.Chain) != 2 || res.Chain[1] != idC {
+		t.Fatalf("join result = %+v", res)
+	}
+	startDaemon(t, a, listenA...)
+	waitFor(t, 20*time.Second, func() error {
+		for _, m := range mustJSON[[]apiv1.Member](t, a, "members") {
+			if m.PeerID == idC && m.Connected {
+				return nil
+			}
+		}
+		return errors.New("Alice does not see Carol connected")
+	})
+	// Someone else cannot use Carol's token.
+	e := initHome(t, "Eve")
+	startDaemon(t, e)
+	if _, err := clubnode(e, "join", token); err == nil || !strings.Contains(err.Error(), "bound to") {
+		t.Fatalf("Eve joining with Carol's token: %v", err)
+	}
+}
