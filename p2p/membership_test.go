@@ -284,3 +284,18 @@ func TestRevocation(t *testing.T) {
 		})
 	}
 }
+
+// C joins through B and knows only B's address; it finds the founder A
+// through the network's DHT and connects to it directly.
+func TestDHTDiscovery(t *testing.T) {
+	a, b, c := newNode(t), newNode(t), newNode(t)
+	found(t, a, "Night Owls")
+	join(t, b, bearerInvite(t, a, 1))
+	join(t, c, bearerInvite(t, b, 1))
+	eventually(t, 20*time.Second, func() error {
+		if !c.Connected(a.ID()) {
+			return errors.New("C has not found A through the DHT")
+		}
+		return nil
+	})
+}
