@@ -6,6 +6,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/libp2p/go-libp2p/gologshim"
 	"github.com/spf13/cobra"
 
 	"github.com/clubnode/clubnode/node"
@@ -106,5 +107,12 @@ func newLogger(cmd *cobra.Command) (*slog.Logger, error) {
 	}
 	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(logger)
+	// libp2p's own logs go to the same stream in the same format; they are
+	// chatty at info, so below debug only their warnings are shown.
+	libp2pLevel := max(level, slog.LevelWarn)
+	if level <= slog.LevelDebug {
+		libp2pLevel = level
+	}
+	gologshim.SetDefaultHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: libp2pLevel}))
 	return logger, nil
 }
