@@ -179,6 +179,12 @@ func open(what string, data []byte, limit int, rec signable) (peer.ID, error) {
 	if len(fields.Payload) == 0 || len(fields.Signature) != ed25519.SignatureSize {
 		return "", fmt.Errorf("%s: %w: %d-byte payload, %d-byte signature (truncated?)", what, ErrMalformed, len(fields.Payload), len(fields.Signature))
 	}
+	// The signature covers the payload, not the envelope around it: accept
+	// only the encoding Seal makes, so that a signed object has one byte
+	// form and nobody but its signer can make another.
+	if canon, err := env.Marshal(); err != nil || !bytes.Equal(canon, data) {
+		return "", fmt.Errorf("%s: %w: envelope not in canonical form", what, ErrMalformed)
+	}
 	if !bytes.Equal(env.PayloadType, rec.Codec()) {
 		return "", fmt.Errorf("%s: %w: payload type %q", what, ErrMalformed, env.PayloadType)
 	}
