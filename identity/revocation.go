@@ -124,52 +124,94 @@ func (r *Revocation) checkAuthority() error {
 	return fmt.Errorf("%w: %s is neither the founder nor above the subject in its chain", ErrNotAuthorized, r.Revoker)
 }
 
+// maxRevocationsPerSubject bounds what is kept about one member: one
+// revocation per distinct revoker, and only a handful of revokers.
+const maxRevocationsPerSubject = 8
+
 // Revocations is the set of revocations a node knows, safe for concurrent use.
+//
+// A revocation takes effect only if its revoker was itself a member in good
+// standing when it signed: a member that was revoked cannot go on to revoke
+// the people it had invited. Since that depends on other revocations, the
+// set keeps every revocation of a subject by a distinct revoker and decides
+// in Check, whatever order they arrived in.
 type Revocations struct {
 	mu      sync.RWMutex
 	network NetworkID
-	bySubj  map[peer.ID]*SignedRevocation
+	bySubj  map[peer.ID][]*SignedRevocation
 }
 
 // NewRevocations makes an empty set for one network.
 func NewRevocations(network NetworkID) *Revocations {
-	return &Revocations{network: network, bySubj: map[peer.ID]*SignedRevocation{}}
+	return &Revocations{network: network, bySubj: map[peer.ID][]*SignedRevocation{}}
 }
 
-// Add records r. It reports whether the set changed: a revocation for a
-// subject already revoked only counts if it also revokes the invitees or is
-// earlier.
+// Add records r. It reports whether the set changed: a second revocation
+// of a subject by the same revoker only counts if it also revokes the
+// invitees or is earlier.
 func (s *Revocations) Add(r *SignedRevocation) (bool, error) {
 	if r.Network != s.network {
 		return false, fmt.Errorf("revocation: %w: for %s, this network is %s", ErrWrongNetwork, r.Network, s.network)
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	old, ok := s.bySubj[r.Subject]
-	if ok && !(r.WithInvitees && !old.WithInvitees) && !(r.WithInvitees == old.WithInvitees && r.At.Before(old.At)) {
+	list := s.bySubj[r.Subject]
+	for i, old := range list {
+		if old.Revoker != r.Revoker {
+			continue
+		}
+		if stronger(r, old) {
+			list[i] = r
+			return true, nil
+		}
 		return false, nil
 	}
-	s.bySubj[r.Subject] = r
+	if len(list) >= maxRevocationsPerSubject {
+		return false, nil
+	}
+	s.bySubj[r.Subject] = append(list, r)
 	return true, nil
 }
 
-// Get returns the revocation of subject, if any.
+// Get returns the strongest revocation of subject in effect (with
+// invitees first, then the earliest), if any.
 func (s *Revocations) Get(subject peer.ID) (*SignedRevocation, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	r, ok := s.bySubj[subject]
-	return r, ok
+	var best *SignedRevocation
+	for _, r := range s.bySubj[subject] {
+		if s.effective(r) && (best == nil || stronger(r, best)) {
+			best = r
+		}
+	}
+	return best, best != nil
 }
 
-// All lists the revocations, ordered by subject for stable output.
+func stronger(a, b *SignedRevocation) bool {
+	if a.WithInvitees != b.WithInvitees {
+		return a.WithInvitees
+	}
+	if !a.At.Equal(b.At) {
+		return a.At.Before(b.At)
+	}
+	return a.Revoker < b.Revoker
+}
+
+// All lists every revocation known, in effect or not (a later revocation
+// can change which are), ordered by subject then revoker.
 func (s *Revocations) All() []*SignedRevocation {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	out := make([]*SignedRevocation, 0, len(s.bySubj))
-	for _, r := range s.bySubj {
-		out = append(out, r)
+	var out []*SignedRevocation
+	for _, list := range s.bySubj {
+		out = append(out, list...)
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Subject < out[j].Subject })
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Subject != out[j].Subject {
+			return out[i].Subject < out[j].Subject
+		}
+		return out[i].Revoker < out[j].Revoker
+	})
 	return out
 }
 
@@ -177,19 +219,40 @@ func (s *Revocations) All() []*SignedRevocation {
 func (s *Revocations) Check(c *Chain) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	for i, cert := range c.Certs {
-		r, ok := s.bySubj[cert.Member]
-		if !ok {
-			continue
+	return s.check(c, time.Time{})
+}
+
+// effective reports whether r's revoker was in good standing when it
+// signed r. Callers hold the lock.
+func (s *Revocations) effective(r *SignedRevocation) bool {
+	members := r.SubjectChain.Members()
+	for i, m := range members[:len(members)-1] {
+		if m == r.Revoker {
+			prefix := &Chain{Charter: r.SubjectChain.Charter, Certs: r.SubjectChain.Certs[:i]}
+			return s.check(prefix, r.At) == nil
 		}
-		last := i == len(c.Certs)-1
-		switch {
-		case last:
-			return fmt.Errorf("membership of %s: %w by %s", cert.Member, ErrRevoked, r.Revoker)
-		case r.WithInvitees:
-			return fmt.Errorf("membership of %s: %w: its chain passes through %s, revoked with invitees by %s", c.Member(), ErrRevoked, cert.Member, r.Revoker)
-		case c.Certs[i+1].Issued.After(r.At):
-			return fmt.Errorf("membership of %s: %w: invited by %s after that member was revoked", c.Member(), ErrRevoked, cert.Member)
+	}
+	return false
+}
+
+// check is Check counting only revocations signed at or before asOf (all,
+// if asOf is zero). The recursion through effective ends: each step looks
+// at a strictly shorter chain.
+func (s *Revocations) check(c *Chain, asOf time.Time) error {
+	for i, cert := range c.Certs {
+		for _, r := range s.bySubj[cert.Member] {
+			if (!asOf.IsZero() && r.At.After(asOf)) || !s.effective(r) {
+				continue
+			}
+			last := i == len(c.Certs)-1
+			switch {
+			case last:
+				return fmt.Errorf("membership of %s: %w by %s", cert.Member, ErrRevoked, r.Revoker)
+			case r.WithInvitees:
+				return fmt.Errorf("membership of %s: %w: its chain passes through %s, revoked with invitees by %s", c.Member(), ErrRevoked, cert.Member, r.Revoker)
+			case c.Certs[i+1].Issued.After(r.At):
+				return fmt.Errorf("membership of %s: %w: invited by %s after that member was revoked", c.Member(), ErrRevoked, cert.Member)
+			}
 		}
 	}
 	return nil

@@ -141,11 +141,6 @@ func (n *Node) validate(st *netState) pubsub.ValidatorEx {
 		if e.chain.Member() != msg.GetFrom() {
 			return pubsub.ValidationReject
 		}
-		if e.revocation != nil {
-			if known, ok := st.revs.Get(e.revocation.Subject); ok && known.WithInvitees == e.revocation.WithInvitees {
-				return pubsub.ValidationIgnore
-			}
-		}
 		msg.ValidatorData = e
 		return pubsub.ValidationAccept
 	}
