@@ -6,7 +6,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/fxamacker/cbor/v2"
+	"github.com/clubnode/clubnode/internal/wire"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/record"
@@ -37,8 +37,8 @@ const (
 // Sentinel errors that callers test with errors.Is. The wrapped message says
 // which object and which field was wrong.
 var (
-	ErrTooLarge       = errors.New("too large")
-	ErrMalformed      = errors.New("malformed")
+	ErrTooLarge       = wire.ErrTooLarge
+	ErrMalformed      = wire.ErrMalformed
 	ErrBadSignature   = errors.New("bad signature")
 	ErrBadVersion     = errors.New("unsupported version")
 	ErrExpired        = errors.New("expired")
@@ -50,91 +50,30 @@ var (
 	ErrUnsupportedKey = errors.New("unsupported key type")
 )
 
-var (
-	encMode cbor.EncMode
-	decMode cbor.DecMode
-	// versionMode reads only the version field and ignores the rest, so a
-	// payload from a newer release is refused as "unsupported version"
-	// rather than as an unknown field.
-	versionMode cbor.DecMode
-)
-
-func init() {
-	var err error
-	// Core deterministic encoding: the same value always gives the same bytes.
-	encMode, err = cbor.CoreDetEncOptions().EncMode()
-	if err != nil {
-		panic(err)
-	}
-	decMode, err = cbor.DecOptions{
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		IndefLength:       cbor.IndefLengthForbidden,
-		TagsMd:            cbor.TagsForbidden,
-		MaxNestedLevels:   8,
-		MaxArrayElements:  MaxChainLength + 16,
-		MaxMapPairs:       16,
-		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-	}.DecMode()
-	if err != nil {
-		panic(err)
-	}
-	versionMode, err = cbor.DecOptions{
-		IndefLength:      cbor.IndefLengthForbidden,
-		TagsMd:           cbor.TagsForbidden,
-		MaxNestedLevels:  8,
-		MaxArrayElements: MaxChainLength + 16,
-		MaxMapPairs:      16,
-	}.DecMode()
-	if err != nil {
-		panic(err)
-	}
-}
+// payloads decodes every payload: no valid one has more elements than the
+// longest chain.
+var payloads = wire.NewDecoder(wire.Limits{MaxArrayElements: MaxChainLength + 16, MaxMapPairs: 16})
 
 // versionOnly is the common first field of every payload.
 type versionOnly struct {
 	V int `cbor:"0,keyasint"`
 }
 
-// decodePayload checks the version, then decodes strictly.
+// decodePayload checks the version, then decodes strictly. The version is
+// read first, leniently, so a payload from a newer release is refused as
+// "unsupported version" rather than as an unknown field.
 func decodePayload(data []byte, v any) error {
 	var ver versionOnly
-	if err := versionMode.Unmarshal(data, &ver); err != nil {
-		return decodeError(err)
+	if err := payloads.UnmarshalLenient(data, &ver); err != nil {
+		return err
 	}
 	if ver.V != Version {
 		return fmt.Errorf("%w %d (this node understands %d)", ErrBadVersion, ver.V, Version)
 	}
-	return unmarshal(data, v)
+	return payloads.Unmarshal(data, v)
 }
 
-func marshal(v any) ([]byte, error) { return encMode.Marshal(v) }
-
-// unmarshal decodes strictly and refuses trailing bytes.
-func unmarshal(data []byte, v any) error {
-	rest, err := decMode.UnmarshalFirst(data, v)
-	if err != nil {
-		return decodeError(err)
-	}
-	if len(rest) != 0 {
-		return fmt.Errorf("%w: %d trailing bytes", ErrMalformed, len(rest))
-	}
-	return nil
-}
-
-// decodeError classifies a CBOR decoding error: a structure past the
-// decoder's limits (more array elements, map pairs or nesting than any
-// valid payload has) is too large; anything else is malformed.
-func decodeError(err error) error {
-	var (
-		elems *cbor.MaxArrayElementsError
-		pairs *cbor.MaxMapPairsError
-		depth *cbor.MaxNestedLevelError
-	)
-	if errors.As(err, &elems) || errors.As(err, &pairs) || errors.As(err, &depth) {
-		return fmt.Errorf("%w: %v", ErrTooLarge, err)
-	}
-	return fmt.Errorf("%w: %v", ErrMalformed, err)
-}
+func marshal(v any) ([]byte, error) { return wire.Marshal(v) }
 
 // signable is a payload that can be sealed in an envelope. Each type has its
 // own domain string and codec, so signatures cannot be reused across types.

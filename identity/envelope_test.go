@@ -197,15 +197,15 @@ func TestSignedForOtherDomain(t *testing.T) {
 
 // versioned wraps any wire struct and overrides its version and adds
 // fields, as a newer release might.
-func withVersion(tb testing.TB, wire any, v int, extra bool) []byte {
+func withVersion(tb testing.TB, payload any, v int, extra bool) []byte {
 	tb.Helper()
 	// Round-trip through a generic map so any wire struct can be altered.
-	raw, err := marshal(wire)
+	raw, err := marshal(payload)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	var m map[int]any
-	if err := decMode.Unmarshal(raw, &m); err != nil {
+	if err := payloads.Unmarshal(raw, &m); err != nil {
 		tb.Fatal(err)
 	}
 	m[0] = v
@@ -268,7 +268,7 @@ func TestVersionsAndUnknownFields(t *testing.T) {
 		t.Run(s.name+" no version", func(t *testing.T) {
 			payload := withVersion(t, s.wire, Version, false)
 			var m map[int]any
-			if err := decMode.Unmarshal(payload, &m); err != nil {
+			if err := payloads.Unmarshal(payload, &m); err != nil {
 				t.Fatal(err)
 			}
 			delete(m, 0)

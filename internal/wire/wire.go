@@ -13,33 +13,90 @@ import (
 )
 
 // ErrMalformed marks bytes that do not decode into the expected message.
-var ErrMalformed = errors.New("malformed message")
+var ErrMalformed = errors.New("malformed")
 
-// ErrTooLarge marks a frame over the reader's limit.
-var ErrTooLarge = errors.New("message too large")
+// ErrTooLarge marks input over a limit: a frame longer than the reader
+// allows, or more array elements, map pairs or nesting than the decoder's
+// limits.
+var ErrTooLarge = errors.New("too large")
 
-var (
-	encMode cbor.EncMode
-	decMode cbor.DecMode
-)
+// encMode is core deterministic encoding: the same value always gives the
+// same bytes, which signatures over payloads rely on.
+var encMode = must(cbor.CoreDetEncOptions().EncMode())
 
-func init() {
-	var err error
-	if encMode, err = cbor.CoreDetEncOptions().EncMode(); err != nil {
-		panic(err)
-	}
-	decMode, err = cbor.DecOptions{
-		DupMapKey:         cbor.DupMapKeyEnforcedAPF,
-		IndefLength:       cbor.IndefLengthForbidden,
-		TagsMd:            cbor.TagsForbidden,
-		MaxNestedLevels:   8,
-		MaxArrayElements:  4096,
-		MaxMapPairs:       64,
-		ExtraReturnErrors: cbor.ExtraDecErrorUnknownField,
-	}.DecMode()
+// streamMessages decodes the frames of stream protocols.
+var streamMessages = NewDecoder(Limits{MaxArrayElements: 4096, MaxMapPairs: 64})
+
+func must[T any](v T, err error) T {
 	if err != nil {
-		panic(err)
+		panic(err) // only reachable with invalid constant options
 	}
+	return v
+}
+
+// Limits bound what a Decoder accepts beyond the byte length itself.
+type Limits struct {
+	MaxArrayElements int // at least 16
+	MaxMapPairs      int // at least 16
+}
+
+// Decoder decodes CBOR strictly within limits. It is immutable and safe
+// for concurrent use.
+type Decoder struct {
+	strict  cbor.DecMode
+	lenient cbor.DecMode
+}
+
+// NewDecoder makes a decoder with the given limits. It panics on limits
+// the CBOR library refuses (below 16), which only a programming error gives.
+func NewDecoder(l Limits) *Decoder {
+	base := cbor.DecOptions{
+		IndefLength:      cbor.IndefLengthForbidden,
+		TagsMd:           cbor.TagsForbidden,
+		MaxNestedLevels:  8,
+		MaxArrayElements: l.MaxArrayElements,
+		MaxMapPairs:      l.MaxMapPairs,
+	}
+	lenient := must(base.DecMode())
+	base.DupMapKey = cbor.DupMapKeyEnforcedAPF
+	base.ExtraReturnErrors = cbor.ExtraDecErrorUnknownField
+	return &Decoder{strict: must(base.DecMode()), lenient: lenient}
+}
+
+// Unmarshal decodes data into v strictly: unknown fields, duplicate keys,
+// indefinite lengths, tags and trailing bytes are errors.
+func (d *Decoder) Unmarshal(data []byte, v any) error {
+	rest, err := d.strict.UnmarshalFirst(data, v)
+	if err != nil {
+		return classify(err)
+	}
+	if len(rest) != 0 {
+		return fmt.Errorf("%w: %d trailing bytes", ErrMalformed, len(rest))
+	}
+	return nil
+}
+
+// UnmarshalLenient decodes the fields of v that data has and ignores the
+// rest, for reading a version number before deciding how to decode.
+func (d *Decoder) UnmarshalLenient(data []byte, v any) error {
+	if err := d.lenient.Unmarshal(data, v); err != nil {
+		return classify(err)
+	}
+	return nil
+}
+
+// classify wraps a CBOR error: structures past the limits are too large,
+// anything else is malformed.
+func classify(err error) error {
+	var (
+		elems *cbor.MaxArrayElementsError
+		pairs *cbor.MaxMapPairsError
+		depth *cbor.MaxNestedLevelError
+	)
+	if errors.As(err, &elems) || errors.As(err, &pairs) || errors.As(err, &depth) {
+		return fmt.Errorf("%w: %v", ErrTooLarge, err)
+	}
+	return fmt.Errorf("%w: %v", ErrMalformed, err)
 }
 
 // Marshal encodes v deterministically.
@@ -51,18 +108,9 @@ func Marshal(v any) ([]byte, error) {
 	return data, nil
 }
 
-// Unmarshal decodes data into v strictly: unknown fields, duplicate keys and
-// trailing bytes are errors.
-func Unmarshal(data []byte, v any) error {
-	rest, err := decMode.UnmarshalFirst(data, v)
-	if err != nil {
-		return fmt.Errorf("%w: %v", ErrMalformed, err)
-	}
-	if len(rest) != 0 {
-		return fmt.Errorf("%w: %d trailing bytes", ErrMalformed, len(rest))
-	}
-	return nil
-}
+// Unmarshal decodes a stream message into v with the stream limits (4096
+// array elements, 64 map pairs).
+func Unmarshal(data []byte, v any) error { return streamMessages.Unmarshal(data, v) }
 
 // WriteFrame encodes v and writes it as one varint-length-prefixed frame.
 func WriteFrame(w io.Writer, v any) error {
