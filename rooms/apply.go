@@ -1,0 +1,252 @@
+package rooms
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+)
+
+// Admission is what the host knows about a joiner, gathered by its node
+// (membership from the hello protocol, its follow list, the ticket the
+// joiner presented, the block lists its moderators shared). Apply decides
+// with it; keeping the lookups outside keeps Apply pure.
+type Admission struct {
+	// Member: the joiner proved membership of the room's network.
+	Member bool
+	// Followed: the host follows the joiner (needed for social rooms).
+	Followed bool
+	// Ticket is the room ticket the joiner presented (closed rooms), or nil.
+	Ticket *SignedTicket
+	// BlockedBy lists peers known to have blocked the joiner. A block by
+	// any moderator of the room, the host included, keeps the joiner out.
+	BlockedBy []peer.ID
+}
+
+// Apply checks req against the permission table and the room's rules and
+// returns the next state, one version up; or an error saying why not, with
+// s unchanged (Apply never modifies s's lists). req must come from
+// ParseRequest or SignRequest (its From is the verified signer) and should
+// have passed a ReplayGuard. The next state's Updated is the request's time
+// (never earlier than s.Updated).
+//
+// The result is signed by its Host. That is the same host, except when the
+// host leaves: then the result names Successor as host, and it is the
+// successor that applies the host's leave request and signs; with no
+// successor the host's leave ends the room and the host signs.
+func Apply(s State, req Request, adm Admission) (State, error) {
+	action := req.Action()
+	fail := func(err error) (State, error) {
+		return State{}, fmt.Errorf("room %s: %s: %w", s.Room, req.Kind, err)
+	}
+	if req.Room != s.Room {
+		return State{}, fmt.Errorf("room %s: %w: the request is for %s", s.Room, ErrUnknownRoom, req.Room)
+	}
+	if err := req.Validate(); err != nil {
+		return fail(fmt.Errorf("%w: %v", ErrMalformed, err))
+	}
+	switch {
+	case s.Status == StatusEnded:
+		return fail(ErrRoomEnded)
+	case s.Status == StatusScheduled && action != ActEnd:
+		return fail(fmt.Errorf("%w: it is scheduled for %s", ErrNotLive, s.Start.Format(time.RFC3339)))
+	}
+	from, role := req.From, s.RoleOf(req.From)
+	if t := Permissions(); !t.Allowed(role, action) {
+		switch {
+		case action == ActJoin:
+			return fail(fmt.Errorf("%w: %s is already in the room", ErrNotAllowed, from))
+		case s.IsBanned(from):
+			return fail(fmt.Errorf("%w: %w: %s", ErrNotAllowed, ErrBanned, from))
+		case role == RoleNonParticipant:
+			return fail(fmt.Errorf("%w: %w: %s", ErrNotAllowed, ErrNotInRoom, from))
+		}
+		return fail(t.refusal(from, role, action))
+	}
+	next := s.Clone()
+	var err error
+	switch action {
+	case ActJoin:
+		err = join(&next, from, adm, req.Time)
+	case ActLeave:
+		if role == RoleHost {
+			succ, ok := Successor(s)
+			if !ok {
+				next.Status = StatusEnded
+				break
+			}
+			return Takeover(s, succ, req.Time)
+		}
+		removeFromRoom(&next, from)
+	case ActRaiseHand:
+		err = add(&next.Hands, from, MaxHands, "raised hands", "%s's hand is already raised")
+	case ActLowerHand:
+		err = drop(&next.Hands, from, "%s's hand is not raised")
+	case ActInviteSpeaker:
+		if err = inAudience(&s, req.Target); err == nil {
+			err = add(&next.Invited, req.Target, MaxInvited, "invitations", "%s is already invited to speak")
+			next.Hands = without(next.Hands, req.Target)
+		}
+	case ActAcceptInvite:
+		if len(s.Speakers) >= MaxStage {
+			err = fmt.Errorf("%w: the stage has %d speakers", ErrRoomFull, len(s.Speakers))
+			break
+		}
+		next.Audience, next.Invited, next.Hands = without(next.Audience, from), without(next.Invited, from), without(next.Hands, from)
+		// New speakers come up muted: their microphone opens when they say.
+		next.Speakers = append(next.Speakers, Speaker{Peer: from, Muted: true})
+	case ActDeclineInvite:
+		next.Invited = without(next.Invited, from)
+	case ActMoveToAudience:
+		if err = actOnSpeaker(&s, role, req.Target, "move %s to the audience", true); err == nil {
+			err = toAudience(&next, req.Target)
+		}
+	case ActMuteSelf, ActMuteOther:
+		target := from
+		if action == ActMuteOther {
+			target = req.Target
+			err = actOnSpeaker(&s, role, target, "mute %s", false)
+		}
+		if err == nil {
+			err = setMuted(&next, target, true)
+		}
+	case ActUnmuteSelf:
+		err = setMuted(&next, from, false)
+	case ActRemove:
+		err = remove(&s, &next, role, req.Target)
+	case ActMakeModerator:
+		switch {
+		case !s.InRoom(req.Target):
+			err = fmt.Errorf("%w: %s", ErrNotInRoom, req.Target)
+		case !s.OnStage(req.Target):
+			err = fmt.Errorf("%w: %s must be on the stage to be made a moderator", ErrNotInRoom, req.Target)
+		default:
+			err = add(&next.Moderators, req.Target, MaxStage, "moderators", "%s is already a moderator")
+		}
+	case ActStepDown:
+		err = toAudience(&next, from)
+	case ActEnd:
+		next.Status = StatusEnded
+	default:
+		err = fmt.Errorf("%w: unknown action", ErrMalformed)
+	}
+	if err != nil {
+		return fail(err)
+	}
+	return bump(next, s, req.Time), nil
+}
+
+// join admits p as a listener if the room's rules let it in.
+func join(s *State, p peer.ID, adm Admission, now time.Time) error {
+	if !adm.Member {
+		return fmt.Errorf("%w: %s is not a member of this network", ErrNotAdmitted, p)
+	}
+	if s.IsBanned(p) {
+		return fmt.Errorf("%w: %s", ErrBanned, p)
+	}
+	for _, b := range adm.BlockedBy {
+		if s.IsModerator(b) {
+			return fmt.Errorf("%w: %s is blocked by %s, a moderator of this room", ErrNotAdmitted, p, b)
+		}
+	}
+	switch s.Type {
+	case TypeSocial:
+		if !adm.Followed {
+			return fmt.Errorf("%w: this is a social room and the host does not follow %s", ErrNotAdmitted, p)
+		}
+	case TypeClosed:
+		if adm.Ticket == nil {
+			return fmt.Errorf("%w: this is a closed room and %s has no ticket", ErrNotAdmitted, p)
+		}
+		if err := adm.Ticket.Check(s.Room, p, now, s.Host, s.Creator); err != nil {
+			return fmt.Errorf("%w: %w", ErrNotAdmitted, err)
+		}
+	}
+	return add(&s.Audience, p, MaxAudience, "audience", "%s is already in the room")
+}
+
+// inAudience: an invitation goes to a listener.
+func inAudience(s *State, p peer.ID) error {
+	switch {
+	case s.OnStage(p):
+		return fmt.Errorf("%w: %s is already on the stage", ErrNoChange, p)
+	case !slices.Contains(s.Audience, p):
+		return fmt.Errorf("%w: %s", ErrNotInRoom, p)
+	}
+	return nil
+}
+
+// actOnSpeaker checks the target rules of actions on someone on the stage:
+// never the host, and a moderator only by the host when rankSensitive.
+func actOnSpeaker(s *State, role Role, p peer.ID, what string, rankSensitive bool) error {
+	switch {
+	case !s.InRoom(p):
+		return fmt.Errorf("%w: %s", ErrNotInRoom, p)
+	case !s.OnStage(p):
+		return fmt.Errorf("%w: %s is in the audience, not on the stage", ErrNotInRoom, p)
+	case p == s.Host:
+		return fmt.Errorf("%w: nobody can "+what, ErrNotAllowed, "the host")
+	case rankSensitive && s.IsModerator(p) && role != RoleHost:
+		return fmt.Errorf("%w: only the host can "+what, ErrNotAllowed, "a moderator")
+	}
+	return nil
+}
+
+// remove kicks p out and bans it from the room.
+func remove(s, next *State, role Role, p peer.ID) error {
+	switch {
+	case !s.InRoom(p):
+		return fmt.Errorf("%w: %s", ErrNotInRoom, p)
+	case p == s.Host:
+		return fmt.Errorf("%w: nobody can remove the host", ErrNotAllowed)
+	case s.IsModerator(p) && role != RoleHost:
+		return fmt.Errorf("%w: only the host can remove a moderator", ErrNotAllowed)
+	}
+	removeFromRoom(next, p)
+	return add(&next.Banned, p, MaxBanned, "ban list", "%s is already banned")
+}
+
+// toAudience moves p from the stage to the audience; a moderator stops being
+// one, since moderators are on the stage.
+func toAudience(s *State, p peer.ID) error {
+	if len(s.Audience) >= MaxAudience {
+		return fmt.Errorf("%w: the audience has %d listeners", ErrRoomFull, len(s.Audience))
+	}
+	s.Moderators = without(s.Moderators, p)
+	s.Speakers = slices.DeleteFunc(s.Speakers, func(sp Speaker) bool { return sp.Peer == p })
+	s.Audience = append(s.Audience, p)
+	return nil
+}
+
+func setMuted(s *State, p peer.ID, muted bool) error {
+	i := s.speakerIndex(p)
+	if i < 0 {
+		return fmt.Errorf("%w: %s is not on the stage", ErrNotInRoom, p)
+	}
+	if s.Speakers[i].Muted == muted {
+		return fmt.Errorf("%w: %s is already %s", ErrNoChange, p, map[bool]string{true: "muted", false: "unmuted"}[muted])
+	}
+	s.Speakers[i].Muted = muted
+	return nil
+}
+
+// add appends p to a list with a limit; dup is the message if it is there.
+func add(list *[]peer.ID, p peer.ID, limit int, name, dup string) error {
+	if slices.Contains(*list, p) {
+		return fmt.Errorf("%w: "+dup, ErrNoChange, p)
+	}
+	if len(*list) >= limit {
+		return fmt.Errorf("%w: %s has %d entries", ErrRoomFull, name, len(*list))
+	}
+	*list = append(*list, p)
+	return nil
+}
+
+func drop(list *[]peer.ID, p peer.ID, missing string) error {
+	if !slices.Contains(*list, p) {
+		return fmt.Errorf("%w: "+missing, ErrNoChange, p)
+	}
+	*list = without(*list, p)
+	return nil
+}

@@ -1,0 +1,128 @@
+package rooms
+
+import (
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/clubnode/clubnode/internal/wire"
+)
+
+// MaxTicketSize bounds an enveloped room ticket (about 250 bytes).
+const MaxTicketSize = 1 << 10
+
+// Ticket lets Holder find and join the closed room Room until Expires. It
+// is signed by Issuer, who must be the room's creator or current host for
+// the ticket to count: the creator, so tickets survive a takeover; the
+// current host, so a new host can let new people in.
+type Ticket struct {
+	Room    RoomID
+	Holder  peer.ID
+	Issuer  peer.ID
+	Expires time.Time
+}
+
+// SignedTicket is a ticket with the exact envelope bytes, which is what the
+// issuer gives the holder and the holder presents when joining.
+type SignedTicket struct {
+	Ticket
+	Bytes []byte
+}
+
+type ticketWire struct {
+	V       int    `cbor:"0,keyasint"`
+	Room    []byte `cbor:"1,keyasint"`
+	Holder  []byte `cbor:"2,keyasint"`
+	Issuer  []byte `cbor:"3,keyasint"`
+	Expires int64  `cbor:"4,keyasint"`
+}
+
+func (t *Ticket) Domain() string { return "clubnode/room-ticket/v1" }
+func (t *Ticket) Codec() []byte  { return []byte("/clubnode/room-ticket") }
+
+func (t *Ticket) MarshalRecord() ([]byte, error) {
+	return wire.Marshal(ticketWire{V: Version, Room: t.Room.bytes(), Holder: []byte(t.Holder),
+		Issuer: []byte(t.Issuer), Expires: millis(t.Expires)})
+}
+
+func (t *Ticket) UnmarshalRecord(data []byte) error {
+	var w ticketWire
+	if err := decodePayload(data, &w); err != nil {
+		return err
+	}
+	room, err := roomIDFromBytes(w.Room)
+	if err != nil {
+		return err
+	}
+	out := Ticket{Room: room}
+	if out.Holder, err = peerFromBytes("holder", w.Holder); err != nil {
+		return err
+	}
+	if out.Issuer, err = peerFromBytes("issuer", w.Issuer); err != nil {
+		return err
+	}
+	if out.Expires, err = fromMillis("expires", w.Expires); err != nil {
+		return err
+	}
+	if out.Expires.IsZero() {
+		return fmt.Errorf("%w: a ticket needs an expiry", ErrMalformed)
+	}
+	*t = out
+	return nil
+}
+
+// IssueTicket signs a ticket for holder to room, valid until expires.
+func IssueTicket(key crypto.PrivKey, room RoomID, holder peer.ID, expires, now time.Time) (*SignedTicket, error) {
+	issuer, err := signerOf(key)
+	if err != nil {
+		return nil, fmt.Errorf("room ticket: %w", err)
+	}
+	if !room.valid() || holder == "" {
+		return nil, fmt.Errorf("room ticket: %w: room %q, holder %q", ErrMalformed, room, holder)
+	}
+	if err := checkTimes(expires); err != nil {
+		return nil, fmt.Errorf("room ticket: %w", err)
+	}
+	if !expires.After(now) {
+		return nil, fmt.Errorf("room ticket: expiry %s is not in the future", expires.Format(time.RFC3339))
+	}
+	t := Ticket{Room: room, Holder: holder, Issuer: issuer, Expires: roundTime(expires)}
+	data, err := seal(&t, key)
+	if err != nil {
+		return nil, fmt.Errorf("room ticket: %w", err)
+	}
+	return &SignedTicket{Ticket: t, Bytes: data}, nil
+}
+
+// ParseTicket verifies and decodes a ticket. Whether it opens a given room
+// for a given peer now is Check's question.
+func ParseTicket(data []byte) (*SignedTicket, error) {
+	var t Ticket
+	signer, err := open("room ticket", data, MaxTicketSize, &t)
+	if err != nil {
+		return nil, err
+	}
+	if signer != t.Issuer {
+		return nil, fmt.Errorf("room ticket: %w: signed by %s, but issued by %s", ErrBadSignature, signer, t.Issuer)
+	}
+	return &SignedTicket{Ticket: t, Bytes: append([]byte(nil), data...)}, nil
+}
+
+// Check says whether the ticket lets holder into room at now, given who may
+// issue tickets for it (the room's host and creator).
+func (t *Ticket) Check(room RoomID, holder peer.ID, now time.Time, issuers ...peer.ID) error {
+	switch {
+	case t.Room != room:
+		return fmt.Errorf("room ticket: %w: it is for %s", ErrUnknownRoom, t.Room)
+	case t.Holder != holder:
+		return fmt.Errorf("room ticket: %w: it is %s's, not %s's", ErrNotAllowed, t.Holder, holder)
+	case !slices.Contains(issuers, t.Issuer):
+		return fmt.Errorf("room ticket: %w: issued by %s, who is neither the room's host nor its creator", ErrNotAllowed, t.Issuer)
+	case !now.Before(t.Expires):
+		return fmt.Errorf("room ticket: %w at %s", ErrExpired, t.Expires.Format(time.RFC3339))
+	}
+	return nil
+}
