@@ -1,0 +1,155 @@
+package roomnet
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/clubnode/clubnode/rooms"
+)
+
+type peerID = peer.ID
+
+func (s *Service) startHallway() error {
+	ps := s.cfg.P2P.PubSub()
+	name := hallwayTopic(s.network)
+	if err := ps.RegisterTopicValidator(name, s.validateAnnouncement); err != nil {
+		return err
+	}
+	topic, err := ps.Join(name)
+	if err != nil {
+		return err
+	}
+	sub, err := topic.Subscribe()
+	if err != nil {
+		_ = topic.Close()
+		return err
+	}
+	s.hallway = topic
+	s.goFn(func(ctx context.Context) {
+		defer sub.Cancel()
+		for {
+			msg, err := sub.Next(ctx)
+			if err != nil {
+				return
+			}
+			if a, ok := msg.ValidatorData.(*rooms.SignedAnnouncement); ok {
+				s.heardFromHost(a.Room, a.Host)
+			}
+		}
+	})
+	return nil
+}
+
+// validateAnnouncement admits an announcement into the directory: signed
+// by its host, who must be the message's author and a member; fresh (the
+// directory refuses replays and rate-limits each author).
+func (s *Service) validateAnnouncement(_ context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
+	a, err := rooms.ParseAnnouncement(msg.Data)
+	if err != nil || a.Host != msg.GetFrom() {
+		return pubsub.ValidationReject
+	}
+	if from != s.self() && !s.isMember(a.Host) {
+		return pubsub.ValidationIgnore // may be a member this node has not heard of yet
+	}
+	if err := s.dir.Put(a); err != nil {
+		if errors.Is(err, rooms.ErrStaleVersion) || errors.Is(err, rooms.ErrRateLimited) || errors.Is(err, rooms.ErrRoomEnded) {
+			return pubsub.ValidationIgnore
+		}
+		return pubsub.ValidationReject
+	}
+	msg.ValidatorData = a
+	return pubsub.ValidationAccept
+}
+
+// validateState admits a room state only if the rules accept it after the
+// state held here (no rollback, no forged host).
+func (s *Service) validateState(id rooms.RoomID) pubsub.ValidatorEx {
+	return func(_ context.Context, from peer.ID, msg *pubsub.Message) pubsub.ValidationResult {
+		if from == s.self() {
+			return pubsub.ValidationAccept
+		}
+		next, err := rooms.ParseState(msg.Data)
+		if err != nil || next.Room != id || next.Host != msg.GetFrom() {
+			return pubsub.ValidationReject
+		}
+		held, ok := s.State(id)
+		if !ok {
+			return pubsub.ValidationIgnore
+		}
+		if next.Version <= held.Version {
+			return pubsub.ValidationIgnore // already have it, or a replay
+		}
+		if err := rooms.Accept(held, next); err != nil {
+			return pubsub.ValidationReject
+		}
+		msg.ValidatorData = next
+		return pubsub.ValidationAccept
+	}
+}
+
+// readStates applies the states a room's host publishes.
+func (s *Service) readStates(ctx context.Context, id rooms.RoomID, sub *pubsub.Subscription) {
+	defer sub.Cancel()
+	for {
+		msg, err := sub.Next(ctx)
+		if err != nil {
+			return
+		}
+		next, ok := msg.ValidatorData.(*rooms.SignedState)
+		if !ok {
+			continue
+		}
+		s.mu.Lock()
+		r := s.rooms[id]
+		s.mu.Unlock()
+		if r == nil {
+			return
+		}
+		if err := s.accept(r, next); err != nil {
+			continue
+		}
+		if next.Host == s.self() {
+			// This node was handed the room (the host left).
+			_ = s.cfg.Store.SaveState(next)
+		}
+		if !next.InRoom(s.self()) || next.Status == rooms.StatusEnded {
+			s.drop(id)
+			return
+		}
+	}
+}
+
+func (s *Service) heardFromHost(id rooms.RoomID, host peer.ID) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r, ok := s.rooms[id]; ok && r.state.Host == host {
+		r.lastHeard = s.cfg.Now()
+	}
+}
+
+// announce publishes the hallway entry of a room this node hosts.
+func (s *Service) announce(ctx context.Context, id rooms.RoomID) {
+	s.mu.Lock()
+	r, ok := s.rooms[id]
+	if !ok || r.state.Host != s.self() {
+		s.mu.Unlock()
+		return
+	}
+	r.seq = rooms.NextSeq(r.seq, s.cfg.Now())
+	a := rooms.AnnouncementOf(&r.state.State, r.seq, s.cfg.Now().Add(3*s.cfg.AnnounceInterval))
+	s.mu.Unlock()
+	signed, err := rooms.SignAnnouncement(s.cfg.Key, a)
+	if err != nil {
+		s.log.Error("sign announcement", "room", id, "err", err)
+		return
+	}
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := s.hallway.Publish(pctx, signed.Bytes); err != nil {
+		s.log.Debug("publish announcement", "room", id, "err", err)
+	}
+}

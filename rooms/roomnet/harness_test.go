@@ -1,0 +1,199 @@
+package roomnet
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/clubnode/clubnode/identity"
+	"github.com/clubnode/clubnode/p2p"
+	"github.com/clubnode/clubnode/rooms"
+)
+
+// The test's owner side of p2p and roomnet: what the node keeps on disk
+// is kept in memory here.
+type memOwner struct {
+	mu      sync.Mutex
+	uses    map[string]int
+	states  map[rooms.RoomID]*rooms.SignedState
+	follows map[peer.ID]bool
+	blocks  map[peer.ID]bool
+}
+
+func newOwner() *memOwner {
+	return &memOwner{uses: map[string]int{}, states: map[rooms.RoomID]*rooms.SignedState{},
+		follows: map[peer.ID]bool{}, blocks: map[peer.ID]bool{}}
+}
+
+func (o *memOwner) UseInvite(inv *identity.SignedInvite, _ peer.ID) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.uses[inv.ID()] >= inv.Uses {
+		return fmt.Errorf("used up")
+	}
+	o.uses[inv.ID()]++
+	return nil
+}
+func (o *memOwner) MemberSeen(p2p.Member, []ma.Multiaddr)         {}
+func (o *memOwner) RevocationReceived(*identity.SignedRevocation) {}
+func (o *memOwner) SaveState(s *rooms.SignedState) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.states[s.Room] = s
+	return nil
+}
+func (o *memOwner) Follows(p peer.ID) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.follows[p]
+}
+func (o *memOwner) Blocks(p peer.ID) bool {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.blocks[p]
+}
+
+type member struct {
+	id    peer.ID
+	key   crypto.PrivKey
+	p2p   *p2p.Node
+	rooms *Service
+	owner *memOwner
+}
+
+func (m *member) close() {
+	m.rooms.Close()
+	m.p2p.Close()
+}
+
+func logger() *slog.Logger {
+	if os.Getenv("CLUBNODE_TEST_LOG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// startMembers starts n members of one network on loopback: the first founds
+// it and invites the others.
+func startMembers(t *testing.T, n int) []*member {
+	t.Helper()
+	var out []*member
+	for i := 0; i < n; i++ {
+		key, err := identity.GenerateKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		owner := newOwner()
+		node, err := p2p.New(p2p.Config{Key: key, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"},
+			Ledger: owner, Events: owner, Logger: logger(), DiscoveryInterval: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := &member{id: node.ID(), key: key, p2p: node, owner: owner}
+		if i == 0 {
+			charter, err := identity.FoundNetwork(key, "Rooms Test", time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := node.Enter(p2p.NetworkState{Chain: identity.FounderChain(charter)}); err != nil {
+				t.Fatal(err)
+			}
+		} else {
+			founder := out[0]
+			inv, err := identity.NewInvite(founder.key, founder.p2p.Chain(), identity.InviteOptions{Uses: 1,
+				Expires: time.Now().Add(time.Hour), Bootstrap: addrs(founder.p2p)}, time.Now())
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			chain, err := node.Redeem(ctx, inv)
+			cancel()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := node.Enter(p2p.NetworkState{Chain: chain, KnownPeers: p2p.BootstrapAddrs(inv)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		m.rooms, err = New(Config{P2P: node, Key: key, Store: owner, Logger: logger(),
+			AnnounceInterval: 400 * time.Millisecond, HostTimeout: time.Second})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(m.close)
+		out = append(out, m)
+	}
+	// Everyone knows everyone before rooms start.
+	for _, m := range out {
+		eventually(t, 15*time.Second, func() error {
+			if got := len(m.p2p.Members()); got != n {
+				return fmt.Errorf("%s knows %d of %d members", m.id, got, n)
+			}
+			return nil
+		})
+	}
+	return out
+}
+
+func addrs(n *p2p.Node) []string {
+	var out []string
+	for _, a := range n.Addrs() {
+		out = append(out, a.String())
+	}
+	return out
+}
+
+func eventually(t *testing.T, timeout time.Duration, cond func() error) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for {
+		err := cond()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("after %s: %v", timeout, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// sees waits until m's hallway lists room (or, with want false, does not).
+func sees(t *testing.T, m *member, id rooms.RoomID, want bool) {
+	t.Helper()
+	eventually(t, 10*time.Second, func() error {
+		for _, a := range m.rooms.Hallway(rooms.StaticViewer{Peer: m.id}) {
+			if a.Room == id {
+				if want {
+					return nil
+				}
+				return fmt.Errorf("%s still lists room %s", m.id, id)
+			}
+		}
+		if want {
+			return fmt.Errorf("%s does not list room %s", m.id, id)
+		}
+		return nil
+	})
+}
+
+// hasState waits until m holds a state of room satisfying cond.
+func hasState(t *testing.T, m *member, id rooms.RoomID, what string, cond func(*rooms.SignedState) bool) {
+	t.Helper()
+	eventually(t, 10*time.Second, func() error {
+		st, ok := m.rooms.State(id)
+		if ok && cond(st) {
+			return nil
+		}
+		return fmt.Errorf("%s has not seen: %s", m.id, what)
+	})
+}

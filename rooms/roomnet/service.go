@@ -1,0 +1,232 @@
+// Package roomnet carries rooms over libp2p: hallway announcements on a
+// network-wide gossipsub topic, each room's signed state on a topic of its
+// own, requests to the host on a stream, and the takeover by a moderator
+// when the host goes silent. The rules themselves live in package rooms.
+package roomnet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
+	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/clubnode/clubnode/identity"
+	"github.com/clubnode/clubnode/p2p"
+	"github.com/clubnode/clubnode/rooms"
+)
+
+// Store is what the service needs its owner to persist and answer.
+type Store interface {
+	// SaveState keeps the latest state of a room this node hosts, so a
+	// restarted host can resume or end it.
+	SaveState(s *rooms.SignedState) error
+	// Follows reports whether this node follows p (social rooms).
+	Follows(p peer.ID) bool
+	// Blocks reports whether this node blocked p.
+	Blocks(p peer.ID) bool
+}
+
+// Config configures a Service.
+type Config struct {
+	P2P    *p2p.Node
+	Key    crypto.PrivKey
+	Store  Store
+	Logger *slog.Logger
+	// AnnounceInterval is how often a host re-publishes its rooms; the
+	// hallway forgets a room after three intervals of silence, and a
+	// moderator takes over after HostTimeout.
+	AnnounceInterval time.Duration
+	HostTimeout      time.Duration
+	Now              func() time.Time
+}
+
+// Service runs the rooms of one node in one network.
+type Service struct {
+	cfg     Config
+	log     *slog.Logger
+	network identity.NetworkID
+	dir     *rooms.Directory
+	replay  *rooms.ReplayGuard
+	hallway *pubsub.Topic
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu    sync.Mutex
+	rooms map[rooms.RoomID]*room
+}
+
+// room is what this node holds of a room it takes part in.
+type room struct {
+	state     *rooms.SignedState
+	topic     *pubsub.Topic
+	cancel    context.CancelFunc
+	lastHeard time.Time // last state or announcement from the host
+	seq       uint64    // last announcement sequence this node published
+}
+
+// New starts the service for the network p2p is a member of.
+func New(cfg Config) (*Service, error) {
+	if cfg.P2P == nil || cfg.Key == nil || cfg.Store == nil {
+		return nil, errors.New("roomnet: P2P, Key and Store are required")
+	}
+	chain := cfg.P2P.Chain()
+	if chain == nil {
+		return nil, p2p.ErrNotMember
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	if cfg.AnnounceInterval <= 0 {
+		cfg.AnnounceInterval = 5 * time.Second
+	}
+	if cfg.HostTimeout <= 0 {
+		cfg.HostTimeout = 3 * cfg.AnnounceInterval
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	dir, err := rooms.NewDirectory(rooms.DirectoryConfig{Network: chain.Network(), TTL: 3 * cfg.AnnounceInterval, Now: cfg.Now})
+	if err != nil {
+		return nil, err
+	}
+	replay, err := rooms.NewReplayGuard(rooms.ReplayConfig{})
+	if err != nil {
+		return nil, err
+	}
+	s := &Service{cfg: cfg, log: cfg.Logger.With("component", "rooms"), network: chain.Network(),
+		dir: dir, replay: replay, rooms: map[rooms.RoomID]*room{}}
+	s.ctx, s.cancel = context.WithCancel(context.Background())
+	if err := s.startHallway(); err != nil {
+		s.cancel()
+		return nil, err
+	}
+	cfg.P2P.Host().SetStreamHandler(RequestProtocol, s.handleRequest)
+	s.goFn(s.tick)
+	return s, nil
+}
+
+// Close stops the service's goroutines and leaves its topics.
+func (s *Service) Close() {
+	s.cfg.P2P.Host().RemoveStreamHandler(RequestProtocol)
+	s.cancel()
+	s.wg.Wait()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, r := range s.rooms {
+		r.cancel()
+		_ = r.topic.Close()
+	}
+	_ = s.hallway.Close()
+}
+
+func (s *Service) goFn(fn func(ctx context.Context)) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		fn(s.ctx)
+	}()
+}
+
+func (s *Service) self() peer.ID { return s.cfg.P2P.ID() }
+
+// State returns the latest state this node holds of room.
+func (s *Service) State(id rooms.RoomID) (*rooms.SignedState, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.rooms[id]
+	if !ok {
+		return nil, false
+	}
+	return r.state, true
+}
+
+// Hallway lists the rooms v may see.
+func (s *Service) Hallway(v rooms.Viewer) []*rooms.SignedAnnouncement { return s.dir.List(v) }
+
+// Create starts (or schedules) a room hosted by this node.
+func (s *Service) Create(ctx context.Context, title string, typ rooms.RoomType, start time.Time) (*rooms.SignedState, error) {
+	st, err := rooms.NewState(rooms.RoomConfig{Network: s.network, Host: s.self(), Title: title, Type: typ,
+		Start: start, Now: s.cfg.Now()})
+	if err != nil {
+		return nil, err
+	}
+	signed, err := rooms.SignState(s.cfg.Key, st)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.adopt(signed); err != nil {
+		return nil, err
+	}
+	if err := s.cfg.Store.SaveState(signed); err != nil {
+		return nil, err
+	}
+	s.announce(ctx, signed.Room)
+	s.log.Info("room created", "room", signed.Room, "title", title, "type", typ)
+	return signed, nil
+}
+
+// adopt starts holding a room: join its state topic and remember the state.
+func (s *Service) adopt(st *rooms.SignedState) error {
+	s.mu.Lock()
+	if r, ok := s.rooms[st.Room]; ok {
+		s.mu.Unlock()
+		return s.accept(r, st)
+	}
+	s.mu.Unlock()
+	name := stateTopic(s.network, st.Room)
+	if err := s.cfg.P2P.PubSub().RegisterTopicValidator(name, s.validateState(st.Room)); err != nil {
+		return fmt.Errorf("room %s: %w", st.Room, err)
+	}
+	topic, err := s.cfg.P2P.PubSub().Join(name)
+	if err != nil {
+		return fmt.Errorf("room %s: join state topic: %w", st.Room, err)
+	}
+	sub, err := topic.Subscribe()
+	if err != nil {
+		_ = topic.Close()
+		return fmt.Errorf("room %s: subscribe: %w", st.Room, err)
+	}
+	ctx, cancel := context.WithCancel(s.ctx)
+	r := &room{state: st, topic: topic, cancel: cancel, lastHeard: s.cfg.Now()}
+	s.mu.Lock()
+	s.rooms[st.Room] = r
+	s.mu.Unlock()
+	s.goFn(func(context.Context) { s.readStates(ctx, st.Room, sub) })
+	return nil
+}
+
+// accept moves r to next if the room's rules allow it.
+func (s *Service) accept(r *room, next *rooms.SignedState) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if next.Version == r.state.Version && next.Host == r.state.Host {
+		return nil
+	}
+	if err := rooms.Accept(r.state, next); err != nil {
+		return err
+	}
+	r.state = next
+	r.lastHeard = s.cfg.Now()
+	return nil
+}
+
+// drop stops holding a room.
+func (s *Service) drop(id rooms.RoomID) {
+	s.mu.Lock()
+	r, ok := s.rooms[id]
+	delete(s.rooms, id)
+	s.mu.Unlock()
+	if ok {
+		r.cancel()
+		_ = r.topic.Close()
+		_ = s.cfg.P2P.PubSub().UnregisterTopicValidator(stateTopic(s.network, id))
+	}
+}
