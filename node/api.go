@@ -52,6 +52,36 @@ func (n *Node) routes() http.Handler {
 	mux.HandleFunc(apiv1.RoutePeers, func(w http.ResponseWriter, r *http.Request) {
 		answer(w)(n.Peers(), nil)
 	})
+	mux.HandleFunc(apiv1.RouteHallway, func(w http.ResponseWriter, r *http.Request) {
+		answer(w)(n.Hallway())
+	})
+	mux.HandleFunc(apiv1.RouteCreateRoom, func(w http.ResponseWriter, r *http.Request) {
+		var req apiv1.CreateRoomRequest
+		if readBody(w, r, &req) {
+			answer(w)(n.CreateRoom(r.Context(), req))
+		}
+	})
+	mux.HandleFunc(apiv1.RouteRoom, func(w http.ResponseWriter, r *http.Request) {
+		answer(w)(n.Room(r.PathValue("room")))
+	})
+	mux.HandleFunc(apiv1.RouteRoomAction, func(w http.ResponseWriter, r *http.Request) {
+		var req apiv1.RoomActionRequest
+		if readBody(w, r, &req) {
+			answer(w)(n.RoomAction(r.Context(), r.PathValue("room"), r.PathValue("action"), req))
+		}
+	})
+	mux.HandleFunc(apiv1.RouteFollow, func(w http.ResponseWriter, r *http.Request) {
+		var req apiv1.FollowRequest
+		if readBody(w, r, &req) {
+			answer(w)(n.setFlag(r.Context(), prefFollows, req))
+		}
+	})
+	mux.HandleFunc(apiv1.RouteBlock, func(w http.ResponseWriter, r *http.Request) {
+		var req apiv1.FollowRequest
+		if readBody(w, r, &req) {
+			answer(w)(n.setFlag(r.Context(), prefBlocks, req))
+		}
+	})
 	return mux
 }
 

@@ -23,6 +23,7 @@ import (
 	"github.com/clubnode/clubnode/node/apiguard"
 	"github.com/clubnode/clubnode/node/home"
 	"github.com/clubnode/clubnode/p2p"
+	"github.com/clubnode/clubnode/rooms/roomnet"
 )
 
 // ErrAlreadyInitialised is returned by Init for a home that has a node.
@@ -53,6 +54,7 @@ type Node struct {
 	store *store
 	key   crypto.PrivKey
 	p2p   *p2p.Node
+	rooms *roomnet.Service // nil until the node is a member
 	api   net.Listener
 	token string
 
@@ -203,8 +205,11 @@ func (n *Node) enter(ctx context.Context, chain *identity.Chain, extra []peer.Ad
 	if err != nil {
 		return err
 	}
-	return n.p2p.Enter(p2p.NetworkState{Chain: chain, Profile: profile, Revocations: revs,
-		Members: members, KnownPeers: known})
+	if err := n.p2p.Enter(p2p.NetworkState{Chain: chain, Profile: profile, Revocations: revs,
+		Members: members, KnownPeers: known}); err != nil {
+		return err
+	}
+	return n.startRooms(ctx)
 }
 
 func (n *Node) configBootstrap() []peer.AddrInfo {
@@ -294,6 +299,9 @@ func (n *Node) Close() error {
 	n.once.Do(func() {
 		if n.api != nil {
 			_ = n.api.Close()
+		}
+		if n.rooms != nil {
+			n.rooms.Close()
 		}
 		if n.p2p != nil {
 			errs = append(errs, n.p2p.Close())

@@ -230,3 +230,18 @@ func (s *Service) drop(id rooms.RoomID) {
 		_ = s.cfg.P2P.PubSub().UnregisterTopicValidator(stateTopic(s.network, id))
 	}
 }
+
+// Restore takes back a room this node hosted before a restart. Its
+// listeners have lost their connection to it, so rather than resume a
+// ghost the room is ended cleanly: the end is signed and spread, and the
+// hallway drops it at once.
+func (s *Service) Restore(ctx context.Context, st *rooms.SignedState) error {
+	if st.Host != s.self() || st.Status == rooms.StatusEnded {
+		return nil
+	}
+	if err := s.adopt(st); err != nil {
+		return err
+	}
+	_, err := s.Request(ctx, st.Room, rooms.KindEnd, "", nil)
+	return err
+}

@@ -1,0 +1,100 @@
+package apiv1
+
+import "time"
+
+// Room endpoints. A room's ID is "room-" and 26 base32 characters.
+const (
+	PathRooms   = "/api/v1/rooms"   // GET: the hallway; POST: create a room
+	PathRoom    = "/api/v1/rooms/"  // + ID: GET the room's state; + ID/ACTION: POST a request
+	PathFollows = "/api/v1/follows" // POST: follow or unfollow a member
+	PathBlocks  = "/api/v1/blocks"  // POST: block or unblock a member
+
+	RouteHallway    = "GET " + PathRooms
+	RouteCreateRoom = "POST " + PathRooms
+	RouteRoom       = "GET " + PathRoom + "{room}"
+	RouteRoomAction = "POST " + PathRoom + "{room}/{action}"
+	RouteFollow     = "POST " + PathFollows
+	RouteBlock      = "POST " + PathBlocks
+)
+
+// Room actions, the last path element of RouteRoomAction. Those that act
+// on someone take RoomActionRequest.Peer; "mute" without a peer mutes
+// oneself. "ticket" answers a RoomTicket instead of a RoomState.
+const (
+	ActionJoin           = "join"
+	ActionLeave          = "leave"
+	ActionHandUp         = "hand-up"
+	ActionHandDown       = "hand-down"
+	ActionInviteSpeaker  = "invite-speaker"
+	ActionAccept         = "accept"
+	ActionDecline        = "decline"
+	ActionMoveToAudience = "move-to-audience"
+	ActionMute           = "mute"
+	ActionUnmute         = "unmute"
+	ActionRemove         = "remove"
+	ActionMakeModerator  = "make-moderator"
+	ActionStepDown       = "step-down"
+	ActionEnd            = "end"
+	ActionTicket         = "ticket"
+)
+
+// CreateRoomRequest is the body of POST /api/v1/rooms. Type is "open"
+// (default), "social" or "closed"; a zero Start starts the room now.
+type CreateRoomRequest struct {
+	Title string    `json:"title"`
+	Type  string    `json:"type"`
+	Start time.Time `json:"start,omitzero"`
+}
+
+// RoomActionRequest is the body of POST /api/v1/rooms/{room}/{action}.
+type RoomActionRequest struct {
+	Peer   string `json:"peer,omitempty"`
+	Ticket string `json:"ticket,omitempty"` // a room ticket, for joining a closed room
+}
+
+// Room is a hallway entry.
+type Room struct {
+	ID        string    `json:"id"`
+	Title     string    `json:"title"`
+	Type      string    `json:"type"`
+	Status    string    `json:"status"` // scheduled, live or ended
+	Host      string    `json:"host"`
+	Speakers  []string  `json:"speakers"`
+	Listeners int       `json:"listeners"`
+	Start     time.Time `json:"start,omitzero"`
+}
+
+// RoomSpeaker is one person on the stage.
+type RoomSpeaker struct {
+	PeerID    string `json:"peer_id"`
+	Muted     bool   `json:"muted"`
+	Moderator bool   `json:"moderator"`
+}
+
+// RoomState is a room as a participant sees it.
+type RoomState struct {
+	Room
+	Version  uint64        `json:"version"`
+	Stage    []RoomSpeaker `json:"stage"`
+	Audience []string      `json:"audience"`
+	Hands    []string      `json:"hands"`
+	Invited  []string      `json:"invited"`
+	// Role is this node's role in the room: host, moderator, speaker,
+	// listener, invited or non-participant.
+	Role string `json:"role"`
+}
+
+// RoomTicket is a host-signed ticket to a closed room.
+type RoomTicket struct {
+	Room    string    `json:"room"`
+	For     string    `json:"for"`
+	Ticket  string    `json:"ticket"`
+	Expires time.Time `json:"expires"`
+}
+
+// FollowRequest is the body of POST /api/v1/follows and /api/v1/blocks:
+// On true follows (blocks) Peer, false undoes it.
+type FollowRequest struct {
+	Peer string `json:"peer"`
+	On   bool   `json:"on"`
+}

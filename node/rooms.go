@@ -1,0 +1,247 @@
+package node
+
+import (
+	"context"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"time"
+
+	ds "github.com/ipfs/go-datastore"
+	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/clubnode/clubnode/node/apiv1"
+	"github.com/clubnode/clubnode/rooms"
+	"github.com/clubnode/clubnode/rooms/roomnet"
+)
+
+var (
+	prefHosted  = ds.NewKey("/rooms/hosted")
+	prefFollows = ds.NewKey("/follows")
+	prefBlocks  = ds.NewKey("/blocks")
+)
+
+// roomStore is roomnet's Store over the node's datastore.
+type roomStore struct{ s *store }
+
+func (r roomStore) SaveState(st *rooms.SignedState) error {
+	return r.s.put(context.Background(), prefHosted.ChildString(string(st.Room)), st.Bytes)
+}
+
+func (r roomStore) flag(prefix ds.Key, p peer.ID) bool {
+	ok, err := r.s.ds.Has(context.Background(), prefix.ChildString(p.String()))
+	return err == nil && ok
+}
+
+func (r roomStore) Follows(p peer.ID) bool { return r.flag(prefFollows, p) }
+func (r roomStore) Blocks(p peer.ID) bool  { return r.flag(prefBlocks, p) }
+
+func (r roomStore) setFlag(ctx context.Context, prefix ds.Key, p peer.ID, on bool) error {
+	k := prefix.ChildString(p.String())
+	if on {
+		return r.s.put(ctx, k, []byte{1})
+	}
+	if err := r.s.ds.Delete(ctx, k); err != nil {
+		return fmt.Errorf("delete %s: %w", k, err)
+	}
+	return nil
+}
+
+func (r roomStore) hosted(ctx context.Context) []*rooms.SignedState {
+	var out []*rooms.SignedState
+	_ = r.s.each(ctx, prefHosted, func(key string, v []byte) {
+		st, err := rooms.ParseState(v)
+		if err != nil {
+			r.s.log.Warn("skipping damaged stored room", "key", key, "err", err)
+			return
+		}
+		out = append(out, st)
+	})
+	return out
+}
+
+// startRooms runs the rooms service once the node is a member, and ends
+// the rooms it was hosting when it stopped.
+func (n *Node) startRooms(ctx context.Context) error {
+	svc, err := roomnet.New(roomnet.Config{P2P: n.p2p, Key: n.key, Store: roomStore{n.store}, Logger: n.cfg.Logger, Now: n.cfg.Now})
+	if err != nil {
+		return err
+	}
+	n.rooms = svc
+	for _, st := range (roomStore{n.store}).hosted(ctx) {
+		if err := svc.Restore(ctx, st); err != nil {
+			n.log.Warn("could not end a room left live by a restart", "room", st.Room, "err", err)
+		}
+	}
+	return nil
+}
+
+func (n *Node) roomService() (*roomnet.Service, error) {
+	if n.rooms == nil {
+		return nil, fail(http.StatusConflict, "this node is not a member of any network yet")
+	}
+	return n.rooms, nil
+}
+
+func roomInfo(a *rooms.Announcement) apiv1.Room {
+	out := apiv1.Room{ID: string(a.Room), Title: a.Title, Type: a.Type.String(), Status: a.Status.String(),
+		Host: a.Host.String(), Speakers: []string{}, Listeners: int(a.Listeners), Start: a.Start}
+	for _, p := range a.Speakers {
+		out.Speakers = append(out.Speakers, p.String())
+	}
+	return out
+}
+
+func (n *Node) roomState(st *rooms.SignedState) apiv1.RoomState {
+	a := rooms.AnnouncementOf(&st.State, 0, time.Time{})
+	out := apiv1.RoomState{Room: roomInfo(&a), Version: st.Version, Stage: []apiv1.RoomSpeaker{},
+		Audience: ids(st.Audience), Hands: ids(st.Hands), Invited: ids(st.Invited), Role: st.RoleOf(n.ID()).String()}
+	for _, sp := range st.Speakers {
+		out.Stage = append(out.Stage, apiv1.RoomSpeaker{PeerID: sp.Peer.String(), Muted: sp.Muted, Moderator: st.IsModerator(sp.Peer)})
+	}
+	return out
+}
+
+func ids(ps []peer.ID) []string {
+	out := make([]string, 0, len(ps))
+	for _, p := range ps {
+		out = append(out, p.String())
+	}
+	return out
+}
+
+// Hallway lists the rooms this node may see.
+func (n *Node) Hallway() ([]apiv1.Room, error) {
+	svc, err := n.roomService()
+	if err != nil {
+		return nil, err
+	}
+	v := rooms.StaticViewer{Peer: n.ID(), Blocked: map[peer.ID]bool{}}
+	for _, m := range n.p2p.Members() {
+		if p := m.Chain.Member(); (roomStore{n.store}).Blocks(p) {
+			v.Blocked[p] = true
+		}
+	}
+	out := []apiv1.Room{}
+	for _, a := range svc.Hallway(v) {
+		out = append(out, roomInfo(&a.Announcement))
+	}
+	return out, nil
+}
+
+// CreateRoom starts or schedules a room hosted by this node.
+func (n *Node) CreateRoom(ctx context.Context, req apiv1.CreateRoomRequest) (apiv1.RoomState, error) {
+	svc, err := n.roomService()
+	if err != nil {
+		return apiv1.RoomState{}, err
+	}
+	typ := rooms.TypeOpen
+	if req.Type != "" {
+		if typ, err = rooms.ParseRoomType(req.Type); err != nil {
+			return apiv1.RoomState{}, fail(http.StatusBadRequest, "%w", err)
+		}
+	}
+	st, err := svc.Create(ctx, req.Title, typ, req.Start)
+	if err != nil {
+		return apiv1.RoomState{}, fail(http.StatusBadRequest, "%w", err)
+	}
+	return n.roomState(st), nil
+}
+
+// Room shows a room this node takes part in.
+func (n *Node) Room(id string) (apiv1.RoomState, error) {
+	svc, err := n.roomService()
+	if err != nil {
+		return apiv1.RoomState{}, err
+	}
+	room, err := rooms.ParseRoomID(id)
+	if err != nil {
+		return apiv1.RoomState{}, fail(http.StatusBadRequest, "%w", err)
+	}
+	st, ok := svc.State(room)
+	if !ok {
+		return apiv1.RoomState{}, fail(http.StatusNotFound, "this node is not in room %s (join it first)", room)
+	}
+	return n.roomState(st), nil
+}
+
+var actionKinds = map[string]rooms.Kind{
+	apiv1.ActionJoin: rooms.KindJoin, apiv1.ActionLeave: rooms.KindLeave,
+	apiv1.ActionHandUp: rooms.KindRaiseHand, apiv1.ActionHandDown: rooms.KindLowerHand,
+	apiv1.ActionInviteSpeaker: rooms.KindInviteSpeaker, apiv1.ActionAccept: rooms.KindAcceptInvite,
+	apiv1.ActionDecline: rooms.KindDeclineInvite, apiv1.ActionMoveToAudience: rooms.KindMoveToAudience,
+	apiv1.ActionMute: rooms.KindMute, apiv1.ActionUnmute: rooms.KindUnmuteSelf,
+	apiv1.ActionRemove: rooms.KindRemove, apiv1.ActionMakeModerator: rooms.KindMakeModerator,
+	apiv1.ActionStepDown: rooms.KindStepDown, apiv1.ActionEnd: rooms.KindEnd,
+}
+
+// RoomAction sends a request to a room's host.
+func (n *Node) RoomAction(ctx context.Context, id, action string, req apiv1.RoomActionRequest) (any, error) {
+	svc, err := n.roomService()
+	if err != nil {
+		return nil, err
+	}
+	room, err := rooms.ParseRoomID(id)
+	if err != nil {
+		return nil, fail(http.StatusBadRequest, "%w", err)
+	}
+	var target peer.ID
+	if req.Peer != "" {
+		if target, err = peer.Decode(req.Peer); err != nil {
+			return nil, fail(http.StatusBadRequest, "%q is not a peer ID: %w", req.Peer, err)
+		}
+	}
+	if action == apiv1.ActionTicket {
+		return n.issueTicket(svc, room, target)
+	}
+	kind, ok := actionKinds[action]
+	if !ok {
+		return nil, fail(http.StatusNotFound, "unknown room action %q", action)
+	}
+	var ticket *rooms.SignedTicket
+	if req.Ticket != "" {
+		raw, err := base64.RawURLEncoding.DecodeString(req.Ticket)
+		if err != nil {
+			return nil, fail(http.StatusBadRequest, "room ticket: %w", err)
+		}
+		if ticket, err = rooms.ParseTicket(raw); err != nil {
+			return nil, fail(http.StatusBadRequest, "%w", err)
+		}
+	}
+	st, err := svc.Request(ctx, room, kind, target, ticket)
+	if err != nil {
+		return nil, fail(http.StatusForbidden, "%w", err)
+	}
+	return n.roomState(st), nil
+}
+
+func (n *Node) issueTicket(svc *roomnet.Service, room rooms.RoomID, holder peer.ID) (apiv1.RoomTicket, error) {
+	if holder == "" {
+		return apiv1.RoomTicket{}, fail(http.StatusBadRequest, "a ticket needs the peer it is for")
+	}
+	st, ok := svc.State(room)
+	if !ok || (st.Host != n.ID() && st.Creator != n.ID()) {
+		return apiv1.RoomTicket{}, fail(http.StatusForbidden, "only the room's host or creator can issue tickets")
+	}
+	expires := n.cfg.Now().Add(7 * 24 * time.Hour)
+	t, err := rooms.IssueTicket(n.key, room, holder, expires, n.cfg.Now())
+	if err != nil {
+		return apiv1.RoomTicket{}, err
+	}
+	return apiv1.RoomTicket{Room: string(room), For: holder.String(), Ticket: base64.RawURLEncoding.EncodeToString(t.Bytes), Expires: expires}, nil
+}
+
+// SetFlag follows/unfollows (blocks/unblocks) a member.
+func (n *Node) setFlag(ctx context.Context, prefix ds.Key, req apiv1.FollowRequest) (any, error) {
+	p, err := peer.Decode(req.Peer)
+	if err != nil {
+		return nil, fail(http.StatusBadRequest, "%q is not a peer ID: %w", req.Peer, err)
+	}
+	if p == n.ID() {
+		return nil, fail(http.StatusBadRequest, "that is this node itself")
+	}
+	if err := (roomStore{n.store}).setFlag(ctx, prefix, p, req.On); err != nil {
+		return nil, err
+	}
+	return req, nil
+}
