@@ -23,6 +23,7 @@ func addClientCommands(root *cobra.Command) {
 		newRevokeCommand(),
 		newPeersCommand(),
 	)
+	root.AddCommand(roomCommands()...)
 }
 
 // call runs fn with a client for the command's daemon and a context

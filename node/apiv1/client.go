@@ -142,6 +142,89 @@ func (c *Client) Peers(ctx context.Context) ([]Peer, error) {
 	return out, nil
 }
 
+// Hallway lists the rooms this node can see: live rooms and scheduled
+// ones, each with its ID.
+func (c *Client) Hallway(ctx context.Context) ([]Room, error) {
+	var out []Room
+	if err := c.do(ctx, http.MethodGet, PathRooms, nil, &out); err != nil {
+		return nil, err
+	}
+	if out == nil {
+		out = []Room{}
+	}
+	return out, nil
+}
+
+// CreateRoom starts a room now, or schedules one when req.Start is set,
+// with this node as its host.
+func (c *Client) CreateRoom(ctx context.Context, req CreateRoomRequest) (RoomState, error) {
+	var out RoomState
+	err := c.do(ctx, http.MethodPost, PathRooms, req, &out)
+	return out, err
+}
+
+// Room returns a room's state as this node sees it.
+func (c *Client) Room(ctx context.Context, id string) (RoomState, error) {
+	var out RoomState
+	if id == "" {
+		return out, errors.New("room: empty room ID")
+	}
+	err := c.do(ctx, http.MethodGet, PathRoom+url.PathEscape(id), nil, &out)
+	return out, err
+}
+
+// RoomAction sends one of the Action* requests (all but ActionTicket, see
+// RoomTicket) to a room and returns the room's state after it.
+func (c *Client) RoomAction(ctx context.Context, id, action string, req RoomActionRequest) (RoomState, error) {
+	var out RoomState
+	switch {
+	case id == "":
+		return out, errors.New("room action: empty room ID")
+	case action == "":
+		return out, errors.New("room action: empty action")
+	case action == ActionTicket:
+		return out, errors.New("room action: a ticket is asked for with RoomTicket")
+	}
+	err := c.do(ctx, http.MethodPost, roomActionPath(id, action), req, &out)
+	return out, err
+}
+
+// RoomTicket has the host sign a ticket that lets peer find and join a
+// closed room.
+func (c *Client) RoomTicket(ctx context.Context, id, peer string) (RoomTicket, error) {
+	var out RoomTicket
+	switch {
+	case id == "":
+		return out, errors.New("room ticket: empty room ID")
+	case peer == "":
+		return out, errors.New("room ticket: empty peer ID")
+	}
+	err := c.do(ctx, http.MethodPost, roomActionPath(id, ActionTicket), RoomActionRequest{Peer: peer}, &out)
+	return out, err
+}
+
+// Follow follows peer (on) or unfollows them (!on).
+func (c *Client) Follow(ctx context.Context, peer string, on bool) error {
+	if peer == "" {
+		return errors.New("follow: empty peer ID")
+	}
+	return c.do(ctx, http.MethodPost, PathFollows, FollowRequest{Peer: peer, On: on}, nil)
+}
+
+// Block blocks peer (on) or unblocks them (!on).
+func (c *Client) Block(ctx context.Context, peer string, on bool) error {
+	if peer == "" {
+		return errors.New("block: empty peer ID")
+	}
+	return c.do(ctx, http.MethodPost, PathBlocks, FollowRequest{Peer: peer, On: on}, nil)
+}
+
+// roomActionPath is the path of RouteRoomAction for a room and action,
+// each one path segment whatever it contains.
+func roomActionPath(id, action string) string {
+	return PathRoom + url.PathEscape(id) + "/" + url.PathEscape(action)
+}
+
 // do sends one request with in (if not nil) as its JSON body and decodes
 // a 2xx answer into out.
 func (c *Client) do(ctx context.Context, method, path string, in, out any) error {
