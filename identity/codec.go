@@ -62,16 +62,7 @@ type versionOnly struct {
 // decodePayload checks the version, then decodes strictly. The version is
 // read first, leniently, so a payload from a newer release is refused as
 // "unsupported version" rather than as an unknown field.
-func decodePayload(data []byte, v any) error {
-	var ver versionOnly
-	if err := payloads.UnmarshalLenient(data, &ver); err != nil {
-		return err
-	}
-	if ver.V != Version {
-		return fmt.Errorf("%w %d (this node understands %d)", ErrBadVersion, ver.V, Version)
-	}
-	return payloads.Unmarshal(data, v)
-}
+func decodePayload(data []byte, v any) error { return DecodeVersioned(payloads, data, v) }
 
 func marshal(v any) ([]byte, error) { return wire.Marshal(v) }
 
@@ -155,4 +146,32 @@ func peerIDFromBytes(field string, b []byte) (peer.ID, error) {
 		return "", fmt.Errorf("%w: %s: %v", ErrMalformed, field, err)
 	}
 	return id, nil
+}
+
+// SealRecord signs a clubnode record that lives outside this package (room
+// states, requests, tickets, announcements) exactly as identity's own
+// objects are signed: Ed25519 only, libp2p envelope, domain separation.
+func SealRecord(rec record.Record, key crypto.PrivKey) ([]byte, error) { return seal(rec, key) }
+
+// OpenRecord verifies and decodes an envelope sealed by SealRecord, with
+// every check identity applies to its own objects (size first, key type,
+// truncation, canonical form, payload type, signature), and returns the
+// signer. what names the object in errors.
+func OpenRecord(what string, data []byte, limit int, rec record.Record) (peer.ID, error) {
+	return open(what, data, limit, rec)
+}
+
+// DecodeVersioned decodes a record's CBOR payload with dec the way
+// identity's own payloads are decoded: the version field (key 0) first,
+// leniently, refusing anything but Version, so a payload from a newer
+// release is named as such rather than as an unknown field; then strictly.
+func DecodeVersioned(dec *wire.Decoder, data []byte, v any) error {
+	var ver versionOnly
+	if err := dec.UnmarshalLenient(data, &ver); err != nil {
+		return err
+	}
+	if ver.V != Version {
+		return fmt.Errorf("%w %d (this node understands %d)", ErrBadVersion, ver.V, Version)
+	}
+	return dec.Unmarshal(data, v)
 }
