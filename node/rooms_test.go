@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clubnode/clubnode/internal/testutil"
 	"github.com/clubnode/clubnode/node/apiv1"
 )
 
@@ -29,7 +30,7 @@ func TestRoomThroughAPI(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	waitUntil(t, 10*time.Second, func() error {
+	testutil.Eventually(t, 10*time.Second, func() error {
 		hall, err := b.Hallway()
 		if err != nil {
 			return err
@@ -59,20 +60,5 @@ func TestRoomThroughAPI(t *testing.T) {
 	}
 	if _, err := b.RoomAction(ctx, room.ID, "dance", apiv1.RoomActionRequest{}); statusOf(err) != 404 {
 		t.Fatalf("unknown action: %v", err)
-	}
-}
-
-func waitUntil(t *testing.T, timeout time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %v", timeout, err)
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -139,23 +139,6 @@ func join(t *testing.T, n *Node, inv *identity.SignedInvite) {
 	}
 }
 
-// eventually waits for cond with a deadline, checking it often; it fails the
-// test with what was last wrong.
-func eventually(t *testing.T, timeout time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %v", timeout, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func knowsMembers(n *Node, want ...peer.ID) func() error {
 	return func() error {
 		have := map[peer.ID]bool{}

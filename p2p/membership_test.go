@@ -12,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/clubnode/clubnode/identity"
+	"github.com/clubnode/clubnode/internal/testutil"
 	"github.com/clubnode/clubnode/internal/wire"
 )
 
@@ -24,7 +25,7 @@ func TestInviteChainAllSeeEachOther(t *testing.T) {
 	join(t, c, bearerInvite(t, b, 1))
 
 	for _, n := range []*Node{a, b, c} {
-		eventually(t, 15*time.Second, knowsMembers(n, a.ID(), b.ID(), c.ID()))
+		testutil.Eventually(t, 15*time.Second, knowsMembers(n, a.ID(), b.ID(), c.ID()))
 	}
 	if got := c.Chain().Members(); len(got) != 3 || got[0] != a.ID() || got[1] != b.ID() {
 		t.Fatalf("C's chain = %v, want founder A then B", got)
@@ -58,7 +59,7 @@ func TestSilentPeerIsDisconnected(t *testing.T) {
 	if err := x.host.Connect(ctx, peer.AddrInfo{ID: a.ID(), Addrs: a.host.Addrs()}); err != nil {
 		t.Fatal(err)
 	}
-	eventually(t, 10*time.Second, notConnected(a, x.ID()))
+	testutil.Eventually(t, 10*time.Second, notConnected(a, x.ID()))
 	if a.isVerified(x.ID()) {
 		t.Fatal("x is verified without a chain")
 	}
@@ -90,7 +91,7 @@ func TestForgedChainIsRefused(t *testing.T) {
 	if !strings.Contains(reply.Refused, "signature") {
 		t.Fatalf("reply = %+v, want a refusal naming the bad signature", reply)
 	}
-	eventually(t, 5*time.Second, notConnected(a, x.ID()))
+	testutil.Eventually(t, 5*time.Second, notConnected(a, x.ID()))
 }
 
 // forgeChain builds the founder's chain plus a certificate for x that
@@ -141,7 +142,7 @@ func TestValidatorRejectsNonMembers(t *testing.T) {
 	a, b, x := newNode(t), newNode(t), newNode(t)
 	found(t, a, "Night Owls")
 	join(t, b, bearerInvite(t, a, 1))
-	eventually(t, 10*time.Second, func() error {
+	testutil.Eventually(t, 10*time.Second, func() error {
 		if !a.isVerified(b.ID()) {
 			return errors.New("B not verified at A")
 		}
@@ -211,10 +212,10 @@ func TestProfileGossip(t *testing.T) {
 	found(t, a, "Night Owls")
 	join(t, b, bearerInvite(t, a, 1))
 	join(t, c, bearerInvite(t, a, 1))
-	eventually(t, 15*time.Second, knowsMembers(c, a.ID(), b.ID()))
+	testutil.Eventually(t, 15*time.Second, knowsMembers(c, a.ID(), b.ID()))
 	p := signProfile(t, b, b.Chain().Network())
 	// The mesh forms on heartbeats; publish until C has it.
-	eventually(t, 15*time.Second, func() error {
+	testutil.Eventually(t, 15*time.Second, func() error {
 		m, ok := c.Member(b.ID())
 		if ok && m.Profile != nil && m.Profile.Name == "n" {
 			return nil
@@ -233,8 +234,8 @@ func TestRevocation(t *testing.T) {
 			found(t, a, "Night Owls")
 			join(t, b, bearerInvite(t, a, 1))
 			join(t, c, bearerInvite(t, b, 1))
-			eventually(t, 15*time.Second, knowsMembers(a, b.ID(), c.ID()))
-			eventually(t, 15*time.Second, func() error {
+			testutil.Eventually(t, 15*time.Second, knowsMembers(a, b.ID(), c.ID()))
+			testutil.Eventually(t, 15*time.Second, func() error {
 				if !a.isVerified(c.ID()) {
 					return errors.New("A and C not connected yet")
 				}
@@ -249,18 +250,18 @@ func TestRevocation(t *testing.T) {
 			if err := a.PublishRevocation(context.Background(), rev); err != nil {
 				t.Fatal(err)
 			}
-			eventually(t, 10*time.Second, notConnected(a, b.ID()))
-			eventually(t, 10*time.Second, func() error {
+			testutil.Eventually(t, 10*time.Second, notConnected(a, b.ID()))
+			testutil.Eventually(t, 10*time.Second, func() error {
 				if b.SelfRevoked() == nil {
 					return errors.New("B does not know it was revoked")
 				}
 				return nil
 			})
 			if withInvitees {
-				eventually(t, 10*time.Second, notConnected(a, c.ID()))
-				eventually(t, 10*time.Second, notConnected(b, c.ID()))
+				testutil.Eventually(t, 10*time.Second, notConnected(a, c.ID()))
+				testutil.Eventually(t, 10*time.Second, notConnected(b, c.ID()))
 			} else {
-				eventually(t, 10*time.Second, func() error {
+				testutil.Eventually(t, 10*time.Second, func() error {
 					if _, ok := c.Revocations().Get(b.ID()); !ok {
 						return errors.New("C has not heard of B's revocation")
 					}
@@ -274,7 +275,7 @@ func TestRevocation(t *testing.T) {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			if err := b.host.Connect(ctx, peer.AddrInfo{ID: a.ID(), Addrs: a.host.Addrs()}); err == nil {
-				eventually(t, 5*time.Second, notConnected(a, b.ID()))
+				testutil.Eventually(t, 5*time.Second, notConnected(a, b.ID()))
 			}
 			for _, mem := range a.Members() {
 				if mem.Chain.Member() == b.ID() || (withInvitees && mem.Chain.Member() == c.ID()) {
@@ -292,7 +293,7 @@ func TestDHTDiscovery(t *testing.T) {
 	found(t, a, "Night Owls")
 	join(t, b, bearerInvite(t, a, 1))
 	join(t, c, bearerInvite(t, b, 1))
-	eventually(t, 20*time.Second, func() error {
+	testutil.Eventually(t, 20*time.Second, func() error {
 		if !c.Connected(a.ID()) {
 			return errors.New("C has not found A through the DHT")
 		}

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clubnode/clubnode/internal/testutil"
 	"github.com/clubnode/clubnode/node/apiv1"
 	"github.com/clubnode/clubnode/node/home"
 )
@@ -153,21 +154,6 @@ func (d *daemon) stop() {
 	}
 }
 
-func waitFor(t *testing.T, timeout time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %v", timeout, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 func TestInitRefusesToOverwrite(t *testing.T) {
 	dir := initHome(t, "Alice")
 	key, err := os.ReadFile(filepath.Join(dir, "config.json"))
@@ -209,7 +195,7 @@ func TestSIGKILLLosesNothing(t *testing.T) {
 	// Bob invites Dave; Alice revokes Dave.
 	mustRun(t, d, "join", strings.TrimSpace(mustRun(t, b, "invite")))
 	idD := mustJSON[apiv1.Identity](t, d, "id").PeerID
-	waitFor(t, 15*time.Second, func() error {
+	testutil.Eventually(t, 15*time.Second, func() error {
 		_, err := clubnode(a, "profile", "show", idD)
 		return err
 	})
@@ -230,7 +216,7 @@ func TestSIGKILLLosesNothing(t *testing.T) {
 		t.Fatalf("own profile after restart = %+v", self)
 	}
 	// Known peers: the restarted node finds Bob again by itself.
-	waitFor(t, 20*time.Second, func() error {
+	testutil.Eventually(t, 20*time.Second, func() error {
 		for _, m := range mustJSON[[]apiv1.Member](t, a, "members") {
 			if m.PeerID == idB && m.Connected {
 				return nil
@@ -327,7 +313,7 @@ func TestBoundInviteWorksOffline(t *testing.T) {
 		t.Fatalf("join result = %+v", res)
 	}
 	startDaemon(t, a, listenA...)
-	waitFor(t, 20*time.Second, func() error {
+	testutil.Eventually(t, 20*time.Second, func() error {
 		for _, m := range mustJSON[[]apiv1.Member](t, a, "members") {
 			if m.PeerID == idC && m.Connected {
 				return nil

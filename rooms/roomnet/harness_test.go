@@ -15,6 +15,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/clubnode/clubnode/identity"
+	"github.com/clubnode/clubnode/internal/testutil"
 	"github.com/clubnode/clubnode/p2p"
 	"github.com/clubnode/clubnode/rooms"
 )
@@ -134,7 +135,7 @@ func startMembers(t *testing.T, n int) []*member {
 	}
 	// Everyone knows everyone before rooms start.
 	for _, m := range out {
-		eventually(t, 15*time.Second, func() error {
+		testutil.Eventually(t, 15*time.Second, func() error {
 			if got := len(m.p2p.Members()); got != n {
 				return fmt.Errorf("%s knows %d of %d members", m.id, got, n)
 			}
@@ -152,25 +153,10 @@ func addrs(n *p2p.Node) []string {
 	return out
 }
 
-func eventually(t *testing.T, timeout time.Duration, cond func() error) {
-	t.Helper()
-	deadline := time.Now().Add(timeout)
-	for {
-		err := cond()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("after %s: %v", timeout, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // sees waits until m's hallway lists room (or, with want false, does not).
 func sees(t *testing.T, m *member, id rooms.RoomID, want bool) {
 	t.Helper()
-	eventually(t, 10*time.Second, func() error {
+	testutil.Eventually(t, 10*time.Second, func() error {
 		for _, a := range m.rooms.Hallway(rooms.StaticViewer{Peer: m.id}) {
 			if a.Room == id {
 				if want {
@@ -189,7 +175,7 @@ func sees(t *testing.T, m *member, id rooms.RoomID, want bool) {
 // hasState waits until m holds a state of room satisfying cond.
 func hasState(t *testing.T, m *member, id rooms.RoomID, what string, cond func(*rooms.SignedState) bool) {
 	t.Helper()
-	eventually(t, 10*time.Second, func() error {
+	testutil.Eventually(t, 10*time.Second, func() error {
 		st, ok := m.rooms.State(id)
 		if ok && cond(st) {
 			return nil

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clubnode/clubnode/internal/testutil"
 	"github.com/clubnode/clubnode/rooms"
 )
 
@@ -100,7 +101,7 @@ func TestModeratorTakesOver(t *testing.T) {
 	host.close()
 	hasState(t, listener, id, "mod took over", func(s *rooms.SignedState) bool { return s.Host == mod.id })
 	t.Logf("takeover seen by a listener %s after the host died", time.Since(died))
-	eventually(t, 10*time.Second, func() error {
+	testutil.Eventually(t, 10*time.Second, func() error {
 		if a, ok := listener.rooms.dir.Get(id); !ok || a.Host != mod.id {
 			return errors.New("the hallway does not show the new host")
 		}
