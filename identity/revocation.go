@@ -179,8 +179,9 @@ func (s *Revocations) Get(subject peer.ID) (*SignedRevocation, bool) {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
 	var best *SignedRevocation
+	memo := standing{}
 	for _, r := range s.bySubj[subject] {
-		if s.effective(r) && (best == nil || stronger(r, best)) {
+		if s.effective(r, memo) && (best == nil || stronger(r, best)) {
 			best = r
 		}
 	}
@@ -219,29 +220,40 @@ func (s *Revocations) All() []*SignedRevocation {
 func (s *Revocations) Check(c *Chain) error {
 	s.mu.RLock()
 	defer s.mu.RUnlock()
-	return s.check(c, time.Time{})
+	return s.check(c, time.Time{}, standing{})
 }
+
+// standing memoises, for one Check or Get, whether each revocation is in
+// effect: without it, revocations of many ancestors would have the same
+// shorter chains checked over and over, exponentially in the chain length.
+type standing map[*SignedRevocation]bool
 
 // effective reports whether r's revoker was in good standing when it
 // signed r. Callers hold the lock.
-func (s *Revocations) effective(r *SignedRevocation) bool {
+func (s *Revocations) effective(r *SignedRevocation, memo standing) bool {
+	if ok, known := memo[r]; known {
+		return ok
+	}
+	ok := false
 	members := r.SubjectChain.Members()
 	for i, m := range members[:len(members)-1] {
 		if m == r.Revoker {
 			prefix := &Chain{Charter: r.SubjectChain.Charter, Certs: r.SubjectChain.Certs[:i]}
-			return s.check(prefix, r.At) == nil
+			ok = s.check(prefix, r.At, memo) == nil
+			break
 		}
 	}
-	return false
+	memo[r] = ok
+	return ok
 }
 
 // check is Check counting only revocations signed at or before asOf (all,
 // if asOf is zero). The recursion through effective ends: each step looks
 // at a strictly shorter chain.
-func (s *Revocations) check(c *Chain, asOf time.Time) error {
+func (s *Revocations) check(c *Chain, asOf time.Time, memo standing) error {
 	for i, cert := range c.Certs {
 		for _, r := range s.bySubj[cert.Member] {
-			if (!asOf.IsZero() && r.At.After(asOf)) || !s.effective(r) {
+			if (!asOf.IsZero() && r.At.After(asOf)) || !s.effective(r, memo) {
 				continue
 			}
 			last := i == len(c.Certs)-1
