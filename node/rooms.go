@@ -36,6 +36,17 @@ func (r roomStore) flag(prefix ds.Key, p peer.ID) bool {
 func (r roomStore) Follows(p peer.ID) bool { return r.flag(prefFollows, p) }
 func (r roomStore) Blocks(p peer.ID) bool  { return r.flag(prefBlocks, p) }
 
+// blocked lists the peers this node blocked, in one pass over the store.
+func (r roomStore) blocked(ctx context.Context) (map[peer.ID]bool, error) {
+	out := map[peer.ID]bool{}
+	err := r.s.each(ctx, prefBlocks, func(key string, _ []byte) {
+		if p, err := peer.Decode(ds.NewKey(key).BaseNamespace()); err == nil {
+			out[p] = true
+		}
+	})
+	return out, err
+}
+
 func (r roomStore) setFlag(ctx context.Context, prefix ds.Key, p peer.ID, on bool) error {
 	k := prefix.ChildString(p.String())
 	if on {
@@ -116,12 +127,11 @@ func (n *Node) Hallway() ([]apiv1.Room, error) {
 	if err != nil {
 		return nil, err
 	}
-	v := rooms.StaticViewer{Peer: n.ID(), Blocked: map[peer.ID]bool{}}
-	for _, m := range n.p2p.Members() {
-		if p := m.Chain.Member(); (roomStore{n.store}).Blocks(p) {
-			v.Blocked[p] = true
-		}
+	blocked, err := (roomStore{n.store}).blocked(context.Background())
+	if err != nil {
+		return nil, err
 	}
+	v := rooms.StaticViewer{Peer: n.ID(), Blocked: blocked}
 	out := []apiv1.Room{}
 	for _, a := range svc.Hallway(v) {
 		out = append(out, roomInfo(&a.Announcement))
