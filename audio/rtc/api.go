@@ -1,0 +1,165 @@
+// Package rtc is the WebRTC plumbing of clubnode's media plane: one
+// PeerConnection per tree link (parent offers, child answers, SDP carried on
+// an already-authenticated stream), a Forwarder that fans a speaker's RTP out
+// to every child link without decoding it, and WHIP/WHEP for local
+// attachments. It knows nothing about codecs beyond Opus's RTP parameters.
+package rtc
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/webrtc/v4"
+)
+
+// PayloadType is the RTP payload type Opus is negotiated with (the same
+// value package audio uses; repeated here so rtc does not import codecs).
+const PayloadType = 111
+
+// opusCodec is the only codec clubnode's media plane negotiates. The rtpmap
+// says two channels as RFC 7587 requires even though the audio is mono.
+// NACK feedback is declared on the codec because pion's ConfigureNack only
+// declares it for video, and the NACK interceptors act only on streams whose
+// codec lists it.
+var opusCodec = webrtc.RTPCodecCapability{
+	MimeType:     webrtc.MimeTypeOpus,
+	ClockRate:    48000,
+	Channels:     2,
+	SDPFmtpLine:  "minptime=10;useinbandfec=1",
+	RTCPFeedback: []webrtc.RTCPFeedback{{Type: "nack"}},
+}
+
+// ICE timing: a link should notice a dead peer in about a second, so the
+// tree can re-parent a child within the two seconds the design allows.
+// pion counts the failed timeout from the moment it went disconnected, so
+// failure is declared about 2 s after the last packet.
+const (
+	iceDisconnectedTimeout = time.Second
+	iceFailedTimeout       = time.Second
+	iceKeepalive           = 250 * time.Millisecond
+)
+
+// Config configures NewAPI.
+type Config struct {
+	// Logger receives rtc's logs and pion's; nil uses slog.Default().
+	Logger *slog.Logger
+	// LoopbackOnly gathers only 127.0.0.1 UDP host candidates: for tests and
+	// for local attachments (the browser or CLI on the same machine).
+	LoopbackOnly bool
+	// ICEServers are STUN/TURN servers for links that cross NATs.
+	ICEServers []webrtc.ICEServer
+	// Setting, if set, is called last on the SettingEngine (tests use it
+	// for pion's virtual network).
+	Setting func(*webrtc.SettingEngine)
+	// Interceptors, if set, registers extra interceptors. They are added
+	// before NACK and RTCP reports, so they sit nearest the network: a loss
+	// injector there drops packets after the NACK responder has stored them,
+	// as a real lossy link would.
+	Interceptors func(*interceptor.Registry) error
+}
+
+// API makes PeerConnections configured for clubnode's media plane.
+type API struct {
+	log        *slog.Logger
+	api        *webrtc.API
+	iceServers []webrtc.ICEServer
+}
+
+// NewAPI registers Opus, NACK (generator and responder) and RTCP sender and
+// receiver reports, and sets short ICE timeouts.
+func NewAPI(cfg Config) (*API, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	log = log.With("component", "rtc")
+
+	media := &webrtc.MediaEngine{}
+	if err := media.RegisterCodec(webrtc.RTPCodecParameters{
+		RTPCodecCapability: opusCodec,
+		PayloadType:        PayloadType,
+	}, webrtc.RTPCodecTypeAudio); err != nil {
+		return nil, fmt.Errorf("register opus: %w", err)
+	}
+
+	registry := &interceptor.Registry{}
+	if cfg.Interceptors != nil {
+		if err := cfg.Interceptors(registry); err != nil {
+			return nil, fmt.Errorf("extra interceptors: %w", err)
+		}
+	}
+	if err := webrtc.ConfigureNack(media, registry); err != nil {
+		return nil, fmt.Errorf("configure nack: %w", err)
+	}
+	if err := webrtc.ConfigureRTCPReports(registry); err != nil {
+		return nil, fmt.Errorf("configure rtcp reports: %w", err)
+	}
+
+	settings := webrtc.SettingEngine{LoggerFactory: pionLogFactory{log: log}}
+	settings.SetICETimeouts(iceDisconnectedTimeout, iceFailedTimeout, iceKeepalive)
+	// Nodes reach each other by real addresses, and a local browser's mDNS
+	// candidates are learnt as peer-reflexive from its checks, so the
+	// multicast listener each PeerConnection would otherwise open buys
+	// nothing.
+	settings.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	if cfg.LoopbackOnly {
+		settings.SetIncludeLoopbackCandidate(true)
+		settings.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+		loopback := net.IPv4(127, 0, 0, 1)
+		settings.SetIPFilter(func(ip net.IP) bool { return ip.Equal(loopback) })
+	}
+	if cfg.Setting != nil {
+		cfg.Setting(&settings)
+	}
+
+	return &API{
+		log: log,
+		api: webrtc.NewAPI(
+			webrtc.WithMediaEngine(media),
+			webrtc.WithInterceptorRegistry(registry),
+			webrtc.WithSettingEngine(settings),
+		),
+		iceServers: cfg.ICEServers,
+	}, nil
+}
+
+// WebRTC returns the underlying pion API, for callers that need a
+// PeerConnection shape rtc does not offer.
+func (a *API) WebRTC() *webrtc.API { return a.api }
+
+func (a *API) newPeerConnection() (*webrtc.PeerConnection, error) {
+	pc, err := a.api.NewPeerConnection(webrtc.Configuration{ICEServers: a.iceServers})
+	if err != nil {
+		return nil, fmt.Errorf("new peer connection: %w", err)
+	}
+	return pc, nil
+}
+
+// ErrBadSpeakerID marks a speaker ID that cannot name a track.
+var ErrBadSpeakerID = errors.New("bad speaker id")
+
+// maxSpeakerIDLen is the msid limit of RFC 8830 (1*64 token-char); a
+// libp2p peer ID in base58 is 46-52 characters.
+const maxSpeakerIDLen = 64
+
+// CheckSpeakerID reports whether id can be a track ID: 1-64 characters of
+// letters, digits, '.', '_' or '-', so it survives an SDP msid line intact.
+func CheckSpeakerID(id string) error {
+	if id == "" || len(id) > maxSpeakerIDLen {
+		return fmt.Errorf("%w: length %d, want 1-%d", ErrBadSpeakerID, len(id), maxSpeakerIDLen)
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		ok := c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' ||
+			c == '.' || c == '_' || c == '-'
+		if !ok {
+			return fmt.Errorf("%w: byte %#x at %d", ErrBadSpeakerID, c, i)
+		}
+	}
+	return nil
+}

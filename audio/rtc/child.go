@@ -1,0 +1,199 @@
+package rtc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// ParentOptions configures the child end of a link.
+type ParentOptions struct {
+	// Timeout is how long the parent may send neither heartbeat nor RTP;
+	// default 1 s.
+	Timeout time.Duration
+	// Uplink, if set, is sent to the parent on the recvonly section the
+	// parent offered.
+	Uplink *Uplink
+	// Subtree reports this node's subtree size, itself included, for the
+	// heartbeats (called from the link's heartbeat goroutine); nil
+	// reports 1.
+	Subtree func() int
+}
+
+// DialParent is the child end of a tree link: it answers the parent's
+// offers on stream and writes every received track's packets to
+// f.Write(track ID, pkt), until ctx ends, f is closed, or the parent is lost
+// (stream closed, PeerConnection disconnected or failed, or neither
+// heartbeat nor RTP for Timeout). The error wraps ErrStreamClosed,
+// ErrConnectionLost, ErrSilent, ErrConnectTimeout or ErrProtocol to say
+// which; when ctx ends it returns ctx.Err(). DialParent closes stream
+// before it returns.
+func DialParent(ctx context.Context, api *API, stream io.ReadWriteCloser, f *Forwarder, opts ParentOptions) error {
+	if opts.Timeout <= 0 {
+		opts.Timeout = defaultLinkTimeout
+	}
+	l, err := newLink(ctx, api, stream, "parent")
+	if err != nil {
+		_ = stream.Close()
+		return fmt.Errorf("dial parent: %w", err)
+	}
+	defer l.close()
+	p := &parentEnd{link: l, f: f, opts: opts}
+	return linkResult(ctx, "parent lost", p.run())
+}
+
+// parentEnd is the child's end of a link to its parent.
+type parentEnd struct {
+	*link
+	f      *Forwarder
+	opts   ParentOptions
+	uplink *webrtc.TrackLocalStaticRTP // this link's uplink track, once offered
+}
+
+func (p *parentEnd) run() error {
+	p.pc.OnTrack(func(track *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		if !p.enter() {
+			return
+		}
+		defer p.wg.Done()
+		speaker := track.ID()
+		if err := CheckSpeakerID(speaker); err != nil {
+			p.log.Warn("parent sent a track no speaker can own", "err", err)
+			p.readTrack(track, func(*rtp.Packet) {}) // keep the receiver drained
+			return
+		}
+		p.readTrack(track, func(pkt *rtp.Packet) { p.f.Write(speaker, pkt) })
+	})
+	defer func() {
+		if p.uplink != nil {
+			p.opts.Uplink.track.CompareAndSwap(p.uplink, nil)
+		}
+	}()
+
+	p.spawn(func() { p.readLoop(nil) })
+	p.spawn(func() { p.heartbeatLoop(p.subtree) })
+
+	tick := time.NewTicker(checkInterval(p.opts.Timeout))
+	defer tick.Stop()
+	connected := false
+	for {
+		select {
+		case <-p.ctx.Done():
+			return p.ctx.Err()
+		case <-p.f.Done():
+			return ErrForwarderClosed
+		case err := <-p.failed:
+			return err
+		case m := <-p.sdp:
+			if m.Kind != kindOffer {
+				return fmt.Errorf("%w: unexpected %s from parent", ErrProtocol, m.Kind)
+			}
+			if err := p.answer(m.SDP); err != nil {
+				return err
+			}
+		case <-p.stateChanged:
+			ok, err := p.stateError()
+			if err != nil {
+				return err
+			}
+			if ok && !connected {
+				connected = true
+				p.log.Debug("parent connected", "after", time.Since(p.start).Round(time.Millisecond))
+			}
+		case <-tick.C:
+			if err := p.silence(p.opts.Timeout, true); err != nil {
+				return err
+			}
+			if !connected && time.Since(p.start) > connectTimeout {
+				return fmt.Errorf("%w: %s", ErrConnectTimeout, connectTimeout)
+			}
+		}
+	}
+}
+
+func (p *parentEnd) subtree() uint32 {
+	if p.opts.Subtree == nil {
+		return 1
+	}
+	return uint32(min(max(p.opts.Subtree(), 0), maxSubtree))
+}
+
+// answer applies an offer and sends the answer. On the first offer it puts
+// the uplink track on the recvonly section the parent offered for it.
+func (p *parentEnd) answer(offer string) error {
+	if err := p.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
+		return fmt.Errorf("set offer: %w", err)
+	}
+	if p.opts.Uplink != nil && p.uplink == nil {
+		if err := p.attachUplink(); err != nil {
+			return err
+		}
+	}
+	desc, err := p.pc.CreateAnswer(nil)
+	if err != nil {
+		return fmt.Errorf("create answer: %w", err)
+	}
+	sdp, err := p.localDescription(desc)
+	if err != nil {
+		return err
+	}
+	return p.send(signalFrame{Kind: kindAnswer, SDP: sdp})
+}
+
+// attachUplink adds the uplink track. AddTrack reuses a transceiver the
+// remote offered as recvonly; one it had to create would have no section in
+// the answer, so the parent offered no uplink.
+func (p *parentEnd) attachUplink() error {
+	track, err := webrtc.NewTrackLocalStaticRTP(opusCodec, "uplink", streamID)
+	if err != nil {
+		return fmt.Errorf("uplink track: %w", err)
+	}
+	sender, err := p.pc.AddTrack(track)
+	if err != nil {
+		return fmt.Errorf("add uplink track: %w", err)
+	}
+	for _, tr := range p.pc.GetTransceivers() {
+		if tr.Sender() == sender && tr.Mid() == "" {
+			return fmt.Errorf("%w: parent offered no recvonly section for the uplink", ErrProtocol)
+		}
+	}
+	p.spawn(func() { drainRTCP(sender) })
+	p.uplink = track
+	p.opts.Uplink.track.Store(track)
+	return nil
+}
+
+// Uplink is a node's own microphone stream toward whatever parent it has
+// now. It outlives links: pass the same Uplink to each DialParent as the
+// node is re-parented.
+type Uplink struct {
+	track atomic.Pointer[webrtc.TrackLocalStaticRTP]
+}
+
+// NewUplink makes an Uplink with no parent.
+func NewUplink() *Uplink { return &Uplink{} }
+
+// Write sends pkt to the current parent. With no parent link up the packet
+// is dropped and Write returns nil: a speaker between parents loses audio,
+// it does not queue it.
+func (u *Uplink) Write(pkt *rtp.Packet) error {
+	track := u.track.Load()
+	if track == nil {
+		return nil
+	}
+	out := *pkt
+	stripExtensions(&out.Header)
+	if err := track.WriteRTP(&out); err != nil {
+		if errors.Is(err, io.ErrClosedPipe) {
+			return nil // the link is closing under us: same as no parent
+		}
+		return fmt.Errorf("uplink: %w", err)
+	}
+	return nil
+}

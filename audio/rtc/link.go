@@ -1,0 +1,308 @@
+package rtc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/clubnode/clubnode/internal/wire"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+const (
+	// heartbeatInterval paces heartbeat frames both ways on a link stream.
+	heartbeatInterval = 250 * time.Millisecond
+	// defaultLinkTimeout is how long a link peer may stay silent.
+	defaultLinkTimeout = time.Second
+	// connectTimeout bounds how long a link may take to connect its
+	// PeerConnection, and how long an offer may wait for its answer.
+	connectTimeout = 5 * time.Second
+	// streamID groups every track of a link; the track ID names the speaker.
+	streamID = "clubnode"
+)
+
+// Why a link ended. DialParent and ServeChild wrap one of these.
+var (
+	ErrStreamClosed    = errors.New("signaling stream closed")
+	ErrSilent          = errors.New("peer went silent")
+	ErrConnectionLost  = errors.New("peer connection lost")
+	ErrConnectTimeout  = errors.New("peer connection not established in time")
+	ErrForwarderClosed = errors.New("forwarder closed")
+)
+
+// link is what both ends of a tree link share: the stream with its reader
+// and heartbeat goroutines, the PeerConnection and its state, and the
+// goroutines that belong to the link.
+type link struct {
+	log    *slog.Logger
+	stream io.ReadWriteCloser
+	pc     *webrtc.PeerConnection
+	ctx    context.Context
+	cancel context.CancelFunc
+	start  time.Time
+
+	writeMu sync.Mutex // one frame at a time on the stream
+
+	goMu     sync.Mutex // guards stopping and wg.Add
+	stopping bool
+	wg       sync.WaitGroup
+
+	lastHeard    atomic.Int64 // unix nanoseconds of the last heartbeat
+	lastMedia    atomic.Int64 // unix nanoseconds of the last RTP packet
+	stateChanged chan struct{}
+	sdp          chan signalFrame // offers and answers from the reader
+	failed       chan error       // first failure of the reader or heartbeats
+}
+
+func newLink(ctx context.Context, api *API, stream io.ReadWriteCloser, peer string) (*link, error) {
+	pc, err := api.newPeerConnection()
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	l := &link{
+		log:          api.log.With("link", peer),
+		stream:       stream,
+		pc:           pc,
+		ctx:          ctx,
+		cancel:       cancel,
+		start:        time.Now(),
+		stateChanged: make(chan struct{}, 1),
+		sdp:          make(chan signalFrame, 1),
+		failed:       make(chan error, 1),
+	}
+	l.lastHeard.Store(l.start.UnixNano())
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		l.log.Debug("peer connection state", "state", s)
+		select {
+		case l.stateChanged <- struct{}{}:
+		default: // the loop reads the current state, so one pending poke is enough
+		}
+	})
+	return l, nil
+}
+
+// enter registers a goroutine the link owns; false once the link is
+// closing. pion's callbacks (OnTrack) run on their own goroutines and use it.
+func (l *link) enter() bool {
+	l.goMu.Lock()
+	defer l.goMu.Unlock()
+	if l.stopping {
+		return false
+	}
+	l.wg.Add(1)
+	return true
+}
+
+// spawn runs fn on a goroutine the link owns.
+func (l *link) spawn(fn func()) {
+	if !l.enter() {
+		return
+	}
+	go func() {
+		defer l.wg.Done()
+		fn()
+	}()
+}
+
+// close ends the link: stop new goroutines, cancel the running ones, close
+// the stream (unblocking its reader and writers) and the PeerConnection
+// (ending track readers), then wait for all of them.
+func (l *link) close() {
+	l.goMu.Lock()
+	l.stopping = true
+	l.goMu.Unlock()
+	l.cancel()
+	if err := l.stream.Close(); err != nil {
+		l.log.Debug("close stream", "err", err)
+	}
+	if err := l.pc.GracefulClose(); err != nil {
+		l.log.Debug("close peer connection", "err", err)
+	}
+	l.wg.Wait()
+}
+
+// linkResult is what ServeChild and DialParent return for run's err: the
+// caller's own cancellation as is, anything else as a loss.
+func linkResult(ctx context.Context, loss string, err error) error {
+	if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
+		return ctx.Err()
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", loss, err)
+	}
+	return nil
+}
+
+func (l *link) fail(err error) {
+	select {
+	case l.failed <- err:
+	default: // the first failure is the one reported
+	}
+}
+
+func (l *link) send(m signalFrame) error {
+	l.writeMu.Lock()
+	defer l.writeMu.Unlock()
+	if err := wire.WriteFrame(l.stream, m); err != nil {
+		return fmt.Errorf("%w: send %s: %w", ErrStreamClosed, m.Kind, err)
+	}
+	return nil
+}
+
+// readLoop reads frames until the stream fails: heartbeats are handled
+// here, offers and answers go to the link's loop.
+func (l *link) readLoop(onHeartbeat func(signalFrame)) {
+	r := wire.NewReader(l.stream, maxSignalFrame)
+	for {
+		m, err := readSignal(r)
+		if err != nil {
+			if isDecodeError(err) {
+				l.fail(fmt.Errorf("bad signaling frame: %w", err))
+			} else {
+				l.fail(fmt.Errorf("%w: %w", ErrStreamClosed, err))
+			}
+			return
+		}
+		if m.Kind == kindHeartbeat {
+			l.lastHeard.Store(time.Now().UnixNano())
+			if onHeartbeat != nil {
+				onHeartbeat(m)
+			}
+			continue
+		}
+		select {
+		case l.sdp <- m:
+		case <-l.ctx.Done():
+			return
+		}
+	}
+}
+
+func isDecodeError(err error) bool {
+	return errors.Is(err, wire.ErrMalformed) || errors.Is(err, wire.ErrTooLarge) ||
+		errors.Is(err, ErrProtocol) || errors.Is(err, ErrBadSDP)
+}
+
+// heartbeatLoop sends a heartbeat now and every heartbeatInterval.
+func (l *link) heartbeatLoop(subtree func() uint32) {
+	tick := time.NewTicker(heartbeatInterval)
+	defer tick.Stop()
+	for {
+		if err := l.send(signalFrame{Kind: kindHeartbeat, Subtree: subtree()}); err != nil {
+			l.fail(err)
+			return
+		}
+		select {
+		case <-l.ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// stateError reports a PeerConnection that is gone, and whether it has
+// connected at least once.
+func (l *link) stateError() (connected bool, err error) {
+	switch s := l.pc.ConnectionState(); s {
+	case webrtc.PeerConnectionStateConnected:
+		return true, nil
+	case webrtc.PeerConnectionStateDisconnected, webrtc.PeerConnectionStateFailed,
+		webrtc.PeerConnectionStateClosed:
+		return false, fmt.Errorf("%w: state %s (ICE %s)", ErrConnectionLost, s, l.pc.ICEConnectionState())
+	default:
+		return false, nil
+	}
+}
+
+// checkInterval is how often a link checks for silence: four times per
+// timeout, so it notices within a quarter timeout of it passing.
+func checkInterval(timeout time.Duration) time.Duration {
+	return max(timeout/4, 10*time.Millisecond)
+}
+
+// silence reports a peer quiet for longer than timeout; mediaCounts says
+// whether RTP counts as a sign of life besides heartbeats.
+func (l *link) silence(timeout time.Duration, mediaCounts bool) error {
+	last := l.lastHeard.Load()
+	what := "heartbeat"
+	if mediaCounts {
+		last = max(last, l.lastMedia.Load())
+		what = "heartbeat or RTP"
+	}
+	if quiet := time.Since(time.Unix(0, last)); quiet > timeout {
+		return fmt.Errorf("%w: no %s for %s", ErrSilent, what, quiet.Round(time.Millisecond))
+	}
+	return nil
+}
+
+// localDescription sets desc and returns the complete SDP once ICE
+// gathering has finished (non-trickle signaling).
+func (l *link) localDescription(desc webrtc.SessionDescription) (string, error) {
+	gathered := webrtc.GatheringCompletePromise(l.pc)
+	if err := l.pc.SetLocalDescription(desc); err != nil {
+		return "", fmt.Errorf("set local %s: %w", desc.Type, err)
+	}
+	timer := time.NewTimer(connectTimeout)
+	defer timer.Stop()
+	select {
+	case <-gathered:
+	case <-l.ctx.Done():
+		return "", l.ctx.Err()
+	case <-timer.C:
+		return "", fmt.Errorf("%w: ICE gathering took over %s", ErrConnectTimeout, connectTimeout)
+	}
+	return l.pc.LocalDescription().SDP, nil
+}
+
+// readTrack passes every RTP packet of track to deliver until the track
+// ends. Each packet gets its own exactly-sized buffer because the Forwarder
+// and its sinks may keep packets (a jitter buffer does).
+func readTrack(log *slog.Logger, track *webrtc.TrackRemote, deliver func(*rtp.Packet)) {
+	buf := make([]byte, 1500)
+	for {
+		n, _, err := track.Read(buf)
+		if err != nil {
+			return
+		}
+		pkt := &rtp.Packet{}
+		if err := pkt.Unmarshal(append([]byte(nil), buf[:n]...)); err != nil {
+			log.Debug("undecodable RTP dropped", "track", track.ID(), "err", err)
+			continue
+		}
+		deliver(pkt)
+	}
+}
+
+// readTrack is readTrack that also counts packets as signs of life.
+func (l *link) readTrack(track *webrtc.TrackRemote, deliver func(*rtp.Packet)) {
+	readTrack(l.log, track, func(pkt *rtp.Packet) {
+		l.lastMedia.Store(time.Now().UnixNano())
+		deliver(pkt)
+	})
+}
+
+// drainRTCP reads a sender's RTCP so the interceptors see it (NACKs reach
+// the responder this way) until the sender stops.
+func drainRTCP(sender *webrtc.RTPSender) {
+	buf := make([]byte, 1500)
+	for {
+		if _, _, err := sender.Read(buf); err != nil {
+			return
+		}
+	}
+}
+
+// stripExtensions clears header extensions: their IDs were negotiated on
+// the link the packet came in on and mean nothing on the next one.
+func stripExtensions(h *rtp.Header) {
+	h.Extension = false
+	h.ExtensionProfile = 0
+	h.Extensions = nil
+}

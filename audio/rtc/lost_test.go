@@ -1,0 +1,220 @@
+package rtc
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/clubnode/clubnode/internal/testutil"
+	"github.com/pion/logging"
+	"github.com/pion/rtp"
+	"github.com/pion/transport/v5/vnet"
+	"github.com/pion/webrtc/v4"
+)
+
+// virtualNet is pion's in-memory network with two hosts, a parent and a
+// child, whose traffic the test can cut without closing any socket: the
+// parent looks dead to the child exactly as a killed process or a pulled
+// cable would. The addresses are a documentation range and exist only in
+// memory.
+type virtualNet struct {
+	router     *vnet.Router
+	parentAPI  *API
+	childAPI   *API
+	parentCut  atomic.Bool
+	parentAddr string
+}
+
+func newVirtualNet(t *testing.T) *virtualNet {
+	t.Helper()
+	v := &virtualNet{parentAddr: "198.51.100.1"}
+	router, err := vnet.NewRouter(&vnet.RouterConfig{CIDR: "198.51.100.0/24", LoggerFactory: logging.NewDefaultLoggerFactory()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.router = router
+	router.AddChunkFilter(func(c vnet.Chunk) bool {
+		if !v.parentCut.Load() {
+			return true
+		}
+		src, _, _ := net.SplitHostPort(c.SourceAddr().String())
+		dst, _, _ := net.SplitHostPort(c.DestinationAddr().String())
+		return src != v.parentAddr && dst != v.parentAddr
+	})
+	host := func(ip string) *API {
+		nw, err := vnet.NewNet(&vnet.NetConfig{StaticIPs: []string{ip}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := router.AddNet(nw); err != nil {
+			t.Fatal(err)
+		}
+		return newTestAPI(t, Config{Setting: func(s *webrtc.SettingEngine) { s.SetNet(nw) }})
+	}
+	v.parentAPI = host(v.parentAddr)
+	v.childAPI = host("198.51.100.2")
+	if err := router.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := router.Stop(); err != nil {
+			t.Error(err)
+		}
+	})
+	return v
+}
+
+// deadPeerConn is the parent's end of the signaling stream, able to play
+// dead. Frozen, it neither sends nor delivers anything; with keepOpen,
+// closing it leaves the child's end open. Together: a hung or killed peer
+// whose TCP connection has not been reset.
+type deadPeerConn struct {
+	net.Conn
+	frozen   atomic.Bool
+	keepOpen atomic.Bool
+	closed   atomic.Bool
+}
+
+func (c *deadPeerConn) Read(p []byte) (int, error) {
+	for {
+		n, err := c.Conn.Read(p)
+		if c.closed.Load() {
+			return 0, io.ErrClosedPipe
+		}
+		if !c.frozen.Load() || err != nil {
+			return n, err
+		}
+	}
+}
+
+func (c *deadPeerConn) Write(p []byte) (int, error) {
+	if c.closed.Load() {
+		return 0, io.ErrClosedPipe
+	}
+	if c.frozen.Load() {
+		return len(p), nil
+	}
+	return c.Conn.Write(p)
+}
+
+func (c *deadPeerConn) Close() error {
+	c.closed.Store(true)
+	if c.keepOpen.Load() {
+		// Unblock our own reader and writers without the child noticing.
+		return c.Conn.SetDeadline(time.Now())
+	}
+	return c.Conn.Close()
+}
+
+// A parent that dies without a goodbye makes DialParent return within about
+// Timeout plus ICE slack, with an error that says why; a new DialParent to
+// another parent then resumes delivery into the same Forwarder.
+func TestParentLost(t *testing.T) {
+	cases := []struct {
+		name           string
+		cutNetwork     bool
+		freezeStream   bool
+		keepStreamOpen bool
+		closeStream    bool
+		want           []error
+		resumeAndGaps  bool
+	}{
+		// The parent's ServeChild sees the closed stream too and closes its
+		// PeerConnection, which the child may hear of first.
+		{name: "stream closed", closeStream: true, want: []error{ErrStreamClosed, ErrConnectionLost}},
+		// The parent notices too and gives up, but its stream stays open:
+		// only ICE can tell the child.
+		{name: "network cut", cutNetwork: true, keepStreamOpen: true, want: []error{ErrConnectionLost}},
+		// Heartbeats stop and ICE goes quiet at once: either may win.
+		{name: "process dead", cutNetwork: true, freezeStream: true, keepStreamOpen: true,
+			want: []error{ErrConnectionLost, ErrSilent}, resumeAndGaps: true},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			v := newVirtualNet(t)
+			oldParent := newTestForwarder(t, "alice")
+			newParent := newTestForwarder(t, "alice")
+			child := newTestForwarder(t, "alice")
+			got := newCollector()
+			defer child.AddSink(got.sink)()
+
+			a, b := net.Pipe()
+			defer a.Close()
+			parentEnd := &deadPeerConn{Conn: a}
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			parentDone := make(chan error, 1)
+			childDone := make(chan error, 1)
+			go func() { parentDone <- ServeChild(ctx, v.parentAPI, parentEnd, oldParent, ChildOptions{}) }()
+			go func() { childDone <- DialParent(ctx, v.childAPI, b, child, ParentOptions{}) }()
+			defer func() { cancel(); <-parentDone }()
+
+			// The room's root feeds both parents the same packets.
+			feedCtx, stopFeed := context.WithCancel(context.Background())
+			fed := make(chan struct{})
+			go func() {
+				defer close(fed)
+				pump(feedCtx, 5*time.Millisecond, "p", func(s string, pkt *rtp.Packet) {
+					oldParent.Write(s, pkt)
+					newParent.Write(s, pkt)
+				}, &source{speaker: "alice", ssrc: 7})
+			}()
+			defer func() { stopFeed(); <-fed }()
+			testutil.Eventually(t, 5*time.Second, func() error {
+				if len(got.payloads("alice")) < 20 {
+					return errors.New("no audio from the first parent yet")
+				}
+				return nil
+			})
+
+			killedAt := time.Now()
+			parentEnd.keepOpen.Store(tc.keepStreamOpen)
+			if tc.freezeStream {
+				parentEnd.frozen.Store(true)
+			}
+			if tc.cutNetwork {
+				v.parentCut.Store(true)
+			}
+			if tc.closeStream {
+				a.Close()
+			}
+			var err error
+			select {
+			case err = <-childDone:
+			case <-time.After(10 * time.Second):
+				t.Fatal("DialParent still running 10s after its parent died")
+			}
+			detected := time.Since(killedAt)
+			matched := false
+			for _, w := range tc.want {
+				matched = matched || errors.Is(err, w)
+			}
+			if !matched {
+				t.Fatalf("DialParent returned %v, want one of %v", err, tc.want)
+			}
+			t.Logf("parent lost after %s: %v", detected.Round(time.Millisecond), err)
+			if !tc.resumeAndGaps {
+				return
+			}
+
+			before := len(got.payloads("alice"))
+			lastBefore := got.lastArrival("alice")
+			l := connect(t, newTestAPI(t, Config{}), newParent, newTestAPI(t, Config{}), child, ChildOptions{}, ParentOptions{})
+			testutil.Eventually(t, 5*time.Second, func() error {
+				if len(got.payloads("alice")) <= before {
+					return errors.New("no audio from the new parent yet")
+				}
+				return nil
+			})
+			gap := got.arrivals("alice")[before].Sub(lastBefore)
+			t.Logf("audio gap across re-parenting: %s (detection %s, reconnect %s)",
+				gap.Round(time.Millisecond), detected.Round(time.Millisecond),
+				got.arrivals("alice")[before].Sub(killedAt.Add(detected)).Round(time.Millisecond))
+			l.stop()
+		})
+	}
+}

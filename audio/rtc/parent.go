@@ -1,0 +1,263 @@
+package rtc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"maps"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// maxMediaSections bounds the media sections of one link. pion never
+// recycles the section of a removed track, so every speaker that joins the
+// stage adds one for good; past this many the link ends with
+// ErrMediaSectionLimit and the child reconnects with a fresh
+// PeerConnection. At about 330 bytes per dead section and 650 per live one
+// (64-character IDs), 100 sections with a full stage keep an offer near
+// 45 KiB, under maxSignalFrame.
+const maxMediaSections = 100
+
+// ErrMediaSectionLimit ends a link whose stage changed so often that its
+// offers would outgrow the signaling limit; reconnecting starts afresh.
+var ErrMediaSectionLimit = errors.New("media section limit reached")
+
+// ChildOptions configures the parent end of a link.
+type ChildOptions struct {
+	// Timeout is how long the child may send no heartbeat; default 1 s.
+	Timeout time.Duration
+	// Uplink receives the packets the child sends up (its speaker's
+	// microphone), on the goroutine reading them; nil drops them.
+	Uplink func(pkt *rtp.Packet)
+	// OnSubtree is told the child's subtree size (itself included) when it
+	// first reports it and whenever it changes. It runs on the link's
+	// reader goroutine.
+	OnSubtree func(n int)
+}
+
+// ServeChild is the parent end of a tree link: it serves one child on
+// stream until ctx ends, the stream fails, the child goes silent for
+// Timeout, the PeerConnection is lost, or f is closed. The parent is always
+// the offerer: its offer carries one sendonly track per speaker of f (track
+// ID = speaker ID, stream ID "clubnode") and one recvonly audio section for
+// the child's uplink, and it renegotiates, one offer at a time, whenever f's
+// stage changes. When ctx ends it returns ctx.Err(); otherwise its error
+// wraps ErrStreamClosed, ErrSilent, ErrConnectionLost, ErrConnectTimeout,
+// ErrProtocol, ErrMediaSectionLimit or ErrForwarderClosed. ServeChild
+// closes stream before it returns.
+func ServeChild(ctx context.Context, api *API, stream io.ReadWriteCloser, f *Forwarder, opts ChildOptions) error {
+	if opts.Timeout <= 0 {
+		opts.Timeout = defaultLinkTimeout
+	}
+	l, err := newLink(ctx, api, stream, "child")
+	if err != nil {
+		_ = stream.Close()
+		return fmt.Errorf("serve child: %w", err)
+	}
+	defer l.close()
+	c := &childEnd{link: l, f: f, opts: opts, senders: map[string]*webrtc.RTPSender{}}
+	c.tracks.Store(&map[string]*webrtc.TrackLocalStaticRTP{})
+	return linkResult(ctx, "child lost", c.run())
+}
+
+// childEnd is the parent's end of a link to one child.
+type childEnd struct {
+	*link
+	f    *Forwarder
+	opts ChildOptions
+
+	// tracks maps speaker to outgoing track; replaced whole by the loop,
+	// read by the writer goroutine for every packet.
+	tracks atomic.Pointer[map[string]*webrtc.TrackLocalStaticRTP]
+	// senders is the loop's own record of which speaker has which sender.
+	senders    map[string]*webrtc.RTPSender
+	negotiated bool
+}
+
+func (c *childEnd) run() error {
+	if _, err := c.pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio,
+		webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+		return fmt.Errorf("add uplink transceiver: %w", err)
+	}
+	c.pc.OnTrack(func(track *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		if !c.enter() {
+			return
+		}
+		defer c.wg.Done()
+		c.readTrack(track, func(pkt *rtp.Packet) {
+			if c.opts.Uplink != nil {
+				c.opts.Uplink(pkt)
+			}
+		})
+	})
+
+	out := c.f.attach()
+	defer c.f.detach(out)
+
+	subtree := -1
+	c.spawn(func() {
+		c.readLoop(func(m signalFrame) {
+			if n := int(m.Subtree); n != subtree {
+				subtree = n
+				if c.opts.OnSubtree != nil {
+					c.opts.OnSubtree(n)
+				}
+			}
+		})
+	})
+	c.spawn(func() { c.heartbeatLoop(func() uint32 { return 0 }) })
+	c.spawn(func() { c.writeLoop(out) })
+
+	tick := time.NewTicker(checkInterval(c.opts.Timeout))
+	defer tick.Stop()
+	var (
+		connected bool
+		wanted    = true // a renegotiation is queued
+		pending   bool   // an offer is in flight
+		offeredAt time.Time
+	)
+	for {
+		if wanted && !pending {
+			wanted = false
+			sent, err := c.offer()
+			if err != nil {
+				return err
+			}
+			pending, offeredAt = sent, time.Now()
+		}
+		select {
+		case <-c.ctx.Done():
+			return c.ctx.Err()
+		case <-c.f.Done():
+			return ErrForwarderClosed
+		case err := <-c.failed:
+			return err
+		case <-out.changed:
+			wanted = true
+		case m := <-c.sdp:
+			if m.Kind != kindAnswer || !pending {
+				return fmt.Errorf("%w: unexpected %s from child", ErrProtocol, m.Kind)
+			}
+			if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.SDP}); err != nil {
+				return fmt.Errorf("set answer: %w", err)
+			}
+			pending = false
+		case <-c.stateChanged:
+			ok, err := c.stateError()
+			if err != nil {
+				return err
+			}
+			if ok && !connected {
+				connected = true
+				c.log.Debug("child connected", "after", time.Since(c.start).Round(time.Millisecond))
+			}
+		case <-tick.C:
+			if err := c.silence(c.opts.Timeout, false); err != nil {
+				return err
+			}
+			if pending && time.Since(offeredAt) > connectTimeout {
+				return fmt.Errorf("%w: no answer in %s", ErrConnectTimeout, connectTimeout)
+			}
+			if !connected && time.Since(c.start) > connectTimeout {
+				return fmt.Errorf("%w: %s", ErrConnectTimeout, connectTimeout)
+			}
+		}
+	}
+}
+
+// offer brings the link's tracks in line with the stage and, if anything
+// changed (or nothing was negotiated yet), sends an offer. It reports
+// whether it sent one.
+func (c *childEnd) offer() (bool, error) {
+	stage := c.f.speakers()
+	want := make(map[string]bool, len(stage))
+	for _, id := range stage {
+		want[id] = true
+	}
+	tracks := maps.Clone(*c.tracks.Load())
+	changed := !c.negotiated
+	var removed []*webrtc.RTPSender
+	for id, sender := range c.senders {
+		if !want[id] {
+			delete(tracks, id)
+			delete(c.senders, id)
+			removed = append(removed, sender)
+		}
+	}
+	if len(removed) != 0 {
+		changed = true
+		c.tracks.Store(new(maps.Clone(tracks))) // stop writing to them before they go
+		for _, sender := range removed {
+			if err := c.pc.RemoveTrack(sender); err != nil {
+				return false, fmt.Errorf("remove track %s: %w", sender.Track().ID(), err)
+			}
+		}
+	}
+	for _, id := range stage {
+		if c.senders[id] != nil {
+			continue
+		}
+		if len(c.pc.GetTransceivers()) >= maxMediaSections {
+			return false, fmt.Errorf("%w: %d", ErrMediaSectionLimit, maxMediaSections)
+		}
+		track, err := webrtc.NewTrackLocalStaticRTP(opusCodec, id, streamID)
+		if err != nil {
+			return false, fmt.Errorf("track %s: %w", id, err)
+		}
+		tr, err := c.pc.AddTransceiverFromTrack(track,
+			webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+		if err != nil {
+			return false, fmt.Errorf("add track %s: %w", id, err)
+		}
+		sender := tr.Sender()
+		c.spawn(func() { drainRTCP(sender) })
+		c.senders[id] = sender
+		tracks[id] = track
+		changed = true
+	}
+	c.tracks.Store(&tracks)
+	if !changed {
+		return false, nil
+	}
+
+	desc, err := c.pc.CreateOffer(nil)
+	if err != nil {
+		return false, fmt.Errorf("create offer: %w", err)
+	}
+	sdp, err := c.localDescription(desc)
+	if err != nil {
+		return false, err
+	}
+	if err := c.send(signalFrame{Kind: kindOffer, SDP: sdp}); err != nil {
+		return false, err
+	}
+	c.negotiated = true
+	c.log.Debug("offer sent", "speakers", len(stage), "bytes", len(sdp))
+	return true, nil
+}
+
+// writeLoop moves queued packets onto the speakers' tracks. It is the only
+// goroutine that writes to this child, so a slow child delays only itself.
+func (c *childEnd) writeLoop(out *outlet) {
+	var scratch rtp.Packet
+	for {
+		select {
+		case <-c.ctx.Done():
+			return
+		case p := <-out.queue:
+			track := (*c.tracks.Load())[p.speaker]
+			if track == nil {
+				continue // not negotiated on this link yet, or just removed
+			}
+			scratch = *p.pkt
+			stripExtensions(&scratch.Header)
+			if err := track.WriteRTP(&scratch); err != nil {
+				c.log.Debug("write to child", "speaker", p.speaker, "err", err)
+			}
+		}
+	}
+}
