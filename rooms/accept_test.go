@@ -106,7 +106,7 @@ func TestSuccessor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if taken.Host != second || taken.InRoom(c.id("H")) || taken.IsModerator(c.id("H")) || taken.Version != s.Version+1 {
+	if taken.Host != second || taken.InRoom(c.id("H")) || taken.IsModerator(c.id("H")) || taken.Version != s.Version+(MaxStage-1)*takeoverStep {
 		t.Fatalf("takeover: host %s, old host in room %v, version %d", taken.Host, taken.InRoom(c.id("H")), taken.Version)
 	}
 	if err := taken.Validate(); err != nil {
@@ -129,4 +129,46 @@ func TestSuccessor(t *testing.T) {
 	alone.Status = StatusEnded
 	_, err = Takeover(alone, c.id("M"), t0)
 	wantErr(t, err, ErrRoomEnded)
+}
+
+// Two moderators both decide the host is dead and both sign a takeover of
+// the same state. Whichever arrives first, everyone ends with the earlier
+// successor as host: the later one's state is refused after the earlier
+// one's, and the earlier one's is accepted after the later one's, even when
+// the later successor has already applied a few requests as host.
+func TestCompetingTakeovers(t *testing.T) {
+	c := newCast(t)
+	s := c.room(t) // successors M, then N
+	prev := c.sign(t, "H", s)
+	byM, err := Takeover(s, c.id("M"), t0.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	byN, err := Takeover(s, c.id("N"), t0.Add(time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, second := c.sign(t, "M", byM), c.sign(t, "N", byN)
+	// N, as host, goes on with a few requests before M's state reaches it.
+	later := byN
+	for _, kind := range []Kind{KindRaiseHand, KindLowerHand, KindRaiseHand} {
+		later = mustApply(t, later, c.req(later, "L", kind, ""), member)
+	}
+	laterSigned := c.sign(t, "N", later)
+
+	for _, tc := range []struct {
+		name string
+		held *SignedState
+	}{{"held the old host's state", prev}, {"held N's takeover", second}, {"held N's later state", laterSigned}} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := Accept(tc.held, first); err != nil {
+				t.Fatalf("M's takeover refused: %v", err)
+			}
+		})
+	}
+	wantErr(t, Accept(first, second), ErrStaleVersion)
+	wantErr(t, Accept(first, laterSigned), ErrStaleVersion)
+	// The old host's own later states cannot come back either.
+	after := mustApply(t, s, c.req(s, "L", KindRaiseHand, ""), member)
+	wantErr(t, Accept(first, c.sign(t, "H", after)), ErrStaleVersion)
 }

@@ -1,6 +1,7 @@
 package rooms
 
 import (
+	"bytes"
 	"fmt"
 	"time"
 
@@ -12,9 +13,10 @@ import (
 )
 
 // MaxAnnouncementSize bounds an enveloped announcement: a full stage listed
-// twice (speakers, moderators) at about 40 bytes a peer, a title of up to
-// 400 bytes and the envelope fit in 8 KiB.
-const MaxAnnouncementSize = 8 << 10
+// twice (speakers, moderators) at about 40 bytes a peer (5.2 KB), a title of
+// up to 400 bytes, a social room's MaxFollowTags follow tags (8 KB) and the
+// envelope fit in 16 KiB.
+const MaxAnnouncementSize = 16 << 10
 
 // Announcement is what the hallway shows of a room. The host re-publishes it
 // on an interval with a higher Seq; every directory drops it at Expires (or
@@ -23,7 +25,8 @@ const MaxAnnouncementSize = 8 << 10
 //
 // Moderators are listed so a directory can apply the takeover rule of room
 // states (a new host must have been a moderator) without the state; Creator
-// so it can check room tickets the creator signed.
+// so it can check room tickets the creator signed. Followed, in social rooms
+// only, holds the follow tags of the members the host follows (follow.go).
 type Announcement struct {
 	Room       RoomID
 	Network    identity.NetworkID
@@ -38,6 +41,7 @@ type Announcement struct {
 	Start      time.Time
 	Seq        uint64
 	Expires    time.Time
+	Followed   []byte
 }
 
 // SignedAnnouncement is an announcement with the exact envelope bytes, as
@@ -62,6 +66,7 @@ type announcementWire struct {
 	Start      int64    `cbor:"11,keyasint,omitempty"`
 	Seq        uint64   `cbor:"12,keyasint"`
 	Expires    int64    `cbor:"13,keyasint"`
+	Followed   []byte   `cbor:"14,keyasint,omitempty"`
 }
 
 func (a *Announcement) Domain() string { return "clubnode/room-announcement/v1" }
@@ -71,7 +76,8 @@ func (a *Announcement) MarshalRecord() ([]byte, error) {
 	return wire.Marshal(announcementWire{V: Version, Room: a.Room.bytes(), Network: string(a.Network),
 		Title: a.Title, Type: uint8(a.Type), Host: []byte(a.Host), Creator: []byte(a.Creator),
 		Moderators: peersToBytes(a.Moderators), Speakers: peersToBytes(a.Speakers), Listeners: a.Listeners,
-		Status: uint8(a.Status), Start: millis(a.Start), Seq: a.Seq, Expires: millis(a.Expires)})
+		Status: uint8(a.Status), Start: millis(a.Start), Seq: a.Seq, Expires: millis(a.Expires),
+		Followed: a.Followed})
 }
 
 func (a *Announcement) UnmarshalRecord(data []byte) error {
@@ -85,6 +91,9 @@ func (a *Announcement) UnmarshalRecord(data []byte) error {
 	}
 	out := Announcement{Room: room, Network: identity.NetworkID(w.Network), Title: w.Title, Type: RoomType(w.Type),
 		Listeners: w.Listeners, Status: Status(w.Status), Seq: w.Seq}
+	if len(w.Followed) > 0 {
+		out.Followed = w.Followed
+	}
 	if out.Host, err = peerFromBytes("host", w.Host); err != nil {
 		return err
 	}
@@ -129,6 +138,13 @@ func (a *Announcement) Validate() error {
 	}
 	if err := checkTimes(a.Start, a.Expires); err != nil {
 		return err
+	}
+	if len(a.Followed) > 0 && a.Type != TypeSocial {
+		return fmt.Errorf("a %s room lists follow tags; only social rooms do", a.Type)
+	}
+	if len(a.Followed)%FollowTagSize != 0 || len(a.Followed) > MaxFollowTags*FollowTagSize {
+		return fmt.Errorf("follow tags are %d bytes: want a multiple of %d, at most %d tags",
+			len(a.Followed), FollowTagSize, MaxFollowTags)
 	}
 	if len(a.Speakers) > MaxStage {
 		return fmt.Errorf("%d speakers, limit %d", len(a.Speakers), MaxStage)
@@ -189,6 +205,10 @@ func SignAnnouncement(key crypto.PrivKey, a Announcement) (*SignedAnnouncement, 
 	}
 	if len(a.Speakers) == 0 {
 		a.Speakers = nil
+	}
+	a.Followed = bytes.Clone(a.Followed)
+	if len(a.Followed) == 0 {
+		a.Followed = nil
 	}
 	a.Start, a.Expires = roundTime(a.Start), roundTime(a.Expires)
 	if err := a.Validate(); err != nil {

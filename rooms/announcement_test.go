@@ -2,6 +2,7 @@ package rooms
 
 import (
 	"bytes"
+	"strings"
 	"testing"
 	"time"
 
@@ -40,6 +41,9 @@ func TestAnnouncementRoundTrip(t *testing.T) {
 		{"host not a moderator", forge(t, c.keys["H"], &a, noHostPayload), ErrMalformed},
 		{"oversize", append(bytes.Clone(signed.Bytes), make([]byte, MaxAnnouncementSize)...), ErrTooLarge},
 		{"a state", c.sign(t, "H", s).Bytes, ErrMalformed},
+		{"follow tags in an open room", forge(t, c.keys["H"], &a, withTags(t, a, make([]byte, FollowTagSize))), ErrMalformed},
+		{"ragged follow tags", forge(t, c.keys["H"], &a, withTags(t, social(a), make([]byte, FollowTagSize+1))), ErrMalformed},
+		{"too many follow tags", forge(t, c.keys["H"], &a, withTags(t, social(a), make([]byte, (MaxFollowTags+1)*FollowTagSize))), ErrMalformed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := ParseAnnouncement(tc.data)
@@ -55,4 +59,42 @@ func TestNextSeq(t *testing.T) {
 			t.Errorf("NextSeq(%d) = %d, want %d", tc.last, got, tc.want)
 		}
 	}
+}
+
+func social(a Announcement) Announcement { a.Type = TypeSocial; return a }
+
+// withTags is a's payload with follow tags, bypassing SignAnnouncement's
+// checks.
+func withTags(t *testing.T, a Announcement, tags []byte) []byte {
+	t.Helper()
+	a.Followed = tags
+	data, err := a.MarshalRecord()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// The largest announcement there can be fits MaxAnnouncementSize: a full
+// stage of moderators, the longest title and every follow tag.
+func TestLargestAnnouncement(t *testing.T) {
+	c := newCast(t)
+	s, err := NewState(RoomConfig{Network: testNetwork, Host: c.id("H"), Title: strings.Repeat("𝄞", MaxTitleLength),
+		Type: TypeSocial, Now: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for len(s.Speakers) < MaxStage {
+		_, p := newKey(t)
+		s.Speakers = append(s.Speakers, Speaker{Peer: p})
+		s.Moderators = append(s.Moderators, p)
+	}
+	a := AnnouncementOf(&s, 1<<62, t0.Add(time.Minute))
+	a.Listeners = MaxAudience
+	a.Followed = bytes.Repeat([]byte{0xff}, MaxFollowTags*FollowTagSize)
+	signed, err := SignAnnouncement(c.keys["H"], a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("largest announcement: %d bytes of %d", len(signed.Bytes), MaxAnnouncementSize)
 }

@@ -185,32 +185,37 @@ func (d *Directory) Get(room RoomID) (*SignedAnnouncement, bool) {
 // tickets and blocks.
 type Viewer interface {
 	ID() peer.ID
-	// FollowedBy reports whether host follows the viewer.
-	FollowedBy(host peer.ID) bool
+	// FollowedIn reports whether a, a social room's announcement, says
+	// that its host follows the viewer.
+	FollowedIn(a *Announcement) bool
 	// Ticket is the viewer's ticket for room, or nil.
 	Ticket(room RoomID) *SignedTicket
 	// Blocks reports whether the viewer blocked p.
 	Blocks(p peer.ID) bool
 }
 
-// StaticViewer is a Viewer from fixed sets, for the CLI and tests.
+// StaticViewer is a Viewer from fixed sets, for the node and tests.
 type StaticViewer struct {
 	Peer peer.ID
-	// Followers are the hosts that follow Peer.
+	// Keys finds Peer's follow tag in social rooms' announcements.
+	Keys *FollowKeys
+	// Followers are hosts known, by other means, to follow Peer.
 	Followers map[peer.ID]bool
 	Tickets   map[RoomID]*SignedTicket
 	Blocked   map[peer.ID]bool
 }
 
-func (v StaticViewer) ID() peer.ID                      { return v.Peer }
-func (v StaticViewer) FollowedBy(host peer.ID) bool     { return v.Followers[host] }
+func (v StaticViewer) ID() peer.ID { return v.Peer }
+func (v StaticViewer) FollowedIn(a *Announcement) bool {
+	return v.Followers[a.Host] || (v.Keys != nil && v.Keys.Listed(a))
+}
 func (v StaticViewer) Ticket(room RoomID) *SignedTicket { return v.Tickets[room] }
 func (v StaticViewer) Blocks(p peer.ID) bool            { return v.Blocked[p] }
 
 // List is the hallway as v sees it: live rooms, busiest first, then
 // scheduled rooms, soonest first. Hidden: ended and expired rooms, rooms
-// hosted by someone v blocked, social rooms whose host does not follow v,
-// closed rooms v holds no valid ticket for. A viewer always sees rooms it
+// hosted by someone v blocked, social rooms whose announcement does not list
+// v's follow tag, closed rooms v holds no valid ticket for. A viewer always sees rooms it
 // hosts, created or speaks in.
 func (d *Directory) List(v Viewer) []*SignedAnnouncement {
 	now := d.cfg.Now()
@@ -250,7 +255,7 @@ func visible(a *Announcement, v Viewer, now time.Time) bool {
 	case TypeOpen:
 		return true
 	case TypeSocial:
-		return v.FollowedBy(a.Host)
+		return v.FollowedIn(a)
 	case TypeClosed:
 		t := v.Ticket(a.Room)
 		return t != nil && t.Check(a.Room, me, now, a.Host, a.Creator) == nil

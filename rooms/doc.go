@@ -29,6 +29,15 @@
 // When the host's node dies, each moderator waits its turn in Successors
 // and the first alive signs Takeover(state, itself, now); participants
 // accept it because the new host was a moderator in the state they hold.
-// With no moderator left the room ends: participants see the host silent
-// and Successor report none, and the hallway drops the room at its expiry.
+// Should two moderators take over at once, the takeover's version jump
+// makes everyone settle on the one earlier in Successors. With no moderator
+// left the room ends: participants see the host silent and Successor report
+// none, and the hallway drops the room at its expiry.
+//
+// Who sees what in the hallway: open rooms, everyone; social rooms, the
+// members the current host follows, named by follow tags that only they can
+// recognise (follow.go; after a takeover the new host's follows count);
+// closed rooms, holders of a ticket from the room's creator or host. A
+// scheduled room is listed while its host's node is online to announce it,
+// and that node opens it at its start (GoLive).
 package rooms

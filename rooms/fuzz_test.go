@@ -155,7 +155,9 @@ func FuzzParseAnnouncement(f *testing.F) {
 	c := newCast(f)
 	s := c.room(f)
 	var seeds [][]byte
-	for _, a := range []Announcement{AnnouncementOf(&s, 1, t0.Add(time.Minute)), AnnouncementOf(&s, 1<<40, t0.Add(time.Minute))} {
+	tagged := AnnouncementOf(&s, 2, t0.Add(time.Minute))
+	tagged.Type, tagged.Followed = TypeSocial, bytes.Repeat([]byte{7}, 3*FollowTagSize)
+	for _, a := range []Announcement{AnnouncementOf(&s, 1, t0.Add(time.Minute)), AnnouncementOf(&s, 1<<40, t0.Add(time.Minute)), tagged} {
 		signed, err := SignAnnouncement(c.keys["H"], a)
 		if err != nil {
 			f.Fatal(err)

@@ -2,6 +2,7 @@ package rooms
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"time"
 
@@ -67,7 +68,10 @@ func GoLive(s State, now time.Time) (State, error) {
 // moderator signs when the host's node has died, and what the successor
 // signs when the host hands the room over by leaving (Apply). The old host
 // is removed from the room. newHost signs the result; participants accept it
-// because newHost was a moderator in the state they hold (Accept).
+// because newHost was a moderator in the state they hold (Accept). The
+// version jumps by more than one, and by more the earlier newHost is in
+// Successors, so that competing takeovers resolve the same way everywhere
+// (takeoverStep).
 func Takeover(s State, newHost peer.ID, now time.Time) (State, error) {
 	if s.Status == StatusEnded {
 		return State{}, fmt.Errorf("room %s: %w", s.Room, ErrRoomEnded)
@@ -79,11 +83,30 @@ func Takeover(s State, newHost peer.ID, now time.Time) (State, error) {
 		return State{}, fmt.Errorf("room %s: %w: only a moderator can take over, and %s is a %s",
 			s.Room, ErrNotAllowed, newHost, s.RoleOf(newHost))
 	}
+	rank := uint64(slices.Index(Successors(s), newHost))
+	jump := (MaxStage - rank) * takeoverStep
+	if s.Version > math.MaxUint64-jump {
+		return State{}, fmt.Errorf("room %s: %w: version %d leaves no room for a takeover", s.Room, ErrNotAllowed, s.Version)
+	}
 	next := s.Clone()
 	removeFromRoom(&next, s.Host)
 	next.Host = newHost
-	return bump(next, s, now), nil
+	next = bump(next, s, now)
+	next.Version = s.Version + jump
+	return next, nil
 }
+
+// takeoverStep spaces the versions that competing takeovers sign. Two
+// moderators may both decide that the host is dead (each waits its turn in
+// Successors, but a slow network can make the turns overlap) and each sign
+// a takeover of the same state. The one earlier in Successors must win
+// everywhere, whichever arrives first, so a takeover does not add one to
+// the version but (MaxStage - rank) * takeoverStep: the earlier successor's
+// state has the higher version, everyone (the later successor included)
+// accepts it after the other, and nobody accepts the other after it. The
+// later successor would have to apply takeoverStep requests as host before
+// the earlier one's takeover reached everyone to outrun it.
+const takeoverStep = 1 << 16
 
 // Successors lists, in order, the moderators who would take the room over
 // if the host died; the first is Successor. A moderator waits for those
