@@ -47,3 +47,45 @@ func FuzzRequestFrames(f *testing.F) {
 		}
 	})
 }
+
+// FuzzNoticeFrames: the block list and ticket readers never panic, stay
+// within their frame limits, and a block list that parses names at most
+// MaxBlockList valid peers of one canonical room.
+func FuzzNoticeFrames(f *testing.F) {
+	key, _ := identity.GenerateKey()
+	id, _ := peer.IDFromPrivateKey(key)
+	room, _ := rooms.NewRoomID()
+	tk, err := rooms.IssueTicket(key, room, id, time.Now().Add(time.Hour), time.Now())
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, v := range []any{blocksMsg{V: 1, Room: string(room), Blocked: [][]byte{[]byte(id)}}, blocksMsg{V: 1, Room: "x"},
+		ticketMsg{V: 1, Ticket: tk.Bytes}, noticeReply{V: 1, Error: "no"}} {
+		data, _ := wire.Marshal(v)
+		f.Add(append(binary.AppendUvarint(nil, uint64(len(data))), data...))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var b blocksMsg
+		if wire.NewReader(bytes.NewReader(data), maxBlocksFrame).ReadFrame(&b) == nil {
+			if r, set, err := b.parse(); err == nil {
+				if _, perr := rooms.ParseRoomID(string(r)); perr != nil || len(set) > MaxBlockList {
+					t.Fatalf("accepted block list: room %q, %d peers", r, len(set))
+				}
+				for p := range set {
+					if p.Validate() != nil {
+						t.Fatalf("accepted an invalid peer ID %q", p)
+					}
+				}
+			}
+		}
+		var m ticketMsg
+		if wire.NewReader(bytes.NewReader(data), maxTicketFrame).ReadFrame(&m) == nil {
+			if len(m.Ticket) > maxTicketFrame {
+				t.Fatal("ticket larger than its frame")
+			}
+			_, _ = rooms.ParseTicket(m.Ticket)
+		}
+		var r noticeReply
+		_ = wire.NewReader(bytes.NewReader(data), maxNoticeReply).ReadFrame(&r)
+	})
+}

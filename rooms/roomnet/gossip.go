@@ -105,6 +105,10 @@ func (s *Service) readStates(ctx context.Context, id rooms.RoomID, sub *pubsub.S
 		}
 		s.mu.Lock()
 		r := s.rooms[id]
+		var wasHost bool
+		if r != nil {
+			wasHost = r.state.Host == s.self()
+		}
 		s.mu.Unlock()
 		if r == nil {
 			return
@@ -112,15 +116,33 @@ func (s *Service) readStates(ctx context.Context, id rooms.RoomID, sub *pubsub.S
 		if err := s.accept(r, next); err != nil {
 			continue
 		}
-		if next.Host == s.self() {
-			// This node was handed the room (the host left).
-			_ = s.cfg.Store.SaveState(next)
+		if next.Host == s.self() || wasHost {
+			// This node was handed the room (the host left), or gave it
+			// up to an earlier successor's competing takeover: either
+			// way Restore must see the new host after a restart, and not
+			// end a room that someone else now hosts.
+			if err := s.persist(id); err != nil {
+				s.log.Warn("could not store the room's state", "room", id, "err", err)
+			}
 		}
 		if !next.InRoom(s.self()) || next.Status == rooms.StatusEnded {
 			s.drop(id)
 			return
 		}
 	}
+}
+
+// persist stores the state this node holds of a room now, not a state a
+// caller accepted a moment ago: a competing takeover accepted in between
+// (readStates) must not be overwritten by the older one on disk.
+func (s *Service) persist(id rooms.RoomID) error {
+	s.saveMu.Lock()
+	defer s.saveMu.Unlock()
+	st, ok := s.State(id)
+	if !ok {
+		return nil
+	}
+	return s.cfg.Store.SaveState(st)
 }
 
 func (s *Service) heardFromHost(id rooms.RoomID, host peer.ID) {
@@ -142,6 +164,11 @@ func (s *Service) announce(ctx context.Context, id rooms.RoomID) {
 	r.seq = rooms.NextSeq(r.seq, s.cfg.Now())
 	a := rooms.AnnouncementOf(&r.state.State, r.seq, s.cfg.Now().Add(3*s.cfg.AnnounceInterval))
 	s.mu.Unlock()
+	if a.Type == rooms.TypeSocial {
+		// Read the follow list at every announcement, so a follow or an
+		// unfollow shows in hallways within one interval.
+		a.Followed = s.follow.Tags(id, s.cfg.Store.FollowList())
+	}
 	signed, err := rooms.SignAnnouncement(s.cfg.Key, a)
 	if err != nil {
 		s.log.Error("sign announcement", "room", id, "err", err)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"sync"
 	"testing"
@@ -28,11 +29,12 @@ type memOwner struct {
 	states  map[rooms.RoomID]*rooms.SignedState
 	follows map[peer.ID]bool
 	blocks  map[peer.ID]bool
+	tickets map[rooms.RoomID]*rooms.SignedTicket
 }
 
 func newOwner() *memOwner {
 	return &memOwner{uses: map[string]int{}, states: map[rooms.RoomID]*rooms.SignedState{},
-		follows: map[peer.ID]bool{}, blocks: map[peer.ID]bool{}}
+		follows: map[peer.ID]bool{}, blocks: map[peer.ID]bool{}, tickets: map[rooms.RoomID]*rooms.SignedTicket{}}
 }
 
 func (o *memOwner) UseInvite(inv *identity.SignedInvite, _ peer.ID) error {
@@ -62,6 +64,43 @@ func (o *memOwner) Blocks(p peer.ID) bool {
 	defer o.mu.Unlock()
 	return o.blocks[p]
 }
+func (o *memOwner) FollowList() []peer.ID { return o.list(o.follows) }
+func (o *memOwner) BlockList() []peer.ID  { return o.list(o.blocks) }
+func (o *memOwner) list(set map[peer.ID]bool) []peer.ID {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	var out []peer.ID
+	for p, on := range set {
+		if on {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+func (o *memOwner) set(set map[peer.ID]bool, p peer.ID, on bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	set[p] = on
+}
+func (o *memOwner) SaveTicket(t *rooms.SignedTicket) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.tickets[t.Room] = t
+	return nil
+}
+func (o *memOwner) Ticket(id rooms.RoomID) *rooms.SignedTicket {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.tickets[id]
+}
+
+// viewer is m's hallway viewer, as the node builds it.
+func (m *member) viewer() rooms.Viewer {
+	m.owner.mu.Lock()
+	defer m.owner.mu.Unlock()
+	return rooms.StaticViewer{Peer: m.id, Keys: m.rooms.FollowKeys(), Tickets: maps.Clone(m.owner.tickets),
+		Blocked: maps.Clone(m.owner.blocks)}
+}
 
 type member struct {
 	id    peer.ID
@@ -69,11 +108,16 @@ type member struct {
 	p2p   *p2p.Node
 	rooms *Service
 	owner *memOwner
+	once  sync.Once
 }
 
+// close stops the member; a test that kills one early is fine with the
+// cleanup closing it again.
 func (m *member) close() {
-	m.rooms.Close()
-	m.p2p.Close()
+	m.once.Do(func() {
+		m.rooms.Close()
+		m.p2p.Close()
+	})
 }
 
 func logger() *slog.Logger {
@@ -85,7 +129,14 @@ func logger() *slog.Logger {
 
 // startMembers starts n members of one network on loopback: the first founds
 // it and invites the others.
-func startMembers(t *testing.T, n int) []*member {
+func startMembers(t testing.TB, n int) []*member {
+	t.Helper()
+	return startMembersWith(t, n, nil)
+}
+
+// startMembersWith is startMembers with a say in each member's rooms
+// configuration (media tests give them audio).
+func startMembersWith(t testing.TB, n int, configure func(i int, c *Config)) []*member {
 	t.Helper()
 	var out []*member
 	for i := 0; i < n; i++ {
@@ -125,8 +176,12 @@ func startMembers(t *testing.T, n int) []*member {
 				t.Fatal(err)
 			}
 		}
-		m.rooms, err = New(Config{P2P: node, Key: key, Store: owner, Logger: logger(),
-			AnnounceInterval: 400 * time.Millisecond, HostTimeout: time.Second})
+		cfg := Config{P2P: node, Key: key, Store: owner, Logger: logger(),
+			AnnounceInterval: 400 * time.Millisecond, HostTimeout: time.Second}
+		if configure != nil {
+			configure(i, &cfg)
+		}
+		m.rooms, err = New(cfg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -154,10 +209,10 @@ func addrs(n *p2p.Node) []string {
 }
 
 // sees waits until m's hallway lists room (or, with want false, does not).
-func sees(t *testing.T, m *member, id rooms.RoomID, want bool) {
+func sees(t testing.TB, m *member, id rooms.RoomID, want bool) {
 	t.Helper()
 	testutil.Eventually(t, 10*time.Second, func() error {
-		for _, a := range m.rooms.Hallway(rooms.StaticViewer{Peer: m.id}) {
+		for _, a := range m.rooms.Hallway(m.viewer()) {
 			if a.Room == id {
 				if want {
 					return nil
@@ -173,7 +228,7 @@ func sees(t *testing.T, m *member, id rooms.RoomID, want bool) {
 }
 
 // hasState waits until m holds a state of room satisfying cond.
-func hasState(t *testing.T, m *member, id rooms.RoomID, what string, cond func(*rooms.SignedState) bool) {
+func hasState(t testing.TB, m *member, id rooms.RoomID, what string, cond func(*rooms.SignedState) bool) {
 	t.Helper()
 	testutil.Eventually(t, 10*time.Second, func() error {
 		st, ok := m.rooms.State(id)

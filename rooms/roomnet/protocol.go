@@ -81,6 +81,8 @@ func (s *Service) serve(from peerID, msg requestMsg) (*rooms.SignedState, error)
 
 // apply runs a verified request against a room this node hosts.
 func (s *Service) apply(req *rooms.SignedRequest, ticketBytes []byte) (*rooms.SignedState, error) {
+	s.signMu.Lock()
+	defer s.signMu.Unlock()
 	s.mu.Lock()
 	r, ok := s.rooms[req.Room]
 	var cur *rooms.SignedState
@@ -91,7 +93,8 @@ func (s *Service) apply(req *rooms.SignedRequest, ticketBytes []byte) (*rooms.Si
 	if !ok || cur.Host != s.self() {
 		return nil, fmt.Errorf("%w: %s is not hosted by this node", rooms.ErrUnknownRoom, req.Room)
 	}
-	adm := rooms.Admission{Member: s.isMember(req.From), Followed: s.cfg.Store.Follows(req.From)}
+	adm := rooms.Admission{Member: s.isMember(req.From), Followed: s.cfg.Store.Follows(req.From),
+		BlockedBy: s.blockedBy(req.Room, req.From)}
 	if s.cfg.Store.Blocks(req.From) {
 		adm.BlockedBy = append(adm.BlockedBy, s.self())
 	}
@@ -140,7 +143,7 @@ func (s *Service) publishState(ctx context.Context, signed *rooms.SignedState) e
 	if err := s.accept(r, signed); err != nil {
 		return err
 	}
-	if err := s.cfg.Store.SaveState(signed); err != nil {
+	if err := s.persist(signed.Room); err != nil {
 		return err
 	}
 	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -158,6 +161,9 @@ func (s *Service) Request(ctx context.Context, id rooms.RoomID, kind rooms.Kind,
 	host, err := s.hostOf(id)
 	if err != nil {
 		return nil, err
+	}
+	if kind == rooms.KindJoin && ticket == nil {
+		ticket = s.cfg.Store.Ticket(id) // one the host delivered, or an earlier join kept
 	}
 	req, err := rooms.SignRequest(s.cfg.Key, rooms.Request{Room: id, Kind: kind, Target: target, Time: s.cfg.Now()})
 	if err != nil {

@@ -3,6 +3,7 @@ package roomnet
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -104,6 +105,126 @@ func TestModeratorTakesOver(t *testing.T) {
 	testutil.Eventually(t, 10*time.Second, func() error {
 		if a, ok := listener.rooms.dir.Get(id); !ok || a.Host != mod.id {
 			return errors.New("the hallway does not show the new host")
+		}
+		return nil
+	})
+}
+
+// Two moderators decide at the same moment that the host is dead and both
+// take over: everyone, both of them included, settles on the successor
+// appointed first.
+func TestTwoModeratorsConverge(t *testing.T) {
+	ms := startMembers(t, 4)
+	host, first, second := ms[0], ms[1], ms[2] // ms[3] listens
+	ctx := context.Background()
+	st, err := host.rooms.Create(ctx, "Contested", rooms.TypeOpen, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := st.Room
+	for _, m := range ms[1:] {
+		sees(t, m, id, true)
+		mustRequest(t, m, id, rooms.KindJoin, nil)
+	}
+	for _, m := range []*member{first, second} {
+		mustRequest(t, host, id, rooms.KindInviteSpeaker, m)
+		mustRequest(t, m, id, rooms.KindAcceptInvite, nil)
+		mustRequest(t, host, id, rooms.KindMakeModerator, m)
+	}
+	for _, m := range ms[1:] {
+		hasState(t, m, id, "both moderators", func(s *rooms.SignedState) bool { return s.IsModerator(second.id) })
+	}
+	host.close()
+	// Both take over at once, each from the state it holds, before either
+	// hears of the other.
+	held1, _ := first.rooms.State(id)
+	held2, _ := second.rooms.State(id)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		second.rooms.takeOver(ctx, held2)
+	}()
+	first.rooms.takeOver(ctx, held1)
+	<-done
+	for _, m := range ms[1:] {
+		hasState(t, m, id, "the first successor hosts", func(s *rooms.SignedState) bool {
+			return s.Host == first.id && s.IsModerator(second.id)
+		})
+		testutil.Eventually(t, 10*time.Second, func() error {
+			if a, ok := m.rooms.dir.Get(id); !ok || a.Host != first.id {
+				return fmt.Errorf("%s's hallway does not show the first successor as host", m.id)
+			}
+			return nil
+		})
+	}
+	// The second's store no longer says it hosts the room, so a restart
+	// would not end the room under the first.
+	testutil.Eventually(t, 10*time.Second, func() error {
+		second.owner.mu.Lock()
+		defer second.owner.mu.Unlock()
+		// Nothing stored is fine too: the second may have heard of the
+		// first's takeover before its own was accepted anywhere.
+		if st := second.owner.states[id]; st != nil && st.Host != first.id {
+			return errors.New("the second successor's store still has it hosting the room")
+		}
+		return nil
+	})
+}
+
+// With no moderator to take over, a dead host's room leaves the hallway
+// and its listeners let go of it.
+func TestRoomWithoutModeratorEnds(t *testing.T) {
+	ms := startMembers(t, 2)
+	host, listener := ms[0], ms[1]
+	ctx := context.Background()
+	st, err := host.rooms.Create(ctx, "Solo", rooms.TypeOpen, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := st.Room
+	sees(t, listener, id, true)
+	mustRequest(t, listener, id, rooms.KindJoin, nil)
+	died := time.Now()
+	host.close()
+	sees(t, listener, id, false)
+	t.Logf("room gone from the listener's hallway %s after its host died", time.Since(died))
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if _, ok := listener.rooms.State(id); ok {
+			return errors.New("the listener still holds the abandoned room")
+		}
+		return nil
+	})
+	t.Logf("the listener let go of the room %s after its host died", time.Since(died))
+}
+
+// A host whose rooms service stops but whose node still answers (as a
+// host too loaded to be heard would) keeps its listeners: they let go of a
+// silent room only when the host does not answer a ping either.
+func TestSilentButAliveHostKeepsListeners(t *testing.T) {
+	ms := startMembers(t, 2)
+	host, listener := ms[0], ms[1]
+	ctx := context.Background()
+	st, err := host.rooms.Create(ctx, "Quiet", rooms.TypeOpen, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := st.Room
+	sees(t, listener, id, true)
+	mustRequest(t, listener, id, rooms.KindJoin, nil)
+	host.once.Do(host.rooms.Close) // silent from now on; the node stays up
+	t.Cleanup(func() { host.p2p.Close() })
+	silent := time.Now()
+	// The listener pings the host once the silence is long enough, and
+	// counts the answer as hearing from it.
+	testutil.Eventually(t, 15*time.Second, func() error {
+		listener.rooms.mu.Lock()
+		defer listener.rooms.mu.Unlock()
+		r, ok := listener.rooms.rooms[id]
+		if !ok {
+			t.Fatal("the listener let go of a room whose host answers")
+		}
+		if !r.lastHeard.After(silent.Add(2 * time.Second)) {
+			return errors.New("the listener has not checked on the silent host yet")
 		}
 		return nil
 	})

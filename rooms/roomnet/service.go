@@ -16,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/clubnode/clubnode/audio/rtc"
 	"github.com/clubnode/clubnode/identity"
 	"github.com/clubnode/clubnode/p2p"
 	"github.com/clubnode/clubnode/rooms"
@@ -30,6 +31,16 @@ type Store interface {
 	Follows(p peer.ID) bool
 	// Blocks reports whether this node blocked p.
 	Blocks(p peer.ID) bool
+	// FollowList lists whom this node follows, for the follow tags of the
+	// social rooms it hosts (at most rooms.MaxFollowTags are used).
+	FollowList() []peer.ID
+	// BlockList lists whom this node blocked, for the hosts of the rooms
+	// it moderates (at most MaxBlockList are sent).
+	BlockList() []peer.ID
+	// SaveTicket keeps a room ticket issued to this node; Ticket finds it
+	// (nil if none), for the hallway and for joining.
+	SaveTicket(t *rooms.SignedTicket) error
+	Ticket(room rooms.RoomID) *rooms.SignedTicket
 }
 
 // Config configures a Service.
@@ -40,10 +51,27 @@ type Config struct {
 	Logger *slog.Logger
 	// AnnounceInterval is how often a host re-publishes its rooms; the
 	// hallway forgets a room after three intervals of silence, and a
-	// moderator takes over after HostTimeout.
+	// moderator takes over after HostTimeout. HostTimeout defaults to two
+	// intervals, so that the first successor's takeover reaches hallways
+	// before they forget the room: it stays listed through the takeover.
 	AnnounceInterval time.Duration
 	HostTimeout      time.Duration
-	Now              func() time.Time
+	// ScheduleGrace is how late a scheduled room may still go live: a host
+	// whose node was off at the start time and comes back within it opens
+	// the room; later, it ends the room instead (nobody is waiting any
+	// more). Default one hour.
+	ScheduleGrace time.Duration
+	Now           func() time.Time
+
+	// Media carries the rooms' audio; nil leaves this node without any
+	// (tests of the control plane alone).
+	Media *rtc.API
+	// RelayCapacity is how many children this node carries in a room's
+	// relay tree; 0 means leaf only.
+	RelayCapacity int
+	// MediaTimeout is how long a link may be silent before its parent is
+	// given up; 0 means rtc's default.
+	MediaTimeout time.Duration
 }
 
 // Service runs the rooms of one node in one network.
@@ -53,6 +81,10 @@ type Service struct {
 	network identity.NetworkID
 	dir     *rooms.Directory
 	replay  *rooms.ReplayGuard
+	follow  *rooms.FollowKeys
+	// saveMu orders persist's reads and writes, so the last state saved
+	// is never older than one saved before it.
+	saveMu  sync.Mutex
 	hallway *pubsub.Topic
 
 	ctx    context.Context
@@ -61,15 +93,31 @@ type Service struct {
 
 	mu    sync.Mutex
 	rooms map[rooms.RoomID]*room
+	// signMu makes the host's changes one at a time: each next state is
+	// built on the one before, or two requests arriving together would
+	// both build on the same version and one of them would be lost.
+	signMu sync.Mutex
+
+	media *media // nil without Config.Media
 }
 
 // room is what this node holds of a room it takes part in.
 type room struct {
 	state     *rooms.SignedState
 	topic     *pubsub.Topic
+	sub       *pubsub.Subscription
 	cancel    context.CancelFunc
 	lastHeard time.Time // last state or announcement from the host
 	seq       uint64    // last announcement sequence this node published
+	// As the host: the block lists the room's moderators sent (blocks.go).
+	modBlocks map[peer.ID]map[peer.ID]bool
+	// As a moderator: the host that has this node's block list, and
+	// whether a send is under way.
+	blocksSentTo  peer.ID
+	blocksSending bool
+	// As a participant: a check that a silent host still answers is
+	// under way (forgetIfAbandoned).
+	probing bool
 }
 
 // New starts the service for the network p2p is a member of.
@@ -88,10 +136,17 @@ func New(cfg Config) (*Service, error) {
 		cfg.AnnounceInterval = 5 * time.Second
 	}
 	if cfg.HostTimeout <= 0 {
-		cfg.HostTimeout = 3 * cfg.AnnounceInterval
+		cfg.HostTimeout = 2 * cfg.AnnounceInterval
+	}
+	if cfg.ScheduleGrace <= 0 {
+		cfg.ScheduleGrace = time.Hour
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
+	}
+	follow, err := rooms.NewFollowKeys(cfg.Key)
+	if err != nil {
+		return nil, err
 	}
 	dir, err := rooms.NewDirectory(rooms.DirectoryConfig{Network: chain.Network(), TTL: 3 * cfg.AnnounceInterval, Now: cfg.Now})
 	if err != nil {
@@ -102,13 +157,19 @@ func New(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{cfg: cfg, log: cfg.Logger.With("component", "rooms"), network: chain.Network(),
-		dir: dir, replay: replay, rooms: map[rooms.RoomID]*room{}}
+		dir: dir, replay: replay, follow: follow, rooms: map[rooms.RoomID]*room{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if err := s.startHallway(); err != nil {
 		s.cancel()
 		return nil, err
 	}
 	cfg.P2P.Host().SetStreamHandler(RequestProtocol, s.handleRequest)
+	cfg.P2P.Host().SetStreamHandler(TicketProtocol, s.handleTicket)
+	cfg.P2P.Host().SetStreamHandler(BlocksProtocol, s.handleBlocks)
+	if cfg.Media != nil {
+		s.media = newMedia(s, cfg.Media, cfg.RelayCapacity, cfg.MediaTimeout)
+		s.media.start()
+	}
 	s.goFn(s.tick)
 	return s, nil
 }
@@ -116,7 +177,12 @@ func New(cfg Config) (*Service, error) {
 // Close stops the service's goroutines and leaves its topics.
 func (s *Service) Close() {
 	s.cfg.P2P.Host().RemoveStreamHandler(RequestProtocol)
+	s.cfg.P2P.Host().RemoveStreamHandler(TicketProtocol)
+	s.cfg.P2P.Host().RemoveStreamHandler(BlocksProtocol)
 	s.cancel()
+	if s.media != nil {
+		s.media.close()
+	}
 	s.wg.Wait()
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -137,6 +203,13 @@ func (s *Service) goFn(fn func(ctx context.Context)) {
 
 func (s *Service) self() peer.ID { return s.cfg.P2P.ID() }
 
+// changed tells the media plane that a room's state moved; it never blocks.
+func (s *Service) changed(id rooms.RoomID) {
+	if s.media != nil {
+		s.media.changed(id)
+	}
+}
+
 // State returns the latest state this node holds of room.
 func (s *Service) State(id rooms.RoomID) (*rooms.SignedState, bool) {
 	s.mu.Lock()
@@ -150,6 +223,10 @@ func (s *Service) State(id rooms.RoomID) (*rooms.SignedState, bool) {
 
 // Hallway lists the rooms v may see.
 func (s *Service) Hallway(v rooms.Viewer) []*rooms.SignedAnnouncement { return s.dir.List(v) }
+
+// FollowKeys finds this node's follow tag in social rooms' announcements,
+// for the Viewer its owner passes to Hallway.
+func (s *Service) FollowKeys() *rooms.FollowKeys { return s.follow }
 
 // Create starts (or schedules) a room hosted by this node.
 func (s *Service) Create(ctx context.Context, title string, typ rooms.RoomType, start time.Time) (*rooms.SignedState, error) {
@@ -195,10 +272,11 @@ func (s *Service) adopt(st *rooms.SignedState) error {
 		return fmt.Errorf("room %s: subscribe: %w", st.Room, err)
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
-	r := &room{state: st, topic: topic, cancel: cancel, lastHeard: s.cfg.Now()}
+	r := &room{state: st, topic: topic, sub: sub, cancel: cancel, lastHeard: s.cfg.Now()}
 	s.mu.Lock()
 	s.rooms[st.Room] = r
 	s.mu.Unlock()
+	s.changed(st.Room)
 	s.goFn(func(context.Context) { s.readStates(ctx, st.Room, sub) })
 	return nil
 }
@@ -215,6 +293,7 @@ func (s *Service) accept(r *room, next *rooms.SignedState) error {
 	}
 	r.state = next
 	r.lastHeard = s.cfg.Now()
+	s.changed(next.Room)
 	return nil
 }
 
@@ -225,22 +304,36 @@ func (s *Service) drop(id rooms.RoomID) {
 	delete(s.rooms, id)
 	s.mu.Unlock()
 	if ok {
+		s.changed(id)
 		r.cancel()
+		// The subscription goes first, synchronously: a topic with a live
+		// subscription refuses to close, and a later join of the same
+		// room would then find the topic still there.
+		r.sub.Cancel()
 		_ = r.topic.Close()
 		_ = s.cfg.P2P.PubSub().UnregisterTopicValidator(stateTopic(s.network, id))
 	}
 }
 
-// Restore takes back a room this node hosted before a restart. Its
-// listeners have lost their connection to it, so rather than resume a
-// ghost the room is ended cleanly: the end is signed and spread, and the
-// hallway drops it at once.
+// Restore takes back a room this node hosted before a restart. A live
+// room's listeners have lost their connection to it, so rather than resume
+// a ghost the room is ended cleanly: the end is signed and spread, and the
+// hallway drops it at once. A scheduled room has nobody in it yet: it is
+// announced again, and goes live at once if its start has passed, unless it
+// passed more than ScheduleGrace ago, when the room is ended instead.
 func (s *Service) Restore(ctx context.Context, st *rooms.SignedState) error {
 	if st.Host != s.self() || st.Status == rooms.StatusEnded {
 		return nil
 	}
 	if err := s.adopt(st); err != nil {
 		return err
+	}
+	if st.Status == rooms.StatusScheduled && s.cfg.Now().Sub(st.Start) <= s.cfg.ScheduleGrace {
+		if s.startDue(ctx, st.Room) {
+			return nil
+		}
+		s.announce(ctx, st.Room)
+		return nil
 	}
 	_, err := s.Request(ctx, st.Room, rooms.KindEnd, "", nil)
 	return err

@@ -5,11 +5,16 @@ import (
 	"slices"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
+
 	"github.com/clubnode/clubnode/rooms"
 )
 
-// tick re-announces hosted rooms, expires the hallway, and watches the
-// hosts of rooms this node moderates.
+// tick re-announces hosted rooms and opens scheduled ones at their start,
+// expires the hallway, watches the hosts of rooms this node moderates (and
+// gives them its block list), and lets go of rooms whose host and every
+// moderator have gone silent.
 func (s *Service) tick(ctx context.Context) {
 	t := time.NewTicker(s.cfg.AnnounceInterval / 2)
 	defer t.Stop()
@@ -28,10 +33,15 @@ func (s *Service) tick(ctx context.Context) {
 				continue
 			}
 			switch {
-			case st.Host == s.self() && n%2 == 0:
-				s.announce(ctx, id)
-			case st.Host != s.self() && st.IsModerator(s.self()):
+			case st.Host == s.self():
+				if !s.startDue(ctx, id) && n%2 == 0 {
+					s.announce(ctx, id)
+				}
+			case st.IsModerator(s.self()):
 				s.watchHost(ctx, id)
+				s.shareBlocks(id)
+			default:
+				s.forgetIfAbandoned(id)
 			}
 		}
 	}
@@ -63,17 +73,102 @@ func (s *Service) watchHost(ctx context.Context, id rooms.RoomID) {
 	if rank < 0 || silent < time.Duration(rank+1)*s.cfg.HostTimeout {
 		return
 	}
+	s.log.Info("host silent: taking the room over", "room", id, "old_host", st.Host, "silent", silent)
+	s.takeOver(ctx, st)
+}
+
+// takeOver signs and spreads the takeover of st by this node. Should
+// another moderator do the same at the same moment, rooms.Takeover's
+// version rule makes everyone settle on the one earlier in Successors.
+func (s *Service) takeOver(ctx context.Context, st *rooms.SignedState) {
 	next, err := rooms.Takeover(st.State, s.self(), s.cfg.Now())
 	if err != nil {
-		s.log.Warn("cannot take the room over", "room", id, "err", err)
+		s.log.Warn("cannot take the room over", "room", st.Room, "err", err)
 		return
 	}
 	signed, err := rooms.SignState(s.cfg.Key, next)
 	if err != nil {
+		s.log.Warn("cannot sign the takeover", "room", st.Room, "err", err)
 		return
 	}
-	s.log.Info("host silent: taking the room over", "room", id, "old_host", st.Host, "silent", silent)
 	if err := s.publishState(ctx, signed); err != nil {
-		s.log.Warn("takeover not published", "room", id, "err", err)
+		s.log.Warn("takeover not published", "room", st.Room, "err", err)
 	}
+}
+
+// forgetIfAbandoned lets go of a room whose host has been silent for longer
+// than every moderator's turn to take over, one more HostTimeout for the
+// takeover to arrive, and a hallway expiry (three announce intervals) as a
+// margin, and which does not answer a ping either: with nobody left to host
+// it, the room is over for this node too, as it is for the hallway.
+//
+// The ping is there because letting go of a room whose host is merely slow
+// to be heard (a loaded machine, gossip dropping messages under load) would
+// cut this node off from a live room; a dead host does not answer it.
+func (s *Service) forgetIfAbandoned(id rooms.RoomID) {
+	s.mu.Lock()
+	r, ok := s.rooms[id]
+	if !ok || r.probing {
+		s.mu.Unlock()
+		return
+	}
+	st, silent := r.state, s.cfg.Now().Sub(r.lastHeard)
+	turns := len(rooms.Successors(st.State)) + 2
+	if silent < time.Duration(turns)*s.cfg.HostTimeout+3*s.cfg.AnnounceInterval {
+		s.mu.Unlock()
+		return
+	}
+	r.probing = true
+	s.mu.Unlock()
+	s.goFn(func(ctx context.Context) {
+		alive := s.answers(ctx, st.Host)
+		s.mu.Lock()
+		r.probing = false
+		if alive {
+			r.lastHeard = s.cfg.Now()
+		}
+		current := s.rooms[id] == r && r.state == st
+		s.mu.Unlock()
+		if alive || !current || ctx.Err() != nil {
+			return
+		}
+		s.log.Info("room abandoned: its host and every moderator are silent", "room", id, "host", st.Host, "silent", silent)
+		s.drop(id)
+	})
+}
+
+// answers reports whether p answers a libp2p ping within two HostTimeouts.
+func (s *Service) answers(ctx context.Context, p peer.ID) bool {
+	ctx, cancel := context.WithTimeout(ctx, 2*s.cfg.HostTimeout)
+	defer cancel()
+	res, ok := <-ping.Ping(ctx, s.cfg.P2P.Host(), p)
+	return ok && res.Error == nil
+}
+
+// startDue opens a scheduled room this node hosts once its start has come,
+// and reports whether it has come. Only the host's node decides this
+// (rooms.GoLive); the tick checks twice per announce interval.
+func (s *Service) startDue(ctx context.Context, id rooms.RoomID) bool {
+	s.signMu.Lock()
+	defer s.signMu.Unlock()
+	st, ok := s.State(id)
+	if !ok || st.Host != s.self() || st.Status != rooms.StatusScheduled || s.cfg.Now().Before(st.Start) {
+		return false
+	}
+	next, err := rooms.GoLive(st.State, s.cfg.Now())
+	if err != nil {
+		s.log.Warn("cannot open the scheduled room", "room", id, "err", err)
+		return true
+	}
+	signed, err := rooms.SignState(s.cfg.Key, next)
+	if err != nil {
+		s.log.Warn("cannot sign the scheduled room's start", "room", id, "err", err)
+		return true
+	}
+	if err := s.publishState(ctx, signed); err != nil {
+		s.log.Warn("scheduled room's start not published", "room", id, "err", err)
+		return true
+	}
+	s.log.Info("scheduled room is live", "room", id, "start", st.Start, "late", s.cfg.Now().Sub(st.Start))
+	return true
 }

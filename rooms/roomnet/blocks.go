@@ -1,0 +1,229 @@
+package roomnet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/clubnode/clubnode/internal/wire"
+	"github.com/clubnode/clubnode/rooms"
+)
+
+// "A blocked member cannot join rooms that I moderate": the host decides
+// joins, so a moderator's node gives the host its block list, over a stream
+// authenticated by both libp2p identities, and the host counts a block by
+// any current moderator at admission (rooms.Admission.BlockedBy).
+//
+// The list goes to the host only, never to gossip: whom someone blocks is
+// their business and the host's, who enforces it. The moderator's node
+// sends it when it first sees itself moderator under a host (so after a
+// takeover the new host learns it too) and again whenever its owner blocks
+// or unblocks someone (BlocksChanged). The host keeps the lists in memory
+// with the room: a restarted host ends its rooms anyway.
+
+// BlocksProtocol carries one moderator's block list for one room to the
+// room's host.
+const BlocksProtocol protocol.ID = "/clubnode/room-blocks/1.0.0"
+
+// MaxBlockList bounds the block list a moderator sends: its first
+// MaxBlockList blocks count in the rooms it moderates.
+const MaxBlockList = 1024
+
+const (
+	maxBlocksFrame = MaxBlockList*(maxPeerIDBytes+3) + 256
+	maxNoticeReply = 1 << 10
+	maxPeerIDBytes = 64
+	noticeTimeout  = 5 * time.Second
+)
+
+type blocksMsg struct {
+	V       int      `cbor:"0,keyasint"`
+	Room    string   `cbor:"1,keyasint"`
+	Blocked [][]byte `cbor:"2,keyasint,omitempty"`
+}
+
+// noticeReply answers a block list or a ticket delivery: empty, or why not.
+type noticeReply struct {
+	V     int    `cbor:"0,keyasint"`
+	Error string `cbor:"1,keyasint,omitempty"`
+}
+
+// BlocksChanged gives this node's block list again to the host of every
+// room it moderates, after its owner blocked or unblocked someone. It
+// returns when every host has it, or with the errors of those that could
+// not be reached (the next change or host change sends it again).
+func (s *Service) BlocksChanged(ctx context.Context) error {
+	var errs []error
+	for _, id := range s.roomIDs() {
+		st, ok := s.State(id)
+		if !ok || st.Host == s.self() || !st.IsModerator(s.self()) {
+			continue
+		}
+		if err := s.sendBlocks(ctx, st.Room, st.Host); err != nil {
+			errs = append(errs, fmt.Errorf("room %s: %w", id, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// shareBlocks sends this node's block list to the host of room id, a room
+// it moderates, unless that host has it already or a send is under way. It
+// does not block the tick: the send runs in its own goroutine.
+func (s *Service) shareBlocks(id rooms.RoomID) {
+	s.mu.Lock()
+	r, ok := s.rooms[id]
+	if !ok || r.blocksSending || r.blocksSentTo == r.state.Host {
+		s.mu.Unlock()
+		return
+	}
+	r.blocksSending = true
+	host := r.state.Host
+	s.mu.Unlock()
+	s.goFn(func(ctx context.Context) {
+		if err := s.sendBlocks(ctx, id, host); err != nil {
+			s.log.Debug("block list not given to the host", "room", id, "host", host, "err", err)
+		}
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		if r, ok := s.rooms[id]; ok {
+			r.blocksSending = false
+		}
+	})
+}
+
+func (s *Service) sendBlocks(ctx context.Context, id rooms.RoomID, host peer.ID) error {
+	blocked := s.cfg.Store.BlockList()
+	msg := blocksMsg{V: 1, Room: string(id)}
+	for _, p := range blocked[:min(len(blocked), MaxBlockList)] {
+		msg.Blocked = append(msg.Blocked, []byte(p))
+	}
+	if err := s.notify(ctx, host, BlocksProtocol, msg); err != nil {
+		return fmt.Errorf("give the block list to the host %s: %w", host, err)
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if r, ok := s.rooms[id]; ok && r.state.Host == host {
+		r.blocksSentTo = host
+	}
+	return nil
+}
+
+// handleBlocks is the host's side: keep a moderator's block list.
+func (s *Service) handleBlocks(st network.Stream) {
+	s.answerNotice(st, maxBlocksFrame, func(from peer.ID, read func(any) error) error {
+		var msg blocksMsg
+		if err := read(&msg); err != nil {
+			return err
+		}
+		return s.keepBlocks(from, msg)
+	})
+}
+
+// parse checks a block list's form and returns its room and blocked peers.
+func (msg *blocksMsg) parse() (rooms.RoomID, map[peer.ID]bool, error) {
+	if msg.V != 1 {
+		return "", nil, fmt.Errorf("%w: block list version %d", rooms.ErrBadVersion, msg.V)
+	}
+	id, err := rooms.ParseRoomID(msg.Room)
+	if err != nil {
+		return "", nil, fmt.Errorf("%w: %v", rooms.ErrMalformed, err)
+	}
+	if len(msg.Blocked) > MaxBlockList {
+		return "", nil, fmt.Errorf("%w: %d blocks, limit %d", rooms.ErrTooLarge, len(msg.Blocked), MaxBlockList)
+	}
+	set := make(map[peer.ID]bool, len(msg.Blocked))
+	for i, b := range msg.Blocked {
+		if len(b) > maxPeerIDBytes {
+			return "", nil, fmt.Errorf("%w: block %d: %d-byte peer ID", rooms.ErrMalformed, i, len(b))
+		}
+		p, err := peer.IDFromBytes(b)
+		if err != nil {
+			return "", nil, fmt.Errorf("%w: block %d: %v", rooms.ErrMalformed, i, err)
+		}
+		set[p] = true
+	}
+	return id, set, nil
+}
+
+func (s *Service) keepBlocks(from peer.ID, msg blocksMsg) error {
+	id, set, err := msg.parse()
+	if err != nil {
+		return err
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.rooms[id]
+	switch {
+	case !ok || r.state.Host != s.self():
+		return fmt.Errorf("%w: %s is not hosted by this node", rooms.ErrUnknownRoom, id)
+	case !r.state.IsModerator(from):
+		return fmt.Errorf("%w: %s is not a moderator of %s", rooms.ErrNotAllowed, from, id)
+	}
+	if r.modBlocks == nil {
+		r.modBlocks = map[peer.ID]map[peer.ID]bool{}
+	}
+	r.modBlocks[from] = set
+	return nil
+}
+
+// blockedBy lists the moderators of a room this node hosts whose block
+// lists name p. rooms.Apply counts only those still moderators.
+func (s *Service) blockedBy(id rooms.RoomID, p peer.ID) []peer.ID {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	r, ok := s.rooms[id]
+	if !ok {
+		return nil
+	}
+	var out []peer.ID
+	for m, set := range r.modBlocks {
+		if set[p] {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// notify sends one notice (a block list, a ticket) to p and waits for its
+// answer.
+func (s *Service) notify(ctx context.Context, p peer.ID, proto protocol.ID, msg any) error {
+	ctx, cancel := context.WithTimeout(ctx, noticeTimeout)
+	defer cancel()
+	st, err := s.cfg.P2P.Host().NewStream(ctx, p, proto)
+	if err != nil {
+		return fmt.Errorf("reach %s: %w", p, err)
+	}
+	defer st.Close()
+	_ = st.SetDeadline(time.Now().Add(noticeTimeout))
+	if err := wire.WriteFrame(st, msg); err != nil {
+		st.Reset()
+		return err
+	}
+	var reply noticeReply
+	if err := wire.NewReader(st, maxNoticeReply).ReadFrame(&reply); err != nil {
+		st.Reset()
+		return fmt.Errorf("read the answer: %w", err)
+	}
+	if reply.Error != "" {
+		return fmt.Errorf("%w: %s", ErrRefused, reply.Error)
+	}
+	return nil
+}
+
+// answerNotice reads one notice of at most limit bytes from st, lets handle
+// decide on it, and answers.
+func (s *Service) answerNotice(st network.Stream, limit int, handle func(from peer.ID, read func(any) error) error) {
+	defer st.Close()
+	_ = st.SetDeadline(time.Now().Add(noticeTimeout))
+	read := func(v any) error { return wire.NewReader(st, limit).ReadFrame(v) }
+	reply := noticeReply{V: 1}
+	if err := handle(st.Conn().RemotePeer(), read); err != nil {
+		reply.Error = err.Error()
+	}
+	_ = wire.WriteFrame(st, reply)
+}

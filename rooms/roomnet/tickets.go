@@ -1,0 +1,82 @@
+package roomnet
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/clubnode/clubnode/rooms"
+)
+
+// A closed room is listed to the holders of a ticket its host or creator
+// signed. The issuer's node hands the ticket to the holder's node directly
+// (DeliverTicket), which keeps it (Store.SaveTicket): the room then shows in
+// the holder's hallway and `room join` presents the ticket by itself. When
+// the holder's node cannot be reached, the issuer passes the ticket on by
+// other means and the holder gives it to `room join --ticket`, whose node
+// keeps it the same way.
+
+// TicketProtocol carries one room ticket from its issuer to its holder.
+const TicketProtocol protocol.ID = "/clubnode/room-ticket/1.0.0"
+
+const maxTicketFrame = rooms.MaxTicketSize + 64
+
+type ticketMsg struct {
+	V      int    `cbor:"0,keyasint"`
+	Ticket []byte `cbor:"1,keyasint"`
+}
+
+// DeliverTicket gives t, issued by this node, to its holder's node, and
+// returns once that node has kept it.
+func (s *Service) DeliverTicket(ctx context.Context, t *rooms.SignedTicket) error {
+	if t.Issuer != s.self() {
+		return fmt.Errorf("deliver ticket: %w: it was issued by %s, not this node", rooms.ErrNotAllowed, t.Issuer)
+	}
+	if err := s.notify(ctx, t.Holder, TicketProtocol, ticketMsg{V: 1, Ticket: t.Bytes}); err != nil {
+		return fmt.Errorf("deliver the ticket to %s: %w", t.Holder, err)
+	}
+	return nil
+}
+
+// handleTicket is the holder's side: keep a ticket if it is for this node,
+// comes from its issuer and opens a room this node knows of.
+func (s *Service) handleTicket(st network.Stream) {
+	s.answerNotice(st, maxTicketFrame, func(from peer.ID, read func(any) error) error {
+		var msg ticketMsg
+		if err := read(&msg); err != nil {
+			return err
+		}
+		if msg.V != 1 {
+			return fmt.Errorf("%w: ticket message version %d", rooms.ErrBadVersion, msg.V)
+		}
+		t, err := rooms.ParseTicket(msg.Ticket)
+		if err != nil {
+			return err
+		}
+		if t.Issuer != from {
+			return fmt.Errorf("%w: a ticket issued by %s, delivered by %s", rooms.ErrNotAllowed, t.Issuer, from)
+		}
+		return s.KeepTicket(t)
+	})
+}
+
+// KeepTicket stores t if it lets this node into a room it knows of now
+// (from the hallway or as a participant). Knowing the room is required so
+// that nobody can fill this node's store with tickets to nowhere.
+func (s *Service) KeepTicket(t *rooms.SignedTicket) error {
+	var host, creator peer.ID
+	if st, ok := s.State(t.Room); ok {
+		host, creator = st.Host, st.Creator
+	} else if a, ok := s.dir.Get(t.Room); ok {
+		host, creator = a.Host, a.Creator
+	} else {
+		return fmt.Errorf("%w: %s is not in this node's hallway", rooms.ErrUnknownRoom, t.Room)
+	}
+	if err := t.Check(t.Room, s.self(), s.cfg.Now(), host, creator); err != nil {
+		return err
+	}
+	return s.cfg.Store.SaveTicket(t)
+}
