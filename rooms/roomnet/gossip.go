@@ -164,6 +164,11 @@ func (s *Service) announce(ctx context.Context, id rooms.RoomID) {
 	r.seq = rooms.NextSeq(r.seq, s.cfg.Now())
 	a := rooms.AnnouncementOf(&r.state.State, r.seq, s.cfg.Now().Add(3*s.cfg.AnnounceInterval))
 	s.mu.Unlock()
+	if m, ok := s.Media(id); ok && m.Subtree > 1 {
+		// The listener count summed up the relay tree: everyone linked
+		// below the host who is not on stage.
+		a.Listeners = uint32(max(m.Subtree-len(a.Speakers), 0))
+	}
 	if a.Type == rooms.TypeSocial {
 		// Read the follow list at every announcement, so a follow or an
 		// unfollow shows in hallways within one interval.
