@@ -82,6 +82,8 @@ func (n *Node) routes() http.Handler {
 			answer(w)(n.setFlag(r.Context(), prefBlocks, req))
 		}
 	})
+	n.mediaRoutes(mux)
+	n.uiRoutes(mux)
 	return mux
 }
 

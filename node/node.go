@@ -19,8 +19,8 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
+	"github.com/clubnode/clubnode/audio/rtc"
 	"github.com/clubnode/clubnode/identity"
-	"github.com/clubnode/clubnode/node/apiguard"
 	"github.com/clubnode/clubnode/node/home"
 	"github.com/clubnode/clubnode/p2p"
 	"github.com/clubnode/clubnode/rooms/roomnet"
@@ -45,6 +45,12 @@ type Config struct {
 	DiscoveryInterval time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// RoomAnnounceInterval is how often hosted rooms are re-announced;
+	// moderators take over a silent host after two of it and hallways
+	// forget its rooms after three. Zero means roomnet's default (5 s).
+	RoomAnnounceInterval time.Duration
+	// MediaLoopbackOnly keeps the rooms' audio on 127.0.0.1 (tests).
+	MediaLoopbackOnly bool
 }
 
 // Node is a running clubnode.
@@ -55,6 +61,9 @@ type Node struct {
 	key   crypto.PrivKey
 	p2p   *p2p.Node
 	rooms *roomnet.Service // nil until the node is a member
+	rtc   *rtc.API         // the rooms' audio between nodes
+	media *localMedia      // WHIP and WHEP sessions of local clients
+	web   *webUI           // the browser app: sessions, event stream (ui.go)
 	api   net.Listener
 	token string
 
@@ -140,6 +149,11 @@ func Start(cfg Config) (*Node, error) {
 		n.Close()
 		return nil, err
 	}
+	var err error
+	if n.web, err = newWebUI(n); err != nil {
+		n.Close()
+		return nil, err
+	}
 	return n, nil
 }
 
@@ -150,6 +164,13 @@ func (n *Node) start() error {
 		return err
 	}
 	n.key = key
+	rtcCfg := rtc.Config{Logger: n.cfg.Logger, LoopbackOnly: n.cfg.MediaLoopbackOnly}
+	if n.rtc, err = rtc.NewAPI(rtcCfg); err != nil {
+		return fmt.Errorf("media: %w", err)
+	}
+	if n.media, err = newLocalMedia(rtcCfg); err != nil {
+		return err
+	}
 	n.p2p, err = p2p.New(p2p.Config{
 		Key:               key,
 		ListenAddrs:       n.cfg.Settings.ListenAddrs,
@@ -274,10 +295,15 @@ func (n *Node) Serve(ctx context.Context) error {
 		}
 	}()
 	srv := &http.Server{
-		Handler:           apiguard.Guard{Token: n.token, Logger: n.log}.Wrap(n.routes()),
+		Handler:           n.httpHandler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelDebug),
 	}
+	// The event stream stops first on the way out, ending open streams
+	// so that Shutdown need not wait for browsers to hang up.
+	uiCtx, stopUI := context.WithCancel(ctx)
+	uiDone := n.runUI(uiCtx)
+	defer func() { stopUI(); <-uiDone }()
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(n.api) }()
 	n.log.Info("local API listening", "addr", n.APIAddr())
@@ -299,6 +325,9 @@ func (n *Node) Close() error {
 	n.once.Do(func() {
 		if n.api != nil {
 			_ = n.api.Close()
+		}
+		if n.media != nil {
+			n.media.close()
 		}
 		if n.rooms != nil {
 			n.rooms.Close()

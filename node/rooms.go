@@ -17,9 +17,14 @@ import (
 
 var (
 	prefHosted  = ds.NewKey("/rooms/hosted")
+	prefTickets = ds.NewKey("/rooms/tickets")
 	prefFollows = ds.NewKey("/follows")
 	prefBlocks  = ds.NewKey("/blocks")
 )
+
+// maxHeldTickets bounds the room tickets a node keeps (a few hundred bytes
+// each); expired ones make room.
+const maxHeldTickets = 1000
 
 // roomStore is roomnet's Store over the node's datastore.
 type roomStore struct{ s *store }
@@ -44,6 +49,73 @@ func (r roomStore) blocked(ctx context.Context) (map[peer.ID]bool, error) {
 			out[p] = true
 		}
 	})
+	return out, err
+}
+
+// list returns the peers flagged under prefix, at most limit.
+func (r roomStore) list(prefix ds.Key, limit int) []peer.ID {
+	var out []peer.ID
+	err := r.s.each(context.Background(), prefix, func(key string, _ []byte) {
+		if p, err := peer.Decode(ds.NewKey(key).BaseNamespace()); err == nil && len(out) < limit {
+			out = append(out, p)
+		}
+	})
+	if err != nil {
+		r.s.log.Warn("could not list", "what", prefix, "err", err)
+	}
+	return out
+}
+
+func (r roomStore) FollowList() []peer.ID { return r.list(prefFollows, rooms.MaxFollowTags) }
+func (r roomStore) BlockList() []peer.ID  { return r.list(prefBlocks, roomnet.MaxBlockList) }
+
+// SaveTicket keeps a ticket issued to this node, one per room: the one that
+// lasts longer. When the store is full, expired tickets are forgotten first.
+func (r roomStore) SaveTicket(t *rooms.SignedTicket) error {
+	ctx := context.Background()
+	if old := r.Ticket(t.Room); old != nil && old.Expires.After(t.Expires) {
+		return nil
+	}
+	held, err := r.tickets(ctx, time.Now())
+	if err != nil {
+		return err
+	}
+	if _, ok := held[t.Room]; !ok && len(held) >= maxHeldTickets {
+		return fmt.Errorf("this node holds %d room tickets, the limit", len(held))
+	}
+	return r.s.put(ctx, prefTickets.ChildString(string(t.Room)), t.Bytes)
+}
+
+func (r roomStore) Ticket(room rooms.RoomID) *rooms.SignedTicket {
+	data, err := r.s.get(context.Background(), prefTickets.ChildString(string(room)))
+	if err != nil || data == nil {
+		return nil
+	}
+	t, err := rooms.ParseTicket(data)
+	if err != nil {
+		return nil
+	}
+	return t
+}
+
+// tickets returns the held tickets that have not expired by now, and
+// deletes the others.
+func (r roomStore) tickets(ctx context.Context, now time.Time) (map[rooms.RoomID]*rooms.SignedTicket, error) {
+	out := map[rooms.RoomID]*rooms.SignedTicket{}
+	var stale []ds.Key
+	err := r.s.each(ctx, prefTickets, func(key string, v []byte) {
+		t, err := rooms.ParseTicket(v)
+		if err != nil || !now.Before(t.Expires) {
+			stale = append(stale, ds.NewKey(key))
+			return
+		}
+		out[t.Room] = t
+	})
+	for _, k := range stale {
+		if err := r.s.ds.Delete(ctx, k); err != nil {
+			r.s.log.Warn("could not forget an expired room ticket", "key", k, "err", err)
+		}
+	}
 	return out, err
 }
 
@@ -74,7 +146,9 @@ func (r roomStore) hosted(ctx context.Context) []*rooms.SignedState {
 // startRooms runs the rooms service once the node is a member, and ends
 // the rooms it was hosting when it stopped.
 func (n *Node) startRooms(ctx context.Context) error {
-	svc, err := roomnet.New(roomnet.Config{P2P: n.p2p, Key: n.key, Store: roomStore{n.store}, Logger: n.cfg.Logger, Now: n.cfg.Now})
+	svc, err := roomnet.New(roomnet.Config{P2P: n.p2p, Key: n.key, Store: roomStore{n.store}, Logger: n.cfg.Logger, Now: n.cfg.Now,
+		AnnounceInterval: n.cfg.RoomAnnounceInterval,
+		Media:            n.rtc, RelayCapacity: n.cfg.Settings.RelayCapacity})
 	if err != nil {
 		return err
 	}
@@ -110,6 +184,14 @@ func (n *Node) roomState(st *rooms.SignedState) apiv1.RoomState {
 	for _, sp := range st.Speakers {
 		out.Stage = append(out.Stage, apiv1.RoomSpeaker{PeerID: sp.Peer.String(), Muted: sp.Muted, Moderator: st.IsModerator(sp.Peer)})
 	}
+	if n.rooms != nil {
+		if m, ok := n.rooms.Media(st.Room); ok {
+			out.Audio = &apiv1.RoomAudio{Children: ids(m.Children), Subtree: m.Subtree}
+			if m.Parent != "" {
+				out.Audio.Parent = m.Parent.String()
+			}
+		}
+	}
 	return out
 }
 
@@ -127,11 +209,16 @@ func (n *Node) Hallway() ([]apiv1.Room, error) {
 	if err != nil {
 		return nil, err
 	}
-	blocked, err := (roomStore{n.store}).blocked(context.Background())
+	ctx := context.Background()
+	blocked, err := (roomStore{n.store}).blocked(ctx)
 	if err != nil {
 		return nil, err
 	}
-	v := rooms.StaticViewer{Peer: n.ID(), Blocked: blocked}
+	tickets, err := (roomStore{n.store}).tickets(ctx, n.cfg.Now())
+	if err != nil {
+		return nil, err
+	}
+	v := rooms.StaticViewer{Peer: n.ID(), Keys: svc.FollowKeys(), Blocked: blocked, Tickets: tickets}
 	out := []apiv1.Room{}
 	for _, a := range svc.Hallway(v) {
 		out = append(out, roomInfo(&a.Announcement))
@@ -222,6 +309,13 @@ func (n *Node) RoomAction(ctx context.Context, id, action string, req apiv1.Room
 	if err != nil {
 		return nil, fail(http.StatusForbidden, "%w", err)
 	}
+	if ticket != nil && ticket.Holder == n.ID() {
+		// Keep the ticket that let this node in: the closed room stays in
+		// its hallway, and the next join presents it by itself.
+		if err := svc.KeepTicket(ticket); err != nil {
+			n.log.Warn("could not keep the room ticket", "room", room, "err", err)
+		}
+	}
 	return n.roomState(st), nil
 }
 
@@ -238,7 +332,15 @@ func (n *Node) issueTicket(svc *roomnet.Service, room rooms.RoomID, holder peer.
 	if err != nil {
 		return apiv1.RoomTicket{}, err
 	}
-	return apiv1.RoomTicket{Room: string(room), For: holder.String(), Ticket: base64.RawURLEncoding.EncodeToString(t.Bytes), Expires: expires}, nil
+	out := apiv1.RoomTicket{Room: string(room), For: holder.String(), Ticket: base64.RawURLEncoding.EncodeToString(t.Bytes), Expires: expires}
+	// Hand it to the holder's node now if it is reachable; if not, the
+	// ticket text goes to the holder by other means (room join --ticket).
+	if err := svc.DeliverTicket(context.Background(), t); err != nil {
+		out.NotDelivered = err.Error()
+	} else {
+		out.Delivered = true
+	}
+	return out, nil
 }
 
 // SetFlag follows/unfollows (blocks/unblocks) a member.
@@ -252,6 +354,14 @@ func (n *Node) setFlag(ctx context.Context, prefix ds.Key, req apiv1.FollowReque
 	}
 	if err := (roomStore{n.store}).setFlag(ctx, prefix, p, req.On); err != nil {
 		return nil, err
+	}
+	if prefix == prefBlocks && n.rooms != nil {
+		// The hosts of the rooms this node moderates enforce its blocks.
+		// The block itself is kept whatever happens; a host that cannot
+		// be reached gets the list when this node next hears from it.
+		if err := n.rooms.BlocksChanged(ctx); err != nil {
+			n.log.Warn("block list not given to every host", "err", err)
+		}
 	}
 	return req, nil
 }

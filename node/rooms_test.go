@@ -3,6 +3,9 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -61,4 +64,157 @@ func TestRoomThroughAPI(t *testing.T) {
 	if _, err := b.RoomAction(ctx, room.ID, "dance", apiv1.RoomActionRequest{}); statusOf(err) != 404 {
 		t.Fatalf("unknown action: %v", err)
 	}
+}
+
+// roomNodes starts a founder and two members of one network, with a short
+// announce interval so hallways change quickly.
+func roomNodes(t *testing.T, ctx context.Context) (a, b, c *Node) {
+	t.Helper()
+	a, b, c = startTestNode(t, "a"), startTestNode(t, "b"), startTestNode(t, "c")
+	for _, n := range []*Node{a, b, c} {
+		n.cfg.RoomAnnounceInterval = 300 * time.Millisecond // read when the node enters a network
+	}
+	if _, err := a.CreateNetwork(ctx, "Night Owls"); err != nil {
+		t.Fatal(err)
+	}
+	inv, err := a.CreateInvite(ctx, apiv1.CreateInviteRequest{Uses: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []*Node{b, c} {
+		if _, err := n.Join(ctx, inv.Token); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return a, b, c
+}
+
+// lists waits until n's hallway lists room (or, with want false, does not).
+func lists(t *testing.T, n *Node, room string, want bool) {
+	t.Helper()
+	testutil.Eventually(t, 15*time.Second, func() error {
+		hall, err := n.Hallway()
+		if err != nil {
+			return err
+		}
+		found := slices.ContainsFunc(hall, func(r apiv1.Room) bool { return r.ID == room })
+		if found != want {
+			return fmt.Errorf("%s's hallway lists room %s: %v, want %v", n.ID(), room, found, want)
+		}
+		return nil
+	})
+}
+
+// joinRefused waits until n's node has heard of room, so that its join
+// reaches the host, and checks that the host refuses it.
+func joinRefused(t *testing.T, ctx context.Context, n *Node, room, because string) {
+	t.Helper()
+	testutil.Eventually(t, 15*time.Second, func() error {
+		_, err := n.RoomAction(ctx, room, apiv1.ActionJoin, apiv1.RoomActionRequest{})
+		if err != nil && strings.Contains(err.Error(), "not in this node's hallway") {
+			return err
+		}
+		refusedAPI(t, err, because)
+		return nil
+	})
+}
+
+func refusedAPI(t *testing.T, err error, because string) {
+	t.Helper()
+	if err == nil || statusOf(err) != 403 || !strings.Contains(err.Error(), because) {
+		t.Fatalf("want a 403 saying %q, got %v", because, err)
+	}
+}
+
+// Social rooms through the API: following someone lists the room in their
+// hallway and lets them in; the others neither see it nor get in.
+func TestSocialRoomThroughAPI(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a, b, c := roomNodes(t, ctx)
+	if _, err := a.setFlag(ctx, prefFollows, apiv1.FollowRequest{Peer: b.ID().String(), On: true}); err != nil {
+		t.Fatal(err)
+	}
+	room, err := a.CreateRoom(ctx, apiv1.CreateRoomRequest{Title: "Friends", Type: "social"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lists(t, b, room.ID, true)
+	if _, err := b.RoomAction(ctx, room.ID, apiv1.ActionJoin, apiv1.RoomActionRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	// Once c's node has heard of the room (its join reaches the host), c
+	// still does not see it, and the host refuses it.
+	joinRefused(t, ctx, c, room.ID, "does not follow")
+	if hall, _ := c.Hallway(); slices.ContainsFunc(hall, func(r apiv1.Room) bool { return r.ID == room.ID }) {
+		t.Fatal("a member the host does not follow sees its social room")
+	}
+}
+
+// Closed rooms through the API: the host's ticket reaches the holder's
+// node, which lists the room, joins with it, and still lists the room after
+// a restart; a moderator's block keeps a member out.
+func TestClosedRoomTicketAndBlockThroughAPI(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a, b, c := roomNodes(t, ctx)
+	room, err := a.CreateRoom(ctx, apiv1.CreateRoomRequest{Title: "By ticket", Type: "closed"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The holder's node keeps a ticket only for a room it has heard of.
+	var tk apiv1.RoomTicket
+	testutil.Eventually(t, 15*time.Second, func() error {
+		out, err := a.RoomAction(ctx, room.ID, apiv1.ActionTicket, apiv1.RoomActionRequest{Peer: b.ID().String()})
+		if err != nil {
+			return err
+		}
+		if tk = out.(apiv1.RoomTicket); !tk.Delivered {
+			return fmt.Errorf("ticket not delivered: %s", tk.NotDelivered)
+		}
+		return nil
+	})
+	lists(t, b, room.ID, true)
+	if _, err := b.RoomAction(ctx, room.ID, apiv1.ActionJoin, apiv1.RoomActionRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	joinRefused(t, ctx, c, room.ID, "has no ticket")
+
+	// b becomes a moderator and blocks c: c's ticket no longer gets it in.
+	for _, step := range []struct {
+		n      *Node
+		action string
+		peer   string
+	}{{a, apiv1.ActionInviteSpeaker, b.ID().String()}, {b, apiv1.ActionAccept, ""}, {a, apiv1.ActionMakeModerator, b.ID().String()}} {
+		if _, err := step.n.RoomAction(ctx, room.ID, step.action, apiv1.RoomActionRequest{Peer: step.peer}); err != nil {
+			t.Fatalf("%s: %v", step.action, err)
+		}
+	}
+	testutil.Eventually(t, 10*time.Second, func() error {
+		st, err := b.Room(room.ID)
+		if err != nil || st.Role != "moderator" {
+			return fmt.Errorf("b's role: %+v, %v", st.Role, err)
+		}
+		return nil
+	})
+	if _, err := b.setFlag(ctx, prefBlocks, apiv1.FollowRequest{Peer: c.ID().String(), On: true}); err != nil {
+		t.Fatal(err)
+	}
+	out, err := a.RoomAction(ctx, room.ID, apiv1.ActionTicket, apiv1.RoomActionRequest{Peer: c.ID().String()})
+	if err != nil || !out.(apiv1.RoomTicket).Delivered {
+		t.Fatalf("ticket for c: %+v, %v", out, err)
+	}
+	_, err = c.RoomAction(ctx, room.ID, apiv1.ActionJoin, apiv1.RoomActionRequest{})
+	refusedAPI(t, err, "a moderator of this room")
+
+	// c's ticket survives a restart of its node. (Not b's: b is on the
+	// stage, and speakers see their rooms with or without a ticket.)
+	lists(t, c, room.ID, true)
+	c.Close()
+	c2, err := Start(c.cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c2.Close() })
+	lists(t, c2, room.ID, true)
 }

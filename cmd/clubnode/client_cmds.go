@@ -24,6 +24,7 @@ func addClientCommands(root *cobra.Command) {
 		newPeersCommand(),
 	)
 	root.AddCommand(roomCommands()...)
+	root.AddCommand(newSpeakCommand(), newListenCommand())
 }
 
 // call runs fn with a client for the command's daemon and a context

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"os"
 	"strings"
+	"time"
 
 	"github.com/libp2p/go-libp2p/gologshim"
 	"github.com/spf13/cobra"
@@ -74,6 +75,12 @@ func newDaemonCommand() *cobra.Command {
 			if api, _ := cmd.Flags().GetString("api"); api != "" {
 				settings.APIAddr = api
 			}
+			if cmd.Flags().Changed("relay-capacity") {
+				settings.RelayCapacity, _ = cmd.Flags().GetInt("relay-capacity")
+				if settings.RelayCapacity < 0 {
+					return fmt.Errorf("--relay-capacity %d is negative (0 means leaf only)", settings.RelayCapacity)
+				}
+			}
 			if cmd.Flags().Changed("mdns") {
 				settings.MDNS, _ = cmd.Flags().GetBool("mdns")
 			}
@@ -81,7 +88,11 @@ func newDaemonCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			n, err := node.Start(node.Config{Home: h, Settings: settings, Logger: logger})
+			announce, _ := cmd.Flags().GetDuration("room-announce-interval")
+			if announce < 100*time.Millisecond {
+				return fmt.Errorf("--room-announce-interval %s: want at least 100ms", announce)
+			}
+			n, err := node.Start(node.Config{Home: h, Settings: settings, Logger: logger, RoomAnnounceInterval: announce})
 			if err != nil {
 				return err
 			}
@@ -94,7 +105,10 @@ func newDaemonCommand() *cobra.Command {
 	}
 	cmd.Flags().StringArray("listen", nil, "libp2p listen multiaddr (repeatable; overrides the config file)")
 	cmd.Flags().String("api", "", "local API address HOST:PORT (default from the config file, 127.0.0.1:7700)")
+	cmd.Flags().Int("relay-capacity", 0, "listeners this node relays each room's audio to (overrides the config file, default 4; 0 means leaf only)")
 	cmd.Flags().Bool("mdns", true, "discover members on the local network with mDNS (overrides the config file)")
+	cmd.Flags().Duration("room-announce-interval", 5*time.Second,
+		"how often hosted rooms are re-announced; a moderator takes over a silent host's room after two of it, hallways forget it after three")
 	cmd.Flags().String("log-level", "info", "log level: debug, info, warn or error")
 	return cmd
 }

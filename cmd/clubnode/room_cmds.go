@@ -186,7 +186,8 @@ func newRoomJoinCommand() *cobra.Command {
 		Short: "Join a room as a listener (a closed room needs a ticket from its host)",
 		Args:  checkArgs(1, 1, roomArgs),
 	}
-	ticket := cmd.Flags().String("ticket", "", "a ticket to the room, from clubnode room ticket")
+	ticket := cmd.Flags().String("ticket", "", "a ticket to the room, from clubnode room ticket (a ticket the host's node\n"+
+		"delivered, or one given here before, is presented by itself)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		req := apiv1.RoomActionRequest{Ticket: strings.TrimSpace(*ticket)}
 		if cmd.Flags().Changed("ticket") && req.Ticket == "" {
@@ -246,7 +247,11 @@ func newRoomTicketCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "ticket ROOM --for PEER_ID",
 		Short: "Issue a ticket to a closed room for one member (prints the ticket)",
-		Args:  checkArgs(1, 1, roomArgs),
+		Long: "Issue a ticket to a closed room for one member, valid for a week. Their\n" +
+			"node gets it at once if it is reachable: the room then shows in their\n" +
+			"hallway and their room join presents it. Otherwise give them the printed\n" +
+			"ticket: clubnode room join ROOM --ticket TICKET.",
+		Args: checkArgs(1, 1, roomArgs),
 	}
 	forPeer := cmd.Flags().String("for", "", "the member the ticket is for (required)")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
@@ -261,6 +266,11 @@ func newRoomTicketCommand() *cobra.Command {
 			tk, err := c.RoomTicket(ctx, args[0], p)
 			if err != nil {
 				return err
+			}
+			if !tk.Delivered {
+				// On stderr: stdout stays just the ticket for scripts.
+				fmt.Fprintf(cmd.ErrOrStderr(), "could not hand the ticket to %s's node (%s);\n"+
+					"give them the ticket: clubnode room join %s --ticket TICKET\n", p, tk.NotDelivered, args[0])
 			}
 			// Just the ticket, so scripts can use $(clubnode room ticket ...).
 			return output(cmd, tk, func() string { return tk.Ticket + "\n" })

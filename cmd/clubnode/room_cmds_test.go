@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"crypto/ed25519"
 	"encoding/json"
 	"net/http"
@@ -412,6 +413,27 @@ func TestRoomTicket(t *testing.T) {
 	var tk apiv1.RoomTicket
 	if err := json.Unmarshal([]byte(out), &tk); err != nil || tk.For != p || tk.Room != testRoomID || tk.Ticket != "clubnode-ticket-XYZ" {
 		t.Errorf("--json output %q: %+v, %v", out, tk, err)
+	}
+}
+
+// A ticket the daemon could not hand to the holder's node: stdout is still
+// just the ticket, and stderr says how the holder uses it.
+func TestRoomTicketNotDelivered(t *testing.T) {
+	f := newRoomFake(t) // its daemon answers delivered: false
+	p := testPeer(t, 9)
+	root := newRootCommand()
+	var stdout, stderr bytes.Buffer
+	root.SetOut(&stdout)
+	root.SetErr(&stderr)
+	root.SetArgs([]string{"--home", f.home.Dir, "room", "ticket", testRoomID, "--for", p})
+	if err := root.ExecuteContext(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	if stdout.String() != "clubnode-ticket-XYZ\n" {
+		t.Errorf("stdout %q, want just the ticket line", stdout.String())
+	}
+	if want := "clubnode room join " + testRoomID + " --ticket TICKET"; !strings.Contains(stderr.String(), want) {
+		t.Errorf("stderr %q does not say %q", stderr.String(), want)
 	}
 }
 

@@ -42,6 +42,7 @@ func newRootCommand() *cobra.Command {
 
 	addClientCommands(root)
 	addDaemonCommands(root)
+	root.AddCommand(newUICommand())
 	return root
 }
 

@@ -6,14 +6,21 @@
 //     whose DNS name was rebound to 127.0.0.1 cannot talk to the API;
 //  2. the Origin check: a request sent by a browser on behalf of some
 //     other page (Origin, Referer or Sec-Fetch-Site says so) is refused;
-//  3. the API token: "Authorization: Bearer <token>", which a page cannot
-//     attach to a cross-site request at all.
+//  3. the credential: either the API token, "Authorization: Bearer
+//     <token>", which a page cannot attach to a cross-site request at all
+//     (the CLI uses it); or a browser session cookie (the web UI), which
+//     must come with the session's CSRF token in a header on every request
+//     that changes state.
 //
 // The guard never sets Access-Control-Allow-Origin: no other origin may
 // read the API's answers.
+//
+// WrapPublic is the lighter guard for what a browser must reach before it
+// has a session: the app's static files and the one-time login link.
 package apiguard
 
 import (
+	"context"
 	"crypto/subtle"
 	"log/slog"
 	"net/http"
@@ -35,6 +42,36 @@ type Guard struct {
 	// slog.Default(). Debug level because a hostile page can cause
 	// refusals at will and must not be able to flood the log.
 	Logger *slog.Logger
+	// Sessions, when set, lets a request without an Authorization header
+	// authenticate with a browser session instead (node/session).
+	Sessions Sessions
+}
+
+// Sessions is what the guard asks about browser sessions.
+type Sessions interface {
+	// Authenticate reports whether r carries a live session cookie and,
+	// if so, whether it also carries that session's CSRF token.
+	Authenticate(r *http.Request) (session, csrf bool)
+}
+
+// Auth says how a request that passed the guard proved itself.
+type Auth int
+
+const (
+	// AuthNone: the request passed WrapPublic only.
+	AuthNone Auth = iota
+	// AuthToken: the API token (the CLI, scripts).
+	AuthToken
+	// AuthSession: a browser session cookie.
+	AuthSession
+)
+
+type authKey struct{}
+
+// AuthOf returns how the request whose context this is authenticated.
+func AuthOf(ctx context.Context) Auth {
+	a, _ := ctx.Value(authKey{}).(Auth)
+	return a
 }
 
 // Wrap returns next behind the guard.
@@ -45,42 +82,98 @@ func (g Guard) Wrap(next http.Handler) http.Handler {
 	}
 	logger = logger.With("component", "apiguard")
 	token := []byte(g.Token)
+	sessions := g.Sessions
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		status, msg := check(r, token)
+		auth, status, msg := check(r, token, sessions)
 		if status != 0 {
-			logger.Debug("refused API request", "status", status, "reason", msg,
-				"method", r.Method, "path", r.URL.Path, "host", r.Host,
-				"origin", r.Header.Get("Origin"), "remote", r.RemoteAddr)
-			if status == http.StatusUnauthorized {
-				w.Header().Set("WWW-Authenticate", `Bearer realm="clubnode"`)
-			}
-			apiv1.WriteError(w, status, msg)
+			refuse(w, r, logger, status, msg)
 			return
 		}
-		next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), authKey{}, auth)))
 	})
 }
 
-// check runs the layers in order and returns the status and message of
-// the first refusal, or 0 when the request may pass.
-func check(r *http.Request, token []byte) (int, string) {
+// WrapPublic returns next behind the Host check alone, for GET and HEAD
+// only: the app's static files and the login link. It skips the Origin
+// check on purpose, so that following an invite or login link from
+// another site (a chat, a mail) opens the app; what it serves is public or
+// is its own credential, and the API behind Wrap still checks everything.
+func (g Guard) WrapPublic(next http.Handler) http.Handler {
+	logger := g.Logger
+	if logger == nil {
+		logger = slog.Default()
+	}
+	logger = logger.With("component", "apiguard")
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch {
+		case !hostAllowed(r.Host):
+			refuse(w, r, logger, http.StatusForbidden, "host not allowed")
+		case r.Method != http.MethodGet && r.Method != http.MethodHead:
+			w.Header().Set("Allow", "GET, HEAD")
+			refuse(w, r, logger, http.StatusMethodNotAllowed, "method not allowed")
+		default:
+			next.ServeHTTP(w, r)
+		}
+	})
+}
+
+func refuse(w http.ResponseWriter, r *http.Request, logger *slog.Logger, status int, msg string) {
+	logger.Debug("refused API request", "status", status, "reason", msg,
+		"method", r.Method, "path", r.URL.Path, "host", r.Host,
+		"origin", r.Header.Get("Origin"), "remote", r.RemoteAddr)
+	if status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer realm="clubnode"`)
+	}
+	apiv1.WriteError(w, status, msg)
+}
+
+// check runs the layers in order and returns how the request
+// authenticated, or the status and message of the first refusal.
+func check(r *http.Request, token []byte, sessions Sessions) (Auth, int, string) {
 	if !hostAllowed(r.Host) {
-		return http.StatusForbidden, "host not allowed"
+		return AuthNone, http.StatusForbidden, "host not allowed"
 	}
 	if status, msg := checkOrigin(r); status != 0 {
-		return status, msg
+		return AuthNone, status, msg
 	}
 	if len(token) == 0 {
-		return http.StatusInternalServerError, "API token not configured"
+		return AuthNone, http.StatusInternalServerError, "API token not configured"
 	}
-	got, ok := bearerToken(r.Header.Get("Authorization"))
+	header, hasHeader := r.Header["Authorization"]
+	if !hasHeader && sessions != nil {
+		// No Authorization header at all: a browser. A wrong token never
+		// falls back to the cookie, so each credential fails on its own.
+		return checkSession(r, sessions)
+	}
+	got, ok := bearerToken(strings.Join(header, ""))
 	if !ok {
-		return http.StatusUnauthorized, "missing API token"
+		return AuthNone, http.StatusUnauthorized, "missing API token"
 	}
 	if subtle.ConstantTimeCompare([]byte(got), token) != 1 {
-		return http.StatusUnauthorized, "wrong API token"
+		return AuthNone, http.StatusUnauthorized, "wrong API token"
 	}
-	return 0, ""
+	return AuthToken, 0, ""
+}
+
+// checkSession authenticates a browser by its session cookie, and asks
+// for the CSRF token on everything but reads. The Origin check already ran,
+// and SameSite=Strict keeps the cookie off other sites' requests; the CSRF
+// token is the layer that still holds if a browser gets either wrong.
+func checkSession(r *http.Request, sessions Sessions) (Auth, int, string) {
+	session, csrf := sessions.Authenticate(r)
+	if !session {
+		return AuthNone, http.StatusUnauthorized, "missing API token or session (sign in with: clubnode ui)"
+	}
+	if !safeMethod(r.Method) && !csrf {
+		return AuthNone, http.StatusForbidden, "missing or wrong CSRF token"
+	}
+	return AuthSession, 0, ""
+}
+
+// safeMethod reports whether a method only reads (RFC 9110 section 9.2.1).
+// The API changes state with POST and DELETE only (kubo issue 2165).
+func safeMethod(m string) bool {
+	return m == http.MethodGet || m == http.MethodHead || m == http.MethodOptions
 }
 
 // hostAllowed reports whether a Host header value (host or host:port)

@@ -115,12 +115,8 @@ func TestGuard(t *testing.T) {
 			if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
 				t.Errorf("Content-Type = %q, want application/json", ct)
 			}
-			var body struct{ Error string }
-			if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
-				t.Fatalf("body %q is not JSON: %v", rec.Body, err)
-			}
-			if body.Error != tt.wantError {
-				t.Errorf("error = %q, want %q", body.Error, tt.wantError)
+			if got := errorOf(t, rec); got != tt.wantError {
+				t.Errorf("error = %q, want %q", got, tt.wantError)
 			}
 			if tt.wantCode == http.StatusUnauthorized && rec.Header().Get("WWW-Authenticate") == "" {
 				t.Error("401 without WWW-Authenticate")
@@ -183,4 +179,17 @@ func TestGuardOverRealServer(t *testing.T) {
 	if got := do("", "Bearer wrong"); got != http.StatusUnauthorized {
 		t.Errorf("wrong token: %d", got)
 	}
+}
+
+// errorOf reads the message of a JSON error answer.
+func errorOf(t *testing.T, rec *httptest.ResponseRecorder) string {
+	t.Helper()
+	if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type = %q, want application/json", ct)
+	}
+	var body struct{ Error string }
+	if err := json.Unmarshal(rec.Body.Bytes(), &body); err != nil {
+		t.Fatalf("body %q is not JSON: %v", rec.Body, err)
+	}
+	return body.Error
 }

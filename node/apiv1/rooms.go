@@ -82,14 +82,30 @@ type RoomState struct {
 	// Role is this node's role in the room: host, moderator, speaker,
 	// listener, invited or non-participant.
 	Role string `json:"role"`
+	// Audio is this node's place in the room's relay tree, when it has
+	// joined the audio.
+	Audio *RoomAudio `json:"audio,omitempty"`
 }
 
-// RoomTicket is a host-signed ticket to a closed room.
+// RoomAudio is a node's place in a room's relay tree.
+type RoomAudio struct {
+	Parent   string   `json:"parent,omitempty"` // empty on the host, and while looking for a parent
+	Children []string `json:"children"`
+	// Subtree counts this node and everyone linked below it.
+	Subtree int `json:"subtree"`
+}
+
+// RoomTicket is a host-signed ticket to a closed room. Delivered says the
+// holder's node has it already (the room is in their hallway and their
+// join presents it); otherwise NotDelivered says why, and the holder needs
+// Ticket passed on to join with it.
 type RoomTicket struct {
-	Room    string    `json:"room"`
-	For     string    `json:"for"`
-	Ticket  string    `json:"ticket"`
-	Expires time.Time `json:"expires"`
+	Room         string    `json:"room"`
+	For          string    `json:"for"`
+	Ticket       string    `json:"ticket"`
+	Expires      time.Time `json:"expires"`
+	Delivered    bool      `json:"delivered"`
+	NotDelivered string    `json:"not_delivered,omitempty"`
 }
 
 // FollowRequest is the body of POST /api/v1/follows and /api/v1/blocks:

@@ -1,0 +1,183 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4/pkg/media"
+	"github.com/spf13/cobra"
+
+	"github.com/clubnode/clubnode/audio"
+	"github.com/clubnode/clubnode/audio/rtc"
+	"github.com/clubnode/clubnode/node/apiv1"
+)
+
+// speak and listen attach to the daemon with WHIP and WHEP, exactly as the
+// browser does, and do the PCM work (files, Opus) on this side.
+
+func newSpeakCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "speak ROOM --input FILE",
+		Short: "Speak a WAV, Ogg Opus or raw PCM file into a room, in real time",
+		Long: "Speak a file into a room you are on stage in, in real time, until the file\n" +
+			"ends or Ctrl-C. --input takes a WAV (any common rate and channels), an Ogg\n" +
+			"Opus file, or - for 48 kHz 16-bit mono PCM on standard input.",
+		Args: checkArgs(1, 1, func(args []string) error { return parseRoomArg(&args[0]) }),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			input, _ := cmd.Flags().GetString("input")
+			if input == "" {
+				return errors.New("speak needs --input FILE (or - for raw PCM on standard input)")
+			}
+			src, closer, err := audio.OpenSource(input, cmd.InOrStdin())
+			if err != nil {
+				return err
+			}
+			defer closer.Close()
+			c, err := clientOf(cmd)
+			if err != nil {
+				return err
+			}
+			api, err := localRTC()
+			if err != nil {
+				return err
+			}
+			ctx := cmd.Context()
+			wc, err := rtc.DialWHIP(ctx, api, c.MediaURL(args[0], apiv1.WHIP), c.AuthHeader())
+			if err != nil {
+				return fmt.Errorf("speak in %s: %w", args[0], err)
+			}
+			defer wc.Close()
+			n, err := speakFrames(ctx, src, wc)
+			fmt.Fprintf(cmd.ErrOrStderr(), "spoke %s into %s\n", (time.Duration(n) * audio.FrameDuration).Round(time.Millisecond), args[0])
+			return err
+		},
+	}
+	cmd.Flags().String("input", "", "audio to speak: .wav, .ogg/.opus, or - for raw 48 kHz s16le mono on stdin")
+	return cmd
+}
+
+// speakFrames encodes src and sends one frame every 20 ms, on a clock
+// rather than as fast as possible, so the room hears it at speaking pace.
+func speakFrames(ctx context.Context, src audio.Source, w interface{ WriteSample(media.Sample) error }) (int, error) {
+	enc, err := audio.NewEncoder()
+	if err != nil {
+		return 0, err
+	}
+	pcm := make([]int16, audio.FrameSamples)
+	tick := time.NewTicker(audio.FrameDuration)
+	defer tick.Stop()
+	for n := 0; ; n++ {
+		if err := src.ReadFrame(pcm); errors.Is(err, io.EOF) {
+			return n, nil
+		} else if err != nil {
+			return n, err
+		}
+		pkt, err := enc.Encode(pcm)
+		if err != nil {
+			return n, err
+		}
+		if err := w.WriteSample(media.Sample{Data: pkt, Duration: audio.FrameDuration}); err != nil {
+			return n, fmt.Errorf("send audio: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return n, nil // Ctrl-C: stop speaking, not an error
+		case <-tick.C:
+		}
+	}
+}
+
+func newListenCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "listen ROOM --output FILE",
+		Short: "Record what a listener of a room hears: all speakers, mixed",
+		Long: "Record a room, joining it as a listener if you are not in it yet, until\n" +
+			"--duration passes or Ctrl-C. --output takes a .wav or .ogg file, or - for\n" +
+			"raw 48 kHz 16-bit mono PCM on standard output (for example into aplay).",
+		Args: checkArgs(1, 1, func(args []string) error { return parseRoomArg(&args[0]) }),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			output, _ := cmd.Flags().GetString("output")
+			if output == "" {
+				return errors.New("listen needs --output FILE (or - for raw PCM on standard output)")
+			}
+			duration, _ := cmd.Flags().GetDuration("duration")
+			if duration < 0 {
+				return fmt.Errorf("--duration %s is negative", duration)
+			}
+			c, err := clientOf(cmd)
+			if err != nil {
+				return err
+			}
+			api, err := localRTC()
+			if err != nil {
+				return err
+			}
+			sink, closer, err := audio.CreateSink(output, cmd.OutOrStdout())
+			if err != nil {
+				return err
+			}
+			defer closer.Close()
+			ctx := cmd.Context()
+			if duration > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, duration)
+				defer cancel()
+			}
+			rx, err := audio.NewReceiver(audio.ReceiverConfig{})
+			if err != nil {
+				return err
+			}
+			wc, err := rtc.DialWHEP(ctx, api, c.MediaURL(args[0], apiv1.WHEP), c.AuthHeader(), func(pkt *rtp.Packet) {
+				rx.Push(pkt, time.Now())
+			})
+			if err != nil {
+				return fmt.Errorf("listen to %s: %w", args[0], err)
+			}
+			defer wc.Close()
+			n, err := recordFrames(ctx, rx, sink)
+			if cerr := sink.Close(); err == nil {
+				err = cerr
+			}
+			if output != "-" {
+				fmt.Fprintf(cmd.ErrOrStderr(), "recorded %s of %s into %s\n",
+					(time.Duration(n) * audio.FrameDuration).Round(time.Millisecond), args[0], output)
+			}
+			return err
+		},
+	}
+	cmd.Flags().String("output", "", "where to record: .wav, .ogg, or - for raw 48 kHz s16le mono on stdout")
+	cmd.Flags().Duration("duration", 0, "stop after this long (default: until Ctrl-C)")
+	return cmd
+}
+
+// recordFrames pulls one frame every 20 ms from the jitter buffer into
+// sink until ctx ends.
+func recordFrames(ctx context.Context, rx *audio.Receiver, sink audio.Sink) (int, error) {
+	pcm := make([]int16, audio.FrameSamples)
+	tick := time.NewTicker(audio.FrameDuration)
+	defer tick.Stop()
+	for n := 0; ; n++ {
+		select {
+		case <-ctx.Done():
+			return n, nil
+		case now := <-tick.C:
+			rx.Pull(now, pcm)
+			if err := sink.WriteFrame(pcm); err != nil {
+				return n, fmt.Errorf("write audio: %w", err)
+			}
+		}
+	}
+}
+
+// localRTC is the WebRTC stack for talking to one's own daemon: loopback
+// only, quiet unless something is wrong.
+func localRTC() (*rtc.API, error) {
+	return rtc.NewAPI(rtc.Config{LoopbackOnly: true,
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+}

@@ -1,0 +1,107 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// runUI runs `clubnode ui` with the given environment instead of the
+// test's, so the test decides whether there is a desktop.
+func runUI(t *testing.T, home string, env []string, args ...string) string {
+	t.Helper()
+	cmd := exec.Command(binary, append([]string{"--home", home, "ui"}, args...)...)
+	cmd.Env = env
+	out, err := cmd.Output()
+	if err != nil {
+		var stderr []byte
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = ee.Stderr
+		}
+		t.Fatalf("clubnode ui %v: %v: %s", args, err, stderr)
+	}
+	return string(out)
+}
+
+// noRedirects is a client that shows the login answer itself.
+var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+func TestUICommand(t *testing.T) {
+	dir := initHome(t, "Alice")
+	startDaemon(t, dir)
+	userHome := "HOME=" + t.TempDir()
+	base := []string{"PATH=" + os.Getenv("PATH"), userHome}
+
+	// No desktop: the link is printed, the command succeeds.
+	out := runUI(t, dir, base, "--json")
+	var v struct {
+		URL    string `json:"url"`
+		Opened string `json:"opened"`
+	}
+	if err := json.Unmarshal([]byte(out), &v); err != nil {
+		t.Fatalf("ui --json: %v in %q", err, out)
+	}
+	if !strings.HasPrefix(v.URL, "http://127.0.0.1:") || !strings.Contains(v.URL, "/login?token=") {
+		t.Fatalf("login URL %q", v.URL)
+	}
+	if !strings.Contains(v.Opened, "no desktop") {
+		t.Errorf("without a desktop: opened = %q", v.Opened)
+	}
+
+	// The link signs a browser in once: a session cookie, then a redirect
+	// to the app; the second use is refused.
+	resp, err := noRedirects.Get(v.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || resp.Header.Get("Location") != "/" {
+		t.Fatalf("login: %s, Location %q", resp.Status, resp.Header.Get("Location"))
+	}
+	cookie := resp.Header.Get("Set-Cookie")
+	for _, want := range []string{"clubnode_session_", "HttpOnly", "SameSite=Strict"} {
+		if !strings.Contains(cookie, want) {
+			t.Errorf("Set-Cookie %q lacks %q", cookie, want)
+		}
+	}
+	again, err := noRedirects.Get(v.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	again.Body.Close()
+	if again.StatusCode != http.StatusForbidden {
+		t.Errorf("second use of the login link: %s", again.Status)
+	}
+
+	// A desktop: the opener gets the link. A stand-in xdg-open records it.
+	bin := t.TempDir()
+	record := filepath.Join(t.TempDir(), "opened")
+	script := "#!/bin/sh\necho \"$1\" > " + record + "\n"
+	if err := os.WriteFile(filepath.Join(bin, "xdg-open"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	desktop := []string{"DISPLAY=:0", "PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH"), userHome}
+	out = runUI(t, dir, desktop)
+	if !strings.Contains(out, "opened with xdg-open") {
+		t.Errorf("with a desktop: %q", out)
+	}
+	opened, err := os.ReadFile(record)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := strings.TrimSpace(string(opened)); !strings.Contains(out, got) || !strings.Contains(got, "/login?token=") {
+		t.Errorf("xdg-open got %q; the command printed %q", got, out)
+	}
+
+	// A desktop whose opener fails: still no error, just advice.
+	if err := os.WriteFile(filepath.Join(bin, "xdg-open"), []byte("#!/bin/sh\nexit 3\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if out := runUI(t, dir, desktop); !strings.Contains(out, "exited with status 3") {
+		t.Errorf("with a failing opener: %q", out)
+	}
+}

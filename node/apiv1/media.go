@@ -1,0 +1,34 @@
+package apiv1
+
+import "net/http"
+
+// Audio endpoints: standard WHIP (to speak) and WHEP (to listen) per room,
+// so the CLI, the browser and any WebRTC tool attach to the node the same
+// way. POST an SDP offer (Content-Type application/sdp); the answer comes
+// back with 201 Created and a Location to DELETE when done.
+const (
+	WHIP = "whip"
+	WHEP = "whep"
+
+	RouteWHIP      = "POST " + PathRoom + "{room}/" + WHIP
+	RouteWHEP      = "POST " + PathRoom + "{room}/" + WHEP
+	RouteWHIPEnd   = "DELETE " + PathRoom + "{room}/" + WHIP + "/{session}"
+	RouteWHEPEnd   = "DELETE " + PathRoom + "{room}/" + WHEP + "/{session}"
+	ContentTypeSDP = "application/sdp"
+	// MaxSDPSize bounds an offer: an audio offer is a few kilobytes.
+	MaxSDPSize = 64 << 10
+)
+
+// MediaPath is the WHIP or WHEP endpoint of a room.
+func MediaPath(room, kind string) string { return PathRoom + room + "/" + kind }
+
+// MediaURL is the full URL of a room's WHIP or WHEP endpoint on the
+// client's daemon, for a WebRTC client to POST its offer to.
+func (c *Client) MediaURL(room, kind string) string {
+	return "http://" + c.addr + MediaPath(room, kind)
+}
+
+// AuthHeader is what a WHIP/WHEP client sends along to be let in.
+func (c *Client) AuthHeader() http.Header {
+	return http.Header{"Authorization": []string{"Bearer " + c.token}}
+}

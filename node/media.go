@@ -1,0 +1,314 @@
+package node
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base32"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4/pkg/media"
+
+	"github.com/clubnode/clubnode/audio"
+	"github.com/clubnode/clubnode/audio/rtc"
+	"github.com/clubnode/clubnode/node/apiv1"
+	"github.com/clubnode/clubnode/rooms"
+	"github.com/clubnode/clubnode/rooms/roomnet"
+)
+
+// localMedia holds the WHIP and WHEP sessions of the local API: the CLI's
+// speak and listen and the browser attach to their own node this way, and
+// from here on their audio takes the same path as everyone else's.
+type localMedia struct {
+	api *rtc.API // loopback only: these peers are on this machine
+
+	ctx    context.Context
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+
+	mu       sync.Mutex
+	sessions map[string]*localSession
+	levels   map[rooms.RoomID]map[string]float64
+}
+
+type localSession struct {
+	room rooms.RoomID
+	kind string
+	rtc  *rtc.Session
+}
+
+func newLocalMedia(cfg rtc.Config) (*localMedia, error) {
+	cfg.LoopbackOnly = true
+	api, err := rtc.NewAPI(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("local media: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	return &localMedia{api: api, ctx: ctx, cancel: cancel, sessions: map[string]*localSession{},
+		levels: map[rooms.RoomID]map[string]float64{}}, nil
+}
+
+func (lm *localMedia) close() {
+	lm.cancel()
+	lm.mu.Lock()
+	for id, s := range lm.sessions {
+		_ = s.rtc.Close()
+		delete(lm.sessions, id)
+	}
+	lm.mu.Unlock()
+	lm.wg.Wait()
+}
+
+func (lm *localMedia) add(s *localSession) string {
+	var b [10]byte
+	_, _ = rand.Read(b[:])
+	id := strings.ToLower(base32.StdEncoding.EncodeToString(b[:]))
+	lm.mu.Lock()
+	defer lm.mu.Unlock()
+	if s.kind == apiv1.WHIP {
+		// One voice per node and room: a second speak replaces the first
+		// rather than interleaving two streams under one speaker.
+		for old, o := range lm.sessions {
+			if o.room == s.room && o.kind == apiv1.WHIP {
+				_ = o.rtc.Close()
+				delete(lm.sessions, old)
+			}
+		}
+	}
+	lm.sessions[id] = s
+	return id
+}
+
+func (lm *localMedia) end(id, kind string, room rooms.RoomID) bool {
+	lm.mu.Lock()
+	s, ok := lm.sessions[id]
+	if ok && s.kind == kind && s.room == room {
+		delete(lm.sessions, id)
+	}
+	lm.mu.Unlock()
+	if !ok || s.kind != kind || s.room != room {
+		return false
+	}
+	_ = s.rtc.Close()
+	return true
+}
+
+// forget drops a session that ended by itself (the peer went away).
+func (lm *localMedia) forget(id string) {
+	lm.mu.Lock()
+	delete(lm.sessions, id)
+	lm.mu.Unlock()
+}
+
+func (lm *localMedia) setLevels(room rooms.RoomID, levels map[string]float64) {
+	lm.mu.Lock()
+	lm.levels[room] = levels
+	lm.mu.Unlock()
+}
+
+// AudioLevels is how loud each speaker of room was in the last 20 ms this
+// node played to a local listener (0 to 1): the UI's speaking rings.
+func (n *Node) AudioLevels(room string) map[string]float64 {
+	if n.media == nil {
+		return nil
+	}
+	n.media.mu.Lock()
+	defer n.media.mu.Unlock()
+	return n.media.levels[rooms.RoomID(room)]
+}
+
+// readOffer reads a WHIP/WHEP request's SDP offer within the size limit.
+func readOffer(r *http.Request) (string, error) {
+	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, apiv1.ContentTypeSDP) {
+		return "", fail(http.StatusUnsupportedMediaType, "the offer must be sent as %s, not %q", apiv1.ContentTypeSDP, ct)
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, apiv1.MaxSDPSize+1))
+	if err != nil {
+		return "", fail(http.StatusBadRequest, "reading the offer: %v", err)
+	}
+	if len(body) > apiv1.MaxSDPSize {
+		return "", fail(http.StatusRequestEntityTooLarge, "the offer is over %d bytes", apiv1.MaxSDPSize)
+	}
+	if len(body) == 0 {
+		return "", fail(http.StatusBadRequest, "no SDP offer in the request body")
+	}
+	return string(body), nil
+}
+
+// mediaRoom resolves a room for WHIP/WHEP and the service it lives in.
+func (n *Node) mediaRoom(id string) (*roomnet.Service, rooms.RoomID, error) {
+	svc, err := n.roomService()
+	if err != nil {
+		return nil, "", err
+	}
+	if n.media == nil {
+		return nil, "", fail(http.StatusServiceUnavailable, "audio is not running on this node")
+	}
+	room, err := rooms.ParseRoomID(id)
+	if err != nil {
+		return nil, "", fail(http.StatusBadRequest, "%v", err)
+	}
+	return svc, room, nil
+}
+
+// Speak answers a WHIP offer: the client's audio becomes this node's voice
+// in room. Only someone on stage may speak; a speaker who is muted is
+// unmuted, as pressing the microphone button would.
+func (n *Node) Speak(ctx context.Context, roomID, offer string) (answer, location string, err error) {
+	svc, room, err := n.mediaRoom(roomID)
+	if err != nil {
+		return "", "", err
+	}
+	st, ok := svc.State(room)
+	if !ok {
+		return "", "", fail(http.StatusNotFound, "you are not in room %s: join it first", room)
+	}
+	if !st.OnStage(n.ID()) {
+		return "", "", fail(http.StatusForbidden, "you are not on stage in room %s: raise your hand and wait for a moderator to invite you up", room)
+	}
+	if st.Muted(n.ID()) {
+		if _, err := svc.Request(ctx, room, rooms.KindUnmuteSelf, "", nil); err != nil && !errors.Is(err, rooms.ErrNoChange) {
+			return "", "", fmt.Errorf("unmute before speaking: %w", err)
+		}
+	}
+	sess, answer, err := rtc.AcceptWHIP(n.media.ctx, n.media.api, offer, func(pkt *rtp.Packet) {
+		_ = svc.Speak(room, pkt)
+	})
+	if err != nil {
+		return "", "", fail(http.StatusBadRequest, "WHIP offer: %v", err)
+	}
+	id := n.media.add(&localSession{room: room, kind: apiv1.WHIP, rtc: sess})
+	n.media.wg.Add(1)
+	go func() {
+		defer n.media.wg.Done()
+		select {
+		case <-sess.Done():
+		case <-n.media.ctx.Done():
+		}
+		n.media.forget(id)
+		_ = sess.Close()
+	}()
+	n.log.Info("speaking", "room", room, "session", id)
+	return answer, apiv1.MediaPath(string(room), apiv1.WHIP) + "/" + id, nil
+}
+
+// Listen answers a WHEP offer with one track: every audible speaker but
+// this node itself, each through its own jitter buffer, mixed and encoded
+// again. One track is what every WHEP player expects. A node not yet in
+// the room joins it as a listener.
+func (n *Node) Listen(ctx context.Context, roomID, offer string) (answer, location string, err error) {
+	svc, room, err := n.mediaRoom(roomID)
+	if err != nil {
+		return "", "", err
+	}
+	if st, ok := svc.State(room); !ok || !st.InRoom(n.ID()) {
+		if _, err := svc.Request(ctx, room, rooms.KindJoin, "", nil); err != nil {
+			return "", "", fmt.Errorf("join %s to listen: %w", room, err)
+		}
+	}
+	mix := audio.NewMixer(audio.ReceiverConfig{})
+	self := n.ID().String()
+	remove, err := svc.Listen(room, func(speaker string, pkt *rtp.Packet) {
+		if speaker != self {
+			mix.Push(speaker, pkt, time.Now())
+		}
+	})
+	if err != nil {
+		return "", "", fail(http.StatusConflict, "%v", err)
+	}
+	enc, err := audio.NewEncoder()
+	if err != nil {
+		remove()
+		return "", "", err
+	}
+	sess, track, answer, err := rtc.AcceptWHEP(n.media.ctx, n.media.api, offer)
+	if err != nil {
+		remove()
+		return "", "", fail(http.StatusBadRequest, "WHEP offer: %v", err)
+	}
+	id := n.media.add(&localSession{room: room, kind: apiv1.WHEP, rtc: sess})
+	n.media.wg.Add(1)
+	go func() {
+		defer n.media.wg.Done()
+		defer remove()
+		defer n.media.forget(id)
+		defer sess.Close()
+		n.playMix(room, mix, enc, track, sess.Done())
+	}()
+	n.log.Info("listening", "room", room, "session", id)
+	return answer, apiv1.MediaPath(string(room), apiv1.WHEP) + "/" + id, nil
+}
+
+// playMix mixes and sends one frame every 20 ms until done.
+func (n *Node) playMix(room rooms.RoomID, mix *audio.Mixer, enc *audio.Encoder, track sampleWriter, done <-chan struct{}) {
+	pcm := make([]int16, audio.FrameSamples)
+	tick := time.NewTicker(audio.FrameDuration)
+	defer tick.Stop()
+	for {
+		select {
+		case <-n.media.ctx.Done():
+			return
+		case <-done:
+			return
+		case now := <-tick.C:
+			n.media.setLevels(room, mix.Next(now, pcm))
+			pkt, err := enc.Encode(pcm)
+			if err != nil {
+				n.log.Warn("encode mix", "room", room, "err", err)
+				return
+			}
+			if err := track.WriteSample(media.Sample{Data: pkt, Duration: audio.FrameDuration}); err != nil {
+				return
+			}
+		}
+	}
+}
+
+type sampleWriter interface {
+	WriteSample(media.Sample) error
+}
+
+// EndMedia ends a WHIP or WHEP session (the DELETE of its Location).
+func (n *Node) EndMedia(roomID, kind, session string) error {
+	if n.media == nil || !n.media.end(session, kind, rooms.RoomID(roomID)) {
+		return fail(http.StatusNotFound, "no %s session %q in room %s", kind, session, roomID)
+	}
+	return nil
+}
+
+// mediaRoutes adds the WHIP and WHEP endpoints to mux.
+func (n *Node) mediaRoutes(mux *http.ServeMux) {
+	serve := func(start func(context.Context, string, string) (string, string, error)) http.HandlerFunc {
+		return func(w http.ResponseWriter, r *http.Request) {
+			offer, err := readOffer(r)
+			if err == nil {
+				var answer, location string
+				if answer, location, err = start(r.Context(), r.PathValue("room"), offer); err == nil {
+					w.Header().Set("Content-Type", apiv1.ContentTypeSDP)
+					w.Header().Set("Location", location)
+					w.WriteHeader(http.StatusCreated)
+					_, _ = io.WriteString(w, answer)
+					return
+				}
+			}
+			apiv1.WriteError(w, statusOf(err), err.Error())
+		}
+	}
+	mux.HandleFunc(apiv1.RouteWHIP, serve(n.Speak))
+	mux.HandleFunc(apiv1.RouteWHEP, serve(n.Listen))
+	for route, kind := range map[string]string{apiv1.RouteWHIPEnd: apiv1.WHIP, apiv1.RouteWHEPEnd: apiv1.WHEP} {
+		mux.HandleFunc(route, func(w http.ResponseWriter, r *http.Request) {
+			if err := n.EndMedia(r.PathValue("room"), kind, r.PathValue("session")); err != nil {
+				apiv1.WriteError(w, statusOf(err), err.Error())
+				return
+			}
+			w.WriteHeader(http.StatusOK)
+		})
+	}
+}

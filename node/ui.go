@@ -1,0 +1,387 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"net"
+	"net/http"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	ds "github.com/ipfs/go-datastore"
+
+	"github.com/clubnode/clubnode/node/apiguard"
+	"github.com/clubnode/clubnode/node/apiv1"
+	"github.com/clubnode/clubnode/node/eventstream"
+	"github.com/clubnode/clubnode/node/home"
+	"github.com/clubnode/clubnode/node/session"
+	"github.com/clubnode/clubnode/node/webui"
+	"github.com/clubnode/clubnode/rooms"
+)
+
+// Poll intervals of the event stream: the node's state (hallway, rooms,
+// members) and the speakers' audio levels, which drive the speaking rings
+// and must follow speech closely.
+const (
+	uiStateInterval  = 300 * time.Millisecond
+	uiLevelsInterval = 100 * time.Millisecond
+)
+
+// webUI is what the browser app needs from the node: sessions, the event
+// stream and the app's files.
+type webUI struct {
+	sessions *session.Manager
+	hub      *eventstream.Hub
+	app      *webui.Handler
+	watch    roomWatch
+
+	settingsMu sync.Mutex // one config file write at a time
+}
+
+func newWebUI(n *Node) (*webUI, error) {
+	app, err := webui.New()
+	if err != nil {
+		return nil, err
+	}
+	// Cookies are scoped to a host, not a port: the port in the name keeps
+	// two daemons on one machine from signing each other's browsers out.
+	_, port, err := net.SplitHostPort(n.APIAddr())
+	if err != nil {
+		return nil, fmt.Errorf("web UI: API address: %w", err)
+	}
+	w := &webUI{app: app, sessions: session.NewManager(session.Config{CookieName: "clubnode_session_" + port, Now: n.cfg.Now}),
+		watch: roomWatch{asked: map[string]bool{}, in: map[string]bool{}}}
+	w.hub, err = eventstream.New(eventstream.Config{Logger: n.log, Sources: []eventstream.Source{
+		{Poll: n.pollState, Interval: uiStateInterval},
+		{Poll: n.pollLevels, Interval: uiLevelsInterval},
+	}})
+	if err != nil {
+		return nil, err
+	}
+	return w, nil
+}
+
+// httpHandler is everything the local HTTP server answers: the API behind
+// the full guard, the app and the login link behind the Host check.
+func (n *Node) httpHandler() http.Handler {
+	guard := apiguard.Guard{Token: n.token, Logger: n.log, Sessions: n.web.sessions}
+	mux := http.NewServeMux()
+	mux.Handle("/api/", guard.Wrap(n.web.watch.observe(n.routes())))
+	mux.Handle(apiv1.RouteLogin, guard.WrapPublic(http.HandlerFunc(n.login)))
+	mux.Handle("GET /{$}", guard.WrapPublic(http.HandlerFunc(n.web.app.Index)))
+	mux.Handle("GET "+webui.AssetPrefix, guard.WrapPublic(http.HandlerFunc(n.web.app.Asset)))
+	// Anything else answers as it did before the app existed: guarded.
+	mux.Handle("/", guard.Wrap(http.NotFoundHandler()))
+	return mux
+}
+
+// uiRoutes adds the browser's endpoints to the API mux.
+func (n *Node) uiRoutes(mux *http.ServeMux) {
+	mux.HandleFunc(apiv1.RouteLoginLinks, func(w http.ResponseWriter, r *http.Request) {
+		var req struct{}
+		if readBody(w, r, &req) {
+			answer(w)(n.LoginLink(r))
+		}
+	})
+	mux.HandleFunc(apiv1.RouteSession, func(w http.ResponseWriter, r *http.Request) {
+		s, ok := n.web.sessions.Lookup(r)
+		if !ok || apiguard.AuthOf(r.Context()) != apiguard.AuthSession {
+			apiv1.WriteError(w, http.StatusBadRequest, "this request used the API token, not a browser session")
+			return
+		}
+		_ = apiv1.WriteJSON(w, http.StatusOK, apiv1.SessionInfo{CSRFHeader: session.CSRFHeader, CSRFToken: s.CSRF.String()})
+	})
+	mux.HandleFunc(apiv1.RouteLogout, func(w http.ResponseWriter, r *http.Request) {
+		if s, ok := n.web.sessions.Lookup(r); ok && apiguard.AuthOf(r.Context()) == apiguard.AuthSession {
+			n.web.sessions.End(s.ID)
+		}
+		http.SetCookie(w, n.web.sessions.ClearCookie())
+		_ = apiv1.WriteJSON(w, http.StatusOK, struct{}{})
+	})
+	mux.Handle(apiv1.RouteEvents, n.web.hub)
+	mux.HandleFunc(apiv1.RouteSettings, func(w http.ResponseWriter, r *http.Request) {
+		answer(w)(n.Settings())
+	})
+	mux.HandleFunc(apiv1.RouteSetSettings, func(w http.ResponseWriter, r *http.Request) {
+		var req apiv1.SetSettingsRequest
+		if readBody(w, r, &req) {
+			answer(w)(n.SetSettings(req))
+		}
+	})
+	mux.HandleFunc(apiv1.RouteRelations, func(w http.ResponseWriter, r *http.Request) {
+		answer(w)(n.Relations(r.Context()))
+	})
+}
+
+// LoginLink issues a one-time link that signs a browser in. Only the API
+// token may ask: a browser session must not mint sessions for others.
+func (n *Node) LoginLink(r *http.Request) (apiv1.LoginLink, error) {
+	if apiguard.AuthOf(r.Context()) != apiguard.AuthToken {
+		return apiv1.LoginLink{}, fail(http.StatusForbidden, "login links are issued to the API token holder (clubnode ui), not to a browser")
+	}
+	t, expires, err := n.web.sessions.NewLogin()
+	if err != nil {
+		return apiv1.LoginLink{}, err
+	}
+	return apiv1.LoginLink{URL: "http://" + n.APIAddr() + apiv1.PathLogin + "?token=" + t.String(), Expires: expires}, nil
+}
+
+// loginFailedPage is shown for a used or expired link: plain HTML, so it
+// reads well even where the app's scripts would not run.
+const loginFailedPage = `<!doctype html>
+<html lang="en"><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>clubnode: sign-in link not valid</title>
+<h1>This sign-in link does not work any more</h1>
+<p>A sign-in link works once, for two minutes. For a new one, run this in a terminal:</p>
+<pre>clubnode ui</pre>
+`
+
+// login trades a one-time login token for a session cookie and sends the
+// browser on to the app, so the token leaves the address bar at once.
+func (n *Node) login(w http.ResponseWriter, r *http.Request) {
+	webui.SecurityHeaders(w.Header())
+	w.Header().Set("Cache-Control", "no-store")
+	s, err := n.web.sessions.Redeem(r.URL.Query().Get("token"))
+	if err != nil {
+		n.log.Info("refused a browser sign-in", "err", err)
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.WriteHeader(http.StatusForbidden)
+		_, _ = io.WriteString(w, loginFailedPage)
+		return
+	}
+	http.SetCookie(w, n.web.sessions.Cookie(s))
+	http.Redirect(w, r, "/", http.StatusSeeOther)
+	n.log.Info("a browser signed in")
+}
+
+// Settings shows the settings the UI may change, as the config file has
+// them, next to what the running daemon uses.
+func (n *Node) Settings() (apiv1.Settings, error) {
+	cfg, err := n.configFile()
+	if err != nil {
+		return apiv1.Settings{}, err
+	}
+	return n.settingsOf(cfg), nil
+}
+
+func (n *Node) settingsOf(cfg home.Config) apiv1.Settings {
+	return apiv1.Settings{RelayCapacity: cfg.RelayCapacity, APIAddr: cfg.APIAddr, RunningAPIAddr: n.APIAddr(),
+		ConfigPath:    n.cfg.Home.ConfigPath(),
+		RestartNeeded: cfg.RelayCapacity != n.cfg.Settings.RelayCapacity || cfg.APIAddr != n.cfg.Settings.APIAddr}
+}
+
+// configFile reads the config file, or the running settings if there is
+// none yet (a node started without init, as tests do).
+func (n *Node) configFile() (home.Config, error) {
+	cfg, err := home.LoadConfig(n.cfg.Home.ConfigPath())
+	if errors.Is(err, fs.ErrNotExist) {
+		return n.cfg.Settings, nil
+	}
+	return cfg, err
+}
+
+// SetSettings writes changed settings to the config file; the daemon
+// uses them from its next start.
+func (n *Node) SetSettings(req apiv1.SetSettingsRequest) (apiv1.Settings, error) {
+	n.web.settingsMu.Lock()
+	defer n.web.settingsMu.Unlock()
+	cfg, err := n.configFile()
+	if err != nil {
+		return apiv1.Settings{}, err
+	}
+	if req.RelayCapacity != nil {
+		cfg.RelayCapacity = *req.RelayCapacity
+	}
+	if req.APIAddr != nil {
+		cfg.APIAddr = *req.APIAddr
+	}
+	if err := cfg.Validate(); err != nil {
+		return apiv1.Settings{}, fail(http.StatusBadRequest, "%w", err)
+	}
+	if err := n.cfg.Home.EnsureDir(); err != nil {
+		return apiv1.Settings{}, err
+	}
+	if err := home.SaveConfig(n.cfg.Home.ConfigPath(), cfg); err != nil {
+		return apiv1.Settings{}, err
+	}
+	return n.settingsOf(cfg), nil
+}
+
+// Relations lists whom this node follows and blocks.
+func (n *Node) Relations(ctx context.Context) (apiv1.Relations, error) {
+	out := apiv1.Relations{Follows: []string{}, Blocks: []string{}}
+	for _, list := range []struct {
+		prefix ds.Key
+		ids    *[]string
+	}{{prefFollows, &out.Follows}, {prefBlocks, &out.Blocks}} {
+		err := n.store.each(ctx, list.prefix, func(key string, _ []byte) {
+			*list.ids = append(*list.ids, ds.NewKey(key).BaseNamespace())
+		})
+		if err != nil {
+			return apiv1.Relations{}, err
+		}
+		slices.Sort(*list.ids)
+	}
+	return out, nil
+}
+
+// runUI polls for the event stream until ctx ends. It returns a channel
+// closed when it has stopped.
+func (n *Node) runUI(ctx context.Context) <-chan struct{} {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = n.web.hub.Run(ctx)
+	}()
+	return done
+}
+
+// pollState is the event stream's view of the node: who it is, the
+// members, the hallway and every room it takes part in. Lists are sorted
+// so that an unchanged state compares equal from one poll to the next.
+func (n *Node) pollState(ctx context.Context) eventstream.Snapshot {
+	snap := eventstream.Snapshot{}
+	add := func(key, name string, v any) {
+		ev, err := eventstream.NewEvent(name, v)
+		if err != nil {
+			n.log.Warn("event stream: skipping an event", "key", key, "err", err)
+			return
+		}
+		snap[key] = ev
+	}
+	if id, err := n.Identity(ctx); err == nil {
+		slices.Sort(id.Addrs)
+		add("identity", apiv1.EventIdentity, id)
+	}
+	if n.p2p.Chain() == nil {
+		return snap
+	}
+	if members, err := n.Members(); err == nil {
+		slices.SortFunc(members, func(a, b apiv1.Member) int { return strings.Compare(a.PeerID, b.PeerID) })
+		add("members", apiv1.EventMembers, members)
+	}
+	hall, err := n.Hallway()
+	if err != nil {
+		hall = nil
+	} else {
+		slices.SortFunc(hall, func(a, b apiv1.Room) int { return strings.Compare(a.ID, b.ID) })
+		add("hallway", apiv1.EventHallway, hall)
+	}
+	for _, id := range n.web.watch.candidates(hall) {
+		st, err := n.Room(id)
+		if err == nil {
+			n.web.watch.setIn(id, true)
+			add("room/"+id, apiv1.EventRoom, apiv1.RoomEvent{ID: id, State: &st})
+			continue
+		}
+		if n.web.watch.setIn(id, false) {
+			// Once, so the page can close the room: it was left, ended,
+			// or this node was removed.
+			add("room/"+id, apiv1.EventRoom, apiv1.RoomEvent{ID: id, Reason: err.Error()})
+		}
+	}
+	return snap
+}
+
+// pollLevels reports, for every room the node is in, how loud each
+// speaker is in what this node plays to its local listeners.
+func (n *Node) pollLevels(context.Context) eventstream.Snapshot {
+	snap := eventstream.Snapshot{}
+	for _, id := range n.web.watch.rooms() {
+		levels := map[string]float64{}
+		for p, v := range n.AudioLevels(id) {
+			// Two decimals: finer changes would only make traffic.
+			levels[p] = float64(int(v*100+0.5)) / 100
+		}
+		ev, err := eventstream.NewEvent(apiv1.EventLevels, apiv1.Levels{Room: id, Levels: levels})
+		if err == nil {
+			snap["levels/"+id] = ev
+		}
+	}
+	return snap
+}
+
+// roomWatch tracks which rooms the event stream polls: those in the
+// hallway, those the node is in, and those the API was just asked about
+// (a closed room a ticket let us into is in no hallway). Polling what the
+// node can already answer needs no hook in the rooms service.
+type roomWatch struct {
+	mu    sync.Mutex
+	asked map[string]bool // rooms named in API requests since the last poll
+	in    map[string]bool // rooms the node was in at the last poll
+}
+
+// maxAskedRooms bounds the rooms remembered between two polls.
+const maxAskedRooms = 64
+
+// observe notes the room of every API request under /api/v1/rooms/{id}.
+func (rw *roomWatch) observe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if rest, ok := strings.CutPrefix(r.URL.Path, apiv1.PathRoom); ok {
+			id, _, _ := strings.Cut(rest, "/")
+			if _, err := rooms.ParseRoomID(id); err == nil {
+				rw.mu.Lock()
+				if len(rw.asked) < maxAskedRooms {
+					rw.asked[id] = true
+				}
+				rw.mu.Unlock()
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// candidates lists the rooms to look at in this poll, and forgets the
+// asked-about ones: from now on they are in the node's rooms or not.
+func (rw *roomWatch) candidates(hall []apiv1.Room) []string {
+	rw.mu.Lock()
+	defer rw.mu.Unlock()
+	set := map[string]bool{}
+	for _, r := range hall {
+		set[r.ID] = true
+	}
+	for id := range rw.in {
+		set[id] = true
+	}
+	for id := range rw.asked {
+		set[id] = true
+	}
+	clear(rw.asked)
+	out := make([]string, 0, len(set))
+	for id := range set {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out
+}
+
+// setIn records whether the node is in room id and reports whether that
+// changed from in to out.
+func (rw *roomWatch) setIn(id string, in bool) (left bool) {
+	rw.mu.Lock()
+	defer rw.mu.Unlock()
+	was := rw.in[id]
+	if in {
+		rw.in[id] = true
+	} else {
+		delete(rw.in, id)
+	}
+	return was && !in
+}
+
+// rooms lists the rooms the node was in at the last poll.
+func (rw *roomWatch) rooms() []string {
+	rw.mu.Lock()
+	defer rw.mu.Unlock()
+	out := make([]string, 0, len(rw.in))
+	for id := range rw.in {
+		out = append(out, id)
+	}
+	slices.Sort(out)
+	return out
+}

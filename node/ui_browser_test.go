@@ -1,0 +1,291 @@
+package node
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/page"
+	"github.com/chromedp/chromedp"
+	"go.uber.org/goleak"
+
+	"github.com/clubnode/clubnode/node/apiv1"
+)
+
+// The browser tests drive the real app in Debian's headless Chromium: real
+// nodes serving the real embedded files, real cookies, real EventSource.
+
+const chromiumPath = "/usr/bin/chromium"
+
+// uiNode is a test node serving its API and app on loopback.
+type uiNode struct {
+	*Node
+	url string // http://127.0.0.1:PORT
+}
+
+// checkLeaks registers, as a test's first cleanup (so it runs last, after
+// the browser, the servers and the nodes are gone), a check that none of
+// their goroutines outlived them.
+func checkLeaks(t *testing.T) {
+	t.Cleanup(func() {
+		goleak.VerifyNone(t, goleak.IgnoreCurrent(),
+			// libp2p and quic-go keep package-level workers alive for the process.
+			goleak.IgnoreTopFunction("github.com/ipfs/go-log/v2/writer.(*MirrorWriter).logRoutine"),
+			goleak.IgnoreAnyFunction("github.com/libp2p/go-libp2p/p2p/transport/quicreuse.(*reuse).gc"))
+	})
+}
+
+func startUINode(t *testing.T, name string) *uiNode {
+	t.Helper()
+	n := startTestNode(t, name)
+	if err := n.cfg.Home.EnsureDir(); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Serve(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("Serve %s: %v", name, err)
+		}
+	})
+	return &uiNode{Node: n, url: "http://" + n.APIAddr()}
+}
+
+// loginURL asks for a one-time login link the way `clubnode ui` does.
+func (u *uiNode) loginURL(t *testing.T) string {
+	t.Helper()
+	link, err := apiv1.NewClient(u.APIAddr(), u.APIToken()).LoginLink(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return link.URL
+}
+
+// startBrowser starts one headless Chromium for the test, with a fake
+// microphone that plays wav, and returns its context. It skips the test
+// when Chromium is not installed (CI installs it: scripts/install-deps.sh).
+func startBrowser(t *testing.T, wav string) context.Context {
+	t.Helper()
+	if _, err := os.Stat(chromiumPath); err != nil {
+		t.Skipf("browser test needs Debian's chromium at %s (scripts/install-deps.sh installs it): %v", chromiumPath, err)
+	}
+	opts := []chromedp.ExecAllocatorOption{
+		chromedp.ExecPath(chromiumPath),
+		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-background-networking", true),
+		chromedp.Flag("disable-component-update", true),
+		chromedp.Flag("disable-sync", true),
+		chromedp.Flag("disable-dev-shm-usage", true),
+		// Two tabs are open at once; neither may be slowed as hidden.
+		chromedp.Flag("disable-background-timer-throttling", true),
+		chromedp.Flag("disable-renderer-backgrounding", true),
+		chromedp.Flag("disable-backgrounding-occluded-windows", true),
+		chromedp.Flag("use-fake-device-for-media-stream", true),
+		chromedp.Flag("use-fake-ui-for-media-stream", true),
+		chromedp.Flag("use-file-for-fake-audio-capture", wav),
+		chromedp.Flag("allow-loopback-in-peer-connection", true),
+		chromedp.Flag("autoplay-policy", "no-user-gesture-required"),
+	}
+	alloc, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelBrowser := chromedp.NewContext(alloc)
+	t.Cleanup(func() { cancelBrowser(); cancelAlloc() })
+	// Start the browser now, so tabs can get browser contexts of their own.
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("start chromium: %v", err)
+	}
+	return ctx
+}
+
+// errorCollector records uncaught errors and console errors of a page, for
+// the test to check at the end: a page must not fail silently.
+const errorCollector = `window.__testErrors = [];
+addEventListener('error', (e) => __testErrors.push(String(e.message)));
+addEventListener('unhandledrejection', (e) => __testErrors.push(String(e.reason && e.reason.message || e.reason)));`
+
+// newTab opens a tab in a browser context of its own (its own cookies,
+// like a separate browser profile) at the given viewport.
+func newTab(t *testing.T, browser context.Context, width, height int64) context.Context {
+	t.Helper()
+	ctx, cancel := chromedp.NewContext(browser, chromedp.WithNewBrowserContext())
+	t.Cleanup(cancel)
+	if err := chromedp.Do(ctx, chromedp.EmulateViewport(width, height)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := chromedp.Call(ctx, page.AddScriptToEvaluateOnNewDocument, page.AddScriptToEvaluateOnNewDocumentParams{Source: errorCollector}); err != nil {
+		t.Fatal(err)
+	}
+	return ctx
+}
+
+// do runs browser steps, failing the test with what was being done.
+func do(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, 20*time.Second)
+	defer cancel()
+	if err := chromedp.Do(sctx, steps...); err != nil {
+		t.Fatalf("%s: %v\npage errors: %v", what, err, pageErrors(ctx))
+	}
+}
+
+// eval evaluates a JavaScript expression in the page.
+func eval[T any](t *testing.T, ctx context.Context, expr string) T {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	v, err := chromedp.Run(sctx, chromedp.Evaluate[T](expr, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
+}
+
+// waitFor waits until a JavaScript expression is truthy, asking from Go
+// so that waiting survives navigations (and animation frames, which do not
+// run in a tab that is not in front, are not needed).
+func waitFor(t *testing.T, ctx context.Context, what, expr string) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	var last error
+	for time.Now().Before(deadline) {
+		sctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		ok, err := chromedp.Run(sctx, chromedp.Evaluate[bool]("!!("+expr+")"))
+		cancel()
+		if err == nil && ok {
+			return
+		}
+		last = err
+		time.Sleep(25 * time.Millisecond)
+	}
+	body, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.querySelector('main')?.innerText || document.body.innerText`))
+	alerts, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.getElementById('alerts')?.innerText`))
+	t.Fatalf("waiting for %s (%s): not true within 15 s (last error: %v)\nmain: %s\nalerts: %s\npage errors: %v",
+		what, expr, last, body, alerts, pageErrors(ctx))
+}
+
+func pageErrors(ctx context.Context) []string {
+	errs, _ := chromedp.Run(ctx, chromedp.Evaluate[[]string](`window.__testErrors || []`))
+	return errs
+}
+
+func checkNoPageErrors(t *testing.T, ctx context.Context, who string) {
+	t.Helper()
+	if errs := pageErrors(ctx); len(errs) > 0 {
+		t.Errorf("%s's page had errors: %v", who, errs)
+	}
+}
+
+// accessibleNames finds controls without an accessible name: every
+// button, link, field and select must say what it is.
+const unnamedControls = `[...document.querySelectorAll('button, a[href], input, select, textarea')]
+  .filter((el) => !el.closest('[hidden]') && el.type !== 'hidden')
+  .filter((el) => {
+    const label = el.getAttribute('aria-label') || (el.labels && [...el.labels].map((l) => l.textContent).join(' '))
+      || el.textContent || el.getAttribute('title') || el.getAttribute('placeholder')
+      || (el.getAttribute('aria-labelledby') || '').split(' ').map((id) => document.getElementById(id)?.textContent || '').join(' ');
+    return !label || !label.trim();
+  })
+  .map((el) => el.outerHTML.slice(0, 120))`
+
+func checkAccessibleNames(t *testing.T, ctx context.Context, where string) {
+	t.Helper()
+	if bad := eval[[]string](t, ctx, unnamedControls); len(bad) > 0 {
+		t.Errorf("%s: controls without an accessible name: %v", where, bad)
+	}
+}
+
+// screenshot saves a PNG of the tab into the test's screenshot folder:
+// $CLUBNODE_SCREENSHOTS if set (docs/screenshots for the README), else a
+// temporary folder the test names in its log.
+func screenshot(t *testing.T, ctx context.Context, dir, name string) {
+	t.Helper()
+	screenshotOf(t, ctx, dir, name, "")
+}
+
+// screenshotOf saves a PNG of one element (the whole tab for "").
+func screenshotOf(t *testing.T, ctx context.Context, dir, name, selector string) {
+	t.Helper()
+	sctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	shot := chromedp.CaptureScreenshot()
+	if selector != "" {
+		shot = chromedp.Screenshot(chromedp.CSS(selector))
+	}
+	png, err := chromedp.Run(sctx, shot)
+	if err != nil {
+		t.Fatalf("screenshot %s: %v", name, err)
+	}
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, png, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("screenshot: %s", path)
+}
+
+func screenshotDir(t *testing.T) string {
+	if dir := os.Getenv("CLUBNODE_SCREENSHOTS"); dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		return dir
+	}
+	return t.TempDir()
+}
+
+// writeVoiceWAV writes a 48 kHz mono WAV that sounds like speech to a
+// level meter: 300 ms bursts of a 220 Hz tone with harmonics, 200 ms of
+// silence between them.
+func writeVoiceWAV(t *testing.T, seconds float64) string {
+	t.Helper()
+	const rate = 48000
+	n := int(seconds * rate)
+	data := make([]byte, 44+2*n)
+	copy(data[0:], "RIFF")
+	binary.LittleEndian.PutUint32(data[4:], uint32(36+2*n))
+	copy(data[8:], "WAVEfmt ")
+	binary.LittleEndian.PutUint32(data[16:], 16)
+	binary.LittleEndian.PutUint16(data[20:], 1) // PCM
+	binary.LittleEndian.PutUint16(data[22:], 1) // mono
+	binary.LittleEndian.PutUint32(data[24:], rate)
+	binary.LittleEndian.PutUint32(data[28:], rate*2)
+	binary.LittleEndian.PutUint16(data[32:], 2)
+	binary.LittleEndian.PutUint16(data[34:], 16)
+	copy(data[36:], "data")
+	binary.LittleEndian.PutUint32(data[40:], uint32(2*n))
+	for i := range n {
+		ts := float64(i) / rate
+		var v float64
+		if math.Mod(ts, 0.5) < 0.3 {
+			v = 0.5*math.Sin(2*math.Pi*220*ts) + 0.25*math.Sin(2*math.Pi*440*ts) + 0.1*math.Sin(2*math.Pi*880*ts)
+		}
+		binary.LittleEndian.PutUint16(data[44+2*i:], uint16(int16(v*0.6*math.MaxInt16)))
+	}
+	path := filepath.Join(t.TempDir(), "voice.wav")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// sel quotes a CSS selector for JavaScript.
+func sel(s string) string { return fmt.Sprintf("%q", s) }
+
+// textOf is the JavaScript for an element's visible text, "" if absent.
+func textOf(selector string) string {
+	return fmt.Sprintf(`(document.querySelector(%s)?.innerText || '')`, sel(selector))
+}
+
+func contains(expr, substr string) string {
+	return fmt.Sprintf(`%s.includes(%q)`, expr, substr)
+}
+
+var _ = strings.Contains

@@ -1,0 +1,235 @@
+// Sound between this page and its own node, over WebRTC through the
+// node's standard endpoints: WHEP to listen (the node sends the room's
+// speakers mixed into one Opus track) and WHIP to speak (the microphone,
+// with the browser's echo cancellation, noise suppression and automatic
+// gain). The page never talks to other nodes: its node carries the room.
+//
+// Signaling is not trickled: the offer goes out once ICE gathering is
+// complete, which on loopback takes a few milliseconds.
+
+import { offerMedia, endMedia } from './api.js';
+import * as store from './store.js';
+
+const MIC_KEY = 'clubnode.microphone';
+
+// chosenMicrophone is the device ID picked in Settings ('' for default).
+export function chosenMicrophone() {
+  return localStorage.getItem(MIC_KEY) || '';
+}
+
+export function chooseMicrophone(deviceId) {
+  if (deviceId) localStorage.setItem(MIC_KEY, deviceId);
+  else localStorage.removeItem(MIC_KEY);
+}
+
+// microphoneConstraints asks for voice processing on: people talk in rooms
+// with speakers playing, and the browser's processing is what keeps the
+// room from hearing itself.
+export function microphoneConstraints(deviceId = chosenMicrophone()) {
+  const audio = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
+  if (deviceId) audio.deviceId = { exact: deviceId };
+  return { audio, video: false };
+}
+
+// Statuses a node without audio answers with: the page still works, silent.
+const UNAVAILABLE = new Set([404, 405, 501, 503]);
+
+function iceGathered(pc, timeoutMs = 3000) {
+  return new Promise((resolve) => {
+    if (pc.iceGatheringState === 'complete') {
+      resolve();
+      return;
+    }
+    const timer = setTimeout(resolve, timeoutMs);
+    pc.addEventListener('icegatheringstatechange', () => {
+      if (pc.iceGatheringState === 'complete') {
+        clearTimeout(timer);
+        resolve();
+      }
+    });
+  });
+}
+
+async function negotiate(pc, roomId, kind) {
+  await pc.setLocalDescription(await pc.createOffer());
+  await iceGathered(pc);
+  const { answer, location } = await offerMedia(roomId, kind, pc.localDescription.sdp);
+  await pc.setRemoteDescription({ type: 'answer', sdp: answer });
+  return location;
+}
+
+// metrics are timings a test (or a curious user, in the console) can read:
+// window.clubnodeMetrics.firstSoundMs is the time from opening a room to
+// the first sound of it reaching the page.
+export const metrics = {};
+window.clubnodeMetrics = metrics;
+
+// RoomAudio is one room's sound. onStatus(kind, status, message) reports
+// 'listen' and 'speak' as off, connecting, on, unavailable or failed.
+export class RoomAudio {
+  constructor(roomId, onStatus, openedAt = performance.now()) {
+    this.roomId = roomId;
+    this.onStatus = onStatus;
+    this.openedAt = openedAt;
+    this.listener = null; // { pc, location }
+    this.speaker = null; // { pc, location, stream, meter }
+    this.closed = false;
+    this.player = new Audio();
+    this.player.autoplay = true;
+    this.status = { listen: 'off', speak: 'off' };
+  }
+
+  report(kind, status, message = '') {
+    this.status[kind] = status;
+    this.onStatus(kind, status, message);
+  }
+
+  // listen asks the node for the room's sound and plays it.
+  async listen() {
+    if (this.listener || this.closed) return;
+    const pc = new RTCPeerConnection();
+    this.listener = { pc, location: null };
+    pc.addTransceiver('audio', { direction: 'recvonly' });
+    pc.addEventListener('track', (e) => {
+      this.player.srcObject = new MediaStream([e.track]);
+      this.player.play().catch(() => {
+        this.report('listen', 'blocked', 'The browser is holding the sound back: click anywhere on the page to hear the room.');
+        document.addEventListener('click', () => this.player.play().then(() => this.report('listen', 'on')), { once: true });
+      });
+      this.watchFirstSound(pc);
+    });
+    pc.addEventListener('connectionstatechange', () => {
+      if (pc.connectionState === 'failed') this.report('listen', 'failed', 'The connection to your node for sound failed.');
+      if (pc.connectionState === 'connected') this.report('listen', 'on');
+    });
+    this.report('listen', 'connecting');
+    try {
+      this.listener.location = await negotiate(pc, this.roomId, 'whep');
+      if (this.closed) this.stopListening();
+    } catch (err) {
+      this.listener = null;
+      pc.close();
+      if (UNAVAILABLE.has(err.status)) this.report('listen', 'unavailable', `This node cannot play rooms yet (${err.message}).`);
+      else this.report('listen', 'failed', err.message);
+    }
+  }
+
+  // watchFirstSound records when the room first becomes audible.
+  watchFirstSound(pc) {
+    const started = performance.now();
+    const timer = setInterval(async () => {
+      if (this.closed || performance.now() - started > 60000) {
+        clearInterval(timer);
+        return;
+      }
+      const stats = await pc.getStats();
+      stats.forEach((s) => {
+        if (s.type === 'inbound-rtp' && s.kind === 'audio' && (s.totalAudioEnergy > 0 || s.audioLevel > 0)) {
+          if (metrics.firstSoundMs === undefined) metrics.firstSoundMs = Math.round(performance.now() - this.openedAt);
+          clearInterval(timer);
+        }
+      });
+    }, 50);
+  }
+
+  stopListening() {
+    if (!this.listener) return;
+    endMedia(this.listener.location);
+    this.listener.pc.close();
+    this.listener = null;
+    this.player.srcObject = null;
+    this.report('listen', 'off');
+  }
+
+  // speak opens the microphone and sends it to the node, which makes it
+  // this node's voice on the stage (and unmutes it there).
+  async speak() {
+    if (this.speaker || this.closed) return true;
+    this.report('speak', 'connecting');
+    let stream;
+    try {
+      stream = await navigator.mediaDevices.getUserMedia(microphoneConstraints());
+    } catch (err) {
+      const why = err.name === 'NotAllowedError' ? 'the browser was not allowed to use the microphone'
+        : err.name === 'NotFoundError' || err.name === 'OverconstrainedError' ? 'no microphone was found (check Settings)'
+          : err.message;
+      this.report('speak', 'failed', `Cannot open the microphone: ${why}.`);
+      return false;
+    }
+    const pc = new RTCPeerConnection();
+    const [track] = stream.getAudioTracks();
+    pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
+    this.speaker = { pc, stream, location: null, meter: meter(stream) };
+    pc.addEventListener('connectionstatechange', () => {
+      if (pc.connectionState === 'failed') this.report('speak', 'failed', 'The connection to your node for your voice failed.');
+    });
+    try {
+      this.speaker.location = await negotiate(pc, this.roomId, 'whip');
+      this.report('speak', 'on');
+      if (this.closed) this.stopSpeaking();
+      return true;
+    } catch (err) {
+      this.stopSpeaking();
+      if (UNAVAILABLE.has(err.status)) this.report('speak', 'unavailable', `This node cannot send your voice yet (${err.message}).`);
+      else this.report('speak', 'failed', err.message);
+      return false;
+    }
+  }
+
+  // setMuted switches the microphone track off and on at once; the room's
+  // state says "muted" for everyone else.
+  setMuted(muted) {
+    if (!this.speaker) return;
+    for (const t of this.speaker.stream.getAudioTracks()) t.enabled = !muted;
+  }
+
+  stopSpeaking() {
+    if (!this.speaker) return;
+    const { pc, stream, location, meter: m } = this.speaker;
+    this.speaker = null;
+    endMedia(location);
+    pc.close();
+    stream.getTracks().forEach((t) => t.stop());
+    m.stop();
+    store.set('localLevel', 0);
+    this.report('speak', 'off');
+  }
+
+  close() {
+    this.closed = true;
+    this.stopSpeaking();
+    this.stopListening();
+  }
+}
+
+// meter measures the microphone locally, for this user's own speaking
+// ring: the node's levels are of what it plays to this user, which leaves
+// out the user's own voice.
+function meter(stream) {
+  let ctx;
+  try {
+    ctx = new AudioContext();
+  } catch {
+    return { stop() {} };
+  }
+  const analyser = ctx.createAnalyser();
+  analyser.fftSize = 1024;
+  ctx.createMediaStreamSource(stream).connect(analyser);
+  const samples = new Float32Array(analyser.fftSize);
+  const timer = setInterval(() => {
+    analyser.getFloatTimeDomainData(samples);
+    let sum = 0;
+    for (const s of samples) sum += s * s;
+    const rms = Math.sqrt(sum / samples.length);
+    // Speech RMS sits around 0.02 to 0.2; scale so normal speech fills
+    // most of the ring.
+    const level = Math.min(1, Math.round(rms * 400) / 100);
+    if (Math.abs(level - store.state.localLevel) >= 0.02) store.set('localLevel', level);
+  }, 100);
+  return {
+    stop() {
+      clearInterval(timer);
+      ctx.close();
+    },
+  };
+}

@@ -1,0 +1,62 @@
+// The page's picture of the node, kept current by the event stream.
+// Views read it and subscribe to the parts they show.
+
+export const state = {
+  me: null, // Identity: peer_id, name, network
+  members: [], // [Member]
+  hallway: [], // [Room]
+  rooms: new Map(), // room ID -> RoomState, for rooms this node is in
+  roomsGone: new Map(), // room ID -> why the node is no longer in it
+  levels: new Map(), // room ID -> {peer ID: 0..1}
+  localLevel: 0, // this browser's own microphone, 0..1
+  connection: 'connecting', // connecting, live, reconnecting, signed-out
+};
+
+const listeners = new Set();
+
+// set changes one part of the state and tells the subscribers which.
+export function set(key, value) {
+  state[key] = value;
+  changed(key);
+}
+
+// changed tells subscribers a part changed in place (a Map entry).
+export function changed(key) {
+  for (const fn of [...listeners]) {
+    try {
+      fn(key);
+    } catch (err) {
+      console.error('a view failed to update:', err);
+    }
+  }
+}
+
+// subscribe calls fn(key) after every change; it returns the unsubscribe.
+export function subscribe(fn) {
+  listeners.add(fn);
+  return () => listeners.delete(fn);
+}
+
+// member finds a member by peer ID.
+export function member(peerId) {
+  return state.members.find((m) => m.peer_id === peerId);
+}
+
+// nameOf is how the page names a peer: its profile name, or a short ID.
+export function nameOf(peerId) {
+  if (state.me && peerId === state.me.peer_id) return state.me.name || 'You';
+  const m = member(peerId);
+  return (m && m.name) || `${peerId.slice(0, 6)}…${peerId.slice(-4)}`;
+}
+
+export function isMe(peerId) {
+  return !!state.me && state.me.peer_id === peerId;
+}
+
+// setRoom stores a room's state from an API answer; the event stream will
+// say the same a moment later, but the page should not wait for it.
+export function setRoom(roomState) {
+  state.rooms.set(roomState.id, roomState);
+  state.roomsGone.delete(roomState.id);
+  changed('rooms');
+}

@@ -1,0 +1,119 @@
+// The hallway: live rooms and scheduled ones, updated as the network
+// announces them, and the form to start a room.
+
+import * as api from '../api.js';
+import * as store from '../store.js';
+import { h, busy, formError, replaceKeepingFocus, formatWhen } from '../dom.js';
+
+const typeLabels = { open: 'Open', social: 'Social', closed: 'Closed' };
+const typeHints = {
+  open: 'any member can join',
+  social: 'people you follow can join',
+  closed: 'only people with a ticket from you',
+};
+
+function speakerNames(room) {
+  const names = room.speakers.map(store.nameOf);
+  if (names.length <= 4) return names.join(', ');
+  return `${names.slice(0, 3).join(', ')} and ${names.length - 3} more`;
+}
+
+function roomCard(room) {
+  const inRoom = store.state.rooms.has(room.id);
+  const listeners = room.listeners === 1 ? '1 listening' : `${room.listeners} listening`;
+  return h('li', {},
+    h('a', { class: 'room-card', href: `#/room/${encodeURIComponent(room.id)}`, 'data-key': room.id, 'data-room': room.id },
+      h('span', { class: 'room-title', text: room.title }),
+      h('span', { class: 'room-meta' },
+        h('span', { class: `badge type-${room.type}`, text: typeLabels[room.type] || room.type }),
+        room.status === 'scheduled' ? h('span', { class: 'badge scheduled', text: `Starts ${formatWhen(room.start)}` }) : null,
+        inRoom ? h('span', { class: 'badge you', text: 'You are in' }) : null),
+      h('span', { class: 'room-people' }, `Hosted by ${store.nameOf(room.host)}`,
+        room.speakers.length ? ` · On stage: ${speakerNames(room)}` : ''),
+      room.status === 'live' ? h('span', { class: 'room-count', text: listeners }) : null));
+}
+
+function startForm(navigate) {
+  const title = h('input', { id: 'room-title', name: 'title', required: true, maxLength: 100, placeholder: 'What will you talk about?' });
+  const type = h('select', { id: 'room-type', name: 'type' },
+    ...Object.keys(typeLabels).map((t) => h('option', { value: t, text: `${typeLabels[t]}: ${typeHints[t]}` })));
+  const now = h('input', { type: 'radio', name: 'when', id: 'when-now', value: 'now', checked: true });
+  const later = h('input', { type: 'radio', name: 'when', id: 'when-later', value: 'later' });
+  const at = h('input', { type: 'datetime-local', id: 'room-start', name: 'start', disabled: true });
+  const submit = h('button', { type: 'submit', id: 'start-room' }, 'Start the room now');
+  const sync = () => {
+    at.disabled = !later.checked;
+    at.required = later.checked;
+    submit.textContent = later.checked ? 'Schedule the room' : 'Start the room now';
+  };
+  now.addEventListener('change', sync);
+  later.addEventListener('change', sync);
+  const form = h('form', { class: 'card start-room', 'aria-labelledby': 'start-heading', onsubmit: (e) => {
+    e.preventDefault();
+    formError(form, null);
+    const req = { title: title.value.trim(), type: type.value };
+    if (later.checked) {
+      const when = new Date(at.value);
+      if (Number.isNaN(when.getTime()) || when <= new Date()) {
+        formError(form, new Error('Pick a start time in the future.'));
+        return;
+      }
+      req.start = when.toISOString();
+    }
+    busy(form, async () => {
+      try {
+        const st = await api.createRoom(req);
+        store.setRoom(st);
+        navigate(`#/room/${encodeURIComponent(st.id)}`);
+      } catch (err) {
+        formError(form, err);
+      }
+    });
+  } },
+  h('h2', { id: 'start-heading', text: 'Start a room' }),
+  h('label', { for: 'room-title' }, 'Title'), title,
+  h('label', { for: 'room-type' }, 'Who can join'), type,
+  h('fieldset', { class: 'when' },
+    h('legend', { text: 'When' }),
+    h('label', { class: 'inline' }, now, ' Now'),
+    h('label', { class: 'inline' }, later, ' Later, at'),
+    h('label', { for: 'room-start', class: 'visually-hidden' }, 'Start time'), at),
+  submit);
+  return form;
+}
+
+export function mount(main, route, { navigate }) {
+  const live = h('ul', { class: 'room-list', id: 'live-rooms', 'aria-labelledby': 'live-heading' });
+  const scheduled = h('ul', { class: 'room-list', id: 'scheduled-rooms', 'aria-labelledby': 'scheduled-heading' });
+  const liveEmpty = h('p', { class: 'empty' }, 'No live rooms right now. Start one, and everyone in the network sees it here.');
+  const scheduledEmpty = h('p', { class: 'empty' }, 'Nothing scheduled.');
+  const network = store.state.me.network;
+
+  function render() {
+    const rooms = [...store.state.hallway].sort((a, b) => b.listeners - a.listeners || a.title.localeCompare(b.title));
+    const liveRooms = rooms.filter((r) => r.status === 'live');
+    const later = rooms.filter((r) => r.status === 'scheduled').sort((a, b) => new Date(a.start) - new Date(b.start));
+    replaceKeepingFocus(live, ...liveRooms.map(roomCard));
+    replaceKeepingFocus(scheduled, ...later.map(roomCard));
+    liveEmpty.hidden = liveRooms.length > 0;
+    scheduledEmpty.hidden = later.length > 0;
+  }
+
+  main.append(
+    h('h1', { text: 'Hallway' }),
+    h('p', { class: 'lede' }, `Rooms in ${network.name}. They appear and change here as they happen.`),
+    h('div', { class: 'hallway' },
+      h('div', {},
+        h('section', { 'aria-labelledby': 'live-heading' }, h('h2', { id: 'live-heading', text: 'Live now' }), live, liveEmpty),
+        h('section', { 'aria-labelledby': 'scheduled-heading' }, h('h2', { id: 'scheduled-heading', text: 'Scheduled' }), scheduled, scheduledEmpty)),
+      startForm(navigate)),
+  );
+  render();
+  // The stream keeps the hallway current; one fetch makes the first
+  // paint not wait for it.
+  api.hallway().then((rooms) => store.set('hallway', rooms)).catch(() => {});
+  const unsubscribe = store.subscribe((key) => {
+    if (key === 'hallway' || key === 'members' || key === 'rooms') render();
+  });
+  return { destroy: unsubscribe };
+}

@@ -1,0 +1,109 @@
+// Settings: the microphone (kept in this browser), and the node's relay
+// capacity and API address (kept in its config file, used from the
+// daemon's next start).
+
+import * as api from '../api.js';
+import { chosenMicrophone, chooseMicrophone, microphoneConstraints } from '../audio.js';
+import { h, busy, formError, announce } from '../dom.js';
+
+async function microphones() {
+  if (!navigator.mediaDevices || !navigator.mediaDevices.enumerateDevices) return [];
+  const devices = await navigator.mediaDevices.enumerateDevices();
+  return devices.filter((d) => d.kind === 'audioinput' && d.deviceId !== 'default' && d.deviceId !== 'communications');
+}
+
+function microphoneSection() {
+  const select = h('select', { id: 'microphone' });
+  const reveal = h('button', { type: 'button', class: 'secondary', id: 'show-microphones', hidden: true }, 'Show microphone names');
+  const note = h('p', { class: 'hint' }, 'Used when you speak in a room. Echo cancellation and noise suppression stay on.');
+  async function fill() {
+    const mics = await microphones();
+    const chosen = chosenMicrophone();
+    select.replaceChildren(
+      h('option', { value: '', text: 'Default microphone' }),
+      ...mics.map((m, i) => h('option', { value: m.deviceId, text: m.label || `Microphone ${i + 1}`, selected: m.deviceId === chosen })));
+    // Browsers name devices only once the page may use the microphone.
+    reveal.hidden = mics.length === 0 || mics.some((m) => m.label);
+  }
+  select.addEventListener('change', () => {
+    chooseMicrophone(select.value);
+    announce('Microphone saved. It is used the next time you unmute.');
+  });
+  reveal.addEventListener('click', async () => {
+    try {
+      const stream = await navigator.mediaDevices.getUserMedia(microphoneConstraints(''));
+      stream.getTracks().forEach((t) => t.stop());
+      await fill();
+    } catch (err) {
+      note.textContent = `The browser did not allow the microphone: ${err.message}`;
+    }
+  });
+  fill().catch((err) => { note.textContent = `Cannot list microphones: ${err.message}`; });
+  return h('section', { class: 'card', 'aria-labelledby': 'mic-heading' },
+    h('h2', { id: 'mic-heading', text: 'Microphone' }),
+    h('label', { for: 'microphone' }, 'Microphone'), select, reveal, note);
+}
+
+function nodeSection() {
+  const relay = h('input', { type: 'number', id: 'relay-capacity', min: 0, max: 1000, required: true });
+  const apiAddr = h('input', { id: 'api-addr', required: true, spellcheck: false, autocomplete: 'off' });
+  const status = h('p', { class: 'note', id: 'settings-status', role: 'status' });
+  const form = h('form', { class: 'card', 'aria-labelledby': 'node-heading', onsubmit: (e) => {
+    e.preventDefault();
+    formError(form, null);
+    busy(form, async () => {
+      try {
+        // Only what changed: a field left alone stays as the file has it.
+        const req = {};
+        if (Number(relay.value) !== saved.relay_capacity) req.relay_capacity = Number(relay.value);
+        if (apiAddr.value.trim() !== saved.api_addr) req.api_addr = apiAddr.value.trim();
+        show(await api.saveSettings(req));
+        announce('Settings saved');
+      } catch (err) {
+        formError(form, err);
+      }
+    });
+  } },
+  h('h2', { id: 'node-heading', text: 'This node' }),
+  h('label', { for: 'relay-capacity' }, 'Relay capacity: listeners this node passes each room\'s sound on to'),
+  relay,
+  h('p', { class: 'hint' }, 'Relaying helps rooms grow past what the host can send alone. 0 means listen only; a desktop on home internet manages a few.'),
+  h('label', { for: 'api-addr' }, 'API address (this app and the command line)'),
+  apiAddr,
+  h('p', { class: 'hint' }, 'A loopback address and port, such as 127.0.0.1:7700: only this computer can drive the node.'),
+  h('button', { type: 'submit', id: 'save-settings' }, 'Save'),
+  status);
+  let saved = {};
+  function show(s) {
+    saved = s;
+    relay.value = s.relay_capacity;
+    apiAddr.value = s.api_addr;
+    const moved = s.api_addr !== s.running_api_addr && !s.api_addr.endsWith(':0');
+    status.textContent = s.restart_needed
+      ? `Saved in ${s.config_path}. Restart the daemon to use the new settings.`
+        + (moved ? ` The app will then be at http://${s.api_addr}/ (sign in there with clubnode ui).` : '')
+      : `The daemon runs with these settings; this app is at http://${s.running_api_addr}/.`;
+  }
+  api.settings().then(show).catch((err) => formError(form, err));
+  return form;
+}
+
+function sessionSection() {
+  return h('section', { class: 'card', 'aria-labelledby': 'session-heading' },
+    h('h2', { id: 'session-heading', text: 'This browser' }),
+    h('p', { class: 'hint' }, 'Signing out ends this browser\'s session; ', h('code', { text: 'clubnode ui' }), ' signs it in again.'),
+    h('button', { type: 'button', class: 'secondary', id: 'sign-out', onclick: async () => {
+      try {
+        await api.logout();
+      } finally {
+        location.reload();
+      }
+    } }, 'Sign out'));
+}
+
+export function mount(main) {
+  main.append(
+    h('h1', { text: 'Settings' }),
+    h('div', { class: 'columns' }, h('div', {}, microphoneSection(), sessionSection()), nodeSection()));
+  return {};
+}

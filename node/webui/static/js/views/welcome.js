@@ -1,0 +1,90 @@
+// First run: the node has an identity but no network. Say who you are,
+// then join with an invite (token or link) or found a new network.
+
+import * as api from '../api.js';
+import * as store from '../store.js';
+import { h, busy, formError, announce, shortId } from '../dom.js';
+
+// inviteFrom finds the token in what was pasted: the token itself, or an
+// invite link (…#/join/TOKEN) from a chat or a QR code.
+export function inviteFrom(text) {
+  const t = (text || '').trim();
+  const i = t.indexOf('clubnode-invite:');
+  if (i < 0) return t;
+  return decodeURIComponent(t.slice(i).split(/[\s"'<>]/)[0]);
+}
+
+export function mount(main, route) {
+  const me = store.state.me;
+
+  const name = h('input', { id: 'me-name', name: 'name', required: true, maxLength: 64, autocomplete: 'nickname', value: me.name || '' });
+  const bio = h('textarea', { id: 'me-bio', name: 'bio', rows: 2, maxLength: 280, value: '' });
+  const token = h('textarea', { id: 'invite-token', name: 'token', rows: 3, required: true, spellcheck: false,
+    placeholder: 'clubnode-invite:… or a link with #/join/…', value: route.invite || '' });
+  const networkName = h('input', { id: 'network-name', name: 'network', required: true, maxLength: 64 });
+
+  // The name and bio are saved first, so the network learns them with the
+  // node's first profile.
+  async function saveProfile() {
+    const n = name.value.trim();
+    if (n !== me.name || bio.value.trim()) await api.setProfile(n, bio.value.trim());
+  }
+
+  async function entered(text) {
+    history.replaceState(null, '', '#/');
+    store.set('me', await api.identity());
+    announce(text);
+  }
+
+  const joinForm = h('form', { class: 'card', 'aria-labelledby': 'join-heading', onsubmit: (e) => {
+    e.preventDefault();
+    formError(joinForm, null);
+    busy(joinForm, async () => {
+      try {
+        await saveProfile();
+        const res = await api.join(inviteFrom(token.value));
+        await entered(`You joined ${res.network.name}.`);
+      } catch (err) {
+        formError(joinForm, err);
+      }
+    });
+  } },
+  h('h2', { id: 'join-heading', text: 'Join with an invite' }),
+  h('p', { class: 'hint' }, 'Paste the invite token or link someone gave you. Joining reaches their node over the internet, which can take a few seconds.'),
+  h('label', { for: 'invite-token' }, 'Invite token or link'),
+  token,
+  h('button', { type: 'submit', id: 'join-button' }, 'Join the network'));
+
+  const foundForm = h('form', { class: 'card', 'aria-labelledby': 'found-heading', onsubmit: (e) => {
+    e.preventDefault();
+    formError(foundForm, null);
+    busy(foundForm, async () => {
+      try {
+        await saveProfile();
+        const net = await api.createNetwork(networkName.value.trim());
+        await entered(`You founded ${net.name}. Invite people from your profile.`);
+      } catch (err) {
+        formError(foundForm, err);
+      }
+    });
+  } },
+  h('h2', { id: 'found-heading', text: 'Start a new network' }),
+  h('p', { class: 'hint' }, 'You become its founder: everyone who joins later is invited by you or by someone you invited.'),
+  h('label', { for: 'network-name' }, 'Network name'),
+  networkName,
+  h('button', { type: 'submit', id: 'found-button' }, 'Create the network'));
+
+  main.append(
+    h('h1', { text: 'Welcome to clubnode' }),
+    h('p', { class: 'lede' }, 'Live audio rooms with the people you know, on an invite-only network with no company in the middle. '
+      + 'Your computer runs a node; its key is your identity.'),
+    h('p', { class: 'hint' }, 'Your peer ID: ', h('code', { title: me.peer_id, text: shortId(me.peer_id) })),
+    h('section', { class: 'card', 'aria-labelledby': 'about-heading' },
+      h('h2', { id: 'about-heading', text: 'About you' }),
+      h('label', { for: 'me-name' }, 'Your name'), name,
+      h('label', { for: 'me-bio' }, 'A line about you (optional)'), bio),
+    h('div', { class: 'columns' }, joinForm, foundForm),
+  );
+  if (route.invite) token.focus();
+  return {};
+}
