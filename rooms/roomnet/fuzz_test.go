@@ -89,3 +89,45 @@ func FuzzNoticeFrames(f *testing.F) {
 		_ = wire.NewReader(bytes.NewReader(data), maxNoticeReply).ReadFrame(&r)
 	})
 }
+
+// FuzzMediaFrames: the tree's placement and link frames never panic and
+// stay within their limits; what decodes goes through the same parsers
+// the handlers use (room ID, peer IDs, the signed assignment).
+func FuzzMediaFrames(f *testing.F) {
+	key, _ := identity.GenerateKey()
+	id, _ := peer.IDFromPrivateKey(key)
+	room, _ := rooms.NewRoomID()
+	a, err := rooms.Assign(key, room, id, "12D3KooWD8CfQmtAQaHF6ZNjazue1Rjq8FEUu3pqAYzaHVvmaxX7", time.Now())
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, v := range []any{
+		placeRequest{V: 1, Room: string(room), Capacity: 2, Avoid: []byte(id), Children: [][]byte{[]byte(id)}},
+		placeReply{V: 1, Assignment: a.Bytes}, placeReply{V: 1, Error: "no"},
+		linkHello{V: 1, Assignment: a.Bytes}, linkReply{V: 1, Error: "no"},
+	} {
+		data, _ := wire.Marshal(v)
+		f.Add(append(binary.AppendUvarint(nil, uint64(len(data))), data...))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var req placeRequest
+		if wire.NewReader(bytes.NewReader(data), maxPlaceFrame).ReadFrame(&req) == nil {
+			_, _ = rooms.ParseRoomID(req.Room)
+			_, _ = peer.IDFromBytes(req.Avoid)
+			for _, c := range req.Children {
+				_, _ = peer.IDFromBytes(c)
+			}
+		}
+		var reply placeReply
+		if wire.NewReader(bytes.NewReader(data), maxPlaceFrame).ReadFrame(&reply) == nil {
+			_, _ = rooms.ParseAssignment(reply.Assignment)
+		}
+		var hello linkHello
+		if wire.NewReader(bytes.NewReader(data), maxLinkFrame).ReadFrame(&hello) == nil {
+			if len(hello.Assignment) > maxLinkFrame {
+				t.Fatal("assignment larger than its frame")
+			}
+			_, _ = rooms.ParseAssignment(hello.Assignment)
+		}
+	})
+}
