@@ -29,12 +29,11 @@ const (
 )
 
 const (
-	maxPlaceFrame  = 8 << 10
-	maxLinkFrame   = rooms.MaxAssignmentSize + 512
-	maxReportKids  = rooms.MaxRelayCapacity
-	placeTimeout   = 5 * time.Second
-	retryBackoff   = 150 * time.Millisecond
-	defaultRelayed = 3
+	maxPlaceFrame = 8 << 10
+	maxLinkFrame  = rooms.MaxAssignmentSize + 512
+	maxReportKids = rooms.MaxRelayCapacity
+	placeTimeout  = 5 * time.Second
+	retryBackoff  = 150 * time.Millisecond
 )
 
 type placeRequest struct {
@@ -98,7 +97,6 @@ type mediaSession struct {
 	parent     peer.ID
 	linkCancel context.CancelFunc
 	children   map[peer.ID]*childLink
-	linkedAt   time.Time // when the current parent link was asked for
 }
 
 type childLink struct {
