@@ -108,8 +108,12 @@ func (lm *localMedia) forget(id string) {
 
 func (lm *localMedia) setLevels(room rooms.RoomID, levels map[string]float64) {
 	lm.mu.Lock()
+	defer lm.mu.Unlock()
+	if levels == nil {
+		delete(lm.levels, room)
+		return
+	}
 	lm.levels[room] = levels
-	lm.mu.Unlock()
 }
 
 // AudioLevels is how loud each speaker of room was in the last 20 ms this
@@ -239,6 +243,9 @@ func (n *Node) Listen(ctx context.Context, roomID, offer string) (answer, locati
 		defer remove()
 		defer n.media.forget(id)
 		defer sess.Close()
+		// The last frame's levels would otherwise keep a ring lit after
+		// the listener has gone.
+		defer n.media.setLevels(room, nil)
 		n.playMix(room, mix, enc, track, sess.Done())
 	}()
 	n.log.Info("listening", "room", room, "session", id)
