@@ -2,12 +2,10 @@ package node
 
 import (
 	"context"
-	"encoding/binary"
 	"fmt"
-	"math"
 	"os"
+	"os/exec"
 	"path/filepath"
-	"strings"
 	"testing"
 	"time"
 
@@ -15,6 +13,7 @@ import (
 	"github.com/chromedp/chromedp"
 	"go.uber.org/goleak"
 
+	"github.com/clubnode/clubnode/audio/audiotest"
 	"github.com/clubnode/clubnode/node/apiv1"
 )
 
@@ -241,39 +240,30 @@ func screenshotDir(t *testing.T) string {
 	return t.TempDir()
 }
 
-// writeVoiceWAV writes a 48 kHz mono WAV that sounds like speech to a
-// level meter: 300 ms bursts of a 220 Hz tone with harmonics, 200 ms of
-// silence between them.
-func writeVoiceWAV(t *testing.T, seconds float64) string {
+// writeSpeechWAV writes d of audiotest's speech-like signal as the fake
+// microphone's WAV, and returns its samples for comparing with what a
+// listener recorded. Chromium loops the file.
+func writeSpeechWAV(t *testing.T, d time.Duration, seed int64) (string, []int16) {
 	t.Helper()
-	const rate = 48000
-	n := int(seconds * rate)
-	data := make([]byte, 44+2*n)
-	copy(data[0:], "RIFF")
-	binary.LittleEndian.PutUint32(data[4:], uint32(36+2*n))
-	copy(data[8:], "WAVEfmt ")
-	binary.LittleEndian.PutUint32(data[16:], 16)
-	binary.LittleEndian.PutUint16(data[20:], 1) // PCM
-	binary.LittleEndian.PutUint16(data[22:], 1) // mono
-	binary.LittleEndian.PutUint32(data[24:], rate)
-	binary.LittleEndian.PutUint32(data[28:], rate*2)
-	binary.LittleEndian.PutUint16(data[32:], 2)
-	binary.LittleEndian.PutUint16(data[34:], 16)
-	copy(data[36:], "data")
-	binary.LittleEndian.PutUint32(data[40:], uint32(2*n))
-	for i := range n {
-		ts := float64(i) / rate
-		var v float64
-		if math.Mod(ts, 0.5) < 0.3 {
-			v = 0.5*math.Sin(2*math.Pi*220*ts) + 0.25*math.Sin(2*math.Pi*440*ts) + 0.1*math.Sin(2*math.Pi*880*ts)
-		}
-		binary.LittleEndian.PutUint16(data[44+2*i:], uint16(int16(v*0.6*math.MaxInt16)))
-	}
+	pcm := audiotest.Speech(d, seed)
 	path := filepath.Join(t.TempDir(), "voice.wav")
-	if err := os.WriteFile(path, data, 0o644); err != nil {
+	if err := audiotest.WriteWAV(path, pcm); err != nil {
 		t.Fatal(err)
 	}
-	return path
+	return path, pcm
+}
+
+// buildCLI builds the clubnode command for a test that runs it against an
+// in-process node (the node writes its API address and token into its
+// home, as the daemon does).
+func buildCLI(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "clubnode")
+	build := exec.Command("go", "build", "-o", bin, "github.com/clubnode/clubnode/cmd/clubnode")
+	if out, err := build.CombinedOutput(); err != nil {
+		t.Fatalf("build clubnode: %v\n%s", err, out)
+	}
+	return bin
 }
 
 // sel quotes a CSS selector for JavaScript.
@@ -287,5 +277,3 @@ func textOf(selector string) string {
 func contains(expr, substr string) string {
 	return fmt.Sprintf(`%s.includes(%q)`, expr, substr)
 }
-
-var _ = strings.Contains

@@ -18,6 +18,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/clubnode/clubnode/audio/audiotest"
 	"github.com/clubnode/clubnode/internal/testutil"
 	"github.com/clubnode/clubnode/node/apiv1"
 )
@@ -31,7 +32,10 @@ func TestWebUITwoNodes(t *testing.T) {
 	checkLeaks(t)
 	began := time.Now()
 	shots := screenshotDir(t)
-	browser := startBrowser(t, writeVoiceWAV(t, 4))
+	// Both tabs' fake microphone plays this speech, looped.
+	wav, voice := writeSpeechWAV(t, voiceLoop, 5)
+	browser := startBrowser(t, wav)
+	cli := buildCLI(t)
 	a, b := startUINode(t, "Alice"), startUINode(t, "Bob")
 	tabA := newTab(t, browser, 1280, 820)
 	tabB := newTab(t, browser, 1280, 820)
@@ -73,6 +77,16 @@ func TestWebUITwoNodes(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#join-button")))
 	waitFor(t, tabB, "B's hallway", contains(textOf("h1"), "Hallway"))
 
+	// B wears a headset: voice processing off in Settings, so what B's
+	// microphone hears reaches the room as it is (and Carol's recording
+	// can be compared with the file).
+	do(t, tabB, "B opens the settings", chromedp.Click(chromedp.CSS(`#nav a[data-route="settings"]`)))
+	waitFor(t, tabB, "the voice processing switch", `document.querySelector('#voice-processing')?.checked`)
+	do(t, tabB, "B turns voice processing off", chromedp.Click(chromedp.CSS("#voice-processing")))
+	waitFor(t, tabB, "voice processing off", `localStorage.getItem('clubnode.voiceProcessing') === 'off'`)
+	do(t, tabB, "B goes to the hallway", chromedp.Click(chromedp.CSS(`#nav a[data-route="hallway"]`)))
+	waitFor(t, tabB, "B's hallway again", contains(textOf("h1"), "Hallway"))
+
 	// A starts a room now and unmutes: A's fake microphone is A's voice.
 	do(t, tabA, "A goes to the hallway", chromedp.Click(chromedp.CSS(`#nav a[data-route="hallway"]`)))
 	do(t, tabA, "A starts a room",
@@ -82,15 +96,17 @@ func TestWebUITwoNodes(t *testing.T) {
 	roomID := strings.TrimPrefix(eval[string](t, tabA, `decodeURIComponent(location.hash)`), "#/room/")
 	do(t, tabA, "A unmutes", chromedp.Click(chromedp.CSS("#mic-button")))
 	waitFor(t, tabA, "A unmuted", fmt.Sprintf(`!document.querySelector('#stage [data-peer=%s] .badge.muted')`, sel(idA)))
+	checkVoiceProcessing(t, tabA, "A", true)
 
 	// A schedules another room for tomorrow (through the API, as the CLI
 	// would), and Carol, on a third node without a browser, comes to
-	// listen: the hallway and the room have some life in them.
+	// listen: the hallway and the room have some life in them. Carol's
+	// node serves its API, for the clubnode command to record with.
 	ctx := context.Background()
 	if _, err := a.CreateRoom(ctx, apiv1.CreateRoomRequest{Title: "Go 1.27 release party", Start: time.Now().Add(26 * time.Hour)}); err != nil {
 		t.Fatal(err)
 	}
-	c := startTestNode(t, "Carol")
+	c := startUINode(t, "Carol")
 	inv, err := a.CreateInvite(ctx, apiv1.CreateInviteRequest{Uses: 1})
 	if err != nil {
 		t.Fatal(err)
@@ -155,6 +171,10 @@ func TestWebUITwoNodes(t *testing.T) {
 	}
 	waitFor(t, tabA, "A's stage: B unmuted, A muted", fmt.Sprintf(`!document.querySelector(%s) && document.querySelector(%s)`,
 		sel(onStageB+" .badge.muted"), sel(fmt.Sprintf(`#stage [data-peer=%s] .badge.muted`, sel(idA)))))
+	checkVoiceProcessing(t, tabB, "B", false)
+
+	// Carol records the room with `clubnode listen` while B talks.
+	record := startListen(t, cli, c, roomID, voiceLoop+voiceLoop+2*time.Second)
 	waitFor(t, tabA, "the ring on B in A's view", ringOf(idB))
 	// A is muted: A's ring must stay dark while B's is lit, sampled over
 	// a few level updates.
@@ -182,6 +202,17 @@ func TestWebUITwoNodes(t *testing.T) {
 	do(t, tabA, "A closes the menu", chromedp.KeyEvent("\x1b"))
 	waitFor(t, tabA, "the menu closed", fmt.Sprintf(`document.querySelector(%s).getAttribute('aria-expanded') === 'false'`, sel(menuButton)))
 
+	// Carol's recording carries B's voice: the file B's microphone plays,
+	// found somewhere in the loop (the recording spans two loops, so one
+	// whole loop lies inside it at a lag under one loop).
+	heard := record(t)
+	corr, lag := audiotest.Match(voice, heard, voiceLoop+200*time.Millisecond)
+	t.Logf("Carol's recording (%s) against B's microphone file: correlation %.3f at lag %s (threshold %.2f)",
+		time.Duration(len(heard))*time.Second/48000, corr, lag, audiotest.MatchThreshold)
+	if corr < audiotest.MatchThreshold {
+		t.Errorf("Carol's recording matches B's microphone at %.3f, below %.2f", corr, audiotest.MatchThreshold)
+	}
+
 	// The same room at a phone's width.
 	do(t, tabB, "phone width", chromedp.EmulateViewport(390, 844))
 	waitFor(t, tabB, "the phone layout", `getComputedStyle(document.querySelector('.controls')).position === 'fixed'`)
@@ -205,6 +236,60 @@ func TestWebUITwoNodes(t *testing.T) {
 	checkNoPageErrors(t, tabA, "A")
 	checkNoPageErrors(t, tabB, "B")
 	t.Logf("screenshots in %s; the whole walk took %s", shots, time.Since(began).Round(time.Millisecond))
+}
+
+// checkVoiceProcessing checks that the browser applied the Settings'
+// voice processing switch to the microphone it opened last.
+func checkVoiceProcessing(t *testing.T, tab context.Context, who string, want bool) {
+	t.Helper()
+	waitFor(t, tab, who+"'s microphone open", `window.clubnodeMetrics.microphone`)
+	got := eval[[]bool](t, tab, `['echoCancellation', 'noiseSuppression', 'autoGainControl'].map((k) => window.clubnodeMetrics.microphone[k])`)
+	for i, name := range []string{"echo cancellation", "noise suppression", "automatic gain"} {
+		if got[i] != want {
+			t.Errorf("%s's microphone: %s %v, want %v", who, name, got[i], want)
+		}
+	}
+}
+
+// voiceLoop is how long the fake microphone's file is: at least 2 s of
+// speech for Match to tell it apart from other speech.
+const voiceLoop = 3 * time.Second
+
+// startListen runs `clubnode listen ROOM --output out.wav --duration d`
+// against node n, as a user on n's computer would, and returns a function
+// that waits for it and reads the recording.
+func startListen(t *testing.T, cli string, n *uiNode, room string, d time.Duration) func(*testing.T) []int16 {
+	t.Helper()
+	out := filepath.Join(t.TempDir(), "carol.wav")
+	cmd := exec.Command(cli, "--home", n.cfg.Home.Dir, "listen", room, "--output", out, "--duration", d.String())
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-done
+	})
+	return func(t *testing.T) []int16 {
+		t.Helper()
+		select {
+		case err := <-done:
+			done <- err // for the cleanup
+			if err != nil {
+				t.Fatalf("clubnode listen: %v\n%s", err, stderr.String())
+			}
+		case <-time.After(d + 20*time.Second):
+			t.Fatalf("clubnode listen still running %s after its --duration %s\n%s", 20*time.Second, d, stderr.String())
+		}
+		pcm, err := audiotest.ReadWAV(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return pcm
+	}
 }
 
 // checkInviteQR decodes the invite's QR code from a screenshot with
@@ -246,7 +331,8 @@ func checkInviteQR(t *testing.T, tab context.Context, link string) {
 // refused; a login link works once.
 func TestWebUIRefusesOthers(t *testing.T) {
 	checkLeaks(t)
-	browser := startBrowser(t, writeVoiceWAV(t, 1))
+	wav, _ := writeSpeechWAV(t, time.Second, 1)
+	browser := startBrowser(t, wav)
 	a := startUINode(t, "Alice")
 	ctx := context.Background()
 	if _, err := a.CreateNetwork(ctx, "Night Owls"); err != nil {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -12,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/clubnode/clubnode/audio"
 	"github.com/clubnode/clubnode/audio/audiotest"
 	"github.com/clubnode/clubnode/internal/testutil"
 	"github.com/clubnode/clubnode/node/apiv1"
@@ -21,20 +19,7 @@ import (
 // writeWAV writes pcm as a 48 kHz mono WAV file.
 func writeWAV(t *testing.T, path string, pcm []int16) {
 	t.Helper()
-	f, err := os.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	w := audio.NewWAVWriter(f)
-	for off := 0; off+audio.FrameSamples <= len(pcm); off += audio.FrameSamples {
-		if err := w.WriteFrame(pcm[off : off+audio.FrameSamples]); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
-	if err := f.Close(); err != nil {
+	if err := audiotest.WriteWAV(path, pcm); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -42,21 +27,11 @@ func writeWAV(t *testing.T, path string, pcm []int16) {
 // readWAV reads a WAV file back as 48 kHz mono.
 func readWAV(t *testing.T, path string) []int16 {
 	t.Helper()
-	f, err := os.Open(path)
+	pcm, err := audiotest.ReadWAV(path)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	src, _, err := audio.OpenWAV(f)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var out []int16
-	frame := make([]int16, audio.FrameSamples)
-	for src.ReadFrame(frame) == nil {
-		out = append(out, frame...)
-	}
-	return out
+	return pcm
 }
 
 // TestSpeakAndListenThroughTheCLI: a WAV spoken with `clubnode speak` on

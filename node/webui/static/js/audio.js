@@ -2,7 +2,7 @@
 // node's standard endpoints: WHEP to listen (the node sends the room's
 // speakers mixed into one Opus track) and WHIP to speak (the microphone,
 // with the browser's echo cancellation, noise suppression and automatic
-// gain). The page never talks to other nodes: its node carries the room.
+// gain unless Settings turn them off). The page never talks to other nodes: its node carries the room.
 //
 // Signaling is not trickled: the offer goes out once ICE gathering is
 // complete, which on loopback takes a few milliseconds.
@@ -22,11 +22,26 @@ export function chooseMicrophone(deviceId) {
   else localStorage.removeItem(MIC_KEY);
 }
 
-// microphoneConstraints asks for voice processing on: people talk in rooms
-// with speakers playing, and the browser's processing is what keeps the
-// room from hearing itself.
-export function microphoneConstraints(deviceId = chosenMicrophone()) {
-  const audio = { echoCancellation: true, noiseSuppression: true, autoGainControl: true };
+const PROCESSING_KEY = 'clubnode.voiceProcessing';
+
+// voiceProcessing is whether the browser cleans up the microphone: echo
+// cancellation, noise suppression and automatic gain. On unless turned off
+// in Settings, by someone playing music or wearing a headset, where the
+// processing only gets in the way (it pumps music and flattens a voice).
+export function voiceProcessing() {
+  return localStorage.getItem(PROCESSING_KEY) !== 'off';
+}
+
+export function setVoiceProcessing(on) {
+  if (on) localStorage.removeItem(PROCESSING_KEY);
+  else localStorage.setItem(PROCESSING_KEY, 'off');
+}
+
+// microphoneConstraints asks for voice processing on by default: people
+// talk in rooms with speakers playing, and the browser's processing is
+// what keeps the room from hearing itself.
+export function microphoneConstraints(deviceId = chosenMicrophone(), processing = voiceProcessing()) {
+  const audio = { echoCancellation: processing, noiseSuppression: processing, autoGainControl: processing };
   if (deviceId) audio.deviceId = { exact: deviceId };
   return { audio, video: false };
 }
@@ -60,7 +75,8 @@ async function negotiate(pc, roomId, kind) {
 
 // metrics are timings a test (or a curious user, in the console) can read:
 // window.clubnodeMetrics.firstSoundMs is the time from opening a room to
-// the first sound of it reaching the page.
+// the first sound of it reaching the page; .microphone is the settings the
+// browser applied to the microphone last opened.
 export const metrics = {};
 window.clubnodeMetrics = metrics;
 
@@ -158,6 +174,7 @@ export class RoomAudio {
     }
     const pc = new RTCPeerConnection();
     const [track] = stream.getAudioTracks();
+    metrics.microphone = track.getSettings(); // what the browser applied, e.g. echoCancellation
     pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
     this.speaker = { pc, stream, location: null, meter: meter(stream) };
     pc.addEventListener('connectionstatechange', () => {

@@ -3,7 +3,7 @@
 // daemon's next start).
 
 import * as api from '../api.js';
-import { chosenMicrophone, chooseMicrophone, microphoneConstraints } from '../audio.js';
+import { chosenMicrophone, chooseMicrophone, microphoneConstraints, voiceProcessing, setVoiceProcessing } from '../audio.js';
 import { h, busy, formError, announce } from '../dom.js';
 
 async function microphones() {
@@ -15,7 +15,13 @@ async function microphones() {
 function microphoneSection() {
   const select = h('select', { id: 'microphone' });
   const reveal = h('button', { type: 'button', class: 'secondary', id: 'show-microphones', hidden: true }, 'Show microphone names');
-  const note = h('p', { class: 'hint' }, 'Used when you speak in a room. Echo cancellation and noise suppression stay on.');
+  const note = h('p', { class: 'hint' }, 'Used when you speak in a room.');
+  const processing = h('input', { type: 'checkbox', id: 'voice-processing', checked: voiceProcessing() });
+  processing.addEventListener('change', () => {
+    setVoiceProcessing(processing.checked);
+    announce(processing.checked ? 'Voice processing on, from the next time you unmute.'
+      : 'Voice processing off, from the next time you unmute. Use headphones, or the room hears itself.');
+  });
   async function fill() {
     const mics = await microphones();
     const chosen = chosenMicrophone();
@@ -41,7 +47,9 @@ function microphoneSection() {
   fill().catch((err) => { note.textContent = `Cannot list microphones: ${err.message}`; });
   return h('section', { class: 'card', 'aria-labelledby': 'mic-heading' },
     h('h2', { id: 'mic-heading', text: 'Microphone' }),
-    h('label', { for: 'microphone' }, 'Microphone'), select, reveal, note);
+    h('label', { for: 'microphone' }, 'Microphone'), select, reveal, note,
+    h('label', { class: 'inline' }, processing, ' Voice processing: echo cancellation, noise suppression, automatic gain'),
+    h('p', { class: 'hint' }, 'Keep it on with speakers. Turn it off for music, or with a headset that does its own.'));
 }
 
 function nodeSection() {
