@@ -173,8 +173,14 @@ func TestWebUITwoNodes(t *testing.T) {
 		sel(onStageB+" .badge.muted"), sel(fmt.Sprintf(`#stage [data-peer=%s] .badge.muted`, sel(idA)))))
 	checkVoiceProcessing(t, tabB, "B", false)
 
-	// Carol records the room with `clubnode listen` while B talks.
+	// Carol records the room with `clubnode listen` while B talks. B walks
+	// off to the hallway meanwhile: the room goes on playing and B's
+	// microphone on sending, and a bar says which room B is in.
 	record := startListen(t, cli, c, roomID, voiceLoop+voiceLoop+2*time.Second)
+	do(t, tabB, "B walks to the hallway", chromedp.Click(chromedp.CSS(`#nav a[data-route="hallway"]`)))
+	waitFor(t, tabB, "the room's bar in B's hallway", contains(textOf("#now-in"), "Late-night Go")+` && `+
+		contains(textOf("#now-in"), "microphone live"))
+	screenshotOf(t, tabB, shots, "now-in.png", "#now-in")
 	waitFor(t, tabA, "the ring on B in A's view", ringOf(idB))
 	// A is muted: A's ring must stay dark while B's is lit, sampled over
 	// a few level updates.
@@ -213,6 +219,10 @@ func TestWebUITwoNodes(t *testing.T) {
 		t.Errorf("Carol's recording matches B's microphone at %.3f, below %.2f", corr, audiotest.MatchThreshold)
 	}
 
+	// B goes back to the room through the bar.
+	do(t, tabB, "B returns to the room", chromedp.Click(chromedp.CSS("#now-in-room")))
+	waitFor(t, tabB, "B's room again, and no bar", contains(textOf("#room-heading"), "Late-night Go")+` && document.querySelector('#now-in').hidden`)
+
 	// The same room at a phone's width.
 	do(t, tabB, "phone width", chromedp.EmulateViewport(390, 844))
 	waitFor(t, tabB, "the phone layout", `getComputedStyle(document.querySelector('.controls')).position === 'fixed'`)
@@ -232,6 +242,12 @@ func TestWebUITwoNodes(t *testing.T) {
 	if cfg, err := b.Settings(); err != nil || cfg.RelayCapacity != 8 || !cfg.RestartNeeded {
 		t.Errorf("B's config file after saving: %+v, %v", cfg, err)
 	}
+
+	// From the settings, B leaves the room through the bar: B's sound
+	// stops, and A's stage no longer has B.
+	do(t, tabB, "B leaves through the bar", chromedp.Click(chromedp.CSS("#now-in-leave")))
+	waitFor(t, tabB, "the bar gone and B's sound off", `document.querySelector('#now-in').hidden && !window.clubnodeState.sound`)
+	waitFor(t, tabA, "B off A's stage", fmt.Sprintf(`!document.querySelector(%s) && !`, sel(onStageB))+contains(textOf("#audience"), "Bob"))
 
 	checkNoPageErrors(t, tabA, "A")
 	checkNoPageErrors(t, tabB, "B")

@@ -12,6 +12,7 @@
 import * as api from './api.js';
 import * as events from './events.js';
 import * as store from './store.js';
+import * as nowIn from './nowin.js';
 import { h, showError } from './dom.js';
 import * as welcome from './views/welcome.js';
 import * as hallway from './views/hallway.js';
@@ -57,6 +58,7 @@ function route() {
     r.invite = localStorage.getItem(PENDING_INVITE) || '';
   }
   current = { key, view: views[r.name].mount(main, r, { navigate }) };
+  nowIn.viewingRoom(r.name === 'room' ? r.id : '');
   document.getElementById('nav').hidden = !member;
   for (const a of document.querySelectorAll('#nav a')) {
     if (a.dataset.route === r.name) a.setAttribute('aria-current', 'page');
@@ -135,6 +137,7 @@ async function boot() {
     return;
   }
   showConnection();
+  nowIn.mount(document.getElementById('now-in'));
   events.connect(showSignedOut);
   window.addEventListener('hashchange', route);
   route();

@@ -9,6 +9,7 @@ export const state = {
   roomsGone: new Map(), // room ID -> why the node is no longer in it
   levels: new Map(), // room ID -> {peer ID: 0..1}
   localLevel: 0, // this browser's own microphone, 0..1
+  sound: null, // the room playing in this browser: { room, listen, speak } (roomsound.js)
   connection: 'connecting', // connecting, live, reconnecting, signed-out
 };
 

@@ -5,7 +5,7 @@
 
 import * as api from '../api.js';
 import * as store from '../store.js';
-import { RoomAudio } from '../audio.js';
+import * as roomsound from '../roomsound.js';
 import { icon } from '../icons.js';
 import { h, showError, announce, replaceKeepingFocus, initials, hue, formatWhen } from '../dom.js';
 
@@ -76,7 +76,6 @@ function moderationFor(st, peer) {
 export function mount(main, route, { navigate }) {
   const roomId = route.id;
   const openedAt = performance.now();
-  const audio = new RoomAudio(roomId, renderAudioStatus, openedAt);
   let mode = '';
   let notInRoom = false; // the node answered 404: show the preview
   let openMenu = ''; // peer ID whose menu is open
@@ -221,21 +220,16 @@ export function mount(main, route, { navigate }) {
 
     if (st.role !== lastRole && lastRole) announce(roleLabels[st.role] || '');
     lastRole = st.role;
-    syncAudio(st, onStage, muted);
+    // The room's sound outlives this view: it goes on while the user is
+    // elsewhere in the app (roomsound.js).
+    if (st.status === 'live') roomsound.open(roomId, openedAt);
+    renderAudioStatus();
     renderLevels();
   }
 
-  // syncAudio makes the sound follow the room state: listening while in a
-  // live room; the microphone sending while on stage and unmuted.
-  function syncAudio(st, onStage, muted) {
-    if (st.status !== 'live') return;
-    audio.listen();
-    if (!onStage) audio.stopSpeaking();
-    else audio.setMuted(muted);
-  }
-
   function renderAudioStatus() {
-    const { listen, speak } = audio.status;
+    const sound = store.state.sound && store.state.sound.room === roomId ? store.state.sound : { listen: 'off', speak: 'off' };
+    const { listen, speak } = sound;
     const parts = [];
     const listenText = { connecting: 'Connecting sound…', on: 'Listening', blocked: 'Sound held back by the browser' }[listen];
     if (listenText) parts.push(listenText);
@@ -245,17 +239,11 @@ export function mount(main, route, { navigate }) {
     audioStatus.dataset.speak = speak;
   }
 
-  // Reported problems with sound show once, as a message to dismiss.
-  const origOnStatus = audio.onStatus;
-  audio.onStatus = (kind, status, message) => {
-    origOnStatus(kind, status, message);
-    if (message && (status === 'failed' || status === 'unavailable' || status === 'blocked')) showError(new Error(message));
-  };
-
   async function toggleMic() {
     const st = store.state.rooms.get(roomId);
     const mine = st && st.stage.find((s) => store.isMe(s.peer_id));
     if (!mine) return;
+    const audio = roomsound.open(roomId, openedAt);
     if (!mine.muted) {
       audio.setMuted(true); // silence first, then tell the room
       await act(roomId, 'mute');
@@ -285,7 +273,7 @@ export function mount(main, route, { navigate }) {
   }
 
   async function leave() {
-    audio.close();
+    if (roomsound.playing(roomId)) roomsound.close();
     const st = await act(roomId, 'leave');
     if (st) navigate('#/');
   }
@@ -354,7 +342,7 @@ export function mount(main, route, { navigate }) {
       if (mode === 'in') root.replaceChildren(...inRoomView());
       if (mode === 'loading') root.replaceChildren(h('h1', { text: 'Opening the room…', tabIndex: -1 }));
       if (mode === 'gone') {
-        audio.close();
+        if (roomsound.playing(roomId)) roomsound.close();
         const why = st && st.status === 'ended' ? 'The room has ended.'
           : gone || 'You left, or a moderator removed you.';
         root.replaceChildren(
@@ -388,13 +376,13 @@ export function mount(main, route, { navigate }) {
       if (mode === 'in') renderLevels();
       return;
     }
+    if (key === 'sound' && mode === 'in') renderAudioStatus();
     if (key === 'rooms' || key === 'members' || key === 'hallway' || key === 'me') render();
   });
   return {
     destroy() {
       unsubscribe();
       document.removeEventListener('click', closeMenus);
-      audio.close();
     },
   };
 }
