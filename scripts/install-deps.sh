@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the system packages clubnode needs to build and test on Debian:
 # cgo's pkg-config and libopus (audio), iproute2 (network-namespace tests),
-# chromium (the web UI's browser tests drive it headless) and zbar-tools
-# (zbarimg reads back the invite QR codes those tests draw).
+# chromium and firefox-esr (the web UI's browser tests drive both
+# headless) and zbar-tools (zbarimg reads back the invite QR codes those
+# tests draw).
 # Go itself (1.26 or newer) must already be on PATH.
 set -euo pipefail
 sudo_if_needed() { if [ "$(id -u)" -eq 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -10,5 +11,5 @@ export DEBIAN_FRONTEND=noninteractive
 sudo_if_needed apt-get update -qq
 sudo_if_needed apt-get install -y -qq --no-install-recommends \
 	gcc pkg-config libopus-dev libopusfile-dev iproute2 ca-certificates \
-	chromium zbar-tools >/dev/null
+	chromium firefox-esr zbar-tools >/dev/null
 command -v go >/dev/null || { echo "Go 1.26 or newer is needed on PATH (https://go.dev/dl/)" >&2; exit 1; }
