@@ -276,36 +276,71 @@ const voiceLoop = 3 * time.Second
 // that waits for it and reads the recording.
 func startListen(t *testing.T, cli string, n *uiNode, room string, d time.Duration) func(*testing.T) []int16 {
 	t.Helper()
-	out := filepath.Join(t.TempDir(), "carol.wav")
-	cmd := exec.Command(cli, "--home", n.cfg.Home.Dir, "listen", room, "--output", out, "--duration", d.String())
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-done
-	})
+	out := filepath.Join(t.TempDir(), "recording.wav")
+	run := startCLI(t, cli, n, "listen", room, "--output", out, "--duration", d.String())
 	return func(t *testing.T) []int16 {
 		t.Helper()
-		select {
-		case err := <-done:
-			done <- err // for the cleanup
-			if err != nil {
-				t.Fatalf("clubnode listen: %v\n%s", err, stderr.String())
-			}
-		case <-time.After(d + 20*time.Second):
-			t.Fatalf("clubnode listen still running %s after its --duration %s\n%s", 20*time.Second, d, stderr.String())
-		}
+		run.wait(t, d+20*time.Second)
 		pcm, err := audiotest.ReadWAV(out)
 		if err != nil {
 			t.Fatal(err)
 		}
 		return pcm
 	}
+}
+
+// cliRun is a clubnode command running in the background.
+type cliRun struct {
+	cmd    *exec.Cmd
+	stderr *strings.Builder
+	done   chan error
+}
+
+// startCLI starts `clubnode --home HOME args...` against the in-process
+// node n; the test's cleanup kills it if it is still running.
+func startCLI(t *testing.T, cli string, n *uiNode, args ...string) *cliRun {
+	t.Helper()
+	r := &cliRun{cmd: exec.Command(cli, append([]string{"--home", n.cfg.Home.Dir}, args...)...),
+		stderr: &strings.Builder{}, done: make(chan error, 1)}
+	r.cmd.Stderr = r.stderr
+	if err := r.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- r.cmd.Wait() }()
+	t.Cleanup(func() {
+		r.cmd.Process.Kill()
+		<-r.done
+	})
+	// done keeps the exit for both wait and the cleanup.
+	go func() {
+		err := <-exited
+		r.done <- err
+		close(r.done)
+	}()
+	return r
+}
+
+// wait waits up to timeout for the command to end well.
+func (r *cliRun) wait(t *testing.T, timeout time.Duration) {
+	t.Helper()
+	select {
+	case err, ok := <-r.done:
+		if ok && err != nil {
+			t.Fatalf("clubnode %s: %v\n%s", strings.Join(r.cmd.Args[3:], " "), err, r.stderr.String())
+		}
+	case <-time.After(timeout):
+		r.cmd.Process.Kill()
+		<-r.done // the output is whole once the command has been waited for
+		t.Fatalf("clubnode %s: still running after %s\n%s", strings.Join(r.cmd.Args[3:], " "), timeout, r.stderr.String())
+	}
+}
+
+// stop ends the command (Ctrl-C, as a user would) and waits for it.
+func (r *cliRun) stop(t *testing.T) {
+	t.Helper()
+	r.cmd.Process.Signal(os.Interrupt)
+	r.wait(t, 10*time.Second)
 }
 
 // checkInviteQR decodes the invite's QR code from a screenshot with
