@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,6 +17,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/clubnode/clubnode/identity"
+	"github.com/clubnode/clubnode/node/session"
 	"github.com/clubnode/clubnode/p2p"
 )
 
@@ -30,6 +32,10 @@ var (
 	prefRevs    = ds.NewKey("/revocations")
 	prefMembers = ds.NewKey("/members")
 	prefPeers   = ds.NewKey("/peers")
+	// prefSessions holds the web app's browser sessions, by the SHA-256
+	// of their ID (node/session): signed in stays signed in across
+	// restarts.
+	prefSessions = ds.NewKey("/ui/sessions")
 )
 
 // maxKnownPeerAddrs bounds what is remembered of one peer.
@@ -314,4 +320,38 @@ func (s *store) knownPeers(ctx context.Context) ([]peer.AddrInfo, error) {
 		out = append(out, info)
 	})
 	return out, err
+}
+
+// sessionStore keeps the web app's sessions in the node's datastore.
+type sessionStore struct{ s *store }
+
+func (st sessionStore) LoadSessions() (map[session.Digest]session.Record, error) {
+	out := map[session.Digest]session.Record{}
+	err := st.s.each(context.Background(), prefSessions, func(key string, value []byte) {
+		d, err := hex.DecodeString(ds.NewKey(key).BaseNamespace())
+		var rec session.Record
+		if err == nil && len(d) == len(session.Digest{}) {
+			err = json.Unmarshal(value, &rec)
+		} else if err == nil {
+			err = fmt.Errorf("digest of %d bytes", len(d))
+		}
+		if err != nil {
+			st.s.log.Warn("skipping a damaged web UI session record", "key", key, "err", err)
+			return
+		}
+		out[session.Digest(d)] = rec
+	})
+	return out, err
+}
+
+func (st sessionStore) PutSession(d session.Digest, r session.Record) error {
+	return st.s.putJSON(context.Background(), prefSessions.ChildString(hex.EncodeToString(d[:])), r)
+}
+
+func (st sessionStore) DeleteSession(d session.Digest) error {
+	k := prefSessions.ChildString(hex.EncodeToString(d[:]))
+	if err := st.s.ds.Delete(context.Background(), k); err != nil {
+		return fmt.Errorf("delete %s: %w", k, err)
+	}
+	return nil
 }

@@ -54,7 +54,8 @@ func newWebUI(n *Node) (*webUI, error) {
 	if err != nil {
 		return nil, fmt.Errorf("web UI: API address: %w", err)
 	}
-	w := &webUI{app: app, sessions: session.NewManager(session.Config{CookieName: "clubnode_session_" + port, Now: n.cfg.Now}),
+	w := &webUI{app: app, sessions: session.NewManager(session.Config{CookieName: "clubnode_session_" + port, Now: n.cfg.Now,
+		Store: sessionStore{n.store}, Logger: n.log}),
 		watch: roomWatch{asked: map[string]bool{}, in: map[string]bool{}}}
 	w.hub, err = eventstream.New(eventstream.Config{Logger: n.log, Sources: []eventstream.Source{
 		{Poll: n.pollState, Interval: uiStateInterval},

@@ -111,10 +111,16 @@ func freeListenAddrs(t *testing.T) []string {
 // answers. Without listen addresses it listens on free loopback ports.
 func startDaemon(t *testing.T, dir string, listen ...string) *daemon {
 	t.Helper()
+	return startDaemonOn(t, dir, "127.0.0.1:0", listen...)
+}
+
+// startDaemonOn is startDaemon with the API on a given address.
+func startDaemonOn(t *testing.T, dir, api string, listen ...string) *daemon {
+	t.Helper()
 	if len(listen) == 0 {
 		listen = []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}
 	}
-	args := []string{"--home", dir, "daemon", "--api", "127.0.0.1:0", "--mdns=false"}
+	args := []string{"--home", dir, "daemon", "--api", api, "--mdns=false"}
 	for _, a := range listen {
 		args = append(args, "--listen", a)
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -103,5 +104,60 @@ func TestUICommand(t *testing.T) {
 	}
 	if out := runUI(t, dir, desktop); !strings.Contains(out, "exited with status 3") {
 		t.Errorf("with a failing opener: %q", out)
+	}
+}
+
+// TestUISessionSurvivesRestart: a browser signed in stays signed in when
+// the daemon restarts (on the same API address, as a configured one
+// does): the session is kept, by its digest, in the node's datastore.
+func TestUISessionSurvivesRestart(t *testing.T) {
+	dir := initHome(t, "Alice")
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := l.Addr().String()
+	l.Close()
+	d := startDaemonOn(t, dir, api)
+	var link struct {
+		URL string `json:"url"`
+	}
+	if err := json.Unmarshal([]byte(runUI(t, dir, []string{"PATH=" + os.Getenv("PATH")}, "--json")), &link); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := noRedirects.Get(link.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	cookies := resp.Cookies()
+	if len(cookies) != 1 {
+		t.Fatalf("login set %d cookies", len(cookies))
+	}
+	session := func() (int, string) {
+		req, err := http.NewRequest(http.MethodGet, "http://"+api+"/api/v1/session", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.AddCookie(cookies[0])
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var s struct {
+			CSRF string `json:"csrf_token"`
+		}
+		json.NewDecoder(resp.Body).Decode(&s)
+		return resp.StatusCode, s.CSRF
+	}
+	status, csrf := session()
+	if status != http.StatusOK || csrf == "" {
+		t.Fatalf("session before the restart: %d %q", status, csrf)
+	}
+	d.stop()
+	startDaemonOn(t, dir, api)
+	if status, again := session(); status != http.StatusOK || again != csrf {
+		t.Fatalf("session after the restart: %d, CSRF token %q (was %q)", status, again, csrf)
 	}
 }

@@ -4,9 +4,12 @@
 // (HttpOnly, SameSite=Strict) and a CSRF token the page reads from the API
 // and sends back in a header on every state-changing request.
 //
-// Everything lives in memory: a daemon restart signs every browser out,
-// and `clubnode ui` signs one in again. Secrets are kept and looked up by
-// their SHA-256, so a map lookup's timing says nothing about a secret.
+// Login links live in memory only. Sessions live in memory and, given a
+// Store, on disk too, so a browser stays signed in across restarts of the
+// daemon (a desktop's reboot) until it signs out or stays away for
+// IdleTTL. Secrets are kept and looked up by their SHA-256, so a map
+// lookup's timing says nothing about a secret, and the session ID a cookie
+// carries is never written down.
 package session
 
 import (
@@ -16,6 +19,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"sync"
 	"time"
@@ -81,6 +85,18 @@ func ParseToken(s string) (Token, error) {
 
 func (t Token) digest() [sha256.Size]byte { return sha256.Sum256(t[:]) }
 
+// MarshalText and UnmarshalText store a token (a Record's CSRF) as text.
+func (t Token) MarshalText() ([]byte, error) { return []byte(t.String()), nil }
+
+func (t *Token) UnmarshalText(b []byte) error {
+	parsed, err := ParseToken(string(b))
+	if err != nil {
+		return err
+	}
+	*t = parsed
+	return nil
+}
+
 // Config configures a Manager; zero fields take the defaults.
 type Config struct {
 	// CookieName names the session cookie. Cookies are scoped to a host,
@@ -96,7 +112,33 @@ type Config struct {
 	MaxLogins   int
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// Store, if set, keeps sessions across restarts.
+	Store Store
+	// Logger reports a Store that fails; nil means slog.Default().
+	Logger *slog.Logger
 }
+
+// Digest is the SHA-256 of a session ID: how a Store names a session.
+type Digest = [sha256.Size]byte
+
+// Record is what a Store keeps of one session.
+type Record struct {
+	CSRF     Token     `json:"csrf"`
+	Created  time.Time `json:"created"`
+	LastSeen time.Time `json:"last_seen"`
+}
+
+// Store keeps sessions across restarts of the daemon.
+type Store interface {
+	LoadSessions() (map[Digest]Record, error)
+	PutSession(d Digest, r Record) error
+	DeleteSession(d Digest) error
+}
+
+// touchEvery is how stale a stored session's LastSeen may get before a
+// request writes it again: not every request is worth a disk write, and
+// an idle timeout of days does not need it to the second.
+const touchEvery = time.Hour
 
 // Manager issues login links and keeps sessions. It is safe for
 // concurrent use.
@@ -112,6 +154,7 @@ type entry struct {
 	csrf     Token
 	created  time.Time
 	lastSeen time.Time
+	stored   time.Time // lastSeen as the Store has it
 }
 
 // Session is a signed-in browser: the cookie's ID and its CSRF token.
@@ -140,7 +183,54 @@ func NewManager(cfg Config) *Manager {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Manager{cfg: cfg, logins: map[[sha256.Size]byte]time.Time{}, sessions: map[[sha256.Size]byte]*entry{}}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.Default()
+	}
+	m := &Manager{cfg: cfg, logins: map[[sha256.Size]byte]time.Time{}, sessions: map[[sha256.Size]byte]*entry{}}
+	m.load()
+	return m
+}
+
+// load takes the stored sessions back. A store that cannot be read only
+// means browsers sign in again; nothing in it is deleted for that.
+func (m *Manager) load() {
+	if m.cfg.Store == nil {
+		return
+	}
+	stored, err := m.cfg.Store.LoadSessions()
+	if err != nil {
+		m.cfg.Logger.Warn("web UI sessions: cannot read the stored ones; browsers sign in again", "err", err)
+		return
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for d, r := range stored {
+		m.sessions[d] = &entry{csrf: r.CSRF, created: r.Created, lastSeen: r.LastSeen, stored: r.LastSeen}
+	}
+	m.expireLocked(m.cfg.Now())
+	for len(m.sessions) > m.cfg.MaxSessions {
+		m.dropOldestSessionLocked()
+	}
+}
+
+func (m *Manager) forget(d Digest) {
+	if m.cfg.Store == nil {
+		return
+	}
+	if err := m.cfg.Store.DeleteSession(d); err != nil {
+		m.cfg.Logger.Warn("web UI sessions: cannot delete an ended one from the store", "err", err)
+	}
+}
+
+func (m *Manager) save(d Digest, e *entry) error {
+	if m.cfg.Store == nil {
+		return nil
+	}
+	if err := m.cfg.Store.PutSession(d, Record{CSRF: e.csrf, Created: e.created, LastSeen: e.lastSeen}); err != nil {
+		return fmt.Errorf("store the session: %w", err)
+	}
+	e.stored = e.lastSeen
+	return nil
 }
 
 // CookieName is the session cookie's name.
@@ -191,7 +281,11 @@ func (m *Manager) Redeem(login string) (Session, error) {
 	if len(m.sessions) >= m.cfg.MaxSessions {
 		m.dropOldestSessionLocked()
 	}
-	m.sessions[id.digest()] = &entry{csrf: csrf, created: now, lastSeen: now}
+	e := &entry{csrf: csrf, created: now, lastSeen: now}
+	if err := m.save(id.digest(), e); err != nil {
+		return Session{}, err // the link is spent; `clubnode ui` makes another
+	}
+	m.sessions[id.digest()] = e
 	return Session{ID: id, CSRF: csrf}, nil
 }
 
@@ -213,9 +307,15 @@ func (m *Manager) Lookup(r *http.Request) (Session, bool) {
 		}
 		if now.Sub(e.lastSeen) > m.cfg.IdleTTL {
 			delete(m.sessions, id.digest())
+			m.forget(id.digest())
 			continue
 		}
 		e.lastSeen = now
+		if now.Sub(e.stored) > touchEvery {
+			if err := m.save(id.digest(), e); err != nil {
+				m.cfg.Logger.Warn("web UI sessions: cannot note a session's use", "err", err)
+			}
+		}
 		return Session{ID: id, CSRF: e.csrf}, true
 	}
 	return Session{}, false
@@ -246,6 +346,7 @@ func (m *Manager) End(id Token) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.sessions, id.digest())
+	m.forget(id.digest())
 }
 
 // Cookie is the Set-Cookie for a new session. HttpOnly keeps it from the
@@ -272,6 +373,7 @@ func (m *Manager) expireLocked(now time.Time) {
 	for d, e := range m.sessions {
 		if now.Sub(e.lastSeen) > m.cfg.IdleTTL {
 			delete(m.sessions, d)
+			m.forget(d)
 		}
 	}
 }
@@ -296,4 +398,5 @@ func (m *Manager) dropOldestSessionLocked() {
 		}
 	}
 	delete(m.sessions, oldest)
+	m.forget(oldest)
 }

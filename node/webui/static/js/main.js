@@ -89,7 +89,7 @@ function showSignedOut() {
     h('p', {}, 'This browser is not signed in to your clubnode node. In a terminal on this computer, run:'),
     h('pre', { class: 'command' }, h('code', { text: 'clubnode ui' })),
     h('p', {}, 'It prints a one-time sign-in link (and opens it, where there is a desktop). '
-      + 'Sign-in links work once, for two minutes. A restart of the daemon signs browsers out.'),
+      + 'Sign-in links work once, for two minutes.'),
     localStorage.getItem(PENDING_INVITE)
       ? h('p', { class: 'note' }, 'Your invite is kept: after you sign in, it will be waiting in the "Join with an invite" form.')
       : null,
