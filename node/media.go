@@ -181,8 +181,12 @@ func (n *Node) Speak(ctx context.Context, roomID, offer string) (answer, locatio
 			return "", "", fmt.Errorf("unmute before speaking: %w", err)
 		}
 	}
+	voice, err := svc.Voice(room)
+	if err != nil {
+		return "", "", fail(http.StatusConflict, "%v", err)
+	}
 	sess, answer, err := rtc.AcceptWHIP(n.media.ctx, n.media.api, offer, func(pkt *rtp.Packet) {
-		_ = svc.Speak(room, pkt)
+		_ = voice.Write(pkt)
 	})
 	if err != nil {
 		return "", "", fail(http.StatusBadRequest, "WHIP offer: %v", err)
@@ -193,6 +197,7 @@ func (n *Node) Speak(ctx context.Context, roomID, offer string) (answer, locatio
 		defer n.media.wg.Done()
 		select {
 		case <-sess.Done():
+		case <-voice.Done(): // the room's audio stopped here: so does the speaker
 		case <-n.media.ctx.Done():
 		}
 		n.media.forget(id)

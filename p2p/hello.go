@@ -10,22 +10,27 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/clubnode/clubnode/identity"
-	"github.com/clubnode/clubnode/internal/wire"
+	"github.com/clubnode/clubnode/internal/rpc"
 )
 
 // helloMsg is what each side of a new connection says: its network and the
-// chain that proves its membership, or why it refuses the other side.
+// chain that proves its membership. A reply may instead refuse (saying
+// why, and with the revocation when the refused peer was revoked, so that
+// it learns it); a request that refuses is a goodbye: the sender is
+// cutting this node off.
 type helloMsg struct {
-	V       int    `cbor:"0,keyasint"`
-	Network string `cbor:"1,keyasint"`
-	Chain   []byte `cbor:"2,keyasint,omitempty"`
-	Refused string `cbor:"3,keyasint,omitempty"`
-	// Revocation is sent with a refusal when the refused peer is revoked,
-	// so that it learns why.
-	Revocation []byte `cbor:"4,keyasint,omitempty"`
+	Network    string `cbor:"0,keyasint,omitempty"`
+	Chain      []byte `cbor:"1,keyasint,omitempty"`
+	Refused    string `cbor:"2,keyasint,omitempty"`
+	Revocation []byte `cbor:"3,keyasint,omitempty"`
 }
 
 const helloStreamTimeout = 10 * time.Second
+
+// helloProto runs before anything else, on any connection, relayed or not:
+// it is what decides whether the rest of the network is open to a peer.
+var helloProto = rpc.Protocol[helloMsg, helloMsg]{ID: HelloProtocol, MaxRequest: maxHelloFrame,
+	MaxReply: maxHelloFrame, Timeout: helloStreamTimeout, Codes: Codes, Limited: true}
 
 // ErrRefused is returned when a peer refused this node's hello.
 var ErrRefused = errors.New("refused by peer")
@@ -104,26 +109,13 @@ func (n *Node) sayHello(ctx context.Context, p peer.ID) error {
 }
 
 func (n *Node) exchangeHello(ctx context.Context, st *netState, p peer.ID) error {
-	ctx, cancel := context.WithTimeout(ctx, helloStreamTimeout)
-	defer cancel()
-	s, err := n.host.NewStream(network.WithAllowLimitedConn(ctx, "hello"), p, HelloProtocol)
+	reply, err := helloProto.Call(ctx, n.host, p, helloMsg{Network: string(st.network()), Chain: st.chain.Marshal()})
 	if err != nil {
-		return fmt.Errorf("open hello stream: %w", err)
-	}
-	defer s.Close()
-	_ = s.SetDeadline(time.Now().Add(helloStreamTimeout))
-	if err := wire.WriteFrame(s, helloMsg{V: 1, Network: string(st.network()), Chain: st.chain.Marshal()}); err != nil {
-		s.Reset()
 		return err
-	}
-	var reply helloMsg
-	if err := wire.NewReader(s, maxHelloFrame).ReadFrame(&reply); err != nil {
-		s.Reset()
-		return fmt.Errorf("read hello reply: %w", err)
 	}
 	if reply.Refused != "" {
 		n.learnRevocation(reply.Revocation)
-		return fmt.Errorf("%w: %s", ErrRefused, reply.Refused)
+		return fmt.Errorf("%w: %s", ErrRefused, rpc.Clean(reply.Refused))
 	}
 	if reply.Network != string(st.network()) {
 		return fmt.Errorf("%w: peer is in network %s", identity.ErrWrongNetwork, reply.Network)
@@ -136,31 +128,21 @@ func (n *Node) exchangeHello(ctx context.Context, st *netState, p peer.ID) error
 	return nil
 }
 
-// handleHello is the accepting side of the gate.
-func (n *Node) handleHello(s network.Stream) {
-	defer s.Close()
-	p := s.Conn().RemotePeer()
-	_ = s.SetDeadline(time.Now().Add(helloStreamTimeout))
-	var msg helloMsg
-	if err := wire.NewReader(s, maxHelloFrame).ReadFrame(&msg); err != nil {
-		s.Reset()
-		_ = n.host.Network().ClosePeer(p)
-		return
-	}
+// answerHello is the accepting side of the gate.
+func (n *Node) answerHello(_ context.Context, p peer.ID, msg helloMsg) (helloMsg, error) {
 	if msg.Refused != "" {
 		// A goodbye: the peer is cutting this node off and says why.
-		n.log.Warn("peer disconnected this node", "peer", p, "reason", msg.Refused)
+		n.log.Warn("peer disconnected this node", "peer", p, "reason", rpc.Clean(msg.Refused))
 		n.learnRevocation(msg.Revocation)
-		return
+		return helloMsg{}, nil
 	}
 	st, err := n.state()
 	if err != nil {
-		n.refuse(s, p, err.Error(), nil)
-		return
+		return n.refuse(p, err.Error(), nil), nil
 	}
 	if msg.Network != string(st.network()) {
-		n.refuse(s, p, fmt.Sprintf("this node is in network %s, not %s", st.network(), msg.Network), nil)
-		return
+		// Which network this node is in is for members to know.
+		return n.refuse(p, "not a member of this node's network", nil), nil
 	}
 	chain, err := n.verifyChain(st, msg.Chain, p)
 	if err != nil {
@@ -168,23 +150,17 @@ func (n *Node) handleHello(s network.Stream) {
 		if errors.Is(err, identity.ErrRevoked) {
 			revBytes = n.revocationFor(st, msg.Chain)
 		}
-		n.refuse(s, p, "membership not proven: "+err.Error(), revBytes)
-		return
+		return n.refuse(p, "membership not proven: "+err.Error(), revBytes), nil
 	}
 	// Verified before replying: the peer syncs as soon as it has the reply.
 	n.markVerified(p, chain)
-	if err := wire.WriteFrame(s, helloMsg{V: 1, Network: string(st.network()), Chain: st.chain.Marshal()}); err != nil {
-		s.Reset()
-		_ = n.host.Network().ClosePeer(p)
-	}
+	return helloMsg{Network: string(st.network()), Chain: st.chain.Marshal()}, nil
 }
 
-// refuse tells p why, then disconnects it.
-func (n *Node) refuse(s network.Stream, p peer.ID, reason string, revocation []byte) {
-	n.log.Info("refusing peer", "peer", p, "reason", reason)
-	_ = wire.WriteFrame(s, helloMsg{V: 1, Refused: reason, Revocation: revocation})
-	_ = s.CloseWrite()
-	// Give the refusal a moment to arrive before the connection goes.
+// refuse answers p's hello with the reason and disconnects it shortly
+// after, once the answer had time to arrive.
+func (n *Node) refuse(p peer.ID, reason string, revocation []byte) helloMsg {
+	n.log.Debug("refusing peer", "peer", p, "reason", reason)
 	n.goFn(func(ctx context.Context) {
 		select {
 		case <-ctx.Done():
@@ -192,6 +168,7 @@ func (n *Node) refuse(s network.Stream, p peer.ID, reason string, revocation []b
 		}
 		_ = n.host.Network().ClosePeer(p)
 	})
+	return helloMsg{Refused: reason, Revocation: revocation}
 }
 
 // sayGoodbye tells a connected peer why it is being cut off (sending the
@@ -200,20 +177,9 @@ func (n *Node) sayGoodbye(ctx context.Context, p peer.ID, reason string, revocat
 	defer func() { _ = n.host.Network().ClosePeer(p) }()
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	s, err := n.host.NewStream(ctx, p, HelloProtocol)
-	if err != nil {
-		return
-	}
-	_ = s.SetDeadline(time.Now().Add(2 * time.Second))
-	if err := wire.WriteFrame(s, helloMsg{V: 1, Refused: reason, Revocation: revocation}); err != nil {
-		s.Reset()
-		return
-	}
-	_ = s.CloseWrite()
-	// Wait for the peer to close its side, so the frame is not lost with
-	// the connection.
-	_, _ = s.Read(make([]byte, 1))
-	_ = s.Close()
+	// The answer comes once the peer has read the goodbye, so the
+	// connection is not closed under it.
+	_, _ = helloProto.Call(ctx, n.host, p, helloMsg{Refused: reason, Revocation: revocation})
 }
 
 // revocationFor finds the revocation that invalidates a chain, to send it

@@ -167,9 +167,9 @@ func New(cfg Config) (*Node, error) {
 		h.Close()
 		return nil, fmt.Errorf("start gossipsub: %w", err)
 	}
-	h.SetStreamHandler(HelloProtocol, n.handleHello)
-	h.SetStreamHandler(RedeemProtocol, n.handleRedeem)
-	h.SetStreamHandler(SyncProtocol, n.handleSync)
+	helloProto.Handle(n.ctx, h, n.answerHello)
+	redeemProto.Handle(n.ctx, h, n.answerRedeem)
+	syncProto.HandleSession(n.ctx, h, n.answerSync)
 	h.Network().Notify(&network.NotifyBundle{
 		ConnectedF:    func(_ network.Network, c network.Conn) { n.onConnected(c) },
 		DisconnectedF: func(_ network.Network, c network.Conn) { n.onDisconnected(c.RemotePeer()) },

@@ -14,6 +14,7 @@ import (
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/clubnode/clubnode/audio/rtc"
@@ -163,11 +164,12 @@ func New(cfg Config) (*Service, error) {
 		s.cancel()
 		return nil, err
 	}
-	cfg.P2P.Host().SetStreamHandler(RequestProtocol, s.handleRequest)
-	cfg.P2P.Host().SetStreamHandler(TicketProtocol, s.handleTicket)
-	cfg.P2P.Host().SetStreamHandler(BlocksProtocol, s.handleBlocks)
+	requestProto.Handle(s.ctx, s.host(), s.serveRequest)
+	ticketProto.Handle(s.ctx, s.host(), s.receiveTicket)
+	blocksProto.Handle(s.ctx, s.host(), s.receiveBlocks)
 	if cfg.Media != nil {
-		s.media = newMedia(s, cfg.Media, cfg.RelayCapacity, cfg.MediaTimeout)
+		view := mediaView{host: s.host(), key: cfg.Key, now: cfg.Now, states: s, log: s.log.With("plane", "media")}
+		s.media = newMedia(s.ctx, view, cfg.Media, cfg.RelayCapacity, cfg.MediaTimeout)
 		s.media.start()
 	}
 	s.goFn(s.tick)
@@ -176,9 +178,9 @@ func New(cfg Config) (*Service, error) {
 
 // Close stops the service's goroutines and leaves its topics.
 func (s *Service) Close() {
-	s.cfg.P2P.Host().RemoveStreamHandler(RequestProtocol)
-	s.cfg.P2P.Host().RemoveStreamHandler(TicketProtocol)
-	s.cfg.P2P.Host().RemoveStreamHandler(BlocksProtocol)
+	requestProto.Remove(s.host())
+	ticketProto.Remove(s.host())
+	blocksProto.Remove(s.host())
 	s.cancel()
 	if s.media != nil {
 		s.media.close()
@@ -202,6 +204,9 @@ func (s *Service) goFn(fn func(ctx context.Context)) {
 }
 
 func (s *Service) self() peer.ID { return s.cfg.P2P.ID() }
+
+// host is the libp2p host the rooms protocols run on.
+func (s *Service) host() host.Host { return s.cfg.P2P.Host() }
 
 // changed tells the media plane that a room's state moved; it never blocks.
 func (s *Service) changed(id rooms.RoomID) {
