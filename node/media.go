@@ -6,8 +6,6 @@ import (
 	"encoding/base32"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -127,24 +125,6 @@ func (n *Node) AudioLevels(room string) map[string]float64 {
 	return n.media.levels[rooms.RoomID(room)]
 }
 
-// readOffer reads a WHIP/WHEP request's SDP offer within the size limit.
-func readOffer(r *http.Request) (string, error) {
-	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, apiv1.ContentTypeSDP) {
-		return "", fail(http.StatusUnsupportedMediaType, "the offer must be sent as %s, not %q", apiv1.ContentTypeSDP, ct)
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, apiv1.MaxSDPSize+1))
-	if err != nil {
-		return "", fail(http.StatusBadRequest, "reading the offer: %v", err)
-	}
-	if len(body) > apiv1.MaxSDPSize {
-		return "", fail(http.StatusRequestEntityTooLarge, "the offer is over %d bytes", apiv1.MaxSDPSize)
-	}
-	if len(body) == 0 {
-		return "", fail(http.StatusBadRequest, "no SDP offer in the request body")
-	}
-	return string(body), nil
-}
-
 // mediaRoom resolves a room for WHIP/WHEP and the service it lives in.
 func (n *Node) mediaRoom(id string) (*roomnet.Service, rooms.RoomID, error) {
 	svc, err := n.roomService()
@@ -152,11 +132,11 @@ func (n *Node) mediaRoom(id string) (*roomnet.Service, rooms.RoomID, error) {
 		return nil, "", err
 	}
 	if n.media == nil {
-		return nil, "", fail(http.StatusServiceUnavailable, "audio is not running on this node")
+		return nil, "", fmt.Errorf("audio is %w on this node", ErrUnavailable)
 	}
 	room, err := rooms.ParseRoomID(id)
 	if err != nil {
-		return nil, "", fail(http.StatusBadRequest, "%v", err)
+		return nil, "", invalid("%w", err)
 	}
 	return svc, room, nil
 }
@@ -171,10 +151,10 @@ func (n *Node) Speak(ctx context.Context, roomID, offer string) (answer, locatio
 	}
 	st, ok := svc.State(room)
 	if !ok {
-		return "", "", fail(http.StatusNotFound, "you are not in room %s: join it first", room)
+		return "", "", fmt.Errorf("you are %w %s: join it first", rooms.ErrNotInRoom, room)
 	}
 	if !st.OnStage(n.ID()) {
-		return "", "", fail(http.StatusForbidden, "you are not on stage in room %s: raise your hand and wait for a moderator to invite you up", room)
+		return "", "", fmt.Errorf("%w: you are not on stage in room %s: raise your hand and wait for a moderator to invite you up", rooms.ErrNotAllowed, room)
 	}
 	if st.Muted(n.ID()) {
 		if _, err := svc.Request(ctx, room, rooms.KindUnmuteSelf, "", nil); err != nil && !errors.Is(err, rooms.ErrNoChange) {
@@ -183,13 +163,13 @@ func (n *Node) Speak(ctx context.Context, roomID, offer string) (answer, locatio
 	}
 	voice, err := svc.Voice(room)
 	if err != nil {
-		return "", "", fail(http.StatusConflict, "%v", err)
+		return "", "", err
 	}
 	sess, answer, err := rtc.AcceptWHIP(n.media.ctx, n.media.api, offer, func(pkt *rtp.Packet) {
 		_ = voice.Write(pkt)
 	})
 	if err != nil {
-		return "", "", fail(http.StatusBadRequest, "WHIP offer: %v", err)
+		return "", "", invalid("WHIP offer: %w", err)
 	}
 	id := n.media.add(&localSession{room: room, kind: apiv1.WHIP, rtc: sess})
 	n.media.wg.Add(1)
@@ -229,7 +209,7 @@ func (n *Node) Listen(ctx context.Context, roomID, offer string) (answer, locati
 		}
 	})
 	if err != nil {
-		return "", "", fail(http.StatusConflict, "%v", err)
+		return "", "", err
 	}
 	enc, err := audio.NewEncoder()
 	if err != nil {
@@ -239,7 +219,7 @@ func (n *Node) Listen(ctx context.Context, roomID, offer string) (answer, locati
 	sess, track, answer, err := rtc.AcceptWHEP(n.media.ctx, n.media.api, offer)
 	if err != nil {
 		remove()
-		return "", "", fail(http.StatusBadRequest, "WHEP offer: %v", err)
+		return "", "", invalid("WHEP offer: %w", err)
 	}
 	id := n.media.add(&localSession{room: room, kind: apiv1.WHEP, rtc: sess})
 	n.media.wg.Add(1)
@@ -289,38 +269,7 @@ type sampleWriter interface {
 // EndMedia ends a WHIP or WHEP session (the DELETE of its Location).
 func (n *Node) EndMedia(roomID, kind, session string) error {
 	if n.media == nil || !n.media.end(session, kind, rooms.RoomID(roomID)) {
-		return fail(http.StatusNotFound, "no %s session %q in room %s", kind, session, roomID)
+		return fmt.Errorf("%s session %q in room %s: %w", kind, session, roomID, ErrNotFound)
 	}
 	return nil
-}
-
-// mediaRoutes adds the WHIP and WHEP endpoints to mux.
-func (n *Node) mediaRoutes(mux *http.ServeMux) {
-	serve := func(start func(context.Context, string, string) (string, string, error)) http.HandlerFunc {
-		return func(w http.ResponseWriter, r *http.Request) {
-			offer, err := readOffer(r)
-			if err == nil {
-				var answer, location string
-				if answer, location, err = start(r.Context(), r.PathValue("room"), offer); err == nil {
-					w.Header().Set("Content-Type", apiv1.ContentTypeSDP)
-					w.Header().Set("Location", location)
-					w.WriteHeader(http.StatusCreated)
-					_, _ = io.WriteString(w, answer)
-					return
-				}
-			}
-			apiv1.WriteError(w, statusOf(err), err.Error())
-		}
-	}
-	mux.HandleFunc(apiv1.RouteWHIP, serve(n.Speak))
-	mux.HandleFunc(apiv1.RouteWHEP, serve(n.Listen))
-	for route, kind := range map[string]string{apiv1.RouteWHIPEnd: apiv1.WHIP, apiv1.RouteWHEPEnd: apiv1.WHEP} {
-		mux.HandleFunc(route, func(w http.ResponseWriter, r *http.Request) {
-			if err := n.EndMedia(r.PathValue("room"), kind, r.PathValue("session")); err != nil {
-				apiv1.WriteError(w, statusOf(err), err.Error())
-				return
-			}
-			w.WriteHeader(http.StatusOK)
-		})
-	}
 }

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	ds "github.com/ipfs/go-datastore"
@@ -60,10 +61,12 @@ type Node struct {
 	store *store
 	key   crypto.PrivKey
 	p2p   *p2p.Node
-	rooms *roomnet.Service // nil until the node is a member
-	rtc   *rtc.API         // the rooms' audio between nodes
-	media *localMedia      // WHIP and WHEP sessions of local clients
-	web   *webUI           // the browser app: sessions, event stream (ui.go)
+	// rooms is nil until the node is a member; it is set once, by create
+	// or join, while the API (the event stream among others) reads it.
+	rooms atomic.Pointer[roomnet.Service]
+	rtc   *rtc.API    // the rooms' audio between nodes
+	media *localMedia // WHIP and WHEP sessions of local clients
+	web   *webUI      // the browser app: sessions, event stream (ui.go)
 	api   net.Listener
 	token string
 
@@ -329,8 +332,8 @@ func (n *Node) Close() error {
 		if n.media != nil {
 			n.media.close()
 		}
-		if n.rooms != nil {
-			n.rooms.Close()
+		if svc := n.rooms.Load(); svc != nil {
+			svc.Close()
 		}
 		if n.p2p != nil {
 			errs = append(errs, n.p2p.Close())

@@ -82,14 +82,14 @@ func (s *store) get(ctx context.Context, k ds.Key) ([]byte, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", k, err)
+		return nil, fmt.Errorf("%w: read %s: %w", ErrStorage, k, err)
 	}
 	return v, nil
 }
 
 func (s *store) put(ctx context.Context, k ds.Key, v []byte) error {
 	if err := s.ds.Put(ctx, k, v); err != nil {
-		return fmt.Errorf("write %s: %w", k, err)
+		return fmt.Errorf("%w: write %s: %w", ErrStorage, k, err)
 	}
 	return nil
 }
@@ -106,12 +106,12 @@ func (s *store) putJSON(ctx context.Context, k ds.Key, v any) error {
 func (s *store) each(ctx context.Context, prefix ds.Key, fn func(key string, value []byte)) error {
 	res, err := s.ds.Query(ctx, query.Query{Prefix: prefix.String()})
 	if err != nil {
-		return fmt.Errorf("list %s: %w", prefix, err)
+		return fmt.Errorf("%w: list %s: %w", ErrStorage, prefix, err)
 	}
 	defer res.Close()
 	for r := range res.Next() {
 		if r.Error != nil {
-			return fmt.Errorf("list %s: %w", prefix, r.Error)
+			return fmt.Errorf("%w: list %s: %w", ErrStorage, prefix, r.Error)
 		}
 		fn(r.Key, r.Value)
 	}
@@ -220,7 +220,7 @@ func (s *store) UseInvite(inv *identity.SignedInvite, redeemer peer.ID) error {
 		}
 	}
 	if len(rec.UsedBy) >= rec.Uses {
-		return fmt.Errorf("invite token already used %d of %d times", len(rec.UsedBy), rec.Uses)
+		return fmt.Errorf("%w: invite token already used %d of %d times", p2p.ErrInviteUsedUp, len(rec.UsedBy), rec.Uses)
 	}
 	rec.UsedBy = append(rec.UsedBy, redeemer.String())
 	return s.putJSON(ctx, k, rec)

@@ -15,6 +15,7 @@ import (
 
 	ds "github.com/ipfs/go-datastore"
 
+	"github.com/clubnode/clubnode/identity"
 	"github.com/clubnode/clubnode/node/apiguard"
 	"github.com/clubnode/clubnode/node/apiv1"
 	"github.com/clubnode/clubnode/node/eventstream"
@@ -81,49 +82,38 @@ func (n *Node) httpHandler() http.Handler {
 	return mux
 }
 
-// uiRoutes adds the browser's endpoints to the API mux.
-func (n *Node) uiRoutes(mux *http.ServeMux) {
-	mux.HandleFunc(apiv1.RouteLoginLinks, func(w http.ResponseWriter, r *http.Request) {
-		var req struct{}
-		if readBody(w, r, &req) {
-			answer(w)(n.LoginLink(r))
-		}
-	})
-	mux.HandleFunc(apiv1.RouteSession, func(w http.ResponseWriter, r *http.Request) {
-		s, ok := n.web.sessions.Lookup(r)
-		if !ok || apiguard.AuthOf(r.Context()) != apiguard.AuthSession {
-			apiv1.WriteError(w, http.StatusBadRequest, "this request used the API token, not a browser session")
-			return
-		}
-		_ = apiv1.WriteJSON(w, http.StatusOK, apiv1.SessionInfo{CSRFHeader: session.CSRFHeader, CSRFToken: s.CSRF.String()})
-	})
-	mux.HandleFunc(apiv1.RouteLogout, func(w http.ResponseWriter, r *http.Request) {
-		if s, ok := n.web.sessions.Lookup(r); ok && apiguard.AuthOf(r.Context()) == apiguard.AuthSession {
-			n.web.sessions.End(s.ID)
-		}
-		http.SetCookie(w, n.web.sessions.ClearCookie())
-		_ = apiv1.WriteJSON(w, http.StatusOK, struct{}{})
-	})
-	mux.Handle(apiv1.RouteEvents, n.web.hub)
-	mux.HandleFunc(apiv1.RouteSettings, func(w http.ResponseWriter, r *http.Request) {
-		answer(w)(n.Settings())
-	})
-	mux.HandleFunc(apiv1.RouteSetSettings, func(w http.ResponseWriter, r *http.Request) {
-		var req apiv1.SetSettingsRequest
-		if readBody(w, r, &req) {
-			answer(w)(n.SetSettings(req))
-		}
-	})
-	mux.HandleFunc(apiv1.RouteRelations, func(w http.ResponseWriter, r *http.Request) {
-		answer(w)(n.Relations(r.Context()))
-	})
+// serveSession answers a browser with its CSRF token.
+func (n *Node) serveSession(w http.ResponseWriter, r *http.Request) {
+	s, ok := n.web.sessions.Lookup(r)
+	if !ok || apiguard.AuthOf(r.Context()) != apiguard.AuthSession {
+		apiv1.WriteError(w, http.StatusBadRequest, "this request used the API token, not a browser session")
+		return
+	}
+	_ = apiv1.WriteJSON(w, http.StatusOK, apiv1.SessionInfo{CSRFHeader: session.CSRFHeader, CSRFToken: s.CSRF.String()})
+}
+
+// serveLogout ends the browser's session.
+func (n *Node) serveLogout(w http.ResponseWriter, r *http.Request) {
+	if s, ok := n.web.sessions.Lookup(r); ok && apiguard.AuthOf(r.Context()) == apiguard.AuthSession {
+		n.web.sessions.End(s.ID)
+	}
+	http.SetCookie(w, n.web.sessions.ClearCookie())
+	_ = apiv1.WriteJSON(w, http.StatusOK, struct{}{})
+}
+
+// serveLoginLink issues a one-time link that signs a browser in.
+func (n *Node) serveLoginLink(w http.ResponseWriter, r *http.Request) {
+	var req struct{}
+	if readBody(w, r, &req) {
+		answer(w)(n.LoginLink(r))
+	}
 }
 
 // LoginLink issues a one-time link that signs a browser in. Only the API
 // token may ask: a browser session must not mint sessions for others.
 func (n *Node) LoginLink(r *http.Request) (apiv1.LoginLink, error) {
 	if apiguard.AuthOf(r.Context()) != apiguard.AuthToken {
-		return apiv1.LoginLink{}, fail(http.StatusForbidden, "login links are issued to the API token holder (clubnode ui), not to a browser")
+		return apiv1.LoginLink{}, fmt.Errorf("%w: login links are issued to the API token holder (clubnode ui), not to a browser", identity.ErrNotAuthorized)
 	}
 	t, expires, err := n.web.sessions.NewLogin()
 	if err != nil {
@@ -162,7 +152,7 @@ func (n *Node) login(w http.ResponseWriter, r *http.Request) {
 
 // Settings shows the settings the UI may change, as the config file has
 // them, next to what the running daemon uses.
-func (n *Node) Settings() (apiv1.Settings, error) {
+func (n *Node) Settings(context.Context) (apiv1.Settings, error) {
 	cfg, err := n.configFile()
 	if err != nil {
 		return apiv1.Settings{}, err
@@ -188,7 +178,7 @@ func (n *Node) configFile() (home.Config, error) {
 
 // SetSettings writes changed settings to the config file; the daemon
 // uses them from its next start.
-func (n *Node) SetSettings(req apiv1.SetSettingsRequest) (apiv1.Settings, error) {
+func (n *Node) SetSettings(_ context.Context, req apiv1.SetSettingsRequest) (apiv1.Settings, error) {
 	n.web.settingsMu.Lock()
 	defer n.web.settingsMu.Unlock()
 	cfg, err := n.configFile()
@@ -202,7 +192,7 @@ func (n *Node) SetSettings(req apiv1.SetSettingsRequest) (apiv1.Settings, error)
 		cfg.APIAddr = *req.APIAddr
 	}
 	if err := cfg.Validate(); err != nil {
-		return apiv1.Settings{}, fail(http.StatusBadRequest, "%w", err)
+		return apiv1.Settings{}, invalid("%w", err)
 	}
 	if err := n.cfg.Home.EnsureDir(); err != nil {
 		return apiv1.Settings{}, err
@@ -262,11 +252,11 @@ func (n *Node) pollState(ctx context.Context) eventstream.Snapshot {
 	if n.p2p.Chain() == nil {
 		return snap
 	}
-	if members, err := n.Members(); err == nil {
+	if members, err := n.Members(ctx); err == nil {
 		slices.SortFunc(members, func(a, b apiv1.Member) int { return strings.Compare(a.PeerID, b.PeerID) })
 		add("members", apiv1.EventMembers, members)
 	}
-	hall, err := n.Hallway()
+	hall, err := n.Hallway(ctx)
 	if err != nil {
 		hall = nil
 	} else {
@@ -274,7 +264,7 @@ func (n *Node) pollState(ctx context.Context) eventstream.Snapshot {
 		add("hallway", apiv1.EventHallway, hall)
 	}
 	for _, id := range n.web.watch.candidates(hall) {
-		st, err := n.Room(id)
+		st, err := n.Room(ctx, id)
 		if err == nil {
 			n.web.watch.setIn(id, true)
 			add("room/"+id, apiv1.EventRoom, apiv1.RoomEvent{ID: id, State: &st})

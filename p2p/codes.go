@@ -11,6 +11,8 @@ import (
 // Protocols built on p2p join their own codes in front of these.
 var Codes = rpc.Codes{
 	{Name: "not-member", Err: ErrNotMember},
+	{Name: "already-member", Err: ErrAlreadyMember},
+	{Name: "invite-used-up", Err: ErrInviteUsedUp},
 	{Name: "revoked", Err: identity.ErrRevoked},
 	{Name: "not-authorized", Err: identity.ErrNotAuthorized},
 	{Name: "wrong-network", Err: identity.ErrWrongNetwork},

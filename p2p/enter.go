@@ -54,7 +54,7 @@ func (n *Node) Enter(state NetworkState) error {
 	if n.net != nil {
 		current := n.net.network()
 		n.mu.Unlock()
-		return fmt.Errorf("enter network: already a member of %s", current)
+		return fmt.Errorf("enter network: %w: %s", ErrAlreadyMember, current)
 	}
 	n.net = st
 	n.mu.Unlock()

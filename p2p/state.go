@@ -15,6 +15,13 @@ import (
 // ErrNotMember is returned by operations that need this node to be a member.
 var ErrNotMember = errors.New("this node is not a member of any network yet")
 
+// ErrAlreadyMember: the node is a member of a network already (a node
+// belongs to one).
+var ErrAlreadyMember = errors.New("already a member of a network")
+
+// ErrInviteUsedUp: a bearer invite has no uses left (the Ledger says so).
+var ErrInviteUsedUp = errors.New("invite has no uses left")
+
 // Member is what the node knows of one member of its network.
 type Member struct {
 	Chain   *identity.Chain
