@@ -250,7 +250,7 @@ func (n *Node) Revoke(ctx context.Context, req apiv1.RevokeRequest) (apiv1.Revoc
 	if !ok {
 		return apiv1.Revocation{}, fmt.Errorf("member %s: %w: this node knows no such member", p, ErrNotFound)
 	}
-	rev, err := identity.Revoke(n.key, m.Chain, withInvitees, n.cfg.Now())
+	rev, err := identity.Revoke(n.key, m.Chain, withInvitees, n.p2p.InviteesOf(p), n.cfg.Now())
 	if err != nil {
 		return apiv1.Revocation{}, err
 	}
