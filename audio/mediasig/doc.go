@@ -72,6 +72,12 @@
 // 4, 80 ms at Batch 5. Relays do not wait: they forward every packet at
 // once, and may verify in parallel only to notice a bad parent.
 //
+// A batch also closes when the speaker's node says so (Sign's flush): it
+// should for the last packet before a pause (an Opus DTX packet), or that
+// packet and those before it would wait for the speech to resume; and, when
+// the stream stops, one empty packet with the next sequence number carries
+// the signature of the tail.
+//
 // # Verifying
 //
 // A Verifier holds, per speaker, the packets waiting for their signature
@@ -80,5 +86,9 @@
 // releases each extended sequence number at most once within Window.
 // Every refusal is counted and reported as a Failure; Kind.Tampering says
 // which kinds prove that the stream was changed on its way, so that the
-// node can report its parent to the host.
+// node can report its parent to the host. Two things are not proof: a frame
+// whose sequence field was changed points at packets that never come and
+// shows only as Unverified; and a speaker whose clock stepped back across a
+// restart of its node is refused as a replay by listeners who heard it
+// before, until they make a new Verifier.
 package mediasig
