@@ -210,8 +210,16 @@ func newResourceManager(maxConns int) (network.ResourceManager, error) {
 	limits := rcmgr.PartialLimitConfig{
 		System: rcmgr.ResourceLimits{
 			Conns:         rcmgr.LimitVal(maxConns),
-			ConnsInbound:  rcmgr.LimitVal(maxConns / 2),
+			ConnsInbound:  rcmgr.LimitVal(maxConns),
 			ConnsOutbound: rcmgr.LimitVal(maxConns),
+		},
+		// Connections still in their handshake are transient. A flood of
+		// handshakes must not fill this scope, or the one a newcomer
+		// needs is refused before its peer ID is known; what they hold
+		// after the handshake is bounded by the unproven budget.
+		Transient: rcmgr.ResourceLimits{
+			Conns:        rcmgr.LimitVal(maxConns),
+			ConnsInbound: rcmgr.LimitVal(maxConns),
 		},
 		// A single peer needs few connections; more is a misbehaving peer.
 		PeerDefault: rcmgr.ResourceLimits{Conns: 8, ConnsInbound: 4, ConnsOutbound: 4},
