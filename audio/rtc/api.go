@@ -15,6 +15,8 @@ import (
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/clubnode/clubnode/internal/pionlog"
 )
 
 // PayloadType is the RTP payload type Opus is negotiated with (the same
@@ -100,7 +102,7 @@ func NewAPI(cfg Config) (*API, error) {
 		return nil, fmt.Errorf("configure rtcp reports: %w", err)
 	}
 
-	settings := webrtc.SettingEngine{LoggerFactory: pionLogFactory{log: log}}
+	settings := webrtc.SettingEngine{LoggerFactory: pionlog.Factory(log)}
 	settings.SetICETimeouts(iceDisconnectedTimeout, iceFailedTimeout, iceKeepalive)
 	// Nodes reach each other by real addresses, and a local browser's mDNS
 	// candidates are learnt as peer-reflexive from its checks, so the

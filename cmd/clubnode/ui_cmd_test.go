@@ -9,13 +9,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/clubnode/clubnode/internal/daemontest"
 )
 
 // runUI runs `clubnode ui` with the given environment instead of the
 // test's, so the test decides whether there is a desktop.
 func runUI(t *testing.T, home string, env []string, args ...string) string {
 	t.Helper()
-	cmd := exec.Command(binary, append([]string{"--home", home, "ui"}, args...)...)
+	cmd := exec.Command(daemontest.MustBinary(t), append([]string{"--home", home, "ui"}, args...)...)
 	cmd.Env = env
 	out, err := cmd.Output()
 	if err != nil {
@@ -155,7 +157,7 @@ func TestUISessionSurvivesRestart(t *testing.T) {
 	if status != http.StatusOK || csrf == "" {
 		t.Fatalf("session before the restart: %d %q", status, csrf)
 	}
-	d.stop()
+	d.Stop()
 	startDaemonOn(t, dir, api)
 	if status, again := session(); status != http.StatusOK || again != csrf {
 		t.Fatalf("session after the restart: %d, CSRF token %q (was %q)", status, again, csrf)
