@@ -71,14 +71,20 @@ type Node struct {
 	token string
 
 	joinMu sync.Mutex // one network change (create, join) at a time
-	once   sync.Once
+	// profileMu makes a profile change one step: the name and bio, the
+	// signed profile and what the network is told stay the same person.
+	profileMu sync.Mutex
+	once      sync.Once
 }
 
 // Init creates a node's identity and datastore in h, refusing to touch a
 // home that already has one.
 func Init(h home.Home, name string) (peer.ID, error) {
-	if err := identity.ValidateProfileText(name, ""); err != nil {
-		return "", err
+	if name == "" {
+		return "", invalid("a name is needed (--name NAME): it is what other members see")
+	}
+	if err := identity.ValidateName(name); err != nil {
+		return "", invalid("%w", err)
 	}
 	exists, err := h.Exists()
 	if err != nil {
@@ -223,8 +229,17 @@ func (n *Node) enter(ctx context.Context, chain *identity.Chain, extra []peer.Ad
 	if err != nil {
 		return err
 	}
+	joinBoot, err := n.store.joinBootstrap(ctx)
+	if err != nil {
+		return err
+	}
+	known = append(known, joinBoot...)
 	known = append(known, n.configBootstrap()...)
 	known = append(known, extra...)
+	// A profile change waits until the network is entered with the
+	// profile signed here, and then signs on top of it.
+	n.profileMu.Lock()
+	defer n.profileMu.Unlock()
 	profile, err := n.ownProfile(ctx, chain)
 	if err != nil {
 		return err
@@ -264,6 +279,12 @@ func (n *Node) ownProfile(ctx context.Context, chain *identity.Chain) (*identity
 	info, err := n.store.selfInfo(ctx)
 	if err != nil {
 		return nil, err
+	}
+	if err := identity.ValidateProfileText(info.Name, info.Bio); err != nil {
+		// Stored before today's rules: enter with no name rather than
+		// not at all, and say how to set one.
+		n.log.Warn("the stored name or bio is not allowed any more; set them again with: clubnode profile set", "err", err)
+		info = selfInfo{}
 	}
 	p, err = identity.SignProfile(n.key, identity.Profile{Network: chain.Network(), Peer: n.ID(),
 		Name: info.Name, Bio: info.Bio, Updated: n.cfg.Now()})
