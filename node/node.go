@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/clubnode/clubnode/audio/rtc"
 	"github.com/clubnode/clubnode/identity"
+	"github.com/clubnode/clubnode/node/apiconn"
 	"github.com/clubnode/clubnode/node/home"
 	"github.com/clubnode/clubnode/p2p"
 	"github.com/clubnode/clubnode/rooms/roomnet"
@@ -63,12 +63,13 @@ type Node struct {
 	p2p   *p2p.Node
 	// rooms is nil until the node is a member; it is set once, by create
 	// or join, while the API (the event stream among others) reads it.
-	rooms atomic.Pointer[roomnet.Service]
-	rtc   *rtc.API    // the rooms' audio between nodes
-	media *localMedia // WHIP and WHEP sessions of local clients
-	web   *webUI      // the browser app: sessions, event stream (ui.go)
-	api   net.Listener
-	token string
+	rooms  atomic.Pointer[roomnet.Service]
+	rtc    *rtc.API    // the rooms' audio between nodes
+	media  *localMedia // WHIP and WHEP sessions of local clients
+	web    *webUI      // the browser app: sessions, event stream (ui.go)
+	api    net.Listener
+	limits apiLimits // the local API server's timeouts and caps (apiserver.go)
+	token  string
 
 	joinMu sync.Mutex // one network change (create, join) at a time
 	// profileMu makes a profile change one step: the name and bio, the
@@ -152,7 +153,7 @@ func Start(cfg Config) (*Node, error) {
 		}
 		cfg.Datastore = d
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger.With("component", "node")}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("component", "node"), limits: defaultAPILimits}
 	n.store = &store{ds: cfg.Datastore, log: n.log}
 	if err := n.start(); err != nil {
 		n.Close()
@@ -318,18 +319,14 @@ func (n *Node) Serve(ctx context.Context) error {
 			n.log.Warn("could not remove the API address file", "err", err)
 		}
 	}()
-	srv := &http.Server{
-		Handler:           n.httpHandler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelDebug),
-	}
+	srv := n.newAPIServer(n.httpHandler())
 	// The event stream stops first on the way out, ending open streams
 	// so that Shutdown need not wait for browsers to hang up.
 	uiCtx, stopUI := context.WithCancel(ctx)
 	uiDone := n.runUI(uiCtx)
 	defer func() { stopUI(); <-uiDone }()
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(n.api) }()
+	go func() { errc <- srv.Serve(apiconn.NewListener(n.api, n.limits.maxUntrusted)) }()
 	n.log.Info("local API listening", "addr", n.APIAddr())
 	select {
 	case err := <-errc:
