@@ -221,6 +221,9 @@ func TestRoomCreateStart(t *testing.T) {
 	if _, err := createRoomRequest("t", "open", "2026-10-31T23:59Z", true, now); err == nil || !strings.Contains(err.Error(), "in the past") {
 		t.Errorf("a start in the past: err = %v", err)
 	}
+	if _, err := createRoomRequest("t", "open", "9999-01-01T00:00Z", true, now); err == nil || !strings.Contains(err.Error(), "days ahead") {
+		t.Errorf("a start in the year 9999: err = %v", err)
+	}
 }
 
 func TestRoomList(t *testing.T) {
@@ -521,7 +524,7 @@ func TestRoomArgValidation(t *testing.T) {
 }
 
 func TestRoomTitleClean(t *testing.T) {
-	if got, want := clean("Late\tnight\x1b[31m Go\u0085 \xff ünïcode 🎙"), "Late\uFFFDnight\uFFFD[31m Go\uFFFD \uFFFD ünïcode 🎙"; got != want {
+	if got, want := clean("Late\tnight\x1b[31m Go\u0085 \xff \u202eünïcode 🎙"), `Late\tnight\u001b[31m Go\u0085 `+"\uFFFD "+`\u202eünïcode 🎙`; got != want {
 		t.Errorf("clean = %q, want %q", got, want)
 	}
 }

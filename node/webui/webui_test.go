@@ -28,7 +28,7 @@ func TestHandlerServesTheApp(t *testing.T) {
 		{"/app/js/views/room.js", "text/javascript; charset=utf-8", 200},
 		{"/app/css/app.css", "text/css; charset=utf-8", 200},
 		{"/app/icon.svg", "image/svg+xml", 200},
-		{"/app/", "", 404},
+		{"/app/", "text/html; charset=utf-8", 200}, // the README's other address of the app
 		{"/app/nope.js", "", 404},
 		{"/app/../webui.go", "", 404},
 		{"/app/js/../../webui.go", "", 404},
