@@ -98,3 +98,18 @@ func TestNoInlineCode(t *testing.T) {
 		}
 	}
 }
+
+func TestSignInPage(t *testing.T) {
+	page, err := SignInPage("http://127.0.0.1:7700/login?token=abc&x=<b>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `content="0;url=http://127.0.0.1:7700/login?token=abc&amp;x=&lt;b&gt;"`; !strings.Contains(string(page), want) {
+		t.Errorf("page lacks %s:\n%s", want, page)
+	}
+	for _, bad := range []string{"javascript:alert(1)", "file:///etc/passwd", "http://", "::"} {
+		if _, err := SignInPage(bad); err == nil {
+			t.Errorf("SignInPage(%q) accepted it", bad)
+		}
+	}
+}
