@@ -14,7 +14,6 @@ import (
 	"time"
 
 	ds "github.com/ipfs/go-datastore"
-	leveldb "github.com/ipfs/go-ds-leveldb"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
@@ -22,6 +21,7 @@ import (
 	"github.com/clubnode/clubnode/audio/rtc"
 	"github.com/clubnode/clubnode/identity"
 	"github.com/clubnode/clubnode/node/apiconn"
+	"github.com/clubnode/clubnode/node/diskstore"
 	"github.com/clubnode/clubnode/node/home"
 	"github.com/clubnode/clubnode/p2p"
 	"github.com/clubnode/clubnode/rooms/roomnet"
@@ -97,7 +97,7 @@ func Init(h home.Home, name string) (peer.ID, error) {
 	if err := h.EnsureDir(); err != nil {
 		return "", err
 	}
-	d, err := openLevelDB(h)
+	d, err := diskstore.Open(h.DatastorePath(), slog.Default())
 	if err != nil {
 		return "", err
 	}
@@ -125,14 +125,6 @@ func Init(h home.Home, name string) (peer.ID, error) {
 	return peer.IDFromPrivateKey(key)
 }
 
-func openLevelDB(h home.Home) (ds.Batching, error) {
-	d, err := leveldb.NewDatastore(h.DatastorePath(), nil)
-	if err != nil {
-		return nil, fmt.Errorf("open datastore %s: %w (is another clubnode daemon running for this home?)", h.DatastorePath(), err)
-	}
-	return d, nil
-}
-
 // Start opens the datastore, starts the libp2p host (entering the network
 // if the node is a member) and listens on the API address. Serve the API
 // with Serve.
@@ -147,7 +139,9 @@ func Start(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	if cfg.Datastore == nil {
-		d, err := openLevelDB(cfg.Home)
+		// LevelDB that reopens itself after a failed write (a full disk)
+		// and names the cause of a failed open.
+		d, err := diskstore.Open(cfg.Home.DatastorePath(), cfg.Logger.With("component", "datastore"))
 		if err != nil {
 			return nil, err
 		}
