@@ -25,8 +25,10 @@ type apiLimits struct {
 	// op replaces read and write once a request passed the guard.
 	op time.Duration
 	// maxUntrusted caps the connections that have not yet carried an
-	// authenticated request (apiconn).
+	// authenticated request (apiconn); with trustOwner, those of the
+	// daemon's own user count as trusted from the start.
 	maxUntrusted int
+	trustOwner   bool
 }
 
 var defaultAPILimits = apiLimits{
@@ -36,6 +38,7 @@ var defaultAPILimits = apiLimits{
 	idle:         30 * time.Second,
 	op:           3 * time.Minute,
 	maxUntrusted: 64,
+	trustOwner:   true,
 }
 
 // newAPIServer is the local API's HTTP server, with the limits above.

@@ -320,7 +320,7 @@ func (n *Node) Serve(ctx context.Context) error {
 	uiDone := n.runUI(uiCtx)
 	defer func() { stopUI(); <-uiDone }()
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(apiconn.NewListener(n.api, n.limits.maxUntrusted)) }()
+	go func() { errc <- srv.Serve(apiconn.NewListener(n.api, n.limits.maxUntrusted, n.limits.trustOwner)) }()
 	n.log.Info("local API listening", "addr", n.APIAddr())
 	select {
 	case err := <-errc:

@@ -25,6 +25,10 @@ import (
 var binary string
 
 func TestMain(m *testing.M) {
+	if addr := os.Getenv(attackEnv); addr != "" {
+		runAttacker(addr) // a helper process of TestOwnerCLIDuringConnectionFlood
+		return
+	}
 	dir, err := os.MkdirTemp("", "clubnode-bin-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -117,6 +121,13 @@ func startDaemon(t *testing.T, dir string, listen ...string) *daemon {
 // startDaemonOn is startDaemon with the API on a given address.
 func startDaemonOn(t *testing.T, dir, api string, listen ...string) *daemon {
 	t.Helper()
+	return startDaemonVia(t, nil, dir, api, listen...)
+}
+
+// startDaemonVia is startDaemonOn run through a wrapper command (such as
+// prlimit), which must exec the daemon.
+func startDaemonVia(t *testing.T, wrapper []string, dir, api string, listen ...string) *daemon {
+	t.Helper()
 	if len(listen) == 0 {
 		listen = []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}
 	}
@@ -125,7 +136,8 @@ func startDaemonOn(t *testing.T, dir, api string, listen ...string) *daemon {
 		args = append(args, "--listen", a)
 	}
 	// The api file of a killed daemon stays behind; readiness is an answer.
-	cmd := exec.Command(binary, args...)
+	argv := append(append(append([]string{}, wrapper...), binary), args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	d := &daemon{t: t, home: dir, cmd: cmd, log: &bytes.Buffer{}}
 	cmd.Stdout, cmd.Stderr = d.log, d.log
 	if err := cmd.Start(); err != nil {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"testing"
 	"time"
 
@@ -48,7 +49,7 @@ func TestOldestUntrustedMakesRoom(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l := NewListener(raw, 3)
+	l := NewListener(raw, 3, false)
 	defer l.Close()
 
 	c0, s0 := dialAccept(t, l)
@@ -79,5 +80,33 @@ func TestOldestUntrustedMakesRoom(t *testing.T) {
 	}
 	if got := l.Untrusted(); got != 0 {
 		t.Errorf("untrusted after closing them = %d", got)
+	}
+}
+
+// TestOwnConnectionsTrusted: the kernel says who is at the other end of a
+// loopback connection; with trustOwner, this user's are never counted.
+func TestOwnConnectionsTrusted(t *testing.T) {
+	raw, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l := NewListener(raw, 1, true)
+	defer l.Close()
+	_, s := dialAccept(t, l)
+	if uid, ok := peerUID(s.(*Conn).Conn); !ok || int(uid) != os.Getuid() {
+		t.Skipf("the owner of a loopback connection is not known here (%d, %v)", uid, ok)
+	}
+	var clients []net.Conn
+	for range 3 {
+		c, _ := dialAccept(t, l)
+		clients = append(clients, c)
+	}
+	if got := l.Untrusted(); got != 0 {
+		t.Errorf("untrusted = %d, want 0: they are this user's", got)
+	}
+	for i, c := range clients {
+		if closedByServer(t, c) {
+			t.Errorf("connection %d of this user was closed", i)
+		}
 	}
 }
