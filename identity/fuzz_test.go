@@ -100,7 +100,7 @@ func makeFuzzObjects(f *testing.F) *fuzzObjects {
 	_, xid := testKey(f, "X")
 	o := &fuzzObjects{w: w}
 
-	other, err := FoundNetwork(w.F.key, "ü\tclub", t0)
+	other, err := FoundNetwork(w.F.key, "ü club", t0)
 	if err != nil {
 		f.Fatal(err)
 	}

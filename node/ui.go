@@ -73,7 +73,7 @@ func newWebUI(n *Node) (*webUI, error) {
 func (n *Node) httpHandler() http.Handler {
 	guard := apiguard.Guard{Token: n.token, Logger: n.log, Sessions: n.web.sessions}
 	mux := http.NewServeMux()
-	mux.Handle("/api/", guard.Wrap(n.web.watch.observe(n.routes())))
+	mux.Handle("/api/", guard.Wrap(n.authenticated(n.web.watch.observe(n.routes()))))
 	mux.Handle(apiv1.RouteLogin, guard.WrapPublic(http.HandlerFunc(n.login)))
 	mux.Handle("GET /{$}", guard.WrapPublic(http.HandlerFunc(n.web.app.Index)))
 	mux.Handle("GET "+webui.AssetPrefix, guard.WrapPublic(http.HandlerFunc(n.web.app.Asset)))
@@ -139,7 +139,9 @@ func (n *Node) login(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	s, err := n.web.sessions.Redeem(r.URL.Query().Get("token"))
 	if err != nil {
-		n.log.Info("refused a browser sign-in", "err", err)
+		// Debug, as the guard's refusals: any web page can send
+		// browsers here with bad links, as often as it likes.
+		n.log.Debug("refused a browser sign-in", "err", err)
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.WriteHeader(http.StatusForbidden)
 		_, _ = io.WriteString(w, loginFailedPage)

@@ -73,7 +73,7 @@ func newNetworkCommand() *cobra.Command {
 					return err
 				}
 				return output(cmd, n, func() string {
-					return fmt.Sprintf("founded network %s\nid: %s\n", n.Name, n.ID)
+					return fmt.Sprintf("founded network %s\nid: %s\n", clean(n.Name), n.ID)
 				})
 			})
 		},

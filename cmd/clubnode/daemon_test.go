@@ -2,11 +2,13 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -21,7 +23,13 @@ import (
 // These tests run the real clubnode binary as separate processes, each
 // with its own home, libp2p ports and API port on loopback.
 
-func TestMain(m *testing.M) { os.Exit(daemontest.Main(m)) }
+func TestMain(m *testing.M) {
+	if addr := os.Getenv(attackEnv); addr != "" {
+		runAttacker(addr) // a helper process of TestOwnerCLIDuringConnectionFlood
+		return
+	}
+	os.Exit(daemontest.Main(m))
+}
 
 type daemon = daemontest.Daemon
 
@@ -86,6 +94,20 @@ func startDaemon(t *testing.T, dir string, listen ...string) *daemon {
 func startDaemonOn(t *testing.T, dir, api string, listen ...string) *daemon {
 	t.Helper()
 	return daemontest.Start(t, daemontest.Local, dir, daemontest.Options{API: api, Listen: listen})
+}
+
+// startDaemonVia is startDaemonOn run through a wrapper command (such as
+// prlimit), which must exec the daemon.
+func startDaemonVia(t *testing.T, wrapper []string, dir, api string, listen ...string) *daemon {
+	t.Helper()
+	return daemontest.Start(t, wrapped(wrapper), dir, daemontest.Options{API: api, Listen: listen})
+}
+
+// wrapped runs commands through a wrapper command.
+type wrapped []string
+
+func (w wrapped) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	return exec.CommandContext(ctx, w[0], append(append(append([]string{}, w[1:]...), name), args...)...)
 }
 
 func TestInitRefusesToOverwrite(t *testing.T) {
