@@ -162,7 +162,7 @@ func (s *Service) announce(ctx context.Context, id rooms.RoomID) {
 		return
 	}
 	r.seq = rooms.NextSeq(r.seq, s.cfg.Now())
-	a := rooms.AnnouncementOf(&r.state.State, r.seq, s.cfg.Now().Add(3*s.cfg.AnnounceInterval))
+	a := rooms.AnnouncementOf(&r.state.State, r.seq, s.cfg.Now().Add(hallwayTTL(s.cfg)))
 	s.mu.Unlock()
 	if m, ok := s.Media(id); ok && m.Subtree > 1 {
 		// The listener count summed up the relay tree: everyone linked

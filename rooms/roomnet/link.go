@@ -45,6 +45,10 @@ func (ms *mediaSession) linkParent(ctx context.Context, a *rooms.SignedAssignmen
 	// A stream blocked in a read does not see ctx; resetting it does.
 	stop := context.AfterFunc(ctx, func() { _ = str.Reset() })
 	defer stop()
+	// The audio's connection must not be trimmed as idle by the
+	// connection manager: a media link carries nothing it can see.
+	ms.m.host.ConnManager().Protect(a.Parent, mediaTag(ms.room))
+	defer ms.m.host.ConnManager().Unprotect(a.Parent, mediaTag(ms.room))
 	return rtc.DialParent(ctx, ms.m.api, str, ms.fwd, rtc.ParentOptions{Timeout: ms.m.timeout, Uplink: ms.uplink,
 		Subtree: ms.subtree})
 }
@@ -82,6 +86,8 @@ func (ms *mediaSession) serveChild(parent context.Context, child peer.ID, str ne
 	}()
 	stop := context.AfterFunc(ctx, func() { _ = str.Reset() })
 	defer stop()
+	ms.m.host.ConnManager().Protect(child, mediaTag(ms.room))
+	defer ms.m.host.ConnManager().Unprotect(child, mediaTag(ms.room))
 	opts := rtc.ChildOptions{Timeout: ms.m.timeout, OnSubtree: func(n int) {
 		ms.mu.Lock()
 		link.subtree = n
@@ -119,3 +125,6 @@ func (m *media) admitChild(child peer.ID, hello linkHello) (*mediaSession, error
 	}
 	return ms, nil
 }
+
+// mediaTag names a room's media links to the connection manager.
+func mediaTag(room rooms.RoomID) string { return "room-media:" + string(room) }

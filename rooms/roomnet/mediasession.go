@@ -96,6 +96,9 @@ func (ms *mediaSession) follow(ctx context.Context) {
 
 // applyState brings the links and the tree in line with st. Callers hold mu.
 func (ms *mediaSession) applyState(st *rooms.SignedState) {
+	// The host changed (a takeover, a handover) and this node hung under
+	// the old one: move now rather than wait for the link to time out.
+	hostGone := ms.host != "" && ms.host != st.Host && ms.parent == ms.host
 	if st.Host == ms.self() && ms.host != ms.self() {
 		// This node became the host: it starts a tree of its own and
 		// learns the rest as nodes come asking or report in.
@@ -125,7 +128,7 @@ func (ms *mediaSession) applyState(st *rooms.SignedState) {
 	// node whose parent was the old host, moves.
 	replace := ms.linkCancel != nil && ms.parent != "" && st.Host != ms.self() &&
 		st.OnStage(ms.self()) && ms.parent != st.Host
-	if st.Host == ms.self() && ms.linkCancel != nil {
+	if (st.Host == ms.self() || hostGone) && ms.linkCancel != nil {
 		replace = true
 	}
 	if replace {

@@ -74,6 +74,12 @@ func (s *Service) apply(req *rooms.SignedRequest, ticketBytes []byte) (*rooms.Si
 	if !ok || cur.Host != s.self() {
 		return nil, fmt.Errorf("%w: %s is not hosted by this node", rooms.ErrUnknownRoom, req.Room)
 	}
+	if req.Kind == rooms.KindJoin && cur.InRoom(req.From) && cur.Status != rooms.StatusEnded {
+		// Someone coming back (its node restarted, or it is the old host
+		// after a takeover): it is in the room already, as the state
+		// says; it gets the state and asks for a place in the tree again.
+		return cur, nil
+	}
 	adm := rooms.Admission{Member: s.isMember(req.From), Followed: s.cfg.Store.Follows(req.From),
 		BlockedBy: s.blockedBy(req.Room, req.From)}
 	if s.cfg.Store.Blocks(req.From) {

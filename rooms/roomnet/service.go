@@ -16,6 +16,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/time/rate"
 
 	"github.com/clubnode/clubnode/audio/rtc"
 	"github.com/clubnode/clubnode/identity"
@@ -51,12 +52,24 @@ type Config struct {
 	Store  Store
 	Logger *slog.Logger
 	// AnnounceInterval is how often a host re-publishes its rooms; the
-	// hallway forgets a room after three intervals of silence, and a
-	// moderator takes over after HostTimeout. HostTimeout defaults to two
-	// intervals, so that the first successor's takeover reaches hallways
-	// before they forget the room: it stays listed through the takeover.
+	// hallway forgets a room after three intervals of silence.
 	AnnounceInterval time.Duration
-	HostTimeout      time.Duration
+	// HostTimeout is how long a room's host may stay silent before its
+	// first successor takes the room over (each later successor waits one
+	// more HostTimeout). Moderators do not judge the host by the hallway,
+	// whose announcements are rate-limited and gossiped: each pings the
+	// host directly, HostTimeout/8 apart, and the host is silent when no
+	// answer, state or announcement came for HostTimeout. Default 2 s (or
+	// two announce intervals, if that is shorter).
+	HostTimeout time.Duration
+	// PresenceTimeout is how long someone on the stage of a room this node
+	// hosts may be out of reach before the host prunes them from it (an
+	// old host after a takeover, a speaker whose node died). Default 30 s.
+	PresenceTimeout time.Duration
+	// ResumeWindow is how recent the stored state of a live room this node
+	// hosted must be for a restart to resume it rather than end it, when
+	// nobody took it over meanwhile. Default 10 minutes.
+	ResumeWindow time.Duration
 	// ScheduleGrace is how late a scheduled room may still go live: a host
 	// whose node was off at the start time and comes back within it opens
 	// the room; later, it ends the room instead (nobody is waiting any
@@ -92,8 +105,9 @@ type Service struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu    sync.Mutex
-	rooms map[rooms.RoomID]*room
+	mu     sync.Mutex
+	rooms  map[rooms.RoomID]*room
+	probes map[peer.ID]*hostProbe // as a moderator: the hosts it watches
 	// signMu makes the host's changes one at a time: each next state is
 	// built on the one before, or two requests arriving together would
 	// both build on the same version and one of them would be lost.
@@ -108,7 +122,7 @@ type room struct {
 	topic     *pubsub.Topic
 	sub       *pubsub.Subscription
 	cancel    context.CancelFunc
-	lastHeard time.Time // last state or announcement from the host
+	lastHeard time.Time // last state, announcement or ping answer from the host
 	seq       uint64    // last announcement sequence this node published
 	// As the host: the block lists the room's moderators sent (blocks.go).
 	modBlocks map[peer.ID]map[peer.ID]bool
@@ -116,9 +130,11 @@ type room struct {
 	// whether a send is under way.
 	blocksSentTo  peer.ID
 	blocksSending bool
-	// As a participant: a check that a silent host still answers is
-	// under way (forgetIfAbandoned).
+	// As a participant: a check that the host still answers is under way
+	// (a moderator's liveness probe, or forgetIfAbandoned's).
 	probing bool
+	// As the host: since when each one on stage has been out of reach.
+	absentSince map[peer.ID]time.Time
 }
 
 // New starts the service for the network p2p is a member of.
@@ -137,7 +153,15 @@ func New(cfg Config) (*Service, error) {
 		cfg.AnnounceInterval = 5 * time.Second
 	}
 	if cfg.HostTimeout <= 0 {
-		cfg.HostTimeout = 2 * cfg.AnnounceInterval
+		// Shorter than the hallway's memory of a room (three intervals),
+		// so that the takeover's announcement keeps the room listed.
+		cfg.HostTimeout = min(2*time.Second, 2*cfg.AnnounceInterval)
+	}
+	if cfg.PresenceTimeout <= 0 {
+		cfg.PresenceTimeout = 30 * time.Second
+	}
+	if cfg.ResumeWindow <= 0 {
+		cfg.ResumeWindow = 10 * time.Minute
 	}
 	if cfg.ScheduleGrace <= 0 {
 		cfg.ScheduleGrace = time.Hour
@@ -149,7 +173,12 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := rooms.NewDirectory(rooms.DirectoryConfig{Network: chain.Network(), TTL: 3 * cfg.AnnounceInterval, Now: cfg.Now})
+	// Each room's announcements are let in at six per TTL (about twice an
+	// interval, for the periodic one and the changes between), at least
+	// one a second, so a host re-announcing on its interval is never cut.
+	ttl := hallwayTTL(cfg)
+	dir, err := rooms.NewDirectory(rooms.DirectoryConfig{Network: chain.Network(), TTL: ttl, Now: cfg.Now,
+		Rate: rate.Limit(max(1, 6/ttl.Seconds())), Burst: 8})
 	if err != nil {
 		return nil, err
 	}
@@ -158,7 +187,7 @@ func New(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{cfg: cfg, log: cfg.Logger.With("component", "rooms"), network: chain.Network(),
-		dir: dir, replay: replay, follow: follow, rooms: map[rooms.RoomID]*room{}}
+		dir: dir, replay: replay, follow: follow, rooms: map[rooms.RoomID]*room{}, probes: map[peer.ID]*hostProbe{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if err := s.startHallway(); err != nil {
 		s.cancel()
@@ -173,6 +202,7 @@ func New(cfg Config) (*Service, error) {
 		s.media.start()
 	}
 	s.goFn(s.tick)
+	s.goFn(s.liveness)
 	return s, nil
 }
 
@@ -204,6 +234,11 @@ func (s *Service) goFn(fn func(ctx context.Context)) {
 }
 
 func (s *Service) self() peer.ID { return s.cfg.P2P.ID() }
+
+// hallwayTTL is how long a room stays listed after its last announcement:
+// three intervals, and a HostTimeout more, so that when a host dies its
+// successor's takeover reaches hallways before they forget the room.
+func hallwayTTL(cfg Config) time.Duration { return 3*cfg.AnnounceInterval + cfg.HostTimeout }
 
 // host is the libp2p host the rooms protocols run on: the members-only
 // one, so no stranger opens a rooms stream or is reached by one.
@@ -321,26 +356,72 @@ func (s *Service) drop(id rooms.RoomID) {
 	}
 }
 
-// Restore takes back a room this node hosted before a restart. A live
-// room's listeners have lost their connection to it, so rather than resume
-// a ghost the room is ended cleanly: the end is signed and spread, and the
-// hallway drops it at once. A scheduled room has nobody in it yet: it is
-// announced again, and goes live at once if its start has passed, unless it
-// passed more than ScheduleGrace ago, when the room is ended instead.
+// Restore takes back a room this node hosted before a restart.
+//
+// A scheduled room has nobody in it yet: it is announced again, and goes
+// live at once if its start has passed, unless it passed more than
+// ScheduleGrace ago, when the room is ended instead.
+//
+// A live room may have lived on without this node: a moderator takes over
+// within seconds. So the node first looks at the hallway for one announce
+// interval; if another host announces the room, it joins the room there,
+// as what the new state says it is (a moderator, after a takeover). If
+// nobody does, it resumes the room as its host, whose listeners are still
+// asking it for a place, unless the state is older than ResumeWindow: then
+// the room is ended cleanly.
 func (s *Service) Restore(ctx context.Context, st *rooms.SignedState) error {
 	if st.Host != s.self() || st.Status == rooms.StatusEnded {
 		return nil
 	}
-	if err := s.adopt(st); err != nil {
-		return err
-	}
-	if st.Status == rooms.StatusScheduled && s.cfg.Now().Sub(st.Start) <= s.cfg.ScheduleGrace {
-		if s.startDue(ctx, st.Room) {
+	if st.Status == rooms.StatusScheduled {
+		if err := s.adopt(st); err != nil {
+			return err
+		}
+		if s.cfg.Now().Sub(st.Start) <= s.cfg.ScheduleGrace {
+			if !s.startDue(ctx, st.Room) {
+				s.announce(ctx, st.Room)
+			}
 			return nil
 		}
-		s.announce(ctx, st.Room)
-		return nil
+		_, err := s.Request(ctx, st.Room, rooms.KindEnd, "", nil)
+		return err
 	}
-	_, err := s.Request(ctx, st.Room, rooms.KindEnd, "", nil)
-	return err
+	s.goFn(func(ctx context.Context) { s.resume(ctx, st) })
+	return nil
+}
+
+// resume is Restore for a room that was live: see there.
+func (s *Service) resume(ctx context.Context, st *rooms.SignedState) {
+	deadline := time.NewTimer(s.cfg.AnnounceInterval + s.cfg.AnnounceInterval/2)
+	defer deadline.Stop()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if a, ok := s.dir.Get(st.Room); ok && a.Host != s.self() {
+			if _, err := s.Request(ctx, st.Room, rooms.KindJoin, "", nil); err != nil {
+				s.log.Warn("could not rejoin a room another node hosts now", "room", st.Room, "host", a.Host, "err", err)
+			}
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-deadline.C:
+		case <-tick.C:
+			continue
+		}
+		break
+	}
+	if err := s.adopt(st); err != nil {
+		s.log.Warn("could not take back a hosted room", "room", st.Room, "err", err)
+		return
+	}
+	if s.cfg.Now().Sub(st.Updated) > s.cfg.ResumeWindow {
+		if _, err := s.Request(ctx, st.Room, rooms.KindEnd, "", nil); err != nil {
+			s.log.Warn("could not end a room left live long ago", "room", st.Room, "err", err)
+		}
+		return
+	}
+	s.log.Info("resuming a hosted room after a restart", "room", st.Room)
+	s.announce(ctx, st.Room)
 }
