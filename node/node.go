@@ -72,6 +72,10 @@ type Node struct {
 	token  string
 
 	joinMu sync.Mutex // one network change (create, join) at a time
+	// uiWake tells the event stream that the node's state changed (a
+	// room, the hallway, the members), so it looks now rather than at
+	// its next slow poll. Capacity 1: wakes coalesce.
+	uiWake chan struct{}
 	// profileMu makes a profile change one step: the name and bio, the
 	// signed profile and what the network is told stay the same person.
 	profileMu sync.Mutex
@@ -147,7 +151,7 @@ func Start(cfg Config) (*Node, error) {
 		}
 		cfg.Datastore = d
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger.With("component", "node"), limits: defaultAPILimits}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("component", "node"), limits: defaultAPILimits, uiWake: make(chan struct{}, 1)}
 	n.store = &store{ds: cfg.Datastore, log: n.log}
 	if err := n.start(); err != nil {
 		n.Close()
@@ -361,6 +365,7 @@ func (n *Node) Close() error {
 type events struct{ n *Node }
 
 func (e events) MemberSeen(m p2p.Member, addrs []ma.Multiaddr) {
+	defer e.n.wakeUI()
 	ctx := context.Background()
 	if err := e.n.store.putMember(ctx, m); err != nil {
 		e.n.log.Error("could not store member", "peer", m.Chain.Member(), "err", err)
@@ -371,7 +376,16 @@ func (e events) MemberSeen(m p2p.Member, addrs []ma.Multiaddr) {
 }
 
 func (e events) RevocationReceived(r *identity.SignedRevocation) {
+	defer e.n.wakeUI()
 	if err := e.n.store.putRevocation(context.Background(), r); err != nil {
 		e.n.log.Error("could not store revocation", "subject", r.Subject, "err", err)
+	}
+}
+
+// wakeUI tells the event stream the node's state changed. It never blocks.
+func (n *Node) wakeUI() {
+	select {
+	case n.uiWake <- struct{}{}:
+	default:
 	}
 }

@@ -17,6 +17,7 @@ import (
 
 var (
 	prefHosted  = ds.NewKey("/rooms/hosted")
+	prefJoined  = ds.NewKey("/rooms/joined")
 	prefTickets = ds.NewKey("/rooms/tickets")
 	prefFollows = ds.NewKey("/follows")
 	prefBlocks  = ds.NewKey("/blocks")
@@ -130,9 +131,23 @@ func (r roomStore) setFlag(ctx context.Context, prefix ds.Key, p peer.ID, on boo
 	return nil
 }
 
-func (r roomStore) hosted(ctx context.Context) []*rooms.SignedState {
+// SaveJoined keeps the state of a room this node is in, for a restart.
+func (r roomStore) SaveJoined(st *rooms.SignedState) error {
+	return r.s.put(context.Background(), prefJoined.ChildString(string(st.Room)), st.Bytes)
+}
+
+// ForgetJoined drops a room this node is out of.
+func (r roomStore) ForgetJoined(id rooms.RoomID) error {
+	if err := r.s.ds.Delete(context.Background(), prefJoined.ChildString(string(id))); err != nil {
+		return fmt.Errorf("%w: forget room %s: %w", ErrStorage, id, err)
+	}
+	return nil
+}
+
+// states lists the room states kept under prefix (hosted or joined).
+func (r roomStore) states(ctx context.Context, prefix ds.Key) []*rooms.SignedState {
 	var out []*rooms.SignedState
-	_ = r.s.each(ctx, prefHosted, func(key string, v []byte) {
+	_ = r.s.each(ctx, prefix, func(key string, v []byte) {
 		st, err := rooms.ParseState(v)
 		if err != nil {
 			r.s.log.Warn("skipping damaged stored room", "key", key, "err", err)
@@ -143,20 +158,26 @@ func (r roomStore) hosted(ctx context.Context) []*rooms.SignedState {
 	return out
 }
 
-// startRooms runs the rooms service once the node is a member, and ends
-// the rooms it was hosting when it stopped.
+// startRooms runs the rooms service once the node is a member, takes back
+// the rooms it was hosting when it stopped, and goes back into those it
+// was in.
 func (n *Node) startRooms(ctx context.Context) error {
 	svc, err := roomnet.New(roomnet.Config{P2P: n.p2p, Key: n.key, Store: roomStore{n.store}, Logger: n.cfg.Logger, Now: n.cfg.Now,
 		AnnounceInterval: n.cfg.RoomAnnounceInterval,
-		Media:            n.rtc, RelayCapacity: n.cfg.Settings.RelayCapacity})
+		Media:            n.rtc, RelayCapacity: n.cfg.Settings.RelayCapacity,
+		OnChange: func(rooms.RoomID) { n.wakeUI() }})
 	if err != nil {
 		return err
 	}
 	n.rooms.Store(svc)
-	for _, st := range (roomStore{n.store}).hosted(ctx) {
+	store := roomStore{n.store}
+	for _, st := range store.states(ctx, prefHosted) {
 		if err := svc.Restore(ctx, st); err != nil {
-			n.log.Warn("could not end a room left live by a restart", "room", st.Room, "err", err)
+			n.log.Warn("could not take back a hosted room", "room", st.Room, "err", err)
 		}
+	}
+	for _, st := range store.states(ctx, prefJoined) {
+		svc.Rejoin(st)
 	}
 	return nil
 }

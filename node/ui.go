@@ -25,13 +25,17 @@ import (
 	"github.com/clubnode/clubnode/rooms"
 )
 
-// Poll intervals of the event stream: the node's state (hallway, rooms,
-// members) and the speakers' audio levels, which drive the speaking rings
-// and must follow speech closely.
+// Poll intervals of the event stream. The node's state (hallway, rooms,
+// members) is sent when the node says it changed (wakeUI); the slow poll
+// only catches what nobody announced. The speakers' audio levels drive the
+// speaking rings and must follow speech closely.
 const (
-	uiStateInterval  = 300 * time.Millisecond
+	uiStateInterval  = 3 * time.Second
 	uiLevelsInterval = 100 * time.Millisecond
 )
+
+// stateSource is the index of pollState among the hub's sources.
+const stateSource = 0
 
 // webUI is what the browser app needs from the node: sessions, the event
 // stream and the app's files.
@@ -57,7 +61,7 @@ func newWebUI(n *Node) (*webUI, error) {
 	}
 	w := &webUI{app: app, sessions: session.NewManager(session.Config{CookieName: "clubnode_session_" + port, Now: n.cfg.Now,
 		Store: sessionStore{n.store}, Logger: n.log}),
-		watch: roomWatch{asked: map[string]bool{}, in: map[string]bool{}}}
+		watch: roomWatch{in: map[string]bool{}}}
 	w.hub, err = eventstream.New(eventstream.Config{Logger: n.log, Sources: []eventstream.Source{
 		{Poll: n.pollState, Interval: uiStateInterval},
 		{Poll: n.pollLevels, Interval: uiLevelsInterval},
@@ -73,7 +77,7 @@ func newWebUI(n *Node) (*webUI, error) {
 func (n *Node) httpHandler() http.Handler {
 	guard := apiguard.Guard{Token: n.token, Logger: n.log, Sessions: n.web.sessions}
 	mux := http.NewServeMux()
-	mux.Handle("/api/", guard.Wrap(n.authenticated(n.web.watch.observe(n.routes()))))
+	mux.Handle("/api/", guard.Wrap(n.authenticated(n.routes())))
 	mux.Handle(apiv1.RouteLogin, guard.WrapPublic(http.HandlerFunc(n.login)))
 	mux.Handle("GET /{$}", guard.WrapPublic(http.HandlerFunc(n.web.app.Index)))
 	mux.Handle("GET "+webui.AssetPrefix, guard.WrapPublic(http.HandlerFunc(n.web.app.Asset)))
@@ -229,7 +233,20 @@ func (n *Node) runUI(ctx context.Context) <-chan struct{} {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			// The node says when its state changed; the hub polls then.
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-n.uiWake:
+					n.web.hub.Wake(stateSource)
+				}
+			}
+		})
 		_ = n.web.hub.Run(ctx)
+		wg.Wait()
 	}()
 	return done
 }
@@ -265,7 +282,11 @@ func (n *Node) pollState(ctx context.Context) eventstream.Snapshot {
 		slices.SortFunc(hall, func(a, b apiv1.Room) int { return strings.Compare(a.ID, b.ID) })
 		add("hallway", apiv1.EventHallway, hall)
 	}
-	for _, id := range n.web.watch.candidates(hall) {
+	var held []rooms.RoomID
+	if svc := n.rooms.Load(); svc != nil {
+		held = svc.RoomIDs()
+	}
+	for _, id := range n.web.watch.candidates(hall, held) {
 		st, err := n.Room(ctx, id)
 		if err == nil {
 			n.web.watch.setIn(id, true)
@@ -299,52 +320,28 @@ func (n *Node) pollLevels(context.Context) eventstream.Snapshot {
 	return snap
 }
 
-// roomWatch tracks which rooms the event stream polls: those in the
-// hallway, those the node is in, and those the API was just asked about
-// (a closed room a ticket let us into is in no hallway). Polling what the
-// node can already answer needs no hook in the rooms service.
+// roomWatch remembers which rooms the event stream showed the node in, so
+// that it can tell the page once when the node is out of one.
 type roomWatch struct {
-	mu    sync.Mutex
-	asked map[string]bool // rooms named in API requests since the last poll
-	in    map[string]bool // rooms the node was in at the last poll
+	mu sync.Mutex
+	in map[string]bool // rooms the node was in at the last poll
 }
 
-// maxAskedRooms bounds the rooms remembered between two polls.
-const maxAskedRooms = 64
-
-// observe notes the room of every API request under /api/v1/rooms/{id}.
-func (rw *roomWatch) observe(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if rest, ok := strings.CutPrefix(r.URL.Path, apiv1.PathRoom); ok {
-			id, _, _ := strings.Cut(rest, "/")
-			if _, err := rooms.ParseRoomID(id); err == nil {
-				rw.mu.Lock()
-				if len(rw.asked) < maxAskedRooms {
-					rw.asked[id] = true
-				}
-				rw.mu.Unlock()
-			}
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-// candidates lists the rooms to look at in this poll, and forgets the
-// asked-about ones: from now on they are in the node's rooms or not.
-func (rw *roomWatch) candidates(hall []apiv1.Room) []string {
+// candidates lists the rooms to look at in this poll: those in the
+// hallway, those the node holds, and those it held at the last poll.
+func (rw *roomWatch) candidates(hall []apiv1.Room, held []rooms.RoomID) []string {
 	rw.mu.Lock()
 	defer rw.mu.Unlock()
 	set := map[string]bool{}
 	for _, r := range hall {
 		set[r.ID] = true
 	}
+	for _, id := range held {
+		set[string(id)] = true
+	}
 	for id := range rw.in {
 		set[id] = true
 	}
-	for id := range rw.asked {
-		set[id] = true
-	}
-	clear(rw.asked)
 	out := make([]string, 0, len(set))
 	for id := range set {
 		out = append(out, id)

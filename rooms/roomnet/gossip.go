@@ -62,6 +62,9 @@ func (s *Service) validateAnnouncement(_ context.Context, from peer.ID, msg *pub
 		return pubsub.ValidationReject
 	}
 	msg.ValidatorData = a
+	if s.cfg.OnChange != nil {
+		s.cfg.OnChange(a.Room)
+	}
 	return pubsub.ValidationAccept
 }
 
@@ -106,8 +109,10 @@ func (s *Service) readStates(ctx context.Context, id rooms.RoomID, sub *pubsub.S
 		s.mu.Lock()
 		r := s.rooms[id]
 		var wasHost bool
+		var prevHost peer.ID
 		if r != nil {
-			wasHost = r.state.Host == s.self()
+			prevHost = r.state.Host
+			wasHost = prevHost == s.self()
 		}
 		s.mu.Unlock()
 		if r == nil {
@@ -115,6 +120,9 @@ func (s *Service) readStates(ctx context.Context, id rooms.RoomID, sub *pubsub.S
 		}
 		if err := s.accept(r, next); err != nil {
 			continue
+		}
+		if next.Host != prevHost {
+			s.rememberJoined(next) // who hosts it now, for a restart
 		}
 		if next.Host == s.self() || wasHost {
 			// This node was handed the room (the host left), or gave it

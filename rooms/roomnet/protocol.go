@@ -196,6 +196,12 @@ func (s *Service) hostOf(id rooms.RoomID) (peerID, error) {
 	if a, ok := s.dir.Get(id); ok {
 		return a.Host, nil
 	}
+	s.mu.Lock()
+	host, ok := s.remembered[id]
+	s.mu.Unlock()
+	if ok {
+		return host, nil
+	}
 	return "", fmt.Errorf("%w: %s is not in this node's hallway", rooms.ErrUnknownRoom, id)
 }
 

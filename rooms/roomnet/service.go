@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 
 	"github.com/clubnode/clubnode/audio/rtc"
 	"github.com/clubnode/clubnode/identity"
+	"github.com/clubnode/clubnode/internal/rpc"
 	"github.com/clubnode/clubnode/p2p"
 	"github.com/clubnode/clubnode/rooms"
 )
@@ -43,6 +45,11 @@ type Store interface {
 	// (nil if none), for the hallway and for joining.
 	SaveTicket(t *rooms.SignedTicket) error
 	Ticket(room rooms.RoomID) *rooms.SignedTicket
+	// SaveJoined remembers a room this node takes part in and does not
+	// host, with the state it holds, so that a restarted node goes back to
+	// it (Rejoin); ForgetJoined drops it once the node is out of the room.
+	SaveJoined(s *rooms.SignedState) error
+	ForgetJoined(id rooms.RoomID) error
 }
 
 // Config configures a Service.
@@ -86,6 +93,11 @@ type Config struct {
 	// MediaTimeout is how long a link may be silent before its parent is
 	// given up; 0 means rtc's default.
 	MediaTimeout time.Duration
+
+	// OnChange, if set, is told the ID of every room whose state or
+	// hallway entry changed here (the event stream wakes on it). It must
+	// not block: it may be called with the service's lock held.
+	OnChange func(rooms.RoomID)
 }
 
 // Service runs the rooms of one node in one network.
@@ -108,6 +120,9 @@ type Service struct {
 	mu     sync.Mutex
 	rooms  map[rooms.RoomID]*room
 	probes map[peer.ID]*hostProbe // as a moderator: the hosts it watches
+	// remembered are the hosts of rooms this node was in before a restart
+	// and is going back to (Rejoin): the room may not be in the hallway.
+	remembered map[rooms.RoomID]peer.ID
 	// signMu makes the host's changes one at a time: each next state is
 	// built on the one before, or two requests arriving together would
 	// both build on the same version and one of them would be lost.
@@ -187,7 +202,8 @@ func New(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{cfg: cfg, log: cfg.Logger.With("component", "rooms"), network: chain.Network(),
-		dir: dir, replay: replay, follow: follow, rooms: map[rooms.RoomID]*room{}, probes: map[peer.ID]*hostProbe{}}
+		dir: dir, replay: replay, follow: follow, rooms: map[rooms.RoomID]*room{}, probes: map[peer.ID]*hostProbe{},
+		remembered: map[rooms.RoomID]peer.ID{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if err := s.startHallway(); err != nil {
 		s.cancel()
@@ -244,11 +260,22 @@ func hallwayTTL(cfg Config) time.Duration { return 3*cfg.AnnounceInterval + cfg.
 // one, so no stranger opens a rooms stream or is reached by one.
 func (s *Service) host() host.Host { return s.cfg.P2P.MemberHost() }
 
-// changed tells the media plane that a room's state moved; it never blocks.
+// changed tells the media plane and the owner's hook that a room's state
+// moved; it never blocks.
 func (s *Service) changed(id rooms.RoomID) {
 	if s.media != nil {
 		s.media.changed(id)
 	}
+	if s.cfg.OnChange != nil {
+		s.cfg.OnChange(id)
+	}
+}
+
+// RoomIDs lists the rooms this node takes part in (or hosts) now.
+func (s *Service) RoomIDs() []rooms.RoomID {
+	ids := s.roomIDs()
+	slices.Sort(ids)
+	return ids
 }
 
 // State returns the latest state this node holds of room.
@@ -316,7 +343,9 @@ func (s *Service) adopt(st *rooms.SignedState) error {
 	r := &room{state: st, topic: topic, sub: sub, cancel: cancel, lastHeard: s.cfg.Now()}
 	s.mu.Lock()
 	s.rooms[st.Room] = r
+	delete(s.remembered, st.Room)
 	s.mu.Unlock()
+	s.rememberJoined(st)
 	s.changed(st.Room)
 	s.goFn(func(context.Context) { s.readStates(ctx, st.Room, sub) })
 	return nil
@@ -346,6 +375,9 @@ func (s *Service) drop(id rooms.RoomID) {
 	s.mu.Unlock()
 	if ok {
 		s.changed(id)
+		if err := s.cfg.Store.ForgetJoined(id); err != nil {
+			s.log.Warn("could not forget a room left", "room", id, "err", err)
+		}
 		r.cancel()
 		// The subscription goes first, synchronously: a topic with a live
 		// subscription refuses to close, and a later join of the same
@@ -424,4 +456,60 @@ func (s *Service) resume(ctx context.Context, st *rooms.SignedState) {
 	}
 	s.log.Info("resuming a hosted room after a restart", "room", st.Room)
 	s.announce(ctx, st.Room)
+}
+
+// rememberJoined keeps a room this node is in (and does not host) for a
+// restart.
+func (s *Service) rememberJoined(st *rooms.SignedState) {
+	if st.Host == s.self() {
+		return
+	}
+	if err := s.cfg.Store.SaveJoined(st); err != nil {
+		s.log.Warn("could not remember a room joined", "room", st.Room, "err", err)
+	}
+}
+
+// Rejoin goes back to a room this node was in before a restart (the state
+// it remembered): it asks the room's host, or whoever hosts it now if the
+// hallway says so, to let it back in, trying again for a while if the host
+// is not reachable yet. The host lists it still, so it gets the state and
+// its place as before; a room that ended or moved on without it is let go.
+func (s *Service) Rejoin(st *rooms.SignedState) {
+	if st.Host == s.self() {
+		return
+	}
+	s.mu.Lock()
+	s.remembered[st.Room] = st.Host
+	s.mu.Unlock()
+	s.goFn(func(ctx context.Context) {
+		defer func() {
+			s.mu.Lock()
+			delete(s.remembered, st.Room)
+			s.mu.Unlock()
+		}()
+		pause := 250 * time.Millisecond
+		for deadline := s.cfg.Now().Add(2 * time.Minute); ; {
+			if _, held := s.State(st.Room); held {
+				return
+			}
+			_, err := s.Request(ctx, st.Room, rooms.KindJoin, "", nil)
+			if err == nil {
+				s.log.Info("back in a room after a restart", "room", st.Room)
+				return
+			}
+			if !errors.Is(err, rpc.ErrUnreachable) && !errors.Is(err, rpc.ErrNoReply) || s.cfg.Now().After(deadline) {
+				s.log.Info("not back in a room after a restart", "room", st.Room, "err", err)
+				if ferr := s.cfg.Store.ForgetJoined(st.Room); ferr != nil {
+					s.log.Warn("could not forget a room", "room", st.Room, "err", ferr)
+				}
+				return
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(pause):
+			}
+			pause = min(2*pause, 5*time.Second)
+		}
+	})
 }
