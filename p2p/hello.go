@@ -180,7 +180,7 @@ func (n *Node) exchangeHello(ctx context.Context, st *netState, p peer.ID) error
 }
 
 // answerHello is the accepting side of the gate.
-func (n *Node) answerHello(_ context.Context, p peer.ID, msg helloMsg) (helloMsg, error) {
+func (n *Node) answerHello(ctx context.Context, p peer.ID, msg helloMsg) (helloMsg, error) {
 	if msg.Refused != "" {
 		// A goodbye: the peer is cutting this node off and says why.
 		n.log.Warn("peer disconnected this node", "peer", p, "reason", rpc.Clean(msg.Refused))
@@ -204,6 +204,18 @@ func (n *Node) answerHello(_ context.Context, p peer.ID, msg helloMsg) (helloMsg
 		}
 		n.failed(p, n.remoteAddr(p))
 		return n.refuse(p, "membership not proven: "+err.Error(), revBytes), nil
+	}
+	// A member that says hello again on a new connection while an old one
+	// stands has usually restarted: the old connection is dead on its
+	// side, though not yet on this one (a QUIC connection lingers until
+	// its idle timeout), and gossip would go on writing into it. The old
+	// ones are closed; pubsub and the DHT carry on over the new one.
+	if c := rpc.Conn(ctx); c != nil && n.isVerified(p) {
+		for _, old := range n.host.Network().ConnsToPeer(p) {
+			if old != c {
+				_ = old.Close()
+			}
+		}
 	}
 	// Verified before replying: the peer syncs as soon as it has the reply.
 	n.markVerified(p, chain)

@@ -119,13 +119,17 @@ func (d *Directory) Put(a *SignedAnnouncement) error {
 		switch {
 		case h.Status == StatusEnded:
 			return fail(ErrRoomEnded)
-		case a.Seq <= h.Seq:
+		case a.Seq <= h.Seq && a.Host == h.Host:
 			return fail(fmt.Errorf("%w: sequence number %d, already have %d", ErrStaleVersion, a.Seq, h.Seq))
 		case a.Creator != h.Creator || a.Type != h.Type:
 			return fail(fmt.Errorf("%w: the room's creator or type changed", ErrNotAllowed))
 		case a.Host != h.Host && !slices.Contains(h.Moderators, a.Host):
 			// The takeover rule of room states, applied to the hallway.
 			return fail(fmt.Errorf("%w: %s announces itself host but was not a moderator", ErrNotAllowed, a.Host))
+		case a.Host != h.Host && a.Version <= h.Version:
+			// Two nodes announce the room: the one whose state has the
+			// higher version (a takeover raises it) is its host.
+			return fail(fmt.Errorf("%w: %s announces version %d, %s hosts version %d", ErrStaleVersion, a.Host, a.Version, h.Host, h.Version))
 		}
 	} else {
 		if len(d.rooms) >= d.cfg.MaxRooms {

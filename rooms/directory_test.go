@@ -208,6 +208,11 @@ func TestDirectoryTakeover(t *testing.T) {
 	if got, _ := d.Get(s.Room); got.Host != c.id("M") {
 		t.Fatalf("host after takeover: %s", got.Host)
 	}
+	// The old host, back (it is a moderator now), announces its own,
+	// older history: the hallway keeps the takeover.
+	back := s.Clone()
+	back.Moderators = taken.Moderators
+	wantErr(t, d.Put(c.announce(t, back, 3, clk.now(), nil)), ErrStaleVersion)
 	wantErr(t, d.Put(c.announce(t, taken, 3, clk.now(), func(a *Announcement) { a.Creator = c.id("M") })), ErrNotAllowed)
 }
 

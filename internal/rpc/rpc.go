@@ -204,7 +204,7 @@ func (p *Protocol[Req, Resp]) serve(parent context.Context, s network.Stream, fn
 		_ = s.Reset()
 		return
 	}
-	reqCtx, reqCancel := context.WithTimeout(ctx, p.timeout())
+	reqCtx, reqCancel := context.WithTimeout(context.WithValue(ctx, streamKey{}, s), p.timeout())
 	resp, session, err := fn(reqCtx, s.Conn().RemotePeer(), req.Body)
 	reqCancel()
 	reply := replyFrame[Resp]{V: frameVersion}
@@ -225,6 +225,18 @@ func (p *Protocol[Req, Resp]) serve(parent context.Context, s network.Stream, fn
 	_ = s.SetDeadline(time.Time{})
 	session(ctx, s)
 	_ = s.Close()
+}
+
+type streamKey struct{}
+
+// Conn is the connection a handler's request came on (nil outside a
+// handler): a protocol that cares which one (hello, on a peer's second
+// connection) asks it.
+func Conn(ctx context.Context) network.Conn {
+	if s, ok := ctx.Value(streamKey{}).(network.Stream); ok {
+		return s.Conn()
+	}
+	return nil
 }
 
 // Clean makes a refusal's text safe to show: printable, one line, bounded.

@@ -65,7 +65,53 @@ func (s *Service) validateAnnouncement(_ context.Context, from peer.ID, msg *pub
 	if s.cfg.OnChange != nil {
 		s.cfg.OnChange(a.Room)
 	}
+	if a.Host != s.self() {
+		if held, ok := s.State(a.Room); ok && held.Host == s.self() && a.Version > held.Version {
+			s.yield(a.Room, a.Host)
+		}
+	}
 	return pubsub.ValidationAccept
+}
+
+// yield hands a room this node hosts to the node that took it over while
+// this one was out of reach (announcing a later version of it): this node
+// asks the new host for the room's state (a join: it is in the room, as a
+// moderator since the takeover) and takes that state, so the room has one
+// host again.
+func (s *Service) yield(id rooms.RoomID, host peer.ID) {
+	s.mu.Lock()
+	r, ok := s.rooms[id]
+	if !ok || r.yielding {
+		s.mu.Unlock()
+		return
+	}
+	r.yielding = true
+	s.mu.Unlock()
+	s.goFn(func(ctx context.Context) {
+		defer func() {
+			s.mu.Lock()
+			r.yielding = false
+			s.mu.Unlock()
+		}()
+		req, err := rooms.SignRequest(s.cfg.Key, rooms.Request{Room: id, Kind: rooms.KindJoin, Time: s.cfg.Now()})
+		if err != nil {
+			return
+		}
+		next, err := s.send(ctx, host, req, nil)
+		if err == nil {
+			err = s.accept(r, next)
+		}
+		if err != nil {
+			s.log.Warn("another node announces a room this node hosts, but its state was not taken", "room", id, "host", host, "err", err)
+			return
+		}
+		if err := s.persist(id); err != nil {
+			s.log.Warn("could not store the room's state", "room", id, "err", err)
+		}
+		s.rememberJoined(next)
+		s.log.Info("another node took this room over: back in it as what its state says", "room", id, "host", host,
+			"role", next.RoleOf(s.self()))
+	})
 }
 
 // validateState admits a room state only if the rules accept it after the

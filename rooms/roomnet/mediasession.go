@@ -34,8 +34,11 @@ type mediaSession struct {
 	ctx     context.Context // work's: ends when the session stops
 
 	// mu guards the fields below; it is never held while calling out.
-	mu         sync.Mutex
-	host       peer.ID // host the tree below belongs to
+	mu   sync.Mutex
+	host peer.ID // host the tree below belongs to
+	// hostChanged is closed when the room's host changes (and replaced):
+	// a question to the old host, which may be dead, is cut short by it.
+	hostChanged chan struct{}
 	tree       *rooms.Tree
 	parent     peer.ID
 	linkCancel context.CancelFunc
@@ -51,7 +54,7 @@ func (m *media) newSession(id rooms.RoomID) *mediaSession {
 	work := group.New(m.work.Context())
 	ms := &mediaSession{m: m, room: id, fwd: rtc.NewForwarder(m.log.With("room", id)), uplink: rtc.NewUplink(),
 		wake: make(chan struct{}, 1), wakeUp: make(chan struct{}, 1), work: work, ctx: work.Context(),
-		children: map[peer.ID]*childLink{}}
+		children: map[peer.ID]*childLink{}, hostChanged: make(chan struct{})}
 	work.Go(ms.follow)
 	work.Go(ms.upstream)
 	return ms
@@ -99,6 +102,10 @@ func (ms *mediaSession) applyState(st *rooms.SignedState) {
 	// The host changed (a takeover, a handover) and this node hung under
 	// the old one: move now rather than wait for the link to time out.
 	hostGone := ms.host != "" && ms.host != st.Host && ms.parent == ms.host
+	if ms.host != st.Host {
+		close(ms.hostChanged)
+		ms.hostChanged = make(chan struct{})
+	}
 	if st.Host == ms.self() && ms.host != ms.self() {
 		// This node became the host: it starts a tree of its own and
 		// learns the rest as nodes come asking or report in.
@@ -161,7 +168,7 @@ func (ms *mediaSession) upstream(ctx context.Context) {
 			}
 			continue
 		}
-		a, err := ms.askParent(ctx, st, avoid)
+		a, err := ms.askParentOf(ctx, st, avoid)
 		if err != nil {
 			ms.m.log.Debug("no parent yet", "room", ms.room, "err", err)
 			if !ms.waitWake(ctx, retryBackoff) {
@@ -228,4 +235,28 @@ func (ms *mediaSession) subtree() int {
 		n += l.subtree
 	}
 	return n
+}
+
+// askParentOf asks st's host for a parent, giving up as soon as the room
+// has another host: after a takeover the old one is usually dead, and the
+// question is for the new one.
+func (ms *mediaSession) askParentOf(ctx context.Context, st *rooms.SignedState, avoid peer.ID) (*rooms.SignedAssignment, error) {
+	ms.mu.Lock()
+	changed := ms.hostChanged
+	if ms.host != "" && ms.host != st.Host {
+		changed = nil // the state read is already behind; ask anyway
+	}
+	ms.mu.Unlock()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	if changed != nil {
+		go func() { // ends with this call (deferred cancel) at the latest
+			select {
+			case <-changed:
+				cancel()
+			case <-ctx.Done():
+			}
+		}()
+	}
+	return ms.askParent(ctx, st, avoid)
 }

@@ -148,8 +148,10 @@ type room struct {
 	// As a participant: a check that the host still answers is under way
 	// (a moderator's liveness probe, or forgetIfAbandoned's).
 	probing bool
-	// As the host: since when each one on stage has been out of reach.
+	// As the host: since when each one on stage has been out of reach,
+	// and whether this node is handing the room to one that took it over.
 	absentSince map[peer.ID]time.Time
+	yielding    bool
 }
 
 // New starts the service for the network p2p is a member of.
@@ -422,9 +424,23 @@ func (s *Service) Restore(ctx context.Context, st *rooms.SignedState) error {
 	return nil
 }
 
-// resume is Restore for a room that was live: see there.
+// resume is Restore for a room that was live: see there. The hallway is
+// given two announce intervals from the moment this node first meets a
+// member (or half a minute if it meets none) to show a new host.
 func (s *Service) resume(ctx context.Context, st *rooms.SignedState) {
-	deadline := time.NewTimer(s.cfg.AnnounceInterval + s.cfg.AnnounceInterval/2)
+	met := time.NewTimer(30 * time.Second)
+	defer met.Stop()
+	for len(s.cfg.P2P.VerifiedPeers()) == 0 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-met.C:
+		case <-time.After(100 * time.Millisecond):
+			continue
+		}
+		break
+	}
+	deadline := time.NewTimer(2 * s.cfg.AnnounceInterval)
 	defer deadline.Stop()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
