@@ -110,6 +110,9 @@ func Init(h home.Home, name string) (peer.ID, error) {
 	if err := st.setSelfInfo(ctx, selfInfo{Name: name}); err != nil {
 		return "", err
 	}
+	if err := st.setSchemaVersion(ctx, SchemaVersion); err != nil {
+		return "", err
+	}
 	// The config file is written last: its presence is what marks the
 	// home as initialised, so a crash before this point can be retried.
 	if err := home.SaveConfig(h.ConfigPath(), home.DefaultConfig()); err != nil {
@@ -162,6 +165,9 @@ func Start(cfg Config) (*Node, error) {
 
 func (n *Node) start() error {
 	ctx := context.Background()
+	if err := n.store.migrate(ctx); err != nil {
+		return err
+	}
 	key, err := n.store.nodeKey(ctx)
 	if err != nil {
 		return err
