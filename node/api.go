@@ -47,6 +47,9 @@ func (n *Node) routes() http.Handler {
 		{apiv1.RouteSettings, get(n.Settings)},
 		{apiv1.RouteSetSettings, post(n.SetSettings)},
 		{apiv1.RouteRelations, get(n.Relations)},
+		{apiv1.RouteShutdown, post(n.Shutdown)},
+		{apiv1.RouteLogLevel, get(n.LogLevel)},
+		{apiv1.RouteSetLogLevel, post(n.SetLogLevel)},
 	} {
 		mux.Handle(r.pattern, r.handler)
 	}

@@ -52,6 +52,9 @@ type Config struct {
 	RoomAnnounceInterval time.Duration
 	// MediaLoopbackOnly keeps the rooms' audio on 127.0.0.1 (tests).
 	MediaLoopbackOnly bool
+	// LogLevel, if set, is the level Logger's handler follows: the API
+	// changes it at run time. Nil leaves the level to the handler.
+	LogLevel *slog.LevelVar
 }
 
 // Node is a running clubnode.
@@ -72,6 +75,9 @@ type Node struct {
 
 	joinMu sync.Mutex // one network change (create, join) at a time
 	once   sync.Once
+
+	stopReq  chan struct{} // closed by Shutdown: Serve returns
+	stopOnce sync.Once
 }
 
 // Init creates a node's identity and datastore in h, refusing to touch a
@@ -149,7 +155,7 @@ func Start(cfg Config) (*Node, error) {
 		}
 		cfg.Datastore = d
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger.With("component", "node")}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("component", "node"), stopReq: make(chan struct{})}
 	n.store = &store{ds: cfg.Datastore, log: n.log}
 	if err := n.start(); err != nil {
 		n.Close()
@@ -291,7 +297,7 @@ func (n *Node) APIAddr() string { return n.api.Addr().String() }
 // APIToken is the token API clients must present.
 func (n *Node) APIToken() string { return n.token }
 
-// Serve answers the local API until ctx ends, having published its address
+// Serve answers the local API until ctx ends or Shutdown is called, having published its address
 // and token in the home folder for the CLI. It removes the address file on
 // the way out.
 func (n *Node) Serve(ctx context.Context) error {
@@ -320,6 +326,7 @@ func (n *Node) Serve(ctx context.Context) error {
 	case err := <-errc:
 		return fmt.Errorf("local API: %w", err)
 	case <-ctx.Done():
+	case <-n.stopReq:
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

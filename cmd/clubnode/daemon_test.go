@@ -120,10 +120,22 @@ func startDaemonOn(t *testing.T, dir, api string, listen ...string) *daemon {
 	if len(listen) == 0 {
 		listen = []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}
 	}
-	args := []string{"--home", dir, "daemon", "--api", api, "--mdns=false"}
+	var args []string
 	for _, a := range listen {
 		args = append(args, "--listen", a)
 	}
+	return startDaemonWith(t, dir, append(args, "--api", api)...)
+}
+
+// startDaemonArgs is startDaemon with extra daemon flags.
+func startDaemonArgs(t *testing.T, dir string, extra ...string) *daemon {
+	t.Helper()
+	return startDaemonWith(t, dir, append([]string{"--listen", "/ip4/127.0.0.1/tcp/0", "--api", "127.0.0.1:0"}, extra...)...)
+}
+
+func startDaemonWith(t *testing.T, dir string, flags ...string) *daemon {
+	t.Helper()
+	args := append([]string{"--home", dir, "daemon", "--mdns=false"}, flags...)
 	// The api file of a killed daemon stays behind; readiness is an answer.
 	cmd := exec.Command(binary, args...)
 	d := &daemon{t: t, home: dir, cmd: cmd, log: &bytes.Buffer{}}
@@ -145,7 +157,7 @@ func startDaemonOn(t *testing.T, dir, api string, listen ...string) *daemon {
 }
 
 func (d *daemon) kill() {
-	if d.cmd.ProcessState == nil {
+	if d.cmd.ProcessState == nil && d.cmd.Process != nil {
 		_ = d.cmd.Process.Signal(syscall.SIGKILL)
 		_ = d.cmd.Wait()
 	}

@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -42,6 +43,7 @@ func newRootCommand() *cobra.Command {
 
 	addClientCommands(root)
 	addDaemonCommands(root)
+	addOpsCommands(root)
 	root.AddCommand(newUICommand())
 	return root
 }
@@ -73,6 +75,13 @@ func clientOf(cmd *cobra.Command) (*apiv1.Client, error) {
 		return nil, err
 	}
 	addr, token, err := home.ReadAPIEndpoint(h)
+	if errors.Is(err, home.ErrNoDaemon) {
+		// No daemon, and maybe no node at all: say which, since the
+		// fix differs (init first, or start the daemon).
+		if ok, exErr := h.Exists(); exErr == nil && !ok {
+			return nil, fmt.Errorf("no node here (%s): run clubnode init --name NAME, then clubnode daemon", h.Dir)
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
