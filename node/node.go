@@ -297,9 +297,9 @@ func (n *Node) APIAddr() string { return n.api.Addr().String() }
 // APIToken is the token API clients must present.
 func (n *Node) APIToken() string { return n.token }
 
-// Serve answers the local API until ctx ends or Shutdown is called, having published its address
-// and token in the home folder for the CLI. It removes the address file on
-// the way out.
+// Serve answers the local API until ctx ends or Shutdown is called,
+// having published its address and token in the home folder for the CLI.
+// It removes the address file on the way out.
 func (n *Node) Serve(ctx context.Context) error {
 	if err := home.WriteAPIEndpoint(n.cfg.Home, n.APIAddr(), n.token); err != nil {
 		return err

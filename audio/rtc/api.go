@@ -14,6 +14,7 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/stats"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -68,6 +69,7 @@ type API struct {
 	log        *slog.Logger
 	api        *webrtc.API
 	iceServers []webrtc.ICEServer
+	links      *linkSet // live tree links, for LinkStats
 }
 
 // NewAPI registers Opus, NACK (generator and responder) and RTCP sender and
@@ -93,6 +95,16 @@ func NewAPI(cfg Config) (*API, error) {
 			return nil, fmt.Errorf("extra interceptors: %w", err)
 		}
 	}
+	// Stats sit below NACK and RTCP reports, so they see the reports
+	// those send (RTT needs the sender reports) and every packet on the
+	// wire; any extra interceptor stays nearest the network.
+	links := &linkSet{links: map[*link]struct{}{}}
+	statsFactory, err := stats.NewInterceptor(stats.WithLoggerFactory(pionLogFactory{log: log}))
+	if err != nil {
+		return nil, fmt.Errorf("stats interceptor: %w", err)
+	}
+	statsFactory.OnNewPeerConnection(func(_ string, g stats.Getter) { links.pending = g })
+	registry.Add(statsFactory)
 	if err := webrtc.ConfigureNack(media, registry); err != nil {
 		return nil, fmt.Errorf("configure nack: %w", err)
 	}
@@ -125,6 +137,7 @@ func NewAPI(cfg Config) (*API, error) {
 			webrtc.WithSettingEngine(settings),
 		),
 		iceServers: cfg.ICEServers,
+		links:      links,
 	}, nil
 }
 

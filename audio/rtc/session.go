@@ -31,7 +31,7 @@ type Session struct {
 }
 
 func newSession(api *API, kind string) (*Session, error) {
-	pc, err := api.newPeerConnection()
+	pc, _, err := api.newStatsPeerConnection()
 	if err != nil {
 		return nil, err
 	}

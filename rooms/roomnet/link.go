@@ -46,7 +46,7 @@ func (ms *mediaSession) linkParent(ctx context.Context, a *rooms.SignedAssignmen
 	stop := context.AfterFunc(ctx, func() { _ = str.Reset() })
 	defer stop()
 	return rtc.DialParent(ctx, ms.m.api, str, ms.fwd, rtc.ParentOptions{Timeout: ms.m.timeout, Uplink: ms.uplink,
-		Subtree: ms.subtree})
+		Subtree: ms.subtree, Label: rtc.LinkLabel{Room: string(ms.room), Peer: a.Parent.String()}})
 }
 
 // acceptChild is a parent's side of LinkProtocol: check the assignment,
@@ -82,7 +82,7 @@ func (ms *mediaSession) serveChild(parent context.Context, child peer.ID, str ne
 	}()
 	stop := context.AfterFunc(ctx, func() { _ = str.Reset() })
 	defer stop()
-	opts := rtc.ChildOptions{Timeout: ms.m.timeout, OnSubtree: func(n int) {
+	opts := rtc.ChildOptions{Timeout: ms.m.timeout, Label: rtc.LinkLabel{Room: string(ms.room), Peer: child.String()}, OnSubtree: func(n int) {
 		ms.mu.Lock()
 		link.subtree = n
 		ms.mu.Unlock()
