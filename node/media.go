@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtp"
@@ -192,6 +193,7 @@ func (n *Node) Speak(ctx context.Context, roomID, offer string) (answer, locatio
 // again. One track is what every WHEP player expects. A node not yet in
 // the room joins it as a listener.
 func (n *Node) Listen(ctx context.Context, roomID, offer string) (answer, location string, err error) {
+	start := time.Now()
 	svc, room, err := n.mediaRoom(roomID)
 	if err != nil {
 		return "", "", err
@@ -203,8 +205,10 @@ func (n *Node) Listen(ctx context.Context, roomID, offer string) (answer, locati
 	}
 	mix := audio.NewMixer(audio.ReceiverConfig{})
 	self := n.ID().String()
+	firstAudio := n.firstAudio(start)
 	remove, err := svc.Listen(room, func(speaker string, pkt *rtp.Packet) {
 		if speaker != self {
+			firstAudio()
 			mix.Push(speaker, pkt, time.Now())
 		}
 	})
@@ -235,6 +239,21 @@ func (n *Node) Listen(ctx context.Context, roomID, offer string) (answer, locati
 	}()
 	n.log.Info("listening", "room", room, "session", id)
 	return answer, apiv1.MediaPath(string(room), apiv1.WHEP) + "/" + id, nil
+}
+
+// firstAudio returns what a local listener calls on every packet it gets:
+// the first one records the time since start (join to first audio). The
+// rest cost one atomic load.
+func (n *Node) firstAudio(start time.Time) func() {
+	if n.metrics == nil {
+		return func() {}
+	}
+	var done atomic.Bool
+	return func() {
+		if !done.Load() && done.CompareAndSwap(false, true) {
+			n.metrics.JoinToFirstAudio.Observe(time.Since(start).Seconds())
+		}
+	}
 }
 
 // playMix mixes and sends one frame every 20 ms until done.

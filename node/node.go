@@ -19,10 +19,12 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/clubnode/clubnode/audio/rtc"
 	"github.com/clubnode/clubnode/identity"
 	"github.com/clubnode/clubnode/node/home"
+	"github.com/clubnode/clubnode/node/metrics"
 	"github.com/clubnode/clubnode/p2p"
 	"github.com/clubnode/clubnode/rooms/roomnet"
 )
@@ -72,6 +74,9 @@ type Node struct {
 	web   *webUI      // the browser app: sessions, event stream (ui.go)
 	api   net.Listener
 	token string
+	// metrics is nil unless the config names a metrics address.
+	metrics   *metrics.Metrics
+	metricsLn net.Listener
 
 	joinMu sync.Mutex // one network change (create, join) at a time
 	once   sync.Once
@@ -186,7 +191,15 @@ func (n *Node) start() error {
 	if n.media, err = newLocalMedia(rtcCfg); err != nil {
 		return err
 	}
+	var libp2pMetrics prometheus.Registerer
+	if n.cfg.Settings.MetricsAddr != "" {
+		n.metrics = metrics.New()
+		n.metrics.Registerer().MustRegister(nodeCollector{n})
+		n.metrics.SetLinkSource(n.rtc.LinkStats)
+		libp2pMetrics = n.metrics.Registerer()
+	}
 	n.p2p, err = p2p.New(p2p.Config{
+		Metrics:           libp2pMetrics,
 		Key:               key,
 		ListenAddrs:       n.cfg.Settings.ListenAddrs,
 		Ledger:            n.store,
@@ -217,7 +230,21 @@ func (n *Node) start() error {
 	if err != nil {
 		return fmt.Errorf("local API on %s: %w", n.cfg.Settings.APIAddr, err)
 	}
+	if n.metrics != nil {
+		if n.metricsLn, err = net.Listen("tcp", n.cfg.Settings.MetricsAddr); err != nil {
+			return fmt.Errorf("metrics on %s: %w", n.cfg.Settings.MetricsAddr, err)
+		}
+	}
+	n.checkCapacity()
 	return nil
+}
+
+// MetricsAddr is the address Prometheus scrapes, "" when metrics are off.
+func (n *Node) MetricsAddr() string {
+	if n.metricsLn == nil {
+		return ""
+	}
+	return n.metricsLn.Addr().String()
 }
 
 // enter starts network services for chain with everything persisted about
@@ -319,6 +346,18 @@ func (n *Node) Serve(ctx context.Context) error {
 	uiCtx, stopUI := context.WithCancel(ctx)
 	uiDone := n.runUI(uiCtx)
 	defer func() { stopUI(); <-uiDone }()
+	if n.metricsLn != nil {
+		metricsCtx, stopMetrics := context.WithCancel(ctx)
+		metricsDone := make(chan struct{})
+		go func() {
+			defer close(metricsDone)
+			if err := n.metrics.Serve(metricsCtx, n.metricsLn, n.log); err != nil {
+				n.log.Error("metrics stopped", "err", err)
+			}
+		}()
+		defer func() { stopMetrics(); <-metricsDone }()
+		n.log.Info("metrics listening", "addr", n.MetricsAddr(), "path", metrics.Path)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(n.api) }()
 	n.log.Info("local API listening", "addr", n.APIAddr())
@@ -341,6 +380,9 @@ func (n *Node) Close() error {
 	n.once.Do(func() {
 		if n.api != nil {
 			_ = n.api.Close()
+		}
+		if n.metricsLn != nil {
+			_ = n.metricsLn.Close()
 		}
 		if n.media != nil {
 			n.media.close()

@@ -47,6 +47,8 @@ type link struct {
 	label  LinkLabel // for LinkStats
 	// statsGetter reads the link's streams from pion's stats interceptor.
 	statsGetter stats.Getter
+	ssrcMu      sync.Mutex // guards ssrcs, the senders' SSRCs (stats.go)
+	ssrcs       map[*webrtc.RTPSender]uint32
 	stream io.ReadWriteCloser
 	pc     *webrtc.PeerConnection
 	ctx    context.Context

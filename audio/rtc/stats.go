@@ -87,21 +87,16 @@ func (l *link) stats() LinkStats {
 	if l.statsGetter == nil {
 		return out
 	}
-	for _, sender := range l.pc.GetSenders() {
-		if sender.Track() == nil {
+	for _, ssrc := range l.senderSSRCs() {
+		s := l.statsGetter.Get(ssrc)
+		if s == nil {
 			continue
 		}
-		for _, enc := range sender.GetParameters().Encodings {
-			s := l.statsGetter.Get(uint32(enc.SSRC))
-			if s == nil {
-				continue
-			}
-			out.PacketsSent += s.OutboundRTPStreamStats.PacketsSent
-			out.BytesSent += s.OutboundRTPStreamStats.BytesSent
-			out.NACKsReceived += uint64(s.OutboundRTPStreamStats.NACKCount)
-			out.RemoteLost += s.RemoteInboundRTPStreamStats.PacketsLost
-			out.RTT = max(out.RTT, s.RemoteInboundRTPStreamStats.RoundTripTime)
-		}
+		out.PacketsSent += s.OutboundRTPStreamStats.PacketsSent
+		out.BytesSent += s.OutboundRTPStreamStats.BytesSent
+		out.NACKsReceived += uint64(s.OutboundRTPStreamStats.NACKCount)
+		out.RemoteLost += s.RemoteInboundRTPStreamStats.PacketsLost
+		out.RTT = max(out.RTT, s.RemoteInboundRTPStreamStats.RoundTripTime)
 	}
 	for _, receiver := range l.pc.GetReceivers() {
 		for _, track := range receiver.Tracks() {
@@ -130,4 +125,32 @@ func (a *API) newStatsPeerConnection() (*webrtc.PeerConnection, stats.Getter, er
 	getter := a.links.pending
 	a.links.pending = nil
 	return pc, getter, err
+}
+
+// senderSSRCs lists the SSRCs of the link's senders. A sender's SSRC never
+// changes, and asking pion for it (GetParameters) builds the codec list
+// every time, so it is asked once per sender.
+func (l *link) senderSSRCs() []uint32 {
+	l.ssrcMu.Lock()
+	defer l.ssrcMu.Unlock()
+	senders := l.pc.GetSenders()
+	next := make(map[*webrtc.RTPSender]uint32, len(senders))
+	out := make([]uint32, 0, len(senders))
+	for _, sender := range senders {
+		ssrc, ok := l.ssrcs[sender]
+		if !ok {
+			if sender.Track() == nil {
+				continue
+			}
+			enc := sender.GetParameters().Encodings
+			if len(enc) == 0 {
+				continue
+			}
+			ssrc = uint32(enc[0].SSRC)
+		}
+		next[sender] = ssrc
+		out = append(out, ssrc)
+	}
+	l.ssrcs = next
+	return out
 }

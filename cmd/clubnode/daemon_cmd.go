@@ -85,6 +85,15 @@ func newDaemonCommand() *cobra.Command {
 			if cmd.Flags().Changed("mdns") {
 				settings.MDNS, _ = cmd.Flags().GetBool("mdns")
 			}
+			if cmd.Flags().Changed("metrics-addr") {
+				settings.MetricsAddr, _ = cmd.Flags().GetString("metrics-addr")
+			}
+			if cmd.Flags().Changed("metrics-allow-remote") {
+				settings.MetricsAllowRemote, _ = cmd.Flags().GetBool("metrics-allow-remote")
+			}
+			if cmd.Flags().Changed("uplink-kbps") {
+				settings.UplinkKbps, _ = cmd.Flags().GetInt("uplink-kbps")
+			}
 			logger, level, err := newLogger(cmd)
 			if err != nil {
 				return err
@@ -100,7 +109,7 @@ func newDaemonCommand() *cobra.Command {
 			}
 			defer n.Close()
 			logger.Info("clubnode daemon running", "peer", n.ID(), "home", h.Dir, "api", n.APIAddr(),
-				"version", version.Get().Version)
+				"metrics", n.MetricsAddr(), "version", version.Get().Version)
 			err = n.Serve(cmd.Context())
 			logger.Info("clubnode daemon stopping")
 			return err
@@ -109,6 +118,9 @@ func newDaemonCommand() *cobra.Command {
 	cmd.Flags().StringArray("listen", nil, "libp2p listen multiaddr (repeatable; overrides the config file)")
 	cmd.Flags().String("api", "", "local API address HOST:PORT (default from the config file, 127.0.0.1:7700)")
 	cmd.Flags().Int("relay-capacity", 0, "listeners this node relays each room's audio to (overrides the config file, default 4; 0 means leaf only)")
+	cmd.Flags().String("metrics-addr", "", "serve Prometheus metrics on HOST:PORT at /metrics (overrides the config's metrics_addr; default off)")
+	cmd.Flags().Bool("metrics-allow-remote", false, "allow a metrics address other than loopback (the metrics name rooms and peers)")
+	cmd.Flags().Int("uplink-kbps", 0, "your uplink in kbit/s, to warn when relay capacity exceeds it (overrides the config's uplink_kbps)")
 	cmd.Flags().Bool("mdns", true, "discover members on the local network with mDNS (overrides the config file)")
 	cmd.Flags().Duration("room-announce-interval", 5*time.Second,
 		"how often hosted rooms are re-announced; a moderator takes over a silent host's room after two of it, hallways forget it after three")
