@@ -41,19 +41,19 @@ var (
 // and heartbeat goroutines, the PeerConnection and its state, and the
 // goroutines that belong to the link.
 type link struct {
-	log    *slog.Logger
-	api    *API
-	role   string    // RoleChild or RoleParent
-	label  LinkLabel // for LinkStats
+	log   *slog.Logger
+	api   *API
+	role  string    // RoleChild or RoleParent
+	label LinkLabel // for LinkStats
 	// statsGetter reads the link's streams from pion's stats interceptor.
 	statsGetter stats.Getter
 	ssrcMu      sync.Mutex // guards ssrcs, the senders' SSRCs (stats.go)
 	ssrcs       map[*webrtc.RTPSender]uint32
-	stream io.ReadWriteCloser
-	pc     *webrtc.PeerConnection
-	ctx    context.Context
-	cancel context.CancelFunc
-	start  time.Time
+	stream      io.ReadWriteCloser
+	pc          *webrtc.PeerConnection
+	ctx         context.Context
+	cancel      context.CancelFunc
+	start       time.Time
 
 	writeMu sync.Mutex // one frame at a time on the stream
 

@@ -49,7 +49,7 @@ type media struct {
 	api      *rtc.API
 	capacity int
 	timeout  time.Duration
-	work     *group.Group // the change loop; sessions have their own
+	work     *group.Group  // the change loop; sessions have their own
 	repairs  atomic.Uint64 // parent links lost and looked for again (metrics)
 
 	mu       sync.Mutex
