@@ -40,10 +40,28 @@ type localSession struct {
 	room rooms.RoomID
 	kind string
 	rtc  *rtc.Session
+	// generation counts ICE restarts: the session's ETag names it.
+	generation atomic.Int64
+}
+
+// mediaETag is the ETag of a session's current ICE session.
+func mediaETag(id string, generation int64) string {
+	return fmt.Sprintf("\"%s.%d\"", id, generation)
+}
+
+func (lm *localMedia) get(id, kind string, room rooms.RoomID) (*localSession, bool) {
+	lm.mu.Lock()
+	defer lm.mu.Unlock()
+	s, ok := lm.sessions[id]
+	if !ok || s.kind != kind || s.room != room {
+		return nil, false
+	}
+	return s, true
 }
 
 func newLocalMedia(cfg rtc.Config) (*localMedia, error) {
 	cfg.LoopbackOnly = true
+	cfg.ICE = &rtc.SessionICETimeouts
 	api, err := rtc.NewAPI(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("local media: %w", err)
@@ -283,6 +301,34 @@ func (n *Node) playMix(room rooms.RoomID, mix *audio.Mixer, enc *audio.Encoder, 
 
 type sampleWriter interface {
 	WriteSample(media.Sample) error
+}
+
+// PatchMedia applies a WHIP or WHEP client's trickle-ice-sdpfrag: more
+// candidates (answer "") or an ICE restart (answer is this end's
+// fragment, etag the new ICE session's). ifMatch, if set, must be "*" or
+// the current ETag; RFC 9725 asks "*" of a restart.
+func (n *Node) PatchMedia(ctx context.Context, roomID, kind, session, ifMatch, frag string) (answer, etag string, err error) {
+	if n.media == nil {
+		return "", "", fmt.Errorf("%s session %q in room %s: %w", kind, session, roomID, ErrNotFound)
+	}
+	s, ok := n.media.get(session, kind, rooms.RoomID(roomID))
+	if !ok {
+		return "", "", fmt.Errorf("%s session %q in room %s: %w", kind, session, roomID, ErrNotFound)
+	}
+	gen := s.generation.Load()
+	if ifMatch != "" && ifMatch != "*" && ifMatch != mediaETag(session, gen) {
+		return "", "", fmt.Errorf("%w: If-Match %s is not the session's ETag %s", ErrPrecondition, ifMatch, mediaETag(session, gen))
+	}
+	answer, restarted, err := s.rtc.Patch(ctx, frag)
+	if err != nil {
+		return "", "", invalid("%s PATCH: %w", kind, err)
+	}
+	if !restarted {
+		return "", "", nil
+	}
+	gen = s.generation.Add(1)
+	n.log.Info("ICE restart", "kind", kind, "room", roomID, "session", session)
+	return answer, mediaETag(session, gen), nil
 }
 
 // EndMedia ends a WHIP or WHEP session (the DELETE of its Location).

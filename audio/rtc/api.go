@@ -45,6 +45,18 @@ const (
 	iceKeepalive           = 250 * time.Millisecond
 )
 
+// ICETimeouts are pion's ICE timers: how long without a packet before the
+// connection counts as disconnected, how long after that before it has
+// failed, and how often to send keepalives.
+type ICETimeouts struct {
+	Disconnected, Failed, Keepalive time.Duration
+}
+
+// SessionICETimeouts suit WHIP and WHEP clients: another program, maybe
+// on another machine, that gathers its candidates at its own pace and
+// whose network may hiccup; a browser waits about as long.
+var SessionICETimeouts = ICETimeouts{Disconnected: 5 * time.Second, Failed: 25 * time.Second, Keepalive: 2 * time.Second}
+
 // Config configures NewAPI.
 type Config struct {
 	// Logger receives rtc's logs and pion's; nil uses slog.Default().
@@ -54,6 +66,9 @@ type Config struct {
 	LoopbackOnly bool
 	// ICEServers are STUN/TURN servers for links that cross NATs.
 	ICEServers []webrtc.ICEServer
+	// ICE, if set, replaces the tree links' ICE timeouts (about a second
+	// to notice a dead peer), e.g. with SessionICETimeouts.
+	ICE *ICETimeouts
 	// Setting, if set, is called last on the SettingEngine (tests use it
 	// for pion's virtual network).
 	Setting func(*webrtc.SettingEngine)
@@ -114,6 +129,9 @@ func NewAPI(cfg Config) (*API, error) {
 
 	settings := webrtc.SettingEngine{LoggerFactory: pionLogFactory{log: log}}
 	settings.SetICETimeouts(iceDisconnectedTimeout, iceFailedTimeout, iceKeepalive)
+	if t := cfg.ICE; t != nil {
+		settings.SetICETimeouts(t.Disconnected, t.Failed, t.Keepalive)
+	}
 	// Nodes reach each other by real addresses, and a local browser's mDNS
 	// candidates are learnt as peer-reflexive from its checks, so the
 	// multicast listener each PeerConnection would otherwise open buys
