@@ -27,11 +27,11 @@ type Session struct {
 	closeReq      chan struct{}
 	// negMu serializes what changes the session's descriptions after the
 	// answer: trickled candidates and ICE restarts (trickle.go).
-	negMu  sync.Mutex
-	remote string // the offer as applied, bundled (bundleOffer)
-	closeOnce     sync.Once
-	done          chan struct{} // closed when everything is released
-	closeErr      error
+	negMu     sync.Mutex
+	remote    string // the offer as applied, bundled (bundleOffer)
+	closeOnce sync.Once
+	done      chan struct{} // closed when everything is released
+	closeErr  error
 }
 
 func newSession(api *API, kind string) (*Session, error) {
