@@ -25,7 +25,7 @@ import (
 // speak and listen and the browser attach to their own node this way, and
 // from here on their audio takes the same path as everyone else's.
 type localMedia struct {
-	api *rtc.API // loopback only: these peers are on this machine
+	api *rtc.API // host and loopback candidates, patient ICE timeouts
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -60,7 +60,11 @@ func (lm *localMedia) get(id, kind string, room rooms.RoomID) (*localSession, bo
 }
 
 func newLocalMedia(cfg rtc.Config) (*localMedia, error) {
-	cfg.LoopbackOnly = true
+	// The clients are on this machine (the API is on loopback), but a
+	// native one (GStreamer's libnice, OBS's libjuice) gathers only the
+	// machine's real addresses, which a loopback-only node cannot pair
+	// with: the sessions offer both.
+	cfg.IncludeLoopback = true
 	cfg.ICE = &rtc.SessionICETimeouts
 	api, err := rtc.NewAPI(cfg)
 	if err != nil {

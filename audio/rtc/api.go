@@ -64,6 +64,9 @@ type Config struct {
 	// LoopbackOnly gathers only 127.0.0.1 UDP host candidates: for tests and
 	// for local attachments (the browser or CLI on the same machine).
 	LoopbackOnly bool
+	// IncludeLoopback adds 127.0.0.1 and ::1 host candidates to the
+	// others, so clients on this machine reach the node either way.
+	IncludeLoopback bool
 	// ICEServers are STUN/TURN servers for links that cross NATs.
 	ICEServers []webrtc.ICEServer
 	// ICE, if set, replaces the tree links' ICE timeouts (about a second
@@ -137,6 +140,9 @@ func NewAPI(cfg Config) (*API, error) {
 	// multicast listener each PeerConnection would otherwise open buys
 	// nothing.
 	settings.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	if cfg.IncludeLoopback {
+		settings.SetIncludeLoopbackCandidate(true)
+	}
 	if cfg.LoopbackOnly {
 		settings.SetIncludeLoopbackCandidate(true)
 		settings.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
