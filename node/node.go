@@ -9,13 +9,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	ds "github.com/ipfs/go-datastore"
-	leveldb "github.com/ipfs/go-ds-leveldb"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
@@ -23,6 +21,8 @@ import (
 
 	"github.com/clubnode/clubnode/audio/rtc"
 	"github.com/clubnode/clubnode/identity"
+	"github.com/clubnode/clubnode/node/apiconn"
+	"github.com/clubnode/clubnode/node/diskstore"
 	"github.com/clubnode/clubnode/node/home"
 	"github.com/clubnode/clubnode/node/metrics"
 	"github.com/clubnode/clubnode/p2p"
@@ -68,18 +68,23 @@ type Node struct {
 	p2p   *p2p.Node
 	// rooms is nil until the node is a member; it is set once, by create
 	// or join, while the API (the event stream among others) reads it.
-	rooms atomic.Pointer[roomnet.Service]
-	rtc   *rtc.API    // the rooms' audio between nodes
-	media *localMedia // WHIP and WHEP sessions of local clients
-	web   *webUI      // the browser app: sessions, event stream (ui.go)
-	api   net.Listener
-	token string
+	rooms  atomic.Pointer[roomnet.Service]
+	rtc    *rtc.API    // the rooms' audio between nodes
+	media  *localMedia // WHIP and WHEP sessions of local clients
+	web    *webUI      // the browser app: sessions, event stream (ui.go)
+	api    net.Listener
+	limits apiLimits // the local API server's timeouts and caps (apiserver.go)
+	token  string
+
+	joinMu sync.Mutex // one network change (create, join) at a time
+	// profileMu makes a profile change one step: the name and bio, the
+	// signed profile and what the network is told stay the same person.
+	profileMu sync.Mutex
+	once      sync.Once
+
 	// metrics is nil unless the config names a metrics address.
 	metrics   *metrics.Metrics
 	metricsLn net.Listener
-
-	joinMu sync.Mutex // one network change (create, join) at a time
-	once   sync.Once
 
 	stopReq  chan struct{} // closed by Shutdown: Serve returns
 	stopOnce sync.Once
@@ -88,8 +93,11 @@ type Node struct {
 // Init creates a node's identity and datastore in h, refusing to touch a
 // home that already has one.
 func Init(h home.Home, name string) (peer.ID, error) {
-	if err := identity.ValidateProfileText(name, ""); err != nil {
-		return "", err
+	if name == "" {
+		return "", invalid("a name is needed (--name NAME): it is what other members see")
+	}
+	if err := identity.ValidateName(name); err != nil {
+		return "", invalid("%w", err)
 	}
 	exists, err := h.Exists()
 	if err != nil {
@@ -101,7 +109,7 @@ func Init(h home.Home, name string) (peer.ID, error) {
 	if err := h.EnsureDir(); err != nil {
 		return "", err
 	}
-	d, err := openLevelDB(h)
+	d, err := diskstore.Open(h.DatastorePath(), slog.Default())
 	if err != nil {
 		return "", err
 	}
@@ -132,14 +140,6 @@ func Init(h home.Home, name string) (peer.ID, error) {
 	return peer.IDFromPrivateKey(key)
 }
 
-func openLevelDB(h home.Home) (ds.Batching, error) {
-	d, err := leveldb.NewDatastore(h.DatastorePath(), nil)
-	if err != nil {
-		return nil, fmt.Errorf("open datastore %s: %w (is another clubnode daemon running for this home?)", h.DatastorePath(), err)
-	}
-	return d, nil
-}
-
 // Start opens the datastore, starts the libp2p host (entering the network
 // if the node is a member) and listens on the API address. Serve the API
 // with Serve.
@@ -154,13 +154,16 @@ func Start(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	if cfg.Datastore == nil {
-		d, err := openLevelDB(cfg.Home)
+		// LevelDB that reopens itself after a failed write (a full disk)
+		// and names the cause of a failed open.
+		d, err := diskstore.Open(cfg.Home.DatastorePath(), cfg.Logger.With("component", "datastore"))
 		if err != nil {
 			return nil, err
 		}
 		cfg.Datastore = d
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger.With("component", "node"), stopReq: make(chan struct{})}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("component", "node"), limits: defaultAPILimits,
+		stopReq: make(chan struct{})}
 	n.store = &store{ds: cfg.Datastore, log: n.log}
 	if err := n.start(); err != nil {
 		n.Close()
@@ -262,8 +265,17 @@ func (n *Node) enter(ctx context.Context, chain *identity.Chain, extra []peer.Ad
 	if err != nil {
 		return err
 	}
+	joinBoot, err := n.store.joinBootstrap(ctx)
+	if err != nil {
+		return err
+	}
+	known = append(known, joinBoot...)
 	known = append(known, n.configBootstrap()...)
 	known = append(known, extra...)
+	// A profile change waits until the network is entered with the
+	// profile signed here, and then signs on top of it.
+	n.profileMu.Lock()
+	defer n.profileMu.Unlock()
 	profile, err := n.ownProfile(ctx, chain)
 	if err != nil {
 		return err
@@ -304,6 +316,12 @@ func (n *Node) ownProfile(ctx context.Context, chain *identity.Chain) (*identity
 	if err != nil {
 		return nil, err
 	}
+	if err := identity.ValidateProfileText(info.Name, info.Bio); err != nil {
+		// Stored before today's rules: enter with no name rather than
+		// not at all, and say how to set one.
+		n.log.Warn("the stored name or bio is not allowed any more; set them again with: clubnode profile set", "err", err)
+		info = selfInfo{}
+	}
 	p, err = identity.SignProfile(n.key, identity.Profile{Network: chain.Network(), Peer: n.ID(),
 		Name: info.Name, Bio: info.Bio, Updated: n.cfg.Now()})
 	if err != nil {
@@ -336,11 +354,7 @@ func (n *Node) Serve(ctx context.Context) error {
 			n.log.Warn("could not remove the API address file", "err", err)
 		}
 	}()
-	srv := &http.Server{
-		Handler:           n.httpHandler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelDebug),
-	}
+	srv := n.newAPIServer(n.httpHandler())
 	// The event stream stops first on the way out, ending open streams
 	// so that Shutdown need not wait for browsers to hang up.
 	uiCtx, stopUI := context.WithCancel(ctx)
@@ -359,7 +373,7 @@ func (n *Node) Serve(ctx context.Context) error {
 		n.log.Info("metrics listening", "addr", n.MetricsAddr(), "path", metrics.Path)
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(n.api) }()
+	go func() { errc <- srv.Serve(apiconn.NewListener(n.api, n.limits.maxUntrusted, n.limits.trustOwner)) }()
 	n.log.Info("local API listening", "addr", n.APIAddr())
 	select {
 	case err := <-errc:

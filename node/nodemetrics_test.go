@@ -8,7 +8,6 @@ import (
 	"net/http"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	ds "github.com/ipfs/go-datastore"
@@ -129,22 +128,4 @@ func TestCapacityWarning(t *testing.T) {
 	if strings.Contains(logs.String(), "uplink can carry") {
 		t.Fatalf("a warning for a capacity that fits:\n%s", logs)
 	}
-}
-
-// syncBuffer is a log sink safe for the node's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

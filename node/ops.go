@@ -9,6 +9,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/clubnode/clubnode/identity"
+	"github.com/clubnode/clubnode/internal/rpc"
 	"github.com/clubnode/clubnode/node/apiv1"
 	"github.com/clubnode/clubnode/p2p"
 )
@@ -119,7 +120,7 @@ func (n *Node) Join(ctx context.Context, req apiv1.JoinRequest) (apiv1.JoinResul
 	}
 	if c := n.p2p.Chain(); c != nil {
 		if c.Network() == inv.Network() {
-			return apiv1.JoinResult{}, fmt.Errorf("this node is %w: %q", p2p.ErrAlreadyMember, c.Charter.Name)
+			return n.rejoin(ctx, c, inv)
 		}
 		return apiv1.JoinResult{}, fmt.Errorf("invite token: %v: it is for network %s, and this node is %w: %q (%s)",
 			identity.ErrWrongNetwork, inv.Network(), p2p.ErrAlreadyMember, c.Charter.Name, c.Network())
@@ -144,20 +145,49 @@ func (n *Node) Join(ctx context.Context, req apiv1.JoinRequest) (apiv1.JoinResul
 			return apiv1.JoinResult{}, invalid("%w", err)
 		}
 	}
-	if err := n.store.setChain(ctx, chain); err != nil {
-		return apiv1.JoinResult{}, err
-	}
 	boot := p2p.BootstrapAddrs(inv)
-	for _, info := range boot {
-		if err := n.store.putPeer(ctx, info.ID, info.Addrs, n.cfg.Now()); err != nil {
-			return apiv1.JoinResult{}, err
-		}
+	if err := n.store.setMembership(ctx, chain, boot, n.cfg.Now()); err != nil {
+		return apiv1.JoinResult{}, err
 	}
 	if err := n.enter(ctx, chain, boot); err != nil {
 		return apiv1.JoinResult{}, err
 	}
 	n.log.Info("joined network", "network", chain.Network(), "invited_by", chain.InvitedBy())
 	return apiv1.JoinResult{Network: *n.networkInfo(chain), InvitedBy: chain.InvitedBy().String(), Chain: chainIDs(chain)}, nil
+}
+
+// rejoinTimeout bounds dialling a token's addresses again.
+const rejoinTimeout = 20 * time.Second
+
+// rejoin answers a token for the network this node is already in. A
+// member that reaches nobody (its remembered peers gone stale, or lost)
+// is let back in through the token's addresses: they are remembered and
+// dialled now.
+func (n *Node) rejoin(ctx context.Context, c *identity.Chain, inv *identity.SignedInvite) (apiv1.JoinResult, error) {
+	res := apiv1.JoinResult{Network: *n.networkInfo(c), InvitedBy: c.InvitedBy().String(), Chain: chainIDs(c),
+		AlreadyMember: true}
+	if len(n.p2p.VerifiedPeers()) > 0 {
+		return res, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, rejoinTimeout)
+	defer cancel()
+	var reached int
+	for _, info := range p2p.BootstrapAddrs(inv) {
+		if err := n.store.putPeer(ctx, info.ID, info.Addrs, n.cfg.Now()); err != nil {
+			return apiv1.JoinResult{}, err
+		}
+		if err := n.p2p.Connect(ctx, info); err != nil {
+			n.log.Debug("rejoin: an address of the token does not answer", "peer", info.ID, "err", err)
+			continue
+		}
+		reached++
+	}
+	if reached == 0 {
+		return apiv1.JoinResult{}, fmt.Errorf("this node is a member of %q but reaches no other member, and the token's addresses are %w",
+			c.Charter.Name, rpc.ErrUnreachable)
+	}
+	n.log.Info("a member that reached nobody reconnected through an invite's addresses", "peers", reached)
+	return res, nil
 }
 
 func chainIDs(c *identity.Chain) []string {
@@ -207,24 +237,39 @@ func (n *Node) Profile(_ context.Context, id string) (apiv1.Member, error) {
 }
 
 // SetProfile changes this node's name and bio, and tells the network.
+// One change at a time: the stored name, the signed profile and the one
+// the network holds are always the same, and each newer than the last.
 func (n *Node) SetProfile(ctx context.Context, req apiv1.SetProfileRequest) (apiv1.Member, error) {
 	name, bio := req.Name, req.Bio
+	if err := identity.ValidateName(name); err != nil {
+		return apiv1.Member{}, invalid("%w", err)
+	}
 	if err := identity.ValidateProfileText(name, bio); err != nil {
 		return apiv1.Member{}, invalid("%w", err)
 	}
-	if err := n.store.setSelfInfo(ctx, selfInfo{Name: name, Bio: bio}); err != nil {
-		return apiv1.Member{}, err
-	}
+	n.profileMu.Lock()
+	defer n.profileMu.Unlock()
 	chain := n.p2p.Chain()
 	if chain == nil {
+		if err := n.store.setSelf(ctx, selfInfo{Name: name, Bio: bio}, nil); err != nil {
+			return apiv1.Member{}, err
+		}
 		return apiv1.Member{PeerID: n.ID().String(), Name: name, Bio: bio}, nil
 	}
+	updated := n.cfg.Now()
+	if prev, err := n.store.profile(ctx); err != nil {
+		return apiv1.Member{}, err
+	} else if prev != nil && prev.Network == chain.Network() && !updated.After(prev.Updated) {
+		// Versions are ordered by time, to the millisecond: two changes
+		// in one millisecond must still be two versions.
+		updated = prev.Updated.Add(time.Millisecond)
+	}
 	p, err := identity.SignProfile(n.key, identity.Profile{Network: chain.Network(), Peer: n.ID(),
-		Name: name, Bio: bio, Updated: n.cfg.Now()})
+		Name: name, Bio: bio, Updated: updated})
 	if err != nil {
 		return apiv1.Member{}, err
 	}
-	if err := n.store.setProfile(ctx, p); err != nil {
+	if err := n.store.setSelf(ctx, selfInfo{Name: name, Bio: bio}, p); err != nil {
 		return apiv1.Member{}, err
 	}
 	if err := n.p2p.PublishProfile(ctx, p); err != nil {
@@ -250,7 +295,7 @@ func (n *Node) Revoke(ctx context.Context, req apiv1.RevokeRequest) (apiv1.Revoc
 	if !ok {
 		return apiv1.Revocation{}, fmt.Errorf("member %s: %w: this node knows no such member", p, ErrNotFound)
 	}
-	rev, err := identity.Revoke(n.key, m.Chain, withInvitees, n.cfg.Now())
+	rev, err := identity.Revoke(n.key, m.Chain, withInvitees, n.p2p.InviteesOf(p), n.cfg.Now())
 	if err != nil {
 		return apiv1.Revocation{}, err
 	}

@@ -13,6 +13,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/clubnode/clubnode/identity"
+	"github.com/clubnode/clubnode/node/diskstore"
 	"github.com/clubnode/clubnode/node/home"
 )
 
@@ -22,7 +23,7 @@ import (
 func oldFormatHome(t *testing.T) (home.Home, *store) {
 	t.Helper()
 	h := home.Home{Dir: t.TempDir()}
-	d, err := openLevelDB(h)
+	d, err := openDisk(h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -56,7 +57,7 @@ func startOnDisk(t *testing.T, h home.Home) (*Node, error) {
 // dump reads every key and value of a closed store's LevelDB.
 func dump(t *testing.T, h home.Home) map[string]string {
 	t.Helper()
-	d, err := openLevelDB(h)
+	d, err := openDisk(h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +143,7 @@ func TestInitWritesSchemaVersion(t *testing.T) {
 // refuses to stamp it.
 func TestSchemaRefusesForeignStore(t *testing.T) {
 	h := home.Home{Dir: t.TempDir()}
-	d, err := openLevelDB(h)
+	d, err := openDisk(h)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,4 +159,8 @@ func TestSchemaRefusesForeignStore(t *testing.T) {
 
 func peerIDOf(key interface{ GetPublic() crypto.PubKey }) (peer.ID, error) {
 	return peer.IDFromPublicKey(key.GetPublic())
+}
+
+func openDisk(h home.Home) (*diskstore.Store, error) {
+	return diskstore.Open(h.DatastorePath(), slog.New(slog.NewTextHandler(io.Discard, nil)))
 }

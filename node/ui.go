@@ -73,7 +73,7 @@ func newWebUI(n *Node) (*webUI, error) {
 func (n *Node) httpHandler() http.Handler {
 	guard := apiguard.Guard{Token: n.token, Logger: n.log, Sessions: n.web.sessions}
 	mux := http.NewServeMux()
-	mux.Handle("/api/", guard.Wrap(n.web.watch.observe(n.routes())))
+	mux.Handle("/api/", guard.Wrap(n.authenticated(n.web.watch.observe(n.routes()))))
 	mux.Handle(apiv1.RouteLogin, guard.WrapPublic(http.HandlerFunc(n.login)))
 	// Liveness says nothing, so it needs no token: probes (systemd,
 	// monitoring) call it without one.
@@ -142,7 +142,9 @@ func (n *Node) login(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	s, err := n.web.sessions.Redeem(r.URL.Query().Get("token"))
 	if err != nil {
-		n.log.Info("refused a browser sign-in", "err", err)
+		// Debug, as the guard's refusals: any web page can send
+		// browsers here with bad links, as often as it likes.
+		n.log.Debug("refused a browser sign-in", "err", err)
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.WriteHeader(http.StatusForbidden)
 		_, _ = io.WriteString(w, loginFailedPage)

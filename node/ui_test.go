@@ -46,6 +46,12 @@ func TestWebUITwoNodes(t *testing.T) {
 	waitFor(t, tabA, "A's first-run view", `document.querySelector('#found-button')`)
 	checkAccessibleNames(t, tabA, "first run")
 	screenshot(t, tabA, shots, "first-run.png")
+	// The name is outside both forms: a blank one is refused in the page.
+	do(t, tabA, "A tries a blank name",
+		chromedp.SetValue(chromedp.CSS("#me-name"), "   "),
+		chromedp.SetValue(chromedp.CSS("#network-name"), "Night Owls"),
+		chromedp.Click(chromedp.CSS("#found-button")))
+	waitFor(t, tabA, "the blank name refused", contains(textOf(".form-error"), "Give your name first"))
 	do(t, tabA, "A founds a network",
 		chromedp.SetValue(chromedp.CSS("#me-name"), "Alice"),
 		chromedp.SetValue(chromedp.CSS("#network-name"), "Night Owls"),

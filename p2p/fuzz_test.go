@@ -38,7 +38,7 @@ func seedEntries(f *testing.F) [][]byte {
 	if err != nil {
 		f.Fatal(err)
 	}
-	rev, err := identity.Revoke(keyA, chainB, true, time.Now())
+	rev, err := identity.Revoke(keyA, chainB, true, nil, time.Now())
 	if err != nil {
 		f.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/clubnode/clubnode/identity"
 	"github.com/clubnode/clubnode/internal/rpc"
@@ -36,8 +37,9 @@ var helloProto = rpc.Protocol[helloMsg, helloMsg]{ID: HelloProtocol, MaxRequest:
 var ErrRefused = errors.New("refused by peer")
 
 // onConnected starts the membership gate for a new connection: the dialing
-// side says hello; the accepting side waits for it and disconnects a peer
-// that stays silent.
+// side says hello; the accepting side waits for it, gives a peer that is
+// not a known member a place in the unproven budget (admission.go), and
+// disconnects a peer that has not proved membership within HelloTimeout.
 func (n *Node) onConnected(c network.Conn) {
 	p := c.RemotePeer()
 	if _, err := n.state(); err != nil {
@@ -56,6 +58,23 @@ func (n *Node) onConnected(c network.Conn) {
 		})
 		return
 	}
+	if n.isVerified(p) {
+		return
+	}
+	if _, known := n.member(p); !known {
+		n.mu.Lock()
+		n.unproven.add(p, n.cfg.Now())
+		evict := n.unproven.overflow(n.cfg.UnprovenBudget)
+		if evict != "" {
+			n.unproven.remove(evict)
+		}
+		n.mu.Unlock()
+		if evict != "" {
+			n.log.Debug("unproven budget full: dropping the oldest unproven peer", "peer", evict)
+			n.goFn(func(context.Context) { _ = n.host.Network().ClosePeer(evict) })
+		}
+	}
+	remote := c.RemoteMultiaddr()
 	n.goFn(func(ctx context.Context) {
 		t := time.NewTimer(n.cfg.HelloTimeout)
 		defer t.Stop()
@@ -64,11 +83,36 @@ func (n *Node) onConnected(c network.Conn) {
 			return
 		case <-t.C:
 		}
-		if !n.isVerified(p) && n.host.Network().Connectedness(p) == network.Connected {
-			n.log.Info("disconnecting peer that did not prove membership", "peer", p)
-			_ = n.host.Network().ClosePeer(p)
+		n.mu.Lock()
+		_, verified := n.verified[p]
+		redeeming := n.unproven.redeeming[p]
+		n.mu.Unlock()
+		if verified || redeeming || n.host.Network().Connectedness(p) != network.Connected {
+			return
 		}
+		n.log.Debug("disconnecting peer that did not prove membership", "peer", p)
+		n.failed(p, remote)
+		_ = n.host.Network().ClosePeer(p)
 	})
+}
+
+// failed backs off a peer that did not prove membership, unless it is a
+// member this node knows (a slow member is not an intruder).
+func (n *Node) failed(p peer.ID, addr ma.Multiaddr) {
+	n.mu.Lock()
+	n.unproven.remove(p)
+	n.mu.Unlock()
+	if _, known := n.member(p); !known {
+		n.backoff.fail(p, addr, n.cfg.Now())
+	}
+}
+
+// remoteAddr is the address p is connected from, or nil.
+func (n *Node) remoteAddr(p peer.ID) ma.Multiaddr {
+	if conns := n.host.Network().ConnsToPeer(p); len(conns) > 0 {
+		return conns[0].RemoteMultiaddr()
+	}
+	return nil
 }
 
 func (n *Node) onDisconnected(p peer.ID) {
@@ -76,8 +120,13 @@ func (n *Node) onDisconnected(p peer.ID) {
 		return // another connection to p remains
 	}
 	n.mu.Lock()
+	_, was := n.verified[p]
 	delete(n.verified, p)
+	n.unproven.remove(p)
 	n.mu.Unlock()
+	if was {
+		n.announceGone(p)
+	}
 }
 
 // sayHello proves this node's membership to p and checks p's. On any
@@ -88,16 +137,18 @@ func (n *Node) sayHello(ctx context.Context, p peer.ID) error {
 		return err
 	}
 	n.mu.Lock()
-	if n.helloing[p] || n.verified[p] != nil {
+	if n.helloing[p] != nil || n.verified[p] != nil {
 		n.mu.Unlock()
 		return nil
 	}
-	n.helloing[p] = true
+	done := make(chan struct{})
+	n.helloing[p] = done
 	n.mu.Unlock()
 	defer func() {
 		n.mu.Lock()
 		delete(n.helloing, p)
 		n.mu.Unlock()
+		close(done)
 	}()
 
 	err = n.exchangeHello(ctx, st, p)
@@ -142,6 +193,7 @@ func (n *Node) answerHello(_ context.Context, p peer.ID, msg helloMsg) (helloMsg
 	}
 	if msg.Network != string(st.network()) {
 		// Which network this node is in is for members to know.
+		n.failed(p, n.remoteAddr(p))
 		return n.refuse(p, "not a member of this node's network", nil), nil
 	}
 	chain, err := n.verifyChain(st, msg.Chain, p)
@@ -150,6 +202,7 @@ func (n *Node) answerHello(_ context.Context, p peer.ID, msg helloMsg) (helloMsg
 		if errors.Is(err, identity.ErrRevoked) {
 			revBytes = n.revocationFor(st, msg.Chain)
 		}
+		n.failed(p, n.remoteAddr(p))
 		return n.refuse(p, "membership not proven: "+err.Error(), revBytes), nil
 	}
 	// Verified before replying: the peer syncs as soon as it has the reply.
@@ -214,11 +267,14 @@ func (n *Node) markVerified(p peer.ID, chain *identity.Chain) {
 	n.mu.Lock()
 	_, already := n.verified[p]
 	n.verified[p] = chain
+	n.unproven.remove(p)
 	n.mu.Unlock()
 	m := n.rememberMember(chain)
 	if already {
 		return
 	}
+	n.backoff.forgive(p)
+	n.announceMember(p)
 	n.log.Info("member verified", "peer", p, "invited_by", chain.InvitedBy())
 	n.host.ConnManager().TagPeer(p, "clubnode-member", 50)
 	n.cfg.Events.MemberSeen(m, n.host.Peerstore().Addrs(p))

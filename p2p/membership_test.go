@@ -236,7 +236,7 @@ func TestRevocation(t *testing.T) {
 			})
 
 			m, _ := a.Member(b.ID())
-			rev, err := identity.Revoke(a.cfg.Key, m.Chain, withInvitees, time.Now())
+			rev, err := identity.Revoke(a.cfg.Key, m.Chain, withInvitees, a.InviteesOf(b.ID()), time.Now())
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -29,14 +29,47 @@ var redeemProto = rpc.Protocol[redeemRequest, redeemReply]{ID: RedeemProtocol, M
 // answerRedeem is the inviter's side of a bearer invite: it checks the
 // token, counts a use in the ledger and issues the redeemer's certificate.
 // The redeemer's peer ID is the one its connection authenticated.
+//
+// While it runs the redeemer is not evicted from the unproven budget; once
+// it succeeded, the new member has one more HelloTimeout to say hello.
 func (n *Node) answerRedeem(_ context.Context, p peer.ID, req redeemRequest) (redeemReply, error) {
+	n.setRedeeming(p, true)
 	chain, err := n.redeem(req.Token, p)
 	if err != nil {
+		n.setRedeeming(p, false)
+		n.failed(p, n.remoteAddr(p))
 		n.log.Debug("invite redemption refused", "peer", p, "err", err)
 		return redeemReply{}, err
 	}
 	n.log.Info("invite redeemed", "peer", p)
+	n.goFn(func(ctx context.Context) {
+		t := time.NewTimer(n.cfg.HelloTimeout)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n.setRedeeming(p, false)
+		if !n.isVerified(p) {
+			_ = n.host.Network().ClosePeer(p)
+		}
+	})
 	return redeemReply{Chain: chain.Marshal()}, nil
+}
+
+// setRedeeming marks an unproven peer as busy redeeming an invite.
+func (n *Node) setRedeeming(p peer.ID, on bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if _, waiting := n.unproven.since[p]; !waiting {
+		return
+	}
+	if on {
+		n.unproven.redeeming[p] = true
+	} else {
+		delete(n.unproven.redeeming, p)
+	}
 }
 
 func (n *Node) redeem(token []byte, p peer.ID) (*identity.Chain, error) {

@@ -66,7 +66,7 @@ func (n *Node) syncFrom(ctx context.Context, p peer.ID) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, syncTimeout)
 	defer cancel()
-	_, s, err := syncProto.Open(ctx, n.host, p, struct{}{})
+	_, s, err := syncProto.Open(ctx, n.gated, p, struct{}{})
 	if err != nil {
 		return fmt.Errorf("members sync from %s: %w", p, err)
 	}

@@ -22,6 +22,10 @@ type RoomConfig struct {
 	Now   time.Time
 }
 
+// MaxScheduleAhead is how far ahead a room may be scheduled: hallways
+// list scheduled rooms, and one set for the year 9999 would stay there.
+const MaxScheduleAhead = 366 * 24 * time.Hour
+
 // NewState makes version 1 of a new room: the creator is its host and only
 // moderator, on the stage and muted (nobody's microphone goes live without
 // their own action).
@@ -33,6 +37,10 @@ func NewState(c RoomConfig) (State, error) {
 	if !c.Start.IsZero() {
 		if !c.Start.After(c.Now) {
 			return State{}, fmt.Errorf("new room: start %s is not in the future", c.Start.Format(time.RFC3339))
+		}
+		if c.Start.Sub(c.Now) > MaxScheduleAhead {
+			return State{}, fmt.Errorf("new room: start %s is more than %d days ahead", c.Start.Format(time.RFC3339),
+				MaxScheduleAhead/(24*time.Hour))
 		}
 		status = StatusScheduled
 	}

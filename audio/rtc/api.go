@@ -16,6 +16,8 @@ import (
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/stats"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/clubnode/clubnode/internal/pionlog"
 )
 
 // PayloadType is the RTP payload type Opus is negotiated with (the same
@@ -117,7 +119,7 @@ func NewAPI(cfg Config) (*API, error) {
 	// those send (RTT needs the sender reports) and every packet on the
 	// wire; any extra interceptor stays nearest the network.
 	links := &linkSet{links: map[*link]struct{}{}}
-	statsFactory, err := stats.NewInterceptor(stats.WithLoggerFactory(pionLogFactory{log: log}))
+	statsFactory, err := stats.NewInterceptor(stats.WithLoggerFactory(pionlog.Factory(log)))
 	if err != nil {
 		return nil, fmt.Errorf("stats interceptor: %w", err)
 	}
@@ -130,7 +132,7 @@ func NewAPI(cfg Config) (*API, error) {
 		return nil, fmt.Errorf("configure rtcp reports: %w", err)
 	}
 
-	settings := webrtc.SettingEngine{LoggerFactory: pionLogFactory{log: log}}
+	settings := webrtc.SettingEngine{LoggerFactory: pionlog.Factory(log)}
 	settings.SetICETimeouts(iceDisconnectedTimeout, iceFailedTimeout, iceKeepalive)
 	if t := cfg.ICE; t != nil {
 		settings.SetICETimeouts(t.Disconnected, t.Failed, t.Keepalive)

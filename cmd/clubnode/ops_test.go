@@ -2,13 +2,13 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"encoding/json"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/clubnode/clubnode/internal/daemontest"
 	"github.com/clubnode/clubnode/internal/version"
 	"github.com/clubnode/clubnode/node/home"
 )
@@ -19,22 +19,22 @@ import (
 func TestShutdownCommand(t *testing.T) {
 	dir := initHome(t, "Alice")
 	d := startDaemon(t, dir)
-	exited := make(chan error, 1)
-	go func() { exited <- d.cmd.Wait() }()
 	out := mustRun(t, dir, "shutdown")
 	if out != "daemon stopped\n" {
 		t.Fatalf("shutdown printed %q", out)
 	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("daemon exit: %v; log:\n%s", err, d.log)
+	// The CLI returned once the process had gone: it has exited already.
+	if d.Running() {
+		if err := d.Wait(10 * time.Second); err != nil {
+			t.Fatalf("the CLI returned but the daemon had not exited: %v", err)
 		}
-	case <-time.After(10 * time.Second):
-		t.Fatalf("the CLI returned but the daemon is still running; log:\n%s", d.log)
+		t.Fatal("the CLI returned before the daemon had exited")
 	}
-	if !strings.Contains(d.log.String(), "clubnode daemon stopping") {
-		t.Fatalf("no clean stop in the log:\n%s", d.log)
+	if err := d.Wait(0); err != nil {
+		t.Fatalf("daemon exit: %v", err)
+	}
+	if !strings.Contains(d.Log(), "clubnode daemon stopping") {
+		t.Fatalf("no clean stop in the log:\n%s", d.Log())
 	}
 	if _, _, err := home.ReadAPIEndpoint(home.Home{Dir: dir}); err == nil {
 		t.Fatal("the API file is still there")
@@ -45,7 +45,7 @@ func TestShutdownCommand(t *testing.T) {
 // level changes while the daemon runs; healthz needs no token.
 func TestJSONLogsAndLogLevel(t *testing.T) {
 	dir := initHome(t, "Alice")
-	d := startDaemonArgs(t, dir, "--log-format", "json")
+	d := daemontest.Start(t, daemontest.Local, dir, daemontest.Options{Extra: []string{"--log-format", "json"}})
 	addr, _, err := home.ReadAPIEndpoint(home.Home{Dir: dir})
 	if err != nil {
 		t.Fatal(err)
@@ -68,14 +68,12 @@ func TestJSONLogsAndLogLevel(t *testing.T) {
 		t.Fatalf("log-level loud: %v", err)
 	}
 	mustRun(t, dir, "network", "create", "Night Owls") // something to log at debug
-	exited := make(chan error, 1)
-	go func() { exited <- d.cmd.Wait() }()
 	mustRun(t, dir, "shutdown")
-	if err := <-exited; err != nil {
+	if err := d.Wait(10 * time.Second); err != nil {
 		t.Fatalf("daemon exit: %v", err)
 	}
 	var debug int
-	sc := bufio.NewScanner(bytes.NewReader(d.log.Bytes()))
+	sc := bufio.NewScanner(strings.NewReader(d.Log()))
 	for sc.Scan() {
 		var rec map[string]any
 		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
@@ -86,7 +84,7 @@ func TestJSONLogsAndLogLevel(t *testing.T) {
 		}
 	}
 	if debug == 0 {
-		t.Fatalf("no debug lines after log-level debug:\n%s", d.log)
+		t.Fatalf("no debug lines after log-level debug:\n%s", d.Log())
 	}
 }
 

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/clubnode/clubnode/internal/daemontest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -39,7 +40,7 @@ func TestSystemdUnit(t *testing.T) {
 
 	dir := t.TempDir()
 	local := filepath.Join(dir, "clubnode.service")
-	if err := os.WriteFile(local, []byte(strings.ReplaceAll(unit, "/usr/local/bin/clubnode", binary)), 0o644); err != nil {
+	if err := os.WriteFile(local, []byte(strings.ReplaceAll(unit, "/usr/local/bin/clubnode", daemontest.MustBinary(t))), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	out, err := exec.Command(analyze, "verify", local).CombinedOutput()

@@ -177,6 +177,11 @@ func LoadConfig(path string) (Config, error) {
 }
 
 func parseConfig(data []byte) (Config, error) {
+	// A JSON null decodes into a struct as nothing at all: "null" would
+	// start the daemon on the defaults while an empty file is refused.
+	if t := bytes.TrimSpace(data); len(t) > 0 && t[0] != '{' {
+		return Config{}, fmt.Errorf("expected a JSON object, got %.20q", t)
+	}
 	cfg := DefaultConfig()
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()

@@ -235,6 +235,8 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"syntax", `{"mdns": tru}`, `invalid JSON`},
 		{"trailing data", `{} {}`, `after the JSON object`},
 		{"empty", ``, `empty`},
+		{"null", "null\n", `expected a JSON object, got "null"`},
+		{"a list", `[]`, `expected a JSON object`},
 		{"too large", `{"bootstrap_addrs": ["` + strings.Repeat("x", MaxConfigSize) + `"]}`, `larger than`},
 	}
 	for _, tt := range tests {

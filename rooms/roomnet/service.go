@@ -205,8 +205,9 @@ func (s *Service) goFn(fn func(ctx context.Context)) {
 
 func (s *Service) self() peer.ID { return s.cfg.P2P.ID() }
 
-// host is the libp2p host the rooms protocols run on.
-func (s *Service) host() host.Host { return s.cfg.P2P.Host() }
+// host is the libp2p host the rooms protocols run on: the members-only
+// one, so no stranger opens a rooms stream or is reached by one.
+func (s *Service) host() host.Host { return s.cfg.P2P.MemberHost() }
 
 // changed tells the media plane that a room's state moved; it never blocks.
 func (s *Service) changed(id rooms.RoomID) {
