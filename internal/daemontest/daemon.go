@@ -1,10 +1,10 @@
 package daemontest
 
 import (
-	"fmt"
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os/exec"
 	"sync"
 	"syscall"
