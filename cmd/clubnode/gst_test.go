@@ -180,8 +180,21 @@ func TestGStreamerWHIPWHEP(t *testing.T) {
 			t.Logf("webrtcbin WHIP (%s) → relay → webrtcbin WHEP: correlation %.3f, speech %v into the recording",
 				name, corr, lag.Round(time.Millisecond))
 			if corr < audiotest.MatchThreshold {
-				t.Fatalf("recording matches the spoken file only %.2f (threshold %.2f)", corr, audiotest.MatchThreshold)
+				t.Fatalf("recording matches the spoken file only %.2f (threshold %.2f); loudness every 100 ms:\n sent %s\nheard %s",
+					corr, audiotest.MatchThreshold, loudness(speech), loudness(heard))
 			}
 		})
 	}
+}
+
+// loudness draws pcm's envelope, one character per 100 ms, for a failure
+// message: where sound went missing or arrived garbled shows at a glance.
+func loudness(pcm []int16) string {
+	const levels = " .:-=+*#"
+	var b strings.Builder
+	for _, e := range audiotest.Envelope(pcm, 100*time.Millisecond) {
+		i := int(e / 0.15 * float64(len(levels)-1))
+		b.WriteByte(levels[min(max(i, 0), len(levels)-1)])
+	}
+	return b.String()
 }

@@ -79,7 +79,7 @@ func clientOf(cmd *cobra.Command) (*apiv1.Client, error) {
 		// No daemon, and maybe no node at all: say which, since the
 		// fix differs (init first, or start the daemon).
 		if ok, exErr := h.Exists(); exErr == nil && !ok {
-			return nil, fmt.Errorf("no node here (%s): run clubnode init --name NAME, then clubnode daemon", h.Dir)
+			return nil, &noNodeError{dir: h.Dir, err: err}
 		}
 	}
 	if err != nil {
@@ -89,6 +89,19 @@ func clientOf(cmd *cobra.Command) (*apiv1.Client, error) {
 	c.Home = h.Dir
 	return c, nil
 }
+
+// noNodeError says a home was never initialised. It is still a "no
+// daemon" error (errors.Is ErrNoDaemon) for scripts that test for that.
+type noNodeError struct {
+	dir string
+	err error
+}
+
+func (e *noNodeError) Error() string {
+	return fmt.Sprintf("no node here (%s): run clubnode init --name NAME, then clubnode daemon", e.dir)
+}
+
+func (e *noNodeError) Unwrap() error { return e.err }
 
 // output prints v as indented JSON under --json, or else the text that
 // human returns.

@@ -55,7 +55,7 @@ class Client:
                     raise SystemExit("the WAV must be 48 kHz mono 16-bit")
                 self.pcm = w.readframes(w.getnframes())
             self.pushed = 0
-            desc = ("appsrc name=mic is-live=true do-timestamp=true format=time "
+            desc = ("appsrc name=mic is-live=true format=time "
                     "caps=audio/x-raw,format=S16LE,rate=48000,channels=1,layout=interleaved "
                     f"! audioconvert ! opusenc bitrate=32000 ! rtpopuspay pt=111 "
                     f"! application/x-rtp,media=audio,encoding-name=OPUS,payload=111 "
@@ -70,6 +70,9 @@ class Client:
         else:
             self.rtc = Gst.ElementFactory.make("webrtcbin", "rtc")
             Gst.util_set_object_arg(self.rtc, "bundle-policy", policy)
+            # A recorder can wait: a deep jitter buffer rides out a busy
+            # machine's pauses instead of dropping what arrives late.
+            self.rtc.set_property("latency", 1000)
             self.pipe.add(self.rtc)
         if mode == "whip":
             self.watch_eos(self.pipe.get_by_name("tail"))
@@ -201,18 +204,26 @@ class Client:
             log("connected")
             if self.mode == "whip" and self.started is None:
                 self.started = GLib.get_monotonic_time()
+                clock = self.pipe.get_clock()
+                # 200 ms ahead, so a frame pushed late by a busy machine is
+                # still on time for webrtcbin rather than dropped.
+                self.base = (clock.get_time() - self.pipe.get_base_time() if clock else 0) + 200 * Gst.MSECOND
                 GLib.timeout_add(10, self.push)
         elif state == GstWebRTC.WebRTCICEConnectionState.FAILED:
             GLib.idle_add(self.fail, "ICE failed")
 
     def push(self):
-        # Everything due by now, in 20 ms frames: timers drift, the clock
-        # does not.
+        # Everything due by now, in 20 ms frames stamped by their place in
+        # the file: a late timer pushes several at once, and the RTP
+        # timestamps must still be 20 ms apart.
         due = (GLib.get_monotonic_time() - self.started) * 48000 // 1000000 * 2
         while self.pushed < min(due, len(self.pcm)):
             chunk = self.pcm[self.pushed:self.pushed + 1920]
+            buf = Gst.Buffer.new_wrapped(chunk)
+            buf.pts = self.base + self.pushed // 2 * Gst.SECOND // 48000
+            buf.duration = len(chunk) // 2 * Gst.SECOND // 48000
             self.pushed += len(chunk)
-            self.mic.emit("push-buffer", Gst.Buffer.new_wrapped(chunk))
+            self.mic.emit("push-buffer", buf)
         if self.pushed >= len(self.pcm):
             self.mic.emit("end-of-stream")
             return False
@@ -246,7 +257,9 @@ class Client:
         if self.mode == "whip":
             # One frame of silence gives webrtcbin the caps it makes the
             # offer from; the speech follows once connected.
-            self.mic.emit("push-buffer", Gst.Buffer.new_wrapped(bytes(1920)))
+            silence = Gst.Buffer.new_wrapped(bytes(1920))
+            silence.pts, silence.duration = 0, 20 * Gst.MSECOND
+            self.mic.emit("push-buffer", silence)
         GLib.timeout_add_seconds(60, self.fail, "gave up after 60 s")
         self.loop.run()
         if self.location:
