@@ -57,7 +57,7 @@ class Client:
             self.pushed = 0
             desc = ("appsrc name=mic is-live=true format=time "
                     "caps=audio/x-raw,format=S16LE,rate=48000,channels=1,layout=interleaved "
-                    f"! audioconvert ! opusenc bitrate=32000 ! rtpopuspay pt=111 "
+                    f"! clocksync ! audioconvert ! opusenc bitrate=32000 ! rtpopuspay pt=111 "
                     f"! application/x-rtp,media=audio,encoding-name=OPUS,payload=111 "
                     f"! identity name=tail ! webrtcbin name=rtc bundle-policy={policy}")
         else:
@@ -205,9 +205,10 @@ class Client:
             if self.mode == "whip" and self.started is None:
                 self.started = GLib.get_monotonic_time()
                 clock = self.pipe.get_clock()
-                # 200 ms ahead, so a frame pushed late by a busy machine is
-                # still on time for webrtcbin rather than dropped.
-                self.base = (clock.get_time() - self.pipe.get_base_time() if clock else 0) + 200 * Gst.MSECOND
+                # Half a second ahead: clocksync lets each frame go at its
+                # time, so a timer late by up to that much still sends
+                # evenly paced audio, as a microphone would.
+                self.base = (clock.get_time() - self.pipe.get_base_time() if clock else 0) + 500 * Gst.MSECOND
                 GLib.timeout_add(10, self.push)
         elif state == GstWebRTC.WebRTCICEConnectionState.FAILED:
             GLib.idle_add(self.fail, "ICE failed")
@@ -216,7 +217,7 @@ class Client:
         # Everything due by now, in 20 ms frames stamped by their place in
         # the file: a late timer pushes several at once, and the RTP
         # timestamps must still be 20 ms apart.
-        due = (GLib.get_monotonic_time() - self.started) * 48000 // 1000000 * 2
+        due = (GLib.get_monotonic_time() - self.started + 400000) * 48000 // 1000000 * 2
         while self.pushed < min(due, len(self.pcm)):
             chunk = self.pcm[self.pushed:self.pushed + 1920]
             buf = Gst.Buffer.new_wrapped(chunk)
