@@ -139,6 +139,9 @@ func (d *Daemon) Kill() {
 // Wait waits up to timeout for the daemon to exit by itself (after
 // `clubnode shutdown`, say) and returns its exit error.
 func (d *Daemon) Wait(timeout time.Duration) error {
+	if !d.Running() {
+		return d.exitErr
+	}
 	select {
 	case <-d.done:
 		return d.exitErr
