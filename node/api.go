@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"path"
 	"strings"
 
 	"github.com/clubnode/clubnode/node/apiv1"
@@ -40,6 +41,8 @@ func (n *Node) routes() http.Handler {
 		{apiv1.RouteWHEP, offer(n.Listen)},
 		{apiv1.RouteWHIPEnd, endMedia(n.EndMedia, apiv1.WHIP)},
 		{apiv1.RouteWHEPEnd, endMedia(n.EndMedia, apiv1.WHEP)},
+		{apiv1.RouteWHIPPatch, patchMedia(n.PatchMedia, apiv1.WHIP)},
+		{apiv1.RouteWHEPPatch, patchMedia(n.PatchMedia, apiv1.WHEP)},
 		{apiv1.RouteLoginLinks, http.HandlerFunc(n.serveLoginLink)},
 		{apiv1.RouteSession, http.HandlerFunc(n.serveSession)},
 		{apiv1.RouteLogout, http.HandlerFunc(n.serveLogout)},
@@ -47,6 +50,9 @@ func (n *Node) routes() http.Handler {
 		{apiv1.RouteSettings, get(n.Settings)},
 		{apiv1.RouteSetSettings, post(n.SetSettings)},
 		{apiv1.RouteRelations, get(n.Relations)},
+		{apiv1.RouteShutdown, post(n.Shutdown)},
+		{apiv1.RouteLogLevel, get(n.LogLevel)},
+		{apiv1.RouteSetLogLevel, post(n.SetLogLevel)},
 	} {
 		mux.Handle(r.pattern, r.handler)
 	}
@@ -100,25 +106,58 @@ func offer(start func(ctx context.Context, room, offer string) (answer, location
 		}
 		w.Header().Set("Content-Type", apiv1.ContentTypeSDP)
 		w.Header().Set("Location", location)
+		w.Header().Set("ETag", mediaETag(path.Base(location), 0))
+		w.Header().Set("Accept-Patch", apiv1.ContentTypeSDPFrag)
 		w.WriteHeader(http.StatusCreated)
+		_, _ = io.WriteString(w, answer)
+	})
+}
+
+// patchMedia answers a WHIP or WHEP session's PATCH (RFC 9725 §4.3):
+// 204 for trickled candidates, 200 with this end's fragment and a new
+// ETag for an ICE restart.
+func patchMedia(patch func(ctx context.Context, room, kind, session, ifMatch, frag string) (string, string, error), kind string) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		frag, status, err := readSDPBody(r, apiv1.ContentTypeSDPFrag, "ICE fragment")
+		if err != nil {
+			apiv1.WriteError(w, status, err.Error())
+			return
+		}
+		answer, etag, err := patch(r.Context(), r.PathValue("room"), kind, r.PathValue("session"), r.Header.Get("If-Match"), frag)
+		if err != nil {
+			apiv1.WriteError(w, statusOf(err), err.Error())
+			return
+		}
+		if answer == "" {
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		w.Header().Set("Content-Type", apiv1.ContentTypeSDPFrag)
+		w.Header().Set("ETag", etag)
+		w.WriteHeader(http.StatusOK)
 		_, _ = io.WriteString(w, answer)
 	})
 }
 
 // readOffer reads a WHIP/WHEP request's SDP offer within the size limit.
 func readOffer(r *http.Request) (string, int, error) {
-	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, apiv1.ContentTypeSDP) {
-		return "", http.StatusUnsupportedMediaType, fmt.Errorf("the offer must be sent as %s, not %q", apiv1.ContentTypeSDP, ct)
+	return readSDPBody(r, apiv1.ContentTypeSDP, "offer")
+}
+
+// readSDPBody reads an SDP body of media type ct within the size limit.
+func readSDPBody(r *http.Request, ct, what string) (string, int, error) {
+	if got := r.Header.Get("Content-Type"); !strings.HasPrefix(got, ct) {
+		return "", http.StatusUnsupportedMediaType, fmt.Errorf("the %s must be sent as %s, not %q", what, ct, got)
 	}
 	body, err := io.ReadAll(io.LimitReader(r.Body, apiv1.MaxSDPSize+1))
 	if err != nil {
 		return "", http.StatusBadRequest, fmt.Errorf("reading the offer: %w", err)
 	}
 	if len(body) > apiv1.MaxSDPSize {
-		return "", http.StatusRequestEntityTooLarge, fmt.Errorf("the offer is over %d bytes", apiv1.MaxSDPSize)
+		return "", http.StatusRequestEntityTooLarge, fmt.Errorf("the %s is over %d bytes", what, apiv1.MaxSDPSize)
 	}
 	if len(body) == 0 {
-		return "", http.StatusBadRequest, fmt.Errorf("no SDP offer in the request body")
+		return "", http.StatusBadRequest, fmt.Errorf("no %s in the request body", what)
 	}
 	return string(body), 0, nil
 }

@@ -27,6 +27,9 @@ var (
 	ErrUnavailable = errors.New("unavailable")
 	// ErrStorage: the datastore failed to read or write.
 	ErrStorage = errors.New("storage failure")
+	// ErrPrecondition: an If-Match that names another version of the
+	// resource (a WHIP/WHEP session's ICE session).
+	ErrPrecondition = errors.New("precondition failed")
 )
 
 // argError is an error the caller caused; it reads as its cause alone.
@@ -58,6 +61,7 @@ var statusClasses = []struct {
 		rooms.ErrStaleVersion, rooms.ErrReplay, rooms.ErrNoParent, p2p.ErrNotMember, p2p.ErrAlreadyMember,
 		p2p.ErrInviteUsedUp}},
 	{http.StatusTooManyRequests, []error{rooms.ErrRateLimited}},
+	{http.StatusPreconditionFailed, []error{ErrPrecondition}},
 	{http.StatusBadGateway, []error{rpc.ErrUnreachable, rpc.ErrNoReply}},
 	// A refusal whose reason this node does not know.
 	{http.StatusForbidden, []error{rpc.ErrRefused}},

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtp"
@@ -24,7 +25,7 @@ import (
 // speak and listen and the browser attach to their own node this way, and
 // from here on their audio takes the same path as everyone else's.
 type localMedia struct {
-	api *rtc.API // loopback only: these peers are on this machine
+	api *rtc.API // host and loopback candidates, patient ICE timeouts
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -39,10 +40,32 @@ type localSession struct {
 	room rooms.RoomID
 	kind string
 	rtc  *rtc.Session
+	// generation counts ICE restarts: the session's ETag names it.
+	generation atomic.Int64
+}
+
+// mediaETag is the ETag of a session's current ICE session.
+func mediaETag(id string, generation int64) string {
+	return fmt.Sprintf("\"%s.%d\"", id, generation)
+}
+
+func (lm *localMedia) get(id, kind string, room rooms.RoomID) (*localSession, bool) {
+	lm.mu.Lock()
+	defer lm.mu.Unlock()
+	s, ok := lm.sessions[id]
+	if !ok || s.kind != kind || s.room != room {
+		return nil, false
+	}
+	return s, true
 }
 
 func newLocalMedia(cfg rtc.Config) (*localMedia, error) {
-	cfg.LoopbackOnly = true
+	// The clients are on this machine (the API is on loopback), but a
+	// native one (GStreamer's libnice, OBS's libjuice) gathers only the
+	// machine's real addresses, which a loopback-only node cannot pair
+	// with: the sessions offer both.
+	cfg.IncludeLoopback = true
+	cfg.ICE = &rtc.SessionICETimeouts
 	api, err := rtc.NewAPI(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("local media: %w", err)
@@ -192,6 +215,7 @@ func (n *Node) Speak(ctx context.Context, roomID, offer string) (answer, locatio
 // again. One track is what every WHEP player expects. A node not yet in
 // the room joins it as a listener.
 func (n *Node) Listen(ctx context.Context, roomID, offer string) (answer, location string, err error) {
+	start := time.Now()
 	svc, room, err := n.mediaRoom(roomID)
 	if err != nil {
 		return "", "", err
@@ -203,8 +227,10 @@ func (n *Node) Listen(ctx context.Context, roomID, offer string) (answer, locati
 	}
 	mix := audio.NewMixer(audio.ReceiverConfig{})
 	self := n.ID().String()
+	firstAudio := n.firstAudio(start)
 	remove, err := svc.Listen(room, func(speaker string, pkt *rtp.Packet) {
 		if speaker != self {
+			firstAudio()
 			mix.Push(speaker, pkt, time.Now())
 		}
 	})
@@ -237,6 +263,21 @@ func (n *Node) Listen(ctx context.Context, roomID, offer string) (answer, locati
 	return answer, apiv1.MediaPath(string(room), apiv1.WHEP) + "/" + id, nil
 }
 
+// firstAudio returns what a local listener calls on every packet it gets:
+// the first one records the time since start (join to first audio). The
+// rest cost one atomic load.
+func (n *Node) firstAudio(start time.Time) func() {
+	if n.metrics == nil {
+		return func() {}
+	}
+	var done atomic.Bool
+	return func() {
+		if !done.Load() && done.CompareAndSwap(false, true) {
+			n.metrics.JoinToFirstAudio.Observe(time.Since(start).Seconds())
+		}
+	}
+}
+
 // playMix mixes and sends one frame every 20 ms until done.
 func (n *Node) playMix(room rooms.RoomID, mix *audio.Mixer, enc *audio.Encoder, track sampleWriter, done <-chan struct{}) {
 	pcm := make([]int16, audio.FrameSamples)
@@ -264,6 +305,34 @@ func (n *Node) playMix(room rooms.RoomID, mix *audio.Mixer, enc *audio.Encoder, 
 
 type sampleWriter interface {
 	WriteSample(media.Sample) error
+}
+
+// PatchMedia applies a WHIP or WHEP client's trickle-ice-sdpfrag: more
+// candidates (answer "") or an ICE restart (answer is this end's
+// fragment, etag the new ICE session's). ifMatch, if set, must be "*" or
+// the current ETag; RFC 9725 asks "*" of a restart.
+func (n *Node) PatchMedia(ctx context.Context, roomID, kind, session, ifMatch, frag string) (answer, etag string, err error) {
+	if n.media == nil {
+		return "", "", fmt.Errorf("%s session %q in room %s: %w", kind, session, roomID, ErrNotFound)
+	}
+	s, ok := n.media.get(session, kind, rooms.RoomID(roomID))
+	if !ok {
+		return "", "", fmt.Errorf("%s session %q in room %s: %w", kind, session, roomID, ErrNotFound)
+	}
+	gen := s.generation.Load()
+	if ifMatch != "" && ifMatch != "*" && ifMatch != mediaETag(session, gen) {
+		return "", "", fmt.Errorf("%w: If-Match %s is not the session's ETag %s", ErrPrecondition, ifMatch, mediaETag(session, gen))
+	}
+	answer, restarted, err := s.rtc.Patch(ctx, frag)
+	if err != nil {
+		return "", "", invalid("%s PATCH: %w", kind, err)
+	}
+	if !restarted {
+		return "", "", nil
+	}
+	gen = s.generation.Add(1)
+	n.log.Info("ICE restart", "kind", kind, "room", roomID, "session", session)
+	return answer, mediaETag(session, gen), nil
 }
 
 // EndMedia ends a WHIP or WHEP session (the DELETE of its Location).

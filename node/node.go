@@ -17,12 +17,14 @@ import (
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/clubnode/clubnode/audio/rtc"
 	"github.com/clubnode/clubnode/identity"
 	"github.com/clubnode/clubnode/node/apiconn"
 	"github.com/clubnode/clubnode/node/diskstore"
 	"github.com/clubnode/clubnode/node/home"
+	"github.com/clubnode/clubnode/node/metrics"
 	"github.com/clubnode/clubnode/p2p"
 	"github.com/clubnode/clubnode/rooms/roomnet"
 )
@@ -52,6 +54,9 @@ type Config struct {
 	RoomAnnounceInterval time.Duration
 	// MediaLoopbackOnly keeps the rooms' audio on 127.0.0.1 (tests).
 	MediaLoopbackOnly bool
+	// LogLevel, if set, is the level Logger's handler follows: the API
+	// changes it at run time. Nil leaves the level to the handler.
+	LogLevel *slog.LevelVar
 }
 
 // Node is a running clubnode.
@@ -80,6 +85,13 @@ type Node struct {
 	// signed profile and what the network is told stay the same person.
 	profileMu sync.Mutex
 	once      sync.Once
+
+	// metrics is nil unless the config names a metrics address.
+	metrics   *metrics.Metrics
+	metricsLn net.Listener
+
+	stopReq  chan struct{} // closed by Shutdown: Serve returns
+	stopOnce sync.Once
 }
 
 // Init creates a node's identity and datastore in h, refusing to touch a
@@ -121,6 +133,9 @@ func Init(h home.Home, name string) (peer.ID, error) {
 	if err := st.setSelfInfo(ctx, selfInfo{Name: name}); err != nil {
 		return "", err
 	}
+	if err := st.setSchemaVersion(ctx, SchemaVersion); err != nil {
+		return "", err
+	}
 	// The config file is written last: its presence is what marks the
 	// home as initialised, so a crash before this point can be retried.
 	if err := home.SaveConfig(h.ConfigPath(), home.DefaultConfig()); err != nil {
@@ -151,7 +166,8 @@ func Start(cfg Config) (*Node, error) {
 		}
 		cfg.Datastore = d
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger.With("component", "node"), limits: defaultAPILimits, uiWake: make(chan struct{}, 1)}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("component", "node"), limits: defaultAPILimits,
+		uiWake: make(chan struct{}, 1), stopReq: make(chan struct{})}
 	n.store = &store{ds: cfg.Datastore, log: n.log}
 	if err := n.start(); err != nil {
 		n.Close()
@@ -167,6 +183,9 @@ func Start(cfg Config) (*Node, error) {
 
 func (n *Node) start() error {
 	ctx := context.Background()
+	if err := n.store.migrate(ctx); err != nil {
+		return err
+	}
 	key, err := n.store.nodeKey(ctx)
 	if err != nil {
 		return err
@@ -179,7 +198,15 @@ func (n *Node) start() error {
 	if n.media, err = newLocalMedia(rtcCfg); err != nil {
 		return err
 	}
+	var libp2pMetrics prometheus.Registerer
+	if n.cfg.Settings.MetricsAddr != "" {
+		n.metrics = metrics.New()
+		n.metrics.Registerer().MustRegister(nodeCollector{n})
+		n.metrics.SetLinkSource(n.rtc.LinkStats)
+		libp2pMetrics = n.metrics.Registerer()
+	}
 	n.p2p, err = p2p.New(p2p.Config{
+		Metrics:           libp2pMetrics,
 		Key:               key,
 		ListenAddrs:       n.cfg.Settings.ListenAddrs,
 		Ledger:            n.store,
@@ -210,7 +237,21 @@ func (n *Node) start() error {
 	if err != nil {
 		return fmt.Errorf("local API on %s: %w", n.cfg.Settings.APIAddr, err)
 	}
+	if n.metrics != nil {
+		if n.metricsLn, err = net.Listen("tcp", n.cfg.Settings.MetricsAddr); err != nil {
+			return fmt.Errorf("metrics on %s: %w", n.cfg.Settings.MetricsAddr, err)
+		}
+	}
+	n.checkCapacity()
 	return nil
+}
+
+// MetricsAddr is the address Prometheus scrapes, "" when metrics are off.
+func (n *Node) MetricsAddr() string {
+	if n.metricsLn == nil {
+		return ""
+	}
+	return n.metricsLn.Addr().String()
 }
 
 // enter starts network services for chain with everything persisted about
@@ -305,9 +346,9 @@ func (n *Node) APIAddr() string { return n.api.Addr().String() }
 // APIToken is the token API clients must present.
 func (n *Node) APIToken() string { return n.token }
 
-// Serve answers the local API until ctx ends, having published its address
-// and token in the home folder for the CLI. It removes the address file on
-// the way out.
+// Serve answers the local API until ctx ends or Shutdown is called,
+// having published its address and token in the home folder for the CLI.
+// It removes the address file on the way out.
 func (n *Node) Serve(ctx context.Context) error {
 	if err := home.WriteAPIEndpoint(n.cfg.Home, n.APIAddr(), n.token); err != nil {
 		return err
@@ -323,6 +364,18 @@ func (n *Node) Serve(ctx context.Context) error {
 	uiCtx, stopUI := context.WithCancel(ctx)
 	uiDone := n.runUI(uiCtx)
 	defer func() { stopUI(); <-uiDone }()
+	if n.metricsLn != nil {
+		metricsCtx, stopMetrics := context.WithCancel(ctx)
+		metricsDone := make(chan struct{})
+		go func() {
+			defer close(metricsDone)
+			if err := n.metrics.Serve(metricsCtx, n.metricsLn, n.log); err != nil {
+				n.log.Error("metrics stopped", "err", err)
+			}
+		}()
+		defer func() { stopMetrics(); <-metricsDone }()
+		n.log.Info("metrics listening", "addr", n.MetricsAddr(), "path", metrics.Path)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(apiconn.NewListener(n.api, n.limits.maxUntrusted, n.limits.trustOwner)) }()
 	n.log.Info("local API listening", "addr", n.APIAddr())
@@ -330,6 +383,7 @@ func (n *Node) Serve(ctx context.Context) error {
 	case err := <-errc:
 		return fmt.Errorf("local API: %w", err)
 	case <-ctx.Done():
+	case <-n.stopReq:
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -344,6 +398,9 @@ func (n *Node) Close() error {
 	n.once.Do(func() {
 		if n.api != nil {
 			_ = n.api.Close()
+		}
+		if n.metricsLn != nil {
+			_ = n.metricsLn.Close()
 		}
 		if n.media != nil {
 			n.media.close()

@@ -79,6 +79,9 @@ func (n *Node) httpHandler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/api/", guard.Wrap(n.authenticated(n.routes())))
 	mux.Handle(apiv1.RouteLogin, guard.WrapPublic(http.HandlerFunc(n.login)))
+	// Liveness says nothing, so it needs no token: probes (systemd,
+	// monitoring) call it without one.
+	mux.HandleFunc(apiv1.RouteHealth, serveHealth)
 	mux.Handle("GET /{$}", guard.WrapPublic(http.HandlerFunc(n.web.app.Index)))
 	mux.Handle("GET "+webui.AssetPrefix, guard.WrapPublic(http.HandlerFunc(n.web.app.Asset)))
 	// Anything else answers as it did before the app existed: guarded.

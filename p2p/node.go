@@ -21,6 +21,7 @@ import (
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/clubnode/clubnode/identity"
 )
@@ -68,6 +69,10 @@ type Config struct {
 	MaxConns int
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
+	// Metrics, if set, receives go-libp2p's own collectors (swarm,
+	// resource manager, and relay, hole punching and AutoNAT when they
+	// run); nil turns libp2p's metrics off.
+	Metrics prometheus.Registerer
 }
 
 func (c *Config) setDefaults() error {
@@ -165,7 +170,7 @@ func New(cfg Config) (*Node, error) {
 		libp2p.ConnectionManager(cm),
 		libp2p.ConnectionGater(n.gater),
 		libp2p.UserAgent("clubnode"),
-		libp2p.DisableMetrics(),
+		metricsOption(cfg.Metrics),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("start libp2p host: %w", err)
@@ -200,6 +205,13 @@ func New(cfg Config) (*Node, error) {
 	})
 	n.log.Info("libp2p host started", "peer", h.ID(), "addrs", h.Addrs())
 	return n, nil
+}
+
+func metricsOption(reg prometheus.Registerer) libp2p.Option {
+	if reg == nil {
+		return libp2p.DisableMetrics()
+	}
+	return libp2p.PrometheusRegisterer(reg)
 }
 
 // newResourceManager sets explicit limits: the defaults scaled to this

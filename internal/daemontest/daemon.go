@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"os/exec"
 	"sync"
 	"syscall"
@@ -132,6 +133,20 @@ func (d *Daemon) Kill() {
 	default:
 		_ = d.cmd.Process.Signal(syscall.SIGKILL)
 		<-d.done
+	}
+}
+
+// Wait waits up to timeout for the daemon to exit by itself (after
+// `clubnode shutdown`, say) and returns its exit error.
+func (d *Daemon) Wait(timeout time.Duration) error {
+	if !d.Running() {
+		return d.exitErr
+	}
+	select {
+	case <-d.done:
+		return d.exitErr
+	case <-time.After(timeout):
+		return fmt.Errorf("the daemon for %s still runs after %s", d.Home, timeout)
 	}
 }
 

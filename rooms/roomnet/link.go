@@ -50,7 +50,7 @@ func (ms *mediaSession) linkParent(ctx context.Context, a *rooms.SignedAssignmen
 	ms.m.host.ConnManager().Protect(a.Parent, mediaTag(ms.room))
 	defer ms.m.host.ConnManager().Unprotect(a.Parent, mediaTag(ms.room))
 	return rtc.DialParent(ctx, ms.m.api, str, ms.fwd, rtc.ParentOptions{Timeout: ms.m.timeout, Uplink: ms.uplink,
-		Subtree: ms.subtree})
+		Subtree: ms.subtree, Label: rtc.LinkLabel{Room: string(ms.room), Peer: a.Parent.String()}})
 }
 
 // acceptChild is a parent's side of LinkProtocol: check the assignment,
@@ -88,7 +88,7 @@ func (ms *mediaSession) serveChild(parent context.Context, child peer.ID, str ne
 	defer stop()
 	ms.m.host.ConnManager().Protect(child, mediaTag(ms.room))
 	defer ms.m.host.ConnManager().Unprotect(child, mediaTag(ms.room))
-	opts := rtc.ChildOptions{Timeout: ms.m.timeout, OnSubtree: func(n int) {
+	opts := rtc.ChildOptions{Timeout: ms.m.timeout, Label: rtc.LinkLabel{Room: string(ms.room), Peer: child.String()}, OnSubtree: func(n int) {
 		ms.mu.Lock()
 		link.subtree = n
 		ms.mu.Unlock()

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -48,7 +49,8 @@ type media struct {
 	api      *rtc.API
 	capacity int
 	timeout  time.Duration
-	work     *group.Group // the change loop; sessions have their own
+	work     *group.Group  // the change loop; sessions have their own
+	repairs  atomic.Uint64 // parent links lost and looked for again (metrics)
 
 	mu       sync.Mutex
 	sessions map[rooms.RoomID]*mediaSession

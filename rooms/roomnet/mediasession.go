@@ -192,6 +192,8 @@ func (ms *mediaSession) upstream(ctx context.Context) {
 		avoid = a.Parent
 		if replaced {
 			avoid = ""
+		} else {
+			ms.m.repairs.Add(1)
 		}
 		ms.m.log.Info("lost parent", "room", ms.room, "parent", a.Parent, "moved", replaced, "err", err)
 	}
