@@ -24,6 +24,9 @@ type helloMsg struct {
 	Chain      []byte `cbor:"1,keyasint,omitempty"`
 	Refused    string `cbor:"2,keyasint,omitempty"`
 	Revocation []byte `cbor:"3,keyasint,omitempty"`
+	// Boot is random for each start of a node: a peer whose Boot changed
+	// has restarted, and its connections from before are dead.
+	Boot []byte `cbor:"4,keyasint,omitempty"`
 }
 
 const helloStreamTimeout = 10 * time.Second
@@ -62,6 +65,12 @@ func (n *Node) onConnected(c network.Conn) {
 		return
 	}
 	if _, known := n.member(p); !known {
+		if n.backoff.keyRefused(p, n.cfg.Now()) {
+			// A connection that raced the one whose failure backed
+			// this key off (a second transport, dialled at once).
+			n.goFn(func(context.Context) { _ = n.host.Network().ClosePeer(p) })
+			return
+		}
 		n.mu.Lock()
 		n.unproven.add(p, n.cfg.Now())
 		evict := n.unproven.overflow(n.cfg.UnprovenBudget)
@@ -160,7 +169,7 @@ func (n *Node) sayHello(ctx context.Context, p peer.ID) error {
 }
 
 func (n *Node) exchangeHello(ctx context.Context, st *netState, p peer.ID) error {
-	reply, err := helloProto.Call(ctx, n.host, p, helloMsg{Network: string(st.network()), Chain: st.chain.Marshal()})
+	reply, err := helloProto.Call(ctx, n.host, p, helloMsg{Network: string(st.network()), Chain: st.chain.Marshal(), Boot: n.boot[:]})
 	if err != nil {
 		return err
 	}
@@ -175,6 +184,7 @@ func (n *Node) exchangeHello(ctx context.Context, st *netState, p peer.ID) error
 	if err != nil {
 		return err
 	}
+	n.noteBoot(p, reply.Boot, nil)
 	n.markVerified(p, chain)
 	return nil
 }
@@ -205,21 +215,10 @@ func (n *Node) answerHello(ctx context.Context, p peer.ID, msg helloMsg) (helloM
 		n.failed(p, n.remoteAddr(p))
 		return n.refuse(p, "membership not proven: "+err.Error(), revBytes), nil
 	}
-	// A member that says hello again on a new connection while an old one
-	// stands has usually restarted: the old connection is dead on its
-	// side, though not yet on this one (a QUIC connection lingers until
-	// its idle timeout), and gossip would go on writing into it. The old
-	// ones are closed; pubsub and the DHT carry on over the new one.
-	if c := rpc.Conn(ctx); c != nil && n.isVerified(p) {
-		for _, old := range n.host.Network().ConnsToPeer(p) {
-			if old != c {
-				_ = old.Close()
-			}
-		}
-	}
+	n.noteBoot(p, msg.Boot, rpc.Conn(ctx))
 	// Verified before replying: the peer syncs as soon as it has the reply.
 	n.markVerified(p, chain)
-	return helloMsg{Network: string(st.network()), Chain: st.chain.Marshal()}, nil
+	return helloMsg{Network: string(st.network()), Chain: st.chain.Marshal(), Boot: n.boot[:]}, nil
 }
 
 // refuse answers p's hello with the reason and disconnects it shortly
@@ -273,6 +272,41 @@ func (n *Node) learnRevocation(data []byte) {
 		return
 	}
 	_, _ = n.applyRevocation(r)
+}
+
+// noteBoot records the start a member said hello from. A member whose
+// start changed has restarted: its connections from before are dead on its
+// side, though not yet on this one (a QUIC connection lingers until its
+// idle timeout), and gossip would go on writing into them. They are closed
+// (all but current, the one this hello came on, if known); pubsub and the
+// DHT carry on over the new one.
+func (n *Node) noteBoot(p peer.ID, boot []byte, current network.Conn) {
+	if len(boot) == 0 || len(boot) > 32 {
+		return
+	}
+	n.mu.Lock()
+	old, known := n.boots[p]
+	n.boots[p] = string(boot)
+	n.mu.Unlock()
+	if !known || old == string(boot) {
+		return
+	}
+	conns := n.host.Network().ConnsToPeer(p)
+	if current == nil {
+		// On the dialing side: the connection hello just went over is
+		// the newest one.
+		for _, c := range conns {
+			if current == nil || c.Stat().Opened.After(current.Stat().Opened) {
+				current = c
+			}
+		}
+	}
+	n.log.Debug("member restarted: closing its old connections", "peer", p)
+	for _, c := range conns {
+		if c != current && c.Stat().Opened.Before(current.Stat().Opened) {
+			_ = c.Close()
+		}
+	}
 }
 
 func (n *Node) markVerified(p peer.ID, chain *identity.Chain) {

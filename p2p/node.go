@@ -2,6 +2,7 @@ package p2p
 
 import (
 	"context"
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -137,6 +138,8 @@ type Node struct {
 	// no hello twice, and streams from a peer wait for its answer.
 	helloing map[peer.ID]chan struct{}
 	unproven unprovenPeers // inbound peers still to prove membership
+	boots    map[peer.ID]string // each member's start it last said hello from
+	boot     [8]byte            // this start's, told in hello
 }
 
 // New starts a libp2p host listening on cfg.ListenAddrs.
@@ -145,7 +148,10 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger.With("component", "p2p"),
-		verified: map[peer.ID]*identity.Chain{}, helloing: map[peer.ID]chan struct{}{}}
+		verified: map[peer.ID]*identity.Chain{}, helloing: map[peer.ID]chan struct{}{}, boots: map[peer.ID]string{}}
+	if _, err := rand.Read(n.boot[:]); err != nil {
+		return nil, fmt.Errorf("p2p: boot ID: %w", err)
+	}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
 	n.backoff = newBackoff()
 	n.gater = &gater{allow: n.allowed, backoff: n.backoff, now: cfg.Now,

@@ -39,10 +39,10 @@ type mediaSession struct {
 	// hostChanged is closed when the room's host changes (and replaced):
 	// a question to the old host, which may be dead, is cut short by it.
 	hostChanged chan struct{}
-	tree       *rooms.Tree
-	parent     peer.ID
-	linkCancel context.CancelFunc
-	children   map[peer.ID]*childLink
+	tree        *rooms.Tree
+	parent      peer.ID
+	linkCancel  context.CancelFunc
+	children    map[peer.ID]*childLink
 }
 
 type childLink struct {
