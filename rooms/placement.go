@@ -123,6 +123,12 @@ type PlaceRequest struct {
 	Traits Traits
 }
 
+// moveUpGain is how many levels shallower a free place must be for a
+// child that reports where it hangs (after a failover, or renewing its
+// backups) to be moved there. Moving costs the child a new link and makes
+// its subtree's backups stale for a while, so small gains are not worth it.
+const moveUpGain = 2
+
 // Move is a node the host moved while placing another: it needs a new
 // assignment for its new parent.
 type Move struct {
@@ -144,8 +150,8 @@ type Placement struct {
 
 // Place decides where req.Child hangs and records it in the tree. In
 // order: a lost parent the host cannot reach leaves the tree; a child that
-// already failed over to a valid backup stays there; speakers go under the
-// root; everyone else under the best parent (see bestParent), where an
+// already failed over to a valid backup stays there, unless a free place
+// is moveUpGain levels shallower; speakers go under the root; everyone else under the best parent (see bestParent), where an
 // always-on child may take the place of a shallower ordinary leaf, which
 // then hangs under it; the reported children are adopted where that makes
 // no loop; and listeners get backup parents.
@@ -169,6 +175,12 @@ func (p Placer) Place(req PlaceRequest) (Placement, error) {
 	}
 	switch under, ok := t.nodes[req.Under]; {
 	case req.Under != "" && ok && !req.OnStage && under.depth >= 0 && !below(under, n):
+		// It stays where it failed over to, unless that is two levels or
+		// more deeper than a free place: then it moves up (linking there
+		// before it leaves), so that failovers do not deepen the tree.
+		if best := t.bestParent(n, avoid); best != nil && best.depth+moveUpGain <= under.depth {
+			under = best
+		}
 		t.attach(n, under)
 	case req.OnStage:
 		t.attach(n, t.nodes[t.root])

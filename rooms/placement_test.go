@@ -247,3 +247,27 @@ func TestNoPunchFirst(t *testing.T) {
 		t.Fatalf("under %s, want the public one", got.Parent)
 	}
 }
+
+// TestFailoverDeeperThanNeedMovesUp: a child reporting it failed over to a
+// deep backup is moved to a shallower free place instead; with none, it
+// stays where it is.
+func TestFailoverDeeperThanNeedMovesUp(t *testing.T) {
+	ps := fakePeers(8, rand.New(rand.NewPCG(10, 10)))
+	pl := Placer{Tree: NewTree(ps[0], 2)}
+	a, b, mid, deep := ps[1], ps[2], ps[3], ps[4]
+	mustPlacer(t, pl, PlaceRequest{Child: a, Capacity: 1})
+	mustPlacer(t, pl, PlaceRequest{Child: b, Capacity: 0})
+	if got := mustPlacer(t, pl, PlaceRequest{Child: mid, Capacity: 1}); got.Parent != a {
+		t.Fatalf("mid under %s", got.Parent)
+	}
+	if got := mustPlacer(t, pl, PlaceRequest{Child: deep, Capacity: 3}); got.Parent != mid {
+		t.Fatalf("deep under %s", got.Parent)
+	}
+	if got := mustPlacer(t, pl, PlaceRequest{Child: ps[5], Under: deep}); got.Parent != deep {
+		t.Fatalf("no shallower place: under %s, want where it failed over to", got.Parent)
+	}
+	pl.Tree.Remove(b) // a place at depth 1 frees: two levels above deep
+	if got := mustPlacer(t, pl, PlaceRequest{Child: ps[6], Under: deep}); got.Parent != ps[0] {
+		t.Fatalf("failed over to a depth-3 backup with the host's place free: under %s", got.Parent)
+	}
+}

@@ -1,6 +1,10 @@
 package rooms
 
-import "container/heap"
+import (
+	"cmp"
+	"container/heap"
+	"slices"
+)
 
 // The tree's index: each node's depth is kept up to date as subtrees move,
 // and every attached node with spare room is listed by the class of links
@@ -164,7 +168,9 @@ func (t *Tree) scan(class, depth int, byID bool, visit func(*treeNode) bool) {
 
 // setDepths gives n depth d (detached, or hops from the root) and its
 // subtree the depths that follow, reindexing each node. Subtrees whose
-// depth does not change are left alone.
+// depth does not change are left alone. Children are visited by ID, not
+// in map order, so that the heaps' layout (which scan may read in) is the
+// same for the same history.
 func (t *Tree) setDepths(n *treeNode, d int) {
 	n.depth = d
 	stack := []*treeNode{n}
@@ -176,12 +182,14 @@ func (t *Tree) setDepths(n *treeNode, d int) {
 		if cur.depth >= 0 {
 			next = cur.depth + 1
 		}
+		from := len(stack)
 		for _, c := range cur.children {
 			if c.depth != next {
 				c.depth = next
 				stack = append(stack, c)
 			}
 		}
+		slices.SortFunc(stack[from:], func(a, b *treeNode) int { return cmp.Compare(b.id, a.id) })
 	}
 }
 
