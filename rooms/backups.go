@@ -31,13 +31,29 @@ import (
 // backups rank by what makes that short: no deeper than the parent, then
 // the nearest, then as parents (no hole punch, shallowest, roomiest). They come from the parent's near relatives
 // and the backupsOf roomiest nodes of each class at each depth above the
-// child; the host is never one, its uplink carries the stage. Grants go stale as the tree changes: a backup refuses a child it
+// child. The host is never one, its uplink carries the stage; the root of
+// a delegate's tree may be (Placer.RootBacksUp). Grants go stale as the tree changes: a backup refuses a child it
 // has no room for, or that is one of its own ancestors (it would close a
 // loop), and the child then asks the host as before.
 
 // BackupHeadroom is how many children over its capacity a relay takes
-// when they fail over to it as their backup.
+// when they fail over to it as their backup; an always-on relay takes a
+// quarter of its capacity more (its uplink is ample: it declares a
+// capacity far below what the uplink carries).
 const BackupHeadroom = 1
+
+// FailoverCapacity is how many children a relay of capacity capacity
+// carries when some of them failed over to it: what a backup parent checks
+// before it takes a child without asking the host.
+func FailoverCapacity(capacity int, alwaysOn bool) int {
+	if capacity <= 0 {
+		return 0
+	}
+	if alwaysOn {
+		return capacity + max(BackupHeadroom, capacity/4)
+	}
+	return capacity + BackupHeadroom
+}
 
 // BackupOvercommit is how many children a relay backs per place it has
 // for them.
@@ -68,7 +84,7 @@ func (t *Tree) Backups(p peer.ID) []peer.ID {
 
 // chooseBackups picks up to want backup parents for c, which hangs under
 // its parent already.
-func (t *Tree) chooseBackups(c *treeNode, want int, avoid []peer.ID) []peer.ID {
+func (t *Tree) chooseBackups(c *treeNode, want int, avoid []peer.ID, rootBacks bool) []peer.ID {
 	p := c.up
 	if p == nil || c.depth < 0 || want <= 0 {
 		return nil
@@ -85,10 +101,10 @@ func (t *Tree) chooseBackups(c *treeNode, want int, avoid []peer.ID) []peer.ID {
 		}
 	}
 	eligible := func(n *treeNode) (candidate, bool) {
-		free := n.spare() + BackupHeadroom
+		free := FailoverCapacity(n.capacity, n.traits.AlwaysOn) - len(n.children)
 		room := free - load[n]
 		if n.capacity <= 0 || room <= 0 || n.backing >= BackupOvercommit*free ||
-			n == c || n == p || n.id == t.root ||
+			n == c || n == p || (n.id == t.root && !rootBacks) ||
 			!canLink(n.traits.Reach, c.traits.Reach) || slices.Contains(avoid, n.id) || below(n, p) {
 			return candidate{}, false
 		}

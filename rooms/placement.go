@@ -100,6 +100,9 @@ type Placer struct {
 	// Backups is how many backup parents to hand each listener with its
 	// assignment, up to MaxBackups.
 	Backups int
+	// RootBacksUp lets the tree's root be a backup: for a delegate's tree,
+	// whose root is an always-on relay, not the host's.
+	RootBacksUp bool
 }
 
 // PlaceRequest is a node asking the host for a parent.
@@ -205,7 +208,7 @@ func (p Placer) Place(req PlaceRequest) (Placement, error) {
 		}
 	}
 	if !req.OnStage && p.Backups > 0 {
-		out.Backups = t.chooseBackups(n, min(p.Backups, MaxBackups), avoid)
+		out.Backups = t.chooseBackups(n, min(p.Backups, MaxBackups), avoid, p.RootBacksUp)
 	}
 	t.setBackups(n, out.Backups)
 	return out, nil
