@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"math/rand/v2"
+	"syscall"
 	"testing"
 	"time"
 
@@ -169,8 +170,8 @@ func (mk *maker) keyed() keyed {
 }
 
 // cpuCosts is the CPU of the real code behind the messages, measured once
-// per run of the command with testing.Benchmark (or fixed guesses, for
-// tests).
+// per run of the command with testing.Benchmark and the process's CPU
+// time (or fixed guesses, for tests).
 type cpuCosts struct {
 	placeToday, placeLearned  time.Duration // Placer.Place + signing the assignment
 	refer, sign, verify       time.Duration
@@ -218,6 +219,14 @@ func measureCosts(pol Policy, cpu cpuCosts) (*costs, error) {
 	delegation, err := rooms.Delegate(host.key, room, del.id, now)
 	if mk.fail(err) {
 		return nil, fmt.Errorf("message sizes: %w", mk.err)
+	}
+	if pol.Delegate {
+		// Delegates answer the place requests, with the delegation inside
+		// each assignment.
+		assignment, err = rooms.AssignDelegated(del.key, delegation, child.id, parent.id, backups, now)
+		if mk.fail(err) {
+			return nil, fmt.Errorf("message sizes: %w", mk.err)
+		}
 	}
 	req := placeRequestWire{V: 1, Room: string(room), Capacity: 4}
 	if pol.Learned {
@@ -310,9 +319,24 @@ func (c *costs) signState(audience int) time.Duration {
 	return c.signStateBase + c.signStatePer*time.Duration(min(audience, rooms.MaxAudience))
 }
 
+// perOp is the CPU time (not wall time: the machine may be shared) per
+// operation of benchmark f, over all the rounds testing.Benchmark runs.
 func perOp(f func(b *testing.B)) time.Duration {
-	r := testing.Benchmark(f)
-	return time.Duration(r.NsPerOp())
+	ops := 0
+	before := processCPU()
+	testing.Benchmark(func(b *testing.B) {
+		f(b)
+		ops += b.N
+	})
+	return (processCPU() - before) / time.Duration(max(ops, 1))
+}
+
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // benchPlace is Placer.Place on a 10,000-node tree (churned: a node

@@ -119,7 +119,7 @@ func writeCPU(w io.Writer, c cpuCosts) {
 	if !c.measured {
 		how = "fixed guesses (-no-bench)"
 	}
-	fmt.Fprintf(w, "CPU per message, %s: place+sign %s (learned, 2 backups: %s), referral %s, delegation sign %s, join request verify %s, state sign %s + %s per listener\n",
+	fmt.Fprintf(w, "CPU per message, %s: place+sign %s (learned, 3 backups: %s), referral %s, delegation sign %s, join request verify %s, state sign %s + %s per listener\n",
 		how, c.placeToday, c.placeLearned, c.refer, c.sign, c.verify, c.signStateBase, c.signStateN)
 }
 

@@ -84,19 +84,20 @@ type node struct {
 	speaker bool // on stage: under the host, not a listener
 	warm    bool // placed by the warm start: its join is not measured
 
-	alive     bool
-	life      int     // bumps when it leaves, to drop its stale departure
-	placer    *placer // who places it: the host or a delegate
-	own       *placer // the placer it runs as a delegate, if it is one
-	backups   []*node
-	gen       int  // bumps whenever its link changes, to drop stale events
-	joined    bool // heard the room once
-	hearing   bool
-	lastHeard time.Duration // arrival of the last packet before a loss
-	lostClean bool          // that loss was a clean leave
-	gapHour   int
-	attempts  int
-	accepted  int // children that failed over to it and its placer has not recorded yet
+	alive      bool
+	life       int     // bumps when it leaves, to drop its stale departure
+	placer     *placer // who places it: the host or a delegate
+	own        *placer // the placer it runs as a delegate, if it is one
+	backups    []*node
+	gen        int  // bumps whenever its link changes, to drop stale events
+	joined     bool // heard the room once
+	hearing    bool
+	lastHeard  time.Duration // arrival of the last packet before a loss
+	lostClean  bool          // that loss was a clean leave
+	gapHour    int
+	attempts   int
+	accepted   int           // children that failed over to it and its placer has not recorded yet
+	backupWait time.Duration // how long it last waited to ask again for a backup
 
 	snap      int // pathOf's memo: snapshot number, depth, path RTT sum
 	snapDepth int

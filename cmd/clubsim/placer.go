@@ -19,7 +19,7 @@ type placer struct {
 }
 
 // load counts a placer's control messages: how many, bytes each way, CPU,
-// and bytes per second of simulated time for the peak.
+// and the tree's bytes per second of simulated time, for the peak.
 type load struct {
 	count         [kinds]int
 	in, out       [kinds]int64
@@ -33,7 +33,7 @@ func (l *load) add(k kind, c *costs, at time.Duration, n int, extraOut int) {
 	l.in[k] += in
 	l.out[k] += out
 	l.cpu[k] += c.cpu[k] * time.Duration(n)
-	if at >= 0 {
+	if at >= 0 && k.category() != "admission+state" {
 		s := int(at / time.Second)
 		for len(l.bytesBySecond) <= s {
 			l.bytesBySecond = append(l.bytesBySecond, 0)
@@ -48,6 +48,12 @@ func (p *placer) serve(t, cpu time.Duration) time.Duration {
 	start := max(t, p.busy)
 	p.busy = start + cpu
 	return p.busy
+}
+
+// placerOf is the placement code p runs: the real rooms.Placer over its
+// tree, whose root backs up when it is a delegate.
+func (s *sim) placerOf(p *placer) rooms.Placer {
+	return rooms.Placer{Tree: p.tree, Streams: s.m.Speakers, Backups: s.pol.Backups, RootBacksUp: p != s.hostPl}
 }
 
 // request is what n tells its placer about itself, under the policy.
@@ -78,7 +84,7 @@ func (s *sim) ask(n *node, p *placer, k kind, req rooms.PlaceRequest, then func(
 		done := p.serve(s.q.now, s.costs.cpu[k])
 		p.load.add(k, s.costs, s.q.now, 1, 0)
 		old := n.placer
-		got, err := rooms.Placer{Tree: p.tree, Streams: s.m.Speakers, Backups: s.pol.Backups}.Place(req)
+		got, err := s.placerOf(p).Place(req)
 		if err == nil {
 			s.granted(n, p, got)
 			if old != nil && old != p && old != s.hostPl && !old.owner.alive {
@@ -106,6 +112,19 @@ func (s *sim) granted(n *node, p *placer, got rooms.Placement) {
 			}
 			s.holders[bn][n] = struct{}{}
 		}
+	}
+	n.backupWait = 0
+	if s.pol.Backups > 0 && len(got.Backups) == 0 && !n.speaker && got.Parent != p.tree.Root() {
+		// No backup had room when it was placed: ask again after a minute,
+		// then after twice as long each time, while the tree moves on.
+		wait := max(time.Minute, 2*n.backupWait)
+		gen := n.gen
+		s.q.after(wait, func() {
+			if n.alive && n.gen == gen && n.placer != nil {
+				n.backupWait = wait
+				s.renew(n)
+			}
+		})
 	}
 	if len(n.backups) > 0 {
 		gen := n.gen
@@ -279,7 +298,7 @@ func (s *sim) transfer(n *node, old, p *placer) {
 			}
 			req := s.request(c)
 			req.Capacity, req.Under = s.reqCapacity(c), x.id
-			got, err := rooms.Placer{Tree: p.tree, Streams: s.m.Speakers, Backups: s.pol.Backups}.Place(req)
+			got, err := s.placerOf(p).Place(req)
 			if err != nil {
 				continue // it will ask when its link fails
 			}

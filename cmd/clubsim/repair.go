@@ -156,10 +156,9 @@ func (s *sim) below(b, c *node) bool {
 }
 
 // hasRoom says whether backup n can take one more child failing over to
-// it: up to rooms.BackupHeadroom over its capacity.
+// it: up to rooms.FailoverCapacity.
 func (s *sim) hasRoom(n *node) bool {
-	c := s.capacity(n)
-	return c > 0 && len(s.children(n))+n.accepted < c+rooms.BackupHeadroom
+	return len(s.children(n))+n.accepted < rooms.FailoverCapacity(s.capacity(n), n.alwaysOn)
 }
 
 // recordGap: c hears again after a silence since c.lastHeard; so does its

@@ -37,7 +37,8 @@ func (l *load) tree(d time.Duration) rate {
 	return rate{p.msgs + k.msgs, p.kbps + k.kbps, p.cpuPct + k.cpuPct}
 }
 
-// peakKbps is the busiest second's placement bytes plus the steady links.
+// peakKbps is the busiest second's placement bytes plus the steady links
+// (heartbeats are counted per snapshot, not per second).
 func (l *load) peakKbps(d time.Duration) float64 {
 	var most int64
 	for _, b := range l.bytesBySecond {

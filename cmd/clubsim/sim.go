@@ -115,7 +115,7 @@ func (s *sim) warmJoin(n *node) {
 		}
 	}
 	req := s.request(n)
-	got, err := rooms.Placer{Tree: p.tree, Streams: s.m.Speakers, Backups: s.pol.Backups}.Place(req)
+	got, err := s.placerOf(p).Place(req)
 	if err != nil {
 		s.st.noParent++
 		n.alive = false
