@@ -120,7 +120,15 @@ func (c *Chain) checkLinks() error {
 	}
 	seen := map[peer.ID]bool{c.Charter.Founder: true}
 	prev := c.Charter.Founder
+	prevIssued := c.Charter.Created
 	for i, cert := range c.Certs {
+		// A member cannot have invited anyone before it was invited
+		// itself: a certificate dated earlier was backdated.
+		if cert.Issued.Before(prevIssued) {
+			return fmt.Errorf("membership chain: link %d: %w: issued at %s, before its inviter's own (%s)", i+1, ErrBrokenChain,
+				cert.Issued.Format(time.RFC3339), prevIssued.Format(time.RFC3339))
+		}
+		prevIssued = cert.Issued
 		if cert.Network != c.Charter.Network {
 			return fmt.Errorf("membership chain: link %d: %w: certificate for %s in a chain of %s", i+1, ErrWrongNetwork, cert.Network, c.Charter.Network)
 		}

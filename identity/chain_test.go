@@ -206,7 +206,9 @@ func TestBrokenChains(t *testing.T) {
 	}
 	// A certificate "X invited by C" made by C for a network C is not in.
 	_, xid := testKey(t, "X")
-	foreignX := mustParseCert(t, forgeCert(t, w.C.key, Cert{Network: other.Network, Member: xid, Inviter: w.C.id, Issued: t0}))
+	foreignX := mustParseCert(t, forgeCert(t, w.C.key, Cert{Network: other.Network, Member: xid, Inviter: w.C.id, Issued: C.Issued}))
+	// D's certificate dated before C's own: C cannot have invited anyone yet.
+	earlyD := mustParseCert(t, forgeCert(t, w.C.key, Cert{Network: w.network, Member: w.D.id, Inviter: w.C.id, Issued: C.Issued.Add(-time.Second)}))
 
 	tests := []struct {
 		name  string
@@ -220,6 +222,7 @@ func TestBrokenChains(t *testing.T) {
 		{"founder repeated", []*SignedCert{B, C, repeatF}, ErrBrokenChain},
 		{"first cert for another network", []*SignedCert{otherB}, ErrWrongNetwork},
 		{"last cert for another network", []*SignedCert{B, C, foreignX}, ErrWrongNetwork},
+		{"cert dated before its inviter's", []*SignedCert{B, C, earlyD}, ErrBrokenChain},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -26,7 +26,7 @@ const (
 	MaxChainLength    = 32
 	MaxChainSize      = MaxCharterSize + MaxChainLength*MaxCertSize + 64
 	MaxInviteSize     = MaxChainSize + MaxCertSize + 4<<10
-	MaxRevocationSize = MaxChainSize + 1<<10
+	MaxRevocationSize = MaxChainSize + MaxKeep*40 + 1<<10
 	// A profile holds up to MaxNameLength + MaxBioLength characters of up
 	// to four bytes each, plus about 300 bytes of envelope.
 	MaxProfileSize = 8 << 10

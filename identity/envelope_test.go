@@ -57,7 +57,7 @@ func signedSamples(tb testing.TB) []signedSample {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	rev, err := Revoke(w.B.key, w.D.chain, true, now)
+	rev, err := Revoke(w.B.key, w.D.chain, true, nil, now)
 	if err != nil {
 		tb.Fatal(err)
 	}

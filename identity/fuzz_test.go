@@ -100,7 +100,7 @@ func makeFuzzObjects(f *testing.F) *fuzzObjects {
 	_, xid := testKey(f, "X")
 	o := &fuzzObjects{w: w}
 
-	other, err := FoundNetwork(w.F.key, "ü\tclub", t0)
+	other, err := FoundNetwork(w.F.key, "ü club", t0)
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -131,7 +131,7 @@ func makeFuzzObjects(f *testing.F) *fuzzObjects {
 		by, subject *member
 		with        bool
 	}{{w.F, w.B, false}, {w.B, w.D, true}, {w.C, w.D, false}} {
-		rev, err := Revoke(r.by.key, r.subject.chain, r.with, now)
+		rev, err := Revoke(r.by.key, r.subject.chain, r.with, nil, now)
 		if err != nil {
 			f.Fatal(err)
 		}

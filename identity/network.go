@@ -6,10 +6,11 @@ import (
 	"fmt"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/clubnode/clubnode/internal/safetext"
 )
 
 // NetworkID names a network. It is derived from the founder's public key and
@@ -81,25 +82,7 @@ type SignedCharter struct {
 
 // ValidateNetworkName says what is wrong with a proposed network name.
 func ValidateNetworkName(name string) error {
-	return validateText("network name", name, MaxNameLength, true)
-}
-
-func validateText(field, s string, max int, required bool) error {
-	if required && strings.TrimSpace(s) == "" {
-		return fmt.Errorf("%s must not be empty", field)
-	}
-	if !utf8.ValidString(s) {
-		return fmt.Errorf("%s is not valid UTF-8", field)
-	}
-	if n := utf8.RuneCountInString(s); n > max {
-		return fmt.Errorf("%s is %d characters long, the limit is %d", field, n, max)
-	}
-	for _, r := range s {
-		if r < 0x20 && r != '\n' && r != '\t' || r == 0x7f {
-			return fmt.Errorf("%s contains a control character", field)
-		}
-	}
-	return nil
+	return safetext.Check("network name", name, safetext.Line, MaxNameLength, true)
 }
 
 // FoundNetwork creates and signs the charter of a new network.

@@ -6,6 +6,8 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/clubnode/clubnode/internal/safetext"
 )
 
 // Profile is what a member says about itself. Updated orders versions: a
@@ -52,12 +54,20 @@ type SignedProfile struct {
 	Bytes []byte
 }
 
-// ValidateProfileText says what is wrong with a name or bio.
+// ValidateProfileText says what is wrong with a signed profile's name or
+// bio. An empty name is allowed here, for profiles signed before names
+// were required; what a user sets goes through ValidateName as well.
 func ValidateProfileText(name, bio string) error {
-	if err := validateText("name", name, MaxNameLength, false); err != nil {
+	if err := safetext.Check("name", name, safetext.Line, MaxNameLength, false); err != nil {
 		return err
 	}
-	return validateText("bio", bio, MaxBioLength, false)
+	return safetext.Check("bio", bio, safetext.Lines, MaxBioLength, false)
+}
+
+// ValidateName says what is wrong with a name a user chose: it is what
+// other members see, so it must be there.
+func ValidateName(name string) error {
+	return safetext.Check("name", name, safetext.Line, MaxNameLength, true)
 }
 
 // SignProfile signs p with key, which must be p.Peer's.

@@ -110,3 +110,37 @@ func TestProfileLongestTextFits(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestHostileText: what could forge a row of someone's members table,
+// reorder what is shown around it, or look like no name at all is refused
+// in names, bios and network names, when signed and when parsed.
+func TestHostileText(t *testing.T) {
+	w := newWorld(t)
+	fk, err := GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, text := range []string{"Bob\n12D3KooWFake  Alice  yes", "Bob\tAlice", "Bob\u202etxt.exe",
+		"\u2066Bob\u2069", "\u200b\u200b", "\u3164"} {
+		if err := ValidateName(text); err == nil {
+			t.Errorf("ValidateName accepted %q", text)
+		}
+		if _, err := FoundNetwork(fk, text, t0); err == nil {
+			t.Errorf("FoundNetwork accepted %q", text)
+		}
+		if _, err := SignProfile(w.C.key, Profile{Network: w.network, Peer: w.C.id, Name: text, Updated: t0}); err == nil {
+			t.Errorf("SignProfile accepted the name %q", text)
+		}
+		data := sealWire(t, &Profile{}, w.C.key, profileWire{V: Version, Network: string(w.network), Peer: []byte(w.C.id), Name: text})
+		_, err := ParseProfile(data)
+		wantErr(t, err, ErrMalformed)
+	}
+	for _, bio := range []string{"hi\u202eereht", "\u200b"} {
+		if _, err := SignProfile(w.C.key, Profile{Network: w.network, Peer: w.C.id, Name: "C", Bio: bio, Updated: t0}); err == nil {
+			t.Errorf("SignProfile accepted the bio %q", bio)
+		}
+	}
+	if err := ValidateName(""); err == nil {
+		t.Error("ValidateName accepted an empty name")
+	}
+}

@@ -14,9 +14,14 @@ import (
 // by a member above Subject in Subject's chain, which it carries so that
 // anyone can check that authority without asking anyone.
 //
-// Without WithInvitees, the members Subject invited before At stay members;
-// certificates Subject issued after At are worthless. With WithInvitees,
-// every chain that passes through Subject is invalid.
+// With WithInvitees, every chain that passes through Subject is invalid.
+// Without it, the members Subject invited stay members if the revocation
+// names them in Keep: the revoker lists the invitees of Subject it knows
+// when it signs. A certificate Subject signs is worth nothing otherwise,
+// whatever date Subject writes in it, so a revoked member cannot go on
+// inviting by backdating. (Revocations made before Keep existed have
+// Listed false and fall back to the dates: invitees certified before At
+// stay.)
 type Revocation struct {
 	Network      NetworkID
 	Subject      peer.ID
@@ -24,7 +29,12 @@ type Revocation struct {
 	WithInvitees bool
 	At           time.Time
 	SubjectChain *Chain
+	Listed       bool      // Keep is the rule (always, for new revocations)
+	Keep         []peer.ID // Subject's invitees who stay members
 }
+
+// MaxKeep bounds the invitees one revocation keeps.
+const MaxKeep = 1000
 
 type revocationWire struct {
 	V            int    `cbor:"0,keyasint"`
@@ -34,13 +44,22 @@ type revocationWire struct {
 	WithInvitees bool   `cbor:"4,keyasint"`
 	At           int64  `cbor:"5,keyasint"`
 	SubjectChain []byte `cbor:"6,keyasint"`
+	Listed       bool   `cbor:"7,keyasint,omitempty"`
+	// Keep is packed (each peer ID prefixed with its length) so that a
+	// long list is one byte string, not a CBOR array of a thousand items.
+	Keep []byte `cbor:"8,keyasint,omitempty"`
 }
 
 func (r *Revocation) Domain() string { return "clubnode/revocation/v1" }
 func (r *Revocation) Codec() []byte  { return []byte("/clubnode/revocation") }
 func (r *Revocation) MarshalRecord() ([]byte, error) {
+	keep, err := packPeers(r.Keep)
+	if err != nil {
+		return nil, fmt.Errorf("revocation: %w", err)
+	}
 	return marshal(revocationWire{V: Version, Network: string(r.Network), Subject: []byte(r.Subject),
-		Revoker: []byte(r.Revoker), WithInvitees: r.WithInvitees, At: r.At.Unix(), SubjectChain: r.SubjectChain.Marshal()})
+		Revoker: []byte(r.Revoker), WithInvitees: r.WithInvitees, At: r.At.Unix(), SubjectChain: r.SubjectChain.Marshal(),
+		Listed: r.Listed, Keep: keep})
 }
 func (r *Revocation) UnmarshalRecord(data []byte) error {
 	var w revocationWire
@@ -59,9 +78,71 @@ func (r *Revocation) UnmarshalRecord(data []byte) error {
 	if err != nil {
 		return fmt.Errorf("subject's chain: %w", err)
 	}
+	keep, err := unpackPeers(w.Keep)
+	if err != nil {
+		return fmt.Errorf("revocation: keep: %w", err)
+	}
+	if len(keep) > 0 && (!w.Listed || w.WithInvitees) {
+		return fmt.Errorf("revocation: %w: invitees kept by a revocation that keeps none", ErrMalformed)
+	}
 	*r = Revocation{Network: NetworkID(w.Network), Subject: subject, Revoker: revoker,
-		WithInvitees: w.WithInvitees, At: time.Unix(w.At, 0).UTC(), SubjectChain: chain}
+		WithInvitees: w.WithInvitees, At: time.Unix(w.At, 0).UTC(), SubjectChain: chain, Listed: w.Listed, Keep: keep}
 	return nil
+}
+
+// keeps reports whether this revocation keeps p, invited by its subject.
+func (r *Revocation) keeps(p peer.ID, issued time.Time) bool {
+	if !r.Listed {
+		return !issued.After(r.At)
+	}
+	for _, k := range r.Keep {
+		if k == p {
+			return true
+		}
+	}
+	return false
+}
+
+// packPeers encodes peer IDs as one byte string, each prefixed with its
+// length in one byte.
+func packPeers(ids []peer.ID) ([]byte, error) {
+	if len(ids) > MaxKeep {
+		return nil, fmt.Errorf("%w: %d peers, limit %d", ErrTooLarge, len(ids), MaxKeep)
+	}
+	var out []byte
+	for _, id := range ids {
+		b := []byte(id)
+		if len(b) == 0 || len(b) > 255 {
+			return nil, fmt.Errorf("%w: a %d-byte peer ID", ErrMalformed, len(b))
+		}
+		out = append(append(out, byte(len(b))), b...)
+	}
+	return out, nil
+}
+
+func unpackPeers(data []byte) ([]peer.ID, error) {
+	var out []peer.ID
+	seen := map[peer.ID]bool{}
+	for len(data) > 0 {
+		n := int(data[0])
+		if n == 0 || len(data) < 1+n {
+			return nil, fmt.Errorf("%w: truncated peer list", ErrMalformed)
+		}
+		id, err := peerIDFromBytes("peer", data[1:1+n])
+		if err != nil {
+			return nil, err
+		}
+		if seen[id] {
+			return nil, fmt.Errorf("%w: %s listed twice", ErrMalformed, id)
+		}
+		if len(out) == MaxKeep {
+			return nil, fmt.Errorf("%w: more than %d peers", ErrTooLarge, MaxKeep)
+		}
+		seen[id] = true
+		out = append(out, id)
+		data = data[1+n:]
+	}
+	return out, nil
 }
 
 // SignedRevocation is a revocation with the exact envelope bytes.
@@ -72,13 +153,19 @@ type SignedRevocation struct {
 
 // Revoke signs a revocation of the member whose chain is subjectChain. key
 // must belong to the founder or to a member above the subject in that chain.
-func Revoke(key crypto.PrivKey, subjectChain *Chain, withInvitees bool, now time.Time) (*SignedRevocation, error) {
+// Without invitees, keep names the subject's invitees that stay members (at
+// most MaxKeep): those the revoker knows of.
+func Revoke(key crypto.PrivKey, subjectChain *Chain, withInvitees bool, keep []peer.ID, now time.Time) (*SignedRevocation, error) {
 	revoker, err := peer.IDFromPrivateKey(key)
 	if err != nil {
 		return nil, fmt.Errorf("revoke: %w", err)
 	}
+	if withInvitees {
+		keep = nil
+	}
 	r := Revocation{Network: subjectChain.Network(), Subject: subjectChain.Member(), Revoker: revoker,
-		WithInvitees: withInvitees, At: now.UTC().Truncate(time.Second), SubjectChain: subjectChain}
+		WithInvitees: withInvitees, At: now.UTC().Truncate(time.Second), SubjectChain: subjectChain,
+		Listed: !withInvitees, Keep: keep}
 	if err := r.checkAuthority(); err != nil {
 		return nil, fmt.Errorf("revoke %s: %w", r.Subject, err)
 	}
@@ -262,8 +349,8 @@ func (s *Revocations) check(c *Chain, asOf time.Time, memo standing) error {
 				return fmt.Errorf("membership of %s: %w by %s", cert.Member, ErrRevoked, r.Revoker)
 			case r.WithInvitees:
 				return fmt.Errorf("membership of %s: %w: its chain passes through %s, revoked with invitees by %s", c.Member(), ErrRevoked, cert.Member, r.Revoker)
-			case c.Certs[i+1].Issued.After(r.At):
-				return fmt.Errorf("membership of %s: %w: invited by %s after that member was revoked", c.Member(), ErrRevoked, cert.Member)
+			case !r.keeps(c.Certs[i+1].Member, c.Certs[i+1].Issued):
+				return fmt.Errorf("membership of %s: %w: invited by %s, who was revoked, and not kept by the revocation", c.Certs[i+1].Member, ErrRevoked, cert.Member)
 			}
 		}
 	}

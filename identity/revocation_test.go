@@ -3,6 +3,8 @@ package identity
 import (
 	"testing"
 	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
 )
 
 func TestRevokeAuthority(t *testing.T) {
@@ -31,7 +33,7 @@ func TestRevokeAuthority(t *testing.T) {
 	for _, tt := range tests {
 		for _, withInvitees := range []bool{false, true} {
 			t.Run(tt.name, func(t *testing.T) {
-				r, err := Revoke(tt.revoker.key, tt.subject.chain, withInvitees, now)
+				r, err := Revoke(tt.revoker.key, tt.subject.chain, withInvitees, nil, now)
 				if tt.want != nil {
 					if r != nil {
 						t.Fatal("returned a revocation")
@@ -113,15 +115,19 @@ func TestRevocationsCheck(t *testing.T) {
 	// Issued in the very second of the revocation: still before it.
 	S := w.invite(t, w.B, "S", tRev)
 
-	without, err := Revoke(w.F.key, w.B.chain, false, tRev)
+	// Revoked without invitees, keeping those the revoker knew of: C and S.
+	// Y was invited after the revocation; Yback is Y's trick, a certificate
+	// B dated an hour before the revocation it signed after it.
+	Yback := w.invite(t, w.B, "Yback", tRev.Add(-time.Hour))
+	without, err := Revoke(w.F.key, w.B.chain, false, []peer.ID{w.C.id, S.id}, tRev)
 	if err != nil {
 		t.Fatal(err)
 	}
-	with, err := Revoke(w.F.key, w.B.chain, true, tRev)
+	with, err := Revoke(w.F.key, w.B.chain, true, nil, tRev)
 	if err != nil {
 		t.Fatal(err)
 	}
-	revokeD, err := Revoke(w.C.key, w.D.chain, false, tRev)
+	revokeD, err := Revoke(w.C.key, w.D.chain, false, nil, tRev)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -143,6 +149,9 @@ func TestRevocationsCheck(t *testing.T) {
 		{"B without invitees: D under C stays", []*SignedRevocation{without}, w.D, nil},
 		{"B without invitees: S invited in the same second stays", []*SignedRevocation{without}, S, nil},
 		{"B without invitees: Y invited after is revoked", []*SignedRevocation{without}, Y, ErrRevoked},
+		{"B without invitees: Yback, backdated, is revoked", []*SignedRevocation{without}, Yback, ErrRevoked},
+		{"legacy revocation: Yback, backdated, passes the date rule", []*SignedRevocation{legacyRevoke(t, w.F, w.B, tRev)}, Yback, nil},
+		{"legacy revocation: Y invited after is revoked", []*SignedRevocation{legacyRevoke(t, w.F, w.B, tRev)}, Y, ErrRevoked},
 		{"B without invitees: Z invited by C after stays", []*SignedRevocation{without}, Z, nil},
 
 		{"B with invitees: C revoked", []*SignedRevocation{with}, w.C, ErrRevoked},
@@ -175,7 +184,7 @@ func TestRevocationsAdd(t *testing.T) {
 	w := newWorld(t)
 	at := func(h int) time.Time { return t0.Add(time.Duration(h) * time.Hour) }
 	rev := func(by *member, with bool, h int) *SignedRevocation {
-		r, err := Revoke(by.key, w.C.chain, with, at(h))
+		r, err := Revoke(by.key, w.C.chain, with, nil, at(h))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -227,7 +236,7 @@ func TestRevocationsAdd(t *testing.T) {
 	}
 
 	// Another subject; All is ordered by subject.
-	rD, err := Revoke(w.C.key, w.D.chain, false, at(5))
+	rD, err := Revoke(w.C.key, w.D.chain, false, nil, at(5))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -255,7 +264,7 @@ func TestRevocationsAdd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	foreign, err := Revoke(w.F.key, xChain, false, t0)
+	foreign, err := Revoke(w.F.key, xChain, false, nil, t0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -269,8 +278,8 @@ func TestRevocationsAdd(t *testing.T) {
 // TestRevocationsConcurrent exercises the lock under the race detector.
 func TestRevocationsConcurrent(t *testing.T) {
 	w := newWorld(t)
-	r1, _ := Revoke(w.F.key, w.B.chain, false, t0.Add(10*time.Hour))
-	r2, _ := Revoke(w.F.key, w.B.chain, true, t0.Add(11*time.Hour))
+	r1, _ := Revoke(w.F.key, w.B.chain, false, nil, t0.Add(10*time.Hour))
+	r2, _ := Revoke(w.F.key, w.B.chain, true, nil, t0.Add(11*time.Hour))
 	revs := NewRevocations(w.network)
 	done := make(chan struct{})
 	for _, r := range []*SignedRevocation{r1, r2} {
@@ -293,11 +302,11 @@ func TestRevocationsConcurrent(t *testing.T) {
 // order the two revocations arrive in.
 func TestRevokedMemberCannotRevoke(t *testing.T) {
 	w := newWorld(t)
-	byF, err := Revoke(w.F.key, w.B.chain, false, t0.Add(10*time.Hour))
+	byF, err := Revoke(w.F.key, w.B.chain, false, []peer.ID{w.C.id}, t0.Add(10*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
-	byB, err := Revoke(w.B.key, w.C.chain, true, t0.Add(11*time.Hour))
+	byB, err := Revoke(w.B.key, w.C.chain, true, nil, t0.Add(11*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -312,4 +321,20 @@ func TestRevokedMemberCannotRevoke(t *testing.T) {
 		wantErr(t, revs.Check(w.C.chain))
 		wantErr(t, revs.Check(w.D.chain))
 	}
+}
+
+// legacyRevoke signs a revocation as nodes did before revocations listed
+// the invitees they keep: without a list, the dates in certificates decide.
+func legacyRevoke(t *testing.T, by, subject *member, at time.Time) *SignedRevocation {
+	t.Helper()
+	r := &Revocation{Network: subject.chain.Network(), Subject: subject.id, Revoker: by.id, At: at, SubjectChain: subject.chain}
+	data, err := seal(r, by.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sr, err := ParseRevocation(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return sr
 }

@@ -6,10 +6,9 @@ import (
 	"encoding/base32"
 	"errors"
 	"fmt"
-	"io"
-	"net/http"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/rtp"
@@ -26,7 +25,7 @@ import (
 // speak and listen and the browser attach to their own node this way, and
 // from here on their audio takes the same path as everyone else's.
 type localMedia struct {
-	api *rtc.API // loopback only: these peers are on this machine
+	api *rtc.API // host and loopback candidates, patient ICE timeouts
 
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -41,10 +40,32 @@ type localSession struct {
 	room rooms.RoomID
 	kind string
 	rtc  *rtc.Session
+	// generation counts ICE restarts: the session's ETag names it.
+	generation atomic.Int64
+}
+
+// mediaETag is the ETag of a session's current ICE session.
+func mediaETag(id string, generation int64) string {
+	return fmt.Sprintf("\"%s.%d\"", id, generation)
+}
+
+func (lm *localMedia) get(id, kind string, room rooms.RoomID) (*localSession, bool) {
+	lm.mu.Lock()
+	defer lm.mu.Unlock()
+	s, ok := lm.sessions[id]
+	if !ok || s.kind != kind || s.room != room {
+		return nil, false
+	}
+	return s, true
 }
 
 func newLocalMedia(cfg rtc.Config) (*localMedia, error) {
-	cfg.LoopbackOnly = true
+	// The clients are on this machine (the API is on loopback), but a
+	// native one (GStreamer's libnice, OBS's libjuice) gathers only the
+	// machine's real addresses, which a loopback-only node cannot pair
+	// with: the sessions offer both.
+	cfg.IncludeLoopback = true
+	cfg.ICE = &rtc.SessionICETimeouts
 	api, err := rtc.NewAPI(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("local media: %w", err)
@@ -127,24 +148,6 @@ func (n *Node) AudioLevels(room string) map[string]float64 {
 	return n.media.levels[rooms.RoomID(room)]
 }
 
-// readOffer reads a WHIP/WHEP request's SDP offer within the size limit.
-func readOffer(r *http.Request) (string, error) {
-	if ct := r.Header.Get("Content-Type"); !strings.HasPrefix(ct, apiv1.ContentTypeSDP) {
-		return "", fail(http.StatusUnsupportedMediaType, "the offer must be sent as %s, not %q", apiv1.ContentTypeSDP, ct)
-	}
-	body, err := io.ReadAll(io.LimitReader(r.Body, apiv1.MaxSDPSize+1))
-	if err != nil {
-		return "", fail(http.StatusBadRequest, "reading the offer: %v", err)
-	}
-	if len(body) > apiv1.MaxSDPSize {
-		return "", fail(http.StatusRequestEntityTooLarge, "the offer is over %d bytes", apiv1.MaxSDPSize)
-	}
-	if len(body) == 0 {
-		return "", fail(http.StatusBadRequest, "no SDP offer in the request body")
-	}
-	return string(body), nil
-}
-
 // mediaRoom resolves a room for WHIP/WHEP and the service it lives in.
 func (n *Node) mediaRoom(id string) (*roomnet.Service, rooms.RoomID, error) {
 	svc, err := n.roomService()
@@ -152,11 +155,11 @@ func (n *Node) mediaRoom(id string) (*roomnet.Service, rooms.RoomID, error) {
 		return nil, "", err
 	}
 	if n.media == nil {
-		return nil, "", fail(http.StatusServiceUnavailable, "audio is not running on this node")
+		return nil, "", fmt.Errorf("audio is %w on this node", ErrUnavailable)
 	}
 	room, err := rooms.ParseRoomID(id)
 	if err != nil {
-		return nil, "", fail(http.StatusBadRequest, "%v", err)
+		return nil, "", invalid("%w", err)
 	}
 	return svc, room, nil
 }
@@ -171,21 +174,25 @@ func (n *Node) Speak(ctx context.Context, roomID, offer string) (answer, locatio
 	}
 	st, ok := svc.State(room)
 	if !ok {
-		return "", "", fail(http.StatusNotFound, "you are not in room %s: join it first", room)
+		return "", "", fmt.Errorf("you are %w %s: join it first", rooms.ErrNotInRoom, room)
 	}
 	if !st.OnStage(n.ID()) {
-		return "", "", fail(http.StatusForbidden, "you are not on stage in room %s: raise your hand and wait for a moderator to invite you up", room)
+		return "", "", fmt.Errorf("%w: you are not on stage in room %s: raise your hand and wait for a moderator to invite you up", rooms.ErrNotAllowed, room)
 	}
 	if st.Muted(n.ID()) {
 		if _, err := svc.Request(ctx, room, rooms.KindUnmuteSelf, "", nil); err != nil && !errors.Is(err, rooms.ErrNoChange) {
 			return "", "", fmt.Errorf("unmute before speaking: %w", err)
 		}
 	}
+	voice, err := svc.Voice(room)
+	if err != nil {
+		return "", "", err
+	}
 	sess, answer, err := rtc.AcceptWHIP(n.media.ctx, n.media.api, offer, func(pkt *rtp.Packet) {
-		_ = svc.Speak(room, pkt)
+		_ = voice.Write(pkt)
 	})
 	if err != nil {
-		return "", "", fail(http.StatusBadRequest, "WHIP offer: %v", err)
+		return "", "", invalid("WHIP offer: %w", err)
 	}
 	id := n.media.add(&localSession{room: room, kind: apiv1.WHIP, rtc: sess})
 	n.media.wg.Add(1)
@@ -193,6 +200,7 @@ func (n *Node) Speak(ctx context.Context, roomID, offer string) (answer, locatio
 		defer n.media.wg.Done()
 		select {
 		case <-sess.Done():
+		case <-voice.Done(): // the room's audio stopped here: so does the speaker
 		case <-n.media.ctx.Done():
 		}
 		n.media.forget(id)
@@ -207,6 +215,7 @@ func (n *Node) Speak(ctx context.Context, roomID, offer string) (answer, locatio
 // again. One track is what every WHEP player expects. A node not yet in
 // the room joins it as a listener.
 func (n *Node) Listen(ctx context.Context, roomID, offer string) (answer, location string, err error) {
+	start := time.Now()
 	svc, room, err := n.mediaRoom(roomID)
 	if err != nil {
 		return "", "", err
@@ -218,13 +227,15 @@ func (n *Node) Listen(ctx context.Context, roomID, offer string) (answer, locati
 	}
 	mix := audio.NewMixer(audio.ReceiverConfig{})
 	self := n.ID().String()
+	firstAudio := n.firstAudio(start)
 	remove, err := svc.Listen(room, func(speaker string, pkt *rtp.Packet) {
 		if speaker != self {
+			firstAudio()
 			mix.Push(speaker, pkt, time.Now())
 		}
 	})
 	if err != nil {
-		return "", "", fail(http.StatusConflict, "%v", err)
+		return "", "", err
 	}
 	enc, err := audio.NewEncoder()
 	if err != nil {
@@ -234,7 +245,7 @@ func (n *Node) Listen(ctx context.Context, roomID, offer string) (answer, locati
 	sess, track, answer, err := rtc.AcceptWHEP(n.media.ctx, n.media.api, offer)
 	if err != nil {
 		remove()
-		return "", "", fail(http.StatusBadRequest, "WHEP offer: %v", err)
+		return "", "", invalid("WHEP offer: %w", err)
 	}
 	id := n.media.add(&localSession{room: room, kind: apiv1.WHEP, rtc: sess})
 	n.media.wg.Add(1)
@@ -250,6 +261,21 @@ func (n *Node) Listen(ctx context.Context, roomID, offer string) (answer, locati
 	}()
 	n.log.Info("listening", "room", room, "session", id)
 	return answer, apiv1.MediaPath(string(room), apiv1.WHEP) + "/" + id, nil
+}
+
+// firstAudio returns what a local listener calls on every packet it gets:
+// the first one records the time since start (join to first audio). The
+// rest cost one atomic load.
+func (n *Node) firstAudio(start time.Time) func() {
+	if n.metrics == nil {
+		return func() {}
+	}
+	var done atomic.Bool
+	return func() {
+		if !done.Load() && done.CompareAndSwap(false, true) {
+			n.metrics.JoinToFirstAudio.Observe(time.Since(start).Seconds())
+		}
+	}
 }
 
 // playMix mixes and sends one frame every 20 ms until done.
@@ -281,41 +307,38 @@ type sampleWriter interface {
 	WriteSample(media.Sample) error
 }
 
+// PatchMedia applies a WHIP or WHEP client's trickle-ice-sdpfrag: more
+// candidates (answer "") or an ICE restart (answer is this end's
+// fragment, etag the new ICE session's). ifMatch, if set, must be "*" or
+// the current ETag; RFC 9725 asks "*" of a restart.
+func (n *Node) PatchMedia(ctx context.Context, roomID, kind, session, ifMatch, frag string) (answer, etag string, err error) {
+	if n.media == nil {
+		return "", "", fmt.Errorf("%s session %q in room %s: %w", kind, session, roomID, ErrNotFound)
+	}
+	s, ok := n.media.get(session, kind, rooms.RoomID(roomID))
+	if !ok {
+		return "", "", fmt.Errorf("%s session %q in room %s: %w", kind, session, roomID, ErrNotFound)
+	}
+	gen := s.generation.Load()
+	if ifMatch != "" && ifMatch != "*" && ifMatch != mediaETag(session, gen) {
+		return "", "", fmt.Errorf("%w: If-Match %s is not the session's ETag %s", ErrPrecondition, ifMatch, mediaETag(session, gen))
+	}
+	answer, restarted, err := s.rtc.Patch(ctx, frag)
+	if err != nil {
+		return "", "", invalid("%s PATCH: %w", kind, err)
+	}
+	if !restarted {
+		return "", "", nil
+	}
+	gen = s.generation.Add(1)
+	n.log.Info("ICE restart", "kind", kind, "room", roomID, "session", session)
+	return answer, mediaETag(session, gen), nil
+}
+
 // EndMedia ends a WHIP or WHEP session (the DELETE of its Location).
 func (n *Node) EndMedia(roomID, kind, session string) error {
 	if n.media == nil || !n.media.end(session, kind, rooms.RoomID(roomID)) {
-		return fail(http.StatusNotFound, "no %s session %q in room %s", kind, session, roomID)
+		return fmt.Errorf("%s session %q in room %s: %w", kind, session, roomID, ErrNotFound)
 	}
 	return nil
-}
-
-// mediaRoutes adds the WHIP and WHEP endpoints to mux.
-func (n *Node) mediaRoutes(mux *http.ServeMux) {
-	serve := func(start func(context.Context, string, string) (string, string, error)) http.HandlerFunc {
-		return func(w http.ResponseWriter, r *http.Request) {
-			offer, err := readOffer(r)
-			if err == nil {
-				var answer, location string
-				if answer, location, err = start(r.Context(), r.PathValue("room"), offer); err == nil {
-					w.Header().Set("Content-Type", apiv1.ContentTypeSDP)
-					w.Header().Set("Location", location)
-					w.WriteHeader(http.StatusCreated)
-					_, _ = io.WriteString(w, answer)
-					return
-				}
-			}
-			apiv1.WriteError(w, statusOf(err), err.Error())
-		}
-	}
-	mux.HandleFunc(apiv1.RouteWHIP, serve(n.Speak))
-	mux.HandleFunc(apiv1.RouteWHEP, serve(n.Listen))
-	for route, kind := range map[string]string{apiv1.RouteWHIPEnd: apiv1.WHIP, apiv1.RouteWHEPEnd: apiv1.WHEP} {
-		mux.HandleFunc(route, func(w http.ResponseWriter, r *http.Request) {
-			if err := n.EndMedia(r.PathValue("room"), kind, r.PathValue("session")); err != nil {
-				apiv1.WriteError(w, statusOf(err), err.Error())
-				return
-			}
-			w.WriteHeader(http.StatusOK)
-		})
-	}
 }

@@ -9,19 +9,22 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	ds "github.com/ipfs/go-datastore"
-	leveldb "github.com/ipfs/go-ds-leveldb"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/clubnode/clubnode/audio/rtc"
 	"github.com/clubnode/clubnode/identity"
+	"github.com/clubnode/clubnode/node/apiconn"
+	"github.com/clubnode/clubnode/node/diskstore"
 	"github.com/clubnode/clubnode/node/home"
+	"github.com/clubnode/clubnode/node/metrics"
 	"github.com/clubnode/clubnode/p2p"
 	"github.com/clubnode/clubnode/rooms/roomnet"
 )
@@ -51,6 +54,9 @@ type Config struct {
 	RoomAnnounceInterval time.Duration
 	// MediaLoopbackOnly keeps the rooms' audio on 127.0.0.1 (tests).
 	MediaLoopbackOnly bool
+	// LogLevel, if set, is the level Logger's handler follows: the API
+	// changes it at run time. Nil leaves the level to the handler.
+	LogLevel *slog.LevelVar
 }
 
 // Node is a running clubnode.
@@ -60,22 +66,42 @@ type Node struct {
 	store *store
 	key   crypto.PrivKey
 	p2p   *p2p.Node
-	rooms *roomnet.Service // nil until the node is a member
-	rtc   *rtc.API         // the rooms' audio between nodes
-	media *localMedia      // WHIP and WHEP sessions of local clients
-	web   *webUI           // the browser app: sessions, event stream (ui.go)
-	api   net.Listener
-	token string
+	// rooms is nil until the node is a member; it is set once, by create
+	// or join, while the API (the event stream among others) reads it.
+	rooms  atomic.Pointer[roomnet.Service]
+	rtc    *rtc.API    // the rooms' audio between nodes
+	media  *localMedia // WHIP and WHEP sessions of local clients
+	web    *webUI      // the browser app: sessions, event stream (ui.go)
+	api    net.Listener
+	limits apiLimits // the local API server's timeouts and caps (apiserver.go)
+	token  string
 
 	joinMu sync.Mutex // one network change (create, join) at a time
-	once   sync.Once
+	// uiWake tells the event stream that the node's state changed (a
+	// room, the hallway, the members), so it looks now rather than at
+	// its next slow poll. Capacity 1: wakes coalesce.
+	uiWake chan struct{}
+	// profileMu makes a profile change one step: the name and bio, the
+	// signed profile and what the network is told stay the same person.
+	profileMu sync.Mutex
+	once      sync.Once
+
+	// metrics is nil unless the config names a metrics address.
+	metrics   *metrics.Metrics
+	metricsLn net.Listener
+
+	stopReq  chan struct{} // closed by Shutdown: Serve returns
+	stopOnce sync.Once
 }
 
 // Init creates a node's identity and datastore in h, refusing to touch a
 // home that already has one.
 func Init(h home.Home, name string) (peer.ID, error) {
-	if err := identity.ValidateProfileText(name, ""); err != nil {
-		return "", err
+	if name == "" {
+		return "", invalid("a name is needed (--name NAME): it is what other members see")
+	}
+	if err := identity.ValidateName(name); err != nil {
+		return "", invalid("%w", err)
 	}
 	exists, err := h.Exists()
 	if err != nil {
@@ -87,7 +113,7 @@ func Init(h home.Home, name string) (peer.ID, error) {
 	if err := h.EnsureDir(); err != nil {
 		return "", err
 	}
-	d, err := openLevelDB(h)
+	d, err := diskstore.Open(h.DatastorePath(), slog.Default())
 	if err != nil {
 		return "", err
 	}
@@ -107,20 +133,15 @@ func Init(h home.Home, name string) (peer.ID, error) {
 	if err := st.setSelfInfo(ctx, selfInfo{Name: name}); err != nil {
 		return "", err
 	}
+	if err := st.setSchemaVersion(ctx, SchemaVersion); err != nil {
+		return "", err
+	}
 	// The config file is written last: its presence is what marks the
 	// home as initialised, so a crash before this point can be retried.
 	if err := home.SaveConfig(h.ConfigPath(), home.DefaultConfig()); err != nil {
 		return "", err
 	}
 	return peer.IDFromPrivateKey(key)
-}
-
-func openLevelDB(h home.Home) (ds.Batching, error) {
-	d, err := leveldb.NewDatastore(h.DatastorePath(), nil)
-	if err != nil {
-		return nil, fmt.Errorf("open datastore %s: %w (is another clubnode daemon running for this home?)", h.DatastorePath(), err)
-	}
-	return d, nil
 }
 
 // Start opens the datastore, starts the libp2p host (entering the network
@@ -137,13 +158,16 @@ func Start(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	if cfg.Datastore == nil {
-		d, err := openLevelDB(cfg.Home)
+		// LevelDB that reopens itself after a failed write (a full disk)
+		// and names the cause of a failed open.
+		d, err := diskstore.Open(cfg.Home.DatastorePath(), cfg.Logger.With("component", "datastore"))
 		if err != nil {
 			return nil, err
 		}
 		cfg.Datastore = d
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger.With("component", "node")}
+	n := &Node{cfg: cfg, log: cfg.Logger.With("component", "node"), limits: defaultAPILimits,
+		uiWake: make(chan struct{}, 1), stopReq: make(chan struct{})}
 	n.store = &store{ds: cfg.Datastore, log: n.log}
 	if err := n.start(); err != nil {
 		n.Close()
@@ -159,6 +183,9 @@ func Start(cfg Config) (*Node, error) {
 
 func (n *Node) start() error {
 	ctx := context.Background()
+	if err := n.store.migrate(ctx); err != nil {
+		return err
+	}
 	key, err := n.store.nodeKey(ctx)
 	if err != nil {
 		return err
@@ -171,7 +198,15 @@ func (n *Node) start() error {
 	if n.media, err = newLocalMedia(rtcCfg); err != nil {
 		return err
 	}
+	var libp2pMetrics prometheus.Registerer
+	if n.cfg.Settings.MetricsAddr != "" {
+		n.metrics = metrics.New()
+		n.metrics.Registerer().MustRegister(nodeCollector{n})
+		n.metrics.SetLinkSource(n.rtc.LinkStats)
+		libp2pMetrics = n.metrics.Registerer()
+	}
 	n.p2p, err = p2p.New(p2p.Config{
+		Metrics:           libp2pMetrics,
 		Key:               key,
 		ListenAddrs:       n.cfg.Settings.ListenAddrs,
 		Ledger:            n.store,
@@ -202,7 +237,21 @@ func (n *Node) start() error {
 	if err != nil {
 		return fmt.Errorf("local API on %s: %w", n.cfg.Settings.APIAddr, err)
 	}
+	if n.metrics != nil {
+		if n.metricsLn, err = net.Listen("tcp", n.cfg.Settings.MetricsAddr); err != nil {
+			return fmt.Errorf("metrics on %s: %w", n.cfg.Settings.MetricsAddr, err)
+		}
+	}
+	n.checkCapacity()
 	return nil
+}
+
+// MetricsAddr is the address Prometheus scrapes, "" when metrics are off.
+func (n *Node) MetricsAddr() string {
+	if n.metricsLn == nil {
+		return ""
+	}
+	return n.metricsLn.Addr().String()
 }
 
 // enter starts network services for chain with everything persisted about
@@ -220,8 +269,17 @@ func (n *Node) enter(ctx context.Context, chain *identity.Chain, extra []peer.Ad
 	if err != nil {
 		return err
 	}
+	joinBoot, err := n.store.joinBootstrap(ctx)
+	if err != nil {
+		return err
+	}
+	known = append(known, joinBoot...)
 	known = append(known, n.configBootstrap()...)
 	known = append(known, extra...)
+	// A profile change waits until the network is entered with the
+	// profile signed here, and then signs on top of it.
+	n.profileMu.Lock()
+	defer n.profileMu.Unlock()
 	profile, err := n.ownProfile(ctx, chain)
 	if err != nil {
 		return err
@@ -262,6 +320,12 @@ func (n *Node) ownProfile(ctx context.Context, chain *identity.Chain) (*identity
 	if err != nil {
 		return nil, err
 	}
+	if err := identity.ValidateProfileText(info.Name, info.Bio); err != nil {
+		// Stored before today's rules: enter with no name rather than
+		// not at all, and say how to set one.
+		n.log.Warn("the stored name or bio is not allowed any more; set them again with: clubnode profile set", "err", err)
+		info = selfInfo{}
+	}
 	p, err = identity.SignProfile(n.key, identity.Profile{Network: chain.Network(), Peer: n.ID(),
 		Name: info.Name, Bio: info.Bio, Updated: n.cfg.Now()})
 	if err != nil {
@@ -282,9 +346,9 @@ func (n *Node) APIAddr() string { return n.api.Addr().String() }
 // APIToken is the token API clients must present.
 func (n *Node) APIToken() string { return n.token }
 
-// Serve answers the local API until ctx ends, having published its address
-// and token in the home folder for the CLI. It removes the address file on
-// the way out.
+// Serve answers the local API until ctx ends or Shutdown is called,
+// having published its address and token in the home folder for the CLI.
+// It removes the address file on the way out.
 func (n *Node) Serve(ctx context.Context) error {
 	if err := home.WriteAPIEndpoint(n.cfg.Home, n.APIAddr(), n.token); err != nil {
 		return err
@@ -294,23 +358,32 @@ func (n *Node) Serve(ctx context.Context) error {
 			n.log.Warn("could not remove the API address file", "err", err)
 		}
 	}()
-	srv := &http.Server{
-		Handler:           n.httpHandler(),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(n.log.Handler(), slog.LevelDebug),
-	}
+	srv := n.newAPIServer(n.httpHandler())
 	// The event stream stops first on the way out, ending open streams
 	// so that Shutdown need not wait for browsers to hang up.
 	uiCtx, stopUI := context.WithCancel(ctx)
 	uiDone := n.runUI(uiCtx)
 	defer func() { stopUI(); <-uiDone }()
+	if n.metricsLn != nil {
+		metricsCtx, stopMetrics := context.WithCancel(ctx)
+		metricsDone := make(chan struct{})
+		go func() {
+			defer close(metricsDone)
+			if err := n.metrics.Serve(metricsCtx, n.metricsLn, n.log); err != nil {
+				n.log.Error("metrics stopped", "err", err)
+			}
+		}()
+		defer func() { stopMetrics(); <-metricsDone }()
+		n.log.Info("metrics listening", "addr", n.MetricsAddr(), "path", metrics.Path)
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.Serve(n.api) }()
+	go func() { errc <- srv.Serve(apiconn.NewListener(n.api, n.limits.maxUntrusted, n.limits.trustOwner)) }()
 	n.log.Info("local API listening", "addr", n.APIAddr())
 	select {
 	case err := <-errc:
 		return fmt.Errorf("local API: %w", err)
 	case <-ctx.Done():
+	case <-n.stopReq:
 	}
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -326,11 +399,14 @@ func (n *Node) Close() error {
 		if n.api != nil {
 			_ = n.api.Close()
 		}
+		if n.metricsLn != nil {
+			_ = n.metricsLn.Close()
+		}
 		if n.media != nil {
 			n.media.close()
 		}
-		if n.rooms != nil {
-			n.rooms.Close()
+		if svc := n.rooms.Load(); svc != nil {
+			svc.Close()
 		}
 		if n.p2p != nil {
 			errs = append(errs, n.p2p.Close())
@@ -346,6 +422,7 @@ func (n *Node) Close() error {
 type events struct{ n *Node }
 
 func (e events) MemberSeen(m p2p.Member, addrs []ma.Multiaddr) {
+	defer e.n.wakeUI()
 	ctx := context.Background()
 	if err := e.n.store.putMember(ctx, m); err != nil {
 		e.n.log.Error("could not store member", "peer", m.Chain.Member(), "err", err)
@@ -356,7 +433,16 @@ func (e events) MemberSeen(m p2p.Member, addrs []ma.Multiaddr) {
 }
 
 func (e events) RevocationReceived(r *identity.SignedRevocation) {
+	defer e.n.wakeUI()
 	if err := e.n.store.putRevocation(context.Background(), r); err != nil {
 		e.n.log.Error("could not store revocation", "subject", r.Subject, "err", err)
+	}
+}
+
+// wakeUI tells the event stream the node's state changed. It never blocks.
+func (n *Node) wakeUI() {
+	select {
+	case n.uiWake <- struct{}{}:
+	default:
 	}
 }

@@ -2,54 +2,17 @@ package node
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"net/http"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/clubnode/clubnode/identity"
+	"github.com/clubnode/clubnode/internal/rpc"
 	"github.com/clubnode/clubnode/node/apiv1"
 	"github.com/clubnode/clubnode/p2p"
 )
-
-// opError carries the HTTP status an operation's failure deserves.
-type opError struct {
-	status int
-	err    error
-}
-
-func (e *opError) Error() string { return e.err.Error() }
-func (e *opError) Unwrap() error { return e.err }
-
-func fail(status int, format string, args ...any) error {
-	return &opError{status: status, err: fmt.Errorf(format, args...)}
-}
-
-// statusOf maps an operation's error to an HTTP status: bad input is the
-// caller's fault (400), missing things are 404, everything else is ours.
-func statusOf(err error) int {
-	var oe *opError
-	if errors.As(err, &oe) {
-		return oe.status
-	}
-	for _, target := range []error{identity.ErrMalformed, identity.ErrTooLarge, identity.ErrBadSignature,
-		identity.ErrBadVersion, identity.ErrExpired, identity.ErrWrongNetwork, identity.ErrBrokenChain,
-		identity.ErrUnsupportedKey, identity.ErrNotYetValid} {
-		if errors.Is(err, target) {
-			return http.StatusBadRequest
-		}
-	}
-	if errors.Is(err, identity.ErrNotAuthorized) || errors.Is(err, identity.ErrRevoked) {
-		return http.StatusForbidden
-	}
-	if errors.Is(err, p2p.ErrNotMember) {
-		return http.StatusConflict
-	}
-	return http.StatusInternalServerError
-}
 
 func (n *Node) networkInfo(c *identity.Chain) *apiv1.Network {
 	if c == nil {
@@ -72,16 +35,16 @@ func (n *Node) Identity(ctx context.Context) (apiv1.Identity, error) {
 }
 
 // CreateNetwork makes this node the founder of a new network.
-func (n *Node) CreateNetwork(ctx context.Context, name string) (apiv1.Network, error) {
+func (n *Node) CreateNetwork(ctx context.Context, req apiv1.CreateNetworkRequest) (apiv1.Network, error) {
 	n.joinMu.Lock()
 	defer n.joinMu.Unlock()
 	if c := n.p2p.Chain(); c != nil {
-		return apiv1.Network{}, fail(http.StatusConflict, "this node is already a member of %q (%s); a node belongs to one network", c.Charter.Name, c.Network())
+		return apiv1.Network{}, fmt.Errorf("%w: %q (%s); a node belongs to one network", p2p.ErrAlreadyMember, c.Charter.Name, c.Network())
 	}
-	if err := identity.ValidateNetworkName(name); err != nil {
-		return apiv1.Network{}, fail(http.StatusBadRequest, "%w", err)
+	if err := identity.ValidateNetworkName(req.Name); err != nil {
+		return apiv1.Network{}, invalid("%w", err)
 	}
-	charter, err := identity.FoundNetwork(n.key, name, n.cfg.Now())
+	charter, err := identity.FoundNetwork(n.key, req.Name, n.cfg.Now())
 	if err != nil {
 		return apiv1.Network{}, err
 	}
@@ -92,7 +55,7 @@ func (n *Node) CreateNetwork(ctx context.Context, name string) (apiv1.Network, e
 	if err := n.enter(ctx, chain, nil); err != nil {
 		return apiv1.Network{}, err
 	}
-	n.log.Info("founded network", "network", chain.Network(), "name", name)
+	n.log.Info("founded network", "network", chain.Network(), "name", req.Name)
 	return *n.networkInfo(chain), nil
 }
 
@@ -103,10 +66,10 @@ const MaxInviteLifetime = 365 * 24 * time.Hour
 func (n *Node) CreateInvite(ctx context.Context, req apiv1.CreateInviteRequest) (apiv1.Invite, error) {
 	chain := n.p2p.Chain()
 	if chain == nil {
-		return apiv1.Invite{}, fail(http.StatusConflict, "%w: create or join one before inviting", p2p.ErrNotMember)
+		return apiv1.Invite{}, fmt.Errorf("%w: create or join one before inviting", p2p.ErrNotMember)
 	}
 	if n.p2p.SelfRevoked() != nil {
-		return apiv1.Invite{}, fail(http.StatusForbidden, "this node's membership was revoked; it cannot invite")
+		return apiv1.Invite{}, fmt.Errorf("this node's membership was %w; it cannot invite", identity.ErrRevoked)
 	}
 	if req.Uses == 0 {
 		req.Uses = 1
@@ -116,13 +79,13 @@ func (n *Node) CreateInvite(ctx context.Context, req apiv1.CreateInviteRequest) 
 		lifetime = 72 * time.Hour
 	}
 	if lifetime < time.Second || lifetime > MaxInviteLifetime {
-		return apiv1.Invite{}, fail(http.StatusBadRequest, "expires_seconds must be between 1 and %d", int(MaxInviteLifetime.Seconds()))
+		return apiv1.Invite{}, invalid("expires_seconds must be between 1 and %d", int(MaxInviteLifetime.Seconds()))
 	}
 	var forID peer.ID
 	if req.For != "" {
 		id, err := peer.Decode(req.For)
 		if err != nil {
-			return apiv1.Invite{}, fail(http.StatusBadRequest, "for: %q is not a peer ID: %w", req.For, err)
+			return apiv1.Invite{}, invalid("for: %q is not a peer ID: %w", req.For, err)
 		}
 		forID = id
 	}
@@ -137,7 +100,7 @@ func (n *Node) CreateInvite(ctx context.Context, req apiv1.CreateInviteRequest) 
 	inv, err := identity.NewInvite(n.key, chain, identity.InviteOptions{Uses: req.Uses, Expires: now.Add(lifetime),
 		For: forID, Bootstrap: boot}, now)
 	if err != nil {
-		return apiv1.Invite{}, fail(http.StatusBadRequest, "%w", err)
+		return apiv1.Invite{}, invalid("%w", err)
 	}
 	if err := n.store.addInvite(ctx, inv, now); err != nil {
 		return apiv1.Invite{}, err
@@ -148,54 +111,83 @@ func (n *Node) CreateInvite(ctx context.Context, req apiv1.CreateInviteRequest) 
 
 // Join redeems an invite token and makes this node a member. Nothing is
 // stored unless the whole token checks out and membership was granted.
-func (n *Node) Join(ctx context.Context, token string) (apiv1.JoinResult, error) {
+func (n *Node) Join(ctx context.Context, req apiv1.JoinRequest) (apiv1.JoinResult, error) {
 	n.joinMu.Lock()
 	defer n.joinMu.Unlock()
-	inv, err := identity.ParseInviteText(token)
+	inv, err := identity.ParseInviteText(req.Token)
 	if err != nil {
-		return apiv1.JoinResult{}, fail(http.StatusBadRequest, "%w", err)
+		return apiv1.JoinResult{}, invalid("%w", err)
 	}
 	if c := n.p2p.Chain(); c != nil {
 		if c.Network() == inv.Network() {
-			return apiv1.JoinResult{}, fail(http.StatusConflict, "this node is already a member of %q", c.Charter.Name)
+			return n.rejoin(ctx, c, inv)
 		}
-		return apiv1.JoinResult{}, fail(http.StatusConflict, "invite token: %v: it is for network %s, and this node is already a member of %q (%s)",
-			identity.ErrWrongNetwork, inv.Network(), c.Charter.Name, c.Network())
+		return apiv1.JoinResult{}, fmt.Errorf("invite token: %v: it is for network %s, and this node is %w: %q (%s)",
+			identity.ErrWrongNetwork, inv.Network(), p2p.ErrAlreadyMember, c.Charter.Name, c.Network())
 	}
 	if err := inv.CheckTime(n.cfg.Now()); err != nil {
-		return apiv1.JoinResult{}, fail(http.StatusBadRequest, "%w", err)
+		return apiv1.JoinResult{}, invalid("%w", err)
 	}
 	if inv.Inviter() == n.ID() {
-		return apiv1.JoinResult{}, fail(http.StatusBadRequest, "invite token: this node signed it; give it to someone else")
+		return apiv1.JoinResult{}, invalid("invite token: this node signed it; give it to someone else")
 	}
 	var chain *identity.Chain
 	if inv.Bearer() {
 		chain, err = n.p2p.Redeem(ctx, inv)
 		if err != nil {
-			return apiv1.JoinResult{}, fail(http.StatusBadGateway, "join: %w", err)
+			return apiv1.JoinResult{}, fmt.Errorf("join: %w", err)
 		}
 	} else {
 		if inv.For != n.ID() {
-			return apiv1.JoinResult{}, fail(http.StatusBadRequest, "invite token: bound to %s, not to this node (%s)", inv.For, n.ID())
+			return apiv1.JoinResult{}, invalid("invite token: bound to %s, not to this node (%s)", inv.For, n.ID())
 		}
 		if chain, err = inv.BoundChain(); err != nil {
-			return apiv1.JoinResult{}, fail(http.StatusBadRequest, "%w", err)
+			return apiv1.JoinResult{}, invalid("%w", err)
 		}
-	}
-	if err := n.store.setChain(ctx, chain); err != nil {
-		return apiv1.JoinResult{}, err
 	}
 	boot := p2p.BootstrapAddrs(inv)
-	for _, info := range boot {
-		if err := n.store.putPeer(ctx, info.ID, info.Addrs, n.cfg.Now()); err != nil {
-			return apiv1.JoinResult{}, err
-		}
+	if err := n.store.setMembership(ctx, chain, boot, n.cfg.Now()); err != nil {
+		return apiv1.JoinResult{}, err
 	}
 	if err := n.enter(ctx, chain, boot); err != nil {
 		return apiv1.JoinResult{}, err
 	}
 	n.log.Info("joined network", "network", chain.Network(), "invited_by", chain.InvitedBy())
 	return apiv1.JoinResult{Network: *n.networkInfo(chain), InvitedBy: chain.InvitedBy().String(), Chain: chainIDs(chain)}, nil
+}
+
+// rejoinTimeout bounds dialling a token's addresses again.
+const rejoinTimeout = 20 * time.Second
+
+// rejoin answers a token for the network this node is already in. A
+// member that reaches nobody (its remembered peers gone stale, or lost)
+// is let back in through the token's addresses: they are remembered and
+// dialled now.
+func (n *Node) rejoin(ctx context.Context, c *identity.Chain, inv *identity.SignedInvite) (apiv1.JoinResult, error) {
+	res := apiv1.JoinResult{Network: *n.networkInfo(c), InvitedBy: c.InvitedBy().String(), Chain: chainIDs(c),
+		AlreadyMember: true}
+	if len(n.p2p.VerifiedPeers()) > 0 {
+		return res, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, rejoinTimeout)
+	defer cancel()
+	var reached int
+	for _, info := range p2p.BootstrapAddrs(inv) {
+		if err := n.store.putPeer(ctx, info.ID, info.Addrs, n.cfg.Now()); err != nil {
+			return apiv1.JoinResult{}, err
+		}
+		if err := n.p2p.Connect(ctx, info); err != nil {
+			n.log.Debug("rejoin: an address of the token does not answer", "peer", info.ID, "err", err)
+			continue
+		}
+		reached++
+	}
+	if reached == 0 {
+		return apiv1.JoinResult{}, fmt.Errorf("this node is a member of %q but reaches no other member, and the token's addresses are %w",
+			c.Charter.Name, rpc.ErrUnreachable)
+	}
+	n.log.Info("a member that reached nobody reconnected through an invite's addresses", "peers", reached)
+	return res, nil
 }
 
 func chainIDs(c *identity.Chain) []string {
@@ -220,9 +212,9 @@ func (n *Node) memberInfo(m p2p.Member) apiv1.Member {
 }
 
 // Members lists the members this node knows, itself included.
-func (n *Node) Members() ([]apiv1.Member, error) {
+func (n *Node) Members(context.Context) ([]apiv1.Member, error) {
 	if n.p2p.Chain() == nil {
-		return nil, fail(http.StatusConflict, "%w", p2p.ErrNotMember)
+		return nil, p2p.ErrNotMember
 	}
 	out := []apiv1.Member{}
 	for _, m := range n.p2p.Members() {
@@ -232,36 +224,52 @@ func (n *Node) Members() ([]apiv1.Member, error) {
 }
 
 // Profile shows one member's profile.
-func (n *Node) Profile(id string) (apiv1.Member, error) {
+func (n *Node) Profile(_ context.Context, id string) (apiv1.Member, error) {
 	p, err := peer.Decode(id)
 	if err != nil {
-		return apiv1.Member{}, fail(http.StatusBadRequest, "%q is not a peer ID: %w", id, err)
+		return apiv1.Member{}, invalid("%q is not a peer ID: %w", id, err)
 	}
 	m, ok := n.p2p.Member(p)
 	if !ok {
-		return apiv1.Member{}, fail(http.StatusNotFound, "no member %s is known to this node", p)
+		return apiv1.Member{}, fmt.Errorf("member %s: %w: this node knows no such member", p, ErrNotFound)
 	}
 	return n.memberInfo(m), nil
 }
 
 // SetProfile changes this node's name and bio, and tells the network.
-func (n *Node) SetProfile(ctx context.Context, name, bio string) (apiv1.Member, error) {
+// One change at a time: the stored name, the signed profile and the one
+// the network holds are always the same, and each newer than the last.
+func (n *Node) SetProfile(ctx context.Context, req apiv1.SetProfileRequest) (apiv1.Member, error) {
+	name, bio := req.Name, req.Bio
+	if err := identity.ValidateName(name); err != nil {
+		return apiv1.Member{}, invalid("%w", err)
+	}
 	if err := identity.ValidateProfileText(name, bio); err != nil {
-		return apiv1.Member{}, fail(http.StatusBadRequest, "%w", err)
+		return apiv1.Member{}, invalid("%w", err)
 	}
-	if err := n.store.setSelfInfo(ctx, selfInfo{Name: name, Bio: bio}); err != nil {
-		return apiv1.Member{}, err
-	}
+	n.profileMu.Lock()
+	defer n.profileMu.Unlock()
 	chain := n.p2p.Chain()
 	if chain == nil {
+		if err := n.store.setSelf(ctx, selfInfo{Name: name, Bio: bio}, nil); err != nil {
+			return apiv1.Member{}, err
+		}
 		return apiv1.Member{PeerID: n.ID().String(), Name: name, Bio: bio}, nil
 	}
+	updated := n.cfg.Now()
+	if prev, err := n.store.profile(ctx); err != nil {
+		return apiv1.Member{}, err
+	} else if prev != nil && prev.Network == chain.Network() && !updated.After(prev.Updated) {
+		// Versions are ordered by time, to the millisecond: two changes
+		// in one millisecond must still be two versions.
+		updated = prev.Updated.Add(time.Millisecond)
+	}
 	p, err := identity.SignProfile(n.key, identity.Profile{Network: chain.Network(), Peer: n.ID(),
-		Name: name, Bio: bio, Updated: n.cfg.Now()})
+		Name: name, Bio: bio, Updated: updated})
 	if err != nil {
 		return apiv1.Member{}, err
 	}
-	if err := n.store.setProfile(ctx, p); err != nil {
+	if err := n.store.setSelf(ctx, selfInfo{Name: name, Bio: bio}, p); err != nil {
 		return apiv1.Member{}, err
 	}
 	if err := n.p2p.PublishProfile(ctx, p); err != nil {
@@ -271,24 +279,25 @@ func (n *Node) SetProfile(ctx context.Context, name, bio string) (apiv1.Member, 
 }
 
 // Revoke withdraws a member's membership (and, if asked, its invitees').
-func (n *Node) Revoke(ctx context.Context, id string, withInvitees bool) (apiv1.Revocation, error) {
-	p, err := peer.Decode(id)
+func (n *Node) Revoke(ctx context.Context, req apiv1.RevokeRequest) (apiv1.Revocation, error) {
+	withInvitees := req.WithInvitees
+	p, err := peer.Decode(req.Peer)
 	if err != nil {
-		return apiv1.Revocation{}, fail(http.StatusBadRequest, "%q is not a peer ID: %w", id, err)
+		return apiv1.Revocation{}, invalid("%q is not a peer ID: %w", req.Peer, err)
 	}
 	if n.p2p.Chain() == nil {
-		return apiv1.Revocation{}, fail(http.StatusConflict, "%w", p2p.ErrNotMember)
+		return apiv1.Revocation{}, p2p.ErrNotMember
 	}
 	if p == n.ID() {
-		return apiv1.Revocation{}, fail(http.StatusBadRequest, "a node cannot revoke itself")
+		return apiv1.Revocation{}, invalid("a node cannot revoke itself")
 	}
 	m, ok := n.p2p.Member(p)
 	if !ok {
-		return apiv1.Revocation{}, fail(http.StatusNotFound, "no member %s is known to this node", p)
+		return apiv1.Revocation{}, fmt.Errorf("member %s: %w: this node knows no such member", p, ErrNotFound)
 	}
-	rev, err := identity.Revoke(n.key, m.Chain, withInvitees, n.cfg.Now())
+	rev, err := identity.Revoke(n.key, m.Chain, withInvitees, n.p2p.InviteesOf(p), n.cfg.Now())
 	if err != nil {
-		return apiv1.Revocation{}, fail(http.StatusForbidden, "%w", err)
+		return apiv1.Revocation{}, err
 	}
 	// Stored before it is spread: it must survive a crash right after.
 	if err := n.store.putRevocation(ctx, rev); err != nil {
@@ -301,7 +310,7 @@ func (n *Node) Revoke(ctx context.Context, id string, withInvitees bool) (apiv1.
 }
 
 // Peers lists the connected peers.
-func (n *Node) Peers() []apiv1.Peer {
+func (n *Node) Peers(context.Context) ([]apiv1.Peer, error) {
 	h := n.p2p.Host()
 	out := []apiv1.Peer{}
 	for _, p := range h.Network().Peers() {
@@ -311,5 +320,5 @@ func (n *Node) Peers() []apiv1.Peer {
 		}
 		out = append(out, apiv1.Peer{PeerID: p.String(), Addr: conns[0].RemoteMultiaddr().String(), Member: n.p2p.Connected(p)})
 	}
-	return out
+	return out, nil
 }

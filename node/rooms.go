@@ -4,19 +4,20 @@ import (
 	"context"
 	"encoding/base64"
 	"fmt"
-	"net/http"
 	"time"
 
 	ds "github.com/ipfs/go-datastore"
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/clubnode/clubnode/node/apiv1"
+	"github.com/clubnode/clubnode/p2p"
 	"github.com/clubnode/clubnode/rooms"
 	"github.com/clubnode/clubnode/rooms/roomnet"
 )
 
 var (
 	prefHosted  = ds.NewKey("/rooms/hosted")
+	prefJoined  = ds.NewKey("/rooms/joined")
 	prefTickets = ds.NewKey("/rooms/tickets")
 	prefFollows = ds.NewKey("/follows")
 	prefBlocks  = ds.NewKey("/blocks")
@@ -130,9 +131,23 @@ func (r roomStore) setFlag(ctx context.Context, prefix ds.Key, p peer.ID, on boo
 	return nil
 }
 
-func (r roomStore) hosted(ctx context.Context) []*rooms.SignedState {
+// SaveJoined keeps the state of a room this node is in, for a restart.
+func (r roomStore) SaveJoined(st *rooms.SignedState) error {
+	return r.s.put(context.Background(), prefJoined.ChildString(string(st.Room)), st.Bytes)
+}
+
+// ForgetJoined drops a room this node is out of.
+func (r roomStore) ForgetJoined(id rooms.RoomID) error {
+	if err := r.s.ds.Delete(context.Background(), prefJoined.ChildString(string(id))); err != nil {
+		return fmt.Errorf("%w: forget room %s: %w", ErrStorage, id, err)
+	}
+	return nil
+}
+
+// states lists the room states kept under prefix (hosted or joined).
+func (r roomStore) states(ctx context.Context, prefix ds.Key) []*rooms.SignedState {
 	var out []*rooms.SignedState
-	_ = r.s.each(ctx, prefHosted, func(key string, v []byte) {
+	_ = r.s.each(ctx, prefix, func(key string, v []byte) {
 		st, err := rooms.ParseState(v)
 		if err != nil {
 			r.s.log.Warn("skipping damaged stored room", "key", key, "err", err)
@@ -143,29 +158,36 @@ func (r roomStore) hosted(ctx context.Context) []*rooms.SignedState {
 	return out
 }
 
-// startRooms runs the rooms service once the node is a member, and ends
-// the rooms it was hosting when it stopped.
+// startRooms runs the rooms service once the node is a member, takes back
+// the rooms it was hosting when it stopped, and goes back into those it
+// was in.
 func (n *Node) startRooms(ctx context.Context) error {
 	svc, err := roomnet.New(roomnet.Config{P2P: n.p2p, Key: n.key, Store: roomStore{n.store}, Logger: n.cfg.Logger, Now: n.cfg.Now,
 		AnnounceInterval: n.cfg.RoomAnnounceInterval,
-		Media:            n.rtc, RelayCapacity: n.cfg.Settings.RelayCapacity})
+		Media:            n.rtc, RelayCapacity: n.cfg.Settings.RelayCapacity,
+		OnChange: func(rooms.RoomID) { n.wakeUI() }})
 	if err != nil {
 		return err
 	}
-	n.rooms = svc
-	for _, st := range (roomStore{n.store}).hosted(ctx) {
+	n.rooms.Store(svc)
+	store := roomStore{n.store}
+	for _, st := range store.states(ctx, prefHosted) {
 		if err := svc.Restore(ctx, st); err != nil {
-			n.log.Warn("could not end a room left live by a restart", "room", st.Room, "err", err)
+			n.log.Warn("could not take back a hosted room", "room", st.Room, "err", err)
 		}
+	}
+	for _, st := range store.states(ctx, prefJoined) {
+		svc.Rejoin(st)
 	}
 	return nil
 }
 
 func (n *Node) roomService() (*roomnet.Service, error) {
-	if n.rooms == nil {
-		return nil, fail(http.StatusConflict, "this node is not a member of any network yet")
+	svc := n.rooms.Load()
+	if svc == nil {
+		return nil, p2p.ErrNotMember
 	}
-	return n.rooms, nil
+	return svc, nil
 }
 
 func roomInfo(a *rooms.Announcement) apiv1.Room {
@@ -184,8 +206,8 @@ func (n *Node) roomState(st *rooms.SignedState) apiv1.RoomState {
 	for _, sp := range st.Speakers {
 		out.Stage = append(out.Stage, apiv1.RoomSpeaker{PeerID: sp.Peer.String(), Muted: sp.Muted, Moderator: st.IsModerator(sp.Peer)})
 	}
-	if n.rooms != nil {
-		if m, ok := n.rooms.Media(st.Room); ok {
+	if svc := n.rooms.Load(); svc != nil {
+		if m, ok := svc.Media(st.Room); ok {
 			out.Audio = &apiv1.RoomAudio{Children: ids(m.Children), Subtree: m.Subtree}
 			if m.Parent != "" {
 				out.Audio.Parent = m.Parent.String()
@@ -204,12 +226,11 @@ func ids(ps []peer.ID) []string {
 }
 
 // Hallway lists the rooms this node may see.
-func (n *Node) Hallway() ([]apiv1.Room, error) {
+func (n *Node) Hallway(ctx context.Context) ([]apiv1.Room, error) {
 	svc, err := n.roomService()
 	if err != nil {
 		return nil, err
 	}
-	ctx := context.Background()
 	blocked, err := (roomStore{n.store}).blocked(ctx)
 	if err != nil {
 		return nil, err
@@ -235,29 +256,29 @@ func (n *Node) CreateRoom(ctx context.Context, req apiv1.CreateRoomRequest) (api
 	typ := rooms.TypeOpen
 	if req.Type != "" {
 		if typ, err = rooms.ParseRoomType(req.Type); err != nil {
-			return apiv1.RoomState{}, fail(http.StatusBadRequest, "%w", err)
+			return apiv1.RoomState{}, invalid("%w", err)
 		}
 	}
 	st, err := svc.Create(ctx, req.Title, typ, req.Start)
 	if err != nil {
-		return apiv1.RoomState{}, fail(http.StatusBadRequest, "%w", err)
+		return apiv1.RoomState{}, invalid("%w", err)
 	}
 	return n.roomState(st), nil
 }
 
 // Room shows a room this node takes part in.
-func (n *Node) Room(id string) (apiv1.RoomState, error) {
+func (n *Node) Room(_ context.Context, id string) (apiv1.RoomState, error) {
 	svc, err := n.roomService()
 	if err != nil {
 		return apiv1.RoomState{}, err
 	}
 	room, err := rooms.ParseRoomID(id)
 	if err != nil {
-		return apiv1.RoomState{}, fail(http.StatusBadRequest, "%w", err)
+		return apiv1.RoomState{}, invalid("%w", err)
 	}
 	st, ok := svc.State(room)
 	if !ok {
-		return apiv1.RoomState{}, fail(http.StatusNotFound, "this node is not in room %s (join it first)", room)
+		return apiv1.RoomState{}, fmt.Errorf("this node is %w %s (join it first)", rooms.ErrNotInRoom, room)
 	}
 	return n.roomState(st), nil
 }
@@ -280,12 +301,12 @@ func (n *Node) RoomAction(ctx context.Context, id, action string, req apiv1.Room
 	}
 	room, err := rooms.ParseRoomID(id)
 	if err != nil {
-		return nil, fail(http.StatusBadRequest, "%w", err)
+		return nil, invalid("%w", err)
 	}
 	var target peer.ID
 	if req.Peer != "" {
 		if target, err = peer.Decode(req.Peer); err != nil {
-			return nil, fail(http.StatusBadRequest, "%q is not a peer ID: %w", req.Peer, err)
+			return nil, invalid("%q is not a peer ID: %w", req.Peer, err)
 		}
 	}
 	if action == apiv1.ActionTicket {
@@ -293,21 +314,21 @@ func (n *Node) RoomAction(ctx context.Context, id, action string, req apiv1.Room
 	}
 	kind, ok := actionKinds[action]
 	if !ok {
-		return nil, fail(http.StatusNotFound, "unknown room action %q", action)
+		return nil, fmt.Errorf("room action %q: %w", action, ErrNotFound)
 	}
 	var ticket *rooms.SignedTicket
 	if req.Ticket != "" {
 		raw, err := base64.RawURLEncoding.DecodeString(req.Ticket)
 		if err != nil {
-			return nil, fail(http.StatusBadRequest, "room ticket: %w", err)
+			return nil, invalid("room ticket: %w", err)
 		}
 		if ticket, err = rooms.ParseTicket(raw); err != nil {
-			return nil, fail(http.StatusBadRequest, "%w", err)
+			return nil, invalid("%w", err)
 		}
 	}
 	st, err := svc.Request(ctx, room, kind, target, ticket)
 	if err != nil {
-		return nil, fail(http.StatusForbidden, "%w", err)
+		return nil, err
 	}
 	if ticket != nil && ticket.Holder == n.ID() {
 		// Keep the ticket that let this node in: the closed room stays in
@@ -321,11 +342,11 @@ func (n *Node) RoomAction(ctx context.Context, id, action string, req apiv1.Room
 
 func (n *Node) issueTicket(svc *roomnet.Service, room rooms.RoomID, holder peer.ID) (apiv1.RoomTicket, error) {
 	if holder == "" {
-		return apiv1.RoomTicket{}, fail(http.StatusBadRequest, "a ticket needs the peer it is for")
+		return apiv1.RoomTicket{}, invalid("a ticket needs the peer it is for")
 	}
 	st, ok := svc.State(room)
 	if !ok || (st.Host != n.ID() && st.Creator != n.ID()) {
-		return apiv1.RoomTicket{}, fail(http.StatusForbidden, "only the room's host or creator can issue tickets")
+		return apiv1.RoomTicket{}, fmt.Errorf("%w: only the room's host or creator can issue tickets", rooms.ErrNotAllowed)
 	}
 	expires := n.cfg.Now().Add(7 * 24 * time.Hour)
 	t, err := rooms.IssueTicket(n.key, room, holder, expires, n.cfg.Now())
@@ -343,23 +364,32 @@ func (n *Node) issueTicket(svc *roomnet.Service, room rooms.RoomID, holder peer.
 	return out, nil
 }
 
-// SetFlag follows/unfollows (blocks/unblocks) a member.
-func (n *Node) setFlag(ctx context.Context, prefix ds.Key, req apiv1.FollowRequest) (any, error) {
+// Follow follows or unfollows a member.
+func (n *Node) Follow(ctx context.Context, req apiv1.FollowRequest) (apiv1.FollowRequest, error) {
+	return n.setFlag(ctx, prefFollows, req)
+}
+
+// Block blocks or unblocks a member.
+func (n *Node) Block(ctx context.Context, req apiv1.FollowRequest) (apiv1.FollowRequest, error) {
+	return n.setFlag(ctx, prefBlocks, req)
+}
+
+func (n *Node) setFlag(ctx context.Context, prefix ds.Key, req apiv1.FollowRequest) (apiv1.FollowRequest, error) {
 	p, err := peer.Decode(req.Peer)
 	if err != nil {
-		return nil, fail(http.StatusBadRequest, "%q is not a peer ID: %w", req.Peer, err)
+		return req, invalid("%q is not a peer ID: %w", req.Peer, err)
 	}
 	if p == n.ID() {
-		return nil, fail(http.StatusBadRequest, "that is this node itself")
+		return req, invalid("that is this node itself")
 	}
 	if err := (roomStore{n.store}).setFlag(ctx, prefix, p, req.On); err != nil {
-		return nil, err
+		return req, err
 	}
-	if prefix == prefBlocks && n.rooms != nil {
+	if svc := n.rooms.Load(); prefix == prefBlocks && svc != nil {
 		// The hosts of the rooms this node moderates enforce its blocks.
 		// The block itself is kept whatever happens; a host that cannot
 		// be reached gets the list when this node next hears from it.
-		if err := n.rooms.BlocksChanged(ctx); err != nil {
+		if err := svc.BlocksChanged(ctx); err != nil {
 			n.log.Warn("block list not given to every host", "err", err)
 		}
 	}

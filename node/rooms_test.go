@@ -19,14 +19,14 @@ func TestRoomThroughAPI(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	a, b := startTestNode(t, "a"), startTestNode(t, "b")
-	if _, err := a.CreateNetwork(ctx, "Night Owls"); err != nil {
+	if _, err := a.CreateNetwork(ctx, apiv1.CreateNetworkRequest{Name: "Night Owls"}); err != nil {
 		t.Fatal(err)
 	}
 	inv, err := a.CreateInvite(ctx, apiv1.CreateInviteRequest{Uses: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.Join(ctx, inv.Token); err != nil {
+	if _, err := b.Join(ctx, apiv1.JoinRequest{Token: inv.Token}); err != nil {
 		t.Fatal(err)
 	}
 	room, err := a.CreateRoom(ctx, apiv1.CreateRoomRequest{Title: "Late-night Go"})
@@ -34,7 +34,7 @@ func TestRoomThroughAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	testutil.Eventually(t, 10*time.Second, func() error {
-		hall, err := b.Hallway()
+		hall, err := b.Hallway(ctx)
 		if err != nil {
 			return err
 		}
@@ -51,7 +51,7 @@ func TestRoomThroughAPI(t *testing.T) {
 	if _, err := b.RoomAction(ctx, room.ID, apiv1.ActionHandUp, apiv1.RoomActionRequest{}); err != nil {
 		t.Fatal(err)
 	}
-	st, err := a.Room(room.ID)
+	st, err := a.Room(ctx, room.ID)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +74,7 @@ func roomNodes(t *testing.T, ctx context.Context) (a, b, c *Node) {
 	for _, n := range []*Node{a, b, c} {
 		n.cfg.RoomAnnounceInterval = 300 * time.Millisecond // read when the node enters a network
 	}
-	if _, err := a.CreateNetwork(ctx, "Night Owls"); err != nil {
+	if _, err := a.CreateNetwork(ctx, apiv1.CreateNetworkRequest{Name: "Night Owls"}); err != nil {
 		t.Fatal(err)
 	}
 	inv, err := a.CreateInvite(ctx, apiv1.CreateInviteRequest{Uses: 2})
@@ -82,7 +82,7 @@ func roomNodes(t *testing.T, ctx context.Context) (a, b, c *Node) {
 		t.Fatal(err)
 	}
 	for _, n := range []*Node{b, c} {
-		if _, err := n.Join(ctx, inv.Token); err != nil {
+		if _, err := n.Join(ctx, apiv1.JoinRequest{Token: inv.Token}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -93,7 +93,7 @@ func roomNodes(t *testing.T, ctx context.Context) (a, b, c *Node) {
 func lists(t *testing.T, n *Node, room string, want bool) {
 	t.Helper()
 	testutil.Eventually(t, 15*time.Second, func() error {
-		hall, err := n.Hallway()
+		hall, err := n.Hallway(context.Background())
 		if err != nil {
 			return err
 		}
@@ -146,7 +146,7 @@ func TestSocialRoomThroughAPI(t *testing.T) {
 	// Once c's node has heard of the room (its join reaches the host), c
 	// still does not see it, and the host refuses it.
 	joinRefused(t, ctx, c, room.ID, "does not follow")
-	if hall, _ := c.Hallway(); slices.ContainsFunc(hall, func(r apiv1.Room) bool { return r.ID == room.ID }) {
+	if hall, _ := c.Hallway(ctx); slices.ContainsFunc(hall, func(r apiv1.Room) bool { return r.ID == room.ID }) {
 		t.Fatal("a member the host does not follow sees its social room")
 	}
 }
@@ -191,7 +191,7 @@ func TestClosedRoomTicketAndBlockThroughAPI(t *testing.T) {
 		}
 	}
 	testutil.Eventually(t, 10*time.Second, func() error {
-		st, err := b.Room(room.ID)
+		st, err := b.Room(ctx, room.ID)
 		if err != nil || st.Role != "moderator" {
 			return fmt.Errorf("b's role: %+v, %v", st.Role, err)
 		}
@@ -217,4 +217,40 @@ func TestClosedRoomTicketAndBlockThroughAPI(t *testing.T) {
 	}
 	t.Cleanup(func() { c2.Close() })
 	lists(t, c2, room.ID, true)
+}
+
+// TestPollDuringNetworkCreate: the web app's event stream polls the node
+// while the node founds (or joins) a network, which is when its rooms
+// service appears. Under -race this caught an unsynchronised write of it.
+func TestPollDuringNetworkCreate(t *testing.T) {
+	ctx := context.Background()
+	a := startTestNode(t, "Alice")
+	stop := make(chan struct{})
+	polled := make(chan int)
+	go func() {
+		n := 0
+		for {
+			select {
+			case <-stop:
+				polled <- n
+				return
+			default:
+			}
+			_ = a.pollState(ctx)
+			n++
+		}
+	}()
+	if _, err := a.CreateNetwork(ctx, apiv1.CreateNetworkRequest{Name: "Night Owls"}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if _, err := a.Hallway(ctx); err != nil {
+			return err
+		}
+		return nil
+	})
+	close(stop)
+	if n := <-polled; n == 0 {
+		t.Fatal("the poller never ran")
+	}
 }

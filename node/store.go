@@ -28,6 +28,10 @@ var (
 	keySelfInfo = ds.NewKey("/self/info")
 	keyChain    = ds.NewKey("/network/chain")
 	keyProfile  = ds.NewKey("/network/profile")
+	// keyJoinBoot holds the addresses of the invite this node joined
+	// with, written with the chain: a member that remembers no other peer
+	// can always dial its inviter again.
+	keyJoinBoot = ds.NewKey("/network/join-bootstrap")
 	prefInvites = ds.NewKey("/invites")
 	prefRevs    = ds.NewKey("/revocations")
 	prefMembers = ds.NewKey("/members")
@@ -82,14 +86,14 @@ func (s *store) get(ctx context.Context, k ds.Key) ([]byte, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("read %s: %w", k, err)
+		return nil, fmt.Errorf("%w: read %s: %w", ErrStorage, k, err)
 	}
 	return v, nil
 }
 
 func (s *store) put(ctx context.Context, k ds.Key, v []byte) error {
 	if err := s.ds.Put(ctx, k, v); err != nil {
-		return fmt.Errorf("write %s: %w", k, err)
+		return fmt.Errorf("%w: write %s: %w", ErrStorage, k, err)
 	}
 	return nil
 }
@@ -102,16 +106,48 @@ func (s *store) putJSON(ctx context.Context, k ds.Key, v any) error {
 	return s.put(ctx, k, data)
 }
 
+// entry is one key and value of a batch.
+type entry struct {
+	key   ds.Key
+	value []byte
+}
+
+// putAll writes entries in one batch: after a crash either all of them
+// are there or none is.
+func (s *store) putAll(ctx context.Context, entries ...entry) error {
+	b, err := s.ds.Batch(ctx)
+	if err != nil {
+		return fmt.Errorf("%w: start a batch: %w", ErrStorage, err)
+	}
+	for _, e := range entries {
+		if err := b.Put(ctx, e.key, e.value); err != nil {
+			return fmt.Errorf("%w: write %s: %w", ErrStorage, e.key, err)
+		}
+	}
+	if err := b.Commit(ctx); err != nil {
+		return fmt.Errorf("%w: write %d records: %w", ErrStorage, len(entries), err)
+	}
+	return nil
+}
+
+func jsonEntry(k ds.Key, v any) (entry, error) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return entry{}, fmt.Errorf("encode %s: %w", k, err)
+	}
+	return entry{k, data}, nil
+}
+
 // each calls fn for every entry under prefix.
 func (s *store) each(ctx context.Context, prefix ds.Key, fn func(key string, value []byte)) error {
 	res, err := s.ds.Query(ctx, query.Query{Prefix: prefix.String()})
 	if err != nil {
-		return fmt.Errorf("list %s: %w", prefix, err)
+		return fmt.Errorf("%w: list %s: %w", ErrStorage, prefix, err)
 	}
 	defer res.Close()
 	for r := range res.Next() {
 		if r.Error != nil {
-			return fmt.Errorf("list %s: %w", prefix, r.Error)
+			return fmt.Errorf("%w: list %s: %w", ErrStorage, prefix, r.Error)
 		}
 		fn(r.Key, r.Value)
 	}
@@ -153,6 +189,21 @@ func (s *store) setSelfInfo(ctx context.Context, info selfInfo) error {
 	return s.putJSON(ctx, keySelfInfo, info)
 }
 
+// setSelf writes the user's name and bio and the profile signed from
+// them (nil before the node is in a network) as one: a crash between two
+// writes would leave `id` and the network naming different people.
+func (s *store) setSelf(ctx context.Context, info selfInfo, p *identity.SignedProfile) error {
+	e, err := jsonEntry(keySelfInfo, info)
+	if err != nil {
+		return err
+	}
+	entries := []entry{e}
+	if p != nil {
+		entries = append(entries, entry{keyProfile, p.Bytes})
+	}
+	return s.putAll(ctx, entries...)
+}
+
 // chain returns this node's membership chain, or nil before it has one.
 func (s *store) chain(ctx context.Context) (*identity.Chain, error) {
 	data, err := s.get(ctx, keyChain)
@@ -168,6 +219,60 @@ func (s *store) chain(ctx context.Context) (*identity.Chain, error) {
 
 func (s *store) setChain(ctx context.Context, c *identity.Chain) error {
 	return s.put(ctx, keyChain, c.Marshal())
+}
+
+// setMembership stores a joined network's chain together with the
+// invite's addresses, both as remembered peers and as the join record:
+// a node killed in between would be a member that knows nobody.
+func (s *store) setMembership(ctx context.Context, c *identity.Chain, boot []peer.AddrInfo, now time.Time) error {
+	entries := []entry{{keyChain, c.Marshal()}}
+	addrs := make([]string, 0, len(boot))
+	for _, info := range boot {
+		e, ok, err := peerEntry(info.ID, info.Addrs, now)
+		if err != nil {
+			return err
+		}
+		if ok {
+			entries = append(entries, e)
+		}
+		p2pAddrs, err := peer.AddrInfoToP2pAddrs(&info)
+		if err != nil {
+			continue
+		}
+		for _, a := range p2pAddrs {
+			addrs = append(addrs, a.String())
+		}
+	}
+	e, err := jsonEntry(keyJoinBoot, addrs)
+	if err != nil {
+		return err
+	}
+	return s.putAll(ctx, append(entries, e)...)
+}
+
+// joinBootstrap returns the addresses of the invite this node joined with.
+func (s *store) joinBootstrap(ctx context.Context) ([]peer.AddrInfo, error) {
+	data, err := s.get(ctx, keyJoinBoot)
+	if err != nil || data == nil {
+		return nil, err
+	}
+	var list []string
+	if err := json.Unmarshal(data, &list); err != nil {
+		s.log.Warn("stored join addresses are damaged; ignoring them", "err", err)
+		return nil, nil
+	}
+	var addrs []ma.Multiaddr
+	for _, a := range list {
+		if m, err := ma.NewMultiaddr(a); err == nil {
+			addrs = append(addrs, m)
+		}
+	}
+	infos, err := peer.AddrInfosFromP2pAddrs(addrs...)
+	if err != nil {
+		s.log.Warn("stored join addresses lack peer IDs; ignoring them", "err", err)
+		return nil, nil
+	}
+	return infos, nil
 }
 
 func (s *store) profile(ctx context.Context) (*identity.SignedProfile, error) {
@@ -220,7 +325,7 @@ func (s *store) UseInvite(inv *identity.SignedInvite, redeemer peer.ID) error {
 		}
 	}
 	if len(rec.UsedBy) >= rec.Uses {
-		return fmt.Errorf("invite token already used %d of %d times", len(rec.UsedBy), rec.Uses)
+		return fmt.Errorf("%w: invite token already used %d of %d times", p2p.ErrInviteUsedUp, len(rec.UsedBy), rec.Uses)
 	}
 	rec.UsedBy = append(rec.UsedBy, redeemer.String())
 	return s.putJSON(ctx, k, rec)
@@ -287,8 +392,18 @@ func (s *store) members(ctx context.Context) ([]p2p.Member, error) {
 }
 
 func (s *store) putPeer(ctx context.Context, p peer.ID, addrs []ma.Multiaddr, now time.Time) error {
+	e, ok, err := peerEntry(p, addrs, now)
+	if err != nil || !ok {
+		return err
+	}
+	return s.put(ctx, e.key, e.value)
+}
+
+// peerEntry is the record of a remembered peer; ok is false when there
+// is no address to remember.
+func peerEntry(p peer.ID, addrs []ma.Multiaddr, now time.Time) (entry, bool, error) {
 	if len(addrs) == 0 {
-		return nil
+		return entry{}, false, nil
 	}
 	rec := peerRecord{Seen: now}
 	for _, a := range addrs {
@@ -297,7 +412,8 @@ func (s *store) putPeer(ctx context.Context, p peer.ID, addrs []ma.Multiaddr, no
 		}
 		rec.Addrs = append(rec.Addrs, a.String())
 	}
-	return s.putJSON(ctx, prefPeers.ChildString(p.String()), rec)
+	e, err := jsonEntry(prefPeers.ChildString(p.String()), rec)
+	return e, err == nil, err
 }
 
 func (s *store) knownPeers(ctx context.Context) ([]peer.AddrInfo, error) {

@@ -15,6 +15,7 @@ import (
 
 	ds "github.com/ipfs/go-datastore"
 
+	"github.com/clubnode/clubnode/identity"
 	"github.com/clubnode/clubnode/node/apiguard"
 	"github.com/clubnode/clubnode/node/apiv1"
 	"github.com/clubnode/clubnode/node/eventstream"
@@ -24,13 +25,17 @@ import (
 	"github.com/clubnode/clubnode/rooms"
 )
 
-// Poll intervals of the event stream: the node's state (hallway, rooms,
-// members) and the speakers' audio levels, which drive the speaking rings
-// and must follow speech closely.
+// Poll intervals of the event stream. The node's state (hallway, rooms,
+// members) is sent when the node says it changed (wakeUI); the slow poll
+// only catches what nobody announced. The speakers' audio levels drive the
+// speaking rings and must follow speech closely.
 const (
-	uiStateInterval  = 300 * time.Millisecond
+	uiStateInterval  = 3 * time.Second
 	uiLevelsInterval = 100 * time.Millisecond
 )
+
+// stateSource is the index of pollState among the hub's sources.
+const stateSource = 0
 
 // webUI is what the browser app needs from the node: sessions, the event
 // stream and the app's files.
@@ -56,7 +61,7 @@ func newWebUI(n *Node) (*webUI, error) {
 	}
 	w := &webUI{app: app, sessions: session.NewManager(session.Config{CookieName: "clubnode_session_" + port, Now: n.cfg.Now,
 		Store: sessionStore{n.store}, Logger: n.log}),
-		watch: roomWatch{asked: map[string]bool{}, in: map[string]bool{}}}
+		watch: roomWatch{in: map[string]bool{}}}
 	w.hub, err = eventstream.New(eventstream.Config{Logger: n.log, Sources: []eventstream.Source{
 		{Poll: n.pollState, Interval: uiStateInterval},
 		{Poll: n.pollLevels, Interval: uiLevelsInterval},
@@ -72,8 +77,11 @@ func newWebUI(n *Node) (*webUI, error) {
 func (n *Node) httpHandler() http.Handler {
 	guard := apiguard.Guard{Token: n.token, Logger: n.log, Sessions: n.web.sessions}
 	mux := http.NewServeMux()
-	mux.Handle("/api/", guard.Wrap(n.web.watch.observe(n.routes())))
+	mux.Handle("/api/", guard.Wrap(n.authenticated(n.routes())))
 	mux.Handle(apiv1.RouteLogin, guard.WrapPublic(http.HandlerFunc(n.login)))
+	// Liveness says nothing, so it needs no token: probes (systemd,
+	// monitoring) call it without one.
+	mux.HandleFunc(apiv1.RouteHealth, serveHealth)
 	mux.Handle("GET /{$}", guard.WrapPublic(http.HandlerFunc(n.web.app.Index)))
 	mux.Handle("GET "+webui.AssetPrefix, guard.WrapPublic(http.HandlerFunc(n.web.app.Asset)))
 	// Anything else answers as it did before the app existed: guarded.
@@ -81,49 +89,38 @@ func (n *Node) httpHandler() http.Handler {
 	return mux
 }
 
-// uiRoutes adds the browser's endpoints to the API mux.
-func (n *Node) uiRoutes(mux *http.ServeMux) {
-	mux.HandleFunc(apiv1.RouteLoginLinks, func(w http.ResponseWriter, r *http.Request) {
-		var req struct{}
-		if readBody(w, r, &req) {
-			answer(w)(n.LoginLink(r))
-		}
-	})
-	mux.HandleFunc(apiv1.RouteSession, func(w http.ResponseWriter, r *http.Request) {
-		s, ok := n.web.sessions.Lookup(r)
-		if !ok || apiguard.AuthOf(r.Context()) != apiguard.AuthSession {
-			apiv1.WriteError(w, http.StatusBadRequest, "this request used the API token, not a browser session")
-			return
-		}
-		_ = apiv1.WriteJSON(w, http.StatusOK, apiv1.SessionInfo{CSRFHeader: session.CSRFHeader, CSRFToken: s.CSRF.String()})
-	})
-	mux.HandleFunc(apiv1.RouteLogout, func(w http.ResponseWriter, r *http.Request) {
-		if s, ok := n.web.sessions.Lookup(r); ok && apiguard.AuthOf(r.Context()) == apiguard.AuthSession {
-			n.web.sessions.End(s.ID)
-		}
-		http.SetCookie(w, n.web.sessions.ClearCookie())
-		_ = apiv1.WriteJSON(w, http.StatusOK, struct{}{})
-	})
-	mux.Handle(apiv1.RouteEvents, n.web.hub)
-	mux.HandleFunc(apiv1.RouteSettings, func(w http.ResponseWriter, r *http.Request) {
-		answer(w)(n.Settings())
-	})
-	mux.HandleFunc(apiv1.RouteSetSettings, func(w http.ResponseWriter, r *http.Request) {
-		var req apiv1.SetSettingsRequest
-		if readBody(w, r, &req) {
-			answer(w)(n.SetSettings(req))
-		}
-	})
-	mux.HandleFunc(apiv1.RouteRelations, func(w http.ResponseWriter, r *http.Request) {
-		answer(w)(n.Relations(r.Context()))
-	})
+// serveSession answers a browser with its CSRF token.
+func (n *Node) serveSession(w http.ResponseWriter, r *http.Request) {
+	s, ok := n.web.sessions.Lookup(r)
+	if !ok || apiguard.AuthOf(r.Context()) != apiguard.AuthSession {
+		apiv1.WriteError(w, http.StatusBadRequest, "this request used the API token, not a browser session")
+		return
+	}
+	_ = apiv1.WriteJSON(w, http.StatusOK, apiv1.SessionInfo{CSRFHeader: session.CSRFHeader, CSRFToken: s.CSRF.String()})
+}
+
+// serveLogout ends the browser's session.
+func (n *Node) serveLogout(w http.ResponseWriter, r *http.Request) {
+	if s, ok := n.web.sessions.Lookup(r); ok && apiguard.AuthOf(r.Context()) == apiguard.AuthSession {
+		n.web.sessions.End(s.ID)
+	}
+	http.SetCookie(w, n.web.sessions.ClearCookie())
+	_ = apiv1.WriteJSON(w, http.StatusOK, struct{}{})
+}
+
+// serveLoginLink issues a one-time link that signs a browser in.
+func (n *Node) serveLoginLink(w http.ResponseWriter, r *http.Request) {
+	var req struct{}
+	if readBody(w, r, &req) {
+		answer(w)(n.LoginLink(r))
+	}
 }
 
 // LoginLink issues a one-time link that signs a browser in. Only the API
 // token may ask: a browser session must not mint sessions for others.
 func (n *Node) LoginLink(r *http.Request) (apiv1.LoginLink, error) {
 	if apiguard.AuthOf(r.Context()) != apiguard.AuthToken {
-		return apiv1.LoginLink{}, fail(http.StatusForbidden, "login links are issued to the API token holder (clubnode ui), not to a browser")
+		return apiv1.LoginLink{}, fmt.Errorf("%w: login links are issued to the API token holder (clubnode ui), not to a browser", identity.ErrNotAuthorized)
 	}
 	t, expires, err := n.web.sessions.NewLogin()
 	if err != nil {
@@ -149,7 +146,9 @@ func (n *Node) login(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	s, err := n.web.sessions.Redeem(r.URL.Query().Get("token"))
 	if err != nil {
-		n.log.Info("refused a browser sign-in", "err", err)
+		// Debug, as the guard's refusals: any web page can send
+		// browsers here with bad links, as often as it likes.
+		n.log.Debug("refused a browser sign-in", "err", err)
 		w.Header().Set("Content-Type", "text/html; charset=utf-8")
 		w.WriteHeader(http.StatusForbidden)
 		_, _ = io.WriteString(w, loginFailedPage)
@@ -162,7 +161,7 @@ func (n *Node) login(w http.ResponseWriter, r *http.Request) {
 
 // Settings shows the settings the UI may change, as the config file has
 // them, next to what the running daemon uses.
-func (n *Node) Settings() (apiv1.Settings, error) {
+func (n *Node) Settings(context.Context) (apiv1.Settings, error) {
 	cfg, err := n.configFile()
 	if err != nil {
 		return apiv1.Settings{}, err
@@ -188,7 +187,7 @@ func (n *Node) configFile() (home.Config, error) {
 
 // SetSettings writes changed settings to the config file; the daemon
 // uses them from its next start.
-func (n *Node) SetSettings(req apiv1.SetSettingsRequest) (apiv1.Settings, error) {
+func (n *Node) SetSettings(_ context.Context, req apiv1.SetSettingsRequest) (apiv1.Settings, error) {
 	n.web.settingsMu.Lock()
 	defer n.web.settingsMu.Unlock()
 	cfg, err := n.configFile()
@@ -202,7 +201,7 @@ func (n *Node) SetSettings(req apiv1.SetSettingsRequest) (apiv1.Settings, error)
 		cfg.APIAddr = *req.APIAddr
 	}
 	if err := cfg.Validate(); err != nil {
-		return apiv1.Settings{}, fail(http.StatusBadRequest, "%w", err)
+		return apiv1.Settings{}, invalid("%w", err)
 	}
 	if err := n.cfg.Home.EnsureDir(); err != nil {
 		return apiv1.Settings{}, err
@@ -237,7 +236,20 @@ func (n *Node) runUI(ctx context.Context) <-chan struct{} {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			// The node says when its state changed; the hub polls then.
+			for {
+				select {
+				case <-ctx.Done():
+					return
+				case <-n.uiWake:
+					n.web.hub.Wake(stateSource)
+				}
+			}
+		})
 		_ = n.web.hub.Run(ctx)
+		wg.Wait()
 	}()
 	return done
 }
@@ -262,19 +274,23 @@ func (n *Node) pollState(ctx context.Context) eventstream.Snapshot {
 	if n.p2p.Chain() == nil {
 		return snap
 	}
-	if members, err := n.Members(); err == nil {
+	if members, err := n.Members(ctx); err == nil {
 		slices.SortFunc(members, func(a, b apiv1.Member) int { return strings.Compare(a.PeerID, b.PeerID) })
 		add("members", apiv1.EventMembers, members)
 	}
-	hall, err := n.Hallway()
+	hall, err := n.Hallway(ctx)
 	if err != nil {
 		hall = nil
 	} else {
 		slices.SortFunc(hall, func(a, b apiv1.Room) int { return strings.Compare(a.ID, b.ID) })
 		add("hallway", apiv1.EventHallway, hall)
 	}
-	for _, id := range n.web.watch.candidates(hall) {
-		st, err := n.Room(id)
+	var held []rooms.RoomID
+	if svc := n.rooms.Load(); svc != nil {
+		held = svc.RoomIDs()
+	}
+	for _, id := range n.web.watch.candidates(hall, held) {
+		st, err := n.Room(ctx, id)
 		if err == nil {
 			n.web.watch.setIn(id, true)
 			add("room/"+id, apiv1.EventRoom, apiv1.RoomEvent{ID: id, State: &st})
@@ -307,52 +323,28 @@ func (n *Node) pollLevels(context.Context) eventstream.Snapshot {
 	return snap
 }
 
-// roomWatch tracks which rooms the event stream polls: those in the
-// hallway, those the node is in, and those the API was just asked about
-// (a closed room a ticket let us into is in no hallway). Polling what the
-// node can already answer needs no hook in the rooms service.
+// roomWatch remembers which rooms the event stream showed the node in, so
+// that it can tell the page once when the node is out of one.
 type roomWatch struct {
-	mu    sync.Mutex
-	asked map[string]bool // rooms named in API requests since the last poll
-	in    map[string]bool // rooms the node was in at the last poll
+	mu sync.Mutex
+	in map[string]bool // rooms the node was in at the last poll
 }
 
-// maxAskedRooms bounds the rooms remembered between two polls.
-const maxAskedRooms = 64
-
-// observe notes the room of every API request under /api/v1/rooms/{id}.
-func (rw *roomWatch) observe(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if rest, ok := strings.CutPrefix(r.URL.Path, apiv1.PathRoom); ok {
-			id, _, _ := strings.Cut(rest, "/")
-			if _, err := rooms.ParseRoomID(id); err == nil {
-				rw.mu.Lock()
-				if len(rw.asked) < maxAskedRooms {
-					rw.asked[id] = true
-				}
-				rw.mu.Unlock()
-			}
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
-// candidates lists the rooms to look at in this poll, and forgets the
-// asked-about ones: from now on they are in the node's rooms or not.
-func (rw *roomWatch) candidates(hall []apiv1.Room) []string {
+// candidates lists the rooms to look at in this poll: those in the
+// hallway, those the node holds, and those it held at the last poll.
+func (rw *roomWatch) candidates(hall []apiv1.Room, held []rooms.RoomID) []string {
 	rw.mu.Lock()
 	defer rw.mu.Unlock()
 	set := map[string]bool{}
 	for _, r := range hall {
 		set[r.ID] = true
 	}
+	for _, id := range held {
+		set[string(id)] = true
+	}
 	for id := range rw.in {
 		set[id] = true
 	}
-	for id := range rw.asked {
-		set[id] = true
-	}
-	clear(rw.asked)
 	out := make([]string, 0, len(set))
 	for id := range set {
 		out = append(out, id)

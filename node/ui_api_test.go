@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"testing"
@@ -14,7 +15,7 @@ import (
 func TestUISettingsAndRelations(t *testing.T) {
 	ctx := context.Background()
 	a, b := startUINode(t, "Alice"), startUINode(t, "Bob")
-	if _, err := a.CreateNetwork(ctx, "Night Owls"); err != nil {
+	if _, err := a.CreateNetwork(ctx, apiv1.CreateNetworkRequest{Name: "Night Owls"}); err != nil {
 		t.Fatal(err)
 	}
 	c := apiv1.NewClient(a.APIAddr(), a.APIToken())
@@ -93,7 +94,7 @@ func ptr[T any](v T) *T { return &v }
 func BenchmarkUIPoll(b *testing.B) {
 	ctx := context.Background()
 	n := startTestNode(b, "bench")
-	if _, err := n.CreateNetwork(ctx, "Bench"); err != nil {
+	if _, err := n.CreateNetwork(ctx, apiv1.CreateNetworkRequest{Name: "Bench"}); err != nil {
 		b.Fatal(err)
 	}
 	for i := range 5 {
@@ -107,4 +108,39 @@ func BenchmarkUIPoll(b *testing.B) {
 	}
 	b.ReportMetric(float64(events), "events/poll")
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N)/uiStateInterval.Seconds()/1e6*100, "%cpu-at-interval")
+}
+
+// TestAPIMissesAreJSON: a wrong method or an unknown endpoint answers like
+// every other API error, as JSON, keeping its status and Allow header.
+func TestAPIMissesAreJSON(t *testing.T) {
+	a := startUINode(t, "Alice")
+	for _, c := range []struct {
+		method, path string
+		status       int
+		allow        string
+	}{
+		{http.MethodPost, apiv1.PathID, http.StatusMethodNotAllowed, "GET, HEAD"},
+		{http.MethodDelete, apiv1.PathRooms, http.StatusMethodNotAllowed, "GET, HEAD, POST"},
+		{http.MethodGet, "/api/v1/nowhere", http.StatusNotFound, ""},
+	} {
+		req, err := http.NewRequest(c.method, "http://"+a.APIAddr()+c.path, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Authorization", "Bearer "+a.APIToken())
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var body apiv1.ErrorResponse
+		err = json.NewDecoder(resp.Body).Decode(&body)
+		resp.Body.Close()
+		if resp.StatusCode != c.status || resp.Header.Get("Content-Type") != "application/json" || err != nil || body.Error == "" {
+			t.Errorf("%s %s: %d %q %+v (%v); want %d with a JSON error", c.method, c.path, resp.StatusCode,
+				resp.Header.Get("Content-Type"), body, err, c.status)
+		}
+		if got := resp.Header.Get("Allow"); got != c.allow {
+			t.Errorf("%s %s: Allow %q, want %q", c.method, c.path, got, c.allow)
+		}
+	}
 }

@@ -31,7 +31,7 @@ func TestWebUIFirefox(t *testing.T) {
 	cli := buildCLI(t)
 	a, b := startUINode(t, "Alice"), startUINode(t, "Bob")
 	ctx := context.Background()
-	if _, err := a.CreateNetwork(ctx, "Night Owls"); err != nil {
+	if _, err := a.CreateNetwork(ctx, apiv1.CreateNetworkRequest{Name: "Night Owls"}); err != nil {
 		t.Fatal(err)
 	}
 	inv, err := a.CreateInvite(ctx, apiv1.CreateInviteRequest{Uses: 1})

@@ -46,6 +46,12 @@ func TestWebUITwoNodes(t *testing.T) {
 	waitFor(t, tabA, "A's first-run view", `document.querySelector('#found-button')`)
 	checkAccessibleNames(t, tabA, "first run")
 	screenshot(t, tabA, shots, "first-run.png")
+	// The name is outside both forms: a blank one is refused in the page.
+	do(t, tabA, "A tries a blank name",
+		chromedp.SetValue(chromedp.CSS("#me-name"), "   "),
+		chromedp.SetValue(chromedp.CSS("#network-name"), "Night Owls"),
+		chromedp.Click(chromedp.CSS("#found-button")))
+	waitFor(t, tabA, "the blank name refused", contains(textOf(".form-error"), "Give your name first"))
 	do(t, tabA, "A founds a network",
 		chromedp.SetValue(chromedp.CSS("#me-name"), "Alice"),
 		chromedp.SetValue(chromedp.CSS("#network-name"), "Night Owls"),
@@ -111,14 +117,14 @@ func TestWebUITwoNodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := c.Join(ctx, inv.Token); err != nil {
+	if _, err := c.Join(ctx, apiv1.JoinRequest{Token: inv.Token}); err != nil {
 		t.Fatal(err)
 	}
 	testutil.Eventually(t, 10*time.Second, func() error {
 		_, err := c.RoomAction(ctx, roomID, apiv1.ActionJoin, apiv1.RoomActionRequest{})
 		return err
 	})
-	if _, err := c.SetProfile(ctx, "Carol", "Listens to Go talks at night"); err != nil {
+	if _, err := c.SetProfile(ctx, apiv1.SetProfileRequest{Name: "Carol", Bio: "Listens to Go talks at night"}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -239,7 +245,7 @@ func TestWebUITwoNodes(t *testing.T) {
 		chromedp.Click(chromedp.CSS("#save-settings")))
 	waitFor(t, tabB, "saved", contains(textOf("#settings-status"), "Restart the daemon"))
 	screenshot(t, tabB, shots, "settings.png")
-	if cfg, err := b.Settings(); err != nil || cfg.RelayCapacity != 8 || !cfg.RestartNeeded {
+	if cfg, err := b.Settings(ctx); err != nil || cfg.RelayCapacity != 8 || !cfg.RestartNeeded {
 		t.Errorf("B's config file after saving: %+v, %v", cfg, err)
 	}
 
@@ -386,7 +392,7 @@ func TestWebUIRefusesOthers(t *testing.T) {
 	browser := startBrowser(t, wav)
 	a := startUINode(t, "Alice")
 	ctx := context.Background()
-	if _, err := a.CreateNetwork(ctx, "Night Owls"); err != nil {
+	if _, err := a.CreateNetwork(ctx, apiv1.CreateNetworkRequest{Name: "Night Owls"}); err != nil {
 		t.Fatal(err)
 	}
 	tab := newTab(t, browser, 1024, 700)
@@ -462,7 +468,7 @@ func TestWebUIRefusesOthers(t *testing.T) {
 	do(t, tab, "post a form at the node", chromedp.Evaluate[chromedp.Void](fmt.Sprintf(
 		`const f = document.getElementById('f'); f.action = %s + '/api/v1/rooms'; f.submit()`, node)))
 	waitFor(t, tab, "the node's answer to the form", `location.href.startsWith(`+node+`) && document.body.innerText.includes('not allowed')`)
-	hall, err := a.Hallway()
+	hall, err := a.Hallway(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,10 +17,19 @@ import (
 // redialled, the network's own Kademlia DHT is searched under a rendezvous
 // key, and (if enabled) mDNS finds members on the local network.
 func (n *Node) startDiscovery(ctx context.Context, st *netState, known []peer.AddrInfo) error {
-	kad, err := dht.New(n.host,
+	// The DHT is members only on both sides: it runs on the members-only
+	// host, so an outsider can neither query it nor be queried, its
+	// routing table holds verified members only, and a query never dials
+	// a peer that is not a known member. Values are off (only provider
+	// records are used) and provider records are bounded.
+	kad, err := dht.New(n.gated,
 		dht.Mode(dht.ModeServer),
-		dht.ProtocolPrefix(dhtPrefix(st.network())),
+		dht.ProtocolPrefix(dhtPrefix),
 		dht.BootstrapPeers(known...),
+		dht.DisableValues(),
+		dht.ProviderDatastore(newBoundedProviders()),
+		dht.RoutingTableFilter(func(_ any, p peer.ID) bool { return n.isVerified(p) }),
+		dht.QueryFilter(func(_ any, ai peer.AddrInfo) bool { _, ok := n.member(ai.ID); return ok }),
 	)
 	if err != nil {
 		return fmt.Errorf("start DHT: %w", err)
@@ -42,7 +51,7 @@ func (n *Node) startDiscovery(ctx context.Context, st *netState, known []peer.Ad
 	n.goFn(func(context.Context) { n.findLoop(ctx, disc, ns) })
 
 	if n.cfg.MDNS {
-		svc := mdns.NewMdnsService(n.host, mdnsService(st.network()), mdnsNotifee{n: n, ctx: ctx})
+		svc := mdns.NewMdnsService(n.host, mdnsService, mdnsNotifee{n: n, ctx: ctx})
 		if err := svc.Start(); err != nil {
 			n.log.Warn("mDNS discovery unavailable", "err", err)
 		} else {
@@ -111,7 +120,9 @@ func (n *Node) findOnce(ctx context.Context, disc *drouting.RoutingDiscovery, ns
 		if info.ID == n.ID() || len(info.Addrs) == 0 || n.host.Network().Connectedness(info.ID) == network.Connected {
 			continue
 		}
-		if err := n.host.Connect(fctx, info); err == nil {
+		// Only members this node knows are dialled (gated's Connect):
+		// a record naming a stranger lures nobody.
+		if err := n.gated.Connect(fctx, info); err == nil {
 			n.log.Debug("found member through the DHT", "peer", info.ID)
 		}
 	}
@@ -122,15 +133,19 @@ type mdnsNotifee struct {
 	ctx context.Context
 }
 
-// HandlePeerFound connects to a node seen on the LAN; hello decides whether
-// it is a member.
+// HandlePeerFound connects to a member seen on the LAN. Every clubnode on
+// the LAN answers the same service name (it names no network), so only
+// peers this node knows as members are dialled; hello then proves it.
 func (m mdnsNotifee) HandlePeerFound(info peer.AddrInfo) {
 	if info.ID == m.n.ID() {
+		return
+	}
+	if _, known := m.n.member(info.ID); !known {
 		return
 	}
 	m.n.goFn(func(context.Context) {
 		ctx, cancel := context.WithTimeout(m.ctx, 10*time.Second)
 		defer cancel()
-		_ = m.n.host.Connect(ctx, info)
+		_ = m.n.gated.Connect(ctx, info)
 	})
 }

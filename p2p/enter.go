@@ -34,7 +34,7 @@ func (n *Node) Enter(state NetworkState) error {
 			return fmt.Errorf("enter network: %w", err)
 		}
 	}
-	st := &netState{chain: state.Chain, revs: revs, members: map[peer.ID]Member{}, self: state.Profile}
+	st := &netState{chain: state.Chain, revs: revs, members: map[peer.ID]Member{}, self: state.Profile, limits: newAuthorLimits()}
 	for _, m := range state.Members {
 		if m.Chain == nil || m.Chain.Network() != network {
 			continue
@@ -42,6 +42,14 @@ func (n *Node) Enter(state NetworkState) error {
 		st.members[m.Chain.Member()] = m
 	}
 	st.members[n.ID()] = Member{Chain: state.Chain, Profile: state.Profile}
+	// Everyone up this node's own chain is a member it knows of, even
+	// before meeting them: a newcomer's inviter is one, and may be dialled.
+	for i := range state.Chain.Certs {
+		up := &identity.Chain{Charter: state.Chain.Charter, Certs: state.Chain.Certs[:i]}
+		if _, ok := st.members[up.Member()]; !ok {
+			st.members[up.Member()] = Member{Chain: up}
+		}
+	}
 	if revs.Check(state.Chain) != nil {
 		st.revoked, _ = revs.Get(n.ID())
 	}
@@ -54,7 +62,7 @@ func (n *Node) Enter(state NetworkState) error {
 	if n.net != nil {
 		current := n.net.network()
 		n.mu.Unlock()
-		return fmt.Errorf("enter network: already a member of %s", current)
+		return fmt.Errorf("enter network: %w: %s", ErrAlreadyMember, current)
 	}
 	n.net = st
 	n.mu.Unlock()

@@ -38,7 +38,7 @@ func seedEntries(f *testing.F) [][]byte {
 	if err != nil {
 		f.Fatal(err)
 	}
-	rev, err := identity.Revoke(keyA, chainB, true, time.Now())
+	rev, err := identity.Revoke(keyA, chainB, true, nil, time.Now())
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -54,8 +54,8 @@ func seedEntries(f *testing.F) [][]byte {
 		}
 		out = append(out, data)
 	}
-	hello, _ := wire.Marshal(helloMsg{V: 1, Network: string(chainA.Network()), Chain: chainA.Marshal()})
-	redeem, _ := wire.Marshal(redeemRequest{V: 1, Token: inv.Bytes})
+	hello, _ := wire.Marshal(helloMsg{Network: string(chainA.Network()), Chain: chainA.Marshal()})
+	redeem, _ := wire.Marshal(redeemRequest{Token: inv.Bytes})
 	return append(out, hello, redeem)
 }
 
@@ -109,7 +109,7 @@ func FuzzStreamMessages(f *testing.F) {
 		_ = wire.NewReader(bytes.NewReader(data), maxHelloFrame).ReadFrame(&h)
 		var r redeemRequest
 		_ = wire.NewReader(bytes.NewReader(data), maxRedeemFrame).ReadFrame(&r)
-		var resp redeemResponse
+		var resp redeemReply
 		_ = wire.NewReader(bytes.NewReader(data), maxRedeemFrame).ReadFrame(&resp)
 		if h.Chain != nil {
 			_, _ = identity.ParseChain(h.Chain)

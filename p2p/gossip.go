@@ -141,6 +141,10 @@ func (n *Node) validate(st *netState) pubsub.ValidatorEx {
 		if e.chain.Member() != msg.GetFrom() {
 			return pubsub.ValidationReject
 		}
+		if (e.profile != nil || e.revocation != nil) && !st.limits.allow(msg.GetFrom(), e.revocation != nil, n.cfg.Now()) {
+			n.log.Debug("membership message over its author's rate", "author", msg.GetFrom())
+			return pubsub.ValidationIgnore
+		}
 		msg.ValidatorData = e
 		return pubsub.ValidationAccept
 	}

@@ -51,16 +51,20 @@ func (l *memLedger) UseInvite(inv *identity.SignedInvite, redeemer peer.ID) erro
 }
 
 type recorder struct {
-	mu   sync.Mutex
-	seen map[peer.ID]Member
-	revs []*identity.SignedRevocation
+	mu       sync.Mutex
+	seen     map[peer.ID]Member
+	profiles map[peer.ID]int // profiles accepted, per member
+	revs     []*identity.SignedRevocation
 }
 
 func (r *recorder) MemberSeen(m Member, _ []ma.Multiaddr) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.seen == nil {
-		r.seen = map[peer.ID]Member{}
+		r.seen, r.profiles = map[peer.ID]Member{}, map[peer.ID]int{}
+	}
+	if m.Profile != nil {
+		r.profiles[m.Chain.Member()]++
 	}
 	r.seen[m.Chain.Member()] = m
 }

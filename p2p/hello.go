@@ -8,31 +8,38 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/clubnode/clubnode/identity"
-	"github.com/clubnode/clubnode/internal/wire"
+	"github.com/clubnode/clubnode/internal/rpc"
 )
 
 // helloMsg is what each side of a new connection says: its network and the
-// chain that proves its membership, or why it refuses the other side.
+// chain that proves its membership. A reply may instead refuse (saying
+// why, and with the revocation when the refused peer was revoked, so that
+// it learns it); a request that refuses is a goodbye: the sender is
+// cutting this node off.
 type helloMsg struct {
-	V       int    `cbor:"0,keyasint"`
-	Network string `cbor:"1,keyasint"`
-	Chain   []byte `cbor:"2,keyasint,omitempty"`
-	Refused string `cbor:"3,keyasint,omitempty"`
-	// Revocation is sent with a refusal when the refused peer is revoked,
-	// so that it learns why.
-	Revocation []byte `cbor:"4,keyasint,omitempty"`
+	Network    string `cbor:"0,keyasint,omitempty"`
+	Chain      []byte `cbor:"1,keyasint,omitempty"`
+	Refused    string `cbor:"2,keyasint,omitempty"`
+	Revocation []byte `cbor:"3,keyasint,omitempty"`
 }
 
 const helloStreamTimeout = 10 * time.Second
+
+// helloProto runs before anything else, on any connection, relayed or not:
+// it is what decides whether the rest of the network is open to a peer.
+var helloProto = rpc.Protocol[helloMsg, helloMsg]{ID: HelloProtocol, MaxRequest: maxHelloFrame,
+	MaxReply: maxHelloFrame, Timeout: helloStreamTimeout, Codes: Codes, Limited: true}
 
 // ErrRefused is returned when a peer refused this node's hello.
 var ErrRefused = errors.New("refused by peer")
 
 // onConnected starts the membership gate for a new connection: the dialing
-// side says hello; the accepting side waits for it and disconnects a peer
-// that stays silent.
+// side says hello; the accepting side waits for it, gives a peer that is
+// not a known member a place in the unproven budget (admission.go), and
+// disconnects a peer that has not proved membership within HelloTimeout.
 func (n *Node) onConnected(c network.Conn) {
 	p := c.RemotePeer()
 	if _, err := n.state(); err != nil {
@@ -51,6 +58,23 @@ func (n *Node) onConnected(c network.Conn) {
 		})
 		return
 	}
+	if n.isVerified(p) {
+		return
+	}
+	if _, known := n.member(p); !known {
+		n.mu.Lock()
+		n.unproven.add(p, n.cfg.Now())
+		evict := n.unproven.overflow(n.cfg.UnprovenBudget)
+		if evict != "" {
+			n.unproven.remove(evict)
+		}
+		n.mu.Unlock()
+		if evict != "" {
+			n.log.Debug("unproven budget full: dropping the oldest unproven peer", "peer", evict)
+			n.goFn(func(context.Context) { _ = n.host.Network().ClosePeer(evict) })
+		}
+	}
+	remote := c.RemoteMultiaddr()
 	n.goFn(func(ctx context.Context) {
 		t := time.NewTimer(n.cfg.HelloTimeout)
 		defer t.Stop()
@@ -59,11 +83,36 @@ func (n *Node) onConnected(c network.Conn) {
 			return
 		case <-t.C:
 		}
-		if !n.isVerified(p) && n.host.Network().Connectedness(p) == network.Connected {
-			n.log.Info("disconnecting peer that did not prove membership", "peer", p)
-			_ = n.host.Network().ClosePeer(p)
+		n.mu.Lock()
+		_, verified := n.verified[p]
+		redeeming := n.unproven.redeeming[p]
+		n.mu.Unlock()
+		if verified || redeeming || n.host.Network().Connectedness(p) != network.Connected {
+			return
 		}
+		n.log.Debug("disconnecting peer that did not prove membership", "peer", p)
+		n.failed(p, remote)
+		_ = n.host.Network().ClosePeer(p)
 	})
+}
+
+// failed backs off a peer that did not prove membership, unless it is a
+// member this node knows (a slow member is not an intruder).
+func (n *Node) failed(p peer.ID, addr ma.Multiaddr) {
+	n.mu.Lock()
+	n.unproven.remove(p)
+	n.mu.Unlock()
+	if _, known := n.member(p); !known {
+		n.backoff.fail(p, addr, n.cfg.Now())
+	}
+}
+
+// remoteAddr is the address p is connected from, or nil.
+func (n *Node) remoteAddr(p peer.ID) ma.Multiaddr {
+	if conns := n.host.Network().ConnsToPeer(p); len(conns) > 0 {
+		return conns[0].RemoteMultiaddr()
+	}
+	return nil
 }
 
 func (n *Node) onDisconnected(p peer.ID) {
@@ -71,8 +120,13 @@ func (n *Node) onDisconnected(p peer.ID) {
 		return // another connection to p remains
 	}
 	n.mu.Lock()
+	_, was := n.verified[p]
 	delete(n.verified, p)
+	n.unproven.remove(p)
 	n.mu.Unlock()
+	if was {
+		n.announceGone(p)
+	}
 }
 
 // sayHello proves this node's membership to p and checks p's. On any
@@ -83,16 +137,18 @@ func (n *Node) sayHello(ctx context.Context, p peer.ID) error {
 		return err
 	}
 	n.mu.Lock()
-	if n.helloing[p] || n.verified[p] != nil {
+	if n.helloing[p] != nil || n.verified[p] != nil {
 		n.mu.Unlock()
 		return nil
 	}
-	n.helloing[p] = true
+	done := make(chan struct{})
+	n.helloing[p] = done
 	n.mu.Unlock()
 	defer func() {
 		n.mu.Lock()
 		delete(n.helloing, p)
 		n.mu.Unlock()
+		close(done)
 	}()
 
 	err = n.exchangeHello(ctx, st, p)
@@ -104,26 +160,13 @@ func (n *Node) sayHello(ctx context.Context, p peer.ID) error {
 }
 
 func (n *Node) exchangeHello(ctx context.Context, st *netState, p peer.ID) error {
-	ctx, cancel := context.WithTimeout(ctx, helloStreamTimeout)
-	defer cancel()
-	s, err := n.host.NewStream(network.WithAllowLimitedConn(ctx, "hello"), p, HelloProtocol)
+	reply, err := helloProto.Call(ctx, n.host, p, helloMsg{Network: string(st.network()), Chain: st.chain.Marshal()})
 	if err != nil {
-		return fmt.Errorf("open hello stream: %w", err)
-	}
-	defer s.Close()
-	_ = s.SetDeadline(time.Now().Add(helloStreamTimeout))
-	if err := wire.WriteFrame(s, helloMsg{V: 1, Network: string(st.network()), Chain: st.chain.Marshal()}); err != nil {
-		s.Reset()
 		return err
-	}
-	var reply helloMsg
-	if err := wire.NewReader(s, maxHelloFrame).ReadFrame(&reply); err != nil {
-		s.Reset()
-		return fmt.Errorf("read hello reply: %w", err)
 	}
 	if reply.Refused != "" {
 		n.learnRevocation(reply.Revocation)
-		return fmt.Errorf("%w: %s", ErrRefused, reply.Refused)
+		return fmt.Errorf("%w: %s", ErrRefused, rpc.Clean(reply.Refused))
 	}
 	if reply.Network != string(st.network()) {
 		return fmt.Errorf("%w: peer is in network %s", identity.ErrWrongNetwork, reply.Network)
@@ -136,31 +179,22 @@ func (n *Node) exchangeHello(ctx context.Context, st *netState, p peer.ID) error
 	return nil
 }
 
-// handleHello is the accepting side of the gate.
-func (n *Node) handleHello(s network.Stream) {
-	defer s.Close()
-	p := s.Conn().RemotePeer()
-	_ = s.SetDeadline(time.Now().Add(helloStreamTimeout))
-	var msg helloMsg
-	if err := wire.NewReader(s, maxHelloFrame).ReadFrame(&msg); err != nil {
-		s.Reset()
-		_ = n.host.Network().ClosePeer(p)
-		return
-	}
+// answerHello is the accepting side of the gate.
+func (n *Node) answerHello(ctx context.Context, p peer.ID, msg helloMsg) (helloMsg, error) {
 	if msg.Refused != "" {
 		// A goodbye: the peer is cutting this node off and says why.
-		n.log.Warn("peer disconnected this node", "peer", p, "reason", msg.Refused)
+		n.log.Warn("peer disconnected this node", "peer", p, "reason", rpc.Clean(msg.Refused))
 		n.learnRevocation(msg.Revocation)
-		return
+		return helloMsg{}, nil
 	}
 	st, err := n.state()
 	if err != nil {
-		n.refuse(s, p, err.Error(), nil)
-		return
+		return n.refuse(p, err.Error(), nil), nil
 	}
 	if msg.Network != string(st.network()) {
-		n.refuse(s, p, fmt.Sprintf("this node is in network %s, not %s", st.network(), msg.Network), nil)
-		return
+		// Which network this node is in is for members to know.
+		n.failed(p, n.remoteAddr(p))
+		return n.refuse(p, "not a member of this node's network", nil), nil
 	}
 	chain, err := n.verifyChain(st, msg.Chain, p)
 	if err != nil {
@@ -168,23 +202,30 @@ func (n *Node) handleHello(s network.Stream) {
 		if errors.Is(err, identity.ErrRevoked) {
 			revBytes = n.revocationFor(st, msg.Chain)
 		}
-		n.refuse(s, p, "membership not proven: "+err.Error(), revBytes)
-		return
+		n.failed(p, n.remoteAddr(p))
+		return n.refuse(p, "membership not proven: "+err.Error(), revBytes), nil
+	}
+	// A member that says hello again on a new connection while an old one
+	// stands has usually restarted: the old connection is dead on its
+	// side, though not yet on this one (a QUIC connection lingers until
+	// its idle timeout), and gossip would go on writing into it. The old
+	// ones are closed; pubsub and the DHT carry on over the new one.
+	if c := rpc.Conn(ctx); c != nil && n.isVerified(p) {
+		for _, old := range n.host.Network().ConnsToPeer(p) {
+			if old != c {
+				_ = old.Close()
+			}
+		}
 	}
 	// Verified before replying: the peer syncs as soon as it has the reply.
 	n.markVerified(p, chain)
-	if err := wire.WriteFrame(s, helloMsg{V: 1, Network: string(st.network()), Chain: st.chain.Marshal()}); err != nil {
-		s.Reset()
-		_ = n.host.Network().ClosePeer(p)
-	}
+	return helloMsg{Network: string(st.network()), Chain: st.chain.Marshal()}, nil
 }
 
-// refuse tells p why, then disconnects it.
-func (n *Node) refuse(s network.Stream, p peer.ID, reason string, revocation []byte) {
-	n.log.Info("refusing peer", "peer", p, "reason", reason)
-	_ = wire.WriteFrame(s, helloMsg{V: 1, Refused: reason, Revocation: revocation})
-	_ = s.CloseWrite()
-	// Give the refusal a moment to arrive before the connection goes.
+// refuse answers p's hello with the reason and disconnects it shortly
+// after, once the answer had time to arrive.
+func (n *Node) refuse(p peer.ID, reason string, revocation []byte) helloMsg {
+	n.log.Debug("refusing peer", "peer", p, "reason", reason)
 	n.goFn(func(ctx context.Context) {
 		select {
 		case <-ctx.Done():
@@ -192,6 +233,7 @@ func (n *Node) refuse(s network.Stream, p peer.ID, reason string, revocation []b
 		}
 		_ = n.host.Network().ClosePeer(p)
 	})
+	return helloMsg{Refused: reason, Revocation: revocation}
 }
 
 // sayGoodbye tells a connected peer why it is being cut off (sending the
@@ -200,20 +242,9 @@ func (n *Node) sayGoodbye(ctx context.Context, p peer.ID, reason string, revocat
 	defer func() { _ = n.host.Network().ClosePeer(p) }()
 	ctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 	defer cancel()
-	s, err := n.host.NewStream(ctx, p, HelloProtocol)
-	if err != nil {
-		return
-	}
-	_ = s.SetDeadline(time.Now().Add(2 * time.Second))
-	if err := wire.WriteFrame(s, helloMsg{V: 1, Refused: reason, Revocation: revocation}); err != nil {
-		s.Reset()
-		return
-	}
-	_ = s.CloseWrite()
-	// Wait for the peer to close its side, so the frame is not lost with
-	// the connection.
-	_, _ = s.Read(make([]byte, 1))
-	_ = s.Close()
+	// The answer comes once the peer has read the goodbye, so the
+	// connection is not closed under it.
+	_, _ = helloProto.Call(ctx, n.host, p, helloMsg{Refused: reason, Revocation: revocation})
 }
 
 // revocationFor finds the revocation that invalidates a chain, to send it
@@ -248,11 +279,14 @@ func (n *Node) markVerified(p peer.ID, chain *identity.Chain) {
 	n.mu.Lock()
 	_, already := n.verified[p]
 	n.verified[p] = chain
+	n.unproven.remove(p)
 	n.mu.Unlock()
 	m := n.rememberMember(chain)
 	if already {
 		return
 	}
+	n.backoff.forgive(p)
+	n.announceMember(p)
 	n.log.Info("member verified", "peer", p, "invited_by", chain.InvitedBy())
 	n.host.ConnManager().TagPeer(p, "clubnode-member", 50)
 	n.cfg.Events.MemberSeen(m, n.host.Peerstore().Addrs(p))

@@ -77,15 +77,8 @@ func TestForgedChainIsRefused(t *testing.T) {
 	if err := x.host.Connect(ctx, peer.AddrInfo{ID: a.ID(), Addrs: a.host.Addrs()}); err != nil {
 		t.Fatal(err)
 	}
-	s, err := x.host.NewStream(ctx, a.ID(), HelloProtocol)
+	reply, err := helloProto.Call(ctx, x.host, a.ID(), helloMsg{Network: string(chainA.Network()), Chain: forged})
 	if err != nil {
-		t.Fatal(err)
-	}
-	if err := wire.WriteFrame(s, helloMsg{V: 1, Network: string(chainA.Network()), Chain: forged}); err != nil {
-		t.Fatal(err)
-	}
-	var reply helloMsg
-	if err := wire.NewReader(s, maxHelloFrame).ReadFrame(&reply); err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(reply.Refused, "signature") {
@@ -243,7 +236,7 @@ func TestRevocation(t *testing.T) {
 			})
 
 			m, _ := a.Member(b.ID())
-			rev, err := identity.Revoke(a.cfg.Key, m.Chain, withInvitees, time.Now())
+			rev, err := identity.Revoke(a.cfg.Key, m.Chain, withInvitees, a.InviteesOf(b.ID()), time.Now())
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -21,6 +21,7 @@ import (
 	quic "github.com/libp2p/go-libp2p/p2p/transport/quic"
 	"github.com/libp2p/go-libp2p/p2p/transport/tcp"
 	ma "github.com/multiformats/go-multiaddr"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/clubnode/clubnode/identity"
 )
@@ -54,8 +55,13 @@ type Config struct {
 	Logger      *slog.Logger
 	// MDNS enables discovery of members on the local network.
 	MDNS bool
-	// HelloTimeout is how long an inbound peer has to prove membership.
+	// HelloTimeout is how long an inbound peer has to prove membership
+	// (or to redeem an invite) before it is disconnected (default 2 s).
 	HelloTimeout time.Duration
+	// UnprovenBudget bounds the inbound peers waiting to prove membership
+	// at once; past it the oldest is dropped (default 64). Members this
+	// node knows never count against it.
+	UnprovenBudget int
 	// DiscoveryInterval is how often the DHT is searched for members and
 	// remembered peers are redialled.
 	DiscoveryInterval time.Duration
@@ -63,6 +69,10 @@ type Config struct {
 	MaxConns int
 	// Now is the clock; tests may replace it.
 	Now func() time.Time
+	// Metrics, if set, receives go-libp2p's own collectors (swarm,
+	// resource manager, and relay, hole punching and AutoNAT when they
+	// run); nil turns libp2p's metrics off.
+	Metrics prometheus.Registerer
 }
 
 func (c *Config) setDefaults() error {
@@ -84,7 +94,10 @@ func (c *Config) setDefaults() error {
 		c.Logger = slog.Default()
 	}
 	if c.HelloTimeout <= 0 {
-		c.HelloTimeout = 10 * time.Second
+		c.HelloTimeout = 2 * time.Second
+	}
+	if c.UnprovenBudget <= 0 {
+		c.UnprovenBudget = 64
 	}
 	if c.DiscoveryInterval <= 0 {
 		c.DiscoveryInterval = 30 * time.Second
@@ -100,21 +113,30 @@ func (c *Config) setDefaults() error {
 
 // Node is a libp2p host with clubnode's membership gate in front of it.
 type Node struct {
-	cfg    Config
-	log    *slog.Logger
-	host   host.Host
-	ps     *pubsub.PubSub
-	gater  *gater
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-	once   sync.Once
+	cfg     Config
+	log     *slog.Logger
+	host    host.Host
+	ps      *pubsub.PubSub
+	gater   *gater
+	backoff *backoff // keys and addresses that failed to prove membership
+	ctx     context.Context
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+	once    sync.Once
+
+	// gated is the members-only view of host that every network service
+	// runs on (gate.go); events feeds its event bus.
+	gated  *memberHost
+	events *memberEvents
 
 	mu       sync.Mutex
 	closed   bool
 	net      *netState                   // nil until the node is a member
 	verified map[peer.ID]*identity.Chain // peers that passed hello
-	helloing map[peer.ID]bool            // hellos in flight, to avoid doubles
+	// helloing holds this node's hellos in flight, each closed when done:
+	// no hello twice, and streams from a peer wait for its answer.
+	helloing map[peer.ID]chan struct{}
+	unproven unprovenPeers // inbound peers still to prove membership
 }
 
 // New starts a libp2p host listening on cfg.ListenAddrs.
@@ -123,9 +145,11 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger.With("component", "p2p"),
-		verified: map[peer.ID]*identity.Chain{}, helloing: map[peer.ID]bool{}}
+		verified: map[peer.ID]*identity.Chain{}, helloing: map[peer.ID]chan struct{}{}}
 	n.ctx, n.cancel = context.WithCancel(context.Background())
-	n.gater = &gater{allow: n.allowed}
+	n.backoff = newBackoff()
+	n.gater = &gater{allow: n.allowed, backoff: n.backoff, now: cfg.Now,
+		known: func(p peer.ID) bool { _, ok := n.member(p); return ok }}
 
 	rm, err := newResourceManager(cfg.MaxConns)
 	if err != nil {
@@ -146,13 +170,18 @@ func New(cfg Config) (*Node, error) {
 		libp2p.ConnectionManager(cm),
 		libp2p.ConnectionGater(n.gater),
 		libp2p.UserAgent("clubnode"),
-		libp2p.DisableMetrics(),
+		metricsOption(cfg.Metrics),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("start libp2p host: %w", err)
 	}
 	n.host = h
-	n.ps, err = pubsub.NewGossipSub(n.ctx, h,
+	if n.gated, n.events, err = newMemberHost(n); err != nil {
+		h.Close()
+		return nil, err
+	}
+	n.goFn(func(ctx context.Context) { n.forwardEvents(ctx, n.events) })
+	n.ps, err = pubsub.NewGossipSub(n.ctx, n.gated,
 		pubsub.WithMaxMessageSize(MaxGossipMessage),
 		pubsub.WithStrictSignatureVerification(true),
 		pubsub.WithMessageSignaturePolicy(pubsub.StrictSign),
@@ -167,15 +196,22 @@ func New(cfg Config) (*Node, error) {
 		h.Close()
 		return nil, fmt.Errorf("start gossipsub: %w", err)
 	}
-	h.SetStreamHandler(HelloProtocol, n.handleHello)
-	h.SetStreamHandler(RedeemProtocol, n.handleRedeem)
-	h.SetStreamHandler(SyncProtocol, n.handleSync)
+	helloProto.Handle(n.ctx, h, n.answerHello)
+	redeemProto.Handle(n.ctx, h, n.answerRedeem)
+	syncProto.HandleSession(n.ctx, n.gated, n.answerSync)
 	h.Network().Notify(&network.NotifyBundle{
 		ConnectedF:    func(_ network.Network, c network.Conn) { n.onConnected(c) },
 		DisconnectedF: func(_ network.Network, c network.Conn) { n.onDisconnected(c.RemotePeer()) },
 	})
 	n.log.Info("libp2p host started", "peer", h.ID(), "addrs", h.Addrs())
 	return n, nil
+}
+
+func metricsOption(reg prometheus.Registerer) libp2p.Option {
+	if reg == nil {
+		return libp2p.DisableMetrics()
+	}
+	return libp2p.PrometheusRegisterer(reg)
 }
 
 // newResourceManager sets explicit limits: the defaults scaled to this
@@ -186,8 +222,16 @@ func newResourceManager(maxConns int) (network.ResourceManager, error) {
 	limits := rcmgr.PartialLimitConfig{
 		System: rcmgr.ResourceLimits{
 			Conns:         rcmgr.LimitVal(maxConns),
-			ConnsInbound:  rcmgr.LimitVal(maxConns / 2),
+			ConnsInbound:  rcmgr.LimitVal(maxConns),
 			ConnsOutbound: rcmgr.LimitVal(maxConns),
+		},
+		// Connections still in their handshake are transient. A flood of
+		// handshakes must not fill this scope, or the one a newcomer
+		// needs is refused before its peer ID is known; what they hold
+		// after the handshake is bounded by the unproven budget.
+		Transient: rcmgr.ResourceLimits{
+			Conns:        rcmgr.LimitVal(maxConns),
+			ConnsInbound: rcmgr.LimitVal(maxConns),
 		},
 		// A single peer needs few connections; more is a misbehaving peer.
 		PeerDefault: rcmgr.ResourceLimits{Conns: 8, ConnsInbound: 4, ConnsOutbound: 4},
@@ -199,8 +243,15 @@ func newResourceManager(maxConns int) (network.ResourceManager, error) {
 	return rm, nil
 }
 
-// Host is the libp2p host, for protocols built on top (rooms, media).
+// Host is the libp2p host itself, which also serves peers that have not
+// proved membership (hello, redeem). Protocols of the network use
+// MemberHost.
 func (n *Node) Host() host.Host { return n.host }
+
+// MemberHost is the host as members see it: only peers that proved
+// membership can open its streams, be reached through it or be seen
+// connecting. Every protocol of the network (rooms, media) runs on it.
+func (n *Node) MemberHost() host.Host { return n.gated }
 
 // PubSub is the gossipsub router, for topics built on top (rooms).
 func (n *Node) PubSub() *pubsub.PubSub { return n.ps }
@@ -231,6 +282,7 @@ func (n *Node) Close() error {
 		}
 		err = n.host.Close()
 		n.wg.Wait()
+		n.events.close()
 	})
 	return err
 }

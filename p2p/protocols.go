@@ -6,8 +6,8 @@ import (
 	"github.com/clubnode/clubnode/identity"
 )
 
-// Protocol IDs. Hello and redeem are not scoped to a network: a node must be
-// able to tell a peer of another network why it is refused.
+// Protocol IDs. None names a network or a room: identify shows them to
+// every peer that connects, member or not.
 const (
 	HelloProtocol  protocol.ID = "/clubnode/hello/1.0.0"
 	RedeemProtocol protocol.ID = "/clubnode/redeem/1.0.0"
@@ -24,11 +24,11 @@ const (
 	maxSyncFrames    = 20000
 )
 
-// dhtPrefix scopes the Kademlia DHT to one network, so members of different
-// networks (and the public IPFS DHT) never share routing tables.
-func dhtPrefix(n identity.NetworkID) protocol.ID {
-	return protocol.ID("/clubnode/" + string(n))
-}
+// dhtPrefix is the Kademlia DHT's protocol prefix. It names no network:
+// identify lists every protocol to any peer that connects, so a network's
+// ID in a protocol would tell strangers which network a node is in. The
+// DHT is kept to one network by running only between proven members.
+const dhtPrefix protocol.ID = "/clubnode"
 
 // MembershipTopic is the gossipsub topic for a network's membership events.
 func MembershipTopic(n identity.NetworkID) string {
@@ -37,4 +37,6 @@ func MembershipTopic(n identity.NetworkID) string {
 
 func rendezvous(n identity.NetworkID) string { return "/clubnode/" + string(n) + "/members" }
 
-func mdnsService(n identity.NetworkID) string { return "clubnode-" + string(n) }
+// mdnsService is the service name on the LAN, the same for every network
+// for the same reason as dhtPrefix.
+const mdnsService = "clubnode"

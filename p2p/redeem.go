@@ -6,47 +6,70 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/clubnode/clubnode/identity"
-	"github.com/clubnode/clubnode/internal/wire"
+	"github.com/clubnode/clubnode/internal/rpc"
 )
 
 type redeemRequest struct {
-	V     int    `cbor:"0,keyasint"`
-	Token []byte `cbor:"1,keyasint"`
+	Token []byte `cbor:"0,keyasint"`
 }
 
-type redeemResponse struct {
-	V     int    `cbor:"0,keyasint"`
-	Chain []byte `cbor:"1,keyasint,omitempty"`
-	Error string `cbor:"2,keyasint,omitempty"`
+type redeemReply struct {
+	Chain []byte `cbor:"0,keyasint"`
 }
 
-// handleRedeem is the inviter's side of a bearer invite: it checks the
+// redeemProto is served to peers that are not members yet: the invitee is
+// one until the inviter answers.
+var redeemProto = rpc.Protocol[redeemRequest, redeemReply]{ID: RedeemProtocol, MaxRequest: maxRedeemFrame,
+	MaxReply: maxRedeemFrame, Timeout: helloStreamTimeout, Codes: Codes, Limited: true}
+
+// answerRedeem is the inviter's side of a bearer invite: it checks the
 // token, counts a use in the ledger and issues the redeemer's certificate.
 // The redeemer's peer ID is the one its connection authenticated.
-func (n *Node) handleRedeem(s network.Stream) {
-	defer s.Close()
-	p := s.Conn().RemotePeer()
-	_ = s.SetDeadline(time.Now().Add(helloStreamTimeout))
-	var req redeemRequest
-	if err := wire.NewReader(s, maxRedeemFrame).ReadFrame(&req); err != nil {
-		s.Reset()
-		return
-	}
-	resp := redeemResponse{V: 1}
+//
+// While it runs the redeemer is not evicted from the unproven budget; once
+// it succeeded, the new member has one more HelloTimeout to say hello.
+func (n *Node) answerRedeem(_ context.Context, p peer.ID, req redeemRequest) (redeemReply, error) {
+	n.setRedeeming(p, true)
 	chain, err := n.redeem(req.Token, p)
 	if err != nil {
-		n.log.Info("invite redemption refused", "peer", p, "err", err)
-		resp.Error = err.Error()
-	} else {
-		n.log.Info("invite redeemed", "peer", p)
-		resp.Chain = chain.Marshal()
+		n.setRedeeming(p, false)
+		n.failed(p, n.remoteAddr(p))
+		n.log.Debug("invite redemption refused", "peer", p, "err", err)
+		return redeemReply{}, err
 	}
-	_ = wire.WriteFrame(s, resp)
+	n.log.Info("invite redeemed", "peer", p)
+	n.goFn(func(ctx context.Context) {
+		t := time.NewTimer(n.cfg.HelloTimeout)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		n.setRedeeming(p, false)
+		if !n.isVerified(p) {
+			_ = n.host.Network().ClosePeer(p)
+		}
+	})
+	return redeemReply{Chain: chain.Marshal()}, nil
+}
+
+// setRedeeming marks an unproven peer as busy redeeming an invite.
+func (n *Node) setRedeeming(p peer.ID, on bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if _, waiting := n.unproven.since[p]; !waiting {
+		return
+	}
+	if on {
+		n.unproven.redeeming[p] = true
+	} else {
+		delete(n.unproven.redeeming, p)
+	}
 }
 
 func (n *Node) redeem(token []byte, p peer.ID) (*identity.Chain, error) {
@@ -139,27 +162,11 @@ func (n *Node) Redeem(ctx context.Context, inv *identity.SignedInvite) (*identit
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := n.host.Connect(ctx, info); err != nil {
-		return nil, fmt.Errorf("connect to the inviter %s: %w", info.ID, err)
+		return nil, fmt.Errorf("connect to the inviter %s: %w: %w", info.ID, rpc.ErrUnreachable, err)
 	}
-	s, err := n.host.NewStream(ctx, info.ID, RedeemProtocol)
+	resp, err := redeemProto.Call(ctx, n.host, info.ID, redeemRequest{Token: inv.Bytes})
 	if err != nil {
-		return nil, fmt.Errorf("open redeem stream to %s: %w", info.ID, err)
-	}
-	defer s.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = s.SetDeadline(dl)
-	}
-	if err := wire.WriteFrame(s, redeemRequest{V: 1, Token: inv.Bytes}); err != nil {
-		s.Reset()
-		return nil, err
-	}
-	var resp redeemResponse
-	if err := wire.NewReader(s, maxRedeemFrame).ReadFrame(&resp); err != nil {
-		s.Reset()
-		return nil, fmt.Errorf("read redeem reply: %w", err)
-	}
-	if resp.Error != "" {
-		return nil, fmt.Errorf("the inviter refused: %s", resp.Error)
+		return nil, fmt.Errorf("the inviter %s: %w", info.ID, err)
 	}
 	chain, err := identity.ParseChain(resp.Chain)
 	if err != nil {

@@ -15,6 +15,13 @@ import (
 // ErrNotMember is returned by operations that need this node to be a member.
 var ErrNotMember = errors.New("this node is not a member of any network yet")
 
+// ErrAlreadyMember: the node is a member of a network already (a node
+// belongs to one).
+var ErrAlreadyMember = errors.New("already a member of a network")
+
+// ErrInviteUsedUp: a bearer invite has no uses left (the Ledger says so).
+var ErrInviteUsedUp = errors.New("invite has no uses left")
+
 // Member is what the node knows of one member of its network.
 type Member struct {
 	Chain   *identity.Chain
@@ -29,6 +36,7 @@ type netState struct {
 	members map[peer.ID]Member
 	self    *identity.SignedProfile
 	revoked *identity.SignedRevocation // set when this node itself is revoked
+	limits  *authorLimits              // membership gossip per author
 
 	topic    *pubsub.Topic
 	cancelFn context.CancelFunc
@@ -128,6 +136,24 @@ func (n *Node) Members() []Member {
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Chain.Member() < out[j].Chain.Member() })
 	return out
+}
+
+// InviteesOf lists the members this node knows that p invited, by peer
+// ID: who a revocation of p without invitees keeps (at most
+// identity.MaxKeep, the first in ID order).
+func (n *Node) InviteesOf(p peer.ID) []peer.ID {
+	n.mu.Lock()
+	var out []peer.ID
+	if n.net != nil {
+		for id, m := range n.net.members {
+			if m.Chain.InvitedBy() == p {
+				out = append(out, id)
+			}
+		}
+	}
+	n.mu.Unlock()
+	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
+	return out[:min(len(out), identity.MaxKeep)]
 }
 
 // Member returns what is known of one member, valid or not.

@@ -10,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/clubnode/clubnode/internal/rpc"
 	"github.com/clubnode/clubnode/internal/wire"
 )
 
@@ -19,19 +20,29 @@ import (
 
 const syncTimeout = 30 * time.Second
 
-func (n *Node) handleSync(s network.Stream) {
-	defer s.Close()
-	p := s.Conn().RemotePeer()
+// syncProto opens a members sync; the entries follow the empty reply on
+// the same stream, one frame each, until the stream closes.
+var syncProto = rpc.Protocol[struct{}, struct{}]{ID: SyncProtocol, MaxRequest: 64, MaxReply: 64,
+	Timeout: syncTimeout, Codes: Codes, Limited: true}
+
+// answerSync sends a verified member everything this node knows.
+func (n *Node) answerSync(_ context.Context, p peer.ID, _ struct{}) (struct{}, func(context.Context, network.Stream), error) {
 	st, err := n.state()
-	if err != nil || !n.isVerified(p) {
-		s.Reset()
-		return
+	if err != nil {
+		return struct{}{}, nil, err
 	}
+	if !n.isVerified(p) {
+		return struct{}{}, nil, fmt.Errorf("%w: say hello first", ErrNotMember)
+	}
+	return struct{}{}, func(_ context.Context, s network.Stream) { n.sendMembers(st, s) }, nil
+}
+
+func (n *Node) sendMembers(st *netState, s network.Stream) {
 	_ = s.SetDeadline(time.Now().Add(syncTimeout))
 	own := st.chain.Marshal()
 	for _, r := range st.revs.All() {
 		if err := wire.WriteFrame(s, memberEntry{V: 1, Chain: own, Revocation: r.Bytes}); err != nil {
-			s.Reset()
+			_ = s.Reset()
 			return
 		}
 	}
@@ -41,7 +52,7 @@ func (n *Node) handleSync(s network.Stream) {
 			e.Profile = m.Profile.Bytes
 		}
 		if err := wire.WriteFrame(s, e); err != nil {
-			s.Reset()
+			_ = s.Reset()
 			return
 		}
 	}
@@ -55,13 +66,14 @@ func (n *Node) syncFrom(ctx context.Context, p peer.ID) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, syncTimeout)
 	defer cancel()
-	s, err := n.host.NewStream(ctx, p, SyncProtocol)
+	_, s, err := syncProto.Open(ctx, n.gated, p, struct{}{})
 	if err != nil {
-		return fmt.Errorf("open members sync: %w", err)
+		return fmt.Errorf("members sync from %s: %w", p, err)
 	}
 	defer s.Close()
+	stop := context.AfterFunc(ctx, func() { _ = s.Reset() })
+	defer stop()
 	_ = s.CloseWrite()
-	_ = s.SetDeadline(time.Now().Add(syncTimeout))
 	r := wire.NewReader(s, MaxGossipMessage)
 	for i := 0; i < maxSyncFrames; i++ {
 		var e memberEntry
@@ -70,7 +82,7 @@ func (n *Node) syncFrom(ctx context.Context, p peer.ID) error {
 			return nil
 		}
 		if err != nil {
-			s.Reset()
+			_ = s.Reset()
 			return fmt.Errorf("members sync from %s: %w", p, err)
 		}
 		checked, err := n.checkEntry(st, e)
@@ -79,6 +91,6 @@ func (n *Node) syncFrom(ctx context.Context, p peer.ID) error {
 		}
 		n.applyEntry(checked)
 	}
-	s.Reset()
+	_ = s.Reset()
 	return fmt.Errorf("members sync from %s: more than %d entries", p, maxSyncFrames)
 }

@@ -42,6 +42,11 @@ type Announcement struct {
 	Seq        uint64
 	Expires    time.Time
 	Followed   []byte
+	// Version is the version of the room's state the host announces: a
+	// takeover raises it, so when two nodes announce one room (a host
+	// that was only out of reach, and the moderator that took over) every
+	// directory keeps the one with the higher version, as room states do.
+	Version uint64
 }
 
 // SignedAnnouncement is an announcement with the exact envelope bytes, as
@@ -67,6 +72,7 @@ type announcementWire struct {
 	Seq        uint64   `cbor:"12,keyasint"`
 	Expires    int64    `cbor:"13,keyasint"`
 	Followed   []byte   `cbor:"14,keyasint,omitempty"`
+	Version    uint64   `cbor:"15,keyasint,omitempty"`
 }
 
 func (a *Announcement) Domain() string { return "clubnode/room-announcement/v1" }
@@ -77,7 +83,7 @@ func (a *Announcement) MarshalRecord() ([]byte, error) {
 		Title: a.Title, Type: uint8(a.Type), Host: []byte(a.Host), Creator: []byte(a.Creator),
 		Moderators: peersToBytes(a.Moderators), Speakers: peersToBytes(a.Speakers), Listeners: a.Listeners,
 		Status: uint8(a.Status), Start: millis(a.Start), Seq: a.Seq, Expires: millis(a.Expires),
-		Followed: a.Followed})
+		Followed: a.Followed, Version: a.Version})
 }
 
 func (a *Announcement) UnmarshalRecord(data []byte) error {
@@ -90,7 +96,7 @@ func (a *Announcement) UnmarshalRecord(data []byte) error {
 		return err
 	}
 	out := Announcement{Room: room, Network: identity.NetworkID(w.Network), Title: w.Title, Type: RoomType(w.Type),
-		Listeners: w.Listeners, Status: Status(w.Status), Seq: w.Seq}
+		Listeners: w.Listeners, Status: Status(w.Status), Seq: w.Seq, Version: w.Version}
 	if len(w.Followed) > 0 {
 		out.Followed = w.Followed
 	}
@@ -170,7 +176,7 @@ func (a *Announcement) Validate() error {
 func AnnouncementOf(s *State, seq uint64, expires time.Time) Announcement {
 	a := Announcement{Room: s.Room, Network: s.Network, Title: s.Title, Type: s.Type, Host: s.Host,
 		Creator: s.Creator, Moderators: append([]peer.ID(nil), s.Moderators...), Status: s.Status,
-		Start: s.Start, Seq: seq, Expires: expires, Listeners: uint32(len(s.Audience))}
+		Start: s.Start, Seq: seq, Expires: expires, Listeners: uint32(len(s.Audience)), Version: s.Version}
 	for _, sp := range s.Speakers {
 		a.Speakers = append(a.Speakers, sp.Peer)
 	}

@@ -76,7 +76,13 @@ func Apply(s State, req Request, adm Admission) (State, error) {
 				next.Status = StatusEnded
 				break
 			}
-			return Takeover(s, succ, req.Time)
+			// A handover: unlike a takeover of a silent host, the host
+			// who leaves is out of the room.
+			handed, err := Takeover(s, succ, req.Time)
+			if err == nil {
+				removeFromRoom(&handed, s.Host)
+			}
+			return handed, err
 		}
 		removeFromRoom(&next, from)
 	case ActRaiseHand:

@@ -21,10 +21,17 @@ type DirectoryConfig struct {
 	// (or less, if the announcement expires sooner). Hosts re-publish well
 	// within it. Default 60 s.
 	TTL time.Duration
-	// Rate and Burst are each author's token bucket: announcements
-	// accepted per second, and how many at once. Default 1/s, burst 10.
+	// Rate and Burst are each room's token bucket: announcements of one
+	// room accepted per second, and how many at once. Default 2/s, burst
+	// 4: a host re-announces each room once an interval and after each
+	// change, so the limit is per room, not per host, or a host with many
+	// rooms would see some of them dropped (and taken for dead).
 	Rate  rate.Limit
 	Burst int
+	// MaxRoomsPerHost bounds the rooms one host has listed at once, which
+	// with Rate bounds what a host can make others store and check.
+	// Default 64.
+	MaxRoomsPerHost int
 	// MaxRooms bounds memory. Default 10000.
 	MaxRooms int
 	// Now is the clock. Default time.Now.
@@ -41,7 +48,8 @@ type Directory struct {
 
 	mu      sync.Mutex
 	rooms   map[RoomID]*listing
-	authors map[peer.ID]*rate.Limiter
+	limits  map[RoomID]*rate.Limiter
+	perHost map[peer.ID]int // rooms listed (not ended) per host
 }
 
 // listing is a held announcement and when it stops counting. An ended room
@@ -57,17 +65,20 @@ func NewDirectory(c DirectoryConfig) (*Directory, error) {
 	if c.Network == "" {
 		return nil, fmt.Errorf("directory: no network")
 	}
-	if c.TTL < 0 || c.Rate < 0 || c.Burst < 0 || c.MaxRooms < 0 {
+	if c.TTL < 0 || c.Rate < 0 || c.Burst < 0 || c.MaxRooms < 0 || c.MaxRoomsPerHost < 0 {
 		return nil, fmt.Errorf("directory: negative TTL, rate, burst or size")
 	}
 	if c.TTL == 0 {
 		c.TTL = time.Minute
 	}
 	if c.Rate == 0 {
-		c.Rate = 1
+		c.Rate = 2
 	}
 	if c.Burst == 0 {
-		c.Burst = 10
+		c.Burst = 4
+	}
+	if c.MaxRoomsPerHost == 0 {
+		c.MaxRoomsPerHost = 64
 	}
 	if c.MaxRooms == 0 {
 		c.MaxRooms = 10000
@@ -75,7 +86,8 @@ func NewDirectory(c DirectoryConfig) (*Directory, error) {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	return &Directory{cfg: c, rooms: make(map[RoomID]*listing), authors: make(map[peer.ID]*rate.Limiter)}, nil
+	return &Directory{cfg: c, rooms: make(map[RoomID]*listing), limits: make(map[RoomID]*rate.Limiter),
+		perHost: make(map[peer.ID]int)}, nil
 }
 
 // Put takes in an announcement from ParseAnnouncement.
@@ -99,7 +111,7 @@ func (d *Directory) Put(a *SignedAnnouncement) error {
 	defer d.mu.Unlock()
 	held := d.rooms[a.Room]
 	if held != nil && !now.Before(held.until) {
-		delete(d.rooms, a.Room)
+		d.forgetLocked(a.Room, held)
 		held = nil
 	}
 	if held != nil {
@@ -107,27 +119,36 @@ func (d *Directory) Put(a *SignedAnnouncement) error {
 		switch {
 		case h.Status == StatusEnded:
 			return fail(ErrRoomEnded)
-		case a.Seq <= h.Seq:
+		case a.Seq <= h.Seq && a.Host == h.Host:
 			return fail(fmt.Errorf("%w: sequence number %d, already have %d", ErrStaleVersion, a.Seq, h.Seq))
 		case a.Creator != h.Creator || a.Type != h.Type:
 			return fail(fmt.Errorf("%w: the room's creator or type changed", ErrNotAllowed))
 		case a.Host != h.Host && !slices.Contains(h.Moderators, a.Host):
 			// The takeover rule of room states, applied to the hallway.
 			return fail(fmt.Errorf("%w: %s announces itself host but was not a moderator", ErrNotAllowed, a.Host))
+		case a.Host != h.Host && a.Version <= h.Version:
+			// Two nodes announce the room: the one whose state has the
+			// higher version (a takeover raises it) is its host.
+			return fail(fmt.Errorf("%w: %s announces version %d, %s hosts version %d", ErrStaleVersion, a.Host, a.Version, h.Host, h.Version))
 		}
-	} else if len(d.rooms) >= d.cfg.MaxRooms {
-		d.expireLocked(now)
+	} else {
 		if len(d.rooms) >= d.cfg.MaxRooms {
-			return fail(fmt.Errorf("%w: %d rooms", ErrDirectoryFull, len(d.rooms)))
+			d.expireLocked(now)
+			if len(d.rooms) >= d.cfg.MaxRooms {
+				return fail(fmt.Errorf("%w: %d rooms", ErrDirectoryFull, len(d.rooms)))
+			}
+		}
+		if a.Status != StatusEnded && d.perHost[a.Host] >= d.cfg.MaxRoomsPerHost {
+			return fail(fmt.Errorf("%w: %s has %d rooms listed, the most a host may", ErrDirectoryFull, a.Host, d.perHost[a.Host]))
 		}
 	}
-	lim := d.authors[a.Host]
+	lim := d.limits[a.Room]
 	if lim == nil {
 		lim = rate.NewLimiter(d.cfg.Rate, d.cfg.Burst)
-		d.authors[a.Host] = lim
+		d.limits[a.Room] = lim
 	}
 	if !lim.AllowN(now, 1) {
-		return fail(fmt.Errorf("%w: %s announces faster than %.2g/s", ErrRateLimited, a.Host, float64(d.cfg.Rate)))
+		return fail(fmt.Errorf("%w: room announced faster than %.2g/s", ErrRateLimited, float64(d.cfg.Rate)))
 	}
 	until := now.Add(d.cfg.TTL)
 	if a.Expires.Before(until) {
@@ -136,13 +157,28 @@ func (d *Directory) Put(a *SignedAnnouncement) error {
 	if a.Status == StatusEnded {
 		until = now.Add(2 * d.cfg.TTL)
 	}
+	if held != nil {
+		d.forgetLocked(a.Room, held)
+	}
 	d.rooms[a.Room] = &listing{ann: a, until: until}
+	if a.Status != StatusEnded {
+		d.perHost[a.Host]++
+	}
 	return nil
 }
 
+// forgetLocked drops a room's listing and its count against its host.
+func (d *Directory) forgetLocked(id RoomID, l *listing) {
+	delete(d.rooms, id)
+	if l.ann.Status != StatusEnded {
+		if d.perHost[l.ann.Host]--; d.perHost[l.ann.Host] <= 0 {
+			delete(d.perHost, l.ann.Host)
+		}
+	}
+}
+
 // Expire forgets rooms not refreshed in time and ended rooms' tombstones,
-// and the rate limits of authors that have been quiet long enough to have a
-// full bucket again. It returns the rooms that left the hallway.
+// and the rate limits of rooms no longer listed whose bucket is full again. It returns the rooms that left the hallway.
 func (d *Directory) Expire(now time.Time) []RoomID {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -153,15 +189,15 @@ func (d *Directory) expireLocked(now time.Time) []RoomID {
 	var gone []RoomID
 	for id, l := range d.rooms {
 		if !now.Before(l.until) {
-			delete(d.rooms, id)
+			d.forgetLocked(id, l)
 			if l.ann.Status != StatusEnded {
 				gone = append(gone, id)
 			}
 		}
 	}
-	for p, lim := range d.authors {
-		if lim.TokensAt(now) >= float64(d.cfg.Burst) {
-			delete(d.authors, p)
+	for id, lim := range d.limits {
+		if _, listed := d.rooms[id]; !listed && lim.TokensAt(now) >= float64(d.cfg.Burst) {
+			delete(d.limits, id)
 		}
 	}
 	slices.Sort(gone)

@@ -167,8 +167,11 @@ func TestDirectoryRateLimit(t *testing.T) {
 		}
 	}
 	wantErr(t, d.Put(c.announce(t, s, 4, clk.now(), nil)), ErrRateLimited)
-	// Another author has its own bucket.
+	// Another room has its own bucket, even from the same host.
 	if err := d.Put(c.announce(t, c.newRoom(t, "X", TypeOpen), 1, clk.now(), nil)); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.Put(c.announce(t, c.newRoom(t, "H", TypeOpen), 1, clk.now(), nil)); err != nil {
 		t.Fatal(err)
 	}
 	// Replays spend no tokens: after a second, H's next one gets in.
@@ -205,6 +208,11 @@ func TestDirectoryTakeover(t *testing.T) {
 	if got, _ := d.Get(s.Room); got.Host != c.id("M") {
 		t.Fatalf("host after takeover: %s", got.Host)
 	}
+	// The old host, back (it is a moderator now), announces its own,
+	// older history: the hallway keeps the takeover.
+	back := s.Clone()
+	back.Moderators = taken.Moderators
+	wantErr(t, d.Put(c.announce(t, back, 3, clk.now(), nil)), ErrStaleVersion)
 	wantErr(t, d.Put(c.announce(t, taken, 3, clk.now(), func(a *Announcement) { a.Creator = c.id("M") })), ErrNotAllowed)
 }
 
@@ -300,4 +308,37 @@ func TestDirectoryConcurrent(t *testing.T) {
 	if n := len(d.List(StaticViewer{Peer: c.id("O")})); n != 4 {
 		t.Fatalf("%d rooms listed, want 4", n)
 	}
+}
+
+// TestDirectoryManyRoomsOfOneHost: a host re-announcing 20 rooms every
+// interval (and each of them after a change) keeps all of them listed; a
+// host cannot list more than MaxRoomsPerHost.
+func TestDirectoryManyRoomsOfOneHost(t *testing.T) {
+	c := newCast(t)
+	d, clk := newDirectory(t, DirectoryConfig{MaxRoomsPerHost: 24})
+	var rooms []State
+	for range 20 {
+		rooms = append(rooms, c.newRoom(t, "H", TypeOpen))
+	}
+	seq := uint64(0)
+	for round := range 10 { // ten announce intervals of 500 ms
+		for i, s := range rooms {
+			seq++
+			if err := d.Put(c.announce(t, s, seq, clk.now(), nil)); err != nil {
+				t.Fatalf("round %d, room %d: %v", round, i, err)
+			}
+		}
+		clk.advance(500 * time.Millisecond)
+	}
+	if got := len(d.List(StaticViewer{Peer: c.id("L")})); got != 20 {
+		t.Fatalf("%d of 20 rooms listed", got)
+	}
+	for range 4 {
+		seq++
+		if err := d.Put(c.announce(t, c.newRoom(t, "H", TypeOpen), seq, clk.now(), nil)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	seq++
+	wantErr(t, d.Put(c.announce(t, c.newRoom(t, "H", TypeOpen), seq, clk.now(), nil)), ErrDirectoryFull)
 }

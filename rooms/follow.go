@@ -1,17 +1,16 @@
 package rooms
 
 import (
-	"bytes"
 	"crypto/ecdh"
 	"crypto/hmac"
 	"crypto/sha256"
-	"crypto/sha512"
 	"fmt"
-	"math/big"
 	"sync"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/clubnode/clubnode/identity"
 )
 
 // Social rooms are listed only to the people their host follows. The host
@@ -61,17 +60,7 @@ func NewFollowKeys(key crypto.PrivKey) (*FollowKeys, error) {
 	if err != nil {
 		return nil, fmt.Errorf("follow keys: %w", err)
 	}
-	if key.Type() != crypto.Ed25519 {
-		return nil, fmt.Errorf("follow keys: %w: %s", ErrUnsupportedKey, key.Type())
-	}
-	raw, err := key.Raw()
-	if err != nil || len(raw) < 32 {
-		return nil, fmt.Errorf("follow keys: %w: unreadable Ed25519 key", ErrUnsupportedKey)
-	}
-	// RFC 8032's secret scalar of an Ed25519 seed is the X25519 private key
-	// of the same point (as in libsodium's ed25519_sk_to_curve25519).
-	h := sha512.Sum512(raw[:32])
-	priv, err := ecdh.X25519().NewPrivateKey(h[:32])
+	priv, err := identity.X25519PrivateKey(key)
 	if err != nil {
 		return nil, fmt.Errorf("follow keys: %w", err)
 	}
@@ -135,9 +124,9 @@ func (k *FollowKeys) secret(other peer.ID) ([]byte, error) {
 	if ok {
 		return s, nil
 	}
-	pub, err := x25519Public(other)
+	pub, err := identity.X25519PublicKey(other)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("follow tag: %w", err)
 	}
 	shared, err := k.priv.ECDH(pub)
 	if err != nil {
@@ -151,46 +140,4 @@ func (k *FollowKeys) secret(other peer.ID) ([]byte, error) {
 	}
 	k.secrets[other] = sum[:]
 	return sum[:], nil
-}
-
-// curveP is 2^255 - 19, the field of Curve25519.
-var curveP = new(big.Int).Sub(new(big.Int).Lsh(big.NewInt(1), 255), big.NewInt(19))
-
-// x25519Public converts the Ed25519 key in p to its X25519 form (RFC 7748's
-// birational map u = (1+y)/(1-y)). The key is public, so variable-time
-// arithmetic is fine.
-func x25519Public(p peer.ID) (*ecdh.PublicKey, error) {
-	pk, err := p.ExtractPublicKey()
-	if err != nil {
-		return nil, fmt.Errorf("follow tag: %w: %s carries no public key: %v", ErrUnsupportedKey, p, err)
-	}
-	if pk.Type() != crypto.Ed25519 {
-		return nil, fmt.Errorf("follow tag: %w: %s has a %s key", ErrUnsupportedKey, p, pk.Type())
-	}
-	raw, err := pk.Raw()
-	if err != nil || len(raw) != 32 {
-		return nil, fmt.Errorf("follow tag: %w: %s's key is not 32 bytes", ErrUnsupportedKey, p)
-	}
-	le := bytes.Clone(raw)
-	le[31] &= 0x7f // the sign of x: not needed for u
-	y := new(big.Int).SetBytes(reverse(le))
-	one := big.NewInt(1)
-	den := new(big.Int).Sub(one, y)
-	den.Mod(den, curveP)
-	if den.Sign() == 0 {
-		return nil, fmt.Errorf("follow tag: %w: %s's key is the identity point", ErrUnsupportedKey, p)
-	}
-	u := new(big.Int).Add(one, y)
-	u.Mul(u, den.ModInverse(den, curveP))
-	u.Mod(u, curveP)
-	out := make([]byte, 32)
-	u.FillBytes(out)
-	return ecdh.X25519().NewPublicKey(reverse(out))
-}
-
-func reverse(b []byte) []byte {
-	for i, j := 0, len(b)-1; i < j; i, j = i+1, j-1 {
-		b[i], b[j] = b[j], b[i]
-	}
-	return b
 }

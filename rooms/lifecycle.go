@@ -22,6 +22,10 @@ type RoomConfig struct {
 	Now   time.Time
 }
 
+// MaxScheduleAhead is how far ahead a room may be scheduled: hallways
+// list scheduled rooms, and one set for the year 9999 would stay there.
+const MaxScheduleAhead = 366 * 24 * time.Hour
+
 // NewState makes version 1 of a new room: the creator is its host and only
 // moderator, on the stage and muted (nobody's microphone goes live without
 // their own action).
@@ -33,6 +37,10 @@ func NewState(c RoomConfig) (State, error) {
 	if !c.Start.IsZero() {
 		if !c.Start.After(c.Now) {
 			return State{}, fmt.Errorf("new room: start %s is not in the future", c.Start.Format(time.RFC3339))
+		}
+		if c.Start.Sub(c.Now) > MaxScheduleAhead {
+			return State{}, fmt.Errorf("new room: start %s is more than %d days ahead", c.Start.Format(time.RFC3339),
+				MaxScheduleAhead/(24*time.Hour))
 		}
 		status = StatusScheduled
 	}
@@ -89,11 +97,40 @@ func Takeover(s State, newHost peer.ID, now time.Time) (State, error) {
 		return State{}, fmt.Errorf("room %s: %w: version %d leaves no room for a takeover", s.Room, ErrNotAllowed, s.Version)
 	}
 	next := s.Clone()
-	removeFromRoom(&next, s.Host)
+	// The old host stays, as the last moderator, muted: if it was only
+	// out of reach (a partition, a stalled machine) it is back in the room
+	// as a moderator when it hears of the takeover, and the room has one
+	// host again; if it is gone for good, the new host prunes it (Prune).
+	next.Moderators = append(without(next.Moderators, s.Host), s.Host)
+	for i := range next.Speakers {
+		if next.Speakers[i].Peer == s.Host {
+			next.Speakers[i].Muted = true
+		}
+	}
 	next.Host = newHost
 	next = bump(next, s, now)
 	next.Version = s.Version + jump
 	return next, nil
+}
+
+// Prune takes participants who are gone out of the room: what the host's
+// node does for those it has not seen for a while (a daemon killed and
+// never back, an old host after a takeover). Unlike Remove it bans nobody:
+// they may join again. It is not a request: only the host decides it.
+func Prune(s State, gone []peer.ID, now time.Time) (State, error) {
+	next := s.Clone()
+	n := 0
+	for _, p := range gone {
+		if p == s.Host || !s.InRoom(p) {
+			continue
+		}
+		removeFromRoom(&next, p)
+		n++
+	}
+	if n == 0 {
+		return State{}, fmt.Errorf("room %s: %w: nobody to prune", s.Room, ErrNoChange)
+	}
+	return bump(next, s, now), nil
 }
 
 // takeoverStep spaces the versions that competing takeovers sign. Two

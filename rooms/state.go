@@ -3,13 +3,12 @@ package rooms
 import (
 	"fmt"
 	"slices"
-	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/clubnode/clubnode/identity"
+	"github.com/clubnode/clubnode/internal/safetext"
 )
 
 // Limits of a room state. The audience is listed in the state (the issue
@@ -248,21 +247,8 @@ func subset(name string, ids []peer.ID, where map[peer.ID]string, list string) e
 	return nil
 }
 
+// validateTitle: a title is one line of visible text, since it is shown
+// in every member's hallway listing.
 func validateTitle(t string) error {
-	if strings.TrimSpace(t) == "" {
-		return fmt.Errorf("title must not be empty")
-	}
-	if !utf8.ValidString(t) {
-		return fmt.Errorf("title is not valid UTF-8")
-	}
-	if n := utf8.RuneCountInString(t); n > MaxTitleLength {
-		return fmt.Errorf("title is %d characters long, the limit is %d", n, MaxTitleLength)
-	}
-	for _, r := range t {
-		// A title is one line: newlines would break the hallway listing.
-		if r < 0x20 || r == 0x7f {
-			return fmt.Errorf("title contains a control character")
-		}
-	}
-	return nil
+	return safetext.Check("title", t, safetext.Line, MaxTitleLength, true)
 }

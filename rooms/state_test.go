@@ -173,3 +173,28 @@ func TestRoomID(t *testing.T) {
 		}
 	}
 }
+
+// TestTitleRefusesHostileText: a title is one line of visible text.
+func TestTitleRefusesHostileText(t *testing.T) {
+	c := newCast(t)
+	for _, title := range []string{"Jazz\nLive now: free money", "Jazz\tnight", "\u202eJazz", "\u200b\u200d", "  "} {
+		if _, err := NewState(RoomConfig{Network: testNetwork, Host: c.id("H"), Title: title, Type: TypeOpen, Now: t0}); err == nil {
+			t.Errorf("NewState accepted the title %q", title)
+		}
+	}
+}
+
+// TestScheduleHorizon: a room is scheduled at most MaxScheduleAhead ahead;
+// a start in the year 9999 is a typo, not a plan.
+func TestScheduleHorizon(t *testing.T) {
+	c := newCast(t)
+	cfg := RoomConfig{Network: testNetwork, Host: c.id("H"), Title: "Later", Type: TypeOpen, Now: t0}
+	cfg.Start = t0.Add(MaxScheduleAhead)
+	if _, err := NewState(cfg); err != nil {
+		t.Fatalf("at the horizon: %v", err)
+	}
+	cfg.Start = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC)
+	if _, err := NewState(cfg); err == nil {
+		t.Fatal("a start in 9999 was accepted")
+	}
+}

@@ -320,3 +320,19 @@ func TestEnvelope(t *testing.T) {
 		t.Errorf("envelope %v, want [0.5 0.5]", env)
 	}
 }
+
+func TestLongestGap(t *testing.T) {
+	tone := audiotest.Tone(440, 3*time.Second)
+	if gap, _ := audiotest.LongestGap(tone); gap != 0 {
+		t.Fatalf("a tone without a pause has a %s gap", gap)
+	}
+	// Silence before and after does not count; a hole in the middle does.
+	rec := append(make([]int16, audio.SampleRate), tone...)
+	hole := rec[audio.SampleRate+audio.SampleRate/2 : audio.SampleRate+audio.SampleRate/2+audio.SampleRate*3/10] // 300 ms
+	clear(hole)
+	rec = append(rec, make([]int16, audio.SampleRate)...)
+	gap, at := audiotest.LongestGap(rec)
+	if gap < 280*time.Millisecond || gap > 320*time.Millisecond || at < 1480*time.Millisecond || at > 1520*time.Millisecond {
+		t.Fatalf("gap %s at %s, want 300 ms at 1.5 s", gap, at)
+	}
+}

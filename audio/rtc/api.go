@@ -14,7 +14,10 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/stats"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/clubnode/clubnode/internal/pionlog"
 )
 
 // PayloadType is the RTP payload type Opus is negotiated with (the same
@@ -44,6 +47,18 @@ const (
 	iceKeepalive           = 250 * time.Millisecond
 )
 
+// ICETimeouts are pion's ICE timers: how long without a packet before the
+// connection counts as disconnected, how long after that before it has
+// failed, and how often to send keepalives.
+type ICETimeouts struct {
+	Disconnected, Failed, Keepalive time.Duration
+}
+
+// SessionICETimeouts suit WHIP and WHEP clients: another program, maybe
+// on another machine, that gathers its candidates at its own pace and
+// whose network may hiccup; a browser waits about as long.
+var SessionICETimeouts = ICETimeouts{Disconnected: 5 * time.Second, Failed: 25 * time.Second, Keepalive: 2 * time.Second}
+
 // Config configures NewAPI.
 type Config struct {
 	// Logger receives rtc's logs and pion's; nil uses slog.Default().
@@ -51,8 +66,14 @@ type Config struct {
 	// LoopbackOnly gathers only 127.0.0.1 UDP host candidates: for tests and
 	// for local attachments (the browser or CLI on the same machine).
 	LoopbackOnly bool
+	// IncludeLoopback adds 127.0.0.1 and ::1 host candidates to the
+	// others, so clients on this machine reach the node either way.
+	IncludeLoopback bool
 	// ICEServers are STUN/TURN servers for links that cross NATs.
 	ICEServers []webrtc.ICEServer
+	// ICE, if set, replaces the tree links' ICE timeouts (about a second
+	// to notice a dead peer), e.g. with SessionICETimeouts.
+	ICE *ICETimeouts
 	// Setting, if set, is called last on the SettingEngine (tests use it
 	// for pion's virtual network).
 	Setting func(*webrtc.SettingEngine)
@@ -68,6 +89,7 @@ type API struct {
 	log        *slog.Logger
 	api        *webrtc.API
 	iceServers []webrtc.ICEServer
+	links      *linkSet // live tree links, for LinkStats
 }
 
 // NewAPI registers Opus, NACK (generator and responder) and RTCP sender and
@@ -93,6 +115,16 @@ func NewAPI(cfg Config) (*API, error) {
 			return nil, fmt.Errorf("extra interceptors: %w", err)
 		}
 	}
+	// Stats sit below NACK and RTCP reports, so they see the reports
+	// those send (RTT needs the sender reports) and every packet on the
+	// wire; any extra interceptor stays nearest the network.
+	links := &linkSet{links: map[*link]struct{}{}}
+	statsFactory, err := stats.NewInterceptor(stats.WithLoggerFactory(pionlog.Factory(log)))
+	if err != nil {
+		return nil, fmt.Errorf("stats interceptor: %w", err)
+	}
+	statsFactory.OnNewPeerConnection(func(_ string, g stats.Getter) { links.pending = g })
+	registry.Add(statsFactory)
 	if err := webrtc.ConfigureNack(media, registry); err != nil {
 		return nil, fmt.Errorf("configure nack: %w", err)
 	}
@@ -100,13 +132,19 @@ func NewAPI(cfg Config) (*API, error) {
 		return nil, fmt.Errorf("configure rtcp reports: %w", err)
 	}
 
-	settings := webrtc.SettingEngine{LoggerFactory: pionLogFactory{log: log}}
+	settings := webrtc.SettingEngine{LoggerFactory: pionlog.Factory(log)}
 	settings.SetICETimeouts(iceDisconnectedTimeout, iceFailedTimeout, iceKeepalive)
+	if t := cfg.ICE; t != nil {
+		settings.SetICETimeouts(t.Disconnected, t.Failed, t.Keepalive)
+	}
 	// Nodes reach each other by real addresses, and a local browser's mDNS
 	// candidates are learnt as peer-reflexive from its checks, so the
 	// multicast listener each PeerConnection would otherwise open buys
 	// nothing.
 	settings.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	if cfg.IncludeLoopback {
+		settings.SetIncludeLoopbackCandidate(true)
+	}
 	if cfg.LoopbackOnly {
 		settings.SetIncludeLoopbackCandidate(true)
 		settings.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
@@ -125,6 +163,7 @@ func NewAPI(cfg Config) (*API, error) {
 			webrtc.WithSettingEngine(settings),
 		),
 		iceServers: cfg.ICEServers,
+		links:      links,
 	}, nil
 }
 

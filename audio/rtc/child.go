@@ -24,6 +24,8 @@ type ParentOptions struct {
 	// heartbeats (called from the link's heartbeat goroutine); nil
 	// reports 1.
 	Subtree func() int
+	// Label names the link in LinkStats.
+	Label LinkLabel
 }
 
 // DialParent is the child end of a tree link: it answers the parent's
@@ -38,7 +40,7 @@ func DialParent(ctx context.Context, api *API, stream io.ReadWriteCloser, f *For
 	if opts.Timeout <= 0 {
 		opts.Timeout = defaultLinkTimeout
 	}
-	l, err := newLink(ctx, api, stream, "parent")
+	l, err := newLink(ctx, api, stream, RoleParent, opts.Label)
 	if err != nil {
 		_ = stream.Close()
 		return fmt.Errorf("dial parent: %w", err)
@@ -57,11 +59,12 @@ type parentEnd struct {
 }
 
 func (p *parentEnd) run() error {
-	p.pc.OnTrack(func(track *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	p.pc.OnTrack(func(track *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
 		if !p.enter() {
 			return
 		}
 		defer p.wg.Done()
+		p.spawn(func() { drainReceiverRTCP(receiver) })
 		speaker := track.ID()
 		if err := CheckSpeakerID(speaker); err != nil {
 			p.log.Warn("parent sent a track no speaker can own", "err", err)

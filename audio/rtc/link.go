@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/clubnode/clubnode/internal/wire"
+	"github.com/pion/interceptor/pkg/stats"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
@@ -40,12 +41,19 @@ var (
 // and heartbeat goroutines, the PeerConnection and its state, and the
 // goroutines that belong to the link.
 type link struct {
-	log    *slog.Logger
-	stream io.ReadWriteCloser
-	pc     *webrtc.PeerConnection
-	ctx    context.Context
-	cancel context.CancelFunc
-	start  time.Time
+	log   *slog.Logger
+	api   *API
+	role  string    // RoleChild or RoleParent
+	label LinkLabel // for LinkStats
+	// statsGetter reads the link's streams from pion's stats interceptor.
+	statsGetter stats.Getter
+	ssrcMu      sync.Mutex // guards ssrcs, the senders' SSRCs (stats.go)
+	ssrcs       map[*webrtc.RTPSender]uint32
+	stream      io.ReadWriteCloser
+	pc          *webrtc.PeerConnection
+	ctx         context.Context
+	cancel      context.CancelFunc
+	start       time.Time
 
 	writeMu sync.Mutex // one frame at a time on the stream
 
@@ -60,14 +68,18 @@ type link struct {
 	failed       chan error       // first failure of the reader or heartbeats
 }
 
-func newLink(ctx context.Context, api *API, stream io.ReadWriteCloser, peer string) (*link, error) {
-	pc, err := api.newPeerConnection()
+func newLink(ctx context.Context, api *API, stream io.ReadWriteCloser, role string, label LinkLabel) (*link, error) {
+	pc, getter, err := api.newStatsPeerConnection()
 	if err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	l := &link{
-		log:          api.log.With("link", peer),
+		log:          api.log.With("link", role),
+		api:          api,
+		role:         role,
+		label:        label,
+		statsGetter:  getter,
 		stream:       stream,
 		pc:           pc,
 		ctx:          ctx,
@@ -78,6 +90,7 @@ func newLink(ctx context.Context, api *API, stream io.ReadWriteCloser, peer stri
 		failed:       make(chan error, 1),
 	}
 	l.lastHeard.Store(l.start.UnixNano())
+	api.links.add(l)
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		l.log.Debug("peer connection state", "state", s)
 		select {
@@ -118,6 +131,7 @@ func (l *link) close() {
 	l.goMu.Lock()
 	l.stopping = true
 	l.goMu.Unlock()
+	l.api.links.remove(l)
 	l.cancel()
 	if err := l.stream.Close(); err != nil {
 		l.log.Debug("close stream", "err", err)
@@ -294,6 +308,18 @@ func drainRTCP(sender *webrtc.RTPSender) {
 	buf := make([]byte, 1500)
 	for {
 		if _, _, err := sender.Read(buf); err != nil {
+			return
+		}
+	}
+}
+
+// drainReceiverRTCP reads a receiver's RTCP so the interceptors see the
+// peer's sender reports: the receiver reports this end sends quote them,
+// and that is how the peer measures the round trip.
+func drainReceiverRTCP(receiver *webrtc.RTPReceiver) {
+	buf := make([]byte, 1500)
+	for {
+		if _, _, err := receiver.Read(buf); err != nil {
 			return
 		}
 	}

@@ -37,6 +37,8 @@ type ChildOptions struct {
 	// first reports it and whenever it changes. It runs on the link's
 	// reader goroutine.
 	OnSubtree func(n int)
+	// Label names the link in LinkStats.
+	Label LinkLabel
 }
 
 // ServeChild is the parent end of a tree link: it serves one child on
@@ -53,7 +55,7 @@ func ServeChild(ctx context.Context, api *API, stream io.ReadWriteCloser, f *For
 	if opts.Timeout <= 0 {
 		opts.Timeout = defaultLinkTimeout
 	}
-	l, err := newLink(ctx, api, stream, "child")
+	l, err := newLink(ctx, api, stream, RoleChild, opts.Label)
 	if err != nil {
 		_ = stream.Close()
 		return fmt.Errorf("serve child: %w", err)
@@ -83,11 +85,12 @@ func (c *childEnd) run() error {
 		webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
 		return fmt.Errorf("add uplink transceiver: %w", err)
 	}
-	c.pc.OnTrack(func(track *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	c.pc.OnTrack(func(track *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
 		if !c.enter() {
 			return
 		}
 		defer c.wg.Done()
+		c.spawn(func() { drainReceiverRTCP(receiver) })
 		c.readTrack(track, func(pkt *rtp.Packet) {
 			if c.opts.Uplink != nil {
 				c.opts.Uplink(pkt)

@@ -25,13 +25,17 @@ type Session struct {
 	lost          chan struct{} // closed when the PeerConnection fails or closes
 	lostOnce      sync.Once
 	closeReq      chan struct{}
-	closeOnce     sync.Once
-	done          chan struct{} // closed when everything is released
-	closeErr      error
+	// negMu serializes what changes the session's descriptions after the
+	// answer: trickled candidates and ICE restarts (trickle.go).
+	negMu     sync.Mutex
+	remote    string // the offer as applied, bundled (bundleOffer)
+	closeOnce sync.Once
+	done      chan struct{} // closed when everything is released
+	closeErr  error
 }
 
 func newSession(api *API, kind string) (*Session, error) {
-	pc, err := api.newPeerConnection()
+	pc, _, err := api.newStatsPeerConnection()
 	if err != nil {
 		return nil, err
 	}
@@ -113,15 +117,26 @@ func (s *Session) Close() error {
 func (s *Session) Done() <-chan struct{} { return s.done }
 
 // answer applies a remote offer and returns the complete local answer.
+// An offer without BUNDLE is answered too (bundleOffer); an answer that
+// would reject the audio is an error (ErrRejected), never an answer.
 func (s *Session) answer(ctx context.Context, offer string) (string, error) {
+	offer, unbundled, err := bundleOffer(offer)
+	if err != nil {
+		return "", err
+	}
 	if err := s.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: offer}); err != nil {
 		return "", fmt.Errorf("%w: %w", ErrBadSDP, err)
 	}
+	s.remote = offer
 	desc, err := s.pc.CreateAnswer(nil)
 	if err != nil {
 		return "", fmt.Errorf("create answer: %w", err)
 	}
-	return s.complete(ctx, desc)
+	answer, err := s.complete(ctx, desc)
+	if err != nil {
+		return "", err
+	}
+	return checkAnswer(answer, unbundled)
 }
 
 // complete sets desc locally and waits for ICE gathering (non-trickle).

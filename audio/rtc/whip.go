@@ -30,11 +30,12 @@ func AcceptWHIP(ctx context.Context, api *API, offer string, onPacket func(*rtp.
 	if err != nil {
 		return nil, "", fmt.Errorf("whip: %w", err)
 	}
-	s.pc.OnTrack(func(track *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	s.pc.OnTrack(func(track *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
 		if !s.enter() {
 			return
 		}
 		defer s.wg.Done()
+		s.spawn(func() { drainReceiverRTCP(receiver) })
 		readTrack(s.log, track, onPacket)
 	})
 	if _, err := s.pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio,
@@ -150,11 +151,12 @@ func DialWHEP(ctx context.Context, api *API, url string, header http.Header, onP
 		return nil, fmt.Errorf("whep: %w", err)
 	}
 	c := &WHEPClient{Session: s}
-	s.pc.OnTrack(func(track *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	s.pc.OnTrack(func(track *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
 		if !s.enter() {
 			return
 		}
 		defer s.wg.Done()
+		s.spawn(func() { drainReceiverRTCP(receiver) })
 		readTrack(s.log, track, onPacket)
 	})
 	if _, err := s.pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio,

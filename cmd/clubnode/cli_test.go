@@ -301,6 +301,11 @@ func TestWrongToken(t *testing.T) {
 func TestNoDaemon(t *testing.T) {
 	dir := t.TempDir()
 	want := "no clubnode daemon is running for home " + dir + " (start it with: clubnode daemon)"
+	// An initialised home: its config file is what marks it (a home
+	// without one says "no node here", TestNoNodeHere).
+	if err := home.SaveConfig(home.Home{Dir: dir}.ConfigPath(), home.DefaultConfig()); err != nil {
+		t.Fatal(err)
+	}
 
 	t.Run("no api file", func(t *testing.T) {
 		_, err := run(t, "--home", dir, "id", "--json")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -72,7 +73,7 @@ func newNetworkCommand() *cobra.Command {
 					return err
 				}
 				return output(cmd, n, func() string {
-					return fmt.Sprintf("founded network %s\nid: %s\n", n.Name, n.ID)
+					return fmt.Sprintf("founded network %s\nid: %s\n", clean(n.Name), n.ID)
 				})
 			})
 		},
@@ -118,19 +119,52 @@ func newInviteCommand() *cobra.Command {
 }
 
 func newJoinCommand() *cobra.Command {
-	return &cobra.Command{
+	cmd := &cobra.Command{
 		Use:   "join TOKEN",
 		Short: "Join a network with an invite token",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return call(cmd, func(ctx context.Context, c *apiv1.Client) error {
-				res, err := c.Join(ctx, args[0])
-				if err != nil {
-					return err
-				}
-				return output(cmd, res, func() string { return formatJoin(res) })
-			})
-		},
+		Long: "Join a network with an invite token. A bearer token is redeemed at the inviter's node;\n" +
+			"while that node cannot be reached, join tries again with backoff for up to --wait,\n" +
+			"saying each time what it is waiting for.",
+		Args: cobra.ExactArgs(1),
+	}
+	wait := cmd.Flags().Duration("wait", time.Minute, "how long to keep trying to reach the inviter")
+	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		c, err := clientOf(cmd)
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(cmd.Context(), *wait+requestTimeout)
+		defer cancel()
+		res, err := joinWithRetry(ctx, cmd, c, args[0], *wait)
+		if err != nil {
+			return err
+		}
+		return output(cmd, res, func() string { return formatJoin(res) })
+	}
+	return cmd
+}
+
+// joinWithRetry asks the daemon to join, and while the inviter is out of
+// reach (the daemon answers 502: a busy inviter, a network not up yet)
+// tries again with doubling pauses until wait has passed.
+func joinWithRetry(ctx context.Context, cmd *cobra.Command, c *apiv1.Client, token string, wait time.Duration) (apiv1.JoinResult, error) {
+	deadline := time.Now().Add(wait)
+	pause := time.Second
+	for attempt := 1; ; attempt++ {
+		actx, cancel := context.WithTimeout(ctx, requestTimeout)
+		res, err := c.Join(actx, token)
+		cancel()
+		var apiErr *apiv1.APIError
+		if err == nil || !errors.As(err, &apiErr) || apiErr.Status != http.StatusBadGateway || time.Now().Add(pause).After(deadline) {
+			return res, err
+		}
+		fmt.Fprintf(cmd.ErrOrStderr(), "waiting for the inviter's node (attempt %d): %v; trying again in %s\n", attempt, err, pause)
+		select {
+		case <-ctx.Done():
+			return res, ctx.Err()
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 15*time.Second)
 	}
 }
 

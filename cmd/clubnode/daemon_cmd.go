@@ -2,14 +2,15 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"log/slog"
 	"os"
-	"strings"
 	"time"
 
 	"github.com/libp2p/go-libp2p/gologshim"
 	"github.com/spf13/cobra"
 
+	"github.com/clubnode/clubnode/internal/version"
 	"github.com/clubnode/clubnode/node"
 	"github.com/clubnode/clubnode/node/home"
 )
@@ -84,7 +85,16 @@ func newDaemonCommand() *cobra.Command {
 			if cmd.Flags().Changed("mdns") {
 				settings.MDNS, _ = cmd.Flags().GetBool("mdns")
 			}
-			logger, err := newLogger(cmd)
+			if cmd.Flags().Changed("metrics-addr") {
+				settings.MetricsAddr, _ = cmd.Flags().GetString("metrics-addr")
+			}
+			if cmd.Flags().Changed("metrics-allow-remote") {
+				settings.MetricsAllowRemote, _ = cmd.Flags().GetBool("metrics-allow-remote")
+			}
+			if cmd.Flags().Changed("uplink-kbps") {
+				settings.UplinkKbps, _ = cmd.Flags().GetInt("uplink-kbps")
+			}
+			logger, level, err := newLogger(cmd)
 			if err != nil {
 				return err
 			}
@@ -92,12 +102,14 @@ func newDaemonCommand() *cobra.Command {
 			if announce < 100*time.Millisecond {
 				return fmt.Errorf("--room-announce-interval %s: want at least 100ms", announce)
 			}
-			n, err := node.Start(node.Config{Home: h, Settings: settings, Logger: logger, RoomAnnounceInterval: announce})
+			n, err := node.Start(node.Config{Home: h, Settings: settings, Logger: logger, RoomAnnounceInterval: announce,
+				LogLevel: level})
 			if err != nil {
 				return err
 			}
 			defer n.Close()
-			logger.Info("clubnode daemon running", "peer", n.ID(), "home", h.Dir, "api", n.APIAddr())
+			logger.Info("clubnode daemon running", "peer", n.ID(), "home", h.Dir, "api", n.APIAddr(),
+				"metrics", n.MetricsAddr(), "version", version.Get().Version)
 			err = n.Serve(cmd.Context())
 			logger.Info("clubnode daemon stopping")
 			return err
@@ -106,27 +118,56 @@ func newDaemonCommand() *cobra.Command {
 	cmd.Flags().StringArray("listen", nil, "libp2p listen multiaddr (repeatable; overrides the config file)")
 	cmd.Flags().String("api", "", "local API address HOST:PORT (default from the config file, 127.0.0.1:7700)")
 	cmd.Flags().Int("relay-capacity", 0, "listeners this node relays each room's audio to (overrides the config file, default 4; 0 means leaf only)")
+	cmd.Flags().String("metrics-addr", "", "serve Prometheus metrics on HOST:PORT at /metrics (overrides the config's metrics_addr; default off)")
+	cmd.Flags().Bool("metrics-allow-remote", false, "allow a metrics address other than loopback (the metrics name rooms and peers)")
+	cmd.Flags().Int("uplink-kbps", 0, "your uplink in kbit/s, to warn when relay capacity exceeds it (overrides the config's uplink_kbps)")
 	cmd.Flags().Bool("mdns", true, "discover members on the local network with mDNS (overrides the config file)")
 	cmd.Flags().Duration("room-announce-interval", 5*time.Second,
 		"how often hosted rooms are re-announced; a moderator takes over a silent host's room after two of it, hallways forget it after three")
-	cmd.Flags().String("log-level", "info", "log level: debug, info, warn or error")
+	cmd.Flags().String("log-level", "info", "log level: debug, info, warn or error (clubnode log-level changes it while running)")
+	cmd.Flags().String("log-format", "text", "log format: text or json (one JSON object a line, for journald or a log shipper)")
 	return cmd
 }
 
-func newLogger(cmd *cobra.Command) (*slog.Logger, error) {
+// newLogger makes the daemon's logger from --log-level and --log-format.
+// The level is a LevelVar the API can change at run time; libp2p's own
+// logs (go-log) go to the same stream in the same format.
+func newLogger(cmd *cobra.Command) (*slog.Logger, *slog.LevelVar, error) {
 	s, _ := cmd.Flags().GetString("log-level")
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(strings.ToUpper(s))); err != nil {
-		return nil, fmt.Errorf("--log-level %q: want debug, info, warn or error", s)
+	lvl, err := node.ParseLogLevel(s)
+	if err != nil {
+		return nil, nil, fmt.Errorf("--log-level: %w", err)
 	}
-	logger := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	format, _ := cmd.Flags().GetString("log-format")
+	newHandler, err := handlerFor(format)
+	if err != nil {
+		return nil, nil, err
+	}
+	level := new(slog.LevelVar)
+	level.Set(lvl)
+	logger := slog.New(newHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
 	slog.SetDefault(logger)
-	// libp2p's own logs go to the same stream in the same format; they are
-	// chatty at info, so below debug only their warnings are shown.
-	libp2pLevel := max(level, slog.LevelWarn)
-	if level <= slog.LevelDebug {
-		libp2pLevel = level
+	gologshim.SetDefaultHandler(newHandler(os.Stderr, &slog.HandlerOptions{Level: libp2pLevel{level}}))
+	return logger, level, nil
+}
+
+func handlerFor(format string) (func(io.Writer, *slog.HandlerOptions) slog.Handler, error) {
+	switch format {
+	case "text":
+		return func(w io.Writer, o *slog.HandlerOptions) slog.Handler { return slog.NewTextHandler(w, o) }, nil
+	case "json":
+		return func(w io.Writer, o *slog.HandlerOptions) slog.Handler { return slog.NewJSONHandler(w, o) }, nil
 	}
-	gologshim.SetDefaultHandler(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: libp2pLevel}))
-	return logger, nil
+	return nil, fmt.Errorf("--log-format %q: want text or json", format)
+}
+
+// libp2pLevel follows the daemon's level for libp2p's logs, which are
+// chatty at info: below debug only their warnings are shown.
+type libp2pLevel struct{ daemon *slog.LevelVar }
+
+func (l libp2pLevel) Level() slog.Level {
+	if lvl := l.daemon.Level(); lvl <= slog.LevelDebug {
+		return lvl
+	}
+	return max(l.daemon.Level(), slog.LevelWarn)
 }

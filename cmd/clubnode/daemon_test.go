@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,10 +11,10 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/clubnode/clubnode/internal/daemontest"
 	"github.com/clubnode/clubnode/internal/testutil"
 	"github.com/clubnode/clubnode/node/apiv1"
 	"github.com/clubnode/clubnode/node/home"
@@ -22,43 +23,20 @@ import (
 // These tests run the real clubnode binary as separate processes, each
 // with its own home, libp2p ports and API port on loopback.
 
-var binary string
-
 func TestMain(m *testing.M) {
-	dir, err := os.MkdirTemp("", "clubnode-bin-")
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		os.Exit(1)
+	if addr := os.Getenv(attackEnv); addr != "" {
+		runAttacker(addr) // a helper process of TestOwnerCLIDuringConnectionFlood
+		return
 	}
-	binary = filepath.Join(dir, "clubnode")
-	build := exec.Command("go", "build", "-o", binary, ".")
-	build.Stderr = os.Stderr
-	if err := build.Run(); err != nil {
-		fmt.Fprintln(os.Stderr, "build clubnode:", err)
-		os.Exit(1)
-	}
-	code := m.Run()
-	os.RemoveAll(dir)
-	os.Exit(code)
+	os.Exit(daemontest.Main(m))
 }
 
-type daemon struct {
-	t    *testing.T
-	home string
-	cmd  *exec.Cmd
-	log  *bytes.Buffer
-}
+type daemon = daemontest.Daemon
 
 // clubnode runs one CLI command against home and returns its stdout; a
 // non-zero exit becomes an error carrying stderr.
 func clubnode(home string, args ...string) (string, error) {
-	cmd := exec.Command(binary, append([]string{"--home", home}, args...)...)
-	var out, errOut bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	if err := cmd.Run(); err != nil {
-		return out.String(), fmt.Errorf("clubnode %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(errOut.String()))
-	}
-	return out.String(), nil
+	return daemontest.CLI(daemontest.Local, home, args...)
 }
 
 func mustRun(t *testing.T, home string, args ...string) string {
@@ -82,9 +60,7 @@ func mustJSON[T any](t *testing.T, home string, args ...string) T {
 
 func initHome(t *testing.T, name string) string {
 	t.Helper()
-	dir := filepath.Join(t.TempDir(), "home")
-	mustRun(t, dir, "init", "--name", name)
-	return dir
+	return daemontest.Init(t, daemontest.Local, name)
 }
 
 // freeListenAddrs picks a TCP and a UDP port that are free now, so a
@@ -117,47 +93,21 @@ func startDaemon(t *testing.T, dir string, listen ...string) *daemon {
 // startDaemonOn is startDaemon with the API on a given address.
 func startDaemonOn(t *testing.T, dir, api string, listen ...string) *daemon {
 	t.Helper()
-	if len(listen) == 0 {
-		listen = []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}
-	}
-	args := []string{"--home", dir, "daemon", "--api", api, "--mdns=false"}
-	for _, a := range listen {
-		args = append(args, "--listen", a)
-	}
-	// The api file of a killed daemon stays behind; readiness is an answer.
-	cmd := exec.Command(binary, args...)
-	d := &daemon{t: t, home: dir, cmd: cmd, log: &bytes.Buffer{}}
-	cmd.Stdout, cmd.Stderr = d.log, d.log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.kill() })
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if _, err := clubnode(dir, "id"); err == nil {
-			return d
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("daemon for %s did not answer within 20s; log:\n%s", dir, d.log)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return daemontest.Start(t, daemontest.Local, dir, daemontest.Options{API: api, Listen: listen})
 }
 
-func (d *daemon) kill() {
-	if d.cmd.ProcessState == nil {
-		_ = d.cmd.Process.Signal(syscall.SIGKILL)
-		_ = d.cmd.Wait()
-	}
+// startDaemonVia is startDaemonOn run through a wrapper command (such as
+// prlimit), which must exec the daemon.
+func startDaemonVia(t *testing.T, wrapper []string, dir, api string, listen ...string) *daemon {
+	t.Helper()
+	return daemontest.Start(t, wrapped(wrapper), dir, daemontest.Options{API: api, Listen: listen})
 }
 
-// stop sends SIGTERM and waits for a clean exit.
-func (d *daemon) stop() {
-	d.t.Helper()
-	_ = d.cmd.Process.Signal(syscall.SIGTERM)
-	if err := d.cmd.Wait(); err != nil {
-		d.t.Fatalf("daemon exit after SIGTERM: %v; log:\n%s", err, d.log)
-	}
+// wrapped runs commands through a wrapper command.
+type wrapped []string
+
+func (w wrapped) Command(ctx context.Context, name string, args ...string) *exec.Cmd {
+	return exec.CommandContext(ctx, w[0], append(append(append([]string{}, w[1:]...), name), args...)...)
 }
 
 func TestInitRefusesToOverwrite(t *testing.T) {
@@ -210,7 +160,7 @@ func TestSIGKILLLosesNothing(t *testing.T) {
 	before := mustJSON[apiv1.Identity](t, a, "id")
 	membersBefore := mustJSON[[]apiv1.Member](t, a, "members")
 
-	da.kill() // SIGKILL: no chance to flush or clean up
+	da.Kill() // SIGKILL: no chance to flush or clean up
 	startDaemon(t, a, listenA...)
 
 	after := mustJSON[apiv1.Identity](t, a, "id")
@@ -312,7 +262,7 @@ func TestBoundInviteWorksOffline(t *testing.T) {
 	idA := mustJSON[apiv1.Identity](t, a, "id").PeerID
 	idC := mustJSON[apiv1.Identity](t, c, "id").PeerID
 	token := strings.TrimSpace(mustRun(t, a, "invite", "--for", idC))
-	da.stop()
+	da.Stop()
 
 	res := mustJSON[apiv1.JoinResult](t, c, "join", token)
 	if res.InvitedBy != idA || len(res.Chain) != 2 || res.Chain[1] != idC {

@@ -5,6 +5,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/clubnode/clubnode/internal/safetext"
 	"github.com/clubnode/clubnode/node/apiv1"
 )
 
@@ -19,11 +20,11 @@ func field(b *strings.Builder, label, value string) {
 func formatIdentity(id apiv1.Identity) string {
 	var b strings.Builder
 	field(&b, "peer id", id.PeerID)
-	field(&b, "name", orDash(id.Name))
+	field(&b, "name", orDash(clean(id.Name)))
 	if id.Network == nil {
 		field(&b, "network", "none (found one with: clubnode network create NAME, or join one with: clubnode join TOKEN)")
 	} else {
-		field(&b, "network", fmt.Sprintf("%s (id %s, founder %s)", id.Network.Name, id.Network.ID, id.Network.Founder))
+		field(&b, "network", fmt.Sprintf("%s (id %s, founder %s)", clean(id.Network.Name), id.Network.ID, id.Network.Founder))
 	}
 	if len(id.Addrs) == 0 {
 		field(&b, "addrs", "-")
@@ -38,7 +39,11 @@ func formatIdentity(id apiv1.Identity) string {
 
 func formatJoin(res apiv1.JoinResult) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "joined network %s (id %s)\n", res.Network.Name, res.Network.ID)
+	if res.AlreadyMember {
+		fmt.Fprintf(&b, "already a member of network %s (id %s); reconnected if it reached nobody\n", clean(res.Network.Name), res.Network.ID)
+	} else {
+		fmt.Fprintf(&b, "joined network %s (id %s)\n", clean(res.Network.Name), res.Network.ID)
+	}
 	field(&b, "invited by", res.InvitedBy)
 	field(&b, "chain", formatChain(res.Chain))
 	return b.String()
@@ -47,8 +52,8 @@ func formatJoin(res apiv1.JoinResult) string {
 func formatMember(m apiv1.Member) string {
 	var b strings.Builder
 	field(&b, "peer id", m.PeerID)
-	field(&b, "name", orDash(m.Name))
-	field(&b, "bio", orDash(m.Bio))
+	field(&b, "name", orDash(clean(m.Name)))
+	field(&b, "bio", orDash(clean(m.Bio)))
 	invitedBy := m.InvitedBy
 	if invitedBy == "" {
 		invitedBy = "- (founder)"
@@ -65,7 +70,7 @@ func formatMembers(members []apiv1.Member) string {
 	}
 	return table([]string{"PEER ID", "NAME", "INVITED BY", "CONNECTED"}, len(members), func(i int) []string {
 		m := members[i]
-		return []string{m.PeerID, orDash(m.Name), orDash(m.InvitedBy), yesNo(m.Connected)}
+		return []string{m.PeerID, orDash(clean(m.Name)), orDash(m.InvitedBy), yesNo(m.Connected)}
 	})
 }
 
@@ -105,6 +110,11 @@ func table(header []string, n int, row func(i int) []string) string {
 	tw.Flush() // writes to a strings.Builder cannot fail
 	return b.String()
 }
+
+// clean makes text from the network safe for a terminal and a table: a
+// tab, newline, escape or bidirectional control becomes a visible escape.
+// The daemon refuses such text already; this holds even if it did not.
+func clean(s string) string { return safetext.Printable(s) }
 
 func orDash(s string) string {
 	if s == "" {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/clubnode/clubnode/audio/audiotest"
+	"github.com/clubnode/clubnode/internal/daemontest"
 	"github.com/clubnode/clubnode/internal/testutil"
 	"github.com/clubnode/clubnode/node/apiv1"
 )
@@ -60,7 +61,7 @@ func TestSpeakAndListenThroughTheCLI(t *testing.T) {
 	in, out := filepath.Join(dir, "talk.wav"), filepath.Join(dir, "heard.wav")
 	speech := audiotest.Speech(4*time.Second, 11)
 	writeWAV(t, in, speech)
-	listen := exec.Command(binary, "--home", b, "listen", room, "--output", out, "--duration", "9s")
+	listen := exec.Command(daemontest.MustBinary(t), "--home", b, "listen", room, "--output", out, "--duration", "9s")
 	var listenErr bytes.Buffer
 	listen.Stderr = &listenErr
 	if err := listen.Start(); err != nil {

@@ -7,7 +7,6 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
-	"unicode"
 	"unicode/utf8"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -130,6 +129,9 @@ func createRoomRequest(title, typ, at string, atSet bool, now time.Time) (apiv1.
 		}
 		if !start.After(now) {
 			return req, fmt.Errorf("--at %s is in the past; leave --at out to start the room now", at)
+		}
+		if start.Sub(now) > rooms.MaxScheduleAhead {
+			return req, fmt.Errorf("--at %s is more than %d days ahead", at, rooms.MaxScheduleAhead/(24*time.Hour))
 		}
 		req.Start = start.UTC()
 	}
@@ -451,16 +453,4 @@ func formatTime(t time.Time) string {
 		return "-"
 	}
 	return t.Local().Format("2006-01-02 15:04 MST")
-}
-
-// clean makes text other members chose (a room title) safe to print on a
-// terminal: control characters, which could move the cursor or break a
-// table, become U+FFFD.
-func clean(s string) string {
-	return strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return utf8.RuneError
-		}
-		return r
-	}, s)
 }

@@ -1,15 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
-	"os/exec"
 	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/clubnode/clubnode/internal/daemontest"
 	"github.com/clubnode/clubnode/internal/testutil"
 	"github.com/clubnode/clubnode/node/apiv1"
 )
@@ -21,20 +20,8 @@ const e2eAnnounce = 500 * time.Millisecond
 // startRoomDaemon is startDaemon with a short room announce interval.
 func startRoomDaemon(t *testing.T, dir string) *daemon {
 	t.Helper()
-	cmd := exec.Command(binary, "--home", dir, "daemon", "--api", "127.0.0.1:0", "--mdns=false",
-		"--listen", "/ip4/127.0.0.1/tcp/0", "--listen", "/ip4/127.0.0.1/udp/0/quic-v1",
-		"--room-announce-interval", e2eAnnounce.String())
-	d := &daemon{t: t, home: dir, cmd: cmd, log: &bytes.Buffer{}}
-	cmd.Stdout, cmd.Stderr = d.log, d.log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { d.kill() })
-	testutil.Eventually(t, 20*time.Second, func() error {
-		_, err := clubnode(dir, "id")
-		return err
-	})
-	return d
+	return daemontest.Start(t, daemontest.Local, dir, daemontest.Options{
+		Extra: []string{"--room-announce-interval", e2eAnnounce.String()}})
 }
 
 // hallway is what `room list --json` shows on home, by room ID.
@@ -98,7 +85,7 @@ func TestRoomSurvivesHostSIGKILL(t *testing.T) {
 	})
 
 	killed := time.Now()
-	da.kill()
+	da.Kill()
 	// Dave, who is not in the room, keeps it listed all through the
 	// takeover: the successor announces before hallways forget the room.
 	testutil.Eventually(t, 20*time.Second, func() error {
@@ -129,7 +116,7 @@ func TestRoomSurvivesHostSIGKILL(t *testing.T) {
 
 	// Bob was the last moderator.
 	killed = time.Now()
-	db.kill()
+	db.Kill()
 	for _, h := range []string{c, d} {
 		testutil.Eventually(t, 10*time.Second, func() error {
 			if _, ok := hallway(t, h)[room]; ok {

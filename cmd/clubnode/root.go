@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"strings"
@@ -42,6 +43,7 @@ func newRootCommand() *cobra.Command {
 
 	addClientCommands(root)
 	addDaemonCommands(root)
+	addOpsCommands(root)
 	root.AddCommand(newUICommand())
 	return root
 }
@@ -73,6 +75,13 @@ func clientOf(cmd *cobra.Command) (*apiv1.Client, error) {
 		return nil, err
 	}
 	addr, token, err := home.ReadAPIEndpoint(h)
+	if errors.Is(err, home.ErrNoDaemon) {
+		// No daemon, and maybe no node at all: say which, since the
+		// fix differs (init first, or start the daemon).
+		if ok, exErr := h.Exists(); exErr == nil && !ok {
+			return nil, &noNodeError{dir: h.Dir, err: err}
+		}
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -80,6 +89,19 @@ func clientOf(cmd *cobra.Command) (*apiv1.Client, error) {
 	c.Home = h.Dir
 	return c, nil
 }
+
+// noNodeError says a home was never initialised. It is still a "no
+// daemon" error (errors.Is ErrNoDaemon) for scripts that test for that.
+type noNodeError struct {
+	dir string
+	err error
+}
+
+func (e *noNodeError) Error() string {
+	return fmt.Sprintf("no node here (%s): run clubnode init --name NAME, then clubnode daemon", e.dir)
+}
+
+func (e *noNodeError) Unwrap() error { return e.err }
 
 // output prints v as indented JSON under --json, or else the text that
 // human returns.

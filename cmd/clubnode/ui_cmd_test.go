@@ -9,13 +9,15 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/clubnode/clubnode/internal/daemontest"
 )
 
 // runUI runs `clubnode ui` with the given environment instead of the
 // test's, so the test decides whether there is a desktop.
 func runUI(t *testing.T, home string, env []string, args ...string) string {
 	t.Helper()
-	cmd := exec.Command(binary, append([]string{"--home", home, "ui"}, args...)...)
+	cmd := exec.Command(daemontest.MustBinary(t), append([]string{"--home", home, "ui"}, args...)...)
 	cmd.Env = env
 	out, err := cmd.Output()
 	if err != nil {
@@ -78,25 +80,7 @@ func TestUICommand(t *testing.T) {
 		t.Errorf("second use of the login link: %s", again.Status)
 	}
 
-	// A desktop: the opener gets the link. A stand-in xdg-open records it.
-	bin := t.TempDir()
-	record := filepath.Join(t.TempDir(), "opened")
-	script := "#!/bin/sh\necho \"$1\" > " + record + "\n"
-	if err := os.WriteFile(filepath.Join(bin, "xdg-open"), []byte(script), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	desktop := []string{"DISPLAY=:0", "PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH"), userHome}
-	out = runUI(t, dir, desktop)
-	if !strings.Contains(out, "opened with xdg-open") {
-		t.Errorf("with a desktop: %q", out)
-	}
-	opened, err := os.ReadFile(record)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := strings.TrimSpace(string(opened)); !strings.Contains(out, got) || !strings.Contains(got, "/login?token=") {
-		t.Errorf("xdg-open got %q; the command printed %q", got, out)
-	}
+	bin, desktop := desktopSignIn(t, dir, userHome)
 
 	// A desktop whose opener fails: still no error, just advice.
 	if err := os.WriteFile(filepath.Join(bin, "xdg-open"), []byte("#!/bin/sh\nexit 3\n"), 0o755); err != nil {
@@ -155,9 +139,78 @@ func TestUISessionSurvivesRestart(t *testing.T) {
 	if status != http.StatusOK || csrf == "" {
 		t.Fatalf("session before the restart: %d %q", status, csrf)
 	}
-	d.stop()
+	d.Stop()
 	startDaemonOn(t, dir, api)
 	if status, again := session(); status != http.StatusOK || again != csrf {
 		t.Fatalf("session after the restart: %d, CSRF token %q (was %q)", status, again, csrf)
 	}
+}
+
+// desktopSignIn runs `clubnode ui` on a desktop whose stand-in xdg-open
+// records its arguments and environment. The link must be in neither:
+// any user of the computer can read them in /proc. The opener gets a
+// page, readable by the owner only, that takes the browser to the link,
+// and the link signs the browser in. It returns the stand-in's folder and
+// the desktop's environment.
+func desktopSignIn(t *testing.T, dir, userHome string) (bin string, desktop []string) {
+	t.Helper()
+	var v struct {
+		URL    string `json:"url"`
+		Opened string `json:"opened"`
+	}
+	bin = t.TempDir()
+	record := filepath.Join(t.TempDir(), "opened")
+	script := "#!/bin/sh\nfor a in \"$0\" \"$@\"; do echo \"arg: $a\"; done > " + record + "\nenv >> " + record + "\n"
+	if err := os.WriteFile(filepath.Join(bin, "xdg-open"), []byte(script), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	desktop = []string{"DISPLAY=:0", "PATH=" + bin + string(os.PathListSeparator) + os.Getenv("PATH"), userHome}
+	out := runUI(t, dir, desktop, "--json")
+	if err := json.Unmarshal([]byte(out), &v); err != nil {
+		t.Fatalf("ui --json: %v in %q", err, out)
+	}
+	if !strings.Contains(v.Opened, "opened with xdg-open") {
+		t.Errorf("with a desktop: %q", out)
+	}
+	opened, err := os.ReadFile(record)
+	if err != nil {
+		t.Fatal(err)
+	}
+	secret := v.URL[strings.Index(v.URL, "token=")+len("token="):]
+	if len(secret) < 16 || strings.Contains(string(opened), secret) {
+		t.Fatalf("the opener's arguments or environment hold the sign-in token %q:\n%s", secret, opened)
+	}
+	var page string
+	for _, line := range strings.Split(string(opened), "\n") {
+		if p, ok := strings.CutPrefix(line, "arg: file://"); ok {
+			page = p
+		}
+	}
+	if page == "" {
+		t.Fatalf("xdg-open was given no file:// page:\n%s", opened)
+	}
+	info, err := os.Stat(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if info.Mode().Perm() != 0o600 {
+		t.Errorf("the sign-in page %s has mode %v, want 0600", page, info.Mode().Perm())
+	}
+	html, err := os.ReadFile(page)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(html), `http-equiv="refresh" content="0;url=`+v.URL+`"`) {
+		t.Fatalf("the sign-in page does not send the browser to the link:\n%s", html)
+	}
+	// The page's link signs the owner's browser in.
+	resp, err := noRedirects.Get(v.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusSeeOther || !strings.Contains(resp.Header.Get("Set-Cookie"), "clubnode_session_") {
+		t.Fatalf("the page's link: %s, Set-Cookie %q", resp.Status, resp.Header.Get("Set-Cookie"))
+	}
+	return bin, desktop
 }

@@ -27,6 +27,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/clubnode/clubnode/node/apiv1"
 	"github.com/clubnode/clubnode/node/home"
@@ -117,6 +118,10 @@ func (g Guard) WrapPublic(next http.Handler) http.Handler {
 	})
 }
 
+// refuse answers a refused request from its headers alone and closes the
+// connection: the server would otherwise read (and wait for) the body
+// before answering, so that a client trickling a body would hold the
+// refusal, and a connection, for as long as it liked.
 func refuse(w http.ResponseWriter, r *http.Request, logger *slog.Logger, status int, msg string) {
 	logger.Debug("refused API request", "status", status, "reason", msg,
 		"method", r.Method, "path", r.URL.Path, "host", r.Host,
@@ -124,7 +129,10 @@ func refuse(w http.ResponseWriter, r *http.Request, logger *slog.Logger, status 
 	if status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="clubnode"`)
 	}
+	w.Header().Set("Connection", "close")
 	apiv1.WriteError(w, status, msg)
+	// Whatever of the body is left is not waited for.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now())
 }
 
 // check runs the layers in order and returns how the request

@@ -10,11 +10,18 @@ const (
 	WHIP = "whip"
 	WHEP = "whep"
 
-	RouteWHIP      = "POST " + PathRoom + "{room}/" + WHIP
-	RouteWHEP      = "POST " + PathRoom + "{room}/" + WHEP
-	RouteWHIPEnd   = "DELETE " + PathRoom + "{room}/" + WHIP + "/{session}"
-	RouteWHEPEnd   = "DELETE " + PathRoom + "{room}/" + WHEP + "/{session}"
-	ContentTypeSDP = "application/sdp"
+	RouteWHIP    = "POST " + PathRoom + "{room}/" + WHIP
+	RouteWHEP    = "POST " + PathRoom + "{room}/" + WHEP
+	RouteWHIPEnd = "DELETE " + PathRoom + "{room}/" + WHIP + "/{session}"
+	RouteWHEPEnd = "DELETE " + PathRoom + "{room}/" + WHEP + "/{session}"
+	// PATCH with an application/trickle-ice-sdpfrag body: trickle ICE
+	// candidates (204) or an ICE restart (200 and this end's fragment),
+	// as RFC 9725 §4.3 describes.
+	RouteWHIPPatch = "PATCH " + PathRoom + "{room}/" + WHIP + "/{session}"
+	RouteWHEPPatch = "PATCH " + PathRoom + "{room}/" + WHEP + "/{session}"
+	// ContentTypeSDPFrag is the media type of those PATCH bodies.
+	ContentTypeSDPFrag = "application/trickle-ice-sdpfrag"
+	ContentTypeSDP     = "application/sdp"
 	// MaxSDPSize bounds an offer: an audio offer is a few kilobytes.
 	MaxSDPSize = 64 << 10
 )

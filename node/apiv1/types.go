@@ -95,6 +95,9 @@ type JoinResult struct {
 	// Chain is the certificate chain of peer IDs, founder first, ending
 	// with this node.
 	Chain []string `json:"chain"`
+	// AlreadyMember: the node was in this network already; if it reached
+	// no other member, it has dialled the token's addresses.
+	AlreadyMember bool `json:"already_member,omitempty"`
 }
 
 // Member is a member's profile, as GET /api/v1/members lists them and

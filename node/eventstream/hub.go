@@ -3,11 +3,13 @@
 //
 // Two kinds of events flow through a Hub:
 //
-//   - keyed state ("hallway", "room/<id>", ...): the Hub polls a snapshot
+//   - keyed state ("hallway", "room/<id>", ...): the Hub takes a snapshot
 //     of the node's state while someone listens and sends only what
-//     changed since the last poll. Polling and diffing needs no hooks in
-//     the packages that own the state (rooms, p2p), so they stay unaware
-//     of the UI; a new listener first gets the whole current snapshot.
+//     changed since the last one. The node wakes it when something changed
+//     (Wake), and it also polls slowly in case a change went unannounced;
+//     the packages that own the state (rooms, p2p) only say that something
+//     changed, never what the UI should show. A new listener first gets
+//     the whole current snapshot.
 //   - pushed events (audio levels): Publish sends them to every listener
 //     as they come, and nothing is kept.
 //
@@ -191,6 +193,19 @@ func (h *Hub) stop() {
 	h.stopped = true
 	for s := range h.subs {
 		h.dropLocked(s)
+	}
+}
+
+// Wake makes source i poll now instead of at its next interval: what a
+// node calls when it knows its state changed. It never blocks; wakes that
+// come while a poll is pending are one wake.
+func (h *Hub) Wake(i int) {
+	if i < 0 || i >= len(h.wake) {
+		return
+	}
+	select {
+	case h.wake[i] <- struct{}{}:
+	default:
 	}
 }
 

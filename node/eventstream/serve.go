@@ -8,6 +8,9 @@ import (
 	"time"
 )
 
+// WriteTimeout bounds one write to an event stream's client.
+const WriteTimeout = 30 * time.Second
+
 // ServeHTTP streams events as text/event-stream until the client leaves,
 // is dropped for being slow, or the hub stops. The guard in front of it
 // has already authenticated the request.
@@ -22,7 +25,14 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer sub.Close()
+	// The stream outlives the server's per-request timeouts: no read
+	// deadline (the client sends nothing more; its leaving still ends the
+	// request), and a write deadline renewed for each write, so a client
+	// that stops reading is dropped rather than holding the stream.
 	rc := http.NewResponseController(w)
+	_ = rc.SetReadDeadline(time.Time{})
+	renew := func() { _ = rc.SetWriteDeadline(time.Now().Add(WriteTimeout)) }
+	renew()
 	hdr := w.Header()
 	hdr.Set("Content-Type", "text/event-stream")
 	hdr.Set("Cache-Control", "no-store")
@@ -49,10 +59,12 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		select {
 		case ev := <-sub.ch:
+			renew()
 			if err := WriteEvent(w, ev); err != nil {
 				return
 			}
 		case <-keepAlive.C:
+			renew()
 			if _, err := io.WriteString(w, ": keep-alive\n\n"); err != nil {
 				return
 			}

@@ -37,6 +37,14 @@ type Config struct {
 	MDNS bool `json:"mdns"`
 	// BootstrapAddrs are extra peers to dial at start, as /p2p/ multiaddrs.
 	BootstrapAddrs []string `json:"bootstrap_addrs"`
+	// MetricsAddr, if set, is the host:port Prometheus scrapes /metrics
+	// on. Off by default. A host other than loopback needs
+	// MetricsAllowRemote: the metrics name rooms and peers.
+	MetricsAddr        string `json:"metrics_addr,omitempty"`
+	MetricsAllowRemote bool   `json:"metrics_allow_remote,omitempty"`
+	// UplinkKbps, if set, is what the node's uplink carries (kbit/s); the
+	// daemon warns when relay_capacity promises more than that.
+	UplinkKbps int `json:"uplink_kbps,omitempty"`
 }
 
 // DefaultConfig is the config written by init. Fixed ports (like kubo's
@@ -72,6 +80,12 @@ func (c Config) Validate() error {
 	if c.RelayCapacity < 0 || c.RelayCapacity > MaxRelayCapacity {
 		return fmt.Errorf("relay_capacity: %d is outside 0..%d", c.RelayCapacity, MaxRelayCapacity)
 	}
+	if err := checkMetricsAddr(c.MetricsAddr, c.MetricsAllowRemote); err != nil {
+		return fmt.Errorf("metrics_addr: %w", err)
+	}
+	if c.UplinkKbps < 0 || c.UplinkKbps > MaxUplinkKbps {
+		return fmt.Errorf("uplink_kbps: %d is outside 0..%d", c.UplinkKbps, MaxUplinkKbps)
+	}
 	for i, s := range c.BootstrapAddrs {
 		m, err := ma.NewMultiaddr(s)
 		if err != nil {
@@ -82,6 +96,27 @@ func (c Config) Validate() error {
 		if _, err := m.ValueForProtocol(ma.P_P2P); err != nil {
 			return fmt.Errorf("bootstrap_addrs[%d] %q: missing /p2p/<peer id>", i, s)
 		}
+	}
+	return nil
+}
+
+// MaxUplinkKbps bounds uplink_kbps: 100 Gbit/s.
+const MaxUplinkKbps = 100_000_000
+
+func checkMetricsAddr(addr string, allowRemote bool) error {
+	if addr == "" {
+		return nil
+	}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return fmt.Errorf("%q is not host:port: %w", addr, err)
+	}
+	if _, err := strconv.ParseUint(port, 10, 16); err != nil {
+		return fmt.Errorf("%q: bad port %q", addr, port)
+	}
+	if !IsLoopbackHost(host) && !allowRemote {
+		return fmt.Errorf("%q is not a loopback address: the metrics name rooms and peers, so serving them to the network "+
+			"needs \"metrics_allow_remote\": true (or --metrics-allow-remote)", addr)
 	}
 	return nil
 }
@@ -142,6 +177,11 @@ func LoadConfig(path string) (Config, error) {
 }
 
 func parseConfig(data []byte) (Config, error) {
+	// A JSON null decodes into a struct as nothing at all: "null" would
+	// start the daemon on the defaults while an empty file is refused.
+	if t := bytes.TrimSpace(data); len(t) > 0 && t[0] != '{' {
+		return Config{}, fmt.Errorf("expected a JSON object, got %.20q", t)
+	}
 	cfg := DefaultConfig()
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()

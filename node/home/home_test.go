@@ -235,6 +235,8 @@ func TestLoadConfigErrors(t *testing.T) {
 		{"syntax", `{"mdns": tru}`, `invalid JSON`},
 		{"trailing data", `{} {}`, `after the JSON object`},
 		{"empty", ``, `empty`},
+		{"null", "null\n", `expected a JSON object, got "null"`},
+		{"a list", `[]`, `expected a JSON object`},
 		{"too large", `{"bootstrap_addrs": ["` + strings.Repeat("x", MaxConfigSize) + `"]}`, `larger than`},
 	}
 	for _, tt := range tests {
@@ -269,5 +271,25 @@ func TestSaveConfigRejectsInvalid(t *testing.T) {
 	}
 	if _, err := os.Stat(path); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("invalid config was written: %v", err)
+	}
+}
+
+func TestMetricsAddrNeedsLoopbackUnlessAllowed(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MetricsAddr = "0.0.0.0:9700"
+	if err := cfg.Validate(); err == nil || !strings.Contains(err.Error(), "metrics_allow_remote") {
+		t.Fatalf("non-loopback metrics address: %v", err)
+	}
+	cfg.MetricsAllowRemote = true
+	if err := cfg.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	cfg.MetricsAddr = "127.0.0.1:notaport"
+	if err := cfg.Validate(); err == nil {
+		t.Fatal("bad port accepted")
+	}
+	cfg.MetricsAddr, cfg.UplinkKbps = "127.0.0.1:9700", -1
+	if err := cfg.Validate(); err == nil {
+		t.Fatal("negative uplink accepted")
 	}
 }

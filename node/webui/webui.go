@@ -72,10 +72,14 @@ func New() (*Handler, error) {
 // Index serves the app's page (GET /).
 func (h *Handler) Index(w http.ResponseWriter, r *http.Request) { h.serve(w, r, "index.html") }
 
-// Asset serves a file under AssetPrefix.
+// Asset serves a file under AssetPrefix; AssetPrefix itself is the app's
+// page, as "/" is.
 func (h *Handler) Asset(w http.ResponseWriter, r *http.Request) {
 	name := strings.TrimPrefix(r.URL.Path, AssetPrefix)
-	if name == "" || path.Clean("/"+name) != "/"+name {
+	if name == "" {
+		name = "index.html"
+	}
+	if path.Clean("/"+name) != "/"+name {
 		http.NotFound(w, r)
 		return
 	}

@@ -28,7 +28,7 @@ func TestHandlerServesTheApp(t *testing.T) {
 		{"/app/js/views/room.js", "text/javascript; charset=utf-8", 200},
 		{"/app/css/app.css", "text/css; charset=utf-8", 200},
 		{"/app/icon.svg", "image/svg+xml", 200},
-		{"/app/", "", 404},
+		{"/app/", "text/html; charset=utf-8", 200}, // the README's other address of the app
 		{"/app/nope.js", "", 404},
 		{"/app/../webui.go", "", 404},
 		{"/app/js/../../webui.go", "", 404},
@@ -95,6 +95,21 @@ func TestNoInlineCode(t *testing.T) {
 					t.Errorf("%s uses %s", name, bad)
 				}
 			}
+		}
+	}
+}
+
+func TestSignInPage(t *testing.T) {
+	page, err := SignInPage("http://127.0.0.1:7700/login?token=abc&x=<b>")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := `content="0;url=http://127.0.0.1:7700/login?token=abc&amp;x=&lt;b&gt;"`; !strings.Contains(string(page), want) {
+		t.Errorf("page lacks %s:\n%s", want, page)
+	}
+	for _, bad := range []string{"javascript:alert(1)", "file:///etc/passwd", "http://", "::"} {
+		if _, err := SignInPage(bad); err == nil {
+			t.Errorf("SignInPage(%q) accepted it", bad)
 		}
 	}
 }

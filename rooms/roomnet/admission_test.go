@@ -165,6 +165,6 @@ func TestModeratorsBlockKeepsOut(t *testing.T) {
 	mustRequest(t, pest, id, rooms.KindJoin, nil)
 
 	// Only a moderator's list counts: a listener's is refused.
-	err = pest.rooms.notify(ctx, host.id, BlocksProtocol, blocksMsg{V: 1, Room: string(id), Blocked: [][]byte{[]byte(late.id)}})
+	_, err = blocksProto.Call(ctx, pest.rooms.host(), host.id, blocksMsg{Room: string(id), Blocked: [][]byte{[]byte(late.id)}})
 	refused(t, err, "is not a moderator")
 }

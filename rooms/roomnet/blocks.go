@@ -6,11 +6,10 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 
-	"github.com/clubnode/clubnode/internal/wire"
+	"github.com/clubnode/clubnode/internal/rpc"
 	"github.com/clubnode/clubnode/rooms"
 )
 
@@ -42,16 +41,12 @@ const (
 )
 
 type blocksMsg struct {
-	V       int      `cbor:"0,keyasint"`
-	Room    string   `cbor:"1,keyasint"`
-	Blocked [][]byte `cbor:"2,keyasint,omitempty"`
+	Room    string   `cbor:"0,keyasint"`
+	Blocked [][]byte `cbor:"1,keyasint,omitempty"`
 }
 
-// noticeReply answers a block list or a ticket delivery: empty, or why not.
-type noticeReply struct {
-	V     int    `cbor:"0,keyasint"`
-	Error string `cbor:"1,keyasint,omitempty"`
-}
+var blocksProto = rpc.Protocol[blocksMsg, struct{}]{ID: BlocksProtocol,
+	MaxRequest: maxBlocksFrame, MaxReply: maxNoticeReply, Timeout: noticeTimeout, Codes: Codes, Limited: true}
 
 // BlocksChanged gives this node's block list again to the host of every
 // room it moderates, after its owner blocked or unblocked someone. It
@@ -98,11 +93,11 @@ func (s *Service) shareBlocks(id rooms.RoomID) {
 
 func (s *Service) sendBlocks(ctx context.Context, id rooms.RoomID, host peer.ID) error {
 	blocked := s.cfg.Store.BlockList()
-	msg := blocksMsg{V: 1, Room: string(id)}
+	msg := blocksMsg{Room: string(id)}
 	for _, p := range blocked[:min(len(blocked), MaxBlockList)] {
 		msg.Blocked = append(msg.Blocked, []byte(p))
 	}
-	if err := s.notify(ctx, host, BlocksProtocol, msg); err != nil {
+	if _, err := blocksProto.Call(ctx, s.host(), host, msg); err != nil {
 		return fmt.Errorf("give the block list to the host %s: %w", host, err)
 	}
 	s.mu.Lock()
@@ -113,22 +108,13 @@ func (s *Service) sendBlocks(ctx context.Context, id rooms.RoomID, host peer.ID)
 	return nil
 }
 
-// handleBlocks is the host's side: keep a moderator's block list.
-func (s *Service) handleBlocks(st network.Stream) {
-	s.answerNotice(st, maxBlocksFrame, func(from peer.ID, read func(any) error) error {
-		var msg blocksMsg
-		if err := read(&msg); err != nil {
-			return err
-		}
-		return s.keepBlocks(from, msg)
-	})
+// receiveBlocks is the host's side: keep a moderator's block list.
+func (s *Service) receiveBlocks(_ context.Context, from peer.ID, msg blocksMsg) (struct{}, error) {
+	return struct{}{}, s.keepBlocks(from, msg)
 }
 
 // parse checks a block list's form and returns its room and blocked peers.
 func (msg *blocksMsg) parse() (rooms.RoomID, map[peer.ID]bool, error) {
-	if msg.V != 1 {
-		return "", nil, fmt.Errorf("%w: block list version %d", rooms.ErrBadVersion, msg.V)
-	}
 	id, err := rooms.ParseRoomID(msg.Room)
 	if err != nil {
 		return "", nil, fmt.Errorf("%w: %v", rooms.ErrMalformed, err)
@@ -187,43 +173,4 @@ func (s *Service) blockedBy(id rooms.RoomID, p peer.ID) []peer.ID {
 		}
 	}
 	return out
-}
-
-// notify sends one notice (a block list, a ticket) to p and waits for its
-// answer.
-func (s *Service) notify(ctx context.Context, p peer.ID, proto protocol.ID, msg any) error {
-	ctx, cancel := context.WithTimeout(ctx, noticeTimeout)
-	defer cancel()
-	st, err := s.cfg.P2P.Host().NewStream(ctx, p, proto)
-	if err != nil {
-		return fmt.Errorf("reach %s: %w", p, err)
-	}
-	defer st.Close()
-	_ = st.SetDeadline(time.Now().Add(noticeTimeout))
-	if err := wire.WriteFrame(st, msg); err != nil {
-		st.Reset()
-		return err
-	}
-	var reply noticeReply
-	if err := wire.NewReader(st, maxNoticeReply).ReadFrame(&reply); err != nil {
-		st.Reset()
-		return fmt.Errorf("read the answer: %w", err)
-	}
-	if reply.Error != "" {
-		return fmt.Errorf("%w: %s", ErrRefused, reply.Error)
-	}
-	return nil
-}
-
-// answerNotice reads one notice of at most limit bytes from st, lets handle
-// decide on it, and answers.
-func (s *Service) answerNotice(st network.Stream, limit int, handle func(from peer.ID, read func(any) error) error) {
-	defer st.Close()
-	_ = st.SetDeadline(time.Now().Add(noticeTimeout))
-	read := func(v any) error { return wire.NewReader(st, limit).ReadFrame(v) }
-	reply := noticeReply{V: 1}
-	if err := handle(st.Conn().RemotePeer(), read); err != nil {
-		reply.Error = err.Error()
-	}
-	_ = wire.WriteFrame(st, reply)
 }

@@ -62,7 +62,56 @@ func (s *Service) validateAnnouncement(_ context.Context, from peer.ID, msg *pub
 		return pubsub.ValidationReject
 	}
 	msg.ValidatorData = a
+	if s.cfg.OnChange != nil {
+		s.cfg.OnChange(a.Room)
+	}
+	if a.Host != s.self() {
+		if held, ok := s.State(a.Room); ok && held.Host == s.self() && a.Version > held.Version {
+			s.yield(a.Room, a.Host)
+		}
+	}
 	return pubsub.ValidationAccept
+}
+
+// yield hands a room this node hosts to the node that took it over while
+// this one was out of reach (announcing a later version of it): this node
+// asks the new host for the room's state (a join: it is in the room, as a
+// moderator since the takeover) and takes that state, so the room has one
+// host again.
+func (s *Service) yield(id rooms.RoomID, host peer.ID) {
+	s.mu.Lock()
+	r, ok := s.rooms[id]
+	if !ok || r.yielding {
+		s.mu.Unlock()
+		return
+	}
+	r.yielding = true
+	s.mu.Unlock()
+	s.goFn(func(ctx context.Context) {
+		defer func() {
+			s.mu.Lock()
+			r.yielding = false
+			s.mu.Unlock()
+		}()
+		req, err := rooms.SignRequest(s.cfg.Key, rooms.Request{Room: id, Kind: rooms.KindJoin, Time: s.cfg.Now()})
+		if err != nil {
+			return
+		}
+		next, err := s.send(ctx, host, req, nil)
+		if err == nil {
+			err = s.accept(r, next)
+		}
+		if err != nil {
+			s.log.Warn("another node announces a room this node hosts, but its state was not taken", "room", id, "host", host, "err", err)
+			return
+		}
+		if err := s.persist(id); err != nil {
+			s.log.Warn("could not store the room's state", "room", id, "err", err)
+		}
+		s.rememberJoined(next)
+		s.log.Info("another node took this room over: back in it as what its state says", "room", id, "host", host,
+			"role", next.RoleOf(s.self()))
+	})
 }
 
 // validateState admits a room state only if the rules accept it after the
@@ -106,8 +155,10 @@ func (s *Service) readStates(ctx context.Context, id rooms.RoomID, sub *pubsub.S
 		s.mu.Lock()
 		r := s.rooms[id]
 		var wasHost bool
+		var prevHost peer.ID
 		if r != nil {
-			wasHost = r.state.Host == s.self()
+			prevHost = r.state.Host
+			wasHost = prevHost == s.self()
 		}
 		s.mu.Unlock()
 		if r == nil {
@@ -115,6 +166,9 @@ func (s *Service) readStates(ctx context.Context, id rooms.RoomID, sub *pubsub.S
 		}
 		if err := s.accept(r, next); err != nil {
 			continue
+		}
+		if next.Host != prevHost {
+			s.rememberJoined(next) // who hosts it now, for a restart
 		}
 		if next.Host == s.self() || wasHost {
 			// This node was handed the room (the host left), or gave it
@@ -162,7 +216,7 @@ func (s *Service) announce(ctx context.Context, id rooms.RoomID) {
 		return
 	}
 	r.seq = rooms.NextSeq(r.seq, s.cfg.Now())
-	a := rooms.AnnouncementOf(&r.state.State, r.seq, s.cfg.Now().Add(3*s.cfg.AnnounceInterval))
+	a := rooms.AnnouncementOf(&r.state.State, r.seq, s.cfg.Now().Add(hallwayTTL(s.cfg)))
 	s.mu.Unlock()
 	if m, ok := s.Media(id); ok && m.Subtree > 1 {
 		// The listener count summed up the relay tree: everyone linked

@@ -30,11 +30,27 @@ type memOwner struct {
 	follows map[peer.ID]bool
 	blocks  map[peer.ID]bool
 	tickets map[rooms.RoomID]*rooms.SignedTicket
+	joined  map[rooms.RoomID]*rooms.SignedState
 }
 
 func newOwner() *memOwner {
 	return &memOwner{uses: map[string]int{}, states: map[rooms.RoomID]*rooms.SignedState{},
-		follows: map[peer.ID]bool{}, blocks: map[peer.ID]bool{}, tickets: map[rooms.RoomID]*rooms.SignedTicket{}}
+		follows: map[peer.ID]bool{}, blocks: map[peer.ID]bool{}, tickets: map[rooms.RoomID]*rooms.SignedTicket{},
+		joined: map[rooms.RoomID]*rooms.SignedState{}}
+}
+
+func (o *memOwner) SaveJoined(s *rooms.SignedState) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.joined[s.Room] = s
+	return nil
+}
+
+func (o *memOwner) ForgetJoined(id rooms.RoomID) error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	delete(o.joined, id)
+	return nil
 }
 
 func (o *memOwner) UseInvite(inv *identity.SignedInvite, _ peer.ID) error {

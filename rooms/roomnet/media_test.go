@@ -2,6 +2,7 @@ package roomnet
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"slices"
@@ -18,7 +19,6 @@ import (
 	"github.com/clubnode/clubnode/audio/audiotest"
 	"github.com/clubnode/clubnode/audio/rtc"
 	"github.com/clubnode/clubnode/internal/testutil"
-	"github.com/clubnode/clubnode/internal/wire"
 	"github.com/clubnode/clubnode/rooms"
 )
 
@@ -180,6 +180,11 @@ func speak(t testing.TB, ctx context.Context, m *member, room rooms.RoomID, pcm 
 		t.Error(err)
 		return nil
 	}
+	voice, err := m.rooms.Voice(room)
+	if err != nil {
+		t.Error(err)
+		return nil
+	}
 	ssrc := rand.Uint32()
 	seq := uint16(rand.Uint32())
 	ts := rand.Uint32()
@@ -195,7 +200,7 @@ func speak(t testing.TB, ctx context.Context, m *member, room rooms.RoomID, pcm 
 		pkt := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: audio.PayloadType, SequenceNumber: seq,
 			Timestamp: ts, SSRC: ssrc, Marker: off == 0}, Payload: payload}
 		s.sent[time.Duration(off/audio.FrameSamples)] = time.Now()
-		if err := m.rooms.Speak(room, pkt); err != nil {
+		if err := voice.Write(pkt); err != nil {
 			t.Errorf("%s speaks: %v", m.id, err)
 			return s
 		}
@@ -463,19 +468,15 @@ func TestParentRefusesUnassignedChild(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	try := func(from *member, assignment []byte) string {
-		str, err := from.p2p.Host().NewStream(ctx, relay.id, LinkProtocol)
-		if err != nil {
+		_, str, err := linkProto.Open(ctx, from.p2p.Host(), relay.id, linkHello{Assignment: assignment})
+		if err == nil {
+			str.Close()
+			return ""
+		}
+		if !errors.Is(err, ErrRefused) {
 			t.Fatal(err)
 		}
-		defer str.Close()
-		if err := wire.WriteFrame(str, linkHello{V: 1, Assignment: assignment}); err != nil {
-			t.Fatal(err)
-		}
-		var reply linkReply
-		if err := wire.NewReader(str, maxLinkFrame).ReadFrame(&reply); err != nil {
-			t.Fatal(err)
-		}
-		return reply.Error
+		return err.Error()
 	}
 	// An assignment the outsider signed for itself.
 	self, err := rooms.Assign(outsider.key, id, outsider.id, relay.id, time.Now())

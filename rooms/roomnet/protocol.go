@@ -2,15 +2,13 @@ package roomnet
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"time"
 
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/clubnode/clubnode/identity"
-	"github.com/clubnode/clubnode/internal/wire"
+	"github.com/clubnode/clubnode/internal/rpc"
 	"github.com/clubnode/clubnode/rooms"
 )
 
@@ -31,52 +29,35 @@ func stateTopic(n identity.NetworkID, r rooms.RoomID) string {
 }
 
 type requestMsg struct {
-	V       int    `cbor:"0,keyasint"`
-	Request []byte `cbor:"1,keyasint"`
-	Ticket  []byte `cbor:"2,keyasint,omitempty"`
+	Request []byte `cbor:"0,keyasint"`
+	Ticket  []byte `cbor:"1,keyasint,omitempty"`
 }
 
-type replyMsg struct {
-	V     int    `cbor:"0,keyasint"`
-	State []byte `cbor:"1,keyasint,omitempty"`
-	Error string `cbor:"2,keyasint,omitempty"`
+type stateReply struct {
+	State []byte `cbor:"0,keyasint"`
 }
 
-// ErrRefused wraps the host's reason for refusing a request.
-var ErrRefused = errors.New("refused by the host")
+var requestProto = rpc.Protocol[requestMsg, stateReply]{ID: RequestProtocol,
+	MaxRequest: maxRequestFrame, MaxReply: maxReplyFrame, Timeout: requestTimeout, Codes: Codes, Limited: true}
 
-// handleRequest is the host's side: verify, check the permission table
+// serveRequest is the host's side: verify, check the permission table
 // through rooms.Apply, sign the next state and spread it.
-func (s *Service) handleRequest(st network.Stream) {
-	defer st.Close()
-	_ = st.SetDeadline(time.Now().Add(requestTimeout))
-	var msg requestMsg
-	if err := wire.NewReader(st, maxRequestFrame).ReadFrame(&msg); err != nil {
-		st.Reset()
-		return
-	}
-	reply := replyMsg{V: 1}
-	next, err := s.serve(st.Conn().RemotePeer(), msg)
-	if err != nil {
-		reply.Error = err.Error()
-	} else {
-		reply.State = next.Bytes
-	}
-	_ = wire.WriteFrame(st, reply)
-}
-
-func (s *Service) serve(from peerID, msg requestMsg) (*rooms.SignedState, error) {
+func (s *Service) serveRequest(_ context.Context, from peerID, msg requestMsg) (stateReply, error) {
 	req, err := rooms.ParseRequest(msg.Request)
 	if err != nil {
-		return nil, err
+		return stateReply{}, err
 	}
 	if req.From != from {
-		return nil, fmt.Errorf("request signed by %s but sent by %s", req.From, from)
+		return stateReply{}, fmt.Errorf("%w: request signed by %s but sent by %s", rooms.ErrNotAllowed, req.From, from)
 	}
 	if err := s.replay.Check(&req.Request, s.cfg.Now()); err != nil {
-		return nil, err
+		return stateReply{}, err
 	}
-	return s.apply(req, msg.Ticket)
+	next, err := s.apply(req, msg.Ticket)
+	if err != nil {
+		return stateReply{}, err
+	}
+	return stateReply{State: next.Bytes}, nil
 }
 
 // apply runs a verified request against a room this node hosts.
@@ -92,6 +73,12 @@ func (s *Service) apply(req *rooms.SignedRequest, ticketBytes []byte) (*rooms.Si
 	s.mu.Unlock()
 	if !ok || cur.Host != s.self() {
 		return nil, fmt.Errorf("%w: %s is not hosted by this node", rooms.ErrUnknownRoom, req.Room)
+	}
+	if req.Kind == rooms.KindJoin && cur.InRoom(req.From) && cur.Status != rooms.StatusEnded {
+		// Someone coming back (its node restarted, or it is the old host
+		// after a takeover): it is in the room already, as the state
+		// says; it gets the state and asks for a place in the tree again.
+		return cur, nil
 	}
 	adm := rooms.Admission{Member: s.isMember(req.From), Followed: s.cfg.Store.Follows(req.From),
 		BlockedBy: s.blockedBy(req.Room, req.From)}
@@ -209,33 +196,23 @@ func (s *Service) hostOf(id rooms.RoomID) (peerID, error) {
 	if a, ok := s.dir.Get(id); ok {
 		return a.Host, nil
 	}
+	s.mu.Lock()
+	host, ok := s.remembered[id]
+	s.mu.Unlock()
+	if ok {
+		return host, nil
+	}
 	return "", fmt.Errorf("%w: %s is not in this node's hallway", rooms.ErrUnknownRoom, id)
 }
 
 func (s *Service) send(ctx context.Context, host peerID, req *rooms.SignedRequest, ticket *rooms.SignedTicket) (*rooms.SignedState, error) {
-	ctx, cancel := context.WithTimeout(ctx, requestTimeout)
-	defer cancel()
-	st, err := s.cfg.P2P.Host().NewStream(ctx, host, RequestProtocol)
-	if err != nil {
-		return nil, fmt.Errorf("reach the host %s: %w", host, err)
-	}
-	defer st.Close()
-	_ = st.SetDeadline(time.Now().Add(requestTimeout))
-	msg := requestMsg{V: 1, Request: req.Bytes}
+	msg := requestMsg{Request: req.Bytes}
 	if ticket != nil {
 		msg.Ticket = ticket.Bytes
 	}
-	if err := wire.WriteFrame(st, msg); err != nil {
-		st.Reset()
-		return nil, err
-	}
-	var reply replyMsg
-	if err := wire.NewReader(st, maxReplyFrame).ReadFrame(&reply); err != nil {
-		st.Reset()
-		return nil, fmt.Errorf("read the host's reply: %w", err)
-	}
-	if reply.Error != "" {
-		return nil, fmt.Errorf("%w: %s", ErrRefused, reply.Error)
+	reply, err := requestProto.Call(ctx, s.host(), host, msg)
+	if err != nil {
+		return nil, fmt.Errorf("the host %s: %w", host, err)
 	}
 	next, err := rooms.ParseState(reply.State)
 	if err != nil {

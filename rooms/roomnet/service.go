@@ -9,15 +9,19 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/crypto"
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"golang.org/x/time/rate"
 
 	"github.com/clubnode/clubnode/audio/rtc"
 	"github.com/clubnode/clubnode/identity"
+	"github.com/clubnode/clubnode/internal/rpc"
 	"github.com/clubnode/clubnode/p2p"
 	"github.com/clubnode/clubnode/rooms"
 )
@@ -41,6 +45,11 @@ type Store interface {
 	// (nil if none), for the hallway and for joining.
 	SaveTicket(t *rooms.SignedTicket) error
 	Ticket(room rooms.RoomID) *rooms.SignedTicket
+	// SaveJoined remembers a room this node takes part in and does not
+	// host, with the state it holds, so that a restarted node goes back to
+	// it (Rejoin); ForgetJoined drops it once the node is out of the room.
+	SaveJoined(s *rooms.SignedState) error
+	ForgetJoined(id rooms.RoomID) error
 }
 
 // Config configures a Service.
@@ -50,12 +59,24 @@ type Config struct {
 	Store  Store
 	Logger *slog.Logger
 	// AnnounceInterval is how often a host re-publishes its rooms; the
-	// hallway forgets a room after three intervals of silence, and a
-	// moderator takes over after HostTimeout. HostTimeout defaults to two
-	// intervals, so that the first successor's takeover reaches hallways
-	// before they forget the room: it stays listed through the takeover.
+	// hallway forgets a room after three intervals of silence.
 	AnnounceInterval time.Duration
-	HostTimeout      time.Duration
+	// HostTimeout is how long a room's host may stay silent before its
+	// first successor takes the room over (each later successor waits one
+	// more HostTimeout). Moderators do not judge the host by the hallway,
+	// whose announcements are rate-limited and gossiped: each pings the
+	// host directly, HostTimeout/8 apart, and the host is silent when no
+	// answer, state or announcement came for HostTimeout. Default 2 s (or
+	// two announce intervals, if that is shorter).
+	HostTimeout time.Duration
+	// PresenceTimeout is how long someone on the stage of a room this node
+	// hosts may be out of reach before the host prunes them from it (an
+	// old host after a takeover, a speaker whose node died). Default 30 s.
+	PresenceTimeout time.Duration
+	// ResumeWindow is how recent the stored state of a live room this node
+	// hosted must be for a restart to resume it rather than end it, when
+	// nobody took it over meanwhile. Default 10 minutes.
+	ResumeWindow time.Duration
 	// ScheduleGrace is how late a scheduled room may still go live: a host
 	// whose node was off at the start time and comes back within it opens
 	// the room; later, it ends the room instead (nobody is waiting any
@@ -72,6 +93,11 @@ type Config struct {
 	// MediaTimeout is how long a link may be silent before its parent is
 	// given up; 0 means rtc's default.
 	MediaTimeout time.Duration
+
+	// OnChange, if set, is told the ID of every room whose state or
+	// hallway entry changed here (the event stream wakes on it). It must
+	// not block: it may be called with the service's lock held.
+	OnChange func(rooms.RoomID)
 }
 
 // Service runs the rooms of one node in one network.
@@ -91,8 +117,12 @@ type Service struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 
-	mu    sync.Mutex
-	rooms map[rooms.RoomID]*room
+	mu     sync.Mutex
+	rooms  map[rooms.RoomID]*room
+	probes map[peer.ID]*hostProbe // as a moderator: the hosts it watches
+	// remembered are the hosts of rooms this node was in before a restart
+	// and is going back to (Rejoin): the room may not be in the hallway.
+	remembered map[rooms.RoomID]peer.ID
 	// signMu makes the host's changes one at a time: each next state is
 	// built on the one before, or two requests arriving together would
 	// both build on the same version and one of them would be lost.
@@ -107,7 +137,7 @@ type room struct {
 	topic     *pubsub.Topic
 	sub       *pubsub.Subscription
 	cancel    context.CancelFunc
-	lastHeard time.Time // last state or announcement from the host
+	lastHeard time.Time // last state, announcement or ping answer from the host
 	seq       uint64    // last announcement sequence this node published
 	// As the host: the block lists the room's moderators sent (blocks.go).
 	modBlocks map[peer.ID]map[peer.ID]bool
@@ -115,9 +145,13 @@ type room struct {
 	// whether a send is under way.
 	blocksSentTo  peer.ID
 	blocksSending bool
-	// As a participant: a check that a silent host still answers is
-	// under way (forgetIfAbandoned).
+	// As a participant: a check that the host still answers is under way
+	// (a moderator's liveness probe, or forgetIfAbandoned's).
 	probing bool
+	// As the host: since when each one on stage has been out of reach,
+	// and whether this node is handing the room to one that took it over.
+	absentSince map[peer.ID]time.Time
+	yielding    bool
 }
 
 // New starts the service for the network p2p is a member of.
@@ -136,7 +170,15 @@ func New(cfg Config) (*Service, error) {
 		cfg.AnnounceInterval = 5 * time.Second
 	}
 	if cfg.HostTimeout <= 0 {
-		cfg.HostTimeout = 2 * cfg.AnnounceInterval
+		// Shorter than the hallway's memory of a room (three intervals),
+		// so that the takeover's announcement keeps the room listed.
+		cfg.HostTimeout = min(2*time.Second, 2*cfg.AnnounceInterval)
+	}
+	if cfg.PresenceTimeout <= 0 {
+		cfg.PresenceTimeout = 30 * time.Second
+	}
+	if cfg.ResumeWindow <= 0 {
+		cfg.ResumeWindow = 10 * time.Minute
 	}
 	if cfg.ScheduleGrace <= 0 {
 		cfg.ScheduleGrace = time.Hour
@@ -148,7 +190,12 @@ func New(cfg Config) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	dir, err := rooms.NewDirectory(rooms.DirectoryConfig{Network: chain.Network(), TTL: 3 * cfg.AnnounceInterval, Now: cfg.Now})
+	// Each room's announcements are let in at six per TTL (about twice an
+	// interval, for the periodic one and the changes between), at least
+	// one a second, so a host re-announcing on its interval is never cut.
+	ttl := hallwayTTL(cfg)
+	dir, err := rooms.NewDirectory(rooms.DirectoryConfig{Network: chain.Network(), TTL: ttl, Now: cfg.Now,
+		Rate: rate.Limit(max(1, 6/ttl.Seconds())), Burst: 8})
 	if err != nil {
 		return nil, err
 	}
@@ -157,28 +204,31 @@ func New(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{cfg: cfg, log: cfg.Logger.With("component", "rooms"), network: chain.Network(),
-		dir: dir, replay: replay, follow: follow, rooms: map[rooms.RoomID]*room{}}
+		dir: dir, replay: replay, follow: follow, rooms: map[rooms.RoomID]*room{}, probes: map[peer.ID]*hostProbe{},
+		remembered: map[rooms.RoomID]peer.ID{}}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if err := s.startHallway(); err != nil {
 		s.cancel()
 		return nil, err
 	}
-	cfg.P2P.Host().SetStreamHandler(RequestProtocol, s.handleRequest)
-	cfg.P2P.Host().SetStreamHandler(TicketProtocol, s.handleTicket)
-	cfg.P2P.Host().SetStreamHandler(BlocksProtocol, s.handleBlocks)
+	requestProto.Handle(s.ctx, s.host(), s.serveRequest)
+	ticketProto.Handle(s.ctx, s.host(), s.receiveTicket)
+	blocksProto.Handle(s.ctx, s.host(), s.receiveBlocks)
 	if cfg.Media != nil {
-		s.media = newMedia(s, cfg.Media, cfg.RelayCapacity, cfg.MediaTimeout)
+		view := mediaView{host: s.host(), key: cfg.Key, now: cfg.Now, states: s, log: s.log.With("plane", "media")}
+		s.media = newMedia(s.ctx, view, cfg.Media, cfg.RelayCapacity, cfg.MediaTimeout)
 		s.media.start()
 	}
 	s.goFn(s.tick)
+	s.goFn(s.liveness)
 	return s, nil
 }
 
 // Close stops the service's goroutines and leaves its topics.
 func (s *Service) Close() {
-	s.cfg.P2P.Host().RemoveStreamHandler(RequestProtocol)
-	s.cfg.P2P.Host().RemoveStreamHandler(TicketProtocol)
-	s.cfg.P2P.Host().RemoveStreamHandler(BlocksProtocol)
+	requestProto.Remove(s.host())
+	ticketProto.Remove(s.host())
+	blocksProto.Remove(s.host())
 	s.cancel()
 	if s.media != nil {
 		s.media.close()
@@ -203,11 +253,31 @@ func (s *Service) goFn(fn func(ctx context.Context)) {
 
 func (s *Service) self() peer.ID { return s.cfg.P2P.ID() }
 
-// changed tells the media plane that a room's state moved; it never blocks.
+// hallwayTTL is how long a room stays listed after its last announcement:
+// three intervals, and a HostTimeout more, so that when a host dies its
+// successor's takeover reaches hallways before they forget the room.
+func hallwayTTL(cfg Config) time.Duration { return 3*cfg.AnnounceInterval + cfg.HostTimeout }
+
+// host is the libp2p host the rooms protocols run on: the members-only
+// one, so no stranger opens a rooms stream or is reached by one.
+func (s *Service) host() host.Host { return s.cfg.P2P.MemberHost() }
+
+// changed tells the media plane and the owner's hook that a room's state
+// moved; it never blocks.
 func (s *Service) changed(id rooms.RoomID) {
 	if s.media != nil {
 		s.media.changed(id)
 	}
+	if s.cfg.OnChange != nil {
+		s.cfg.OnChange(id)
+	}
+}
+
+// RoomIDs lists the rooms this node takes part in (or hosts) now.
+func (s *Service) RoomIDs() []rooms.RoomID {
+	ids := s.roomIDs()
+	slices.Sort(ids)
+	return ids
 }
 
 // State returns the latest state this node holds of room.
@@ -275,7 +345,9 @@ func (s *Service) adopt(st *rooms.SignedState) error {
 	r := &room{state: st, topic: topic, sub: sub, cancel: cancel, lastHeard: s.cfg.Now()}
 	s.mu.Lock()
 	s.rooms[st.Room] = r
+	delete(s.remembered, st.Room)
 	s.mu.Unlock()
+	s.rememberJoined(st)
 	s.changed(st.Room)
 	s.goFn(func(context.Context) { s.readStates(ctx, st.Room, sub) })
 	return nil
@@ -305,6 +377,9 @@ func (s *Service) drop(id rooms.RoomID) {
 	s.mu.Unlock()
 	if ok {
 		s.changed(id)
+		if err := s.cfg.Store.ForgetJoined(id); err != nil {
+			s.log.Warn("could not forget a room left", "room", id, "err", err)
+		}
 		r.cancel()
 		// The subscription goes first, synchronously: a topic with a live
 		// subscription refuses to close, and a later join of the same
@@ -315,26 +390,142 @@ func (s *Service) drop(id rooms.RoomID) {
 	}
 }
 
-// Restore takes back a room this node hosted before a restart. A live
-// room's listeners have lost their connection to it, so rather than resume
-// a ghost the room is ended cleanly: the end is signed and spread, and the
-// hallway drops it at once. A scheduled room has nobody in it yet: it is
-// announced again, and goes live at once if its start has passed, unless it
-// passed more than ScheduleGrace ago, when the room is ended instead.
+// Restore takes back a room this node hosted before a restart.
+//
+// A scheduled room has nobody in it yet: it is announced again, and goes
+// live at once if its start has passed, unless it passed more than
+// ScheduleGrace ago, when the room is ended instead.
+//
+// A live room may have lived on without this node: a moderator takes over
+// within seconds. So the node first looks at the hallway for one announce
+// interval; if another host announces the room, it joins the room there,
+// as what the new state says it is (a moderator, after a takeover). If
+// nobody does, it resumes the room as its host, whose listeners are still
+// asking it for a place, unless the state is older than ResumeWindow: then
+// the room is ended cleanly.
 func (s *Service) Restore(ctx context.Context, st *rooms.SignedState) error {
 	if st.Host != s.self() || st.Status == rooms.StatusEnded {
 		return nil
 	}
-	if err := s.adopt(st); err != nil {
-		return err
-	}
-	if st.Status == rooms.StatusScheduled && s.cfg.Now().Sub(st.Start) <= s.cfg.ScheduleGrace {
-		if s.startDue(ctx, st.Room) {
+	if st.Status == rooms.StatusScheduled {
+		if err := s.adopt(st); err != nil {
+			return err
+		}
+		if s.cfg.Now().Sub(st.Start) <= s.cfg.ScheduleGrace {
+			if !s.startDue(ctx, st.Room) {
+				s.announce(ctx, st.Room)
+			}
 			return nil
 		}
-		s.announce(ctx, st.Room)
-		return nil
+		_, err := s.Request(ctx, st.Room, rooms.KindEnd, "", nil)
+		return err
 	}
-	_, err := s.Request(ctx, st.Room, rooms.KindEnd, "", nil)
-	return err
+	s.goFn(func(ctx context.Context) { s.resume(ctx, st) })
+	return nil
+}
+
+// resume is Restore for a room that was live: see there. The hallway is
+// given two announce intervals from the moment this node first meets a
+// member (or half a minute if it meets none) to show a new host.
+func (s *Service) resume(ctx context.Context, st *rooms.SignedState) {
+	met := time.NewTimer(30 * time.Second)
+	defer met.Stop()
+	for len(s.cfg.P2P.VerifiedPeers()) == 0 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-met.C:
+		case <-time.After(100 * time.Millisecond):
+			continue
+		}
+		break
+	}
+	deadline := time.NewTimer(2 * s.cfg.AnnounceInterval)
+	defer deadline.Stop()
+	tick := time.NewTicker(100 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if a, ok := s.dir.Get(st.Room); ok && a.Host != s.self() {
+			if _, err := s.Request(ctx, st.Room, rooms.KindJoin, "", nil); err != nil {
+				s.log.Warn("could not rejoin a room another node hosts now", "room", st.Room, "host", a.Host, "err", err)
+			}
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-deadline.C:
+		case <-tick.C:
+			continue
+		}
+		break
+	}
+	if err := s.adopt(st); err != nil {
+		s.log.Warn("could not take back a hosted room", "room", st.Room, "err", err)
+		return
+	}
+	if s.cfg.Now().Sub(st.Updated) > s.cfg.ResumeWindow {
+		if _, err := s.Request(ctx, st.Room, rooms.KindEnd, "", nil); err != nil {
+			s.log.Warn("could not end a room left live long ago", "room", st.Room, "err", err)
+		}
+		return
+	}
+	s.log.Info("resuming a hosted room after a restart", "room", st.Room)
+	s.announce(ctx, st.Room)
+}
+
+// rememberJoined keeps a room this node is in (and does not host) for a
+// restart.
+func (s *Service) rememberJoined(st *rooms.SignedState) {
+	if st.Host == s.self() {
+		return
+	}
+	if err := s.cfg.Store.SaveJoined(st); err != nil {
+		s.log.Warn("could not remember a room joined", "room", st.Room, "err", err)
+	}
+}
+
+// Rejoin goes back to a room this node was in before a restart (the state
+// it remembered): it asks the room's host, or whoever hosts it now if the
+// hallway says so, to let it back in, trying again for a while if the host
+// is not reachable yet. The host lists it still, so it gets the state and
+// its place as before; a room that ended or moved on without it is let go.
+func (s *Service) Rejoin(st *rooms.SignedState) {
+	if st.Host == s.self() {
+		return
+	}
+	s.mu.Lock()
+	s.remembered[st.Room] = st.Host
+	s.mu.Unlock()
+	s.goFn(func(ctx context.Context) {
+		defer func() {
+			s.mu.Lock()
+			delete(s.remembered, st.Room)
+			s.mu.Unlock()
+		}()
+		pause := 250 * time.Millisecond
+		for deadline := s.cfg.Now().Add(2 * time.Minute); ; {
+			if _, held := s.State(st.Room); held {
+				return
+			}
+			_, err := s.Request(ctx, st.Room, rooms.KindJoin, "", nil)
+			if err == nil {
+				s.log.Info("back in a room after a restart", "room", st.Room)
+				return
+			}
+			if !errors.Is(err, rpc.ErrUnreachable) && !errors.Is(err, rpc.ErrNoReply) || s.cfg.Now().After(deadline) {
+				s.log.Info("not back in a room after a restart", "room", st.Room, "err", err)
+				if ferr := s.cfg.Store.ForgetJoined(st.Room); ferr != nil {
+					s.log.Warn("could not forget a room", "room", st.Room, "err", ferr)
+				}
+				return
+			}
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(pause):
+			}
+			pause = min(2*pause, 5*time.Second)
+		}
+	})
 }

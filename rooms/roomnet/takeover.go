@@ -11,10 +11,10 @@ import (
 	"github.com/clubnode/clubnode/rooms"
 )
 
-// tick re-announces hosted rooms and opens scheduled ones at their start,
-// expires the hallway, watches the hosts of rooms this node moderates (and
-// gives them its block list), and lets go of rooms whose host and every
-// moderator have gone silent.
+// tick re-announces hosted rooms, opens scheduled ones at their start and
+// prunes those gone from their stage, expires the hallway, gives the hosts
+// of rooms this node moderates its block list, and lets go of rooms whose
+// host and every moderator have gone silent.
 func (s *Service) tick(ctx context.Context) {
 	t := time.NewTicker(s.cfg.AnnounceInterval / 2)
 	defer t.Stop()
@@ -37,14 +37,84 @@ func (s *Service) tick(ctx context.Context) {
 				if !s.startDue(ctx, id) && n%2 == 0 {
 					s.announce(ctx, id)
 				}
+				s.pruneStage(ctx, id)
 			case st.IsModerator(s.self()):
-				s.watchHost(ctx, id)
 				s.shareBlocks(id)
 			default:
 				s.forgetIfAbandoned(id)
 			}
 		}
 	}
+}
+
+// liveness runs the moderators' side of takeover: it pings the host of
+// each room this node moderates (once per host, however many rooms it
+// hosts) every HostTimeout/8, and takes a room over when its host has been
+// silent for this node's turn.
+func (s *Service) liveness(ctx context.Context) {
+	t := time.NewTicker(max(s.cfg.HostTimeout/8, 10*time.Millisecond))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		hosts := map[peer.ID]bool{}
+		var watched []rooms.RoomID
+		for _, id := range s.roomIDs() {
+			st, ok := s.State(id)
+			if !ok || st.Host == s.self() || !st.IsModerator(s.self()) || st.Status != rooms.StatusLive {
+				continue
+			}
+			hosts[st.Host] = true
+			watched = append(watched, id)
+		}
+		s.mu.Lock()
+		for p := range s.probes {
+			if !hosts[p] && !s.probes[p].inFlight {
+				delete(s.probes, p)
+			}
+		}
+		s.mu.Unlock()
+		for p := range hosts {
+			s.probeHost(p)
+		}
+		for _, id := range watched {
+			s.watchHost(ctx, id)
+		}
+	}
+}
+
+// hostProbe is what the liveness probe knows of one host.
+type hostProbe struct {
+	inFlight bool
+	answered time.Time // last answer to a ping
+}
+
+// probeHost pings a host, unless a ping to it is under way.
+func (s *Service) probeHost(host peer.ID) {
+	s.mu.Lock()
+	pr := s.probes[host]
+	if pr == nil {
+		pr = &hostProbe{}
+		s.probes[host] = pr
+	}
+	if pr.inFlight {
+		s.mu.Unlock()
+		return
+	}
+	pr.inFlight = true
+	s.mu.Unlock()
+	s.goFn(func(ctx context.Context) {
+		alive := s.answers(ctx, host, s.cfg.HostTimeout)
+		s.mu.Lock()
+		defer s.mu.Unlock()
+		pr.inFlight = false
+		if alive {
+			pr.answered = s.cfg.Now()
+		}
+	})
 }
 
 func (s *Service) roomIDs() []rooms.RoomID {
@@ -67,7 +137,11 @@ func (s *Service) watchHost(ctx context.Context, id rooms.RoomID) {
 		s.mu.Unlock()
 		return
 	}
-	st, silent := r.state, s.cfg.Now().Sub(r.lastHeard)
+	st, heard := r.state, r.lastHeard
+	if pr := s.probes[st.Host]; pr != nil && pr.answered.After(heard) {
+		heard = pr.answered
+	}
+	silent := s.cfg.Now().Sub(heard)
 	s.mu.Unlock()
 	rank := slices.Index(rooms.Successors(st.State), s.self())
 	if rank < 0 || silent < time.Duration(rank+1)*s.cfg.HostTimeout {
@@ -121,7 +195,7 @@ func (s *Service) forgetIfAbandoned(id rooms.RoomID) {
 	r.probing = true
 	s.mu.Unlock()
 	s.goFn(func(ctx context.Context) {
-		alive := s.answers(ctx, st.Host)
+		alive := s.answers(ctx, st.Host, 2*s.cfg.HostTimeout)
 		s.mu.Lock()
 		r.probing = false
 		if alive {
@@ -137,9 +211,9 @@ func (s *Service) forgetIfAbandoned(id rooms.RoomID) {
 	})
 }
 
-// answers reports whether p answers a libp2p ping within two HostTimeouts.
-func (s *Service) answers(ctx context.Context, p peer.ID) bool {
-	ctx, cancel := context.WithTimeout(ctx, 2*s.cfg.HostTimeout)
+// answers reports whether p answers a libp2p ping within timeout.
+func (s *Service) answers(ctx context.Context, p peer.ID, timeout time.Duration) bool {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	res, ok := <-ping.Ping(ctx, s.cfg.P2P.Host(), p)
 	return ok && res.Error == nil

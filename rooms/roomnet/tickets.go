@@ -4,10 +4,10 @@ import (
 	"context"
 	"fmt"
 
-	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 
+	"github.com/clubnode/clubnode/internal/rpc"
 	"github.com/clubnode/clubnode/rooms"
 )
 
@@ -25,9 +25,11 @@ const TicketProtocol protocol.ID = "/clubnode/room-ticket/1.0.0"
 const maxTicketFrame = rooms.MaxTicketSize + 64
 
 type ticketMsg struct {
-	V      int    `cbor:"0,keyasint"`
-	Ticket []byte `cbor:"1,keyasint"`
+	Ticket []byte `cbor:"0,keyasint"`
 }
+
+var ticketProto = rpc.Protocol[ticketMsg, struct{}]{ID: TicketProtocol,
+	MaxRequest: maxTicketFrame, MaxReply: maxNoticeReply, Timeout: noticeTimeout, Codes: Codes, Limited: true}
 
 // DeliverTicket gives t, issued by this node, to its holder's node, and
 // returns once that node has kept it.
@@ -35,32 +37,23 @@ func (s *Service) DeliverTicket(ctx context.Context, t *rooms.SignedTicket) erro
 	if t.Issuer != s.self() {
 		return fmt.Errorf("deliver ticket: %w: it was issued by %s, not this node", rooms.ErrNotAllowed, t.Issuer)
 	}
-	if err := s.notify(ctx, t.Holder, TicketProtocol, ticketMsg{V: 1, Ticket: t.Bytes}); err != nil {
+	if _, err := ticketProto.Call(ctx, s.host(), t.Holder, ticketMsg{Ticket: t.Bytes}); err != nil {
 		return fmt.Errorf("deliver the ticket to %s: %w", t.Holder, err)
 	}
 	return nil
 }
 
-// handleTicket is the holder's side: keep a ticket if it is for this node,
-// comes from its issuer and opens a room this node knows of.
-func (s *Service) handleTicket(st network.Stream) {
-	s.answerNotice(st, maxTicketFrame, func(from peer.ID, read func(any) error) error {
-		var msg ticketMsg
-		if err := read(&msg); err != nil {
-			return err
-		}
-		if msg.V != 1 {
-			return fmt.Errorf("%w: ticket message version %d", rooms.ErrBadVersion, msg.V)
-		}
-		t, err := rooms.ParseTicket(msg.Ticket)
-		if err != nil {
-			return err
-		}
-		if t.Issuer != from {
-			return fmt.Errorf("%w: a ticket issued by %s, delivered by %s", rooms.ErrNotAllowed, t.Issuer, from)
-		}
-		return s.KeepTicket(t)
-	})
+// receiveTicket is the holder's side: keep a ticket if it is for this
+// node, comes from its issuer and opens a room this node knows of.
+func (s *Service) receiveTicket(_ context.Context, from peer.ID, msg ticketMsg) (struct{}, error) {
+	t, err := rooms.ParseTicket(msg.Ticket)
+	if err != nil {
+		return struct{}{}, err
+	}
+	if t.Issuer != from {
+		return struct{}{}, fmt.Errorf("%w: a ticket issued by %s, delivered by %s", rooms.ErrNotAllowed, t.Issuer, from)
+	}
+	return struct{}{}, s.KeepTicket(t)
 }
 
 // KeepTicket stores t if it lets this node into a room it knows of now

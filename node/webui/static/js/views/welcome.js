@@ -25,8 +25,14 @@ export function mount(main, route) {
 
   // The name and bio are saved first, so the network learns them with the
   // node's first profile.
+  // The name field sits outside both forms, so "required" alone does not
+  // stop a submit: an empty name is refused here, before anything is sent.
   async function saveProfile() {
     const n = name.value.trim();
+    if (!n) {
+      name.focus();
+      throw new Error('Give your name first: it is what other members see.');
+    }
     if (n !== me.name || bio.value.trim()) await api.setProfile(n, bio.value.trim());
   }
 

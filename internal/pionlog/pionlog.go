@@ -1,4 +1,5 @@
-package rtc
+// Package pionlog routes pion's logs (WebRTC, ICE, TURN) into slog.
+package pionlog
 
 import (
 	"context"
@@ -8,13 +9,15 @@ import (
 	"github.com/pion/logging"
 )
 
-// pionLogFactory routes pion's logs into the node's slog handler, one level
-// down: pion warns about routine events (streams closed while closing, ping
-// before candidates arrive) and logs every state change at Info, so its
-// Info and Warn go to Debug and its Error to Warn. Trace goes below Debug.
-type pionLogFactory struct{ log *slog.Logger }
+// Factory routes pion's logs into log, one level down: pion warns about
+// routine events (streams closed while closing, ping before candidates
+// arrive) and logs every state change at Info, so its Info and Warn go to
+// Debug and its Error to Warn. Trace goes below Debug.
+func Factory(log *slog.Logger) logging.LoggerFactory { return factory{log: log} }
 
-func (f pionLogFactory) NewLogger(scope string) logging.LeveledLogger {
+type factory struct{ log *slog.Logger }
+
+func (f factory) NewLogger(scope string) logging.LeveledLogger {
 	return pionLogger{log: f.log.With("pion", scope)}
 }
 

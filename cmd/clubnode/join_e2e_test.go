@@ -1,0 +1,66 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/clubnode/clubnode/internal/daemontest"
+	"github.com/clubnode/clubnode/internal/testutil"
+	"github.com/clubnode/clubnode/node/apiv1"
+)
+
+// TestJoinWaitsForTheInviter: an invitee whose inviter's node is down
+// keeps trying, says what it is waiting for, and is in once the inviter
+// is back (on the addresses its token names).
+func TestJoinWaitsForTheInviter(t *testing.T) {
+	a, b := initHome(t, "Alice"), initHome(t, "Bob")
+	listenA := freeListenAddrs(t)
+	da := startDaemon(t, a, listenA...)
+	mustRun(t, a, "network", "create", "Night Owls")
+	token := strings.TrimSpace(mustRun(t, a, "invite"))
+	da.Stop()
+	startDaemon(t, b)
+
+	join := exec.Command(daemontest.MustBinary(t), "--home", b, "join", "--wait", "90s", token)
+	var stderr lockedOutput
+	join.Stderr = &stderr
+	if err := join.Start(); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 30*time.Second, func() error {
+		if !strings.Contains(stderr.String(), "waiting for the inviter's node") {
+			return fmt.Errorf("join has not said what it waits for: %q", stderr.String())
+		}
+		return nil
+	})
+	startDaemon(t, a, listenA...)
+	if err := join.Wait(); err != nil {
+		t.Fatalf("join once the inviter was back: %v\n%s", err, stderr.String())
+	}
+	if id := mustJSON[apiv1.Identity](t, b, "id"); id.Network == nil || id.Network.Name != "Night Owls" {
+		t.Fatalf("Bob after join: %+v", id)
+	}
+}
+
+// lockedOutput collects a subprocess's output while the test reads it.
+type lockedOutput struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (l *lockedOutput) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.Write(p)
+}
+
+func (l *lockedOutput) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.buf.String()
+}

@@ -1,0 +1,62 @@
+// Package group runs goroutines that belong to one owner: they share a
+// context, the owner's Close cancels it and waits for every one of them,
+// and once closing starts no new one is let in. It is what each
+// long-lived part of clubnode (a node, a room service, a media session)
+// would otherwise write by hand around a WaitGroup.
+//
+// golang.org/x/sync/errgroup is close, but it neither refuses work after
+// Wait has begun nor cancels on Close, which is the part that makes
+// shutdown safe here.
+package group
+
+import (
+	"context"
+	"sync"
+)
+
+// Group is a set of goroutines with one lifetime. The zero value is not
+// usable; make one with New.
+type Group struct {
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu      sync.Mutex
+	closing bool
+	wg      sync.WaitGroup
+}
+
+// New makes a group whose context ends with parent's or at Close.
+func New(parent context.Context) *Group {
+	ctx, cancel := context.WithCancel(parent)
+	return &Group{ctx: ctx, cancel: cancel}
+}
+
+// Context is the group's context: it ends when the group closes.
+func (g *Group) Context() context.Context { return g.ctx }
+
+// Go runs fn in a goroutine of the group, with the group's context. Once
+// Close has begun it runs nothing and returns false.
+func (g *Group) Go(fn func(ctx context.Context)) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closing {
+		return false
+	}
+	g.wg.Add(1)
+	go func() {
+		defer g.wg.Done()
+		fn(g.ctx)
+	}()
+	return true
+}
+
+// Close cancels the group's context and waits for its goroutines. It is
+// safe to call more than once, and from several goroutines, but not from
+// a goroutine of the group itself (it would wait for itself).
+func (g *Group) Close() {
+	g.mu.Lock()
+	g.closing = true
+	g.mu.Unlock()
+	g.cancel()
+	g.wg.Wait()
+}

@@ -1,0 +1,47 @@
+package group
+
+import (
+	"context"
+	"sync/atomic"
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func TestCloseCancelsAndWaits(t *testing.T) {
+	g := New(context.Background())
+	var done atomic.Int32
+	started := make(chan struct{}, 3)
+	for range 3 {
+		if !g.Go(func(ctx context.Context) {
+			started <- struct{}{}
+			<-ctx.Done()
+			done.Add(1)
+		}) {
+			t.Fatal("Go refused work before Close")
+		}
+	}
+	for range 3 {
+		<-started
+	}
+	g.Close()
+	if n := done.Load(); n != 3 {
+		t.Fatalf("Close returned with %d of 3 goroutines finished", n)
+	}
+	if g.Go(func(context.Context) { t.Error("ran after Close") }) {
+		t.Fatal("Go accepted work after Close")
+	}
+	g.Close() // twice is fine
+}
+
+func TestParentEndsGroup(t *testing.T) {
+	parent, cancel := context.WithCancel(context.Background())
+	g := New(parent)
+	stopped := make(chan struct{})
+	g.Go(func(ctx context.Context) { <-ctx.Done(); close(stopped) })
+	cancel()
+	<-stopped
+	g.Close()
+}

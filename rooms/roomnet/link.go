@@ -1,0 +1,130 @@
+package roomnet
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	"github.com/pion/rtp"
+
+	"github.com/clubnode/clubnode/audio/rtc"
+	"github.com/clubnode/clubnode/internal/rpc"
+	"github.com/clubnode/clubnode/rooms"
+)
+
+// LinkProtocol opens the link from a child to the parent its assignment
+// names: the assignment first, then the WebRTC signalling of package rtc on
+// the same stream, so the DTLS fingerprints in the SDP travel over a
+// channel authenticated by both peers' libp2p keys.
+const LinkProtocol protocol.ID = "/clubnode/room-media/1.0.0"
+
+const (
+	maxLinkFrame = rooms.MaxAssignmentSize + 512
+	placeTimeout = 5 * time.Second
+)
+
+type linkHello struct {
+	Assignment []byte `cbor:"0,keyasint"`
+}
+
+var linkProto = rpc.Protocol[linkHello, struct{}]{ID: LinkProtocol,
+	MaxRequest: maxLinkFrame, MaxReply: maxLinkFrame, Timeout: placeTimeout, Codes: Codes, Limited: true}
+
+// linkParent opens the link to the assigned parent and runs it until it
+// fails or ctx ends.
+func (ms *mediaSession) linkParent(ctx context.Context, a *rooms.SignedAssignment) error {
+	_, str, err := linkProto.Open(ctx, ms.m.host, a.Parent, linkHello{Assignment: a.Bytes})
+	if err != nil {
+		return fmt.Errorf("link to %s: %w", a.Parent, err)
+	}
+	defer str.Close()
+	// A stream blocked in a read does not see ctx; resetting it does.
+	stop := context.AfterFunc(ctx, func() { _ = str.Reset() })
+	defer stop()
+	// The audio's connection must not be trimmed as idle by the
+	// connection manager: a media link carries nothing it can see.
+	ms.m.host.ConnManager().Protect(a.Parent, mediaTag(ms.room))
+	defer ms.m.host.ConnManager().Unprotect(a.Parent, mediaTag(ms.room))
+	return rtc.DialParent(ctx, ms.m.api, str, ms.fwd, rtc.ParentOptions{Timeout: ms.m.timeout, Uplink: ms.uplink,
+		Subtree: ms.subtree, Label: rtc.LinkLabel{Room: string(ms.room), Peer: a.Parent.String()}})
+}
+
+// acceptChild is a parent's side of LinkProtocol: check the assignment,
+// then serve the child until the link ends.
+func (m *media) acceptChild(_ context.Context, child peer.ID, hello linkHello) (struct{}, func(context.Context, network.Stream), error) {
+	ms, err := m.admitChild(child, hello)
+	if err != nil {
+		m.log.Debug("refused child", "peer", child, "err", err)
+		return struct{}{}, nil, err
+	}
+	return struct{}{}, func(ctx context.Context, str network.Stream) { ms.serveChild(ctx, child, str) }, nil
+}
+
+func (ms *mediaSession) serveChild(parent context.Context, child peer.ID, str network.Stream) {
+	// The link lives as long as the session, the handler and the stream.
+	ctx, cancel := context.WithCancel(ms.ctx)
+	defer cancel()
+	stopParent := context.AfterFunc(parent, cancel)
+	defer stopParent()
+	link := &childLink{cancel: cancel}
+	ms.mu.Lock()
+	if old, ok := ms.children[child]; ok {
+		old.cancel()
+	}
+	ms.children[child] = link
+	ms.mu.Unlock()
+	defer func() {
+		ms.mu.Lock()
+		if ms.children[child] == link {
+			delete(ms.children, child)
+		}
+		ms.mu.Unlock()
+	}()
+	stop := context.AfterFunc(ctx, func() { _ = str.Reset() })
+	defer stop()
+	ms.m.host.ConnManager().Protect(child, mediaTag(ms.room))
+	defer ms.m.host.ConnManager().Unprotect(child, mediaTag(ms.room))
+	opts := rtc.ChildOptions{Timeout: ms.m.timeout, Label: rtc.LinkLabel{Room: string(ms.room), Peer: child.String()}, OnSubtree: func(n int) {
+		ms.mu.Lock()
+		link.subtree = n
+		ms.mu.Unlock()
+	}}
+	if st, ok := ms.m.states.State(ms.room); ok && st.Host == ms.self() {
+		// Speakers hang under the host; what they send enters the room
+		// here, and the forwarder drops anyone not audible.
+		opts.Uplink = func(pkt *rtp.Packet) { ms.fwd.Write(child.String(), pkt) }
+	}
+	err := rtc.ServeChild(ctx, ms.m.api, str, ms.fwd, opts)
+	if err != nil && !errors.Is(err, context.Canceled) {
+		ms.m.log.Debug("child link ended", "room", ms.room, "child", child, "err", err)
+	}
+}
+
+func (m *media) admitChild(child peer.ID, hello linkHello) (*mediaSession, error) {
+	a, err := rooms.ParseAssignment(hello.Assignment)
+	if err != nil {
+		return nil, err
+	}
+	st, ok := m.states.State(a.Room)
+	if !ok {
+		return nil, fmt.Errorf("%w: this node is not in %s", rooms.ErrUnknownRoom, a.Room)
+	}
+	if err := a.Check(st.Room, st.Host, child, m.self(), m.now()); err != nil {
+		return nil, err
+	}
+	if st.IsBanned(child) {
+		return nil, fmt.Errorf("%w", rooms.ErrBanned)
+	}
+	ms, ok := m.session(a.Room)
+	if !ok {
+		return nil, fmt.Errorf("%w: no media for %s here", rooms.ErrNotLive, a.Room)
+	}
+	return ms, nil
+}
+
+// mediaTag names a room's media links to the connection manager.
+func mediaTag(room rooms.RoomID) string { return "room-media:" + string(room) }

@@ -1,0 +1,112 @@
+package roomnet
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+
+	"github.com/clubnode/clubnode/internal/rpc"
+	"github.com/clubnode/clubnode/rooms"
+)
+
+// PlaceProtocol asks a room's host for a parent in the relay tree and gets
+// a signed assignment back.
+const PlaceProtocol protocol.ID = "/clubnode/room-place/1.0.0"
+
+const (
+	maxPlaceFrame = 8 << 10
+	maxReportKids = rooms.MaxRelayCapacity
+)
+
+type placeRequest struct {
+	Room     string   `cbor:"0,keyasint"`
+	Capacity int      `cbor:"1,keyasint"`
+	Avoid    []byte   `cbor:"2,keyasint,omitempty"`
+	Children [][]byte `cbor:"3,keyasint,omitempty"`
+}
+
+type placeReply struct {
+	Assignment []byte `cbor:"0,keyasint"`
+}
+
+var placeProto = rpc.Protocol[placeRequest, placeReply]{ID: PlaceProtocol,
+	MaxRequest: maxPlaceFrame, MaxReply: maxPlaceFrame, Timeout: placeTimeout, Codes: Codes, Limited: true}
+
+// askParent asks the host where this node should hang.
+func (ms *mediaSession) askParent(ctx context.Context, st *rooms.SignedState, avoid peer.ID) (*rooms.SignedAssignment, error) {
+	req := placeRequest{Room: string(ms.room), Capacity: ms.m.capacity, Children: ms.childIDs()}
+	if avoid != "" {
+		req.Avoid = []byte(avoid)
+	}
+	reply, err := placeProto.Call(ctx, ms.m.host, st.Host, req)
+	if err != nil {
+		return nil, fmt.Errorf("ask the host %s for a parent: %w", st.Host, err)
+	}
+	a, err := rooms.ParseAssignment(reply.Assignment)
+	if err != nil {
+		return nil, err
+	}
+	if err := a.Check(ms.room, st.Host, ms.self(), a.Parent, ms.m.now()); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// place is the host's side of PlaceProtocol.
+func (m *media) place(_ context.Context, from peer.ID, req placeRequest) (placeReply, error) {
+	a, err := m.placeChild(from, req)
+	if err != nil {
+		return placeReply{}, err
+	}
+	return placeReply{Assignment: a.Bytes}, nil
+}
+
+func (m *media) placeChild(from peer.ID, req placeRequest) (*rooms.SignedAssignment, error) {
+	id, err := rooms.ParseRoomID(req.Room)
+	if err != nil {
+		return nil, err
+	}
+	if len(req.Children) > maxReportKids {
+		return nil, fmt.Errorf("%w: %d children reported", rooms.ErrTooLarge, len(req.Children))
+	}
+	st, ok := m.states.State(id)
+	if !ok || st.Host != m.self() {
+		return nil, fmt.Errorf("%w: %s is not hosted by this node", rooms.ErrUnknownRoom, id)
+	}
+	if st.Status != rooms.StatusLive {
+		return nil, fmt.Errorf("%w: %s", rooms.ErrNotLive, id)
+	}
+	if !st.InRoom(from) {
+		return nil, fmt.Errorf("%w: join the room before asking for its audio", rooms.ErrNotInRoom)
+	}
+	ms, ok := m.session(id)
+	if !ok {
+		return nil, fmt.Errorf("%w: no media for %s yet", rooms.ErrNotLive, id)
+	}
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	if ms.tree == nil || ms.host != m.self() {
+		return nil, fmt.Errorf("%w: this node is taking the room over; ask again", rooms.ErrNotLive)
+	}
+	pr := rooms.PlaceRequest{Child: from, Capacity: req.Capacity, OnStage: st.OnStage(from)}
+	if len(req.Avoid) > 0 {
+		lost, err := peer.IDFromBytes(req.Avoid)
+		if err != nil {
+			return nil, fmt.Errorf("%w: avoid: %v", rooms.ErrMalformed, err)
+		}
+		pr.Avoid, pr.AvoidGone = lost, m.host.Network().Connectedness(lost) != network.Connected
+	}
+	for _, b := range req.Children {
+		if c, err := peer.IDFromBytes(b); err == nil && st.InRoom(c) {
+			pr.Children = append(pr.Children, c)
+		}
+	}
+	pl, err := rooms.Placer{Tree: ms.tree}.Place(pr) // the decision, in package rooms
+	if err != nil {
+		return nil, err
+	}
+	return rooms.Assign(m.key, id, from, pl.Parent, m.now())
+}

@@ -1,0 +1,27 @@
+package roomnet
+
+import "github.com/clubnode/clubnode/rooms"
+
+// Read-only views for the node's metrics.
+
+// Rooms returns the latest state of every room this node holds.
+func (s *Service) Rooms() []*rooms.SignedState {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]*rooms.SignedState, 0, len(s.rooms))
+	for _, r := range s.rooms {
+		if r.state != nil {
+			out = append(out, r.state)
+		}
+	}
+	return out
+}
+
+// LinkRepairs counts the times this node lost its parent in a room's relay
+// tree and went looking for a new one.
+func (s *Service) LinkRepairs() uint64 {
+	if s.media == nil {
+		return 0
+	}
+	return s.media.repairs.Load()
+}
