@@ -13,6 +13,8 @@
 //	Request       clubnode/room-request/v1       signed by the requester
 //	Ticket        clubnode/room-ticket/v1        signed by the host or creator
 //	Announcement  clubnode/room-announcement/v1  signed by the host
+//	Assignment    clubnode/room-assignment/v1    signed by the host or a delegate
+//	Delegation    clubnode/room-delegation/v1    signed by the host
 //
 // The flow, on the host's node:
 //
@@ -33,6 +35,14 @@
 // makes everyone settle on the one earlier in Successors. With no moderator
 // left the room ends: participants see the host silent and Successor report
 // none, and the hallway drops the room at its expiry.
+//
+// The relay tree: the host keeps a Tree and decides every placement with
+// a Placer (placement.go): shallowest parent with room, using what nodes
+// report (measured uplink, reach, network coordinates, always-on), with
+// backup parents known in advance (backups.go). An Assignment tells the
+// parent the child is the host's; a Delegation lets an always-on relay
+// place its own subtree (delegation.go). cmd/clubsim drives this code with
+// tens of thousands of simulated listeners.
 //
 // Who sees what in the hallway: open rooms, everyone; social rooms, the
 // members the current host follows, named by follow tags that only they can

@@ -186,6 +186,29 @@ func FuzzParseAssignment(f *testing.F) {
 	if err != nil {
 		f.Fatal(err)
 	}
-	fuzzParser(f, c.keys["H"], MaxAssignmentSize, [][]byte{a.Bytes}, ParseAssignment,
+	backed, err := AssignWithBackups(c.keys["H"], room, c.id("L"), c.id("S"), []peer.ID{c.id("M"), c.id("N"), c.id("T")}, t0)
+	if err != nil {
+		f.Fatal(err)
+	}
+	del, err := Delegate(c.keys["H"], room, c.id("M"), t0)
+	if err != nil {
+		f.Fatal(err)
+	}
+	delegated, err := AssignDelegated(c.keys["M"], del, c.id("L"), c.id("S"), []peer.ID{c.id("T")}, t0)
+	if err != nil {
+		f.Fatal(err)
+	}
+	fuzzParser(f, c.keys["H"], MaxAssignmentSize, [][]byte{a.Bytes, backed.Bytes, delegated.Bytes}, ParseAssignment,
 		func(v *SignedAssignment) *Assignment { return &v.Assignment }, func(v *SignedAssignment) []byte { return v.Bytes })
+}
+
+func FuzzParseDelegation(f *testing.F) {
+	c := newCast(f)
+	room, _ := NewRoomID()
+	d, err := Delegate(c.keys["H"], room, c.id("M"), t0)
+	if err != nil {
+		f.Fatal(err)
+	}
+	fuzzParser(f, c.keys["H"], MaxDelegationSize, [][]byte{d.Bytes}, ParseDelegation,
+		func(v *SignedDelegation) *Delegation { return &v.Delegation }, func(v *SignedDelegation) []byte { return v.Bytes })
 }

@@ -91,31 +91,22 @@ func (m *media) placeChild(from peer.ID, req placeRequest) (*rooms.SignedAssignm
 	if ms.tree == nil || ms.host != m.self() {
 		return nil, fmt.Errorf("%w: this node is taking the room over; ask again", rooms.ErrNotLive)
 	}
-	var avoid []peer.ID
+	pr := rooms.PlaceRequest{Child: from, Capacity: req.Capacity, OnStage: st.OnStage(from)}
 	if len(req.Avoid) > 0 {
 		lost, err := peer.IDFromBytes(req.Avoid)
 		if err != nil {
 			return nil, fmt.Errorf("%w: avoid: %v", rooms.ErrMalformed, err)
 		}
-		avoid = append(avoid, lost)
-		if lost != m.self() && m.host.Network().Connectedness(lost) != network.Connected {
-			// The lost parent is gone for the host too: its other
-			// children will ask next, and nobody more goes under it.
-			ms.tree.Remove(lost)
+		pr.Avoid, pr.AvoidGone = lost, m.host.Network().Connectedness(lost) != network.Connected
+	}
+	for _, b := range req.Children {
+		if c, err := peer.IDFromBytes(b); err == nil && st.InRoom(c) {
+			pr.Children = append(pr.Children, c)
 		}
 	}
-	parent, err := ms.tree.Place(from, req.Capacity, st.OnStage(from), avoid...)
+	pl, err := rooms.Placer{Tree: ms.tree}.Place(pr) // the decision, in package rooms
 	if err != nil {
 		return nil, err
 	}
-	// After a takeover the new host learns each relay's children from the
-	// relay itself; they are only recorded if that makes no loop.
-	for _, b := range req.Children {
-		if c, err := peer.IDFromBytes(b); err == nil && st.InRoom(c) {
-			if _, known := ms.tree.Depth(c); !known {
-				_ = ms.tree.Adopt(c, from, 0)
-			}
-		}
-	}
-	return rooms.Assign(m.key, id, from, parent, m.now())
+	return rooms.Assign(m.key, id, from, pl.Parent, m.now())
 }
