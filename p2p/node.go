@@ -137,7 +137,7 @@ type Node struct {
 	// helloing holds this node's hellos in flight, each closed when done:
 	// no hello twice, and streams from a peer wait for its answer.
 	helloing map[peer.ID]chan struct{}
-	unproven unprovenPeers // inbound peers still to prove membership
+	unproven unprovenPeers      // inbound peers still to prove membership
 	boots    map[peer.ID]string // each member's start it last said hello from
 	boot     [8]byte            // this start's, told in hello
 }
