@@ -3,6 +3,7 @@ package p2p
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -102,13 +103,32 @@ func (n *Node) startGossip(ctx context.Context, st *netState) error {
 	st.topic = topic
 	st.stops = append(st.stops, topic.Close, func() error { return n.ps.UnregisterTopicValidator(name) })
 	n.goFn(func(context.Context) { n.readGossip(ctx, sub) })
-	if st.self != nil {
-		n.goFn(func(context.Context) {
-			// Peers may not be meshed yet; the members sync also carries it.
-			_ = n.publish(ctx, st, memberEntry{Profile: st.self.Bytes})
-		})
-	}
+	n.goFn(func(context.Context) { n.announceSelf(ctx, st) })
 	return nil
+}
+
+// announceSelf tells the network who this node is once someone can hear
+// it: its profile goes out on gossip as soon as the membership topic has a
+// peer (publishing before that, as a newcomer entering the network would,
+// reaches nobody, and members it never meets directly would know it by
+// its peer ID only until it next changed its profile).
+func (n *Node) announceSelf(ctx context.Context, st *netState) {
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for len(st.topic.ListPeers()) == 0 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+	m, ok := n.member(n.ID())
+	if !ok || m.Profile == nil {
+		return
+	}
+	if err := n.publish(ctx, st, memberEntry{Profile: m.Profile.Bytes}); err != nil && ctx.Err() == nil {
+		n.log.Debug("own profile not announced", "err", err)
+	}
 }
 
 // Connect dials a peer; hello follows automatically.

@@ -293,3 +293,37 @@ func TestDHTDiscovery(t *testing.T) {
 		return nil
 	})
 }
+
+// A newcomer's name reaches members it never connected to directly (C is
+// connected to A only, and was a member before B joined): B's profile goes
+// out on gossip as soon as someone can hear it.
+func TestNewcomersNameReachesEveryone(t *testing.T) {
+	a, c := newNode(t), newNode(t)
+	found(t, a, "Night Owls")
+	join(t, c, bearerInvite(t, a, 1))
+	testutil.Eventually(t, 15*time.Second, knowsMembers(c, a.ID()))
+
+	b := newNode(t)
+	inv := bearerInvite(t, a, 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	chain, err := b.Redeem(ctx, inv)
+	if err != nil {
+		t.Fatal(err)
+	}
+	prof, err := identity.SignProfile(b.cfg.Key, identity.Profile{Network: chain.Network(), Peer: b.ID(), Name: "Bob", Updated: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	joined := time.Now()
+	if err := b.Enter(NetworkState{Chain: chain, Profile: prof, KnownPeers: BootstrapAddrs(inv)}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if m, ok := c.Member(b.ID()); !ok || m.Profile == nil || m.Profile.Name != "Bob" {
+			return errors.New("C does not know the newcomer's name")
+		}
+		return nil
+	})
+	t.Logf("a newcomer's name reached a member it is not connected to %s after it entered", time.Since(joined).Round(time.Millisecond))
+}

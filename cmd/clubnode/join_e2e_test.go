@@ -64,3 +64,28 @@ func (l *lockedOutput) String() string {
 	defer l.mu.Unlock()
 	return l.buf.String()
 }
+
+// A newcomer's name reaches the members at once: nobody sees a bare peer
+// ID for someone who joined with a name.
+func TestNewcomerIsNamedEverywhere(t *testing.T) {
+	a, c, b := initHome(t, "Alice"), initHome(t, "Carol"), initHome(t, "Bob")
+	startDaemon(t, a)
+	startDaemon(t, c)
+	mustRun(t, a, "network", "create", "Night Owls")
+	mustRun(t, c, "join", strings.TrimSpace(mustRun(t, a, "invite")))
+	startDaemon(t, b)
+	joined := time.Now()
+	mustRun(t, b, "join", strings.TrimSpace(mustRun(t, a, "invite")))
+	idB := mustJSON[apiv1.Identity](t, b, "id").PeerID
+	for _, h := range []string{a, c} {
+		testutil.Eventually(t, 10*time.Second, func() error {
+			for _, m := range mustJSON[[]apiv1.Member](t, h, "members") {
+				if m.PeerID == idB && m.Name == "Bob" {
+					return nil
+				}
+			}
+			return fmt.Errorf("%s does not show Bob's name", h)
+		})
+	}
+	t.Logf("the newcomer's name reached every member %s after its join", time.Since(joined).Round(time.Millisecond))
+}
