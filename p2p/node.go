@@ -25,6 +25,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/clubnode/clubnode/identity"
+	"github.com/clubnode/clubnode/internal/group"
 )
 
 // Ledger counts the uses of the bearer invites this node signed. The node
@@ -119,10 +120,9 @@ type Node struct {
 	host    host.Host
 	ps      *pubsub.PubSub
 	gater   *gater
-	backoff *backoff // keys and addresses that failed to prove membership
-	ctx     context.Context
-	cancel  context.CancelFunc
-	wg      sync.WaitGroup
+	backoff *backoff        // keys and addresses that failed to prove membership
+	work    *group.Group    // the node's goroutines: Close stops and waits for them
+	ctx     context.Context // work's
 	once    sync.Once
 
 	// gated is the members-only view of host that every network service
@@ -152,7 +152,8 @@ func New(cfg Config) (*Node, error) {
 	if _, err := rand.Read(n.boot[:]); err != nil {
 		return nil, fmt.Errorf("p2p: boot ID: %w", err)
 	}
-	n.ctx, n.cancel = context.WithCancel(context.Background())
+	n.work = group.New(context.Background())
+	n.ctx = n.work.Context()
 	n.backoff = newBackoff()
 	n.gater = &gater{allow: n.allowed, backoff: n.backoff, now: cfg.Now,
 		known: func(p peer.ID) bool { _, ok := n.member(p); return ok }}
@@ -278,7 +279,6 @@ func (n *Node) Addrs() []ma.Multiaddr {
 func (n *Node) Close() error {
 	var err error
 	n.once.Do(func() {
-		n.cancel()
 		n.mu.Lock()
 		n.closed = true
 		st := n.net
@@ -286,23 +286,13 @@ func (n *Node) Close() error {
 		if st != nil {
 			st.close()
 		}
+		n.work.Close()
 		err = n.host.Close()
-		n.wg.Wait()
 		n.events.close()
 	})
 	return err
 }
 
-// goFn runs fn in a goroutine owned by the node: Close waits for it.
-func (n *Node) goFn(fn func(ctx context.Context)) {
-	n.mu.Lock()
-	defer n.mu.Unlock()
-	if n.closed {
-		return
-	}
-	n.wg.Add(1)
-	go func() {
-		defer n.wg.Done()
-		fn(n.ctx)
-	}()
-}
+// goFn runs fn in a goroutine owned by the node: Close waits for it, and
+// once closing has begun nothing more runs.
+func (n *Node) goFn(fn func(ctx context.Context)) { n.work.Go(fn) }

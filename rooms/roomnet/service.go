@@ -21,6 +21,7 @@ import (
 
 	"github.com/clubnode/clubnode/audio/rtc"
 	"github.com/clubnode/clubnode/identity"
+	"github.com/clubnode/clubnode/internal/group"
 	"github.com/clubnode/clubnode/internal/rpc"
 	"github.com/clubnode/clubnode/p2p"
 	"github.com/clubnode/clubnode/rooms"
@@ -101,6 +102,11 @@ type Config struct {
 }
 
 // Service runs the rooms of one node in one network.
+//
+// Lock order: signMu, then saveMu, then mu. mu is innermost and is never
+// held while calling out of the service, except into OnChange and the
+// media plane's changed, which only take their own locks; the media
+// plane's locks are never held while taking mu.
 type Service struct {
 	cfg     Config
 	log     *slog.Logger
@@ -108,27 +114,27 @@ type Service struct {
 	dir     *rooms.Directory
 	replay  *rooms.ReplayGuard
 	follow  *rooms.FollowKeys
+	hallway *pubsub.Topic
+	media   *media // nil without Config.Media
+
+	work *group.Group    // every goroutine of the service
+	ctx  context.Context // work's: ends when the service closes
+
+	// signMu makes the host's changes one at a time: each next state is
+	// built on the one before, or two requests arriving together would
+	// both build on the same version and one of them would be lost.
+	signMu sync.Mutex
 	// saveMu orders persist's reads and writes, so the last state saved
 	// is never older than one saved before it.
-	saveMu  sync.Mutex
-	hallway *pubsub.Topic
+	saveMu sync.Mutex
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
-
+	// mu guards the maps below and every room's fields.
 	mu     sync.Mutex
 	rooms  map[rooms.RoomID]*room
 	probes map[peer.ID]*hostProbe // as a moderator: the hosts it watches
 	// remembered are the hosts of rooms this node was in before a restart
 	// and is going back to (Rejoin): the room may not be in the hallway.
 	remembered map[rooms.RoomID]peer.ID
-	// signMu makes the host's changes one at a time: each next state is
-	// built on the one before, or two requests arriving together would
-	// both build on the same version and one of them would be lost.
-	signMu sync.Mutex
-
-	media *media // nil without Config.Media
 }
 
 // room is what this node holds of a room it takes part in.
@@ -206,9 +212,10 @@ func New(cfg Config) (*Service, error) {
 	s := &Service{cfg: cfg, log: cfg.Logger.With("component", "rooms"), network: chain.Network(),
 		dir: dir, replay: replay, follow: follow, rooms: map[rooms.RoomID]*room{}, probes: map[peer.ID]*hostProbe{},
 		remembered: map[rooms.RoomID]peer.ID{}}
-	s.ctx, s.cancel = context.WithCancel(context.Background())
+	s.work = group.New(context.Background())
+	s.ctx = s.work.Context()
 	if err := s.startHallway(); err != nil {
-		s.cancel()
+		s.work.Close()
 		return nil, err
 	}
 	requestProto.Handle(s.ctx, s.host(), s.serveRequest)
@@ -229,11 +236,10 @@ func (s *Service) Close() {
 	requestProto.Remove(s.host())
 	ticketProto.Remove(s.host())
 	blocksProto.Remove(s.host())
-	s.cancel()
+	s.work.Close()
 	if s.media != nil {
 		s.media.close()
 	}
-	s.wg.Wait()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, r := range s.rooms {
@@ -243,13 +249,9 @@ func (s *Service) Close() {
 	_ = s.hallway.Close()
 }
 
-func (s *Service) goFn(fn func(ctx context.Context)) {
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		fn(s.ctx)
-	}()
-}
+// goFn runs fn as one of the service's goroutines; once the service is
+// closing it runs nothing.
+func (s *Service) goFn(fn func(ctx context.Context)) { s.work.Go(fn) }
 
 func (s *Service) self() peer.ID { return s.cfg.P2P.ID() }
 
