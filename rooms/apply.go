@@ -36,68 +36,92 @@ type Admission struct {
 // successor that applies the host's leave request and signs; with no
 // successor the host's leave ends the room and the host signs.
 func Apply(s State, req Request, adm Admission) (State, error) {
-	action := req.Action()
 	fail := func(err error) (State, error) {
 		return State{}, fmt.Errorf("room %s: %s: %w", s.Room, req.Kind, err)
 	}
 	if req.Room != s.Room {
 		return State{}, fmt.Errorf("room %s: %w: the request is for %s", s.Room, ErrUnknownRoom, req.Room)
 	}
-	if err := req.Validate(); err != nil {
-		return fail(fmt.Errorf("%w: %v", ErrMalformed, err))
+	role, err := permitted(&s, req)
+	if err != nil {
+		return fail(err)
 	}
+	if req.Action() == ActLeave && role == RoleHost {
+		return hostLeaves(s, req.Time)
+	}
+	next := s.Clone()
+	if err := act(&s, &next, req, role, adm); err != nil {
+		return fail(err)
+	}
+	return bump(next, s, req.Time), nil
+}
+
+// permitted checks that req is well formed, that the room takes requests,
+// and that the permission table lets the requester's role do it.
+func permitted(s *State, req Request) (Role, error) {
+	if err := req.Validate(); err != nil {
+		return 0, fmt.Errorf("%w: %v", ErrMalformed, err)
+	}
+	action := req.Action()
 	switch {
 	case s.Status == StatusEnded:
-		return fail(ErrRoomEnded)
+		return 0, ErrRoomEnded
 	case s.Status == StatusScheduled && action != ActEnd:
-		return fail(fmt.Errorf("%w: it is scheduled for %s", ErrNotLive, s.Start.Format(time.RFC3339)))
+		return 0, fmt.Errorf("%w: it is scheduled for %s", ErrNotLive, s.Start.Format(time.RFC3339))
 	}
 	from, role := req.From, s.RoleOf(req.From)
 	if t := Permissions(); !t.Allowed(role, action) {
 		switch {
 		case action == ActJoin:
-			return fail(fmt.Errorf("%w: %s is already in the room", ErrNotAllowed, from))
+			return 0, fmt.Errorf("%w: %s is already in the room", ErrNotAllowed, from)
 		case s.IsBanned(from):
-			return fail(fmt.Errorf("%w: %w: %s", ErrNotAllowed, ErrBanned, from))
+			return 0, fmt.Errorf("%w: %w: %s", ErrNotAllowed, ErrBanned, from)
 		case role == RoleNonParticipant:
-			return fail(fmt.Errorf("%w: %w: %s", ErrNotAllowed, ErrNotInRoom, from))
+			return 0, fmt.Errorf("%w: %w: %s", ErrNotAllowed, ErrNotInRoom, from)
 		}
-		return fail(t.refusal(from, role, action))
+		return 0, t.refusal(from, role, action)
 	}
-	next := s.Clone()
-	var err error
-	switch action {
+	return role, nil
+}
+
+// hostLeaves is the host's leave: a handover to the successor (who signs
+// it), unlike a takeover of a silent host with the host who leaves out of
+// the room; with no successor the room ends.
+func hostLeaves(s State, now time.Time) (State, error) {
+	succ, ok := Successor(s)
+	if !ok {
+		next := s.Clone()
+		next.Status = StatusEnded
+		return bump(next, s, now), nil
+	}
+	handed, err := Takeover(s, succ, now)
+	if err == nil {
+		removeFromRoom(&handed, s.Host)
+	}
+	return handed, err
+}
+
+// act makes next what req asks of s (permitted already), or says why not.
+func act(s, next *State, req Request, role Role, adm Admission) error {
+	from := req.From
+	switch action := req.Action(); action {
 	case ActJoin:
-		err = join(&next, from, adm, req.Time)
+		return join(next, from, adm, req.Time)
 	case ActLeave:
-		if role == RoleHost {
-			succ, ok := Successor(s)
-			if !ok {
-				next.Status = StatusEnded
-				break
-			}
-			// A handover: unlike a takeover of a silent host, the host
-			// who leaves is out of the room.
-			handed, err := Takeover(s, succ, req.Time)
-			if err == nil {
-				removeFromRoom(&handed, s.Host)
-			}
-			return handed, err
-		}
-		removeFromRoom(&next, from)
+		removeFromRoom(next, from)
 	case ActRaiseHand:
-		err = add(&next.Hands, from, MaxHands, "raised hands", "%s's hand is already raised")
+		return add(&next.Hands, from, MaxHands, "raised hands", "%s's hand is already raised")
 	case ActLowerHand:
-		err = drop(&next.Hands, from, "%s's hand is not raised")
+		return drop(&next.Hands, from, "%s's hand is not raised")
 	case ActInviteSpeaker:
-		if err = inAudience(&s, req.Target); err == nil {
-			err = add(&next.Invited, req.Target, MaxInvited, "invitations", "%s is already invited to speak")
-			next.Hands = without(next.Hands, req.Target)
+		if err := inAudience(s, req.Target); err != nil {
+			return err
 		}
+		next.Hands = without(next.Hands, req.Target)
+		return add(&next.Invited, req.Target, MaxInvited, "invitations", "%s is already invited to speak")
 	case ActAcceptInvite:
 		if len(s.Speakers) >= MaxStage {
-			err = fmt.Errorf("%w: the stage has %d speakers", ErrRoomFull, len(s.Speakers))
-			break
+			return fmt.Errorf("%w: the stage has %d speakers", ErrRoomFull, len(s.Speakers))
 		}
 		next.Audience, next.Invited, next.Hands = without(next.Audience, from), without(next.Invited, from), without(next.Hands, from)
 		// New speakers come up muted: their microphone opens when they say.
@@ -105,42 +129,41 @@ func Apply(s State, req Request, adm Admission) (State, error) {
 	case ActDeclineInvite:
 		next.Invited = without(next.Invited, from)
 	case ActMoveToAudience:
-		if err = actOnSpeaker(&s, role, req.Target, "move %s to the audience", true); err == nil {
-			err = toAudience(&next, req.Target)
+		if err := actOnSpeaker(s, role, req.Target, "move %s to the audience", true); err != nil {
+			return err
 		}
-	case ActMuteSelf, ActMuteOther:
-		target := from
-		if action == ActMuteOther {
-			target = req.Target
-			err = actOnSpeaker(&s, role, target, "mute %s", false)
+		return toAudience(next, req.Target)
+	case ActMuteSelf:
+		return setMuted(next, from, true)
+	case ActMuteOther:
+		if err := actOnSpeaker(s, role, req.Target, "mute %s", false); err != nil {
+			return err
 		}
-		if err == nil {
-			err = setMuted(&next, target, true)
-		}
+		return setMuted(next, req.Target, true)
 	case ActUnmuteSelf:
-		err = setMuted(&next, from, false)
+		return setMuted(next, from, false)
 	case ActRemove:
-		err = remove(&s, &next, role, req.Target)
+		return remove(s, next, role, req.Target)
 	case ActMakeModerator:
-		switch {
-		case !s.InRoom(req.Target):
-			err = fmt.Errorf("%w: %s", ErrNotInRoom, req.Target)
-		case !s.OnStage(req.Target):
-			err = fmt.Errorf("%w: %s must be on the stage to be made a moderator", ErrNotInRoom, req.Target)
-		default:
-			err = add(&next.Moderators, req.Target, MaxStage, "moderators", "%s is already a moderator")
-		}
+		return makeModerator(s, next, req.Target)
 	case ActStepDown:
-		err = toAudience(&next, from)
+		return toAudience(next, from)
 	case ActEnd:
 		next.Status = StatusEnded
 	default:
-		err = fmt.Errorf("%w: unknown action", ErrMalformed)
+		return fmt.Errorf("%w: unknown action", ErrMalformed)
 	}
-	if err != nil {
-		return fail(err)
+	return nil
+}
+
+func makeModerator(s, next *State, p peer.ID) error {
+	switch {
+	case !s.InRoom(p):
+		return fmt.Errorf("%w: %s", ErrNotInRoom, p)
+	case !s.OnStage(p):
+		return fmt.Errorf("%w: %s must be on the stage to be made a moderator", ErrNotInRoom, p)
 	}
-	return bump(next, s, req.Time), nil
+	return add(&next.Moderators, p, MaxStage, "moderators", "%s is already a moderator")
 }
 
 // join admits p as a listener if the room's rules let it in.
