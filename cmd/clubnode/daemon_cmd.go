@@ -123,7 +123,7 @@ func newDaemonCommand() *cobra.Command {
 	cmd.Flags().Int("uplink-kbps", 0, "your uplink in kbit/s, to warn when relay capacity exceeds it (overrides the config's uplink_kbps)")
 	cmd.Flags().Bool("mdns", true, "discover members on the local network with mDNS (overrides the config file)")
 	cmd.Flags().Duration("room-announce-interval", 5*time.Second,
-		"how often hosted rooms are re-announced; a moderator takes over a silent host's room after two of it, hallways forget it after three")
+		"how often hosted rooms are re-announced; hallways forget a room three of it (and 2 s) after its last announcement")
 	cmd.Flags().String("log-level", "info", "log level: debug, info, warn or error (clubnode log-level changes it while running)")
 	cmd.Flags().String("log-format", "text", "log format: text or json (one JSON object a line, for journald or a log shipper)")
 	return cmd

@@ -14,7 +14,8 @@ import (
 )
 
 // e2eAnnounce is the room announce interval of these daemons: moderators
-// take over after two of it (1 s), hallways forget a room after three.
+// take over after two of it (1 s, shorter than the 2 s default), hallways
+// forget a room three of it and a HostTimeout after its last announcement.
 const e2eAnnounce = 500 * time.Millisecond
 
 // startRoomDaemon is startDaemon with a short room announce interval.
