@@ -11,6 +11,8 @@ import (
 	"github.com/libp2p/go-libp2p/p2p/discovery/mdns"
 	drouting "github.com/libp2p/go-libp2p/p2p/discovery/routing"
 	dutil "github.com/libp2p/go-libp2p/p2p/discovery/util"
+
+	"github.com/clubnode/clubnode/internal/group"
 )
 
 // startDiscovery finds other members three ways: remembered peers are
@@ -74,8 +76,13 @@ func (n *Node) waitForVerifiedPeer(ctx context.Context) bool {
 	return true
 }
 
-// redialLoop keeps trying remembered peers that are not connected.
+// redialLoop keeps trying remembered peers that are not connected: every
+// DiscoveryInterval while this node is in touch with some member, and with
+// a pause doubling from one second while it reaches none (a node back from
+// being offline, a newcomer whose inviter is busy), so that it gets back
+// into the network quickly.
 func (n *Node) redialLoop(ctx context.Context, known []peer.AddrInfo) {
+	pause := time.Second
 	for {
 		for _, info := range known {
 			if info.ID == n.ID() || n.host.Network().Connectedness(info.ID) == network.Connected {
@@ -85,10 +92,14 @@ func (n *Node) redialLoop(ctx context.Context, known []peer.AddrInfo) {
 			_ = n.host.Connect(dctx, info)
 			cancel()
 		}
-		select {
-		case <-ctx.Done():
+		wait := n.cfg.DiscoveryInterval
+		if len(n.VerifiedPeers()) == 0 {
+			wait, pause = min(pause, wait), min(2*pause, wait)
+		} else {
+			pause = time.Second
+		}
+		if !group.Sleep(ctx, wait) {
 			return
-		case <-time.After(n.cfg.DiscoveryInterval):
 		}
 	}
 }
@@ -97,10 +108,8 @@ func (n *Node) redialLoop(ctx context.Context, known []peer.AddrInfo) {
 func (n *Node) findLoop(ctx context.Context, disc *drouting.RoutingDiscovery, ns string) {
 	delay := time.Second
 	for {
-		select {
-		case <-ctx.Done():
+		if !group.Sleep(ctx, delay) {
 			return
-		case <-time.After(delay):
 		}
 		if len(n.VerifiedPeers()) > 0 {
 			n.findOnce(ctx, disc, ns)

@@ -11,6 +11,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/clubnode/clubnode/identity"
+	"github.com/clubnode/clubnode/internal/group"
 	"github.com/clubnode/clubnode/internal/rpc"
 )
 
@@ -85,12 +86,8 @@ func (n *Node) onConnected(c network.Conn) {
 	}
 	remote := c.RemoteMultiaddr()
 	n.goFn(func(ctx context.Context) {
-		t := time.NewTimer(n.cfg.HelloTimeout)
-		defer t.Stop()
-		select {
-		case <-ctx.Done():
+		if !group.Sleep(ctx, n.cfg.HelloTimeout) {
 			return
-		case <-t.C:
 		}
 		n.mu.Lock()
 		_, verified := n.verified[p]
@@ -226,10 +223,7 @@ func (n *Node) answerHello(ctx context.Context, p peer.ID, msg helloMsg) (helloM
 func (n *Node) refuse(p peer.ID, reason string, revocation []byte) helloMsg {
 	n.log.Debug("refusing peer", "peer", p, "reason", reason)
 	n.goFn(func(ctx context.Context) {
-		select {
-		case <-ctx.Done():
-		case <-time.After(200 * time.Millisecond):
-		}
+		group.Sleep(ctx, 200*time.Millisecond)
 		_ = n.host.Network().ClosePeer(p)
 	})
 	return helloMsg{Refused: reason, Revocation: revocation}

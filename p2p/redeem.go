@@ -10,6 +10,7 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 
 	"github.com/clubnode/clubnode/identity"
+	"github.com/clubnode/clubnode/internal/group"
 	"github.com/clubnode/clubnode/internal/rpc"
 )
 
@@ -43,12 +44,8 @@ func (n *Node) answerRedeem(_ context.Context, p peer.ID, req redeemRequest) (re
 	}
 	n.log.Info("invite redeemed", "peer", p)
 	n.goFn(func(ctx context.Context) {
-		t := time.NewTimer(n.cfg.HelloTimeout)
-		defer t.Stop()
-		select {
-		case <-ctx.Done():
+		if !group.Sleep(ctx, n.cfg.HelloTimeout) {
 			return
-		case <-t.C:
 		}
 		n.setRedeeming(p, false)
 		if !n.isVerified(p) {

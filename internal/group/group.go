@@ -12,6 +12,7 @@ package group
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // Group is a set of goroutines with one lifetime. The zero value is not
@@ -59,4 +60,18 @@ func (g *Group) Close() {
 	g.mu.Unlock()
 	g.cancel()
 	g.wg.Wait()
+}
+
+// Sleep waits d, or until ctx ends; it reports whether the whole d passed.
+// A goroutine that paces itself sleeps this way, so that it stops as soon
+// as its owner closes.
+func Sleep(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return false
+	case <-t.C:
+		return true
+	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 )
@@ -44,4 +45,15 @@ func TestParentEndsGroup(t *testing.T) {
 	cancel()
 	<-stopped
 	g.Close()
+}
+
+func TestSleep(t *testing.T) {
+	if !Sleep(context.Background(), time.Millisecond) {
+		t.Fatal("a sleep that ran its course said it was cut short")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if Sleep(ctx, time.Hour) {
+		t.Fatal("a sleep whose context ended said it ran its course")
+	}
 }

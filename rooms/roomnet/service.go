@@ -430,17 +430,10 @@ func (s *Service) Restore(ctx context.Context, st *rooms.SignedState) error {
 // given two announce intervals from the moment this node first meets a
 // member (or half a minute if it meets none) to show a new host.
 func (s *Service) resume(ctx context.Context, st *rooms.SignedState) {
-	met := time.NewTimer(30 * time.Second)
-	defer met.Stop()
-	for len(s.cfg.P2P.VerifiedPeers()) == 0 {
-		select {
-		case <-ctx.Done():
+	for waited := time.Duration(0); len(s.cfg.P2P.VerifiedPeers()) == 0 && waited < 30*time.Second; waited += 100 * time.Millisecond {
+		if !group.Sleep(ctx, 100*time.Millisecond) {
 			return
-		case <-met.C:
-		case <-time.After(100 * time.Millisecond):
-			continue
 		}
-		break
 	}
 	deadline := time.NewTimer(2 * s.cfg.AnnounceInterval)
 	defer deadline.Stop()
@@ -522,10 +515,8 @@ func (s *Service) Rejoin(st *rooms.SignedState) {
 				}
 				return
 			}
-			select {
-			case <-ctx.Done():
+			if !group.Sleep(ctx, pause) {
 				return
-			case <-time.After(pause):
 			}
 			pause = min(2*pause, 5*time.Second)
 		}
