@@ -15,6 +15,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 
 	"github.com/clubnode/clubnode/identity"
+	"github.com/clubnode/clubnode/internal/group"
 	"github.com/clubnode/clubnode/internal/testutil"
 )
 
@@ -27,87 +28,12 @@ func TestNewcomerJoinsDuringConnectionFlood(t *testing.T) {
 	a := newNode(t)
 	found(t, a, "Night Owls")
 	inv := bearerInvite(t, a, 1)
-	target := peer.AddrInfo{ID: a.ID(), Addrs: a.host.Addrs()}
 
-	// 300 outsider keys dial and, when cut off, dial again; and, the
-	// attacker's best against backing off keys, churners dial with a
-	// fresh key each time. Each holds its connection for as long as the
-	// member lets it.
-	const keys, churners, redial = 300, 16, 5 * time.Second
-	hosts := make([]host.Host, keys)
-	var made sync.WaitGroup
-	for i := range hosts {
-		made.Add(1)
-		go func() {
-			defer made.Done()
-			hosts[i] = outsiderHost(t)
-		}()
-		if i%8 == 7 {
-			made.Wait() // a few at a time: making hosts is the slow part
-		}
-	}
-	made.Wait()
-	ctx, stop := context.WithCancel(context.Background())
-	var wg sync.WaitGroup
-	var connects, attempts atomic.Int32
-	// The dialers pace their handshakes (16 at a time): this process does
-	// both sides' cryptography on the same two cores, and a storm of
-	// handshakes would measure the CPU, not what the member lets a
-	// connection hold once it is up.
-	handshakes := make(chan struct{}, 16)
-	hold := func(h host.Host) {
-		select {
-		case handshakes <- struct{}{}:
-		case <-ctx.Done():
-			return
-		}
-		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		defer cancel()
-		attempts.Add(1)
-		err := h.Connect(dctx, target)
-		<-handshakes
-		if err != nil {
-			return
-		}
-		connects.Add(1)
-		for ctx.Err() == nil && h.Network().Connectedness(a.ID()) == network.Connected {
-			select {
-			case <-ctx.Done():
-			case <-time.After(50 * time.Millisecond):
-			}
-		}
-	}
-	for _, h := range hosts {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				hold(h)
-				select { // and dials again a while after being cut off
-				case <-ctx.Done():
-				case <-time.After(redial):
-				}
-			}
-		}()
-	}
-	for range churners {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for ctx.Err() == nil {
-				h := outsiderHost(t)
-				hold(h)
-				_ = h.Close()
-				select {
-				case <-ctx.Done():
-				case <-time.After(200 * time.Millisecond):
-				}
-			}
-		}()
-	}
-	defer func() { stop(); wg.Wait() }()
+	const keys = 300
+	f := startFlood(t, peer.AddrInfo{ID: a.ID(), Addrs: a.host.Addrs()}, keys, 16)
+	defer f.stop()
 	testutil.Eventually(t, 90*time.Second, func() error {
-		if n := connects.Load(); n < keys {
+		if n := f.connects.Load(); n < keys {
 			return fmt.Errorf("the flood is still building up (%d connections so far)", n)
 		}
 		return nil
@@ -119,14 +45,6 @@ func TestNewcomerJoinsDuringConnectionFlood(t *testing.T) {
 	defer cancel()
 	chain, err := newcomer.Redeem(jctx, inv)
 	if err != nil {
-		_ = a.host.Network().ResourceManager().ViewTransient(func(s network.ResourceScope) error {
-			t.Logf("A's transient scope: %+v", s.Stat())
-			return nil
-		})
-		_ = a.host.Network().ResourceManager().ViewSystem(func(s network.ResourceScope) error {
-			t.Logf("A's system scope: %+v", s.Stat())
-			return nil
-		})
 		t.Fatalf("a newcomer could not redeem its invite during a flood of %d keys: %v", keys, err)
 	}
 	if err := newcomer.Enter(NetworkState{Chain: chain, KnownPeers: BootstrapAddrs(inv)}); err != nil {
@@ -144,8 +62,89 @@ func TestNewcomerJoinsDuringConnectionFlood(t *testing.T) {
 			inbound++
 		}
 	}
-	t.Logf("newcomer joined in %s during a flood of %d keys and %d fresh-key churners (%d connections got through); A holds %d unproven inbound connections (budget %d)",
-		time.Since(start).Round(time.Millisecond), keys, churners, connects.Load(), inbound, a.cfg.UnprovenBudget)
+	t.Logf("newcomer joined in %s during a flood of %d keys and 16 fresh-key churners (%d connections got through); A holds %d unproven inbound connections (budget %d)",
+		time.Since(start).Round(time.Millisecond), keys, f.connects.Load(), inbound, a.cfg.UnprovenBudget)
+}
+
+// flood is the attack of TestNewcomerJoinsDuringConnectionFlood: keys
+// outsider keys dial the target and, when cut off, dial again five seconds
+// later; and, the attacker's best against backing off keys, churners dial
+// with a fresh key each time. Each holds its connection for as long as the
+// target lets it. The dialers pace their handshakes (16 at a time): this
+// process does both sides' cryptography on the same two cores, and a storm
+// of handshakes would measure the CPU, not what the target lets a
+// connection hold once it is up.
+type flood struct {
+	t          *testing.T
+	target     peer.AddrInfo
+	ctx        context.Context
+	cancel     context.CancelFunc
+	wg         sync.WaitGroup
+	handshakes chan struct{}
+	connects   atomic.Int32
+}
+
+func startFlood(t *testing.T, target peer.AddrInfo, keys, churners int) *flood {
+	ctx, cancel := context.WithCancel(context.Background())
+	f := &flood{t: t, target: target, ctx: ctx, cancel: cancel, handshakes: make(chan struct{}, 16)}
+	hosts := make([]host.Host, keys)
+	var made sync.WaitGroup
+	for i := range hosts {
+		made.Add(1)
+		go func() {
+			defer made.Done()
+			hosts[i] = outsiderHost(t)
+		}()
+		if i%8 == 7 {
+			made.Wait() // a few at a time: making hosts is the slow part
+		}
+	}
+	made.Wait()
+	for _, h := range hosts {
+		f.wg.Go(func() {
+			for ctx.Err() == nil {
+				f.hold(h)
+				group.Sleep(ctx, 5*time.Second)
+			}
+		})
+	}
+	for range churners {
+		f.wg.Go(func() {
+			for ctx.Err() == nil {
+				h := outsiderHost(t)
+				f.hold(h)
+				_ = h.Close()
+				group.Sleep(ctx, 200*time.Millisecond)
+			}
+		})
+	}
+	return f
+}
+
+// hold connects h to the target and keeps the connection until the target
+// drops it or the flood stops.
+func (f *flood) hold(h host.Host) {
+	select {
+	case f.handshakes <- struct{}{}:
+	case <-f.ctx.Done():
+		return
+	}
+	dctx, cancel := context.WithTimeout(f.ctx, 5*time.Second)
+	defer cancel()
+	err := h.Connect(dctx, f.target)
+	<-f.handshakes
+	if err != nil {
+		return
+	}
+	f.connects.Add(1)
+	for f.ctx.Err() == nil && h.Network().Connectedness(f.target.ID) == network.Connected {
+		group.Sleep(f.ctx, 50*time.Millisecond)
+	}
+}
+
+func (f *flood) stop() {
+	f.cancel()
+	f.wg.Wait()
 }
 
 // outsiderHost is a libp2p host with a fresh key and no limits of its own.
