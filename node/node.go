@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -57,6 +58,9 @@ type Config struct {
 	// LogLevel, if set, is the level Logger's handler follows: the API
 	// changes it at run time. Nil leaves the level to the handler.
 	LogLevel *slog.LevelVar
+	// LabInternet are documentation ranges to take for the public
+	// Internet (netns labs only; see p2p.NATConfig).
+	LabInternet []netip.Prefix
 }
 
 // Node is a running clubnode.
@@ -216,6 +220,7 @@ func (n *Node) start() error {
 		HelloTimeout:      n.cfg.HelloTimeout,
 		DiscoveryInterval: n.cfg.DiscoveryInterval,
 		Now:               n.cfg.Now,
+		NAT:               n.natConfig(),
 	})
 	if err != nil {
 		return err
@@ -276,6 +281,11 @@ func (n *Node) enter(ctx context.Context, chain *identity.Chain, extra []peer.Ad
 	known = append(known, joinBoot...)
 	known = append(known, n.configBootstrap()...)
 	known = append(known, extra...)
+	// Always-on nodes among them (and the relays behind members' circuit
+	// addresses) carry this node's relay reservations when it is private.
+	n.p2p.AddRelays(joinBoot...)
+	n.p2p.AddRelays(n.configBootstrap()...)
+	n.p2p.AddRelays(extra...)
 	// A profile change waits until the network is entered with the
 	// profile signed here, and then signs on top of it.
 	n.profileMu.Lock()

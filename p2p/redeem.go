@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 
@@ -158,7 +159,17 @@ func (n *Node) Redeem(ctx context.Context, inv *identity.SignedInvite) (*identit
 	}
 	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if err := n.host.Connect(ctx, info); err != nil {
+	n.mu.Lock()
+	n.redeemingAt = info.ID
+	n.mu.Unlock()
+	defer func() {
+		n.mu.Lock()
+		n.redeemingAt = ""
+		n.mu.Unlock()
+	}()
+	// An inviter behind NAT is reached through its relay addresses: the
+	// redeem exchange is small and allowed over the limited connection.
+	if err := n.host.Connect(network.WithAllowLimitedConn(ctx, "redeem"), info); err != nil {
 		return nil, fmt.Errorf("connect to the inviter %s: %w: %w", info.ID, rpc.ErrUnreachable, err)
 	}
 	resp, err := redeemProto.Call(ctx, n.host, info.ID, redeemRequest{Token: inv.Bytes})

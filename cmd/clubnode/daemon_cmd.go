@@ -94,6 +94,10 @@ func newDaemonCommand() *cobra.Command {
 			if cmd.Flags().Changed("uplink-kbps") {
 				settings.UplinkKbps, _ = cmd.Flags().GetInt("uplink-kbps")
 			}
+			labInternet, err := applyNATFlags(cmd, &settings)
+			if err != nil {
+				return err
+			}
 			logger, level, err := newLogger(cmd)
 			if err != nil {
 				return err
@@ -103,7 +107,7 @@ func newDaemonCommand() *cobra.Command {
 				return fmt.Errorf("--room-announce-interval %s: want at least 100ms", announce)
 			}
 			n, err := node.Start(node.Config{Home: h, Settings: settings, Logger: logger, RoomAnnounceInterval: announce,
-				LogLevel: level})
+				LogLevel: level, LabInternet: labInternet})
 			if err != nil {
 				return err
 			}
@@ -126,6 +130,7 @@ func newDaemonCommand() *cobra.Command {
 		"how often hosted rooms are re-announced; hallways forget a room three of it (and 2 s) after its last announcement")
 	cmd.Flags().String("log-level", "info", "log level: debug, info, warn or error (clubnode log-level changes it while running)")
 	cmd.Flags().String("log-format", "text", "log format: text or json (one JSON object a line, for journald or a log shipper)")
+	addNATFlags(cmd)
 	return cmd
 }
 

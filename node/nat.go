@@ -1,0 +1,46 @@
+package node
+
+import (
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	ma "github.com/multiformats/go-multiaddr"
+
+	"github.com/clubnode/clubnode/p2p"
+)
+
+// natConfig is p2p's NAT traversal config from the settings.
+func (n *Node) natConfig() p2p.NATConfig {
+	s := n.cfg.Settings
+	c := p2p.NATConfig{
+		Reachability:   s.Reachability,
+		PublicAddrs:    s.PublicAddrs,
+		NoRelayService: !s.RelayService,
+		RelayLimits: p2p.RelayLimits{
+			MaxReservations: s.RelayMaxReservations,
+			MaxCircuits:     s.RelayMaxCircuits,
+			CircuitDuration: time.Duration(s.RelayCircuitSeconds) * time.Second,
+			CircuitBytes:    s.RelayCircuitBytes,
+		},
+		StaticRelays: p2pAddrInfos(s.StaticRelays),
+		PortMapping:  s.PortMapping,
+		LabInternet:  n.cfg.LabInternet,
+	}
+	return c
+}
+
+// p2pAddrInfos parses /p2p/ multiaddrs, skipping what does not parse
+// (the config was validated).
+func p2pAddrInfos(list []string) []peer.AddrInfo {
+	var addrs []ma.Multiaddr
+	for _, s := range list {
+		if a, err := ma.NewMultiaddr(s); err == nil {
+			addrs = append(addrs, a)
+		}
+	}
+	infos, err := peer.AddrInfosFromP2pAddrs(addrs...)
+	if err != nil {
+		return nil
+	}
+	return infos
+}
