@@ -167,8 +167,11 @@ func (n *Node) natOptions() ([]libp2p.Option, error) {
 	opts := []libp2p.Option{
 		libp2p.EnableRelay(),
 		libp2p.EnableHolePunching(),
+		// AutoNAT v2 checks each address this node announces. (The v1
+		// dial-back service is not started: every node here forces its
+		// reachability, and go-libp2p never closes that service's swarm
+		// when it is forced.)
 		libp2p.EnableAutoNATv2(),
-		libp2p.EnableNATService(),
 	}
 	if len(c.PublicAddrs) > 0 {
 		var extra []ma.Multiaddr
