@@ -5,6 +5,9 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/clubnode/clubnode/node/home"
 
 	"github.com/clubnode/clubnode/p2p"
 )
@@ -43,4 +46,12 @@ func p2pAddrInfos(list []string) []peer.AddrInfo {
 		return nil
 	}
 	return infos
+}
+
+func iceServers(list []home.ICEServer) []webrtc.ICEServer {
+	out := make([]webrtc.ICEServer, 0, len(list))
+	for _, s := range list {
+		out = append(out, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
+	}
+	return out
 }

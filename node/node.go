@@ -73,9 +73,10 @@ type Node struct {
 	// rooms is nil until the node is a member; it is set once, by create
 	// or join, while the API (the event stream among others) reads it.
 	rooms  atomic.Pointer[roomnet.Service]
-	rtc    *rtc.API    // the rooms' audio between nodes
-	media  *localMedia // WHIP and WHEP sessions of local clients
-	web    *webUI      // the browser app: sessions, event stream (ui.go)
+	rtc    *rtc.API     // the rooms' audio between nodes
+	turn   *turnService // the TURN server of a public node, or nil
+	media  *localMedia  // WHIP and WHEP sessions of local clients
+	web    *webUI       // the browser app: sessions, event stream (ui.go)
 	api    net.Listener
 	limits apiLimits // the local API server's timeouts and caps (apiserver.go)
 	token  string
@@ -195,7 +196,8 @@ func (n *Node) start() error {
 		return err
 	}
 	n.key = key
-	rtcCfg := rtc.Config{Logger: n.cfg.Logger, LoopbackOnly: n.cfg.MediaLoopbackOnly}
+	rtcCfg := rtc.Config{Logger: n.cfg.Logger, LoopbackOnly: n.cfg.MediaLoopbackOnly,
+		ICEServers: iceServers(n.cfg.Settings.ICEServers), ICEServersFor: n.linkICEServers}
 	if n.rtc, err = rtc.NewAPI(rtcCfg); err != nil {
 		return fmt.Errorf("media: %w", err)
 	}
@@ -223,6 +225,9 @@ func (n *Node) start() error {
 		NAT:               n.natConfig(),
 	})
 	if err != nil {
+		return err
+	}
+	if err := n.startTURN(); err != nil {
 		return err
 	}
 	chain, err := n.store.chain(ctx)
@@ -419,6 +424,7 @@ func (n *Node) Close() error {
 			svc.Close()
 		}
 		if n.p2p != nil {
+			n.closeTURN()
 			errs = append(errs, n.p2p.Close())
 		}
 		if n.cfg.Datastore != nil {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p"
+	dht "github.com/libp2p/go-libp2p-kad-dht"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/host/autorelay"
 	"github.com/libp2p/go-libp2p/p2p/protocol/circuitv2/proto"
@@ -325,4 +327,50 @@ func (n *Node) initRelaySet() {
 		return len(ok) > 0
 	}
 	n.relays.addrs = n.host.Peerstore().Addrs
+}
+
+// IsMember reports whether p is a member this node knows and has not
+// revoked.
+func (n *Node) IsMember(p peer.ID) bool {
+	_, ok := n.member(p)
+	return ok && n.allowed(p)
+}
+
+// reachTimeout bounds reaching a member on demand.
+const reachTimeout = 10 * time.Second
+
+// reachMember connects to a member this node is not connected to, when a
+// stream to it is wanted: through the addresses it has (a relay's circuit
+// address included, for a member behind NAT), else through those the DHT
+// finds; then hello runs on the connection (limited ones allow it).
+func (n *Node) reachMember(ctx context.Context, p peer.ID) {
+	if p == n.ID() || !n.IsMember(p) {
+		return
+	}
+	n.mu.Lock()
+	busy := n.helloing[p] != nil
+	var kad *dht.IpfsDHT
+	if n.net != nil {
+		kad = n.net.kad
+	}
+	n.mu.Unlock()
+	if busy {
+		return
+	}
+	ctx, cancel := context.WithTimeout(network.WithAllowLimitedConn(ctx, "member"), reachTimeout)
+	defer cancel()
+	err := n.host.Connect(ctx, peer.AddrInfo{ID: p})
+	if err != nil && kad != nil {
+		var info peer.AddrInfo
+		if info, err = kad.FindPeer(ctx, p); err == nil {
+			err = n.host.Connect(ctx, info)
+		}
+	}
+	if err != nil {
+		n.log.Debug("member not reachable", "peer", p, "err", err)
+		return
+	}
+	if err := n.sayHello(ctx, p); err != nil {
+		n.log.Debug("hello to a member reached on demand failed", "peer", p, "err", err)
+	}
 }

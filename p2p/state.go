@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	dht "github.com/libp2p/go-libp2p-kad-dht"
 	"sort"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -38,6 +39,7 @@ type netState struct {
 	revoked *identity.SignedRevocation // set when this node itself is revoked
 	limits  *authorLimits              // membership gossip per author
 
+	kad      *dht.IpfsDHT // the members' DHT, once discovery runs
 	topic    *pubsub.Topic
 	cancelFn context.CancelFunc
 	stops    []func() error

@@ -117,11 +117,11 @@ func (l *link) stats() LinkStats {
 // newStatsPeerConnection makes a PeerConnection and returns the stats
 // getter pion's stats interceptor made for it. Every PeerConnection is
 // made here: the lock is what pairs a getter with its PeerConnection.
-func (a *API) newStatsPeerConnection() (*webrtc.PeerConnection, stats.Getter, error) {
+func (a *API) newStatsPeerConnection(servers []webrtc.ICEServer) (*webrtc.PeerConnection, stats.Getter, error) {
 	a.links.mu.Lock()
 	defer a.links.mu.Unlock()
 	a.links.pending = nil
-	pc, err := a.newPeerConnection()
+	pc, err := a.newPeerConnection(servers)
 	getter := a.links.pending
 	a.links.pending = nil
 	return pc, getter, err

@@ -67,6 +67,23 @@ type Config struct {
 	StaticRelays []string `json:"static_relays,omitempty"`
 	// PortMapping asks the router for a port forward (UPnP, NAT-PMP).
 	PortMapping bool `json:"port_mapping,omitempty"`
+	// TURNServer runs a STUN/TURN server for members when this node is
+	// public (default on), on UDP TURNPort (default 3478), relaying on
+	// ports TURNRelayPortMin..TURNRelayPortMax (default 49152-65535).
+	TURNServer       bool `json:"turn_server"`
+	TURNPort         int  `json:"turn_port"`
+	TURNRelayPortMin int  `json:"turn_relay_port_min,omitempty"`
+	TURNRelayPortMax int  `json:"turn_relay_port_max,omitempty"`
+	// ICEServers are more STUN/TURN servers for the rooms' audio.
+	ICEServers []ICEServer `json:"ice_servers,omitempty"`
+}
+
+// ICEServer is a STUN or TURN server: its URLs (stun:HOST:PORT,
+// turn:HOST:PORT?transport=udp) and, for TURN, its credentials.
+type ICEServer struct {
+	URLs       []string `json:"urls"`
+	Username   string   `json:"username,omitempty"`
+	Credential string   `json:"credential,omitempty"`
 }
 
 // DefaultConfig is the config written by init. Fixed ports (like kubo's
@@ -84,6 +101,8 @@ func DefaultConfig() Config {
 		BootstrapAddrs: []string{},
 		Reachability:   "auto",
 		RelayService:   true,
+		TURNServer:     true,
+		TURNPort:       3478,
 	}
 }
 

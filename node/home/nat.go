@@ -2,6 +2,7 @@ package home
 
 import (
 	"fmt"
+	"strings"
 
 	ma "github.com/multiformats/go-multiaddr"
 )
@@ -37,6 +38,24 @@ func (c Config) validateNAT() error {
 	}
 	if len(c.PublicAddrs) > MaxListedNATAddresses || len(c.StaticRelays) > MaxListedNATAddresses {
 		return fmt.Errorf("public_addrs, static_relays: at most %d each", MaxListedNATAddresses)
+	}
+	if c.TURNPort < 0 || c.TURNPort > 65535 || c.TURNRelayPortMin < 0 || c.TURNRelayPortMax > 65535 ||
+		c.TURNRelayPortMin > c.TURNRelayPortMax || (c.TURNRelayPortMin == 0) != (c.TURNRelayPortMax == 0) {
+		return fmt.Errorf("turn_port, turn_relay_port_min, turn_relay_port_max: ports 0..65535, min <= max, both or neither set")
+	}
+	if len(c.ICEServers) > MaxListedNATAddresses {
+		return fmt.Errorf("ice_servers: at most %d", MaxListedNATAddresses)
+	}
+	for i, s := range c.ICEServers {
+		if len(s.URLs) == 0 {
+			return fmt.Errorf("ice_servers[%d]: no urls", i)
+		}
+		for _, u := range s.URLs {
+			if len(u) > 256 || !(strings.HasPrefix(u, "stun:") || strings.HasPrefix(u, "turn:") ||
+				strings.HasPrefix(u, "stuns:") || strings.HasPrefix(u, "turns:")) {
+				return fmt.Errorf("ice_servers[%d]: %.40q is not a stun: or turn: URL", i, u)
+			}
+		}
 	}
 	for i, s := range c.PublicAddrs {
 		if _, err := ma.NewMultiaddr(s); err != nil {
