@@ -7,7 +7,9 @@ import (
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/clubnode/clubnode/node/apiv1"
 	"github.com/clubnode/clubnode/node/home"
+	"github.com/clubnode/clubnode/rooms"
 
 	"github.com/clubnode/clubnode/p2p"
 )
@@ -52,6 +54,19 @@ func iceServers(list []home.ICEServer) []webrtc.ICEServer {
 	out := make([]webrtc.ICEServer, 0, len(list))
 	for _, s := range list {
 		out = append(out, webrtc.ICEServer{URLs: s.URLs, Username: s.Username, Credential: s.Credential})
+	}
+	return out
+}
+
+// roomLinks are the room's live audio links with their paths.
+func (n *Node) roomLinks(room rooms.RoomID) []apiv1.RoomLink {
+	out := []apiv1.RoomLink{}
+	for _, l := range n.rtc.LinkPaths(nil) {
+		if l.Room != string(room) {
+			continue
+		}
+		out = append(out, apiv1.RoomLink{Peer: l.Peer, Role: l.Role, Path: l.Path,
+			RTTMillis: float64(l.RTT.Microseconds()) / 1000})
 	}
 	return out
 }

@@ -359,7 +359,9 @@ func (n *Node) reachMember(ctx context.Context, p peer.ID) {
 	}
 	ctx, cancel := context.WithTimeout(network.WithAllowLimitedConn(ctx, "member"), reachTimeout)
 	defer cancel()
-	err := n.host.Connect(ctx, peer.AddrInfo{ID: p})
+	// Besides its own addresses, a member behind NAT may hold a
+	// reservation on any always-on node this node knows.
+	err := n.host.Connect(ctx, peer.AddrInfo{ID: p, Addrs: n.relays.circuitsTo(p)})
 	if err != nil && kad != nil {
 		var info peer.AddrInfo
 		if info, err = kad.FindPeer(ctx, p); err == nil {
@@ -373,4 +375,35 @@ func (n *Node) reachMember(ctx context.Context, p peer.ID) {
 	if err := n.sayHello(ctx, p); err != nil {
 		n.log.Debug("hello to a member reached on demand failed", "peer", p, "err", err)
 	}
+}
+
+// circuitsTo are addresses of p through each relay candidate.
+func (s *relaySet) circuitsTo(p peer.ID) []ma.Multiaddr {
+	s.mu.Lock()
+	relays := make([]peer.AddrInfo, 0, len(s.static))
+	for _, r := range s.static {
+		relays = append(relays, r)
+	}
+	members, supports, addrs := s.members, s.supports, s.addrs
+	s.mu.Unlock()
+	if members != nil {
+		for _, m := range members() {
+			if supports(m) {
+				relays = append(relays, peer.AddrInfo{ID: m, Addrs: addrs(m)})
+			}
+		}
+	}
+	var out []ma.Multiaddr
+	for _, r := range relays {
+		if r.ID == p {
+			continue
+		}
+		for _, a := range r.Addrs {
+			c, err := ma.NewMultiaddr("/p2p/" + r.ID.String() + "/p2p-circuit")
+			if err == nil {
+				out = append(out, a.Encapsulate(c))
+			}
+		}
+	}
+	return ma.Unique(out)
 }

@@ -124,6 +124,7 @@ func TestMembersBehindHomeRouters(t *testing.T) {
 		t.FailNow()
 	}
 
+	carolIn := false
 	t.Run("bearer invite across two port-preserving NATs", func(t *testing.T) {
 		// Bob, behind NAT, holds a reservation on the always-on node:
 		// his invite carries the circuit address through it.
@@ -135,48 +136,85 @@ func TestMembersBehindHomeRouters(t *testing.T) {
 			t.Fatalf("Carol was invited by %s, want Bob", res.InvitedBy)
 		}
 		t.Logf("Carol redeemed Bob's invite across two NATs in %s", time.Since(start).Round(time.Millisecond))
+		carolIn = true
 	})
 
 	t.Run("listening to a room hosted behind another NAT", func(t *testing.T) {
-		natTODO(t, "the recording starts before the link has connected")
-		listeners := []*daemon{dave}
-		if connectedTo(t, carol, idBob) == nil {
-			listeners = append(listeners, carol)
-		}
-		joined := make([]time.Time, len(listeners))
-		for i, d := range listeners {
-			joined[i] = time.Now()
-			d.Must(t, "room", "join", room)
+		// Dave's NAT is symmetric: only TURN gets through. Carol's and
+		// Bob's keep ports: ICE goes straight through their mappings.
+		listeners, want := []*daemon{dave}, []string{"turn"}
+		if carolIn {
+			listeners, want = append(listeners, carol), append(want, "hole-punched")
 		}
 		testutil.Eventually(t, 30*time.Second, func() error {
 			for _, d := range listeners {
-				st := daemontest.JSON[apiv1.RoomState](t, d, "room", "show", room)
-				if st.Audio == nil || st.Audio.Parent == "" {
-					return fmt.Errorf("%s has no parent in the room's relay tree yet", d.Home)
+				if !slices.ContainsFunc(daemontest.JSON[[]apiv1.Room](t, d, "room", "list"),
+					func(r apiv1.Room) bool { return r.ID == room }) {
+					return fmt.Errorf("%s's hallway does not list the room yet", d.Home)
 				}
 			}
 			return nil
 		})
-		heard := listenAcross(t, bob, room, listeners)
-		for i, pcm := range heard {
-			if corr, lag := audiotest.Match(speech, pcm, 3*time.Second); corr < audiotest.MatchThreshold {
-				t.Errorf("listener %d heard the host matching only %.2f (threshold %.2f)", i, corr, audiotest.MatchThreshold)
-			} else {
-				t.Logf("listener %d heard the host (match %.2f, lag %s, joined %s before)", i, corr, lag,
-					time.Since(joined[i]).Round(time.Millisecond))
+		for _, d := range listeners {
+			d.Must(t, "room", "join", room)
+		}
+		joined := time.Now()
+		paths := make([]apiv1.RoomLink, len(listeners))
+		testutil.Eventually(t, 30*time.Second, func() error {
+			for i, d := range listeners {
+				st := daemontest.JSON[apiv1.RoomState](t, d, "room", "show", room)
+				if st.Audio == nil || st.Audio.Parent == "" {
+					return fmt.Errorf("%s has no parent in the room's relay tree yet", d.Home)
+				}
+				j := slices.IndexFunc(st.Audio.Links, func(l apiv1.RoomLink) bool { return l.Role == "parent" && l.Path != "" })
+				if j < 0 {
+					return fmt.Errorf("%s's link to its parent has not connected yet", d.Home)
+				}
+				paths[i] = st.Audio.Links[j]
+			}
+			return nil
+		})
+		for i, p := range paths {
+			t.Logf("listener %d: parent link %s, RTT %.1f ms, connected %s after room join", i, p.Path, p.RTTMillis,
+				time.Since(joined).Round(time.Millisecond))
+			if p.Path != want[i] {
+				t.Errorf("listener %d's link to its parent goes %q, want %q", i, p.Path, want[i])
 			}
 		}
+		t.Run("heard, decoded and matched", func(t *testing.T) {
+			natTODO(t, "the listeners' nodes receive the host's RTP over these links (pion reports the track), "+
+				"yet the `listen` recordings made in the lab's namespaces are silent")
+			hearAcross(t, bob, room, listeners)
+		})
 	})
 }
 
+// hearAcross checks that every listener hears the host say speech.
+func hearAcross(t *testing.T, bob *daemon, room string, listeners []*daemon) {
+	t.Helper()
+	{
+		heard := listenAcross(t, bob, room, listeners)
+		for i, pcm := range heard {
+			if corr, lag := audiotest.Match(speech, pcm, 8*time.Second); corr < audiotest.MatchThreshold {
+				t.Errorf("listener %d heard the host matching only %.2f (threshold %.2f)", i, corr, audiotest.MatchThreshold)
+			} else {
+				t.Logf("listener %d heard the host (match %.2f, lag %s)", i, corr, lag)
+			}
+		}
+	}
+}
+
 // speech is what the host says in the room.
-var speech = audiotest.Speech(6*time.Second, 11)
+var speech = audiotest.Speech(5*time.Second, 11)
 
 // listenAcross records the room on each listener's node (in its own
 // namespace) while the host speaks, and returns the recordings.
 func listenAcross(t *testing.T, host *daemon, room string, listeners []*daemon) [][]int16 {
 	t.Helper()
 	dir := t.TempDir()
+	if d := os.Getenv("CLUBNODE_NAT_KEEP"); d != "" {
+		dir = d
+	}
 	in := filepath.Join(dir, "speech.wav")
 	writeWAV(t, in, speech)
 	bin := daemontest.MustBinary(t)
@@ -186,7 +224,7 @@ func listenAcross(t *testing.T, host *daemon, room string, listeners []*daemon) 
 	outs := make([]string, len(listeners))
 	for i, d := range listeners {
 		outs[i] = filepath.Join(dir, fmt.Sprintf("heard%d.wav", i))
-		c := d.Runner.Command(ctx, bin, "--home", d.Home, "listen", room, "--output", outs[i], "--duration", "9s")
+		c := d.Runner.Command(ctx, bin, "--home", d.Home, "listen", room, "--output", outs[i], "--duration", "11s")
 		if err := c.Start(); err != nil {
 			t.Fatal(err)
 		}
