@@ -68,7 +68,7 @@ type NATConfig struct {
 	// NoRelayService turns off the relay service of a reachable node.
 	NoRelayService bool
 	// RelayLimits are the relay service's limits (defaults: 128
-	// reservations, 16 circuits each, 2 minutes and 128 KiB a circuit).
+	// reservations, 16 circuits each, 30 minutes and 4 MiB a circuit).
 	RelayLimits RelayLimits
 	// StaticRelays are always-on nodes to keep reservations on when not
 	// reachable, besides those learned at run time (AddRelays).
@@ -102,11 +102,15 @@ func (c *NATConfig) setDefaults() error {
 	if l.MaxCircuits <= 0 {
 		l.MaxCircuits = 16
 	}
+	// A tree link's signalling stream (its heartbeats, about half a
+	// KiB/s both ways) stays on the relayed connection when no hole can
+	// be punched (a symmetric NAT): go-libp2p's defaults (2 minutes,
+	// 128 KiB) would cut it every 2 minutes. Audio never goes this way.
 	if l.CircuitDuration <= 0 {
-		l.CircuitDuration = 2 * time.Minute
+		l.CircuitDuration = 30 * time.Minute
 	}
 	if l.CircuitBytes <= 0 {
-		l.CircuitBytes = 128 << 10
+		l.CircuitBytes = 4 << 20
 	}
 	return nil
 }
