@@ -3,6 +3,8 @@ package node
 import (
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	ma "github.com/multiformats/go-multiaddr"
 	"github.com/pion/webrtc/v4"
@@ -67,6 +69,19 @@ func (n *Node) roomLinks(room rooms.RoomID) []apiv1.RoomLink {
 		}
 		out = append(out, apiv1.RoomLink{Peer: l.Peer, Role: l.Role, Path: l.Path,
 			RTTMillis: float64(l.RTT.Microseconds()) / 1000})
+	}
+	return out
+}
+
+// peerOf describes a connected peer, preferring its direct connection.
+func peerOf(h host.Host, p peer.ID, conns []network.Conn, member bool) apiv1.Peer {
+	out := apiv1.Peer{PeerID: p.String(), Addr: conns[0].RemoteMultiaddr().String(), Member: member, Link: "relayed",
+		RTTMillis: float64(h.Peerstore().LatencyEWMA(p).Microseconds()) / 1000}
+	for _, c := range conns {
+		if !c.Stat().Limited {
+			out.Addr, out.Link = c.RemoteMultiaddr().String(), "direct"
+			break
+		}
 	}
 	return out
 }

@@ -315,10 +315,10 @@ func (n *Node) Peers(context.Context) ([]apiv1.Peer, error) {
 	out := []apiv1.Peer{}
 	for _, p := range h.Network().Peers() {
 		conns := h.Network().ConnsToPeer(p)
-		if len(conns) == 0 || h.Network().Connectedness(p) != network.Connected {
+		if c := h.Network().Connectedness(p); len(conns) == 0 || c != network.Connected && c != network.Limited {
 			continue
 		}
-		out = append(out, apiv1.Peer{PeerID: p.String(), Addr: conns[0].RemoteMultiaddr().String(), Member: n.p2p.Connected(p)})
+		out = append(out, peerOf(h, p, conns, n.p2p.Connected(p)))
 	}
 	return out, nil
 }

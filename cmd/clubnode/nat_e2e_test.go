@@ -181,6 +181,15 @@ func TestMembersBehindHomeRouters(t *testing.T) {
 				t.Errorf("listener %d's link to its parent goes %q, want %q", i, p.Path, want[i])
 			}
 		}
+		// The control connection to the host: hole-punched (direct) where
+		// DCUtR got through, relayed through the always-on node otherwise.
+		for i, d := range listeners {
+			for _, p := range daemontest.JSON[[]apiv1.Peer](t, d, "peers") {
+				if p.PeerID == idBob {
+					t.Logf("listener %d: libp2p connection to the host %s (%s), RTT %.1f ms", i, p.Link, p.Addr, p.RTTMillis)
+				}
+			}
+		}
 		t.Run("heard, decoded and matched", func(t *testing.T) {
 			natTODO(t, "the listeners' nodes receive the host's RTP over these links (pion reports the track), "+
 				"yet the `listen` recordings made in the lab's namespaces are silent")
