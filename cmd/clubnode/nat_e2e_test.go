@@ -194,6 +194,10 @@ func TestMembersBehindHomeRouters(t *testing.T) {
 			natTODO(t, "the listeners' nodes receive the host's RTP over these links (pion reports the track), "+
 				"yet the `listen` recordings made in the lab's namespaces are silent")
 			hearAcross(t, bob, room, listeners)
+			if os.Getenv("CLUBNODE_NAT_PUBLIC_LISTENER") != "" {
+				alice.Must(t, "room", "join", room)
+				hearAcross(t, bob, room, []*daemon{alice})
+			}
 		})
 	})
 }
