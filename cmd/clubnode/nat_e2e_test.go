@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -191,8 +192,10 @@ func TestMembersBehindHomeRouters(t *testing.T) {
 			}
 		}
 		t.Run("heard, decoded and matched", func(t *testing.T) {
-			natTODO(t, "the listeners' nodes receive the host's RTP over these links (pion reports the track), "+
-				"yet the `listen` recordings made in the lab's namespaces are silent")
+			natTODO(t, "the host's RTP reaches the listeners behind NAT, but the room's state gossip does not: "+
+				"their only connection to the room's members is relayed, and gossipsub ignores limited connections "+
+				"(go-libp2p-pubsub#712), so they keep seeing the host muted and mix silence; "+
+				"CLUBNODE_NAT_PUBLIC_LISTENER=1 also has the public node listen, and it hears the host")
 			hearAcross(t, bob, room, listeners)
 			if os.Getenv("CLUBNODE_NAT_PUBLIC_LISTENER") != "" {
 				alice.Must(t, "room", "join", room)
@@ -244,8 +247,27 @@ func listenAcross(t *testing.T, host *daemon, room string, listeners []*daemon) 
 		cmds = append(cmds, c)
 	}
 	speak := host.Runner.Command(ctx, bin, "--home", host.Home, "speak", room, "--input", in)
-	if out, err := speak.CombinedOutput(); err != nil {
-		t.Fatalf("speak: %v: %s", err, out)
+	var speakOut bytes.Buffer
+	speak.Stdout, speak.Stderr = &speakOut, &speakOut
+	if err := speak.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// What each listener's node shows of the stage while the host talks.
+	idHost := daemontest.JSON[apiv1.Identity](t, host, "id").PeerID
+	testutil.Eventually(t, 5*time.Second, func() error {
+		st := daemontest.JSON[apiv1.RoomState](t, host, "room", "show", room)
+		if !slices.ContainsFunc(st.Stage, func(s apiv1.RoomSpeaker) bool { return s.PeerID == idHost && !s.Muted }) {
+			return errors.New("the host is not unmuted yet")
+		}
+		return nil
+	})
+	for i, d := range listeners {
+		st := daemontest.JSON[apiv1.RoomState](t, d, "room", "show", room)
+		muted := slices.ContainsFunc(st.Stage, func(s apiv1.RoomSpeaker) bool { return s.PeerID == idHost && s.Muted })
+		t.Logf("while the host talks, listener %d's node shows the host muted: %v", i, muted)
+	}
+	if err := speak.Wait(); err != nil {
+		t.Fatalf("speak: %v: %s", err, speakOut.String())
 	}
 	var heard [][]int16
 	for i, c := range cmds {
