@@ -256,7 +256,10 @@ func (n *Node) SetProfile(ctx context.Context, req apiv1.SetProfileRequest) (api
 		}
 		return apiv1.Member{PeerID: n.ID().String(), Name: name, Bio: bio}, nil
 	}
-	updated := n.cfg.Now()
+	// Signed profiles carry milliseconds: compare at that precision, or
+	// a change within the millisecond of the last would sign the same
+	// time and the network would keep the older profile.
+	updated := n.cfg.Now().Truncate(time.Millisecond)
 	if prev, err := n.store.profile(ctx); err != nil {
 		return apiv1.Member{}, err
 	} else if prev != nil && prev.Network == chain.Network() && !updated.After(prev.Updated) {
