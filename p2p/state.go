@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"sort"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -97,12 +99,7 @@ func (n *Node) VerifiedChain(p peer.ID) (*identity.Chain, bool) {
 func (n *Node) VerifiedPeers() []peer.ID {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	out := make([]peer.ID, 0, len(n.verified))
-	for p := range n.verified {
-		out = append(out, p)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
-	return out
+	return slices.Sorted(maps.Keys(n.verified))
 }
 
 func (n *Node) member(p peer.ID) (Member, bool) {
