@@ -18,6 +18,11 @@ var ErrStalled = errors.New("parent's RTP stalled and a probe went unanswered")
 // parent that does not answer within ProbeTimeout is lost. A stall whose
 // probe is answered (the speaker paused, or a link above this one broke and
 // is being repaired) costs nothing but the probe, and is probed once.
+//
+// A busy machine answers late, so the wait grows with the answers seen:
+// at least four times the slowest recent answer. A heartbeat that arrived
+// well after the audio stopped also proves the parent outlived the stall;
+// then the heartbeats' own timeout is left to judge it.
 
 // watchFlow probes the parent when its RTP stalls and fails the link when
 // a probe goes unanswered. It runs until the link ends.
@@ -29,11 +34,12 @@ func (p *parentEnd) watchFlow() {
 	tick := time.NewTicker(max(stall/4, 5*time.Millisecond))
 	defer tick.Stop()
 	var (
-		seq      uint32    // last probe number used
-		pending  uint32    // probe in flight, 0 if none
-		episode  int64     // lastMedia when the pending probe went out
-		cleared  int64     // lastMedia of a stall whose probe was answered
-		probedAt time.Time // when the pending probe went out
+		slowest  time.Duration // slowest recent answer, decaying
+		seq      uint32        // last probe number used
+		pending  uint32        // probe in flight, 0 if none
+		episode  int64         // lastMedia when the pending probe went out
+		cleared  int64         // lastMedia of a stall whose probe was answered
+		probedAt time.Time     // when the pending probe went out
 	)
 	for {
 		select {
@@ -50,9 +56,12 @@ func (p *parentEnd) watchFlow() {
 			switch {
 			case p.answered.Load() == pending:
 				cleared, pending = episode, 0
+				slowest = max(now.Sub(probedAt), slowest*7/8)
 			case last != episode:
 				pending = 0 // flowing again
-			case now.Sub(probedAt) > wait:
+			case p.lastHeard.Load() > last+int64(stall):
+				cleared, pending = episode, 0 // it spoke after the audio stopped
+			case now.Sub(probedAt) > max(wait, 4*slowest):
 				p.fail(fmt.Errorf("%w: no RTP for %s, no answer for %s", ErrStalled,
 					now.Sub(time.Unix(0, last)).Round(time.Millisecond), now.Sub(probedAt).Round(time.Millisecond)))
 				return
