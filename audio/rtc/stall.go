@@ -24,15 +24,23 @@ var ErrStalled = errors.New("parent's RTP stalled and a probe went unanswered")
 // well after the audio stopped also proves the parent outlived the stall;
 // then the heartbeats' own timeout is left to judge it.
 
+// idleCheck is how often watchFlow looks while nothing flows (before the
+// first packet, or through a stall already answered): a stall is only
+// news once audio has come again.
+const idleCheck = 250 * time.Millisecond
+
 // watchFlow probes the parent when its RTP stalls and fails the link when
-// a probe goes unanswered. It runs until the link ends.
+// a probe goes unanswered. It runs until the link ends. It wakes when a
+// stall would be due, not on a fixed tick: about once per Stall while
+// audio flows, four times a second while none does.
 func (p *parentEnd) watchFlow() {
 	stall, wait := p.opts.Stall, p.opts.ProbeTimeout
 	if wait <= 0 {
 		wait = stall
 	}
-	tick := time.NewTicker(max(stall/4, 5*time.Millisecond))
-	defer tick.Stop()
+	step := max(stall/4, 5*time.Millisecond)
+	timer := time.NewTimer(step)
+	defer timer.Stop()
 	var (
 		slowest  time.Duration // slowest recent answer, decaying
 		seq      uint32        // last probe number used
@@ -45,11 +53,12 @@ func (p *parentEnd) watchFlow() {
 		select {
 		case <-p.ctx.Done():
 			return
-		case <-tick.C:
+		case <-timer.C:
 		}
 		last := p.lastMedia.Load()
 		if last == 0 || last == cleared {
-			continue // nothing flowed yet, or this stall was answered
+			timer.Reset(idleCheck) // nothing flowed yet, or this stall was answered
+			continue
 		}
 		now := time.Now()
 		if pending != 0 {
@@ -66,9 +75,11 @@ func (p *parentEnd) watchFlow() {
 					now.Sub(time.Unix(0, last)).Round(time.Millisecond), now.Sub(probedAt).Round(time.Millisecond)))
 				return
 			}
+			timer.Reset(step)
 			continue
 		}
-		if now.Sub(time.Unix(0, last)) < stall {
+		if due := time.Unix(0, last).Add(stall).Sub(now); due > 0 {
+			timer.Reset(max(due, time.Millisecond))
 			continue
 		}
 		seq++
@@ -80,5 +91,6 @@ func (p *parentEnd) watchFlow() {
 			p.fail(err)
 			return
 		}
+		timer.Reset(step)
 	}
 }
