@@ -17,7 +17,10 @@ type options struct {
 	flash            bool
 	speech, idle     time.Duration
 	freezes, record  int
-	bin, dir         string
+	// compare starts every other member without the watch on its
+	// parent's audio (--media-stall -1): repair gaps then come both ways.
+	compare  bool
+	bin, dir string
 }
 
 // result is what one run measured.
@@ -36,6 +39,7 @@ type result struct {
 	corr      []float64 // deepest listeners' recordings against the source
 	corrDepth []int
 	gaps      []time.Duration // children of frozen relays: longest silence
+	gapsOff   []time.Duration // the same, children without the watch (compare)
 	load      []string        // load average at each phase
 }
 
@@ -72,7 +76,7 @@ func run(ctx context.Context, o options, log *slog.Logger) (*result, error) {
 		name string
 		fn   func(context.Context) error
 	}{
-		{"start daemons", func(ctx context.Context) error { return b.c.start(ctx, o.n, o.capacity, o.par, nil) }},
+		{"start daemons", func(ctx context.Context) error { return b.c.start(ctx, o.n, o.capacity, o.par, b.flags) }},
 		{"network", b.network},
 		{"idle", func(ctx context.Context) error { return b.cpuWindow(ctx, &b.res.idleCPU) }},
 		{"room", b.createRoom},
@@ -94,6 +98,18 @@ func run(ctx context.Context, o options, log *slog.Logger) (*result, error) {
 	return b.res, nil
 }
 
+// flags are the i-th daemon's extra flags.
+func (b *bench) flags(i int) []string {
+	if b.o.compare && b.watchOff(i) {
+		return []string{"--media-stall", "-1ms"}
+	}
+	return nil
+}
+
+// watchOff says whether the i-th daemon runs without the watch on its
+// parent's audio: with compare, every even member.
+func (b *bench) watchOff(i int) bool { return b.o.compare && i > 0 && i%2 == 0 }
+
 // network founds a network at the host and joins everyone else to it.
 func (b *bench) network(ctx context.Context) error {
 	if _, err := b.host().api.CreateNetwork(ctx, "Bench"); err != nil {
@@ -105,8 +121,15 @@ func (b *bench) network(ctx context.Context) error {
 	}
 	ms := b.members()
 	return parallel(ctx, len(ms), b.o.par, func(ctx context.Context, i int) error {
-		_, err := ms[i].api.Join(ctx, inv.Token)
-		return err
+		// A busy inviter may drop a newcomer's connection (it admits
+		// unproven peers on a budget): try again, as a person would.
+		return eventually(ctx, 2*time.Minute, time.Second, func() error {
+			_, err := ms[i].api.Join(ctx, inv.Token)
+			if err != nil {
+				b.log.Warn("join the network", "node", ms[i].name, "err", err)
+			}
+			return err
+		})
 	})
 }
 

@@ -20,13 +20,14 @@ import (
 // daemon is one `clubnode daemon` this benchmark started, in a home of
 // its own, with its API and libp2p on free loopback ports.
 type daemon struct {
-	name string
-	home string
-	cmd  *exec.Cmd
-	log  *os.File
-	api  *apiv1.Client
-	id   string
-	done chan struct{} // closed when the process has exited
+	index int
+	name  string
+	home  string
+	cmd   *exec.Cmd
+	log   *os.File
+	api   *apiv1.Client
+	id    string
+	done  chan struct{} // closed when the process has exited
 }
 
 // cluster is the daemons of one run.
@@ -48,11 +49,11 @@ func (c *cluster) run(ctx context.Context, d *daemon, args ...string) (string, e
 }
 
 // start makes n homes and starts a daemon in each, at most par at a time,
-// and waits until every API answers.
-func (c *cluster) start(ctx context.Context, n, capacity, par int, extra []string) error {
+// with extra(i) flags for the i-th, and waits until every API answers.
+func (c *cluster) start(ctx context.Context, n, capacity, par int, extra func(i int) []string) error {
 	c.daemons = make([]*daemon, n)
 	return parallel(ctx, n, par, func(ctx context.Context, i int) error {
-		d := &daemon{name: fmt.Sprintf("node%03d", i), home: filepath.Join(c.dir, fmt.Sprintf("node%03d", i)),
+		d := &daemon{index: i, name: fmt.Sprintf("node%03d", i), home: filepath.Join(c.dir, fmt.Sprintf("node%03d", i)),
 			done: make(chan struct{})}
 		c.daemons[i] = d
 		if _, err := c.run(ctx, d, "init", "--name", d.name); err != nil {
@@ -66,7 +67,10 @@ func (c *cluster) start(ctx context.Context, n, capacity, par int, extra []strin
 		args := []string{"--home", d.home, "daemon", "--api", "127.0.0.1:0", "--mdns=false",
 			"--listen", "/ip4/127.0.0.1/tcp/0", "--listen", "/ip4/127.0.0.1/udp/0/quic-v1",
 			"--relay-capacity", strconv.Itoa(capacity), "--log-level", "info"}
-		d.cmd = exec.Command(c.bin, append(args, extra...)...)
+		if extra != nil {
+			args = append(args, extra(i)...)
+		}
+		d.cmd = exec.Command(c.bin, args...)
 		d.cmd.Stdout, d.cmd.Stderr = log, log
 		if err := d.cmd.Start(); err != nil {
 			return fmt.Errorf("start daemon %s: %w", d.name, err)

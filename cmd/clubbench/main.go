@@ -37,6 +37,7 @@ func realMain() int {
 	flag.DurationVar(&o.idle, "idle", 10*time.Second, "length of the idle and silent-room CPU windows")
 	flag.IntVar(&o.freezes, "freezes", 6, "relays frozen (SIGSTOP) one after another to measure repair")
 	flag.IntVar(&o.record, "record", 4, "deepest listeners that record the speech")
+	flag.BoolVar(&o.compare, "compare", false, "every other member runs without the watch on its parent's audio (--media-stall -1ms), for repair gaps both ways")
 	flag.IntVar(&o.par, "par", 4, "daemons started or joined at once")
 	bin := flag.String("bin", "", "clubnode binary (default: build it)")
 	keep := flag.Bool("keep", false, "keep the daemons' homes (logs) afterwards")

@@ -87,4 +87,5 @@ func (r *result) print(w io.Writer, o options) {
 		fmt.Fprintf(w, "recording at depth %d matches the source %.3f\n", r.corrDepth[i], c)
 	}
 	durations("repair gap (relay frozen):", r.gaps)
+	durations("  the same, no stall watch:", r.gapsOff)
 }

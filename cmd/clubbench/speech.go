@@ -127,7 +127,13 @@ func (b *bench) freezeRelays(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		b.res.gaps = append(b.res.gaps, gaps...)
+		for i, g := range gaps {
+			if b.watchOff(children[i].index) {
+				b.res.gapsOff = append(b.res.gapsOff, g)
+			} else {
+				b.res.gaps = append(b.res.gaps, g)
+			}
+		}
 		b.log.Info("froze a relay", "relay", relay.name, "children", len(children), "gaps", gaps)
 		if !group.Sleep(ctx, 2*time.Second) { // the tree settles: the relay comes back and re-links
 			return ctx.Err()

@@ -102,8 +102,9 @@ func newDaemonCommand() *cobra.Command {
 			if announce < 100*time.Millisecond {
 				return fmt.Errorf("--room-announce-interval %s: want at least 100ms", announce)
 			}
+			stall, _ := cmd.Flags().GetDuration("media-stall")
 			n, err := node.Start(node.Config{Home: h, Settings: settings, Logger: logger, RoomAnnounceInterval: announce,
-				LogLevel: level})
+				MediaStall: stall, LogLevel: level})
 			if err != nil {
 				return err
 			}
@@ -124,6 +125,8 @@ func newDaemonCommand() *cobra.Command {
 	cmd.Flags().Bool("mdns", true, "discover members on the local network with mDNS (overrides the config file)")
 	cmd.Flags().Duration("room-announce-interval", 5*time.Second,
 		"how often hosted rooms are re-announced; hallways forget a room three of it (and 2 s) after its last announcement")
+	cmd.Flags().Duration("media-stall", 0,
+		"how long a parent's audio may stop before it is asked whether it is there (default 60ms; negative: leave dead parents to heartbeats)")
 	cmd.Flags().String("log-level", "info", "log level: debug, info, warn or error (clubnode log-level changes it while running)")
 	cmd.Flags().String("log-format", "text", "log format: text or json (one JSON object a line, for journald or a log shipper)")
 	return cmd
