@@ -26,6 +26,8 @@ type options struct {
 // result is what one run measured.
 type result struct {
 	hallway   []time.Duration // room created → listed in each member's hallway
+	unlisted  int             // members whose hallway did not list it in a minute
+	unplaced  int             // members not placed in a minute
 	joins     []time.Duration // join request → placed (a parent in the tree)
 	hearing   []time.Duration // with -flash: join request → first packet
 	joinAll   time.Duration   // all joins, first request to last placed
@@ -50,10 +52,19 @@ type bench struct {
 	c    *cluster
 	room string
 	res  *result
+	in   []*daemon // members placed in the room, after join
 }
 
-func (b *bench) host() *daemon      { return b.c.daemons[0] }
-func (b *bench) members() []*daemon { return b.c.daemons[1:] }
+func (b *bench) host() *daemon { return b.c.daemons[0] }
+
+// members are the daemons other than the host: once the joins are done,
+// those that were placed in the room.
+func (b *bench) members() []*daemon {
+	if b.in != nil {
+		return b.in
+	}
+	return b.c.daemons[1:]
+}
 
 func (b *bench) pids() []int {
 	out := make([]int, 0, len(b.c.daemons))
@@ -158,7 +169,7 @@ func (b *bench) createRoom(ctx context.Context) error {
 	ms := b.members()
 	var mu sync.Mutex
 	return parallel(ctx, len(ms), len(ms), func(ctx context.Context, i int) error {
-		return eventually(ctx, time.Minute, 50*time.Millisecond, func() error {
+		err := eventually(ctx, time.Minute, 50*time.Millisecond, func() error {
 			rooms, err := ms[i].api.Hallway(ctx)
 			if err != nil {
 				return err
@@ -171,6 +182,14 @@ func (b *bench) createRoom(ctx context.Context) error {
 			mu.Unlock()
 			return nil
 		})
+		if err != nil && ctx.Err() == nil {
+			b.log.Warn("room not listed", "err", err)
+			mu.Lock()
+			b.res.unlisted++
+			mu.Unlock()
+			return nil
+		}
+		return err
 	})
 }
 
@@ -189,13 +208,17 @@ func (b *bench) join(ctx context.Context) error {
 	}
 	var mu sync.Mutex
 	first := time.Now()
+	in := make([]bool, len(ms))
 	err := parallel(ctx, len(ms), par, func(ctx context.Context, i int) error {
 		asked := time.Now()
-		if _, err := ms[i].api.RoomAction(ctx, b.room, apiv1.ActionJoin, apiv1.RoomActionRequest{}); err != nil {
-			return fmt.Errorf("%s joins: %w", ms[i].name, err)
-		}
-		placed := false
-		return eventually(ctx, time.Minute, 20*time.Millisecond, func() error {
+		placed, joined := false, false
+		err := eventually(ctx, time.Minute, 20*time.Millisecond, func() error {
+			if !joined { // a hallway late to list the room refuses the join: try again
+				if _, err := ms[i].api.RoomAction(ctx, b.room, apiv1.ActionJoin, apiv1.RoomActionRequest{}); err != nil {
+					return fmt.Errorf("%s joins: %w", ms[i].name, err)
+				}
+				joined = true
+			}
 			st, err := ms[i].api.Room(ctx, b.room)
 			if err != nil {
 				return err
@@ -215,13 +238,26 @@ func (b *bench) join(ctx context.Context) error {
 			if b.o.flash {
 				b.res.hearing = append(b.res.hearing, time.Since(asked))
 			}
+			in[i] = true
 			return nil
 		})
+		if err != nil && ctx.Err() == nil {
+			b.log.Warn("not in the room", "node", ms[i].name, "err", err)
+			return nil
+		}
+		return err
 	})
 	b.res.joinAll = time.Since(first)
 	if err != nil {
 		return err
 	}
+	b.in = []*daemon{}
+	for i, ok := range in {
+		if ok {
+			b.in = append(b.in, ms[i])
+		}
+	}
+	b.res.unplaced = len(ms) - len(b.in)
 	return b.readDepths(ctx)
 }
 

@@ -57,7 +57,13 @@ func (r *result) print(w io.Writer, o options) {
 		}
 	}
 	durations("hallway lists the new room:", r.hallway)
+	if r.unlisted > 0 {
+		fmt.Fprintf(w, "%d members' hallways did not list the room within a minute\n", r.unlisted)
+	}
 	durations("join request → placed:", r.joins)
+	if r.unplaced > 0 {
+		fmt.Fprintf(w, "%d members were not placed within a minute\n", r.unplaced)
+	}
 	durations("join request → hearing:", r.hearing)
 	if r.joinAll > 0 {
 		fmt.Fprintf(w, "all %d joins took %s\n", len(r.joins), ms(r.joinAll))
