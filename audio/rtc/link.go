@@ -61,9 +61,10 @@ type link struct {
 	stopping bool
 	wg       sync.WaitGroup
 
-	lastHeard atomic.Int64  // unix nanoseconds of the last heartbeat
-	answered  atomic.Uint32 // number of the last probe the peer answered
-	nAnswered atomic.Uint64 // probes the peer answered
+	lastHeard  atomic.Int64  // unix nanoseconds of the last heartbeat
+	answered   atomic.Uint32 // number of the last probe the peer answered
+	nAnswered  atomic.Uint64 // probes the peer answered
+	answeredAt atomic.Int64  // unix nanoseconds of the last answer
 	// subtree is what this end's heartbeats report (set before the
 	// link's goroutines start).
 	subtree      func() uint32
@@ -193,6 +194,7 @@ func (l *link) readLoop(onHeartbeat func(signalFrame)) {
 		case kindHeartbeat:
 			l.lastHeard.Store(time.Now().UnixNano())
 			if m.Probe != 0 {
+				l.answeredAt.Store(time.Now().UnixNano())
 				l.answered.Store(m.Probe)
 				l.nAnswered.Add(1)
 			}

@@ -20,7 +20,8 @@ var ErrStalled = errors.New("parent's RTP stalled and a probe went unanswered")
 // is being repaired) costs nothing but the probe, and is probed once.
 //
 // A busy machine answers late, so the wait grows with the answers seen:
-// at least four times the slowest recent answer. A heartbeat that arrived
+// twice the slowest recent answer, from ProbeTimeout up to three times it
+// (past that a parent too slow to answer is as good as lost). A heartbeat that arrived
 // well after the audio stopped also proves the parent outlived the stall;
 // then the heartbeats' own timeout is left to judge it.
 
@@ -65,12 +66,12 @@ func (p *parentEnd) watchFlow() {
 			switch {
 			case p.answered.Load() == pending:
 				cleared, pending = episode, 0
-				slowest = max(now.Sub(probedAt), slowest*7/8)
+				slowest = max(time.Unix(0, p.answeredAt.Load()).Sub(probedAt), slowest*7/8)
 			case last != episode:
 				pending = 0 // flowing again
 			case p.lastHeard.Load() > last+int64(stall):
 				cleared, pending = episode, 0 // it spoke after the audio stopped
-			case now.Sub(probedAt) > max(wait, 4*slowest):
+			case now.Sub(probedAt) > min(max(wait, 2*slowest), 3*wait):
 				p.fail(fmt.Errorf("%w: no RTP for %s, no answer for %s", ErrStalled,
 					now.Sub(time.Unix(0, last)).Round(time.Millisecond), now.Sub(probedAt).Round(time.Millisecond)))
 				return
