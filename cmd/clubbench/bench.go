@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"path/filepath"
 	"slices"
 	"sync"
 	"time"
@@ -19,7 +20,10 @@ type options struct {
 	freezes, record  int
 	// compare starts every other member without the watch on its
 	// parent's audio (--media-stall -1): repair gaps then come both ways.
-	compare  bool
+	compare bool
+	// profile has the first member write a CPU profile of its run
+	// (--cpu-profile) into its home.
+	profile  bool
 	bin, dir string
 }
 
@@ -111,10 +115,14 @@ func run(ctx context.Context, o options, log *slog.Logger) (*result, error) {
 
 // flags are the i-th daemon's extra flags.
 func (b *bench) flags(i int) []string {
-	if b.o.compare && b.watchOff(i) {
-		return []string{"--media-stall", "-1ms"}
+	var out []string
+	if b.watchOff(i) {
+		out = append(out, "--media-stall", "-1ms")
 	}
-	return nil
+	if b.o.profile && i == 1 {
+		out = append(out, "--cpu-profile", filepath.Join(b.o.dir, "member-cpu.prof"))
+	}
+	return out
 }
 
 // watchOff says whether the i-th daemon runs without the watch on its

@@ -107,15 +107,27 @@ func (c *cluster) ready(ctx context.Context, d *daemon) error {
 	}
 }
 
-// stop kills every daemon (resuming stopped ones first) and waits for them.
+// stop ends every daemon (resuming stopped ones first): SIGTERM, so that
+// they stop cleanly (and write their CPU profiles), and SIGKILL for any
+// still running 10 s later.
 func (c *cluster) stop() {
+	for _, d := range c.daemons {
+		if d != nil && d.cmd != nil && d.cmd.Process != nil {
+			_ = d.cmd.Process.Signal(syscall.SIGCONT)
+			_ = d.cmd.Process.Signal(syscall.SIGTERM)
+		}
+	}
+	deadline := time.After(10 * time.Second)
 	for _, d := range c.daemons {
 		if d == nil || d.cmd == nil || d.cmd.Process == nil {
 			continue
 		}
-		_ = d.cmd.Process.Signal(syscall.SIGCONT)
-		_ = d.cmd.Process.Kill()
-		<-d.done
+		select {
+		case <-d.done:
+		case <-deadline:
+			_ = d.cmd.Process.Kill()
+			<-d.done
+		}
 		_ = d.log.Close()
 	}
 }

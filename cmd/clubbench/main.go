@@ -38,6 +38,7 @@ func realMain() int {
 	flag.IntVar(&o.freezes, "freezes", 6, "relays frozen (SIGSTOP) one after another to measure repair")
 	flag.IntVar(&o.record, "record", 4, "deepest listeners that record the speech")
 	flag.BoolVar(&o.compare, "compare", false, "every other member runs without the watch on its parent's audio (--media-stall -1ms), for repair gaps both ways")
+	flag.BoolVar(&o.profile, "profile", false, "the first member writes a CPU profile of its run to member-cpu.prof in the run's folder (use with -keep)")
 	flag.IntVar(&o.par, "par", 4, "daemons started or joined at once")
 	bin := flag.String("bin", "", "clubnode binary (default: build it)")
 	keep := flag.Bool("keep", false, "keep the daemons' homes (logs) afterwards")

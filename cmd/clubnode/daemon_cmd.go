@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/libp2p/go-libp2p/gologshim"
@@ -98,6 +99,13 @@ func newDaemonCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if path, _ := cmd.Flags().GetString("cpu-profile"); path != "" {
+				stop, err := startCPUProfile(path)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			announce, _ := cmd.Flags().GetDuration("room-announce-interval")
 			if announce < 100*time.Millisecond {
 				return fmt.Errorf("--room-announce-interval %s: want at least 100ms", announce)
@@ -127,6 +135,7 @@ func newDaemonCommand() *cobra.Command {
 		"how often hosted rooms are re-announced; hallways forget a room three of it (and 2 s) after its last announcement")
 	cmd.Flags().Duration("media-stall", 0,
 		"how long a parent's audio may stop before it is asked whether it is there (default 60ms; negative: leave dead parents to heartbeats)")
+	cmd.Flags().String("cpu-profile", "", "write a CPU profile of the daemon's run to FILE (complete once it stops cleanly), for go tool pprof")
 	cmd.Flags().String("log-level", "info", "log level: debug, info, warn or error (clubnode log-level changes it while running)")
 	cmd.Flags().String("log-format", "text", "log format: text or json (one JSON object a line, for journald or a log shipper)")
 	return cmd
@@ -173,4 +182,20 @@ func (l libp2pLevel) Level() slog.Level {
 		return lvl
 	}
 	return max(l.daemon.Level(), slog.LevelWarn)
+}
+
+// startCPUProfile profiles the process's CPU into path until stop.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}, nil
 }
