@@ -21,9 +21,9 @@ var ErrStalled = errors.New("parent's RTP stalled and a probe went unanswered")
 //
 // A busy machine answers late, so the wait grows with the answers seen:
 // twice the slowest recent answer, from ProbeTimeout up to three times it
-// (past that a parent too slow to answer is as good as lost). A heartbeat that arrived
-// well after the audio stopped also proves the parent outlived the stall;
-// then the heartbeats' own timeout is left to judge it.
+// (past that a parent too slow to answer is as good as lost). Only the
+// numbered answer counts: a heartbeat sent before the parent froze may be
+// read late on a busy machine, long after its last RTP.
 
 // idleCheck is how often watchFlow looks while nothing flows (before the
 // first packet, or through a stall already answered): a stall is only
@@ -69,8 +69,6 @@ func (p *parentEnd) watchFlow() {
 				slowest = max(time.Unix(0, p.answeredAt.Load()).Sub(probedAt), slowest*7/8)
 			case last != episode:
 				pending = 0 // flowing again
-			case p.lastHeard.Load() > last+int64(stall):
-				cleared, pending = episode, 0 // it spoke after the audio stopped
 			case now.Sub(probedAt) > min(max(wait, 2*slowest), 3*wait):
 				p.fail(fmt.Errorf("%w: no RTP for %s, no answer for %s", ErrStalled,
 					now.Sub(time.Unix(0, last)).Round(time.Millisecond), now.Sub(probedAt).Round(time.Millisecond)))
