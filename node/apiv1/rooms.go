@@ -89,10 +89,15 @@ type RoomState struct {
 
 // RoomAudio is a node's place in a room's relay tree.
 type RoomAudio struct {
-	Parent   string   `json:"parent,omitempty"` // empty on the host, and while looking for a parent
+	Parent string `json:"parent,omitempty"` // empty on the host, and while looking for a parent
+	// Backups are the parents the host named for this node to fail over
+	// to, best first, without asking it.
+	Backups  []string `json:"backups"`
 	Children []string `json:"children"`
 	// Subtree counts this node and everyone linked below it.
 	Subtree int `json:"subtree"`
+	// PacketsIn counts the current speakers' packets this node has had.
+	PacketsIn uint64 `json:"packets_in"`
 }
 
 // RoomTicket is a host-signed ticket to a closed room. Delivered says the

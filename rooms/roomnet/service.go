@@ -94,6 +94,11 @@ type Config struct {
 	// MediaTimeout is how long a link may be silent before its parent is
 	// given up; 0 means rtc's default.
 	MediaTimeout time.Duration
+	// MediaStall is how long a parent's audio may stop before this node
+	// probes it, and a parent that does not answer within 5/3 of it is
+	// lost (see rtc.ParentOptions.Stall): default 60 ms, negative turns
+	// the watch off and leaves heartbeats and ICE to notice.
+	MediaStall time.Duration
 
 	// OnChange, if set, is told the ID of every room whose state or
 	// hallway entry changed here (the event stream wakes on it). It must
@@ -223,7 +228,7 @@ func New(cfg Config) (*Service, error) {
 	blocksProto.Handle(s.ctx, s.host(), s.receiveBlocks)
 	if cfg.Media != nil {
 		view := mediaView{host: s.host(), key: cfg.Key, now: cfg.Now, states: s, log: s.log.With("plane", "media")}
-		s.media = newMedia(s.ctx, view, cfg.Media, cfg.RelayCapacity, cfg.MediaTimeout)
+		s.media = newMedia(s.ctx, view, cfg.Media, cfg.RelayCapacity, cfg.MediaTimeout, cfg.MediaStall)
 		s.media.start()
 	}
 	s.goFn(s.tick)
