@@ -202,7 +202,8 @@ func roomInfo(a *rooms.Announcement) apiv1.Room {
 func (n *Node) roomState(st *rooms.SignedState) apiv1.RoomState {
 	a := rooms.AnnouncementOf(&st.State, 0, time.Time{})
 	out := apiv1.RoomState{Room: roomInfo(&a), Version: st.Version, Stage: []apiv1.RoomSpeaker{},
-		Audience: ids(st.Audience), Hands: ids(st.Hands), Invited: ids(st.Invited), Role: st.RoleOf(n.ID()).String()}
+		Audience: ids(st.Audience), Hands: ids(st.Hands), Invited: ids(st.Invited), Role: st.RoleOf(n.ID()).String(),
+		Actions: n.roomActions(&st.State)}
 	for _, sp := range st.Speakers {
 		out.Stage = append(out.Stage, apiv1.RoomSpeaker{PeerID: sp.Peer.String(), Muted: sp.Muted, Moderator: st.IsModerator(sp.Peer)})
 	}
@@ -283,14 +284,35 @@ func (n *Node) Room(_ context.Context, id string) (apiv1.RoomState, error) {
 	return n.roomState(st), nil
 }
 
-var actionKinds = map[string]rooms.Kind{
-	apiv1.ActionJoin: rooms.KindJoin, apiv1.ActionLeave: rooms.KindLeave,
-	apiv1.ActionHandUp: rooms.KindRaiseHand, apiv1.ActionHandDown: rooms.KindLowerHand,
-	apiv1.ActionInviteSpeaker: rooms.KindInviteSpeaker, apiv1.ActionAccept: rooms.KindAcceptInvite,
-	apiv1.ActionDecline: rooms.KindDeclineInvite, apiv1.ActionMoveToAudience: rooms.KindMoveToAudience,
-	apiv1.ActionMute: rooms.KindMute, apiv1.ActionUnmute: rooms.KindUnmuteSelf,
-	apiv1.ActionRemove: rooms.KindRemove, apiv1.ActionMakeModerator: rooms.KindMakeModerator,
-	apiv1.ActionStepDown: rooms.KindStepDown, apiv1.ActionEnd: rooms.KindEnd,
+// actionKind reads a room action's name: a request kind's name, or an
+// old name from apiv1.ActionAliases.
+func actionKind(action string) (rooms.Kind, error) {
+	if now, ok := apiv1.ActionAliases[action]; ok {
+		action = now
+	}
+	kind, err := rooms.ParseKind(action)
+	if err != nil {
+		return 0, fmt.Errorf("room action %q: %w", action, ErrNotFound)
+	}
+	return kind, nil
+}
+
+// roomActions is what this node may do in st, for apiv1.RoomActions.
+func (n *Node) roomActions(st *rooms.State) apiv1.RoomActions {
+	acts := rooms.ActionsFor(st, n.ID())
+	out := apiv1.RoomActions{Self: kindNames(acts.Self), Peers: make(map[string][]string, len(acts.Peers))}
+	for p, kinds := range acts.Peers {
+		out.Peers[p.String()] = kindNames(kinds)
+	}
+	return out
+}
+
+func kindNames(kinds []rooms.Kind) []string {
+	out := make([]string, 0, len(kinds))
+	for _, k := range kinds {
+		out = append(out, k.String())
+	}
+	return out
 }
 
 // RoomAction sends a request to a room's host.
@@ -312,9 +334,9 @@ func (n *Node) RoomAction(ctx context.Context, id, action string, req apiv1.Room
 	if action == apiv1.ActionTicket {
 		return n.issueTicket(svc, room, target)
 	}
-	kind, ok := actionKinds[action]
-	if !ok {
-		return nil, fmt.Errorf("room action %q: %w", action, ErrNotFound)
+	kind, err := actionKind(action)
+	if err != nil {
+		return nil, err
 	}
 	var ticket *rooms.SignedTicket
 	if req.Ticket != "" {

@@ -48,8 +48,14 @@ func TestRoomThroughAPI(t *testing.T) {
 	if _, err := b.RoomAction(ctx, room.ID, apiv1.ActionJoin, apiv1.RoomActionRequest{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.RoomAction(ctx, room.ID, apiv1.ActionHandUp, apiv1.RoomActionRequest{}); err != nil {
+	// The old name of raise-hand still works, and the answer says what
+	// B may do next.
+	out, err := b.RoomAction(ctx, room.ID, "hand-up", apiv1.RoomActionRequest{})
+	if err != nil {
 		t.Fatal(err)
+	}
+	if self := out.(apiv1.RoomState).Actions.Self; !slices.Equal(self, []string{apiv1.ActionLowerHand, apiv1.ActionLeave}) {
+		t.Fatalf("B with a hand up may %v", self)
 	}
 	st, err := a.Room(ctx, room.ID)
 	if err != nil {
@@ -57,6 +63,9 @@ func TestRoomThroughAPI(t *testing.T) {
 	}
 	if len(st.Hands) != 1 || st.Hands[0] != b.ID().String() || st.Role != "host" {
 		t.Fatalf("host's view: %+v", st)
+	}
+	if got := st.Actions.Peers[b.ID().String()]; !slices.Equal(got, []string{apiv1.ActionInviteSpeaker, apiv1.ActionRemove}) {
+		t.Fatalf("the host may do %v to a listener", got)
 	}
 	if _, err := b.RoomAction(ctx, room.ID, apiv1.ActionEnd, apiv1.RoomActionRequest{}); err == nil {
 		t.Fatal("a listener ended the room")
@@ -252,5 +261,23 @@ func TestPollDuringNetworkCreate(t *testing.T) {
 	close(stop)
 	if n := <-polled; n == 0 {
 		t.Fatal("the poller never ran")
+	}
+}
+
+// Every request kind is an API action under its own name, and the old
+// names still lead to the same kinds.
+func TestActionNamesAreKindNames(t *testing.T) {
+	for _, name := range []string{apiv1.ActionJoin, apiv1.ActionLeave, apiv1.ActionRaiseHand, apiv1.ActionLowerHand,
+		apiv1.ActionInviteSpeaker, apiv1.ActionAcceptInvite, apiv1.ActionDeclineInvite, apiv1.ActionMoveToAudience,
+		apiv1.ActionMute, apiv1.ActionUnmuteSelf, apiv1.ActionRemove, apiv1.ActionMakeModerator, apiv1.ActionStepDown, apiv1.ActionEnd} {
+		k, err := actionKind(name)
+		if err != nil || k.String() != name {
+			t.Errorf("action %q is kind %v, %v", name, k, err)
+		}
+	}
+	for old, now := range apiv1.ActionAliases {
+		if k, err := actionKind(old); err != nil || k.String() != now {
+			t.Errorf("old action %q is kind %v, %v; want %s", old, k, err, now)
+		}
 	}
 }

@@ -17,26 +17,49 @@ const (
 	RouteBlock      = "POST " + PathBlocks
 )
 
-// Room actions, the last path element of RouteRoomAction. Those that act
+// Room actions, the last path element of RouteRoomAction: the names of
+// the rooms package's request kinds (rooms.Kind.String). Those that act
 // on someone take RoomActionRequest.Peer; "mute" without a peer mutes
 // oneself. "ticket" answers a RoomTicket instead of a RoomState.
 const (
 	ActionJoin           = "join"
 	ActionLeave          = "leave"
-	ActionHandUp         = "hand-up"
-	ActionHandDown       = "hand-down"
+	ActionRaiseHand      = "raise-hand"
+	ActionLowerHand      = "lower-hand"
 	ActionInviteSpeaker  = "invite-speaker"
-	ActionAccept         = "accept"
-	ActionDecline        = "decline"
+	ActionAcceptInvite   = "accept-invite"
+	ActionDeclineInvite  = "decline-invite"
 	ActionMoveToAudience = "move-to-audience"
 	ActionMute           = "mute"
-	ActionUnmute         = "unmute"
+	ActionUnmuteSelf     = "unmute-self"
 	ActionRemove         = "remove"
 	ActionMakeModerator  = "make-moderator"
 	ActionStepDown       = "step-down"
 	ActionEnd            = "end"
 	ActionTicket         = "ticket"
+
+	// Deprecated: the old names, for Go callers; they send the new ones.
+	ActionHandUp   = ActionRaiseHand
+	ActionHandDown = ActionLowerHand
+	ActionAccept   = ActionAcceptInvite
+	ActionDecline  = ActionDeclineInvite
+	ActionUnmute   = ActionUnmuteSelf
 )
+
+// ActionAliases maps the action names of the first API to today's. The
+// server accepts them for one more release.
+var ActionAliases = map[string]string{"hand-up": ActionRaiseHand, "hand-down": ActionLowerHand,
+	"accept": ActionAcceptInvite, "decline": ActionDeclineInvite, "unmute": ActionUnmuteSelf}
+
+// RoomActions says what the viewer may ask of the room's host right now:
+// Self about itself, Peers about each other participant (peer ID to
+// action names; a peer with none is left out). The host applies the same
+// rules, so a client builds its menus from this and offers nothing the
+// host refuses.
+type RoomActions struct {
+	Self  []string            `json:"self"`
+	Peers map[string][]string `json:"peers"`
+}
 
 // CreateRoomRequest is the body of POST /api/v1/rooms. Type is "open"
 // (default), "social" or "closed"; a zero Start starts the room now.
@@ -85,6 +108,8 @@ type RoomState struct {
 	// Audio is this node's place in the room's relay tree, when it has
 	// joined the audio.
 	Audio *RoomAudio `json:"audio,omitempty"`
+	// Actions is what this node may do in the room now.
+	Actions RoomActions `json:"actions"`
 }
 
 // RoomAudio is a node's place in a room's relay tree.

@@ -20,21 +20,31 @@ const roleLabels = {
   invited: 'You are invited to speak',
 };
 
+// Action names are the room request kinds' names, as the API takes them.
 const actionErrors = {
   join: 'Could not join the room',
   leave: 'Could not leave the room',
-  'hand-up': 'Could not raise your hand',
-  'hand-down': 'Could not lower your hand',
+  'raise-hand': 'Could not raise your hand',
+  'lower-hand': 'Could not lower your hand',
   'invite-speaker': 'Could not invite them to speak',
-  accept: 'Could not join the stage',
-  decline: 'Could not decline',
+  'accept-invite': 'Could not join the stage',
+  'decline-invite': 'Could not decline',
   'move-to-audience': 'Could not move them to the audience',
   mute: 'Could not mute',
-  unmute: 'Could not unmute',
+  'unmute-self': 'Could not unmute',
   remove: 'Could not remove them',
   'make-moderator': 'Could not make them a moderator',
   'step-down': 'Could not leave the stage',
   end: 'Could not end the room',
+};
+
+// Labels of the actions on someone else, in the order the node lists them.
+const peerActionLabels = {
+  mute: 'Mute',
+  'invite-speaker': 'Invite to speak',
+  'move-to-audience': 'Move to audience',
+  'make-moderator': 'Make moderator',
+  remove: 'Remove from room',
 };
 
 // act sends one room request and takes the state it returns.
@@ -51,26 +61,16 @@ async function act(roomId, action, peer) {
 
 const onStageRoles = new Set(['host', 'moderator', 'speaker']);
 
-// moderationFor lists what this node may do to a person, following the
-// rooms' permission table, so the menu offers nothing the host would
-// refuse. The host still decides.
+// moderationFor lists what this node may do to a person: the node says so
+// in the room's state (actions.peers), by the rules the host applies.
 function moderationFor(st, peer) {
-  if (store.isMe(peer) || peer === st.host) return [];
-  const amModerator = st.role === 'host' || st.role === 'moderator';
-  const onStage = st.stage.find((s) => s.peer_id === peer);
-  const out = [];
-  if (onStage) {
-    if (!amModerator) return out;
-    const outranked = onStage.moderator && st.role !== 'host';
-    if (!onStage.muted) out.push(['mute', 'Mute']);
-    if (!outranked) out.push(['move-to-audience', 'Move to audience']);
-    if (!onStage.moderator) out.push(['make-moderator', 'Make moderator']);
-    if (!outranked) out.push(['remove', 'Remove from room']);
-    return out;
-  }
-  if (onStageRoles.has(st.role) && !st.invited.includes(peer)) out.push(['invite-speaker', 'Invite to speak']);
-  if (amModerator) out.push(['remove', 'Remove from room']);
-  return out;
+  const acts = (st.actions && st.actions.peers && st.actions.peers[peer]) || [];
+  return acts.filter((a) => peerActionLabels[a]).map((a) => [a, peerActionLabels[a]]);
+}
+
+// mayDo says whether the node lets this node do action about itself.
+function mayDo(st, action) {
+  return !!(st.actions && st.actions.self && st.actions.self.includes(action));
 }
 
 export function mount(main, route, { navigate }) {
@@ -93,8 +93,8 @@ export function mount(main, route, { navigate }) {
     h('h2', { id: 'invite-heading', text: 'Join the stage?' }),
     h('p', { id: 'invite-text' }, 'You are invited to speak. You come up muted, and unmute when you are ready.'),
     h('div', { class: 'actions' },
-      h('button', { type: 'button', id: 'accept-invite', onclick: () => act(roomId, 'accept').then((st) => st && announce('You are on the stage, muted.')) }, 'Join the stage'),
-      h('button', { type: 'button', class: 'secondary', id: 'decline-invite', onclick: () => act(roomId, 'decline') }, 'No thanks')));
+      h('button', { type: 'button', id: 'accept-invite', onclick: () => act(roomId, 'accept-invite').then((st) => st && announce('You are on the stage, muted.')) }, 'Join the stage'),
+      h('button', { type: 'button', class: 'secondary', id: 'decline-invite', onclick: () => act(roomId, 'decline-invite') }, 'No thanks')));
   const stage = h('ul', { class: 'people stage', id: 'stage', 'aria-labelledby': 'stage-heading' });
   const handsSection = h('section', { 'aria-labelledby': 'hands-heading', class: 'hands' },
     h('h2', { id: 'hands-heading', text: 'Raised hands' }));
@@ -189,12 +189,13 @@ export function mount(main, route, { navigate }) {
     audienceHeading.textContent = `Audience (${st.audience.length})`;
     replaceKeepingFocus(audience, ...st.audience.map((p) => person(st, p, { hand: st.hands.includes(p), invited: st.invited.includes(p) })));
 
-    const canInvite = onStage;
-    handsSection.hidden = !canInvite;
+    handsSection.hidden = !onStage;
     replaceKeepingFocus(hands, ...st.hands.map((p) => h('li', { 'data-key': `hand-${p}` },
       h('span', { text: store.nameOf(p) }),
-      h('button', { type: 'button', class: 'small', 'data-invite': p, onclick: () => act(roomId, 'invite-speaker', p).then((r) => r && announce(`Invited ${store.nameOf(p)} to speak`)) },
-        `Invite ${store.nameOf(p)} to speak`))));
+      moderationFor(st, p).some(([a]) => a === 'invite-speaker')
+        ? h('button', { type: 'button', class: 'small', 'data-invite': p, onclick: () => act(roomId, 'invite-speaker', p).then((r) => r && announce(`Invited ${store.nameOf(p)} to speak`)) },
+          `Invite ${store.nameOf(p)} to speak`)
+        : null)));
     handsEmpty.hidden = st.hands.length > 0;
 
     const invited = st.role === 'invited';
@@ -211,12 +212,12 @@ export function mount(main, route, { navigate }) {
     micButton.replaceChildren(icon(muted ? 'micOff' : 'mic'), muted ? 'Unmute' : 'Mute');
     micButton.setAttribute('aria-label', muted ? 'Unmute your microphone' : 'Mute your microphone');
     micButton.classList.toggle('live', !muted);
-    handButton.hidden = st.role !== 'listener';
+    handButton.hidden = !mayDo(st, 'raise-hand') && !mayDo(st, 'lower-hand');
     const handUp = st.hands.includes(me);
     handButton.replaceChildren(icon('hand'), handUp ? 'Lower hand' : 'Raise hand');
     handButton.setAttribute('aria-pressed', String(handUp));
-    stepDownButton.hidden = !(st.role === 'speaker' || st.role === 'moderator');
-    endButton.hidden = !(st.role === 'host' || st.role === 'moderator');
+    stepDownButton.hidden = !mayDo(st, 'step-down');
+    endButton.hidden = !mayDo(st, 'end');
 
     if (st.role !== lastRole && lastRole) announce(roleLabels[st.role] || '');
     lastRole = st.role;
@@ -250,7 +251,7 @@ export function mount(main, route, { navigate }) {
       return;
     }
     if (audio.speaker) {
-      if (await act(roomId, 'unmute')) audio.setMuted(false);
+      if (await act(roomId, 'unmute-self')) audio.setMuted(false);
       return;
     }
     // Opening WHIP unmutes this node in the room, as the node's WHIP
@@ -259,7 +260,7 @@ export function mount(main, route, { navigate }) {
     try {
       const ok = await audio.speak();
       if (ok) api.room(roomId).then(store.setRoom).catch(() => {});
-      else if (audio.status.speak === 'unavailable') await act(roomId, 'unmute');
+      else if (audio.status.speak === 'unavailable') await act(roomId, 'unmute-self');
     } finally {
       micButton.disabled = false;
     }
@@ -269,7 +270,7 @@ export function mount(main, route, { navigate }) {
     const st = store.state.rooms.get(roomId);
     if (!st) return;
     const up = st.hands.includes(store.state.me.peer_id);
-    if (await act(roomId, up ? 'hand-down' : 'hand-up')) announce(up ? 'Hand lowered' : 'Hand raised: the moderators can invite you up');
+    if (await act(roomId, up ? 'lower-hand' : 'raise-hand')) announce(up ? 'Hand lowered' : 'Hand raised: the moderators can invite you up');
   }
 
   async function leave() {
