@@ -11,6 +11,7 @@ import (
 
 	"github.com/clubnode/clubnode/internal/testutil"
 	"github.com/clubnode/clubnode/node/apiv1"
+	"github.com/clubnode/clubnode/rooms"
 )
 
 // A room created through the API shows up in another member's hallway,
@@ -280,4 +281,64 @@ func TestActionNamesAreKindNames(t *testing.T) {
 			t.Errorf("old action %q is kind %v, %v; want %s", old, k, err, now)
 		}
 	}
+}
+
+// A host that leaves hands the room to its moderator, who signs the
+// handover; the listener sees the new host. (Before, the host's leave was
+// refused "the host is leaving" whenever the room had a moderator.)
+func TestHostLeaveHandsOver(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a, b, c := roomNodes(t, ctx)
+	room, err := a.CreateRoom(ctx, apiv1.CreateRoomRequest{Title: "Handover"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lists(t, b, room.ID, true)
+	lists(t, c, room.ID, true)
+	idB := b.ID().String()
+	for _, step := range []struct {
+		n      *Node
+		action string
+		peer   string
+	}{{b, apiv1.ActionJoin, ""}, {c, apiv1.ActionJoin, ""}, {a, apiv1.ActionInviteSpeaker, idB},
+		{b, apiv1.ActionAcceptInvite, ""}, {a, apiv1.ActionMakeModerator, idB}} {
+		if _, err := step.n.RoomAction(ctx, room.ID, step.action, apiv1.RoomActionRequest{Peer: step.peer}); err != nil {
+			t.Fatalf("%s: %v", step.action, err)
+		}
+	}
+	// The successor knows it is one before the host goes.
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if st, err := b.Room(ctx, room.ID); err != nil || st.Role != "moderator" {
+			return fmt.Errorf("b's role: %+v, %v", st.Role, err)
+		}
+		return nil
+	})
+	if _, err := a.RoomAction(ctx, room.ID, apiv1.ActionLeave, apiv1.RoomActionRequest{}); err != nil {
+		t.Fatalf("the host's leave: %v", err)
+	}
+	testutil.Eventually(t, 10*time.Second, func() error {
+		st, err := c.Room(ctx, room.ID)
+		if err != nil || st.Host != idB || st.Status != "live" {
+			return fmt.Errorf("c's view after the host left: host %s status %s, %v", st.Host, st.Status, err)
+		}
+		return nil
+	})
+	if st, err := b.Room(ctx, room.ID); err != nil || st.Role != "host" {
+		t.Fatalf("b after the handover: %+v, %v", st.Role, err)
+	}
+	if _, err := a.Room(ctx, room.ID); err == nil {
+		t.Fatal("the old host is still in the room")
+	}
+	// The new host removes c: c's node knows it was removed, not that it
+	// left, and the web app's event says so.
+	if _, err := b.RoomAction(ctx, room.ID, apiv1.ActionRemove, apiv1.RoomActionRequest{Peer: c.ID().String()}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if !c.rooms.Load().Removed(rooms.RoomID(room.ID)) {
+			return errors.New("c's node does not know it was removed")
+		}
+		return nil
+	})
 }

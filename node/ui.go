@@ -299,7 +299,11 @@ func (n *Node) pollState(ctx context.Context) eventstream.Snapshot {
 		if n.web.watch.setIn(id, false) {
 			// Once, so the page can close the room: it was left, ended,
 			// or this node was removed.
-			add("room/"+id, apiv1.EventRoom, apiv1.RoomEvent{ID: id, Reason: err.Error()})
+			ev := apiv1.RoomEvent{ID: id, Reason: err.Error()}
+			if svc := n.rooms.Load(); svc != nil {
+				ev.Removed = svc.Removed(rooms.RoomID(id))
+			}
+			add("room/"+id, apiv1.EventRoom, ev)
 		}
 	}
 	return snap

@@ -123,6 +123,8 @@ func TestWebUIFirefox(t *testing.T) {
 	ff.waitFor(t, "the phone layout", `getComputedStyle(document.querySelector('.controls')).position === 'fixed'`)
 	ff.screenshot(t, shots, "firefox-room-phone.png")
 	ff.checkAccessibleNames(t, "room (speaker)")
+	checkModerationNotices(t, ff, a, b, room.ID)
+	ff.screenshot(t, shots, "firefox-notices.png")
 	ff.checkNoPageErrors(t)
 }
 

@@ -60,6 +60,8 @@ type RoomEvent struct {
 	ID     string     `json:"id"`
 	State  *RoomState `json:"state"`
 	Reason string     `json:"reason,omitempty"`
+	// Removed: a moderator removed this node from the room.
+	Removed bool `json:"removed,omitempty"`
 }
 
 // Levels is how loud each speaker of a room is right now, 0 (silent) to 1,

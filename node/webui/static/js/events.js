@@ -47,10 +47,9 @@ export function connect(onSignedOut) {
   on('hallway', (rooms) => store.set('hallway', rooms));
   on('room', (ev) => {
     if (ev.state) {
-      store.state.rooms.set(ev.id, ev.state);
-      store.state.roomsGone.delete(ev.id);
+      store.putRoom(ev.state);
     } else {
-      store.state.rooms.delete(ev.id);
+      store.dropRoom(ev.id, { removed: !!ev.removed });
       store.state.roomsGone.set(ev.id, ev.reason || 'You are no longer in this room.');
       store.state.levels.delete(ev.id);
     }

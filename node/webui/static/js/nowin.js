@@ -6,6 +6,7 @@
 import * as api from './api.js';
 import * as store from './store.js';
 import * as roomsound from './roomsound.js';
+import * as notices from './notices.js';
 import { h, showError, announce } from './dom.js';
 
 let bar = null;
@@ -28,11 +29,13 @@ function render() {
     h('a', { href: `#/room/${encodeURIComponent(roomId)}`, id: 'now-in-room', class: 'small' }, 'Back to the room'),
     h('button', { type: 'button', id: 'now-in-leave', class: 'secondary small', onclick: async () => {
       roomsound.close();
+      notices.expect(roomId, 'leave');
       try {
         const left = await api.roomAction(roomId, 'leave');
         if (left && left.id) store.setRoom(left);
         announce(`You left ${st.title}`);
       } catch (err) {
+        notices.forget(roomId, 'leave');
         showError(err, 'Could not leave the room');
       }
     } }, 'Leave quietly'));

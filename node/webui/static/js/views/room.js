@@ -6,6 +6,7 @@
 import * as api from '../api.js';
 import * as store from '../store.js';
 import * as roomsound from '../roomsound.js';
+import * as notices from '../notices.js';
 import { icon } from '../icons.js';
 import { h, showError, announce, replaceKeepingFocus, initials, hue, formatWhen } from '../dom.js';
 
@@ -49,11 +50,13 @@ const peerActionLabels = {
 
 // act sends one room request and takes the state it returns.
 async function act(roomId, action, peer) {
+  if (!peer) notices.expect(roomId, action);
   try {
     const st = await api.roomAction(roomId, action, peer ? { peer } : {});
     if (st && st.id) store.setRoom(st);
     return st;
   } catch (err) {
+    if (!peer) notices.forget(roomId, action);
     showError(err, actionErrors[action]);
     return null;
   }
