@@ -209,7 +209,8 @@ func TestWebUITwoNodes(t *testing.T) {
 	waitFor(t, tabA, "B's menu", fmt.Sprintf(`document.activeElement.closest('.menu') && document.querySelector(%s).getAttribute('aria-expanded') === 'true'`, sel(menuButton)))
 	items := eval[[]string](t, tabA, `[...document.activeElement.closest('.menu').querySelectorAll('button')].map((b) => b.dataset.action)`)
 	if strings.Join(items, ",") != "mute,move-to-audience,make-moderator,remove" {
-		t.Errorf("host's menu on an unmuted speaker: %v", items)
+		t.Errorf("host's menu on an unmuted speaker: %v; A's state: %s", items,
+			eval[string](t, tabA, fmt.Sprintf(`JSON.stringify({stage: window.clubnodeState.rooms.get(%s).stage, actions: window.clubnodeState.rooms.get(%s).actions})`, sel(roomID), sel(roomID))))
 	}
 	do(t, tabA, "A closes the menu", chromedp.KeyEvent("\x1b"))
 	waitFor(t, tabA, "the menu closed", fmt.Sprintf(`document.querySelector(%s).getAttribute('aria-expanded') === 'false'`, sel(menuButton)))
@@ -248,6 +249,8 @@ func TestWebUITwoNodes(t *testing.T) {
 	if cfg, err := b.Settings(ctx); err != nil || cfg.RelayCapacity != 8 || !cfg.RestartNeeded {
 		t.Errorf("B's config file after saving: %+v, %v", cfg, err)
 	}
+
+	checkBarMute(t, tabA, tabB, idB)
 
 	// From the settings, B leaves the room through the bar: B's sound
 	// stops, and A's stage no longer has B.

@@ -76,7 +76,8 @@ async function negotiate(pc, roomId, kind) {
 // metrics are timings a test (or a curious user, in the console) can read:
 // window.clubnodeMetrics.firstSoundMs is the time from opening a room to
 // the first sound of it reaching the page; .microphone is the settings the
-// browser applied to the microphone last opened.
+// browser applied to the microphone last opened; .listenConnection is the
+// state of the last room sound's connection to the node.
 export const metrics = {};
 window.clubnodeMetrics = metrics;
 
@@ -109,14 +110,18 @@ export class RoomAudio {
     pc.addEventListener('track', (e) => {
       this.player.srcObject = new MediaStream([e.track]);
       this.player.play().catch(() => {
-        this.report('listen', 'blocked', 'The browser is holding the sound back: click anywhere on the page to hear the room.');
-        document.addEventListener('click', () => this.player.play().then(() => this.report('listen', 'on')), { once: true });
+        // Not an error: the browser waits for a click before it plays
+        // anything. The status line says so, with a button (any click
+        // on the page does too).
+        this.report('listen', 'blocked');
+        document.addEventListener('click', () => this.unblock(), { once: true });
       });
       this.watchFirstSound(pc);
     });
     pc.addEventListener('connectionstatechange', () => {
+      metrics.listenConnection = pc.connectionState;
       if (pc.connectionState === 'failed') this.report('listen', 'failed', 'The connection to your node for sound failed.');
-      if (pc.connectionState === 'connected') this.report('listen', 'on');
+      if (pc.connectionState === 'connected' && this.status.listen !== 'blocked') this.report('listen', 'on');
     });
     this.report('listen', 'connecting');
     try {
@@ -128,6 +133,15 @@ export class RoomAudio {
       if (UNAVAILABLE.has(err.status)) this.report('listen', 'unavailable', `This node cannot play rooms yet (${err.message}).`);
       else this.report('listen', 'failed', err.message);
     }
+  }
+
+  // unblock plays the room's sound after the browser held it back; it
+  // must run in a click's handler.
+  unblock() {
+    if (this.closed || this.status.listen !== 'blocked') return;
+    this.player.play().then(() => this.report('listen', 'on')).catch(() => {
+      document.addEventListener('click', () => this.unblock(), { once: true });
+    });
   }
 
   // watchFirstSound records when the room first becomes audible.

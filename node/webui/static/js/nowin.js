@@ -26,6 +26,7 @@ function render() {
   bar.replaceChildren(
     h('span', { class: 'now-in-dot', 'aria-hidden': 'true' }),
     h('p', { id: 'now-in-text' }, `${what} `, h('strong', { text: st.title })),
+    mine && !mine.muted ? h('button', { type: 'button', id: 'now-in-mute', class: 'small', onclick: () => mute(roomId) }, 'Mute') : null,
     h('a', { href: `#/room/${encodeURIComponent(roomId)}`, id: 'now-in-room', class: 'small' }, 'Back to the room'),
     h('button', { type: 'button', id: 'now-in-leave', class: 'secondary small', onclick: async () => {
       roomsound.close();
@@ -39,6 +40,21 @@ function render() {
         showError(err, 'Could not leave the room');
       }
     } }, 'Leave quietly'));
+}
+
+// mute silences this browser's microphone, then tells the room, as the
+// room view's microphone button does.
+async function mute(roomId) {
+  roomsound.playing(roomId)?.setMuted(true);
+  notices.expect(roomId, 'mute');
+  try {
+    const st = await api.roomAction(roomId, 'mute');
+    if (st && st.id) store.setRoom(st);
+    announce('Your microphone is muted');
+  } catch (err) {
+    notices.forget(roomId, 'mute');
+    showError(err, 'Could not mute');
+  }
 }
 
 // mount starts the bar in el, which stays in the page across views.

@@ -23,10 +23,12 @@ export function onRoomChange(fn) {
   roomHook = fn;
 }
 
-// putRoom replaces a room's state (an API answer and the event stream
-// bring the same state, in either order).
+// putRoom replaces a room's state with a newer one (an API answer and the
+// event stream bring the same states, in either order).
 export function putRoom(roomState) {
   const prev = state.rooms.get(roomState.id);
+  // An API answer can arrive after the event stream brought a newer state.
+  if (prev && prev.version > roomState.version) return;
   state.rooms.set(roomState.id, roomState);
   state.roomsGone.delete(roomState.id);
   try {

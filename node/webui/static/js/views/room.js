@@ -235,10 +235,13 @@ export function mount(main, route, { navigate }) {
     const sound = store.state.sound && store.state.sound.room === roomId ? store.state.sound : { listen: 'off', speak: 'off' };
     const { listen, speak } = sound;
     const parts = [];
-    const listenText = { connecting: 'Connecting sound…', on: 'Listening', blocked: 'Sound held back by the browser' }[listen];
+    const listenText = { connecting: 'Connecting sound…', on: 'Listening', blocked: 'The browser is holding the sound back until you click' }[listen];
     if (listenText) parts.push(listenText);
     if (speak === 'on') parts.push('your microphone is connected');
-    audioStatus.textContent = parts.join(' · ');
+    const play = listen === 'blocked'
+      ? h('button', { type: 'button', class: 'small', id: 'play-sound', onclick: () => roomsound.playing(roomId)?.unblock() }, 'Play sound')
+      : null;
+    audioStatus.replaceChildren(parts.join(' · '), ...(play ? [' ', play] : []));
     audioStatus.dataset.listen = listen;
     audioStatus.dataset.speak = speak;
   }
