@@ -2,10 +2,8 @@ package node
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"net/http"
 	"slices"
@@ -46,6 +44,11 @@ type webUI struct {
 	watch    roomWatch
 
 	settingsMu sync.Mutex // one config file write at a time
+	// startFile is the config file as it was when the daemon started
+	// (ok false: there was none), to tell what the daemon's flags set
+	// from what the file set, and what was saved since (settings.go).
+	startFile   home.Config
+	startFileOK bool
 }
 
 func newWebUI(n *Node) (*webUI, error) {
@@ -62,6 +65,7 @@ func newWebUI(n *Node) (*webUI, error) {
 	w := &webUI{app: app, sessions: session.NewManager(session.Config{CookieName: "clubnode_session_" + port, Now: n.cfg.Now,
 		Store: sessionStore{n.store}, Logger: n.log}),
 		watch: roomWatch{in: map[string]bool{}}}
+	w.startFile, w.startFileOK = n.readStartFile()
 	w.hub, err = eventstream.New(eventstream.Config{Logger: n.log, Sources: []eventstream.Source{
 		{Poll: n.pollState, Interval: uiStateInterval},
 		{Poll: n.pollLevels, Interval: uiLevelsInterval},
@@ -157,59 +161,6 @@ func (n *Node) login(w http.ResponseWriter, r *http.Request) {
 	http.SetCookie(w, n.web.sessions.Cookie(s))
 	http.Redirect(w, r, "/", http.StatusSeeOther)
 	n.log.Info("a browser signed in")
-}
-
-// Settings shows the settings the UI may change, as the config file has
-// them, next to what the running daemon uses.
-func (n *Node) Settings(context.Context) (apiv1.Settings, error) {
-	cfg, err := n.configFile()
-	if err != nil {
-		return apiv1.Settings{}, err
-	}
-	return n.settingsOf(cfg), nil
-}
-
-func (n *Node) settingsOf(cfg home.Config) apiv1.Settings {
-	return apiv1.Settings{RelayCapacity: cfg.RelayCapacity, APIAddr: cfg.APIAddr, RunningAPIAddr: n.APIAddr(),
-		ConfigPath:    n.cfg.Home.ConfigPath(),
-		RestartNeeded: cfg.RelayCapacity != n.cfg.Settings.RelayCapacity || cfg.APIAddr != n.cfg.Settings.APIAddr}
-}
-
-// configFile reads the config file, or the running settings if there is
-// none yet (a node started without init, as tests do).
-func (n *Node) configFile() (home.Config, error) {
-	cfg, err := home.LoadConfig(n.cfg.Home.ConfigPath())
-	if errors.Is(err, fs.ErrNotExist) {
-		return n.cfg.Settings, nil
-	}
-	return cfg, err
-}
-
-// SetSettings writes changed settings to the config file; the daemon
-// uses them from its next start.
-func (n *Node) SetSettings(_ context.Context, req apiv1.SetSettingsRequest) (apiv1.Settings, error) {
-	n.web.settingsMu.Lock()
-	defer n.web.settingsMu.Unlock()
-	cfg, err := n.configFile()
-	if err != nil {
-		return apiv1.Settings{}, err
-	}
-	if req.RelayCapacity != nil {
-		cfg.RelayCapacity = *req.RelayCapacity
-	}
-	if req.APIAddr != nil {
-		cfg.APIAddr = *req.APIAddr
-	}
-	if err := cfg.Validate(); err != nil {
-		return apiv1.Settings{}, invalid("%w", err)
-	}
-	if err := n.cfg.Home.EnsureDir(); err != nil {
-		return apiv1.Settings{}, err
-	}
-	if err := home.SaveConfig(n.cfg.Home.ConfigPath(), cfg); err != nil {
-		return apiv1.Settings{}, err
-	}
-	return n.settingsOf(cfg), nil
 }
 
 // Relations lists whom this node follows and blocks.

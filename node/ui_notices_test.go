@@ -108,3 +108,15 @@ func checkBarMute(t *testing.T, tabA, tabB context.Context, idB string) {
 		t.Errorf("B's own mute came with %d notice(s) of a moderator's doing", n)
 	}
 }
+
+// checkSettingsSources: Settings say what is in effect and where it comes
+// from, and claim no save before one (issue 12, item 11). B's test node
+// runs with the default relay capacity and an API address of its own.
+func checkSettingsSources(t *testing.T, tabB context.Context) {
+	t.Helper()
+	waitFor(t, tabB, "the settings' sources", contains(textOf("#relay-in-effect"), "In effect now: 4, the default")+` && `+
+		contains(textOf("#api-in-effect"), "command line (--api)"))
+	if status := eval[string](t, tabB, textOf("#settings-status")); strings.Contains(status, "Saved") || strings.Contains(status, "Restart") {
+		t.Errorf("Settings before any save: %q", status)
+	}
+}

@@ -240,6 +240,7 @@ func TestWebUITwoNodes(t *testing.T) {
 	do(t, tabB, "laptop width", chromedp.EmulateViewport(1280, 820))
 	do(t, tabB, "B opens the settings", chromedp.Click(chromedp.CSS(`#nav a[data-route="settings"]`)))
 	waitFor(t, tabB, "the settings", `document.querySelector('#relay-capacity')?.value === '4'`)
+	checkSettingsSources(t, tabB)
 	checkAccessibleNames(t, tabB, "settings")
 	do(t, tabB, "B changes the relay capacity",
 		chromedp.SetValue(chromedp.CSS("#relay-capacity"), "8"),
