@@ -352,6 +352,10 @@ func (n *Node) RoomAction(ctx context.Context, id, action string, req apiv1.Room
 	if err != nil {
 		return nil, err
 	}
+	var left []string
+	if kind == rooms.KindJoin {
+		left = n.leaveOthers(ctx, svc, room)
+	}
 	if ticket != nil && ticket.Holder == n.ID() {
 		// Keep the ticket that let this node in: the closed room stays in
 		// its hallway, and the next join presents it by itself.
@@ -359,7 +363,29 @@ func (n *Node) RoomAction(ctx context.Context, id, action string, req apiv1.Room
 			n.log.Warn("could not keep the room ticket", "room", room, "err", err)
 		}
 	}
-	return n.roomState(st), nil
+	out := n.roomState(st)
+	out.Left = left
+	return out, nil
+}
+
+// leaveOthers makes a join the node's one room: it leaves every other
+// room it is in, as Clubhouse and Spaces do, after the join succeeded (a
+// refused join leaves the node where it was). It returns the rooms left.
+// A host leaving hands its room to a moderator, or ends it.
+func (n *Node) leaveOthers(ctx context.Context, svc *roomnet.Service, joined rooms.RoomID) []string {
+	var left []string
+	for _, id := range svc.RoomIDs() {
+		st, ok := svc.State(id)
+		if id == joined || !ok || !st.InRoom(n.ID()) || st.Status == rooms.StatusEnded {
+			continue
+		}
+		if _, err := svc.Request(ctx, id, rooms.KindLeave, "", nil); err != nil {
+			n.log.Warn("joined a room but could not leave another", "joined", joined, "room", id, "err", err)
+			continue
+		}
+		left = append(left, string(id))
+	}
+	return left
 }
 
 func (n *Node) issueTicket(svc *roomnet.Service, room rooms.RoomID, holder peer.ID) (apiv1.RoomTicket, error) {

@@ -53,12 +53,8 @@ func checkModerationNotices(t *testing.T, ff *firefox, a, b *uiNode, room string
 	if err != nil {
 		t.Fatal(err)
 	}
-	testutil.Eventually(t, 10*time.Second, func() error {
-		_, err := b.RoomAction(ctx, other.ID, apiv1.ActionJoin, apiv1.RoomActionRequest{})
-		return err
-	})
-	ff.waitFor(t, "the second room in Bob's page", fmt.Sprintf(`window.clubnodeState.rooms.get(%s)?.role === 'listener'`, sel(other.ID)))
-	checkHeldBackSound(t, ff, other.ID)
+	ff.waitFor(t, "the second room in Bob's hallway", fmt.Sprintf(`window.clubnodeState.hallway.some((r) => r.id === %s)`, sel(other.ID)))
+	checkHeldBackSound(t, ff, other.ID, func() { switchRoomFromStage(t, ff, a, room, other.ID) })
 	act(a, other.ID, apiv1.ActionRemove, idB)
 	ff.waitFor(t, "the removed notice", toastWith("A moderator removed you from Second room"))
 }
@@ -68,14 +64,12 @@ func checkModerationNotices(t *testing.T, ff *firefox, a, b *uiNode, room string
 // autoplay policy), the room says so calmly, keeps saying so once the
 // connection is up (it said "Listening" under a red error before), and
 // the notice goes once the sound plays.
-func checkHeldBackSound(t *testing.T, ff *firefox, room string) {
+func checkHeldBackSound(t *testing.T, ff *firefox, room string, enter func()) {
 	t.Helper()
 	ff.eval(t, `(() => { const real = HTMLMediaElement.prototype.play;
 		HTMLMediaElement.prototype.play = function () { return Promise.reject(new DOMException('held back', 'NotAllowedError')); };
 		window.__releasePlay = () => { HTMLMediaElement.prototype.play = real; }; return true; })()`, new(bool))
-	ff.do(t, "B opens the second room", func(ctx context.Context) error {
-		return ff.Eval(ctx, fmt.Sprintf(`location.hash = '#/room/' + encodeURIComponent(%s)`, sel(room)), nil)
-	})
+	enter()
 	ff.waitFor(t, "the held-back notice, connected", `document.querySelector('#audio-status')?.dataset.listen === 'blocked'
 		&& document.querySelector('#play-sound') && window.clubnodeMetrics.listenConnection === 'connected'`)
 	var state struct {
@@ -118,5 +112,33 @@ func checkSettingsSources(t *testing.T, tabB context.Context) {
 		contains(textOf("#api-in-effect"), "command line (--api)"))
 	if status := eval[string](t, tabB, textOf("#settings-status")); strings.Contains(status, "Saved") || strings.Contains(status, "Restart") {
 		t.Errorf("Settings before any save: %q", status)
+	}
+}
+
+// switchRoomFromStage is issue 12's item 6 in the web app: Bob, host of
+// room, opens another room and joins it; the app asks first, because he
+// leaves a stage, and after he says yes he is in the other room alone.
+func switchRoomFromStage(t *testing.T, ff *firefox, a *uiNode, room, other string) {
+	t.Helper()
+	ff.do(t, "B opens the second room", func(ctx context.Context) error {
+		return ff.Eval(ctx, fmt.Sprintf(`location.hash = '#/room/' + encodeURIComponent(%s)`, sel(other)), nil)
+	})
+	ff.waitFor(t, "the join button", `document.querySelector('#join-room')`)
+	ff.do(t, "B joins the second room", func(ctx context.Context) error { return ff.Click(ctx, "#join-room") })
+	ff.waitFor(t, "the question", `document.querySelector('#switch-dialog')?.open && `+contains(textOf("#switch-heading"), "Firefox night"))
+	ff.do(t, "B says yes", func(ctx context.Context) error { return ff.Click(ctx, "#confirm-switch") })
+	ff.waitFor(t, "B in the second room", fmt.Sprintf(`window.clubnodeState.rooms.get(%s)?.role === 'listener'`, sel(other)))
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if st, err := a.Room(context.Background(), room); err == nil && st.Status != "ended" {
+			return fmt.Errorf("the room B hosted is %s after B joined another", st.Status)
+		}
+		return nil
+	})
+	var toasts []string
+	ff.eval(t, `[...document.querySelectorAll('#toasts .toast p')].map((p) => p.textContent)`, &toasts)
+	for _, m := range toasts {
+		if strings.Contains(m, "Firefox night has ended") || strings.Contains(m, "no longer in") {
+			t.Errorf("B's own switch came with the notice %q", m)
+		}
 	}
 }

@@ -110,6 +110,9 @@ type RoomState struct {
 	Audio *RoomAudio `json:"audio,omitempty"`
 	// Actions is what this node may do in the room now.
 	Actions RoomActions `json:"actions"`
+	// Left, in the answer to a join, lists the rooms the node left for
+	// this one: a node is in one room at a time.
+	Left []string `json:"left,omitempty"`
 }
 
 // RoomAudio is a node's place in a room's relay tree.

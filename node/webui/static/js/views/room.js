@@ -76,6 +76,11 @@ function mayDo(st, action) {
   return !!(st.actions && st.actions.self && st.actions.self.includes(action));
 }
 
+// otherRooms are the live rooms other than roomId that this node is in.
+function otherRooms(roomId) {
+  return [...store.state.rooms.values()].filter((st) => st.id !== roomId && st.status === 'live' && st.role !== 'non-participant');
+}
+
 export function mount(main, route, { navigate }) {
   const roomId = route.id;
   const openedAt = performance.now();
@@ -312,14 +317,42 @@ export function mount(main, route, { navigate }) {
       return;
     }
     const ticket = h('input', { id: 'room-ticket', name: 'ticket', spellcheck: false });
-    const form = h('form', { class: 'card', onsubmit: async (e) => {
-      e.preventDefault();
+    const join = async () => {
       const req = entry.type === 'closed' && ticket.value.trim() ? { ticket: ticket.value.trim() } : {};
+      const others = otherRooms(roomId);
+      // The node leaves them for this one: that is not news.
+      for (const st of others) notices.expect(st.id, 'leave');
       try {
-        store.setRoom(await api.roomAction(roomId, 'join', req));
+        const st = await api.roomAction(roomId, 'join', req);
+        store.setRoom(st);
+        for (const st of others) {
+          store.dropRoom(st.id);
+          store.state.roomsGone.set(st.id, `You joined ${entry.title}.`);
+        }
       } catch (err) {
+        for (const st of others) notices.forget(st.id, 'leave');
         showError(err, actionErrors.join);
       }
+    };
+    const switchDialog = h('dialog', { 'aria-labelledby': 'switch-heading', class: 'confirm', id: 'switch-dialog' });
+    const form = h('form', { class: 'card', onsubmit: (e) => {
+      e.preventDefault();
+      // One room at a time: joining leaves the room this node is in.
+      // Leaving a stage is worth a question.
+      const stage = otherRooms(roomId).find((st) => onStageRoles.has(st.role));
+      if (!stage) {
+        join();
+        return;
+      }
+      switchDialog.replaceChildren(
+        h('h2', { id: 'switch-heading', text: `Leave the stage of ${stage.title}?` }),
+        h('p', {}, stage.role === 'host'
+          ? `You host ${stage.title}. Joining this room leaves it: a moderator takes it over, or it ends.`
+          : `You are on the stage of ${stage.title}. You are in one room at a time: joining this one leaves it.`),
+        h('div', { class: 'actions' },
+          h('button', { type: 'button', id: 'confirm-switch', onclick: () => { switchDialog.close(); join(); } }, `Leave ${stage.title} and join`),
+          h('button', { type: 'button', class: 'secondary', onclick: () => switchDialog.close() }, 'Stay')));
+      switchDialog.showModal();
     } },
     entry.type === 'closed' ? [h('label', { for: 'room-ticket' }, 'Room ticket (from the host)'), ticket] : null,
     h('button', { type: 'submit', id: 'join-room' }, entry.status === 'scheduled' ? 'Join when it starts' : 'Join and listen'));
@@ -328,7 +361,7 @@ export function mount(main, route, { navigate }) {
       h('p', { class: 'room-meta' }, h('span', { class: `badge type-${entry.type}`, text: entry.type }),
         ` Hosted by ${store.nameOf(entry.host)} · ${entry.listeners} listening`,
         entry.status === 'scheduled' ? ` · starts ${formatWhen(entry.start)}` : ''),
-      form);
+      form, switchDialog);
   }
 
   function render() {
