@@ -93,6 +93,7 @@ func TestWebUIFirefox(t *testing.T) {
 	ff.waitFor(t, "the ring on Alice, who speaks", fmt.Sprintf(`document.querySelector('#stage [data-peer=%s]')?.classList.contains('speaking')`, sel(idA)))
 	ff.screenshot(t, shots, "firefox-room.png")
 	ff.checkAccessibleNames(t, "room (listener)")
+	b = checkSoundAfterRestart(t, ff, b)
 
 	// Hand up; Alice (who stops talking) invites Bob; Bob accepts and
 	// unmutes.

@@ -142,3 +142,20 @@ func switchRoomFromStage(t *testing.T, ff *firefox, a *uiNode, room, other strin
 		}
 	}
 }
+
+// checkSoundAfterRestart is issue 12's item 3: Bob's daemon restarts
+// under his open room; the page says it is reconnecting, and the sound
+// comes back by itself.
+func checkSoundAfterRestart(t *testing.T, ff *firefox, b *uiNode) *uiNode {
+	t.Helper()
+	var before int
+	ff.eval(t, `window.clubnodeMetrics.listenConnects || 0`, &before)
+	began := time.Now()
+	b = restartUINode(t, b)
+	ff.waitFor(t, "the page reconnecting", `document.querySelector('#audio-status')?.dataset.listen === 'reconnecting'
+		|| (window.clubnodeMetrics.listenConnects || 0) > `+fmt.Sprint(before))
+	ff.waitFor(t, "the sound back", `document.querySelector('#audio-status')?.dataset.listen === 'on'
+		&& window.clubnodeMetrics.listenConnection === 'connected' && window.clubnodeMetrics.listenConnects > `+fmt.Sprint(before))
+	t.Logf("from the daemon's restart to the room's sound in Firefox again: %s", time.Since(began).Round(time.Millisecond))
+	return b
+}

@@ -240,7 +240,8 @@ export function mount(main, route, { navigate }) {
     const sound = store.state.sound && store.state.sound.room === roomId ? store.state.sound : { listen: 'off', speak: 'off' };
     const { listen, speak } = sound;
     const parts = [];
-    const listenText = { connecting: 'Connecting sound…', on: 'Listening', blocked: 'The browser is holding the sound back until you click' }[listen];
+    const listenText = { connecting: 'Connecting sound…', on: 'Listening', blocked: 'The browser is holding the sound back until you click',
+      reconnecting: sound.listenDetail || 'Reconnecting sound…', failed: sound.listenDetail }[listen];
     if (listenText) parts.push(listenText);
     if (speak === 'on') parts.push('your microphone is connected');
     const play = listen === 'blocked'
