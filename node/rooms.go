@@ -1,9 +1,12 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	ds "github.com/ipfs/go-datastore"
@@ -245,7 +248,39 @@ func (n *Node) Hallway(ctx context.Context) ([]apiv1.Room, error) {
 	for _, a := range svc.Hallway(v) {
 		out = append(out, roomInfo(&a.Announcement))
 	}
+	rankHallway(out, (roomStore{n.store}).FollowList())
 	return out, nil
+}
+
+// rankHallway counts in each room the people this node follows (host and
+// speakers: the announcement names no listeners) and puts first the
+// rooms with most of them, then those with most listeners, as Clubhouse's
+// hallway does.
+func rankHallway(hall []apiv1.Room, follows []peer.ID) {
+	followed := make(map[string]bool, len(follows))
+	for _, p := range follows {
+		followed[p.String()] = true
+	}
+	for i := range hall {
+		r := &hall[i]
+		people := append([]string{r.Host}, r.Speakers...)
+		seen := map[string]bool{}
+		for _, p := range people {
+			if followed[p] && !seen[p] {
+				seen[p] = true
+				r.Followed++
+			}
+		}
+	}
+	slices.SortStableFunc(hall, func(a, b apiv1.Room) int {
+		if c := cmp.Compare(b.Followed, a.Followed); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(b.Listeners, a.Listeners); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Title, b.Title)
+	})
 }
 
 // CreateRoom starts or schedules a room hosted by this node.

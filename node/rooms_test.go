@@ -342,3 +342,39 @@ func TestHostLeaveHandsOver(t *testing.T) {
 		return nil
 	})
 }
+
+// The hallway puts first the rooms with the people one follows on their
+// stage, then the rooms with more listeners (issue 16).
+func TestHallwayRanksFollowedFirst(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a, b, c := roomNodes(t, ctx)
+	quiet, err := b.CreateRoom(ctx, apiv1.CreateRoomRequest{Title: "Quiet"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	busy, err := a.CreateRoom(ctx, apiv1.CreateRoomRequest{Title: "Busy"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Both rooms are empty: by listeners and title, Busy would come first.
+	lists(t, c, busy.ID, true)
+	lists(t, c, quiet.ID, true)
+	if _, err := c.Follow(ctx, apiv1.FollowRequest{Peer: b.ID().String(), On: true}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 15*time.Second, func() error {
+		hall, err := c.Hallway(ctx)
+		if err != nil {
+			return err
+		}
+		var order []string
+		for _, r := range hall {
+			order = append(order, r.Title)
+		}
+		if len(hall) < 2 || hall[0].ID != quiet.ID || hall[0].Followed != 1 {
+			return fmt.Errorf("c's hallway: %v", order)
+		}
+		return nil
+	})
+}

@@ -159,3 +159,25 @@ func checkSoundAfterRestart(t *testing.T, ff *firefox, b *uiNode) *uiNode {
 	t.Logf("from the daemon's restart to the room's sound in Firefox again: %s", time.Since(began).Round(time.Millisecond))
 	return b
 }
+
+// checkHallwayFinding is issue 16's finding rooms in the hallway: the live
+// room's card shows its speakers' faces; the search finds rooms by title
+// and host; the type filter hides the rooms of other types.
+func checkHallwayFinding(t *testing.T, tabB context.Context, card string) {
+	t.Helper()
+	waitFor(t, tabB, "the speakers' faces on the card", fmt.Sprintf(`document.querySelector(%s)`, sel(card+" .avatars .avatar")))
+	set := func(field, value, event string) {
+		t.Helper()
+		eval[bool](t, tabB, fmt.Sprintf(`(() => { const el = document.querySelector(%s); el.value = %s;
+			return el.dispatchEvent(new Event(%s)); })()`, sel(field), sel(value), sel(event)))
+	}
+	set("#hallway-search", "release", "input")
+	waitFor(t, tabB, "the rooms for a title", fmt.Sprintf(`!document.querySelector(%s) && `, sel(card))+contains(textOf("#scheduled-rooms"), "release party"))
+	set("#hallway-search", "alice late", "input")
+	waitFor(t, tabB, "the rooms for a host and a word", fmt.Sprintf(`document.querySelector(%s) && !`, sel(card))+contains(textOf("#scheduled-rooms"), "release party"))
+	set("#hallway-search", "", "input")
+	set("#hallway-type", "closed", "change")
+	waitFor(t, tabB, "no closed rooms", fmt.Sprintf(`!document.querySelector(%s)`, sel(card)))
+	set("#hallway-type", "", "change")
+	waitFor(t, tabB, "the room back", fmt.Sprintf(`document.querySelector(%s)`, sel(card)))
+}

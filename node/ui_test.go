@@ -134,12 +134,14 @@ func TestWebUITwoNodes(t *testing.T) {
 	waitFor(t, tabB, "the room in B's hallway", fmt.Sprintf(`document.querySelector(%s)`, sel(card))+` && `+
 		contains(textOf(card), "Alice")+` && `+contains(textOf(card), "1 listening"))
 	waitFor(t, tabB, "the scheduled room", contains(textOf("#scheduled-rooms"), "Go 1.27 release party"))
+	checkHallwayFinding(t, tabB, card)
 	screenshot(t, tabB, shots, "hallway.png")
 	checkAccessibleNames(t, tabB, "hallway")
 
 	// B opens it with the keyboard alone, joins, and hears A.
 	do(t, tabB, "B opens the room with Enter", chromedp.Focus(chromedp.CSS(card)), chromedp.KeyEvent("\r"))
 	waitFor(t, tabB, "the room's join button", `document.querySelector('#join-room')`)
+	waitFor(t, tabB, "the stage before joining", contains(textOf("#preview-stage"), "Alice")+` && `+contains(textOf("#preview-stage"), "Host"))
 	do(t, tabB, "B joins the room", chromedp.Click(chromedp.CSS("#join-room")))
 	waitFor(t, tabB, "B in the room", `!document.querySelector('#hand-button')?.hidden`)
 	waitFor(t, tabB, "B hears the room", `window.clubnodeMetrics.firstSoundMs !== undefined`)
@@ -151,6 +153,7 @@ func TestWebUITwoNodes(t *testing.T) {
 	// A sees the raised hand and invites B to speak.
 	invite := fmt.Sprintf(`#hands [data-invite=%s]`, sel(idB))
 	waitFor(t, tabA, "B's hand in A's list", fmt.Sprintf(`document.querySelector(%s)`, sel(invite)))
+	waitFor(t, tabA, "the raised-hands count on A's toolbar", `!document.querySelector('#hands-count').hidden && `+contains(textOf("#hands-count"), "1 hand raised"))
 	do(t, tabA, "A invites B to speak", chromedp.Click(chromedp.CSS(invite)))
 
 	// B is asked "Join the stage?" and accepts; B comes up muted.

@@ -85,6 +85,10 @@ type Room struct {
 	Speakers  []string  `json:"speakers"`
 	Listeners int       `json:"listeners"`
 	Start     time.Time `json:"start,omitzero"`
+	// Followed counts the people this node follows among the host and
+	// the speakers; the hallway lists rooms with more of them first, then
+	// those with more listeners.
+	Followed int `json:"followed"`
 }
 
 // RoomSpeaker is one person on the stage.

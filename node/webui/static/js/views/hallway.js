@@ -3,7 +3,7 @@
 
 import * as api from '../api.js';
 import * as store from '../store.js';
-import { h, busy, formError, replaceKeepingFocus, formatWhen } from '../dom.js';
+import { h, busy, formError, replaceKeepingFocus, formatWhen, initials, hue } from '../dom.js';
 
 const typeLabels = { open: 'Open', social: 'Social', closed: 'Closed' };
 const typeHints = {
@@ -18,6 +18,31 @@ function speakerNames(room) {
   return `${names.slice(0, 3).join(', ')} and ${names.length - 3} more`;
 }
 
+// avatars shows the first few speakers' faces (initials on their colour).
+function avatars(room) {
+  const shown = room.speakers.slice(0, 5);
+  if (!shown.length) return null;
+  return h('span', { class: 'avatars', 'aria-hidden': 'true' }, shown.map((p) => {
+    const el = h('span', { class: 'avatar small', title: store.nameOf(p) }, initials(store.nameOf(p)));
+    el.style.setProperty('--hue', hue(p));
+    return el;
+  }));
+}
+
+// matches says whether a room passes the hallway's search and type filter:
+// the words are looked for in the title and the host's and speakers' names.
+function matches(room, query, type) {
+  if (type && room.type !== type) return false;
+  const q = query.trim().toLowerCase();
+  if (!q) return true;
+  const text = [room.title, store.nameOf(room.host), ...room.speakers.map(store.nameOf)].join(' ').toLowerCase();
+  return q.split(/\s+/).every((w) => text.includes(w));
+}
+
+// rank: the rooms with the people you follow on stage first, then those
+// with more listeners (the node counts the followed: room.followed).
+const rank = (a, b) => (b.followed || 0) - (a.followed || 0) || b.listeners - a.listeners || a.title.localeCompare(b.title);
+
 function roomCard(room) {
   const inRoom = store.state.rooms.has(room.id);
   const listeners = room.listeners === 1 ? '1 listening' : `${room.listeners} listening`;
@@ -28,8 +53,9 @@ function roomCard(room) {
         h('span', { class: `badge type-${room.type}`, text: typeLabels[room.type] || room.type }),
         room.status === 'scheduled' ? h('span', { class: 'badge scheduled', text: `Starts ${formatWhen(room.start)}` }) : null,
         inRoom ? h('span', { class: 'badge you', text: 'You are in' }) : null),
-      h('span', { class: 'room-people' }, `Hosted by ${store.nameOf(room.host)}`,
-        room.speakers.length ? ` · On stage: ${speakerNames(room)}` : ''),
+      h('span', { class: 'room-people' }, avatars(room), `Hosted by ${store.nameOf(room.host)}`,
+        room.speakers.length ? ` · On stage: ${speakerNames(room)}` : '',
+        room.followed ? ` · ${room.followed === 1 ? '1 person' : `${room.followed} people`} you follow` : ''),
       room.status === 'live' ? h('span', { class: 'room-count', text: listeners }) : null));
 }
 
@@ -85,12 +111,20 @@ function startForm(navigate) {
 export function mount(main, route, { navigate }) {
   const live = h('ul', { class: 'room-list', id: 'live-rooms', 'aria-labelledby': 'live-heading' });
   const scheduled = h('ul', { class: 'room-list', id: 'scheduled-rooms', 'aria-labelledby': 'scheduled-heading' });
-  const liveEmpty = h('p', { class: 'empty' }, 'No live rooms right now. Start one, and everyone in the network sees it here.');
+  const liveEmpty = h('p', { class: 'empty' }, 'No live rooms here right now. Start one, and everyone in the network sees it here.');
   const scheduledEmpty = h('p', { class: 'empty' }, 'Nothing scheduled.');
   const network = store.state.me.network;
 
+  const search = h('input', { type: 'search', id: 'hallway-search', placeholder: 'Title, host or speaker', oninput: () => render() });
+  const typeFilter = h('select', { id: 'hallway-type', onchange: () => render() },
+    h('option', { value: '', text: 'All rooms' }),
+    ...Object.keys(typeLabels).map((t) => h('option', { value: t, text: typeLabels[t] })));
+  const filters = h('div', { class: 'hallway-filters', role: 'search' },
+    h('label', { for: 'hallway-search' }, 'Find a room'), search,
+    h('label', { for: 'hallway-type' }, 'Type'), typeFilter);
+
   function render() {
-    const rooms = [...store.state.hallway].sort((a, b) => b.listeners - a.listeners || a.title.localeCompare(b.title));
+    const rooms = store.state.hallway.filter((r) => matches(r, search.value, typeFilter.value)).sort(rank);
     const liveRooms = rooms.filter((r) => r.status === 'live');
     const later = rooms.filter((r) => r.status === 'scheduled').sort((a, b) => new Date(a.start) - new Date(b.start));
     replaceKeepingFocus(live, ...liveRooms.map(roomCard));
@@ -103,7 +137,7 @@ export function mount(main, route, { navigate }) {
     h('h1', { text: 'Hallway' }),
     h('p', { class: 'lede' }, `Rooms in ${network.name}. They appear and change here as they happen.`),
     h('div', { class: 'hallway' },
-      h('div', {},
+      h('div', {}, filters,
         h('section', { 'aria-labelledby': 'live-heading' }, h('h2', { id: 'live-heading', text: 'Live now' }), live, liveEmpty),
         h('section', { 'aria-labelledby': 'scheduled-heading' }, h('h2', { id: 'scheduled-heading', text: 'Scheduled' }), scheduled, scheduledEmpty)),
       startForm(navigate)),

@@ -76,6 +76,19 @@ function mayDo(st, action) {
   return !!(st.actions && st.actions.self && st.actions.self.includes(action));
 }
 
+// stagePreview shows who is on a room's stage before one joins: the host
+// first, then the speakers, as the hallway's announcement names them.
+function stagePreview(entry) {
+  const people = [entry.host, ...entry.speakers.filter((p) => p !== entry.host)];
+  return h('section', { 'aria-labelledby': 'preview-stage-heading', id: 'preview-stage' },
+    h('h2', { id: 'preview-stage-heading', text: entry.status === 'scheduled' ? 'Host' : 'On stage' }),
+    h('ul', { class: 'stage-preview' }, people.map((p) => {
+      const face = h('span', { class: 'avatar small', 'aria-hidden': 'true' }, initials(store.nameOf(p)));
+      face.style.setProperty('--hue', hue(p));
+      return h('li', {}, face, store.nameOf(p), p === entry.host ? h('span', { class: 'badge host', text: 'Host' }) : null);
+    })));
+}
+
 // otherRooms are the live rooms other than roomId that this node is in.
 function otherRooms(roomId) {
   return [...store.state.rooms.values()].filter((st) => st.id !== roomId && st.status === 'live' && st.role !== 'non-participant');
@@ -117,7 +130,13 @@ export function mount(main, route, { navigate }) {
   const stepDownButton = h('button', { type: 'button', id: 'step-down', class: 'secondary', onclick: () => act(roomId, 'step-down') }, 'Back to the audience');
   const leaveButton = h('button', { type: 'button', id: 'leave-room', class: 'secondary', onclick: leave }, 'Leave quietly');
   const endButton = h('button', { type: 'button', id: 'end-room', class: 'danger', onclick: () => endDialog.showModal() }, 'End room');
-  controls.append(micButton, handButton, stepDownButton, leaveButton, endButton);
+  // Moderators see how many hands are up without looking for the list.
+  const handsCount = h('a', { href: '#hands-heading', id: 'hands-count', class: 'badge hand hands-count', onclick: (e) => {
+    e.preventDefault();
+    document.getElementById('hands-heading')?.scrollIntoView({ block: 'nearest' });
+    hands.querySelector('button')?.focus();
+  } });
+  controls.append(micButton, handButton, handsCount, stepDownButton, leaveButton, endButton);
   const endDialog = h('dialog', { 'aria-labelledby': 'end-heading', class: 'confirm' },
     h('h2', { id: 'end-heading', text: 'End the room for everyone?' }),
     h('p', {}, 'Everyone leaves, and the room disappears from the hallway.'),
@@ -205,6 +224,9 @@ export function mount(main, route, { navigate }) {
           `Invite ${store.nameOf(p)} to speak`)
         : null)));
     handsEmpty.hidden = st.hands.length > 0;
+    const moderating = st.role === 'host' || st.role === 'moderator';
+    handsCount.hidden = !moderating || st.hands.length === 0;
+    handsCount.replaceChildren(icon('hand'), st.hands.length === 1 ? '1 hand raised' : `${st.hands.length} hands raised`);
 
     const invited = st.role === 'invited';
     invitePrompt.hidden = !invited;
@@ -362,6 +384,7 @@ export function mount(main, route, { navigate }) {
       h('p', { class: 'room-meta' }, h('span', { class: `badge type-${entry.type}`, text: entry.type }),
         ` Hosted by ${store.nameOf(entry.host)} · ${entry.listeners} listening`,
         entry.status === 'scheduled' ? ` · starts ${formatWhen(entry.start)}` : ''),
+      stagePreview(entry),
       form, switchDialog);
   }
 
