@@ -249,6 +249,10 @@ func (n *Node) Hallway(ctx context.Context) ([]apiv1.Room, error) {
 		out = append(out, roomInfo(&a.Announcement))
 	}
 	rankHallway(out, (roomStore{n.store}).FollowList())
+	reminded := n.reminders(ctx)
+	for i := range out {
+		out[i].Reminded = reminded[out[i].ID]
+	}
 	return out, nil
 }
 

@@ -49,6 +49,7 @@ type webUI struct {
 	// from what the file set, and what was saved since (settings.go).
 	startFile   home.Config
 	startFileOK bool
+	notify      notifier // what is worth a notification (notify.go)
 }
 
 func newWebUI(n *Node) (*webUI, error) {
@@ -225,7 +226,8 @@ func (n *Node) pollState(ctx context.Context) eventstream.Snapshot {
 	if n.p2p.Chain() == nil {
 		return snap
 	}
-	if members, err := n.Members(ctx); err == nil {
+	members, err := n.Members(ctx)
+	if err == nil {
 		slices.SortFunc(members, func(a, b apiv1.Member) int { return strings.Compare(a.PeerID, b.PeerID) })
 		add("members", apiv1.EventMembers, members)
 	}
@@ -235,6 +237,7 @@ func (n *Node) pollState(ctx context.Context) eventstream.Snapshot {
 	} else {
 		slices.SortFunc(hall, func(a, b apiv1.Room) int { return strings.Compare(a.ID, b.ID) })
 		add("hallway", apiv1.EventHallway, hall)
+		add("notices", apiv1.EventNotices, n.notices(ctx, hall, members))
 	}
 	var held []rooms.RoomID
 	if svc := n.rooms.Load(); svc != nil {

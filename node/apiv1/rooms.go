@@ -89,6 +89,8 @@ type Room struct {
 	// the speakers; the hallway lists rooms with more of them first, then
 	// those with more listeners.
 	Followed int `json:"followed"`
+	// Reminded: this node asked for a notice when the room starts.
+	Reminded bool `json:"reminded,omitempty"`
 }
 
 // RoomSpeaker is one person on the stage.
