@@ -181,3 +181,36 @@ func checkHallwayFinding(t *testing.T, tabB context.Context, card string) {
 	set("#hallway-type", "", "change")
 	waitFor(t, tabB, "the room back", fmt.Sprintf(`document.querySelector(%s)`, sel(card)))
 }
+
+// enableNotifications: Bob turns on notifications in Settings (the test
+// profile grants the permission) and follows Alice; back to the hallway.
+func enableNotifications(t *testing.T, ff *firefox, b, a *uiNode) {
+	t.Helper()
+	ff.do(t, "B opens the settings", func(ctx context.Context) error { return ff.Click(ctx, `#nav a[data-route="settings"]`) })
+	ff.waitFor(t, "the notifications switch", `document.querySelector('#notifications')`)
+	ff.do(t, "B turns notifications on", func(ctx context.Context) error { return ff.Click(ctx, "#notifications") })
+	ff.waitFor(t, "notifications on", contains(textOf("#notifications-status"), "Notifications on")+` && Notification.permission === 'granted'`)
+	if _, err := b.Follow(context.Background(), apiv1.FollowRequest{Peer: a.ID().String(), On: true}); err != nil {
+		t.Fatal(err)
+	}
+	ff.do(t, "B goes to the hallway", func(ctx context.Context) error { return ff.Click(ctx, `#nav a[data-route="hallway"]`) })
+	ff.waitFor(t, "B's hallway", contains(textOf("h1"), "Hallway"))
+}
+
+// checkRemindAndCalendar: on a scheduled room's card, "Remind me" sets a
+// reminder on B's node, and the calendar file has the room's start.
+func checkRemindAndCalendar(t *testing.T, tabB context.Context, b *uiNode, room apiv1.RoomState) {
+	t.Helper()
+	button := fmt.Sprintf(`[data-remind=%s]`, sel(room.ID))
+	waitFor(t, tabB, "Remind me", fmt.Sprintf(`document.querySelector(%s)`, sel(button))+` && `+contains(textOf(button), "Remind me"))
+	do(t, tabB, "B asks for a reminder", chromedp.Click(chromedp.CSS(button)))
+	waitFor(t, tabB, "the reminder set", fmt.Sprintf(`document.querySelector(%s).getAttribute('aria-pressed') === 'true'`, sel(button)))
+	if !b.reminders(context.Background())[room.ID] {
+		t.Error("B's node has no reminder of the room")
+	}
+	ics := eval[string](t, tabB, fmt.Sprintf(`decodeURIComponent(document.querySelector(%s).href.split(',')[1])`, sel(fmt.Sprintf(`[data-ics=%s]`, sel(room.ID)))))
+	start := room.Start.UTC().Format("20060102T150405Z")
+	if !strings.Contains(ics, "BEGIN:VEVENT") || !strings.Contains(ics, "DTSTART:"+start) || !strings.Contains(ics, "SUMMARY:"+room.Title) {
+		t.Errorf("the calendar file, want DTSTART:%s:\n%s", start, ics)
+	}
+}

@@ -109,7 +109,8 @@ func TestWebUITwoNodes(t *testing.T) {
 	// listen: the hallway and the room have some life in them. Carol's
 	// node serves its API, for the clubnode command to record with.
 	ctx := context.Background()
-	if _, err := a.CreateRoom(ctx, apiv1.CreateRoomRequest{Title: "Go 1.27 release party", Start: time.Now().Add(26 * time.Hour)}); err != nil {
+	party, err := a.CreateRoom(ctx, apiv1.CreateRoomRequest{Title: "Go 1.27 release party", Start: time.Now().Add(26 * time.Hour)})
+	if err != nil {
 		t.Fatal(err)
 	}
 	c := startUINode(t, "Carol")
@@ -135,6 +136,7 @@ func TestWebUITwoNodes(t *testing.T) {
 		contains(textOf(card), "Alice")+` && `+contains(textOf(card), "1 listening"))
 	waitFor(t, tabB, "the scheduled room", contains(textOf("#scheduled-rooms"), "Go 1.27 release party"))
 	checkHallwayFinding(t, tabB, card)
+	checkRemindAndCalendar(t, tabB, b, party)
 	screenshot(t, tabB, shots, "hallway.png")
 	checkAccessibleNames(t, tabB, "hallway")
 

@@ -65,6 +65,7 @@ export const room = (id) => json('GET', roomPath(id));
 export const roomAction = (id, action, req = {}) => json('POST', `${roomPath(id)}/${encodeURIComponent(action)}`, req);
 export const follow = (peer, on) => json('POST', '/api/v1/follows', { peer, on });
 export const block = (peer, on) => json('POST', '/api/v1/blocks', { peer, on });
+export const remind = (room, on) => json('POST', '/api/v1/reminders', { room, on });
 export const relations = () => json('GET', '/api/v1/relations');
 export const settings = () => json('GET', '/api/v1/settings');
 export const saveSettings = (req) => json('POST', '/api/v1/settings', req);

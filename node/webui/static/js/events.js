@@ -4,6 +4,7 @@
 
 import * as store from './store.js';
 import { startSession } from './api.js';
+import * as notify from './notify.js';
 
 let source = null;
 
@@ -55,6 +56,7 @@ export function connect(onSignedOut) {
     }
     store.changed('rooms');
   });
+  on('notices', (list) => notify.show(list || []));
   on('levels', (ev) => {
     store.state.levels.set(ev.room, ev.levels || {});
     store.changed('levels');

@@ -3,7 +3,7 @@
 
 import * as api from '../api.js';
 import * as store from '../store.js';
-import { h, busy, formError, replaceKeepingFocus, formatWhen, initials, hue } from '../dom.js';
+import { h, busy, formError, replaceKeepingFocus, formatWhen, initials, hue, showError, announce } from '../dom.js';
 
 const typeLabels = { open: 'Open', social: 'Social', closed: 'Closed' };
 const typeHints = {
@@ -56,7 +56,40 @@ function roomCard(room) {
       h('span', { class: 'room-people' }, avatars(room), `Hosted by ${store.nameOf(room.host)}`,
         room.speakers.length ? ` · On stage: ${speakerNames(room)}` : '',
         room.followed ? ` · ${room.followed === 1 ? '1 person' : `${room.followed} people`} you follow` : ''),
-      room.status === 'live' ? h('span', { class: 'room-count', text: listeners }) : null));
+      room.status === 'live' ? h('span', { class: 'room-count', text: listeners }) : null),
+    room.status === 'scheduled' ? scheduledActions(room) : null);
+}
+
+// scheduledActions: "Remind me" (the node notifies when the room starts)
+// and the room as a calendar file.
+function scheduledActions(room) {
+  const remind = h('button', { type: 'button', class: 'small secondary', 'data-remind': room.id, 'aria-pressed': String(!!room.reminded),
+    onclick: async () => {
+      try {
+        await api.remind(room.id, !room.reminded);
+        room.reminded = !room.reminded;
+        store.changed('hallway');
+        announce(room.reminded ? `You will be reminded when ${room.title} starts` : 'Reminder dropped');
+      } catch (err) {
+        showError(err, 'Could not set the reminder');
+      }
+    } }, room.reminded ? 'Reminder set' : 'Remind me');
+  const ics = h('a', { class: 'small', 'data-ics': room.id, href: `data:text/calendar;charset=utf-8,${encodeURIComponent(calendar(room))}`,
+    download: `${room.title.replace(/[^\w -]+/g, '').trim() || 'room'}.ics` }, 'Add to calendar (.ics)');
+  return h('span', { class: 'scheduled-actions' }, remind, ' ', ics);
+}
+
+// calendar is an iCalendar file (RFC 5545) with the room as a one-hour
+// event.
+function calendar(room) {
+  const stamp = (d) => d.toISOString().replace(/[-:]/g, '').replace(/\.\d+/, '');
+  const text = (s) => s.replace(/[\\;,]/g, (c) => `\\${c}`).replace(/\n/g, '\\n');
+  const start = new Date(room.start);
+  return ['BEGIN:VCALENDAR', 'VERSION:2.0', 'PRODID:-//clubnode//rooms//EN', 'BEGIN:VEVENT',
+    `UID:${room.id}@clubnode`, `DTSTAMP:${stamp(new Date())}`, `DTSTART:${stamp(start)}`,
+    `DTEND:${stamp(new Date(start.getTime() + 3600000))}`, `SUMMARY:${text(room.title)}`,
+    `DESCRIPTION:${text(`A clubnode room hosted by ${store.nameOf(room.host)}. Open clubnode's hallway to join.`)}`,
+    'END:VEVENT', 'END:VCALENDAR', ''].join('\r\n');
 }
 
 function startForm(navigate) {

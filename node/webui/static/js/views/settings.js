@@ -5,6 +5,7 @@
 import * as api from '../api.js';
 import { chosenMicrophone, chooseMicrophone, microphoneConstraints, voiceProcessing, setVoiceProcessing } from '../audio.js';
 import { h, busy, formError, announce } from '../dom.js';
+import * as notify from '../notify.js';
 
 async function microphones() {
   if (!navigator.mediaDevices || !navigator.mediaDevices.enumerateDevices) return [];
@@ -120,6 +121,24 @@ function inEffect(value, from, flag) {
   return `In effect now: ${value}${source ? `, ${source}` : ''}.`;
 }
 
+function notificationsSection() {
+  const box = h('input', { type: 'checkbox', id: 'notifications', checked: notify.wanted() });
+  const note = h('p', { class: 'hint', id: 'notifications-status', role: 'status' });
+  box.addEventListener('change', async () => {
+    try {
+      const on = await notify.enable(box.checked);
+      note.textContent = on ? 'Notifications on in this browser.' : 'Notifications off.';
+    } catch (err) {
+      box.checked = false;
+      note.textContent = `Notifications stay off: ${err.message}.`;
+    }
+  });
+  return h('section', { class: 'card', 'aria-labelledby': 'notifications-heading' },
+    h('h2', { id: 'notifications-heading', text: 'Notifications' }),
+    h('label', { class: 'inline' }, box, ' Notify me when someone I follow starts a room or goes on stage, and when a room I asked to be reminded of starts'),
+    note);
+}
+
 function sessionSection() {
   return h('section', { class: 'card', 'aria-labelledby': 'session-heading' },
     h('h2', { id: 'session-heading', text: 'This browser' }),
@@ -136,6 +155,6 @@ function sessionSection() {
 export function mount(main) {
   main.append(
     h('h1', { text: 'Settings' }),
-    h('div', { class: 'columns' }, h('div', {}, microphoneSection(), sessionSection()), nodeSection()));
+    h('div', { class: 'columns' }, h('div', {}, microphoneSection(), notificationsSection(), sessionSection()), nodeSection()));
   return {};
 }
