@@ -214,3 +214,18 @@ func checkRemindAndCalendar(t *testing.T, tabB context.Context, b *uiNode, room 
 		t.Errorf("the calendar file, want DTSTART:%s:\n%s", start, ics)
 	}
 }
+
+// carolSupport is Carol's support link in the Chromium walk.
+const carolSupport = "https://tips.example/carol"
+
+// checkSupportButton: a member's support link shows on their profile as
+// a button that opens outside the app, with no way back to it.
+func checkSupportButton(t *testing.T, tab context.Context, carol string) {
+	t.Helper()
+	eval[bool](t, tab, fmt.Sprintf(`(location.hash = '#/profile/' + encodeURIComponent(%s), true)`, sel(carol)))
+	waitFor(t, tab, "Carol's support button", `document.querySelector('#support-link')?.textContent === 'Support Carol'`)
+	got := eval[[]string](t, tab, `['href', 'target', 'rel'].map((a) => document.querySelector('#support-link').getAttribute(a))`)
+	if got[0] != carolSupport || got[1] != "_blank" || !strings.Contains(got[2], "noopener") || !strings.Contains(got[2], "noreferrer") {
+		t.Errorf("the support button: href, target, rel = %q", got)
+	}
+}

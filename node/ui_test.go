@@ -125,7 +125,7 @@ func TestWebUITwoNodes(t *testing.T) {
 		_, err := c.RoomAction(ctx, roomID, apiv1.ActionJoin, apiv1.RoomActionRequest{})
 		return err
 	})
-	if _, err := c.SetProfile(ctx, apiv1.SetProfileRequest{Name: "Carol", Bio: "Listens to Go talks at night"}); err != nil {
+	if _, err := c.SetProfile(ctx, apiv1.SetProfileRequest{Name: "Carol", Bio: "Listens to Go talks at night", Support: ptr(carolSupport)}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -264,6 +264,7 @@ func TestWebUITwoNodes(t *testing.T) {
 	waitFor(t, tabB, "the bar gone and B's sound off", `document.querySelector('#now-in').hidden && !window.clubnodeState.sound`)
 	waitFor(t, tabA, "B off A's stage", fmt.Sprintf(`!document.querySelector(%s) && !`, sel(onStageB))+contains(textOf("#audience"), "Bob"))
 
+	checkSupportButton(t, tabA, c.ID().String())
 	checkNoPageErrors(t, tabA, "A")
 	checkNoPageErrors(t, tabB, "B")
 	t.Logf("screenshots in %s; the whole walk took %s", shots, time.Since(began).Round(time.Millisecond))

@@ -58,7 +58,7 @@ export const createInvite = (req) => json('POST', '/api/v1/invites', req);
 export const join = (token) => json('POST', '/api/v1/join', { token });
 export const members = () => json('GET', '/api/v1/members');
 export const profile = (peer) => json('GET', `/api/v1/profile/${encodeURIComponent(peer)}`);
-export const setProfile = (name, bio) => json('POST', '/api/v1/profile', { name, bio });
+export const setProfile = (name, bio, support) => json('POST', '/api/v1/profile', support === undefined ? { name, bio } : { name, bio, support });
 export const hallway = () => json('GET', '/api/v1/rooms');
 export const createRoom = (req) => json('POST', '/api/v1/rooms', req);
 export const room = (id) => json('GET', roomPath(id));
