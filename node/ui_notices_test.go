@@ -182,6 +182,22 @@ func checkHallwayFinding(t *testing.T, tabB context.Context, card string) {
 	waitFor(t, tabB, "the room back", fmt.Sprintf(`document.querySelector(%s)`, sel(card)))
 }
 
+// checkRoomLink: the room's shared link, pasted into the hallway's search
+// of another member's app, opens the room there.
+func checkRoomLink(t *testing.T, tabA, tabB context.Context, roomID string) {
+	t.Helper()
+	waitFor(t, tabA, "the room's share button", `document.querySelector('#share-room')?.dataset.link`)
+	link := eval[string](t, tabA, `document.querySelector('#share-room').dataset.link`)
+	if !strings.HasSuffix(link, "/#/room/"+roomID) {
+		t.Errorf("room link %q", link)
+	}
+	eval[bool](t, tabB, fmt.Sprintf(`(() => { const el = document.querySelector('#hallway-search'); el.value = %s;
+		return el.dispatchEvent(new Event('input')); })()`, sel("look: "+link)))
+	waitFor(t, tabB, "the shared room open", fmt.Sprintf(`decodeURIComponent(location.hash) === %s`, sel("#/room/"+roomID)))
+	eval[bool](t, tabB, `(location.hash = '#/', true)`)
+	waitFor(t, tabB, "B's hallway again", contains(textOf("h1"), "Hallway"))
+}
+
 // enableNotifications: Bob turns on notifications in Settings (the test
 // profile grants the permission) and follows Alice; back to the hallway.
 func enableNotifications(t *testing.T, ff *firefox, b, a *uiNode) {

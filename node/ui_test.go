@@ -137,6 +137,7 @@ func TestWebUITwoNodes(t *testing.T) {
 	waitFor(t, tabB, "the scheduled room", contains(textOf("#scheduled-rooms"), "Go 1.27 release party"))
 	checkHallwayFinding(t, tabB, card)
 	checkRemindAndCalendar(t, tabB, b, party)
+	checkRoomLink(t, tabA, tabB, roomID)
 	screenshot(t, tabB, shots, "hallway.png")
 	checkAccessibleNames(t, tabB, "hallway")
 

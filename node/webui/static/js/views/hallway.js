@@ -148,7 +148,15 @@ export function mount(main, route, { navigate }) {
   const scheduledEmpty = h('p', { class: 'empty' }, 'Nothing scheduled.');
   const network = store.state.me.network;
 
-  const search = h('input', { type: 'search', id: 'hallway-search', placeholder: 'Title, host or speaker', oninput: () => render() });
+  const search = h('input', { type: 'search', id: 'hallway-search', placeholder: 'Title, host, speaker, or a room link', oninput: () => {
+    // A room link (or ID) someone shared opens that room.
+    const shared = search.value.match(/room-[a-z2-7]{26}/);
+    if (shared) {
+      navigate(`#/room/${shared[0]}`);
+      return;
+    }
+    render();
+  } });
   const typeFilter = h('select', { id: 'hallway-type', onchange: () => render() },
     h('option', { value: '', text: 'All rooms' }),
     ...Object.keys(typeLabels).map((t) => h('option', { value: t, text: typeLabels[t] })));

@@ -8,7 +8,7 @@ import * as store from '../store.js';
 import * as roomsound from '../roomsound.js';
 import * as notices from '../notices.js';
 import { icon } from '../icons.js';
-import { h, showError, announce, replaceKeepingFocus, initials, hue, formatWhen } from '../dom.js';
+import { h, showError, announce, replaceKeepingFocus, initials, hue, formatWhen, copyButton } from '../dom.js';
 
 // A level above this lights the speaking ring.
 const SPEAKING = 0.04;
@@ -144,9 +144,17 @@ export function mount(main, route, { navigate }) {
       h('button', { type: 'button', class: 'danger', id: 'confirm-end', onclick: async () => { endDialog.close(); await act(roomId, 'end'); } }, 'End room'),
       h('button', { type: 'button', class: 'secondary', onclick: () => endDialog.close() }, 'Cancel')));
 
+  // A link to share: any member's app opens it at #/room/ID, and the
+  // hallway's search box takes the link (or the room ID) pasted.
+  const shareLink = `${location.origin}/#/room/${encodeURIComponent(roomId)}`;
+  const share = copyButton('Copy room link', () => shareLink);
+  share.id = 'share-room';
+  share.dataset.link = shareLink;
+  share.classList.add('small');
+
   function inRoomView() {
     return [
-      h('header', { class: 'room-header' }, title, meta, audioStatus),
+      h('header', { class: 'room-header' }, title, meta, audioStatus, share),
       invitePrompt,
       h('div', { class: 'room-body' },
         h('div', {},
