@@ -38,18 +38,18 @@ const (
 	ActionEnd            = "end"
 	ActionTicket         = "ticket"
 
-	// Deprecated: the old names, for Go callers; they send the new ones.
-	ActionHandUp   = ActionRaiseHand
-	ActionHandDown = ActionLowerHand
-	ActionAccept   = ActionAcceptInvite
-	ActionDecline  = ActionDeclineInvite
-	ActionUnmute   = ActionUnmuteSelf
+	// Deprecated: the first API's names, which the server still takes
+	// (ActionAliases) for one more release; use the names above.
+	ActionHandUp   = "hand-up"
+	ActionHandDown = "hand-down"
+	ActionAccept   = "accept"
+	ActionDecline  = "decline"
+	ActionUnmute   = "unmute"
 )
 
-// ActionAliases maps the action names of the first API to today's. The
-// server accepts them for one more release.
-var ActionAliases = map[string]string{"hand-up": ActionRaiseHand, "hand-down": ActionLowerHand,
-	"accept": ActionAcceptInvite, "decline": ActionDeclineInvite, "unmute": ActionUnmuteSelf}
+// ActionAliases maps the action names of the first API to today's.
+var ActionAliases = map[string]string{ActionHandUp: ActionRaiseHand, ActionHandDown: ActionLowerHand,
+	ActionAccept: ActionAcceptInvite, ActionDecline: ActionDeclineInvite, ActionUnmute: ActionUnmuteSelf}
 
 // RoomActions says what the viewer may ask of the room's host right now:
 // Self about itself, Peers about each other participant (peer ID to
