@@ -330,7 +330,7 @@ func (n *Node) ownProfile(ctx context.Context, chain *identity.Chain) (*identity
 		info = selfInfo{}
 	}
 	p, err = identity.SignProfile(n.key, identity.Profile{Network: chain.Network(), Peer: n.ID(),
-		Name: info.Name, Bio: info.Bio, Updated: n.cfg.Now()})
+		Name: info.Name, Bio: info.Bio, Support: info.Support, Updated: n.cfg.Now()})
 	if err != nil {
 		return nil, err
 	}

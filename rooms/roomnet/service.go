@@ -140,6 +140,8 @@ type Service struct {
 	// remembered are the hosts of rooms this node was in before a restart
 	// and is going back to (Rejoin): the room may not be in the hallway.
 	remembered map[rooms.RoomID]peer.ID
+	// removed are the rooms a moderator removed this node from (Removed).
+	removed map[rooms.RoomID]bool
 }
 
 // room is what this node holds of a room it takes part in.
@@ -216,7 +218,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, log: cfg.Logger.With("component", "rooms"), network: chain.Network(),
 		dir: dir, replay: replay, follow: follow, rooms: map[rooms.RoomID]*room{}, probes: map[peer.ID]*hostProbe{},
-		remembered: map[rooms.RoomID]peer.ID{}}
+		remembered: map[rooms.RoomID]peer.ID{}, removed: map[rooms.RoomID]bool{}}
 	s.work = group.New(context.Background())
 	s.ctx = s.work.Context()
 	if err := s.startHallway(); err != nil {
@@ -330,6 +332,7 @@ func (s *Service) Create(ctx context.Context, title string, typ rooms.RoomType, 
 // adopt starts holding a room: join its state topic and remember the state.
 func (s *Service) adopt(st *rooms.SignedState) error {
 	s.mu.Lock()
+	delete(s.removed, st.Room)
 	if r, ok := s.rooms[st.Room]; ok {
 		s.mu.Unlock()
 		return s.accept(r, st)
