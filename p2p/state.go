@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	dht "github.com/libp2p/go-libp2p-kad-dht"
+	"maps"
+	"slices"
 	"sort"
 
+	dht "github.com/libp2p/go-libp2p-kad-dht"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -99,12 +101,7 @@ func (n *Node) VerifiedChain(p peer.ID) (*identity.Chain, bool) {
 func (n *Node) VerifiedPeers() []peer.ID {
 	n.mu.Lock()
 	defer n.mu.Unlock()
-	out := make([]peer.ID, 0, len(n.verified))
-	for p := range n.verified {
-		out = append(out, p)
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i] < out[j] })
-	return out
+	return slices.Sorted(maps.Keys(n.verified))
 }
 
 func (n *Node) member(p peer.ID) (Member, bool) {

@@ -1,6 +1,7 @@
 package mediasig
 
 import (
+	"cmp"
 	"crypto/ed25519"
 	"errors"
 	"fmt"
@@ -173,7 +174,7 @@ func fits(batch []pendingSign, ext uint64) bool {
 
 // closeBatch signs the pending packets and returns the frame.
 func (s *Signer) closeBatch() []byte {
-	slices.SortFunc(s.pending, func(a, b pendingSign) int { return cmpUint(a.ext, b.ext) })
+	slices.SortFunc(s.pending, func(a, b pendingSign) int { return cmp.Compare(a.ext, b.ext) })
 	f := sigFrame{first: s.pending[0].ext, time: uint32(s.now().Unix())}
 	digests := make([][DigestSize]byte, len(s.pending))
 	for i, p := range s.pending {
@@ -189,14 +190,4 @@ func (s *Signer) closeBatch() []byte {
 	frame := append(unsigned, ed25519.Sign(s.priv, s.scratch)...)
 	s.pending = s.pending[:0]
 	return frame
-}
-
-func cmpUint(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

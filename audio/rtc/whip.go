@@ -30,18 +30,9 @@ func AcceptWHIP(ctx context.Context, api *API, offer string, onPacket func(*rtp.
 	if err != nil {
 		return nil, "", fmt.Errorf("whip: %w", err)
 	}
-	s.pc.OnTrack(func(track *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
-		if !s.enter() {
-			return
-		}
-		defer s.wg.Done()
-		s.spawn(func() { drainReceiverRTCP(receiver) })
-		readTrack(s.log, track, onPacket)
-	})
-	if _, err := s.pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio,
-		webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+	if err := s.receiveAudio(onPacket); err != nil {
 		_ = s.Close()
-		return nil, "", fmt.Errorf("whip: add transceiver: %w", err)
+		return nil, "", fmt.Errorf("whip: %w", err)
 	}
 	answer, err := s.answer(ctx, offer)
 	if err != nil {
@@ -151,18 +142,9 @@ func DialWHEP(ctx context.Context, api *API, url string, header http.Header, onP
 		return nil, fmt.Errorf("whep: %w", err)
 	}
 	c := &WHEPClient{Session: s}
-	s.pc.OnTrack(func(track *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
-		if !s.enter() {
-			return
-		}
-		defer s.wg.Done()
-		s.spawn(func() { drainReceiverRTCP(receiver) })
-		readTrack(s.log, track, onPacket)
-	})
-	if _, err := s.pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio,
-		webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+	if err := s.receiveAudio(onPacket); err != nil {
 		_ = c.Close()
-		return nil, fmt.Errorf("whep: add transceiver: %w", err)
+		return nil, fmt.Errorf("whep: %w", err)
 	}
 	if c.resource, err = offerOverHTTP(ctx, s, url, header); err != nil {
 		_ = c.Close()
@@ -287,4 +269,22 @@ func clip(b []byte, n int) string {
 		return string(b[:n]) + "..."
 	}
 	return string(b)
+}
+
+// receiveAudio makes the session receive one audio track, each of its
+// packets handed to onPacket; RTCP from the sender is drained.
+func (s *Session) receiveAudio(onPacket func(*rtp.Packet)) error {
+	s.pc.OnTrack(func(track *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
+		if !s.enter() {
+			return
+		}
+		defer s.wg.Done()
+		s.spawn(func() { drainReceiverRTCP(receiver) })
+		readTrack(s.log, track, onPacket)
+	})
+	if _, err := s.pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio,
+		webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+		return fmt.Errorf("add transceiver: %w", err)
+	}
+	return nil
 }

@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -41,27 +40,9 @@ for e in ("webrtcbin", "opusenc", "opusdec", "rtpopuspay", "rtpopusdepay", "wavp
 
 type gstRun struct {
 	cmd  *exec.Cmd
-	out  *lockedBuffer
+	out  *testutil.LockedBuffer
 	done chan struct{} // closed when the client has exited, err set
 	err  error
-}
-
-// lockedBuffer collects a process's output while the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // startGst runs the webrtcbin client against a daemon's WHIP or WHEP URL.
@@ -78,7 +59,7 @@ func startGst(t *testing.T, dir, kind, room string, args ...string) *gstRun {
 	}
 	cmd := exec.Command(gstPython, append([]string{script, kind, url}, args...)...)
 	cmd.Env = append(os.Environ(), "CLUBNODE_TOKEN="+token)
-	r := &gstRun{cmd: cmd, out: &lockedBuffer{}, done: make(chan struct{})}
+	r := &gstRun{cmd: cmd, out: &testutil.LockedBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = r.out, r.out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)

@@ -119,6 +119,31 @@ func Launch(ctx context.Context, opts Options) (*Browser, error) {
 	if err := writePrefs(opts.ProfileDir, opts.Prefs); err != nil {
 		return nil, err
 	}
+	b, urls, err := start(bin, opts)
+	if err != nil {
+		return nil, err
+	}
+	var url string
+	select {
+	case url = <-urls:
+	case <-b.exited:
+		err = fmt.Errorf("bidi: %s exited before its BiDi server listened", bin)
+	case <-ctx.Done():
+		err = fmt.Errorf("bidi: waiting for %s to listen: %w", bin, ctx.Err())
+	}
+	if err == nil {
+		err = b.connect(ctx, url)
+	}
+	if err != nil {
+		b.kill()
+		return nil, err
+	}
+	return b, nil
+}
+
+// start runs Firefox and watches its stderr for the BiDi server's address,
+// which it sends on the channel returned.
+func start(bin string, opts Options) (*Browser, <-chan string, error) {
 	cmd := exec.Command(bin, "--headless", "--no-remote", "--remote-debugging-port=0",
 		"--profile", opts.ProfileDir, "about:blank")
 	// MOZ_REMOTE_SETTINGS_DEVTOOLS lets the profile's remote settings
@@ -129,10 +154,10 @@ func Launch(ctx context.Context, opts Options) (*Browser, error) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 	stderr, err := cmd.StderrPipe()
 	if err != nil {
-		return nil, fmt.Errorf("bidi: %w", err)
+		return nil, nil, fmt.Errorf("bidi: %w", err)
 	}
 	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("bidi: start %s: %w", bin, err)
+		return nil, nil, fmt.Errorf("bidi: start %s: %w", bin, err)
 	}
 	b := &Browser{cmd: cmd, exited: make(chan struct{}), readEnd: make(chan struct{}), pending: map[int]chan reply{}}
 	urls := make(chan string, 1)
@@ -155,27 +180,22 @@ func Launch(ctx context.Context, opts Options) (*Browser, error) {
 		cmd.Wait()
 		close(b.exited)
 	}()
-	fail := func(err error) (*Browser, error) {
-		b.kill()
-		return nil, err
-	}
-	var url string
-	select {
-	case url = <-urls:
-	case <-b.exited:
-		return fail(fmt.Errorf("bidi: %s exited before its BiDi server listened", bin))
-	case <-ctx.Done():
-		return fail(fmt.Errorf("bidi: waiting for %s to listen: %w", bin, ctx.Err()))
-	}
+	return b, urls, nil
+}
+
+// connect opens the WebSocket at url, starts a BiDi session and finds the
+// one tab Firefox opened.
+func (b *Browser) connect(ctx context.Context, url string) error {
 	dialer := websocket.Dialer{HandshakeTimeout: 10 * time.Second}
-	b.ws, _, err = dialer.DialContext(ctx, url+"/session", nil)
+	ws, _, err := dialer.DialContext(ctx, url+"/session", nil)
 	if err != nil {
-		return fail(fmt.Errorf("bidi: connect to %s: %w", url, err))
+		return fmt.Errorf("bidi: connect to %s: %w", url, err)
 	}
+	b.ws = ws
 	go b.readLoop()
 	if err := b.Call(ctx, "session.new", map[string]any{"capabilities": map[string]any{}}, nil); err != nil {
 		b.ws.Close()
-		return fail(err)
+		return err
 	}
 	var tree struct {
 		Contexts []struct {
@@ -184,10 +204,10 @@ func Launch(ctx context.Context, opts Options) (*Browser, error) {
 	}
 	if err := b.Call(ctx, "browsingContext.getTree", map[string]any{"maxDepth": 0}, &tree); err != nil || len(tree.Contexts) == 0 {
 		b.ws.Close()
-		return fail(fmt.Errorf("bidi: find the tab: %v (%d tabs)", err, len(tree.Contexts)))
+		return fmt.Errorf("bidi: find the tab: %v (%d tabs)", err, len(tree.Contexts))
 	}
 	b.Context = tree.Contexts[0].Context
-	return b, nil
+	return nil
 }
 
 // writePrefs writes user.js: quietPrefs, then extra (which wins).

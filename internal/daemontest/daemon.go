@@ -1,15 +1,15 @@
 package daemontest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"os/exec"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/clubnode/clubnode/internal/testutil"
 )
 
 // LabListen are the listen addresses of a daemon alone in a netlab host:
@@ -38,7 +38,7 @@ type Daemon struct {
 	Runner Runner
 
 	cmd     *exec.Cmd
-	log     lockedBuffer
+	log     testutil.LockedBuffer
 	done    chan struct{} // closed when the process has exited
 	exitErr error         // set before done is closed
 }
@@ -184,23 +184,4 @@ func JSON[T any](t testing.TB, d *Daemon, args ...string) T {
 		t.Fatalf("clubnode %v --json: %v in %q", args, err, out)
 	}
 	return v
-}
-
-// lockedBuffer is a bytes.Buffer the daemon's output goroutines write to
-// while the test reads it.
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

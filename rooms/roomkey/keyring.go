@@ -1,6 +1,7 @@
 package roomkey
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"slices"
@@ -48,7 +49,7 @@ func (k *Keyring) Add(s Secret) error {
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	i, found := slices.BinarySearchFunc(k.secrets, s.Epoch, func(x Secret, e uint64) int { return cmpEpoch(x.Epoch, e) })
+	i, found := slices.BinarySearchFunc(k.secrets, s.Epoch, func(x Secret, e uint64) int { return cmp.Compare(x.Epoch, e) })
 	if found {
 		if k.secrets[i] != s {
 			return fmt.Errorf("room key: epoch %d delivered twice with different secrets", s.Epoch)
@@ -137,14 +138,4 @@ func (k *Keyring) receiver(speaker peer.ID) (*sframe.Receiver, error) {
 	}
 	k.receivers[speaker] = r
 	return r, nil
-}
-
-func cmpEpoch(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

@@ -2,6 +2,7 @@ package roomnet
 
 import (
 	"context"
+	"maps"
 	"slices"
 	"time"
 
@@ -120,11 +121,7 @@ func (s *Service) probeHost(host peer.ID) {
 func (s *Service) roomIDs() []rooms.RoomID {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	out := make([]rooms.RoomID, 0, len(s.rooms))
-	for id := range s.rooms {
-		out = append(out, id)
-	}
-	return out
+	return slices.Collect(maps.Keys(s.rooms))
 }
 
 // watchHost takes the room over when its host has been silent long enough
