@@ -145,6 +145,7 @@ func (s *Service) publishState(ctx context.Context, signed *rooms.SignedState) e
 	if err := r.topic.Publish(pctx, signed.Bytes); err != nil {
 		return fmt.Errorf("publish room state: %w", err)
 	}
+	s.pushToRelayed(signed)
 	s.announce(ctx, signed.Room)
 	return nil
 }

@@ -227,6 +227,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	requestProto.Handle(s.ctx, s.host(), s.serveRequest)
 	ticketProto.Handle(s.ctx, s.host(), s.receiveTicket)
+	stateProto.Handle(s.ctx, s.host(), s.receiveState)
 	blocksProto.Handle(s.ctx, s.host(), s.receiveBlocks)
 	if cfg.Media != nil {
 		view := mediaView{host: s.host(), key: cfg.Key, now: cfg.Now, states: s, log: s.log.With("plane", "media")}
