@@ -211,8 +211,17 @@ func TestWebUITwoNodes(t *testing.T) {
 	if strings.Join(items, ",") != "mute,move-to-audience,make-moderator,remove" {
 		t.Errorf("host's menu on an unmuted speaker: %v", items)
 	}
+	// The room changes while the menu is open (Carol lowers her hand): the
+	// stage is drawn again, and the focus stays on the menu's first item.
+	if _, err := c.RoomAction(ctx, roomID, apiv1.ActionHandDown, apiv1.RoomActionRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, tabA, "Carol's hand gone from A's list", fmt.Sprintf(`!document.querySelector('#hands [data-invite=%s]')`, sel(c.ID().String())))
+	if got := eval[string](t, tabA, `document.activeElement.dataset.action || document.activeElement.outerHTML`); got != "mute" {
+		t.Errorf("after the room changed under the open menu, the focus is on %s, want the menu's first item (mute)", got)
+	}
 	do(t, tabA, "A closes the menu", chromedp.KeyEvent("\x1b"))
-	waitFor(t, tabA, "the menu closed", fmt.Sprintf(`document.querySelector(%s).getAttribute('aria-expanded') === 'false'`, sel(menuButton)))
+	waitFor(t, tabA, "the menu closed, the focus on its button", fmt.Sprintf(`document.querySelector(%[1]s).getAttribute('aria-expanded') === 'false' && document.activeElement === document.querySelector(%[1]s)`, sel(menuButton)))
 
 	// Carol's recording carries B's voice: the file B's microphone plays,
 	// found somewhere in the loop (the recording spans two loops, so one
