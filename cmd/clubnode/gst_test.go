@@ -193,16 +193,9 @@ func gstSpeakAndRecord(t *testing.T, a, b, room, idB string, variant []string, s
 	// The speech's last frame has left the speaker; it reaches the file
 	// through the recorder's 1 s jitter buffer. Two more seconds of
 	// recording hold it, however slowly the machine runs them.
-	size := func() int64 {
-		fi, err := os.Stat(out)
-		if err != nil {
-			return 0
-		}
-		return fi.Size()
-	}
-	spoken := size()
+	spoken := fileSize(out)
 	testutil.Eventually(t, 30*time.Second, func() error {
-		if got := size() - spoken; got < 2*48000*2 {
+		if got := fileSize(out) - spoken; got < 2*48000*2 {
 			return fmt.Errorf("the recording grew %d bytes since the speaker ended, want 2 s (192000)", got)
 		}
 		return nil

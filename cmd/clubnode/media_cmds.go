@@ -129,7 +129,8 @@ func newListenCommand() *cobra.Command {
 				ctx, cancel = context.WithTimeout(ctx, duration)
 				defer cancel()
 			}
-			rx, err := audio.NewReceiver(audio.ReceiverConfig{})
+			delay, _ := cmd.Flags().GetDuration("delay")
+			rx, err := audio.NewReceiver(audio.ReceiverConfig{Delay: delay})
 			if err != nil {
 				return err
 			}
@@ -145,14 +146,20 @@ func newListenCommand() *cobra.Command {
 				err = cerr
 			}
 			if output != "-" {
-				fmt.Fprintf(cmd.ErrOrStderr(), "recorded %s of %s into %s\n",
-					(time.Duration(n) * audio.FrameDuration).Round(time.Millisecond), args[0], output)
+				st := rx.Stats()
+				fmt.Fprintf(cmd.ErrOrStderr(), "recorded %s of %s into %s (%d packets late, %d frames concealed, %d skipped, %d stretched, %d restarts)\n",
+					(time.Duration(n) * audio.FrameDuration).Round(time.Millisecond), args[0], output,
+					st.Late, st.Concealed, st.Skipped, st.Stretched, st.Resets)
 			}
 			return err
 		},
 	}
 	cmd.Flags().String("output", "", "where to record: .wav, .ogg, or - for raw 48 kHz s16le mono on stdout")
 	cmd.Flags().Duration("duration", 0, "stop after this long (default: until Ctrl-C)")
+	// A recording can wait: a deep jitter buffer rides out pauses of a busy
+	// machine (this one, or the node's) that a live listener's 60 ms would
+	// turn into gaps.
+	cmd.Flags().Duration("delay", time.Second, "how long audio waits in the jitter buffer before it is recorded (up to 1s; less for live listening)")
 	return cmd
 }
 
