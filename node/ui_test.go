@@ -18,6 +18,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/clubnode/clubnode/audio"
 	"github.com/clubnode/clubnode/audio/audiotest"
 	"github.com/clubnode/clubnode/internal/testutil"
 	"github.com/clubnode/clubnode/node/apiv1"
@@ -182,7 +183,7 @@ func TestWebUITwoNodes(t *testing.T) {
 	// Carol records the room with `clubnode listen` while B talks. B walks
 	// off to the hallway meanwhile: the room goes on playing and B's
 	// microphone on sending, and a bar says which room B is in.
-	record := startListen(t, cli, c, roomID, voiceLoop+voiceLoop+2*time.Second)
+	record := startListen(t, cli, c, roomID, listenDelay+2*voiceLoop+time.Second)
 	do(t, tabB, "B walks to the hallway", chromedp.Click(chromedp.CSS(`#nav a[data-route="hallway"]`)))
 	waitFor(t, tabB, "the room's bar in B's hallway", contains(textOf("#now-in"), "Late-night Go")+` && `+
 		contains(textOf("#now-in"), "microphone live"))
@@ -224,10 +225,11 @@ func TestWebUITwoNodes(t *testing.T) {
 	waitFor(t, tabA, "the menu closed, the focus on its button", fmt.Sprintf(`document.querySelector(%[1]s).getAttribute('aria-expanded') === 'false' && document.activeElement === document.querySelector(%[1]s)`, sel(menuButton)))
 
 	// Carol's recording carries B's voice: the file B's microphone plays,
-	// found somewhere in the loop (the recording spans two loops, so one
-	// whole loop lies inside it at a lag under one loop).
+	// found somewhere in the loop (after listen's buffer the recording
+	// spans two loops, so one whole loop lies inside it at a lag under one
+	// loop past the buffer).
 	heard := record(t)
-	corr, lag := audiotest.Match(voice, heard, voiceLoop+200*time.Millisecond)
+	corr, lag := audiotest.Match(voice, heard, listenDelay+voiceLoop+200*time.Millisecond)
 	t.Logf("Carol's recording (%s) against B's microphone file: correlation %.3f at lag %s (threshold %.2f)",
 		time.Duration(len(heard))*time.Second/48000, corr, lag, audiotest.MatchThreshold)
 	if corr < audiotest.MatchThreshold {
@@ -286,16 +288,30 @@ func checkVoiceProcessing(t *testing.T, tab context.Context, who string, want bo
 // speech for Match to tell it apart from other speech.
 const voiceLoop = 3 * time.Second
 
-// startListen runs `clubnode listen ROOM --output out.wav --duration d`
-// against node n, as a user on n's computer would, and returns a function
-// that waits for it and reads the recording.
+// listenDelay is clubnode listen's jitter buffer (its --delay default):
+// a recording starts with that much silence.
+const listenDelay = time.Second
+
+// startListen runs `clubnode listen ROOM --output out.wav` against node n,
+// as a user on n's computer would, and returns a function that waits until
+// the recording holds d of audio, stops it with Ctrl-C and reads it. A
+// recording measured in audio, not in the wall-clock time since the
+// command started, holds d however long joining took on a busy machine.
 func startListen(t *testing.T, cli string, n *uiNode, room string, d time.Duration) func(*testing.T) []int16 {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "recording.wav")
-	run := startCLI(t, cli, n, "listen", room, "--output", out, "--duration", d.String())
+	run := startCLI(t, cli, n, "listen", room, "--output", out, "--duration", (d + time.Minute).String())
 	return func(t *testing.T) []int16 {
 		t.Helper()
-		run.wait(t, d+20*time.Second)
+		want := 44 + int64(d/audio.FrameDuration)*audio.FrameSamples*2 // the WAV header, then 16-bit samples
+		testutil.Eventually(t, d+30*time.Second, func() error {
+			fi, err := os.Stat(out)
+			if err != nil || fi.Size() < want {
+				return fmt.Errorf("the recording holds less than %s (%v)", d, err)
+			}
+			return nil
+		})
+		run.stop(t)
 		pcm, err := audiotest.ReadWAV(out)
 		if err != nil {
 			t.Fatal(err)
