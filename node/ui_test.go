@@ -183,7 +183,7 @@ func TestWebUITwoNodes(t *testing.T) {
 	// Carol records the room with `clubnode listen` while B talks. B walks
 	// off to the hallway meanwhile: the room goes on playing and B's
 	// microphone on sending, and a bar says which room B is in.
-	record := startListen(t, cli, c, roomID, listenDelay+2*voiceLoop+time.Second)
+	record := startListen(t, cli, c, roomID)
 	do(t, tabB, "B walks to the hallway", chromedp.Click(chromedp.CSS(`#nav a[data-route="hallway"]`)))
 	waitFor(t, tabB, "the room's bar in B's hallway", contains(textOf("#now-in"), "Late-night Go")+` && `+
 		contains(textOf("#now-in"), "microphone live"))
@@ -225,11 +225,31 @@ func TestWebUITwoNodes(t *testing.T) {
 	waitFor(t, tabA, "the menu closed, the focus on its button", fmt.Sprintf(`document.querySelector(%[1]s).getAttribute('aria-expanded') === 'false' && document.activeElement === document.querySelector(%[1]s)`, sel(menuButton)))
 
 	// Carol's recording carries B's voice: the file B's microphone plays,
-	// found somewhere in the loop (after listen's buffer the recording
-	// spans two loops, so one whole loop lies inside it at a lag under one
-	// loop past the buffer).
-	heard := record(t)
-	corr, lag := audiotest.Match(voice, heard, listenDelay+voiceLoop+200*time.Millisecond)
+	// found somewhere in the loop. A's page switched A's microphone off,
+	// but on a busy machine what it sent before can still be on its way
+	// (A plays the same speech): the recording counts from the moment
+	// Carol's node has mixed nothing of A's for a second, plus listen's
+	// buffer. It then spans two loops, so one whole loop lies inside it at
+	// a lag under one loop.
+	var quietSince time.Time
+	heardB := false
+	testutil.Eventually(t, 30*time.Second, func() error {
+		levels := c.AudioLevels(roomID)
+		if _, a := levels[idA]; a || quietSince.IsZero() {
+			quietSince, heardB = time.Now(), false
+			return errors.New("Carol's node still mixes A's microphone")
+		}
+		if _, b := levels[idB]; b {
+			heardB = true
+		}
+		if time.Since(quietSince) < time.Second || !heardB {
+			return errors.New("Carol's node has not mixed B alone for a second yet")
+		}
+		return nil
+	})
+	onlyB := record.samples() + int(listenDelay/audio.FrameDuration)*audio.FrameSamples
+	heard := record.record(t, onlyB, 2*voiceLoop+time.Second)
+	corr, lag := audiotest.Match(voice, heard, voiceLoop+200*time.Millisecond)
 	t.Logf("Carol's recording (%s) against B's microphone file: correlation %.3f at lag %s (threshold %.2f)",
 		time.Duration(len(heard))*time.Second/48000, corr, lag, audiotest.MatchThreshold)
 	if corr < audiotest.MatchThreshold {
@@ -293,31 +313,47 @@ const voiceLoop = 3 * time.Second
 const listenDelay = time.Second
 
 // startListen runs `clubnode listen ROOM --output out.wav` against node n,
-// as a user on n's computer would, and returns a function that waits until
-// the recording holds d of audio, stops it with Ctrl-C and reads it. A
-// recording measured in audio, not in the wall-clock time since the
-// command started, holds d however long joining took on a busy machine.
-func startListen(t *testing.T, cli string, n *uiNode, room string, d time.Duration) func(*testing.T) []int16 {
+// as a user on n's computer would.
+func startListen(t *testing.T, cli string, n *uiNode, room string) *listenRun {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "recording.wav")
-	run := startCLI(t, cli, n, "listen", room, "--output", out, "--duration", (d + time.Minute).String())
-	return func(t *testing.T) []int16 {
-		t.Helper()
-		want := 44 + int64(d/audio.FrameDuration)*audio.FrameSamples*2 // the WAV header, then 16-bit samples
-		testutil.Eventually(t, d+30*time.Second, func() error {
-			fi, err := os.Stat(out)
-			if err != nil || fi.Size() < want {
-				return fmt.Errorf("the recording holds less than %s (%v)", d, err)
-			}
-			return nil
-		})
-		run.stop(t)
-		pcm, err := audiotest.ReadWAV(out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return pcm
+	return &listenRun{out: out, run: startCLI(t, cli, n, "listen", room, "--output", out, "--duration", "5m")}
+}
+
+// listenRun is a `clubnode listen` recording into a WAV file.
+type listenRun struct {
+	out string
+	run *cliRun
+}
+
+// samples is how many samples the recording holds so far.
+func (l *listenRun) samples() int {
+	fi, err := os.Stat(l.out)
+	if err != nil || fi.Size() < 44 {
+		return 0
 	}
+	return int(fi.Size()-44) / 2 // the WAV header, then 16-bit samples
+}
+
+// record waits until the recording holds d of audio past sample from,
+// stops it with Ctrl-C and returns what it holds from there. Measured in
+// audio, not in the time since the command started, the recording holds d
+// however long joining took on a busy machine.
+func (l *listenRun) record(t *testing.T, from int, d time.Duration) []int16 {
+	t.Helper()
+	want := from + int(d/audio.FrameDuration)*audio.FrameSamples
+	testutil.Eventually(t, d+30*time.Second, func() error {
+		if got := l.samples(); got < want {
+			return fmt.Errorf("the recording holds %d samples, want %d", got, want)
+		}
+		return nil
+	})
+	l.run.stop(t)
+	pcm, err := audiotest.ReadWAV(l.out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pcm[min(from, len(pcm)):]
 }
 
 // cliRun is a clubnode command running in the background.
