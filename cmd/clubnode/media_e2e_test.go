@@ -111,7 +111,8 @@ func TestSpeakAndListenThroughTheCLI(t *testing.T) {
 	t.Logf("CLI speak → listen: correlation %.3f (speech starts %v into the recording); listen: %s",
 		corr, lag.Round(time.Millisecond), strings.TrimSpace(listenErr.String()))
 	if corr < audiotest.MatchThreshold {
-		t.Fatalf("recording matches the spoken file only %.2f (threshold %.2f)", corr, audiotest.MatchThreshold)
+		t.Fatalf("recording matches the spoken file only %.2f (threshold %.2f); loudness every 100 ms:\n sent %s\nheard %s",
+			corr, audiotest.MatchThreshold, loudness(speech), loudness(heard))
 	}
 
 	// Someone not on stage is refused, with a reason.
