@@ -175,6 +175,7 @@ func TestRevokedMemberCannotBackdateAnInvite(t *testing.T) {
 		}
 		return nil
 	})
+	meshed(t, a, c)
 
 	m, _ := a.Member(b.ID())
 	rev, err := identity.Revoke(a.cfg.Key, m.Chain, false, a.InviteesOf(b.ID()), time.Now())
