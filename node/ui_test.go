@@ -18,6 +18,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/clubnode/clubnode/audio"
 	"github.com/clubnode/clubnode/audio/audiotest"
 	"github.com/clubnode/clubnode/internal/testutil"
 	"github.com/clubnode/clubnode/node/apiv1"
@@ -188,7 +189,7 @@ func TestWebUITwoNodes(t *testing.T) {
 	// Carol records the room with `clubnode listen` while B talks. B walks
 	// off to the hallway meanwhile: the room goes on playing and B's
 	// microphone on sending, and a bar says which room B is in.
-	record := startListen(t, cli, c, roomID, voiceLoop+voiceLoop+2*time.Second)
+	record := startListen(t, cli, c, roomID)
 	do(t, tabB, "B walks to the hallway", chromedp.Click(chromedp.CSS(`#nav a[data-route="hallway"]`)))
 	waitFor(t, tabB, "the room's bar in B's hallway", contains(textOf("#now-in"), "Late-night Go")+` && `+
 		contains(textOf("#now-in"), "microphone live"))
@@ -218,13 +219,43 @@ func TestWebUITwoNodes(t *testing.T) {
 		t.Errorf("host's menu on an unmuted speaker: %v; A's state: %s", items,
 			eval[string](t, tabA, fmt.Sprintf(`JSON.stringify({stage: window.clubnodeState.rooms.get(%s).stage, actions: window.clubnodeState.rooms.get(%s).actions})`, sel(roomID), sel(roomID))))
 	}
+	// The room changes while the menu is open (Carol lowers her hand): the
+	// stage is drawn again, and the focus stays on the menu's first item.
+	if _, err := c.RoomAction(ctx, roomID, apiv1.ActionHandDown, apiv1.RoomActionRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, tabA, "Carol's hand gone from A's list", fmt.Sprintf(`!document.querySelector('#hands [data-invite=%s]')`, sel(c.ID().String())))
+	if got := eval[string](t, tabA, `document.activeElement.dataset.action || document.activeElement.outerHTML`); got != "mute" {
+		t.Errorf("after the room changed under the open menu, the focus is on %s, want the menu's first item (mute)", got)
+	}
 	do(t, tabA, "A closes the menu", chromedp.KeyEvent("\x1b"))
-	waitFor(t, tabA, "the menu closed", fmt.Sprintf(`document.querySelector(%s).getAttribute('aria-expanded') === 'false'`, sel(menuButton)))
+	waitFor(t, tabA, "the menu closed, the focus on its button", fmt.Sprintf(`document.querySelector(%[1]s).getAttribute('aria-expanded') === 'false' && document.activeElement === document.querySelector(%[1]s)`, sel(menuButton)))
 
 	// Carol's recording carries B's voice: the file B's microphone plays,
-	// found somewhere in the loop (the recording spans two loops, so one
-	// whole loop lies inside it at a lag under one loop).
-	heard := record(t)
+	// found somewhere in the loop. A's page switched A's microphone off,
+	// but on a busy machine what it sent before can still be on its way
+	// (A plays the same speech): the recording counts from the moment
+	// Carol's node has mixed nothing of A's for a second, plus listen's
+	// buffer. It then spans two loops, so one whole loop lies inside it at
+	// a lag under one loop.
+	var quietSince time.Time
+	heardB := false
+	testutil.Eventually(t, 30*time.Second, func() error {
+		levels := c.AudioLevels(roomID)
+		if _, a := levels[idA]; a || quietSince.IsZero() {
+			quietSince, heardB = time.Now(), false
+			return errors.New("Carol's node still mixes A's microphone")
+		}
+		if _, b := levels[idB]; b {
+			heardB = true
+		}
+		if time.Since(quietSince) < time.Second || !heardB {
+			return errors.New("Carol's node has not mixed B alone for a second yet")
+		}
+		return nil
+	})
+	onlyB := record.samples() + int(listenDelay/audio.FrameDuration)*audio.FrameSamples
+	heard := record.record(t, onlyB, 2*voiceLoop+time.Second)
 	corr, lag := audiotest.Match(voice, heard, voiceLoop+200*time.Millisecond)
 	t.Logf("Carol's recording (%s) against B's microphone file: correlation %.3f at lag %s (threshold %.2f)",
 		time.Duration(len(heard))*time.Second/48000, corr, lag, audiotest.MatchThreshold)
@@ -288,22 +319,52 @@ func checkVoiceProcessing(t *testing.T, tab context.Context, who string, want bo
 // speech for Match to tell it apart from other speech.
 const voiceLoop = 3 * time.Second
 
-// startListen runs `clubnode listen ROOM --output out.wav --duration d`
-// against node n, as a user on n's computer would, and returns a function
-// that waits for it and reads the recording.
-func startListen(t *testing.T, cli string, n *uiNode, room string, d time.Duration) func(*testing.T) []int16 {
+// listenDelay is clubnode listen's jitter buffer (its --delay default):
+// a recording starts with that much silence.
+const listenDelay = time.Second
+
+// startListen runs `clubnode listen ROOM --output out.wav` against node n,
+// as a user on n's computer would.
+func startListen(t *testing.T, cli string, n *uiNode, room string) *listenRun {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "recording.wav")
-	run := startCLI(t, cli, n, "listen", room, "--output", out, "--duration", d.String())
-	return func(t *testing.T) []int16 {
-		t.Helper()
-		run.wait(t, d+20*time.Second)
-		pcm, err := audiotest.ReadWAV(out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return pcm
+	return &listenRun{out: out, run: startCLI(t, cli, n, "listen", room, "--output", out, "--duration", "5m")}
+}
+
+// listenRun is a `clubnode listen` recording into a WAV file.
+type listenRun struct {
+	out string
+	run *cliRun
+}
+
+// samples is how many samples the recording holds so far.
+func (l *listenRun) samples() int {
+	fi, err := os.Stat(l.out)
+	if err != nil || fi.Size() < 44 {
+		return 0
 	}
+	return int(fi.Size()-44) / 2 // the WAV header, then 16-bit samples
+}
+
+// record waits until the recording holds d of audio past sample from,
+// stops it with Ctrl-C and returns what it holds from there. Measured in
+// audio, not in the time since the command started, the recording holds d
+// however long joining took on a busy machine.
+func (l *listenRun) record(t *testing.T, from int, d time.Duration) []int16 {
+	t.Helper()
+	want := from + int(d/audio.FrameDuration)*audio.FrameSamples
+	testutil.Eventually(t, d+30*time.Second, func() error {
+		if got := l.samples(); got < want {
+			return fmt.Errorf("the recording holds %d samples, want %d", got, want)
+		}
+		return nil
+	})
+	l.run.stop(t)
+	pcm, err := audiotest.ReadWAV(l.out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pcm[min(from, len(pcm)):]
 }
 
 // cliRun is a clubnode command running in the background.

@@ -63,34 +63,34 @@ func newSpeakCommand() *cobra.Command {
 }
 
 // speakFrames encodes src and sends one frame every 20 ms, on a clock
-// rather than as fast as possible, so the room hears it at speaking pace.
+// rather than as fast as possible, so the room hears it at speaking pace;
+// frames a busy machine held back go out at once (audio.EveryFrame), so
+// the stream keeps the pace of its timestamps.
 func speakFrames(ctx context.Context, src audio.Source, w interface{ WriteSample(media.Sample) error }) (int, error) {
 	enc, err := audio.NewEncoder()
 	if err != nil {
 		return 0, err
 	}
 	pcm := make([]int16, audio.FrameSamples)
-	tick := time.NewTicker(audio.FrameDuration)
-	defer tick.Stop()
-	for n := 0; ; n++ {
-		if err := src.ReadFrame(pcm); errors.Is(err, io.EOF) {
-			return n, nil
-		} else if err != nil {
-			return n, err
+	n := 0
+	err = audio.EveryFrame(ctx, nil, func(time.Time) error {
+		if err := src.ReadFrame(pcm); err != nil {
+			return err
 		}
 		pkt, err := enc.Encode(pcm)
 		if err != nil {
-			return n, err
+			return err
 		}
 		if err := w.WriteSample(media.Sample{Data: pkt, Duration: audio.FrameDuration}); err != nil {
-			return n, fmt.Errorf("send audio: %w", err)
+			return fmt.Errorf("send audio: %w", err)
 		}
-		select {
-		case <-ctx.Done():
-			return n, nil // Ctrl-C: stop speaking, not an error
-		case <-tick.C:
-		}
+		n++
+		return nil
+	})
+	if errors.Is(err, io.EOF) {
+		err = nil
 	}
+	return n, err // Ctrl-C stops speaking, and is not an error
 }
 
 func newListenCommand() *cobra.Command {
@@ -129,7 +129,8 @@ func newListenCommand() *cobra.Command {
 				ctx, cancel = context.WithTimeout(ctx, duration)
 				defer cancel()
 			}
-			rx, err := audio.NewReceiver(audio.ReceiverConfig{})
+			delay, _ := cmd.Flags().GetDuration("delay")
+			rx, err := audio.NewReceiver(audio.ReceiverConfig{Delay: delay})
 			if err != nil {
 				return err
 			}
@@ -145,34 +146,38 @@ func newListenCommand() *cobra.Command {
 				err = cerr
 			}
 			if output != "-" {
-				fmt.Fprintf(cmd.ErrOrStderr(), "recorded %s of %s into %s\n",
-					(time.Duration(n) * audio.FrameDuration).Round(time.Millisecond), args[0], output)
+				st := rx.Stats()
+				fmt.Fprintf(cmd.ErrOrStderr(), "recorded %s of %s into %s (%d packets late, %d frames concealed, %d skipped, %d stretched, %d restarts)\n",
+					(time.Duration(n) * audio.FrameDuration).Round(time.Millisecond), args[0], output,
+					st.Late, st.Concealed, st.Skipped, st.Stretched, st.Resets)
 			}
 			return err
 		},
 	}
 	cmd.Flags().String("output", "", "where to record: .wav, .ogg, or - for raw 48 kHz s16le mono on stdout")
 	cmd.Flags().Duration("duration", 0, "stop after this long (default: until Ctrl-C)")
+	// A recording can wait: a deep jitter buffer rides out pauses of a busy
+	// machine (this one, or the node's) that a live listener's 60 ms would
+	// turn into gaps.
+	cmd.Flags().Duration("delay", time.Second, "how long audio waits in the jitter buffer before it is recorded (up to 1s; less for live listening)")
 	return cmd
 }
 
 // recordFrames pulls one frame every 20 ms from the jitter buffer into
-// sink until ctx ends.
+// sink until ctx ends; frames a busy machine held back are pulled at once
+// (audio.EveryFrame), so the recording is as long as the time it took.
 func recordFrames(ctx context.Context, rx *audio.Receiver, sink audio.Sink) (int, error) {
 	pcm := make([]int16, audio.FrameSamples)
-	tick := time.NewTicker(audio.FrameDuration)
-	defer tick.Stop()
-	for n := 0; ; n++ {
-		select {
-		case <-ctx.Done():
-			return n, nil
-		case now := <-tick.C:
-			rx.Pull(now, pcm)
-			if err := sink.WriteFrame(pcm); err != nil {
-				return n, fmt.Errorf("write audio: %w", err)
-			}
+	n := 0
+	err := audio.EveryFrame(ctx, nil, func(now time.Time) error {
+		rx.Pull(now, pcm)
+		if err := sink.WriteFrame(pcm); err != nil {
+			return fmt.Errorf("write audio: %w", err)
 		}
-	}
+		n++
+		return nil
+	})
+	return n, err
 }
 
 // localRTC is the WebRTC stack for talking to one's own daemon: loopback

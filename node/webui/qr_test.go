@@ -64,11 +64,19 @@ func TestQRCodes(t *testing.T) {
 	defer cancelAlloc()
 	browser, cancelBrowser := chromedp.NewContext(alloc)
 	defer cancelBrowser()
-	ctx, cancel := context.WithTimeout(browser, 30*time.Second)
-	defer cancel()
+	// The browser starts on its own context, so no step's deadline ends it.
+	if err := chromedp.Do(browser); err != nil {
+		t.Fatal(err)
+	}
+	// Each step has its own deadline: 80 encodings under one deadline ran
+	// out of it on a busy machine.
+	step := func() (context.Context, context.CancelFunc) { return context.WithTimeout(browser, 30*time.Second) }
 	// The app's page is only the place to load the module from; without a
 	// node behind it, it shows its sign-in view.
-	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/")); err != nil {
+	ctx, cancel := step()
+	err = chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/"))
+	cancel()
+	if err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
@@ -86,10 +94,12 @@ func TestQRCodes(t *testing.T) {
 			Version int      `json:"version"`
 			Rows    []string `json:"rows"`
 		}
+		ctx, cancel := step()
 		r, err := chromedp.Run(ctx, chromedp.Evaluate[result](fmt.Sprintf(`import('/app/js/qr.js').then((m) => {
 			const q = m.encodeQR(%q, %q);
 			return { version: q.version, rows: q.modules.map((row) => row.map((d) => d ? '1' : '0').join('')) };
 		})`, text, c.level), chromedp.EvalAwaitPromise))
+		cancel()
 		if err != nil {
 			t.Fatalf("encode %d bytes at %s: %v", c.length, c.level, err)
 		}
