@@ -192,10 +192,6 @@ func TestMembersBehindHomeRouters(t *testing.T) {
 			}
 		}
 		t.Run("heard, decoded and matched", func(t *testing.T) {
-			natTODO(t, "the host's RTP reaches the listeners behind NAT, but the room's state gossip does not: "+
-				"their only connection to the room's members is relayed, and gossipsub ignores limited connections "+
-				"(go-libp2p-pubsub#712), so they keep seeing the host muted and mix silence; "+
-				"CLUBNODE_NAT_PUBLIC_LISTENER=1 also has the public node listen, and it hears the host")
 			hearAcross(t, bob, room, listeners)
 			if os.Getenv("CLUBNODE_NAT_PUBLIC_LISTENER") != "" {
 				alice.Must(t, "room", "join", room)
