@@ -20,16 +20,6 @@ import (
 	"github.com/clubnode/clubnode/node/apiv1"
 )
 
-// natTODO skips a part of TestMembersBehindHomeRouters that needs what
-// clubnode does not do yet; CLUBNODE_NAT_TODO=1 runs it anyway, to see how
-// it fails today.
-func natTODO(t *testing.T, reason string) {
-	t.Helper()
-	if os.Getenv("CLUBNODE_NAT_TODO") == "" {
-		t.Skip(reason + " (CLUBNODE_NAT_TODO=1 runs it anyway)")
-	}
-}
-
 // labDaemon makes a home for name inside h and starts its daemon there,
 // listening on every interface of h.
 // Every daemon takes the lab's "internet" for the public Internet (it is a
