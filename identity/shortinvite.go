@@ -201,7 +201,7 @@ func ParseShortInvite(data []byte) (*SignedInvite, error) {
 	if len(data) == 0 || data[0] != shortInviteForm {
 		return nil, fmt.Errorf("invite token: %w: not a short invite", ErrMalformed)
 	}
-	if len(data) < ed25519.SignatureSize {
+	if len(data) <= ed25519.SignatureSize {
 		return nil, fmt.Errorf("invite token: %w: %w", ErrMalformed, ErrCutOff)
 	}
 	body, sig := data[:len(data)-ed25519.SignatureSize], data[len(data)-ed25519.SignatureSize:]
