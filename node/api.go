@@ -25,6 +25,8 @@ func (n *Node) routes() http.Handler {
 		{apiv1.RouteID, get(n.Identity)},
 		{apiv1.RouteCreateNetwork, post(n.CreateNetwork)},
 		{apiv1.RouteCreateInvite, post(n.CreateInvite)},
+		{apiv1.RouteInspectInvite, post(n.InspectInvite)},
+		{apiv1.RouteInviteQR, post(n.InviteQR)},
 		{apiv1.RouteJoin, post(n.Join)},
 		{apiv1.RouteMembers, get(n.Members)},
 		{apiv1.RouteProfile, getNamed("peer", n.Profile)},

@@ -84,26 +84,28 @@ func newNetworkCommand() *cobra.Command {
 func newInviteCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "invite",
-		Short: "Issue an invite token (prints the token)",
-		Long: "Issue an invite token into this node's network. Without --for it is a\n" +
-			"bearer token redeemed online at this node, which counts its uses; with\n" +
-			"--for it is bound to one peer ID and can be redeemed offline.",
+		Short: "Issue an invite token (prints the token), or inspect one",
+		Long: "Issue an invite token into this node's network. Without --for it is a short\n" +
+			"bearer token (clubnode:…) redeemed online at this node, which counts its uses;\n" +
+			"with --for it is bound to one peer ID, carries its certificate and can be\n" +
+			"redeemed offline (it is longer: clubnode-invite:…).",
 		Args: cobra.NoArgs,
 	}
 	uses := cmd.Flags().Int("uses", 1, "how many nodes may join with the token")
-	expires := cmd.Flags().Duration("expires", 72*time.Hour, "how long the token stays valid")
+	expires := days(72 * time.Hour)
+	cmd.Flags().Var(&expires, "expires", "how long the token stays valid: 3d, 12h, 90m")
 	forPeer := cmd.Flags().String("for", "", "bind the token to this peer ID")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		// Checked here too so a typo fails before any daemon is needed.
 		if *uses < 1 {
-			return fmt.Errorf("--uses must be at least 1, got %d", *uses)
+			return usageError(fmt.Errorf("--uses must be at least 1, got %d", *uses))
 		}
-		if *expires < time.Second {
-			return fmt.Errorf("--expires must be at least 1s, got %s", *expires)
+		if time.Duration(expires) < time.Second {
+			return usageError(fmt.Errorf("--expires must be at least 1s, got %s", expires.String()))
 		}
 		req := apiv1.CreateInviteRequest{
 			Uses:           *uses,
-			ExpiresSeconds: int(*expires / time.Second),
+			ExpiresSeconds: int(time.Duration(expires) / time.Second),
 			For:            *forPeer,
 		}
 		return call(cmd, func(ctx context.Context, c *apiv1.Client) error {
@@ -115,20 +117,44 @@ func newInviteCommand() *cobra.Command {
 			return output(cmd, inv, func() string { return inv.Token + "\n" })
 		})
 	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "inspect TOKEN",
+		Short: "Show who invites you to which network, until when, and the uses left, without joining",
+		Long: "inspect reads an invite token (either form, or a link that carries one) and asks the\n" +
+			"inviter's node what only it knows: the network's name, the inviter's name and the uses left.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error { return inspectInvite(cmd, args[0]) },
+	})
 	return cmd
+}
+
+// inspectInvite prints what an invite is.
+func inspectInvite(cmd *cobra.Command, token string) error {
+	return call(cmd, func(ctx context.Context, c *apiv1.Client) error {
+		pv, err := c.InspectInvite(ctx, token)
+		if err != nil {
+			return err
+		}
+		return output(cmd, pv, func() string { return formatPreview(pv, time.Now()) })
+	})
 }
 
 func newJoinCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "join TOKEN",
-		Short: "Join a network with an invite token",
-		Long: "Join a network with an invite token. A bearer token is redeemed at the inviter's node;\n" +
-			"while that node cannot be reached, join tries again with backoff for up to --wait,\n" +
-			"saying each time what it is waiting for.",
+		Short: "Join a network with an invite token or link",
+		Long: "Join a network with an invite token (clubnode:… or clubnode-invite:…) or a link that\n" +
+			"carries one. A bearer token is redeemed at the inviter's node; while that node cannot be\n" +
+			"reached, join tries again with backoff for up to --wait, saying each time what it is waiting\n" +
+			"for. --dry-run only shows what the invite is, as clubnode invite inspect does.",
 		Args: cobra.ExactArgs(1),
 	}
 	wait := cmd.Flags().Duration("wait", time.Minute, "how long to keep trying to reach the inviter")
+	dryRun := cmd.Flags().Bool("dry-run", false, "show who invites you to which network, and do not join")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if *dryRun {
+			return inspectInvite(cmd, args[0])
+		}
 		c, err := clientOf(cmd)
 		if err != nil {
 			return err

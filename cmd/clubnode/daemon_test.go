@@ -214,9 +214,9 @@ func TestJoinRejectsBadTokens(t *testing.T) {
 	cases := []struct {
 		name, home, token, want string
 	}{
-		{"truncated", b, token[:len(token)/2], "truncated or corrupted"},
+		{"truncated", b, token[:len(token)/2], "the token looks cut off: copy all of it"},
 		{"tampered", b, string(tampered), ""},
-		{"not a token", b, "hello", "does not start with"},
+		{"not a token", b, "hello", "not a clubnode invite"},
 		{"wrong network", other, token, "already a member"},
 	}
 	for _, tc := range cases {

@@ -50,7 +50,7 @@ func newSpeakCommand() *cobra.Command {
 			ctx := cmd.Context()
 			wc, err := rtc.DialWHIP(ctx, api, c.MediaURL(args[0], apiv1.WHIP), c.AuthHeader())
 			if err != nil {
-				return fmt.Errorf("speak in %s: %w", args[0], err)
+				return fmt.Errorf("speak in %s: %w", args[0], mediaError(err))
 			}
 			defer wc.Close()
 			n, err := speakFrames(ctx, src, wc)
@@ -137,7 +137,7 @@ func newListenCommand() *cobra.Command {
 				rx.Push(pkt, time.Now())
 			})
 			if err != nil {
-				return fmt.Errorf("listen to %s: %w", args[0], err)
+				return fmt.Errorf("listen to %s: %w", args[0], mediaError(err))
 			}
 			defer wc.Close()
 			n, err := recordFrames(ctx, rx, sink)
