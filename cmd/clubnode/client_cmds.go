@@ -205,7 +205,11 @@ func newMembersCommand() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return output(cmd, members, func() string { return formatMembers(members) })
+				nm := names{}
+				for _, m := range members {
+					nm[m.PeerID] = m.Name
+				}
+				return output(cmd, members, func() string { return formatMembers(members, nm) })
 			})
 		},
 	}
@@ -217,12 +221,16 @@ func newProfileCommand() *cobra.Command {
 		Short: "Show a member's profile or set your own",
 	}
 	profile.AddCommand(&cobra.Command{
-		Use:   "show PEER_ID",
-		Short: "Show a member's profile, including who invited them",
-		Args:  cobra.ExactArgs(1),
+		Use:   "show PEER",
+		Short: "Show a member's profile, including who invited them (PEER: an ID, its start or a name)",
+		Args:  checkArgs(1, 1, func(args []string) error { return checkPeerArg(&args[0]) }),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return call(cmd, func(ctx context.Context, c *apiv1.Client) error {
-				m, err := c.Profile(ctx, args[0])
+				p, err := resolvePeer(ctx, c, args[0])
+				if err != nil {
+					return err
+				}
+				m, err := c.Profile(ctx, p)
 				if err != nil {
 					return err
 				}
@@ -285,14 +293,18 @@ func currentProfile(ctx context.Context, c *apiv1.Client) (apiv1.Member, error) 
 
 func newRevokeCommand() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "revoke PEER_ID",
-		Short: "Revoke a member you (or someone you invited) brought in",
-		Args:  cobra.ExactArgs(1),
+		Use:   "revoke PEER",
+		Short: "Revoke a member you (or someone you invited) brought in (PEER: an ID, its start or a name)",
+		Args:  checkArgs(1, 1, func(args []string) error { return checkPeerArg(&args[0]) }),
 	}
 	withInvitees := cmd.Flags().Bool("with-invitees", false, "also revoke everyone the member invited")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		return call(cmd, func(ctx context.Context, c *apiv1.Client) error {
-			rv, err := c.Revoke(ctx, apiv1.RevokeRequest{Peer: args[0], WithInvitees: *withInvitees})
+			p, err := resolvePeer(ctx, c, args[0])
+			if err != nil {
+				return err
+			}
+			rv, err := c.Revoke(ctx, apiv1.RevokeRequest{Peer: p, WithInvitees: *withInvitees})
 			if err != nil {
 				return err
 			}
@@ -313,7 +325,16 @@ func newPeersCommand() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return output(cmd, peers, func() string { return formatPeers(peers) })
+				nm := memberNames(ctx, c)
+				type named struct {
+					apiv1.Peer
+					Name string `json:"name"`
+				}
+				out := make([]named, 0, len(peers))
+				for _, p := range peers {
+					out = append(out, named{p, nm[p.PeerID]})
+				}
+				return output(cmd, out, func() string { return formatPeers(peers, nm) })
 			})
 		},
 	}

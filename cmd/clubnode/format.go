@@ -65,13 +65,17 @@ func formatMember(m apiv1.Member) string {
 	return b.String()
 }
 
-func formatMembers(members []apiv1.Member) string {
+func formatMembers(members []apiv1.Member, nm names) string {
 	if len(members) == 0 {
 		return "no members known\n"
 	}
-	return table([]string{"PEER ID", "NAME", "INVITED BY", "CONNECTED"}, len(members), func(i int) []string {
+	return table([]string{"NAME", "PEER", "INVITED BY", "CONNECTED"}, len(members), func(i int) []string {
 		m := members[i]
-		return []string{m.PeerID, orDash(clean(m.Name)), orDash(m.InvitedBy), yesNo(m.Connected)}
+		invitedBy := "- (founder)"
+		if m.InvitedBy != "" {
+			invitedBy = nm.of(m.InvitedBy)
+		}
+		return []string{orDash(clean(m.Name)), shortID(m.PeerID), invitedBy, yesNo(m.Connected)}
 	})
 }
 
@@ -82,13 +86,13 @@ func formatRevocation(rv apiv1.Revocation) string {
 	return fmt.Sprintf("revoked %s\n", rv.Peer)
 }
 
-func formatPeers(peers []apiv1.Peer) string {
+func formatPeers(peers []apiv1.Peer, nm names) string {
 	if len(peers) == 0 {
 		return "no peers connected\n"
 	}
-	return table([]string{"PEER ID", "ADDR", "MEMBER"}, len(peers), func(i int) []string {
+	return table([]string{"PEER", "ADDR", "MEMBER"}, len(peers), func(i int) []string {
 		p := peers[i]
-		return []string{p.PeerID, p.Addr, yesNo(p.Member)}
+		return []string{nm.of(p.PeerID), p.Addr, yesNo(p.Member)}
 	})
 }
 

@@ -28,7 +28,7 @@ func newSpeakCommand() *cobra.Command {
 		Long: "Speak a file into a room you are on stage in, in real time, until the file\n" +
 			"ends or Ctrl-C. --input takes a WAV (any common rate and channels), an Ogg\n" +
 			"Opus file, or - for 48 kHz 16-bit mono PCM on standard input.",
-		Args: checkArgs(1, 1, func(args []string) error { return parseRoomArg(&args[0]) }),
+		Args: checkArgs(1, 1, func(args []string) error { return checkRoomArg(&args[0]) }),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			input, _ := cmd.Flags().GetString("input")
 			if input == "" {
@@ -100,7 +100,7 @@ func newListenCommand() *cobra.Command {
 		Long: "Record a room, joining it as a listener if you are not in it yet, until\n" +
 			"--duration passes or Ctrl-C. --output takes a .wav or .ogg file, or - for\n" +
 			"raw 48 kHz 16-bit mono PCM on standard output (for example into aplay).",
-		Args: checkArgs(1, 1, func(args []string) error { return parseRoomArg(&args[0]) }),
+		Args: checkArgs(1, 1, func(args []string) error { return checkRoomArg(&args[0]) }),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			output, _ := cmd.Flags().GetString("output")
 			if output == "" {
