@@ -162,3 +162,27 @@ func FuzzParseShortInvite(f *testing.F) {
 		}
 	})
 }
+
+// TestInviteTokenLengths logs how long a bearer token is in each form,
+// for BENCHMARKS.md: from the founder and from a member two links down,
+// with the inviter's two usual addresses (TCP and QUIC).
+func TestInviteTokenLengths(t *testing.T) {
+	w := newWorld(t)
+	for _, m := range []*member{w.F, w.C} {
+		boot := []string{"/ip4/203.0.113.7/tcp/4001/p2p/" + m.id.String(), "/ip4/203.0.113.7/udp/4001/quic-v1/p2p/" + m.id.String()}
+		opts := InviteOptions{Uses: 1, Expires: t0.Add(72 * time.Hour), Bootstrap: boot}
+		long, err := NewInvite(m.key, m.chain, opts, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		short, err := NewShortInvite(m.key, w.network, opts, t0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Logf("inviter %d links from the founder: long form %d characters, short form %d (%d bytes)",
+			len(m.chain.Members())-1, len(long.Text()), len(short.Text()), len(short.Bytes))
+		if len(short.Text()) >= len(long.Text())/3 {
+			t.Errorf("short form %d characters, long %d", len(short.Text()), len(long.Text()))
+		}
+	}
+}
