@@ -93,3 +93,25 @@ func waitSpeaking(t *testing.T, stderr *lockedOutput, done <-chan error) {
 		}
 	}
 }
+
+// TestSpeakRefusalReadsAsTheDaemonSaysIt: a listener's speak is refused
+// with the daemon's own sentence, not an HTTP status and escaped JSON;
+// under --json it is a JSON error with a code.
+func TestSpeakRefusalReadsAsTheDaemonSaysIt(t *testing.T) {
+	homes, _, _, room := roomOf(t, plainDaemon, "Alice", "Bob")
+	wav := filepath.Join(t.TempDir(), "speech.wav")
+	writeWAV(t, wav, audiotest.Speech(time.Second, 3))
+	_, errOut, err := runSplit(t, homes[1], "speak", room[:12], "--input", wav)
+	if err == nil || !strings.Contains(errOut, "clubnode: speak in "+room+": not allowed: you are not on stage") {
+		t.Fatalf("speak as a listener: %v %q", err, errOut)
+	}
+	for _, raw := range []string{"403", "HTTP", `\"`, "{"} {
+		if strings.Contains(errOut, raw) {
+			t.Errorf("the refusal %q shows %s", errOut, raw)
+		}
+	}
+	_, errOut, _ = runSplit(t, homes[1], "speak", room, "--input", wav, "--json")
+	if !strings.Contains(errOut, `"code":"not_allowed"`) {
+		t.Errorf("--json refusal: %q", errOut)
+	}
+}
