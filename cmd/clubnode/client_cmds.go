@@ -25,7 +25,7 @@ func addClientCommands(root *cobra.Command) {
 		newPeersCommand(),
 	)
 	root.AddCommand(roomCommands()...)
-	root.AddCommand(newSpeakCommand(), newListenCommand())
+	root.AddCommand(newSpeakCommand(), newListenCommand(), newPassCommand())
 }
 
 // call runs fn with a client for the command's daemon and a context

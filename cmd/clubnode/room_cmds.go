@@ -83,17 +83,18 @@ func newFollowCommand(use, short string, on bool, send func(*apiv1.Client, conte
 
 func newRoomCreateCommand() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "create --title TITLE [--type open|social|closed] [--at TIME]",
+		Use:   "create --title TITLE [--type open|social|closed|supporters] [--at TIME]",
 		Short: "Start a room now, or schedule one with --at; you are its host",
 		Long: "Start a room now, or schedule one with --at; you are its host and a\n" +
 			"moderator. An open room is for any member, a social room for people you\n" +
-			"follow, a closed room for holders of a ticket (clubnode room ticket).\n" +
+			"follow, a closed room for holders of a ticket (clubnode room ticket), a\n" +
+			"supporters' room for holders of your supporter pass (clubnode pass issue).\n" +
 			"--at is an RFC 3339 time, seconds optional: 2026-12-01T20:00Z or\n" +
 			"2026-12-01T21:00:00+01:00.",
 		Args: cobra.NoArgs,
 	}
 	title := cmd.Flags().String("title", "", "the room's title (required)")
-	typ := cmd.Flags().String("type", "open", "who may find and join it: open, social or closed")
+	typ := cmd.Flags().String("type", "open", "who may find and join it: open, social, closed or supporters")
 	at := cmd.Flags().String("at", "", "schedule the room for this time instead of starting it now")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		req, err := createRoomRequest(*title, *typ, *at, cmd.Flags().Changed("at"), time.Now())
@@ -122,7 +123,7 @@ func createRoomRequest(title, typ, at string, atSet bool, now time.Time) (apiv1.
 		return req, fmt.Errorf("--title is %d characters long, the limit is %d", n, rooms.MaxTitleLength)
 	}
 	if _, err := rooms.ParseRoomType(typ); err != nil {
-		return req, fmt.Errorf("--type %q: want open, social or closed", typ)
+		return req, fmt.Errorf("--type %q: want open, social, closed or supporters", typ)
 	}
 	req.Title, req.Type = title, typ
 	if atSet {

@@ -518,7 +518,7 @@ func TestRoomArgValidation(t *testing.T) {
 		{[]string{"room", "create"}, "--title"},
 		{[]string{"room", "create", "--title", " "}, "--title"},
 		{[]string{"room", "create", "--title", strings.Repeat("x", 101)}, "101 characters long, the limit is 100"},
-		{[]string{"room", "create", "--title", "t", "--type", "public"}, `--type "public": want open, social or closed`},
+		{[]string{"room", "create", "--title", "t", "--type", "public"}, `--type "public": want open, social, closed or supporters`},
 		{[]string{"room", "create", "--title", "t", "--at", "tomorrow"}, `--at "tomorrow"`},
 		{[]string{"room", "create", "--title", "t", "--at", "2020-01-01T00:00Z"}, "in the past"},
 		{[]string{"room", "list", "extra"}, "unknown command"},
