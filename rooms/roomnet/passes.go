@@ -32,13 +32,7 @@ var passProto = rpc.Protocol[passMsg, struct{}]{ID: PassProtocol,
 // DeliverPass gives p, issued by this node, to its holder's node, and
 // returns once that node has kept it.
 func (s *Service) DeliverPass(ctx context.Context, p *rooms.SignedPass) error {
-	if p.Issuer != s.self() {
-		return fmt.Errorf("deliver pass: %w: it was issued by %s, not this node", rooms.ErrNotAllowed, p.Issuer)
-	}
-	if _, err := passProto.Call(ctx, s.host(), p.Holder, passMsg{Pass: p.Bytes}); err != nil {
-		return fmt.Errorf("deliver the supporter pass to %s: %w", p.Holder, err)
-	}
-	return nil
+	return deliver(ctx, s, passProto, "supporter pass", p.Issuer, p.Holder, passMsg{Pass: p.Bytes})
 }
 
 // receivePass is the holder's side: keep a live pass for this node that
