@@ -11,7 +11,7 @@ export function inviteFrom(text) {
   return (text || '').trim();
 }
 
-// previewText says who invites you to which network, as the inviter's
+// previewOf says who invites you to which network, as the inviter's
 // node told this node, before you join.
 function previewOf(pv) {
   const who = pv.inviter_name || shortId(pv.inviter_id);
