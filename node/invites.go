@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"time"
 
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
 	goqr "github.com/piglig/go-qr"
 
 	"github.com/clubnode/clubnode/identity"
@@ -17,9 +19,32 @@ import (
 // nobody online.
 func (n *Node) newInvite(chain *identity.Chain, opts identity.InviteOptions, now time.Time) (*identity.SignedInvite, error) {
 	if opts.For == "" {
+		opts.Bootstrap = reachable(opts.Bootstrap)
 		return identity.NewShortInvite(n.key, chain.Network(), opts, now)
 	}
 	return identity.NewInvite(n.key, chain, opts, now)
+}
+
+// reachable keeps the addresses an invitee elsewhere can dial: loopback
+// and link-local ones only when there are no others (an invitee on the
+// same computer), which keeps a short token short.
+func reachable(addrs []string) []string {
+	var wide, local []string
+	for _, s := range addrs {
+		a, err := ma.NewMultiaddr(s)
+		if err != nil {
+			continue
+		}
+		if manet.IsIPLoopback(a) || manet.IsIP6LinkLocal(a) {
+			local = append(local, s)
+		} else {
+			wide = append(wide, s)
+		}
+	}
+	if len(wide) > 0 {
+		return wide
+	}
+	return local
 }
 
 // previewTimeout bounds asking the inviter's node about an invite.
