@@ -80,7 +80,7 @@ func newSpeakCommand() *cobra.Command {
 
 // stageCheckInterval is how often speak asks the daemon whether it is
 // still on stage in a live room.
-const stageCheckInterval = 500 * time.Millisecond
+const stageCheckInterval = 2 * time.Second
 
 // watchStage stops speaking, with a reason, when the room ends or is
 // gone, when this node is no longer on its stage, or when the daemon ends
@@ -210,11 +210,15 @@ func newListenCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			wc, err := rtc.DialWHEP(ctx, api, c.MediaURL(args[0], apiv1.WHEP), c.AuthHeader(), func(pkt *rtp.Packet) {
+			room, err := resolveRoom(ctx, c, args[0])
+			if err != nil {
+				return err
+			}
+			wc, err := rtc.DialWHEP(ctx, api, c.MediaURL(room, apiv1.WHEP), c.AuthHeader(), func(pkt *rtp.Packet) {
 				rx.Push(pkt, time.Now())
 			})
 			if err != nil {
-				return fmt.Errorf("listen to %s: %w", args[0], mediaError(err))
+				return fmt.Errorf("listen to %s: %w", room, mediaError(err))
 			}
 			defer wc.Close()
 			n, err := recordFrames(ctx, rx, sink)
