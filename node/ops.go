@@ -97,7 +97,7 @@ func (n *Node) CreateInvite(ctx context.Context, req apiv1.CreateInviteRequest) 
 		boot = append(boot, a.String())
 	}
 	now := n.cfg.Now()
-	inv, err := identity.NewInvite(n.key, chain, identity.InviteOptions{Uses: req.Uses, Expires: now.Add(lifetime),
+	inv, err := n.newInvite(chain, identity.InviteOptions{Uses: req.Uses, Expires: now.Add(lifetime),
 		For: forID, Bootstrap: boot}, now)
 	if err != nil {
 		return apiv1.Invite{}, invalid("%w", err)

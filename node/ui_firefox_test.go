@@ -58,6 +58,7 @@ func TestWebUIFirefox(t *testing.T) {
 		return ff.Eval(ctx, fmt.Sprintf(`(() => { const el = document.querySelector('#invite-token');
 			el.value = %q; el.dispatchEvent(new Event('input', {bubbles: true})); })()`, inv.Token), nil)
 	})
+	ff.waitFor(t, "who invites B to which network", contains(textOf("#invite-preview"), "Alice invites you to Night Owls"))
 	ff.do(t, "B joins", func(ctx context.Context) error { return ff.Click(ctx, "#join-button") })
 	ff.waitFor(t, "B's hallway", contains(textOf("h1"), "Hallway"))
 

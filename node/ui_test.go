@@ -62,27 +62,32 @@ func TestWebUITwoNodes(t *testing.T) {
 	// A makes an invite on the profile page: token, link and QR code.
 	do(t, tabA, "A opens the profile", chromedp.Click(chromedp.CSS(`#nav a[data-route="profile"]`)))
 	do(t, tabA, "A creates an invite", chromedp.Click(chromedp.CSS("#create-invite")))
-	waitFor(t, tabA, "the invite", `document.querySelector('#invite-token-out')?.value.startsWith('clubnode-invite:')`)
+	waitFor(t, tabA, "the invite", `document.querySelector('#invite-token-out')?.value.startsWith('clubnode:')`)
 	token := eval[string](t, tabA, `document.querySelector('#invite-token-out').value`)
 	link := eval[string](t, tabA, `document.querySelector('#invite-link').href`)
-	if want := "http://127.0.0.1:7700/#/join/" + token; link != want {
-		t.Errorf("invite link %q, want %q", link, want)
+	if want := a.url + "/#/join/" + token; link != want {
+		t.Errorf("invite link %q, want %q: this app's address, the token in the fragment", link, want)
 	}
-	checkInviteQR(t, tabA, link)
+	checkInviteQR(t, tabA, token)
 	checkAccessibleNames(t, tabA, "profile")
 	screenshotOf(t, tabA, shots, "invite.png", `form[aria-labelledby="invite-heading"]`)
 
-	// B opens A's invite link (on B's own node) before signing in: the app
-	// keeps the token through sign-in and offers it in the join form.
+	// B opens A's invite link (at B's own node's port: the fragment works
+	// in any app) before signing in: the app keeps the token through
+	// sign-in, offers it in the join form and says what it is.
 	inviteOnB := b.url + "/#/join/" + url.PathEscape(token)
 	do(t, tabB, "B opens the invite link", chromedp.Navigate(inviteOnB))
 	waitFor(t, tabB, "the sign-in view", contains(textOf("main"), "clubnode ui"))
+	screenshot(t, tabB, shots, "invitee-1-link.png")
 	do(t, tabB, "B signs in", chromedp.Navigate(b.loginURL(t)))
 	waitFor(t, tabB, "B's join form with the invite", `document.querySelector('#invite-token')?.value === `+sel(token))
-	do(t, tabB, "B joins",
-		chromedp.SetValue(chromedp.CSS("#me-name"), "Bob"),
-		chromedp.Click(chromedp.CSS("#join-button")))
+	waitFor(t, tabB, "who invites B to which network", contains(textOf("#invite-preview"), "Alice invites you to Night Owls")+
+		` && `+contains(textOf("#invite-preview"), "It lets one person in"))
+	do(t, tabB, "B gives a name", chromedp.SetValue(chromedp.CSS("#me-name"), "Bob"))
+	screenshot(t, tabB, shots, "invitee-2-preview.png")
+	do(t, tabB, "B joins", chromedp.Click(chromedp.CSS("#join-button")))
 	waitFor(t, tabB, "B's hallway", contains(textOf("h1"), "Hallway"))
+	screenshot(t, tabB, shots, "invitee-3-joined.png")
 
 	// B wears a headset: voice processing off in Settings, so what B's
 	// microphone hears reaches the room as it is (and Carol's recording
@@ -422,7 +427,8 @@ func (r *cliRun) stop(t *testing.T) {
 }
 
 // checkInviteQR decodes the invite's QR code from a screenshot with
-// zbarimg (Debian's zbar-tools) and compares it with the link.
+// zbarimg (Debian's zbar-tools) and compares it with the token's text
+// form, which the node draws.
 func checkInviteQR(t *testing.T, tab context.Context, link string) {
 	t.Helper()
 	zbar, err := exec.LookPath("zbarimg")
@@ -432,6 +438,7 @@ func checkInviteQR(t *testing.T, tab context.Context, link string) {
 	}
 	ctx, cancel := context.WithTimeout(tab, 10*time.Second)
 	defer cancel()
+	waitFor(t, tab, "the QR code", `document.querySelector('svg.qr')`)
 	png, err := chromedp.Run(ctx, chromedp.Screenshot(chromedp.CSS("svg.qr")))
 	if err != nil {
 		t.Fatalf("screenshot of the QR code: %v", err)
@@ -448,7 +455,7 @@ func checkInviteQR(t *testing.T, tab context.Context, link string) {
 		t.Fatal(err)
 	}
 	if got := strings.TrimSpace(string(out)); got != link {
-		t.Fatalf("QR code says %q, want the invite link %q", got, link)
+		t.Fatalf("QR code says %q, want the invite token %q", got, link)
 	}
 }
 

@@ -52,6 +52,17 @@ func (l *memLedger) UseInvite(inv *identity.SignedInvite, redeemer peer.ID) erro
 	return nil
 }
 
+func (l *memLedger) InviteUsesLeft(inv *identity.SignedInvite, redeemer peer.ID) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, p := range l.uses[inv.ID()] {
+		if p == redeemer {
+			return 1, nil
+		}
+	}
+	return inv.Uses - len(l.uses[inv.ID()]), nil
+}
+
 type recorder struct {
 	mu       sync.Mutex
 	seen     map[peer.ID]Member

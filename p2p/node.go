@@ -35,6 +35,9 @@ type Ledger interface {
 	// when the invite has no uses left. A redeemer that already used the
 	// invite may redeem again without using it up further.
 	UseInvite(inv *identity.SignedInvite, redeemer peer.ID) error
+	// InviteUsesLeft says how many more nodes may join with inv; a
+	// redeemer that already used it counts as having one left.
+	InviteUsesLeft(inv *identity.SignedInvite, redeemer peer.ID) (int, error)
 }
 
 // Events tells the node's owner what it must persist. Calls come from

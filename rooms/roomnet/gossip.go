@@ -97,7 +97,7 @@ func (s *Service) yield(id rooms.RoomID, host peer.ID) {
 		if err != nil {
 			return
 		}
-		next, err := s.send(ctx, host, req, nil)
+		next, err := s.send(ctx, host, req, nil, nil)
 		if err == nil {
 			err = s.accept(r, next)
 		}
