@@ -6,14 +6,12 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
-	ma "github.com/multiformats/go-multiaddr"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/clubnode/clubnode/node/apiv1"
 	"github.com/clubnode/clubnode/node/home"
-	"github.com/clubnode/clubnode/rooms"
-
 	"github.com/clubnode/clubnode/p2p"
+	"github.com/clubnode/clubnode/rooms"
 )
 
 // natConfig is p2p's NAT traversal config from the settings.
@@ -29,27 +27,11 @@ func (n *Node) natConfig() p2p.NATConfig {
 			CircuitDuration: time.Duration(s.RelayCircuitSeconds) * time.Second,
 			CircuitBytes:    s.RelayCircuitBytes,
 		},
-		StaticRelays: p2pAddrInfos(s.StaticRelays),
+		StaticRelays: p2p.AddrInfos(s.StaticRelays),
 		PortMapping:  s.PortMapping,
 		LabInternet:  n.cfg.LabInternet,
 	}
 	return c
-}
-
-// p2pAddrInfos parses /p2p/ multiaddrs, skipping what does not parse
-// (the config was validated).
-func p2pAddrInfos(list []string) []peer.AddrInfo {
-	var addrs []ma.Multiaddr
-	for _, s := range list {
-		if a, err := ma.NewMultiaddr(s); err == nil {
-			addrs = append(addrs, a)
-		}
-	}
-	infos, err := peer.AddrInfosFromP2pAddrs(addrs...)
-	if err != nil {
-		return nil
-	}
-	return infos
 }
 
 func iceServers(list []home.ICEServer) []webrtc.ICEServer {

@@ -178,8 +178,14 @@ func InviterAddrs(inv *identity.SignedInvite) (peer.AddrInfo, error) {
 
 // BootstrapAddrs extracts every peer address from an invite's bootstrap list.
 func BootstrapAddrs(inv *identity.SignedInvite) []peer.AddrInfo {
+	return AddrInfos(inv.Bootstrap)
+}
+
+// AddrInfos parses /p2p/ multiaddrs into one AddrInfo per peer, skipping
+// what does not parse.
+func AddrInfos(list []string) []peer.AddrInfo {
 	var addrs []ma.Multiaddr
-	for _, s := range inv.Bootstrap {
+	for _, s := range list {
 		if a, err := ma.NewMultiaddr(s); err == nil {
 			addrs = append(addrs, a)
 		}

@@ -29,13 +29,7 @@ type LinkPath struct {
 // LinkPaths appends the path of every live tree link to dst. It asks
 // pion for a full stats report per link: for the API, not for scrapes.
 func (a *API) LinkPaths(dst []LinkPath) []LinkPath {
-	a.links.mu.Lock()
-	live := make([]*link, 0, len(a.links.links))
-	for l := range a.links.links {
-		live = append(live, l)
-	}
-	a.links.mu.Unlock()
-	for _, l := range live {
+	for _, l := range a.links.live() {
 		p := LinkPath{LinkLabel: l.label, Role: l.role}
 		p.Path, p.RTT = pathOf(l.pc.GetStats())
 		dst = append(dst, p)

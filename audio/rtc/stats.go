@@ -1,6 +1,8 @@
 package rtc
 
 import (
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -62,6 +64,14 @@ func (s *linkSet) add(l *link) {
 	s.mu.Unlock()
 }
 
+// live lists the links now, so that a caller can read them without
+// holding mu while pion answers.
+func (s *linkSet) live() []*link {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Collect(maps.Keys(s.links))
+}
+
 func (s *linkSet) remove(l *link) {
 	s.mu.Lock()
 	delete(s.links, l)
@@ -72,13 +82,7 @@ func (s *linkSet) remove(l *link) {
 // it. It only reads counters pion keeps anyway, so it is cheap enough to
 // call on every metrics scrape.
 func (a *API) LinkStats(dst []LinkStats) []LinkStats {
-	a.links.mu.Lock()
-	live := make([]*link, 0, len(a.links.links))
-	for l := range a.links.links {
-		live = append(live, l)
-	}
-	a.links.mu.Unlock()
-	for _, l := range live {
+	for _, l := range a.links.live() {
 		dst = append(dst, l.stats())
 	}
 	return dst
