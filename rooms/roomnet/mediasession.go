@@ -8,6 +8,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/clubnode/clubnode/audio/mediasig"
 	"github.com/clubnode/clubnode/audio/rtc"
 	"github.com/clubnode/clubnode/internal/group"
 	"github.com/clubnode/clubnode/rooms"
@@ -26,10 +27,12 @@ type mediaSession struct {
 	room    rooms.RoomID
 	fwd     *rtc.Forwarder
 	uplink  *rtc.Uplink
-	voice   voice         // this node's own stream, kept continuous across sources
-	hosting atomic.Bool   // this node hosts the room: its voice skips the uplink
-	wake    chan struct{} // follow's: the state changed
-	wakeUp  chan struct{} // upstream's: the state changed
+	voice   voice            // this node's own stream, kept continuous across sources
+	signer  *mediasig.Signer // signs this node's own stream (nil: the key cannot)
+	guard   *guard           // verifies every stream before it is played here
+	hosting atomic.Bool      // this node hosts the room: its voice skips the uplink
+	wake    chan struct{}    // follow's: the state changed
+	wakeUp  chan struct{}    // upstream's: the state changed
 	work    *group.Group
 	ctx     context.Context // work's: ends when the session stops
 
@@ -41,8 +44,13 @@ type mediaSession struct {
 	hostChanged chan struct{}
 	tree        *rooms.Tree
 	parent      peer.ID
-	linkCancel  context.CancelFunc
-	children    map[peer.ID]*childLink
+	blamedAt    time.Time // when this node last reported its parent (report.go)
+	// On the host: relays accused of changing audio, when, and those
+	// blamed for it, which carry nobody any more (report.go).
+	accused    map[peer.ID]time.Time
+	distrusted map[peer.ID]bool
+	linkCancel context.CancelFunc
+	children   map[peer.ID]*childLink
 }
 
 type childLink struct {
@@ -54,7 +62,10 @@ func (m *media) newSession(id rooms.RoomID) *mediaSession {
 	work := group.New(m.work.Context())
 	ms := &mediaSession{m: m, room: id, fwd: rtc.NewForwarder(m.log.With("room", id)), uplink: rtc.NewUplink(),
 		wake: make(chan struct{}, 1), wakeUp: make(chan struct{}, 1), work: work, ctx: work.Context(),
-		children: map[peer.ID]*childLink{}, hostChanged: make(chan struct{})}
+		children: map[peer.ID]*childLink{}, hostChanged: make(chan struct{}),
+		accused: map[peer.ID]time.Time{}, distrusted: map[peer.ID]bool{}}
+	ms.signer, ms.guard = m.mediaSigning(id, ms.tampered)
+	ms.fwd.AddSink(ms.guard.push)
 	work.Go(ms.follow)
 	work.Go(ms.upstream)
 	return ms
@@ -89,7 +100,9 @@ func (ms *mediaSession) follow(ctx context.Context) {
 		if !ok {
 			continue
 		}
-		ms.fwd.SetSpeakers(audible(st.State))
+		speakers := audible(st.State)
+		ms.fwd.SetSpeakers(speakers)
+		ms.guard.keep(speakers)
 		ms.hosting.Store(st.Host == ms.self())
 		ms.mu.Lock()
 		ms.applyState(st)
