@@ -69,6 +69,7 @@ func (m *media) start() {
 	placeProto.Handle(ctx, m.host, m.place)
 	linkProto.HandleSession(ctx, m.host, m.acceptChild)
 	reportProto.Handle(ctx, m.host, m.serveReport)
+	keyProto.Handle(ctx, m.host, m.serveKey)
 	m.work.Go(m.loop)
 }
 
@@ -76,6 +77,7 @@ func (m *media) close() {
 	placeProto.Remove(m.host)
 	linkProto.Remove(m.host)
 	reportProto.Remove(m.host)
+	keyProto.Remove(m.host)
 	m.work.Close()
 	m.mu.Lock()
 	sessions := m.sessions

@@ -30,6 +30,9 @@ import (
 type guard struct {
 	room string
 	now  func() time.Time
+	// open turns a verified payload into Opus (decrypt, in a closed
+	// room); nil drops it.
+	open func(speaker peer.ID, media []byte) []byte
 	// onTamper is called (on the packet's goroutine) when a failure proves
 	// that the stream was changed on its way here.
 	onTamper func(speaker peer.ID, f mediasig.Failure)
@@ -41,6 +44,7 @@ type guard struct {
 }
 
 type speakerGuard struct {
+	id  peer.ID
 	v   *mediasig.Verifier
 	out []mediasig.Packet // scratch, used under mu of speakerGuard
 	mu  sync.Mutex
@@ -55,8 +59,8 @@ type guardStats struct {
 	released, tampered, unverified atomic.Uint64
 }
 
-func newGuard(room string, now func() time.Time, onTamper func(peer.ID, mediasig.Failure)) *guard {
-	g := &guard{room: room, now: now, onTamper: onTamper, verifiers: map[string]*speakerGuard{}}
+func newGuard(room string, now func() time.Time, open func(peer.ID, []byte) []byte, onTamper func(peer.ID, mediasig.Failure)) *guard {
+	g := &guard{room: room, now: now, open: open, onTamper: onTamper, verifiers: map[string]*speakerGuard{}}
 	g.sinks.Store(&[]*playSink{})
 	return g
 }
@@ -115,7 +119,7 @@ func (g *guard) speaker(id string) *speakerGuard {
 	if err != nil {
 		return nil // a peer ID without an Ed25519 key signs nothing: unplayable
 	}
-	sg := &speakerGuard{v: v}
+	sg := &speakerGuard{v: v, id: pid}
 	g.verifiers[id] = sg
 	return sg
 }
@@ -148,7 +152,13 @@ func (g *guard) push(speaker string, pkt *rtp.Packet) {
 	sinks := *g.sinks.Load()
 	for i := range released {
 		r := &released[i]
-		out := &rtp.Packet{Header: r.Header, Payload: r.Media}
+		media := r.Media
+		if g.open != nil {
+			if media = g.open(sg.id, media); media == nil {
+				continue
+			}
+		}
+		out := &rtp.Packet{Header: r.Header, Payload: media}
 		for _, k := range sinks {
 			k.fn(speaker, out)
 		}
@@ -157,14 +167,14 @@ func (g *guard) push(speaker string, pkt *rtp.Packet) {
 
 // mediaSigning makes a room's signer for this node's own voice and the
 // guard that verifies everyone's.
-func (m *media) mediaSigning(id rooms.RoomID, onTamper func(peer.ID, mediasig.Failure)) (*mediasig.Signer, *guard) {
+func (m *media) mediaSigning(id rooms.RoomID, open func(peer.ID, []byte) []byte, onTamper func(peer.ID, mediasig.Failure)) (*mediasig.Signer, *guard) {
 	s, err := mediasig.NewSigner(mediasig.SignerConfig{Stream: mediasig.Stream{Room: string(id), Speaker: m.self()},
 		Key: m.key, Now: m.now})
 	if err != nil {
 		m.log.Warn("this node cannot sign its voice: nobody will play it", "room", id, "err", err)
 		s = nil
 	}
-	return s, newGuard(string(id), m.now, onTamper)
+	return s, newGuard(string(id), m.now, open, onTamper)
 }
 
 // dtxMax is the longest Opus packet taken for a pause (DTX sends a 1-2
@@ -172,12 +182,19 @@ func (m *media) mediaSigning(id rooms.RoomID, onTamper func(peer.ID, mediasig.Fa
 // for the speech to resume.
 const dtxMax = 2
 
-// sign signs one packet of this node's own stream.
+// sign encrypts (in a closed room) and signs one packet of this node's
+// own stream; pkt is the caller's copy, changed in place.
 func (ms *mediaSession) sign(pkt *rtp.Packet) (*rtp.Packet, error) {
 	if ms.signer == nil {
 		return nil, fmt.Errorf("%w: this node cannot sign its voice", ErrNoMedia)
 	}
-	out, err := ms.signer.Sign(pkt, len(pkt.Payload) <= dtxMax)
+	flush := len(pkt.Payload) <= dtxMax
+	payload, err := ms.encrypt(pkt.Payload)
+	if err != nil {
+		return nil, err
+	}
+	pkt.Payload = payload
+	out, err := ms.signer.Sign(pkt, flush)
 	if err != nil {
 		return nil, fmt.Errorf("sign: %w", err)
 	}

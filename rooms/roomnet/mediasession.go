@@ -30,6 +30,7 @@ type mediaSession struct {
 	voice   voice            // this node's own stream, kept continuous across sources
 	signer  *mediasig.Signer // signs this node's own stream (nil: the key cannot)
 	guard   *guard           // verifies every stream before it is played here
+	keys    *roomKeys        // a closed room's end-to-end keys (e2e.go)
 	hosting atomic.Bool      // this node hosts the room: its voice skips the uplink
 	wake    chan struct{}    // follow's: the state changed
 	wakeUp  chan struct{}    // upstream's: the state changed
@@ -44,13 +45,16 @@ type mediaSession struct {
 	hostChanged chan struct{}
 	tree        *rooms.Tree
 	parent      peer.ID
-	blamedAt    time.Time // when this node last reported its parent (report.go)
-	// On the host: relays accused of changing audio, when, and those
-	// blamed for it, which carry nobody any more (report.go).
+	linkCancel  context.CancelFunc
+	children    map[peer.ID]*childLink
+
+	// Speaker signatures (report.go): when this node last reported its
+	// parent; on the host, relays accused of changing audio, when, and
+	// those blamed for it, which carry nobody any more.
+	blamedAt   time.Time
 	accused    map[peer.ID]time.Time
 	distrusted map[peer.ID]bool
-	linkCancel context.CancelFunc
-	children   map[peer.ID]*childLink
+	down       *rtc.Forwarder // what child links are served from: fwd (a malicious relay's own in attack tests)
 }
 
 type childLink struct {
@@ -64,10 +68,13 @@ func (m *media) newSession(id rooms.RoomID) *mediaSession {
 		wake: make(chan struct{}, 1), wakeUp: make(chan struct{}, 1), work: work, ctx: work.Context(),
 		children: map[peer.ID]*childLink{}, hostChanged: make(chan struct{}),
 		accused: map[peer.ID]time.Time{}, distrusted: map[peer.ID]bool{}}
-	ms.signer, ms.guard = m.mediaSigning(id, ms.tampered)
+	ms.down = ms.fwd
+	ms.keys = newRoomKeys(id)
+	ms.signer, ms.guard = m.mediaSigning(id, ms.decrypt, ms.tampered)
 	ms.fwd.AddSink(ms.guard.push)
 	work.Go(ms.follow)
 	work.Go(ms.upstream)
+	work.Go(ms.keyLoop)
 	return ms
 }
 
@@ -77,6 +84,12 @@ func (ms *mediaSession) stop() {
 }
 
 func (ms *mediaSession) self() peer.ID { return ms.m.self() }
+
+func (ms *mediaSession) downstream() *rtc.Forwarder {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	return ms.down
+}
 
 func (ms *mediaSession) notify() {
 	for _, c := range []chan struct{}{ms.wake, ms.wakeUp} {
@@ -103,6 +116,7 @@ func (ms *mediaSession) follow(ctx context.Context) {
 		speakers := audible(st.State)
 		ms.fwd.SetSpeakers(speakers)
 		ms.guard.keep(speakers)
+		ms.followKeys(st)
 		ms.hosting.Store(st.Host == ms.self())
 		ms.mu.Lock()
 		ms.applyState(st)
