@@ -25,7 +25,7 @@ const (
 	relayHonest int32 = iota
 	relayAlter        // flips a bit of every Opus payload
 	relayInject       // replaces every payload with audio of its own, signature trailers kept
-	relayReplay       // forwards everything, and again each packet from 40 packets before
+	relayReplay       // sends the packet from 40 before in the place of each
 )
 
 // maliciousRelay replaces a real node's forwarding: its own session still
@@ -94,15 +94,21 @@ func (r *maliciousRelay) forward(speaker string, pkt *rtp.Packet) {
 			r.sent.Add(1)
 		}
 	case relayReplay:
+		// Old speech in the place of the new: the packet from 40 before
+		// under the current packet's number, which the hop's SRTP takes
+		// (a relay that resent it under its own number would be stopped
+		// by SRTP's replay window already).
 		r.mu.Lock()
-		r.history = append(r.history, pkt.Clone())
+		r.history = append(r.history, pkt)
 		var old *rtp.Packet
 		if len(r.history) > 40 {
 			old = r.history[len(r.history)-41]
+			r.history = r.history[1:]
 		}
 		r.mu.Unlock()
 		if old != nil {
-			r.down.Write(speaker, old)
+			out.Payload = slices.Clone(old.Payload)
+			out.Timestamp, out.Marker = old.Timestamp, old.Marker
 			r.sent.Add(1)
 		}
 	}
@@ -140,7 +146,7 @@ func heardTail(t *testing.T, who string, c *capture, speakerID peer.ID, sp *spea
 	}
 	// Match takes the second signal as the later one: here the speech
 	// started before what was heard of it.
-	corr, _ := audiotest.Match(got, sp.pcm, 3*time.Second)
+	corr, _ := audiotest.Match(got, sp.pcm, 6*time.Second)
 	if corr < audiotest.MatchThreshold {
 		t.Fatalf("%s: %s's audio matches only %.2f (threshold %.2f); %d frames missing",
 			who, speakerID, corr, audiotest.MatchThreshold, lost)
@@ -202,9 +208,10 @@ func TestMaliciousRelayInjectsAudio(t *testing.T) { testMaliciousRelay(t, relayI
 func TestMaliciousRelayReplaysAudio(t *testing.T) { testMaliciousRelay(t, relayReplay) }
 
 // testMaliciousRelay: host h (capacity 3), speaker s, relays r (malicious)
-// and b (honest) under the host, listeners under them. What r changes is
-// played by nobody; what it replays is played once; r's listeners report
-// it, the host blames it, and they hear the speaker again through b. The
+// and b (honest) under the host, listeners under them. What r changes,
+// injects or replays is played by nobody, and nothing twice; for changed
+// and injected audio r's listeners report it, the host blames it (and not
+// b), and they hear the speaker again through b. The
 // raw captures show that the attack reached them, and that a node without
 // the check would have played it.
 func testMaliciousRelay(t *testing.T, mode int32) {
@@ -275,7 +282,7 @@ func testMaliciousRelay(t *testing.T, mode int32) {
 	var wg sync.WaitGroup
 	var sp *speaker
 	wg.Add(1)
-	go func() { defer wg.Done(); sp = speak(t, ctx, s, id, audiotest.Speech(4*time.Second, 2)) }()
+	go func() { defer wg.Done(); sp = speak(t, ctx, s, id, audiotest.Speech(8*time.Second, 2)) }()
 	if mode != relayReplay {
 		testutil.Eventually(t, 20*time.Second, func() error {
 			for _, v := range victims {
@@ -306,6 +313,14 @@ func testMaliciousRelay(t *testing.T, mode int32) {
 		t.Fatal("no bad packet reached a listener: the test proves nothing")
 	}
 	t.Logf("%d bad packets reached listeners; none played", reached)
+	if mode == relayReplay {
+		// Old packets in the place of new ones carry old signatures: the
+		// verifier takes them for repeats, and the new packets wait for
+		// signatures that never come. Nothing is played, but nothing
+		// proves the relay did it (loss looks the same), so it is not
+		// reported: see the report's "left".
+		return
+	}
 	for _, v := range victims {
 		heardTail(t, "listener moved off the malicious relay", played[v].after(attack), s.id, sp)
 	}
@@ -316,7 +331,7 @@ func testMaliciousRelay(t *testing.T, mode int32) {
 	blamed := hs.distrusted[r.id]
 	honestBlamed := hs.distrusted[b.id]
 	hs.mu.Unlock()
-	if blamed != (mode != relayReplay) || honestBlamed {
+	if !blamed || honestBlamed {
 		t.Fatalf("host blames the malicious relay: %v, the honest one: %v", blamed, honestBlamed)
 	}
 }
