@@ -1,6 +1,7 @@
 package roomnet
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"sync"
@@ -19,7 +20,8 @@ import (
 // over, and gives local listeners (WHEP, tests) only the packets a valid
 // signature of their speaker covers, without the signature trailer.
 // Forwarding does not wait for it: the forwarder queues every packet to the
-// child links before it calls its sinks, so a relay adds no delay, and it
+// child links before it calls its sinks, and the guard's sink only queues
+// the packet for the guard's own goroutine, so a relay adds no delay; it
 // verifies anyway, with or without a local listener, so that the first
 // honest node below a relay that changes audio notices and reports it.
 //
@@ -37,6 +39,7 @@ type guard struct {
 	// that the stream was changed on its way here.
 	onTamper func(speaker peer.ID, f mediasig.Failure)
 
+	queue     chan guardPacket
 	mu        sync.Mutex
 	verifiers map[string]*speakerGuard
 	sinks     atomic.Pointer[[]*playSink]
@@ -60,7 +63,8 @@ type guardStats struct {
 }
 
 func newGuard(room string, now func() time.Time, open func(peer.ID, []byte) []byte, onTamper func(peer.ID, mediasig.Failure)) *guard {
-	g := &guard{room: room, now: now, open: open, onTamper: onTamper, verifiers: map[string]*speakerGuard{}}
+	g := &guard{room: room, now: now, open: open, onTamper: onTamper, verifiers: map[string]*speakerGuard{},
+		queue: make(chan guardPacket, guardQueue)}
 	g.sinks.Store(&[]*playSink{})
 	return g
 }
@@ -135,7 +139,40 @@ func (g *guard) failed(speaker peer.ID, f mediasig.Failure) {
 	}
 }
 
-// push is the forwarder's sink: verify, then play what is released.
+// guardQueue is how many packets may wait for the guard: 1.3 s of a
+// four-speaker stage. Past it packets are not played (they would be late).
+const guardQueue = 256
+
+type guardPacket struct {
+	speaker string
+	pkt     *rtp.Packet
+}
+
+// enqueue is the forwarder's sink: it hands the packet to the guard's own
+// goroutine and returns at once, so that verifying never delays the
+// forwarding goroutine (the link's track reader). The forwarder's packets
+// are immutable, so they are queued as they are.
+func (g *guard) enqueue(speaker string, pkt *rtp.Packet) {
+	select {
+	case g.queue <- guardPacket{speaker: speaker, pkt: pkt}:
+	default:
+		g.stats.unverified.Add(1)
+	}
+}
+
+// run verifies queued packets until ctx ends.
+func (g *guard) run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case p := <-g.queue:
+			g.push(p.speaker, p.pkt)
+		}
+	}
+}
+
+// push verifies one packet, then plays what is released.
 func (g *guard) push(speaker string, pkt *rtp.Packet) {
 	sg := g.speaker(speaker)
 	if sg == nil {

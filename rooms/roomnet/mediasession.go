@@ -71,10 +71,11 @@ func (m *media) newSession(id rooms.RoomID) *mediaSession {
 	ms.down = ms.fwd
 	ms.keys = newRoomKeys(id)
 	ms.signer, ms.guard = m.mediaSigning(id, ms.decrypt, ms.tampered)
-	ms.fwd.AddSink(ms.guard.push)
+	ms.fwd.AddSink(ms.guard.enqueue)
 	work.Go(ms.follow)
 	work.Go(ms.upstream)
 	work.Go(ms.keyLoop)
+	work.Go(ms.guard.run)
 	return ms
 }
 
