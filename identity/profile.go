@@ -2,6 +2,7 @@ package identity
 
 import (
 	"fmt"
+	"net/url"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/crypto"
@@ -17,6 +18,9 @@ type Profile struct {
 	Peer    peer.ID
 	Name    string
 	Bio     string
+	// Support is a web link where people can support the member (tips,
+	// subscriptions: the payment happens outside clubnode), or empty.
+	Support string
 	Updated time.Time
 }
 
@@ -27,13 +31,14 @@ type profileWire struct {
 	Name    string `cbor:"3,keyasint"`
 	Bio     string `cbor:"4,keyasint"`
 	Updated int64  `cbor:"5,keyasint"`
+	Support string `cbor:"6,keyasint,omitempty"`
 }
 
 func (p *Profile) Domain() string { return "clubnode/profile/v1" }
 func (p *Profile) Codec() []byte  { return []byte("/clubnode/profile") }
 func (p *Profile) MarshalRecord() ([]byte, error) {
 	return marshal(profileWire{V: Version, Network: string(p.Network), Peer: []byte(p.Peer),
-		Name: p.Name, Bio: p.Bio, Updated: p.Updated.UnixMilli()})
+		Name: p.Name, Bio: p.Bio, Support: p.Support, Updated: p.Updated.UnixMilli()})
 }
 func (p *Profile) UnmarshalRecord(data []byte) error {
 	var w profileWire
@@ -44,7 +49,7 @@ func (p *Profile) UnmarshalRecord(data []byte) error {
 	if err != nil {
 		return err
 	}
-	*p = Profile{Network: NetworkID(w.Network), Peer: id, Name: w.Name, Bio: w.Bio, Updated: time.UnixMilli(w.Updated).UTC()}
+	*p = Profile{Network: NetworkID(w.Network), Peer: id, Name: w.Name, Bio: w.Bio, Support: w.Support, Updated: time.UnixMilli(w.Updated).UTC()}
 	return nil
 }
 
@@ -64,6 +69,31 @@ func ValidateProfileText(name, bio string) error {
 	return safetext.Check("bio", bio, safetext.Lines, MaxBioLength, false)
 }
 
+// MaxSupportLength bounds a profile's support link.
+const MaxSupportLength = 300
+
+// ValidateSupportLink says what is wrong with a support link: empty, or an
+// http or https address of a web page, nothing a browser would run
+// (javascript:, data:) and no user name or password in it.
+func ValidateSupportLink(link string) error {
+	if link == "" {
+		return nil
+	}
+	if err := safetext.Check("support link", link, safetext.Line, MaxSupportLength, true); err != nil {
+		return err
+	}
+	u, err := url.Parse(link)
+	switch {
+	case err != nil:
+		return fmt.Errorf("support link: %w", err)
+	case u.Scheme != "https" && u.Scheme != "http":
+		return fmt.Errorf("support link: %q is not a web address (https://...)", link)
+	case u.Host == "" || u.User != nil:
+		return fmt.Errorf("support link: %q needs a host and no user name", link)
+	}
+	return nil
+}
+
 // ValidateName says what is wrong with a name a user chose: it is what
 // other members see, so it must be there.
 func ValidateName(name string) error {
@@ -73,6 +103,9 @@ func ValidateName(name string) error {
 // SignProfile signs p with key, which must be p.Peer's.
 func SignProfile(key crypto.PrivKey, p Profile) (*SignedProfile, error) {
 	if err := ValidateProfileText(p.Name, p.Bio); err != nil {
+		return nil, fmt.Errorf("profile: %w", err)
+	}
+	if err := ValidateSupportLink(p.Support); err != nil {
 		return nil, fmt.Errorf("profile: %w", err)
 	}
 	p.Updated = p.Updated.UTC().Truncate(time.Millisecond)
@@ -94,6 +127,9 @@ func ParseProfile(data []byte) (*SignedProfile, error) {
 		return nil, fmt.Errorf("profile: %w: signed by %s, not by %s", ErrBadSignature, signer, p.Peer)
 	}
 	if err := ValidateProfileText(p.Name, p.Bio); err != nil {
+		return nil, fmt.Errorf("profile: %w: %v", ErrMalformed, err)
+	}
+	if err := ValidateSupportLink(p.Support); err != nil {
 		return nil, fmt.Errorf("profile: %w: %v", ErrMalformed, err)
 	}
 	return &SignedProfile{Profile: p, Bytes: append([]byte(nil), data...)}, nil

@@ -1,6 +1,7 @@
 package identity
 
 import (
+	"errors"
 	"strings"
 	"testing"
 	"time"
@@ -142,5 +143,35 @@ func TestHostileText(t *testing.T) {
 	}
 	if err := ValidateName(""); err == nil {
 		t.Error("ValidateName accepted an empty name")
+	}
+}
+
+// A profile's support link is a web address, kept through signing and
+// parsing; what a browser would run, or a link with credentials, is
+// refused when signing and, from a node that signed one anyway, when
+// parsing.
+func TestProfileSupportLink(t *testing.T) {
+	w := newWorld(t)
+	p, err := SignProfile(w.C.key, Profile{Network: w.network, Peer: w.C.id, Name: "Carol", Support: "https://ko-fi.example/carol", Updated: t0})
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ParseProfile(p.Bytes)
+	if err != nil || back.Support != "https://ko-fi.example/carol" {
+		t.Fatalf("round trip: %+v, %v", back, err)
+	}
+	for _, bad := range []string{"javascript:alert(1)", "data:text/html,hi", "ftp://x.example/", "https://", "https://u:p@x.example/",
+		"https://x.example/" + strings.Repeat("a", MaxSupportLength), "https://x.example/\n"} {
+		if _, err := SignProfile(w.C.key, Profile{Network: w.network, Peer: w.C.id, Name: "Carol", Support: bad, Updated: t0}); err == nil {
+			t.Errorf("signed a profile with the support link %q", bad)
+		}
+		forged := Profile{Network: w.network, Peer: w.C.id, Name: "Carol", Support: bad, Updated: t0}
+		data, err := seal(&forged, w.C.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := ParseProfile(data); !errors.Is(err, ErrMalformed) {
+			t.Errorf("parsed a profile with the support link %q: %v", bad, err)
+		}
 	}
 }

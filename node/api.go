@@ -37,6 +37,7 @@ func (n *Node) routes() http.Handler {
 		{apiv1.RouteRoomAction, http.HandlerFunc(n.serveRoomAction)},
 		{apiv1.RouteFollow, post(n.Follow)},
 		{apiv1.RouteBlock, post(n.Block)},
+		{apiv1.RouteRemind, post(n.Remind)},
 		{apiv1.RouteWHIP, offer(n.Speak)},
 		{apiv1.RouteWHEP, offer(n.Listen)},
 		{apiv1.RouteWHIPEnd, endMedia(n.EndMedia, apiv1.WHIP)},

@@ -20,6 +20,13 @@ import (
 // holding a fresh identity.
 func startTestNode(tb testing.TB, name string) *Node {
 	tb.Helper()
+	return startTestNodeAt(tb, name, filepath.Join(tb.TempDir(), name))
+}
+
+// startTestNodeAt is startTestNode with its home in dir (which may hold a
+// config file already).
+func startTestNodeAt(tb testing.TB, name, dir string) *Node {
+	tb.Helper()
 	d := dssync.MutexWrap(ds.NewMapDatastore())
 	st := &store{ds: d, log: slog.Default()}
 	key, err := identity.GenerateKey()
@@ -37,7 +44,7 @@ func startTestNode(tb testing.TB, name string) *Node {
 	settings.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"}
 	settings.APIAddr = "127.0.0.1:0"
 	settings.MDNS = false
-	n, err := Start(Config{Home: home.Home{Dir: filepath.Join(tb.TempDir(), name)}, Settings: settings,
+	n, err := Start(Config{Home: home.Home{Dir: dir}, Settings: settings,
 		Datastore: d, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		tb.Fatal(err)

@@ -52,6 +52,9 @@ type Config struct {
 	// moderators take over a silent host after two of it and hallways
 	// forget its rooms after three. Zero means roomnet's default (5 s).
 	RoomAnnounceInterval time.Duration
+	// MediaStall is roomnet's Config.MediaStall: zero means its default,
+	// negative turns the watch on parents' audio off.
+	MediaStall time.Duration
 	// MediaLoopbackOnly keeps the rooms' audio on 127.0.0.1 (tests).
 	MediaLoopbackOnly bool
 	// LogLevel, if set, is the level Logger's handler follows: the API
@@ -327,7 +330,7 @@ func (n *Node) ownProfile(ctx context.Context, chain *identity.Chain) (*identity
 		info = selfInfo{}
 	}
 	p, err = identity.SignProfile(n.key, identity.Profile{Network: chain.Network(), Peer: n.ID(),
-		Name: info.Name, Bio: info.Bio, Updated: n.cfg.Now()})
+		Name: info.Name, Bio: info.Bio, Support: info.Support, Updated: n.cfg.Now()})
 	if err != nil {
 		return nil, err
 	}

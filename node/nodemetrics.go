@@ -32,13 +32,15 @@ var (
 			"dropped_not_speaker, dropped_slow_child.", []string{"room", "what"}, nil)
 	descRepairs = prometheus.NewDesc("clubnode_link_repairs_total",
 		"Times this node lost its parent in a room's relay tree and looked for a new one.", nil, nil)
+	descFailovers = prometheus.NewDesc("clubnode_link_failovers_total",
+		"Times this node, having lost its parent, linked to a backup parent its assignment named, without asking the host.", nil, nil)
 	descSchema = prometheus.NewDesc("clubnode_datastore_schema_version",
 		"The datastore's schema version.", nil, nil)
 )
 
 func (c nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descMembers, descPeers, descRooms, descListeners, descChildren, descSubtree,
-		descForwarded, descRepairs, descSchema} {
+		descForwarded, descRepairs, descFailovers, descSchema} {
 		ch <- d
 	}
 }
@@ -62,6 +64,7 @@ func (c nodeCollector) Collect(ch chan<- prometheus.Metric) {
 		return
 	}
 	ch <- prometheus.MustNewConstMetric(descRepairs, prometheus.CounterValue, float64(svc.LinkRepairs()))
+	ch <- prometheus.MustNewConstMetric(descFailovers, prometheus.CounterValue, float64(svc.LinkFailovers()))
 	c.collectRooms(svc, gauge, ch)
 }
 

@@ -206,7 +206,7 @@ func (n *Node) memberInfo(m p2p.Member) apiv1.Member {
 		out.InvitedBy = inv.String()
 	}
 	if m.Profile != nil {
-		out.Name, out.Bio = m.Profile.Name, m.Profile.Bio
+		out.Name, out.Bio, out.Support = m.Profile.Name, m.Profile.Bio, m.Profile.Support
 	}
 	return out
 }
@@ -249,12 +249,24 @@ func (n *Node) SetProfile(ctx context.Context, req apiv1.SetProfileRequest) (api
 	}
 	n.profileMu.Lock()
 	defer n.profileMu.Unlock()
+	self, err := n.store.selfInfo(ctx)
+	if err != nil {
+		return apiv1.Member{}, err
+	}
+	support := self.Support
+	if req.Support != nil {
+		support = *req.Support
+	}
+	if err := identity.ValidateSupportLink(support); err != nil {
+		return apiv1.Member{}, invalid("%w", err)
+	}
+	info := selfInfo{Name: name, Bio: bio, Support: support}
 	chain := n.p2p.Chain()
 	if chain == nil {
-		if err := n.store.setSelf(ctx, selfInfo{Name: name, Bio: bio}, nil); err != nil {
+		if err := n.store.setSelf(ctx, info, nil); err != nil {
 			return apiv1.Member{}, err
 		}
-		return apiv1.Member{PeerID: n.ID().String(), Name: name, Bio: bio}, nil
+		return apiv1.Member{PeerID: n.ID().String(), Name: name, Bio: bio, Support: support}, nil
 	}
 	// Signed profiles carry milliseconds: compare at that precision, or
 	// a change within the millisecond of the last would sign the same
@@ -268,11 +280,11 @@ func (n *Node) SetProfile(ctx context.Context, req apiv1.SetProfileRequest) (api
 		updated = prev.Updated.Add(time.Millisecond)
 	}
 	p, err := identity.SignProfile(n.key, identity.Profile{Network: chain.Network(), Peer: n.ID(),
-		Name: name, Bio: bio, Updated: updated})
+		Name: name, Bio: bio, Support: support, Updated: updated})
 	if err != nil {
 		return apiv1.Member{}, err
 	}
-	if err := n.store.setSelf(ctx, selfInfo{Name: name, Bio: bio}, p); err != nil {
+	if err := n.store.setSelf(ctx, info, p); err != nil {
 		return apiv1.Member{}, err
 	}
 	if err := n.p2p.PublishProfile(ctx, p); err != nil {

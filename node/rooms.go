@@ -1,9 +1,12 @@
 package node
 
 import (
+	"cmp"
 	"context"
 	"encoding/base64"
 	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	ds "github.com/ipfs/go-datastore"
@@ -163,8 +166,8 @@ func (r roomStore) states(ctx context.Context, prefix ds.Key) []*rooms.SignedSta
 // was in.
 func (n *Node) startRooms(ctx context.Context) error {
 	svc, err := roomnet.New(roomnet.Config{P2P: n.p2p, Key: n.key, Store: roomStore{n.store}, Logger: n.cfg.Logger, Now: n.cfg.Now,
-		AnnounceInterval: n.cfg.RoomAnnounceInterval,
-		Media:            n.rtc, RelayCapacity: n.cfg.Settings.RelayCapacity,
+		AnnounceInterval: n.cfg.RoomAnnounceInterval, MediaStall: n.cfg.MediaStall,
+		Media: n.rtc, RelayCapacity: n.cfg.Settings.RelayCapacity,
 		OnChange: func(rooms.RoomID) { n.wakeUI() }})
 	if err != nil {
 		return err
@@ -202,13 +205,15 @@ func roomInfo(a *rooms.Announcement) apiv1.Room {
 func (n *Node) roomState(st *rooms.SignedState) apiv1.RoomState {
 	a := rooms.AnnouncementOf(&st.State, 0, time.Time{})
 	out := apiv1.RoomState{Room: roomInfo(&a), Version: st.Version, Stage: []apiv1.RoomSpeaker{},
-		Audience: ids(st.Audience), Hands: ids(st.Hands), Invited: ids(st.Invited), Role: st.RoleOf(n.ID()).String()}
+		Audience: ids(st.Audience), Hands: ids(st.Hands), Invited: ids(st.Invited), Role: st.RoleOf(n.ID()).String(),
+		Actions: n.roomActions(&st.State)}
 	for _, sp := range st.Speakers {
 		out.Stage = append(out.Stage, apiv1.RoomSpeaker{PeerID: sp.Peer.String(), Muted: sp.Muted, Moderator: st.IsModerator(sp.Peer)})
 	}
 	if svc := n.rooms.Load(); svc != nil {
 		if m, ok := svc.Media(st.Room); ok {
-			out.Audio = &apiv1.RoomAudio{Children: ids(m.Children), Subtree: m.Subtree}
+			out.Audio = &apiv1.RoomAudio{Backups: ids(m.Backups), Children: ids(m.Children), Subtree: m.Subtree,
+				PacketsIn: m.Forwarder.PacketsIn}
 			if m.Parent != "" {
 				out.Audio.Parent = m.Parent.String()
 			}
@@ -244,7 +249,43 @@ func (n *Node) Hallway(ctx context.Context) ([]apiv1.Room, error) {
 	for _, a := range svc.Hallway(v) {
 		out = append(out, roomInfo(&a.Announcement))
 	}
+	rankHallway(out, (roomStore{n.store}).FollowList())
+	reminded := n.reminders(ctx)
+	for i := range out {
+		out[i].Reminded = reminded[out[i].ID]
+	}
 	return out, nil
+}
+
+// rankHallway counts in each room the people this node follows (host and
+// speakers: the announcement names no listeners) and puts first the
+// rooms with most of them, then those with most listeners, as Clubhouse's
+// hallway does.
+func rankHallway(hall []apiv1.Room, follows []peer.ID) {
+	followed := make(map[string]bool, len(follows))
+	for _, p := range follows {
+		followed[p.String()] = true
+	}
+	for i := range hall {
+		r := &hall[i]
+		people := append([]string{r.Host}, r.Speakers...)
+		seen := map[string]bool{}
+		for _, p := range people {
+			if followed[p] && !seen[p] {
+				seen[p] = true
+				r.Followed++
+			}
+		}
+	}
+	slices.SortStableFunc(hall, func(a, b apiv1.Room) int {
+		if c := cmp.Compare(b.Followed, a.Followed); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(b.Listeners, a.Listeners); c != 0 {
+			return c
+		}
+		return strings.Compare(a.Title, b.Title)
+	})
 }
 
 // CreateRoom starts or schedules a room hosted by this node.
@@ -283,14 +324,35 @@ func (n *Node) Room(_ context.Context, id string) (apiv1.RoomState, error) {
 	return n.roomState(st), nil
 }
 
-var actionKinds = map[string]rooms.Kind{
-	apiv1.ActionJoin: rooms.KindJoin, apiv1.ActionLeave: rooms.KindLeave,
-	apiv1.ActionHandUp: rooms.KindRaiseHand, apiv1.ActionHandDown: rooms.KindLowerHand,
-	apiv1.ActionInviteSpeaker: rooms.KindInviteSpeaker, apiv1.ActionAccept: rooms.KindAcceptInvite,
-	apiv1.ActionDecline: rooms.KindDeclineInvite, apiv1.ActionMoveToAudience: rooms.KindMoveToAudience,
-	apiv1.ActionMute: rooms.KindMute, apiv1.ActionUnmute: rooms.KindUnmuteSelf,
-	apiv1.ActionRemove: rooms.KindRemove, apiv1.ActionMakeModerator: rooms.KindMakeModerator,
-	apiv1.ActionStepDown: rooms.KindStepDown, apiv1.ActionEnd: rooms.KindEnd,
+// actionKind reads a room action's name: a request kind's name, or an
+// old name from apiv1.ActionAliases.
+func actionKind(action string) (rooms.Kind, error) {
+	if now, ok := apiv1.ActionAliases[action]; ok {
+		action = now
+	}
+	kind, err := rooms.ParseKind(action)
+	if err != nil {
+		return 0, fmt.Errorf("room action %q: %w", action, ErrNotFound)
+	}
+	return kind, nil
+}
+
+// roomActions is what this node may do in st, for apiv1.RoomActions.
+func (n *Node) roomActions(st *rooms.State) apiv1.RoomActions {
+	acts := rooms.ActionsFor(st, n.ID())
+	out := apiv1.RoomActions{Self: kindNames(acts.Self), Peers: make(map[string][]string, len(acts.Peers))}
+	for p, kinds := range acts.Peers {
+		out.Peers[p.String()] = kindNames(kinds)
+	}
+	return out
+}
+
+func kindNames(kinds []rooms.Kind) []string {
+	out := make([]string, 0, len(kinds))
+	for _, k := range kinds {
+		out = append(out, k.String())
+	}
+	return out
 }
 
 // RoomAction sends a request to a room's host.
@@ -312,9 +374,9 @@ func (n *Node) RoomAction(ctx context.Context, id, action string, req apiv1.Room
 	if action == apiv1.ActionTicket {
 		return n.issueTicket(svc, room, target)
 	}
-	kind, ok := actionKinds[action]
-	if !ok {
-		return nil, fmt.Errorf("room action %q: %w", action, ErrNotFound)
+	kind, err := actionKind(action)
+	if err != nil {
+		return nil, err
 	}
 	var ticket *rooms.SignedTicket
 	if req.Ticket != "" {
@@ -330,6 +392,10 @@ func (n *Node) RoomAction(ctx context.Context, id, action string, req apiv1.Room
 	if err != nil {
 		return nil, err
 	}
+	var left []string
+	if kind == rooms.KindJoin {
+		left = n.leaveOthers(ctx, svc, room)
+	}
 	if ticket != nil && ticket.Holder == n.ID() {
 		// Keep the ticket that let this node in: the closed room stays in
 		// its hallway, and the next join presents it by itself.
@@ -337,7 +403,29 @@ func (n *Node) RoomAction(ctx context.Context, id, action string, req apiv1.Room
 			n.log.Warn("could not keep the room ticket", "room", room, "err", err)
 		}
 	}
-	return n.roomState(st), nil
+	out := n.roomState(st)
+	out.Left = left
+	return out, nil
+}
+
+// leaveOthers makes a join the node's one room: it leaves every other
+// room it is in, as Clubhouse and Spaces do, after the join succeeded (a
+// refused join leaves the node where it was). It returns the rooms left.
+// A host leaving hands its room to a moderator, or ends it.
+func (n *Node) leaveOthers(ctx context.Context, svc *roomnet.Service, joined rooms.RoomID) []string {
+	var left []string
+	for _, id := range svc.RoomIDs() {
+		st, ok := svc.State(id)
+		if id == joined || !ok || !st.InRoom(n.ID()) || st.Status == rooms.StatusEnded {
+			continue
+		}
+		if _, err := svc.Request(ctx, id, rooms.KindLeave, "", nil); err != nil {
+			n.log.Warn("joined a room but could not leave another", "joined", joined, "room", id, "err", err)
+			continue
+		}
+		left = append(left, string(id))
+	}
+	return left
 }
 
 func (n *Node) issueTicket(svc *roomnet.Service, room rooms.RoomID, holder peer.ID) (apiv1.RoomTicket, error) {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/clubnode/clubnode/internal/testutil"
 	"github.com/clubnode/clubnode/node/apiv1"
+	"github.com/clubnode/clubnode/rooms"
 )
 
 // A room created through the API shows up in another member's hallway,
@@ -48,8 +49,14 @@ func TestRoomThroughAPI(t *testing.T) {
 	if _, err := b.RoomAction(ctx, room.ID, apiv1.ActionJoin, apiv1.RoomActionRequest{}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := b.RoomAction(ctx, room.ID, apiv1.ActionHandUp, apiv1.RoomActionRequest{}); err != nil {
+	// The old name of raise-hand still works, and the answer says what
+	// B may do next.
+	out, err := b.RoomAction(ctx, room.ID, "hand-up", apiv1.RoomActionRequest{})
+	if err != nil {
 		t.Fatal(err)
+	}
+	if self := out.(apiv1.RoomState).Actions.Self; !slices.Equal(self, []string{apiv1.ActionLowerHand, apiv1.ActionLeave}) {
+		t.Fatalf("B with a hand up may %v", self)
 	}
 	st, err := a.Room(ctx, room.ID)
 	if err != nil {
@@ -57,6 +64,9 @@ func TestRoomThroughAPI(t *testing.T) {
 	}
 	if len(st.Hands) != 1 || st.Hands[0] != b.ID().String() || st.Role != "host" {
 		t.Fatalf("host's view: %+v", st)
+	}
+	if got := st.Actions.Peers[b.ID().String()]; !slices.Equal(got, []string{apiv1.ActionInviteSpeaker, apiv1.ActionRemove}) {
+		t.Fatalf("the host may do %v to a listener", got)
 	}
 	if _, err := b.RoomAction(ctx, room.ID, apiv1.ActionEnd, apiv1.RoomActionRequest{}); err == nil {
 		t.Fatal("a listener ended the room")
@@ -253,4 +263,118 @@ func TestPollDuringNetworkCreate(t *testing.T) {
 	if n := <-polled; n == 0 {
 		t.Fatal("the poller never ran")
 	}
+}
+
+// Every request kind is an API action under its own name, and the old
+// names still lead to the same kinds.
+func TestActionNamesAreKindNames(t *testing.T) {
+	for _, name := range []string{apiv1.ActionJoin, apiv1.ActionLeave, apiv1.ActionRaiseHand, apiv1.ActionLowerHand,
+		apiv1.ActionInviteSpeaker, apiv1.ActionAcceptInvite, apiv1.ActionDeclineInvite, apiv1.ActionMoveToAudience,
+		apiv1.ActionMute, apiv1.ActionUnmuteSelf, apiv1.ActionRemove, apiv1.ActionMakeModerator, apiv1.ActionStepDown, apiv1.ActionEnd} {
+		k, err := actionKind(name)
+		if err != nil || k.String() != name {
+			t.Errorf("action %q is kind %v, %v", name, k, err)
+		}
+	}
+	for old, now := range apiv1.ActionAliases {
+		if k, err := actionKind(old); err != nil || k.String() != now {
+			t.Errorf("old action %q is kind %v, %v; want %s", old, k, err, now)
+		}
+	}
+}
+
+// A host that leaves hands the room to its moderator, who signs the
+// handover; the listener sees the new host. (Before, the host's leave was
+// refused "the host is leaving" whenever the room had a moderator.)
+func TestHostLeaveHandsOver(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a, b, c := roomNodes(t, ctx)
+	room, err := a.CreateRoom(ctx, apiv1.CreateRoomRequest{Title: "Handover"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	lists(t, b, room.ID, true)
+	lists(t, c, room.ID, true)
+	idB := b.ID().String()
+	for _, step := range []struct {
+		n      *Node
+		action string
+		peer   string
+	}{{b, apiv1.ActionJoin, ""}, {c, apiv1.ActionJoin, ""}, {a, apiv1.ActionInviteSpeaker, idB},
+		{b, apiv1.ActionAcceptInvite, ""}, {a, apiv1.ActionMakeModerator, idB}} {
+		if _, err := step.n.RoomAction(ctx, room.ID, step.action, apiv1.RoomActionRequest{Peer: step.peer}); err != nil {
+			t.Fatalf("%s: %v", step.action, err)
+		}
+	}
+	// The successor knows it is one before the host goes.
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if st, err := b.Room(ctx, room.ID); err != nil || st.Role != "moderator" {
+			return fmt.Errorf("b's role: %+v, %v", st.Role, err)
+		}
+		return nil
+	})
+	if _, err := a.RoomAction(ctx, room.ID, apiv1.ActionLeave, apiv1.RoomActionRequest{}); err != nil {
+		t.Fatalf("the host's leave: %v", err)
+	}
+	testutil.Eventually(t, 10*time.Second, func() error {
+		st, err := c.Room(ctx, room.ID)
+		if err != nil || st.Host != idB || st.Status != "live" {
+			return fmt.Errorf("c's view after the host left: host %s status %s, %v", st.Host, st.Status, err)
+		}
+		return nil
+	})
+	if st, err := b.Room(ctx, room.ID); err != nil || st.Role != "host" {
+		t.Fatalf("b after the handover: %+v, %v", st.Role, err)
+	}
+	if _, err := a.Room(ctx, room.ID); err == nil {
+		t.Fatal("the old host is still in the room")
+	}
+	// The new host removes c: c's node knows it was removed, not that it
+	// left, and the web app's event says so.
+	if _, err := b.RoomAction(ctx, room.ID, apiv1.ActionRemove, apiv1.RoomActionRequest{Peer: c.ID().String()}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if !c.rooms.Load().Removed(rooms.RoomID(room.ID)) {
+			return errors.New("c's node does not know it was removed")
+		}
+		return nil
+	})
+}
+
+// The hallway puts first the rooms with the people one follows on their
+// stage, then the rooms with more listeners (issue 16).
+func TestHallwayRanksFollowedFirst(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	a, b, c := roomNodes(t, ctx)
+	quiet, err := b.CreateRoom(ctx, apiv1.CreateRoomRequest{Title: "Quiet"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	busy, err := a.CreateRoom(ctx, apiv1.CreateRoomRequest{Title: "Busy"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Both rooms are empty: by listeners and title, Busy would come first.
+	lists(t, c, busy.ID, true)
+	lists(t, c, quiet.ID, true)
+	if _, err := c.Follow(ctx, apiv1.FollowRequest{Peer: b.ID().String(), On: true}); err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 15*time.Second, func() error {
+		hall, err := c.Hallway(ctx)
+		if err != nil {
+			return err
+		}
+		var order []string
+		for _, r := range hall {
+			order = append(order, r.Title)
+		}
+		if len(hall) < 2 || hall[0].ID != quiet.ID || hall[0].Followed != 1 {
+			return fmt.Errorf("c's hallway: %v", order)
+		}
+		return nil
+	})
 }

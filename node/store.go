@@ -57,8 +57,9 @@ type store struct {
 // selfInfo is what the user says about themselves before (and while) in a
 // network; the signed profile is made from it.
 type selfInfo struct {
-	Name string `json:"name"`
-	Bio  string `json:"bio"`
+	Name    string `json:"name"`
+	Bio     string `json:"bio"`
+	Support string `json:"support,omitempty"`
 }
 
 // inviteRecord is the ledger entry of an invite this node issued.

@@ -2,10 +2,8 @@ package node
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net"
 	"net/http"
 	"slices"
@@ -46,6 +44,12 @@ type webUI struct {
 	watch    roomWatch
 
 	settingsMu sync.Mutex // one config file write at a time
+	// startFile is the config file as it was when the daemon started
+	// (ok false: there was none), to tell what the daemon's flags set
+	// from what the file set, and what was saved since (settings.go).
+	startFile   home.Config
+	startFileOK bool
+	notify      notifier // what is worth a notification (notify.go)
 }
 
 func newWebUI(n *Node) (*webUI, error) {
@@ -62,6 +66,7 @@ func newWebUI(n *Node) (*webUI, error) {
 	w := &webUI{app: app, sessions: session.NewManager(session.Config{CookieName: "clubnode_session_" + port, Now: n.cfg.Now,
 		Store: sessionStore{n.store}, Logger: n.log}),
 		watch: roomWatch{in: map[string]bool{}}}
+	w.startFile, w.startFileOK = n.readStartFile()
 	w.hub, err = eventstream.New(eventstream.Config{Logger: n.log, Sources: []eventstream.Source{
 		{Poll: n.pollState, Interval: uiStateInterval},
 		{Poll: n.pollLevels, Interval: uiLevelsInterval},
@@ -159,59 +164,6 @@ func (n *Node) login(w http.ResponseWriter, r *http.Request) {
 	n.log.Info("a browser signed in")
 }
 
-// Settings shows the settings the UI may change, as the config file has
-// them, next to what the running daemon uses.
-func (n *Node) Settings(context.Context) (apiv1.Settings, error) {
-	cfg, err := n.configFile()
-	if err != nil {
-		return apiv1.Settings{}, err
-	}
-	return n.settingsOf(cfg), nil
-}
-
-func (n *Node) settingsOf(cfg home.Config) apiv1.Settings {
-	return apiv1.Settings{RelayCapacity: cfg.RelayCapacity, APIAddr: cfg.APIAddr, RunningAPIAddr: n.APIAddr(),
-		ConfigPath:    n.cfg.Home.ConfigPath(),
-		RestartNeeded: cfg.RelayCapacity != n.cfg.Settings.RelayCapacity || cfg.APIAddr != n.cfg.Settings.APIAddr}
-}
-
-// configFile reads the config file, or the running settings if there is
-// none yet (a node started without init, as tests do).
-func (n *Node) configFile() (home.Config, error) {
-	cfg, err := home.LoadConfig(n.cfg.Home.ConfigPath())
-	if errors.Is(err, fs.ErrNotExist) {
-		return n.cfg.Settings, nil
-	}
-	return cfg, err
-}
-
-// SetSettings writes changed settings to the config file; the daemon
-// uses them from its next start.
-func (n *Node) SetSettings(_ context.Context, req apiv1.SetSettingsRequest) (apiv1.Settings, error) {
-	n.web.settingsMu.Lock()
-	defer n.web.settingsMu.Unlock()
-	cfg, err := n.configFile()
-	if err != nil {
-		return apiv1.Settings{}, err
-	}
-	if req.RelayCapacity != nil {
-		cfg.RelayCapacity = *req.RelayCapacity
-	}
-	if req.APIAddr != nil {
-		cfg.APIAddr = *req.APIAddr
-	}
-	if err := cfg.Validate(); err != nil {
-		return apiv1.Settings{}, invalid("%w", err)
-	}
-	if err := n.cfg.Home.EnsureDir(); err != nil {
-		return apiv1.Settings{}, err
-	}
-	if err := home.SaveConfig(n.cfg.Home.ConfigPath(), cfg); err != nil {
-		return apiv1.Settings{}, err
-	}
-	return n.settingsOf(cfg), nil
-}
-
 // Relations lists whom this node follows and blocks.
 func (n *Node) Relations(ctx context.Context) (apiv1.Relations, error) {
 	out := apiv1.Relations{Follows: []string{}, Blocks: []string{}}
@@ -274,7 +226,8 @@ func (n *Node) pollState(ctx context.Context) eventstream.Snapshot {
 	if n.p2p.Chain() == nil {
 		return snap
 	}
-	if members, err := n.Members(ctx); err == nil {
+	members, err := n.Members(ctx)
+	if err == nil {
 		slices.SortFunc(members, func(a, b apiv1.Member) int { return strings.Compare(a.PeerID, b.PeerID) })
 		add("members", apiv1.EventMembers, members)
 	}
@@ -284,6 +237,7 @@ func (n *Node) pollState(ctx context.Context) eventstream.Snapshot {
 	} else {
 		slices.SortFunc(hall, func(a, b apiv1.Room) int { return strings.Compare(a.ID, b.ID) })
 		add("hallway", apiv1.EventHallway, hall)
+		add("notices", apiv1.EventNotices, n.notices(ctx, hall, members))
 	}
 	var held []rooms.RoomID
 	if svc := n.rooms.Load(); svc != nil {
@@ -299,7 +253,11 @@ func (n *Node) pollState(ctx context.Context) eventstream.Snapshot {
 		if n.web.watch.setIn(id, false) {
 			// Once, so the page can close the room: it was left, ended,
 			// or this node was removed.
-			add("room/"+id, apiv1.EventRoom, apiv1.RoomEvent{ID: id, Reason: err.Error()})
+			ev := apiv1.RoomEvent{ID: id, Reason: err.Error()}
+			if svc := n.rooms.Load(); svc != nil {
+				ev.Removed = svc.Removed(rooms.RoomID(id))
+			}
+			add("room/"+id, apiv1.EventRoom, ev)
 		}
 	}
 	return snap

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
@@ -25,7 +26,8 @@ const chromiumPath = "/usr/bin/chromium"
 // uiNode is a test node serving its API and app on loopback.
 type uiNode struct {
 	*Node
-	url string // http://127.0.0.1:PORT
+	url  string // http://127.0.0.1:PORT
+	stop func() // stops Serve and waits for it
 }
 
 // checkLeaks registers, as a test's first cleanup (so it runs last, after
@@ -46,16 +48,43 @@ func startUINode(t *testing.T, name string) *uiNode {
 	if err := n.cfg.Home.EnsureDir(); err != nil {
 		t.Fatal(err)
 	}
+	return serveUINode(t, n, name)
+}
+
+func serveUINode(t *testing.T, n *Node, name string) *uiNode {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- n.Serve(ctx) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Serve %s: %v", name, err)
-		}
-	})
-	return &uiNode{Node: n, url: "http://" + n.APIAddr()}
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("Serve %s: %v", name, err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return &uiNode{Node: n, url: "http://" + n.APIAddr(), stop: stop}
+}
+
+// restartUINode stops u's daemon and starts it again on the same
+// datastore and API address, as a restart of the daemon would.
+func restartUINode(t *testing.T, u *uiNode) *uiNode {
+	t.Helper()
+	u.stop()
+	cfg := u.cfg
+	cfg.Settings.APIAddr = u.APIAddr()
+	if err := u.Close(); err != nil {
+		t.Fatalf("close for a restart: %v", err)
+	}
+	n, err := Start(cfg)
+	if err != nil {
+		t.Fatalf("restart: %v", err)
+	}
+	t.Cleanup(func() { n.Close() })
+	return serveUINode(t, n, "restarted")
 }
 
 // loginURL asks for a one-time login link the way `clubnode ui` does.

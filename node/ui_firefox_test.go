@@ -61,11 +61,14 @@ func TestWebUIFirefox(t *testing.T) {
 	ff.do(t, "B joins", func(ctx context.Context) error { return ff.Click(ctx, "#join-button") })
 	ff.waitFor(t, "B's hallway", contains(textOf("h1"), "Hallway"))
 
-	// Alice opens a room and speaks into it from the command line.
+	// Bob turns notifications on and follows Alice; Alice opens a room
+	// and speaks into it from the command line.
+	enableNotifications(t, ff, b, a)
 	room, err := a.CreateRoom(ctx, apiv1.CreateRoomRequest{Title: "Firefox night"})
 	if err != nil {
 		t.Fatal(err)
 	}
+	ff.waitFor(t, "the notification", `(window.clubnodeMetrics.notifications || []).some((n) => n.title === 'Alice started a room' && n.body === 'Firefox night')`)
 	voice := filepath.Join(t.TempDir(), "alice.wav")
 	if err := audiotest.WriteWAV(voice, audiotest.Speech(60*time.Second, 9)); err != nil {
 		t.Fatal(err)
@@ -93,6 +96,7 @@ func TestWebUIFirefox(t *testing.T) {
 	ff.waitFor(t, "the ring on Alice, who speaks", fmt.Sprintf(`document.querySelector('#stage [data-peer=%s]')?.classList.contains('speaking')`, sel(idA)))
 	ff.screenshot(t, shots, "firefox-room.png")
 	ff.checkAccessibleNames(t, "room (listener)")
+	b = checkSoundAfterRestart(t, ff, b)
 
 	// Hand up; Alice (who stops talking) invites Bob; Bob accepts and
 	// unmutes.
@@ -123,6 +127,8 @@ func TestWebUIFirefox(t *testing.T) {
 	ff.waitFor(t, "the phone layout", `getComputedStyle(document.querySelector('.controls')).position === 'fixed'`)
 	ff.screenshot(t, shots, "firefox-room-phone.png")
 	ff.checkAccessibleNames(t, "room (speaker)")
+	checkModerationNotices(t, ff, a, b, room.ID)
+	ff.screenshot(t, shots, "firefox-notices.png")
 	ff.checkNoPageErrors(t)
 }
 
@@ -172,6 +178,8 @@ func startFirefox(t *testing.T) *firefox {
 		// No sound card: without a mock audio backend an AudioContext
 		// never starts (the microphone meter would stay at zero).
 		"media.cubeb.force_mock_context": true,
+		// Notifications allowed, as if the user had said yes.
+		"permissions.default.desktop-notification": 1,
 	}})
 	if err != nil {
 		t.Fatalf("start firefox: %v", err)

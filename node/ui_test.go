@@ -109,7 +109,8 @@ func TestWebUITwoNodes(t *testing.T) {
 	// listen: the hallway and the room have some life in them. Carol's
 	// node serves its API, for the clubnode command to record with.
 	ctx := context.Background()
-	if _, err := a.CreateRoom(ctx, apiv1.CreateRoomRequest{Title: "Go 1.27 release party", Start: time.Now().Add(26 * time.Hour)}); err != nil {
+	party, err := a.CreateRoom(ctx, apiv1.CreateRoomRequest{Title: "Go 1.27 release party", Start: time.Now().Add(26 * time.Hour)})
+	if err != nil {
 		t.Fatal(err)
 	}
 	c := startUINode(t, "Carol")
@@ -124,7 +125,7 @@ func TestWebUITwoNodes(t *testing.T) {
 		_, err := c.RoomAction(ctx, roomID, apiv1.ActionJoin, apiv1.RoomActionRequest{})
 		return err
 	})
-	if _, err := c.SetProfile(ctx, apiv1.SetProfileRequest{Name: "Carol", Bio: "Listens to Go talks at night"}); err != nil {
+	if _, err := c.SetProfile(ctx, apiv1.SetProfileRequest{Name: "Carol", Bio: "Listens to Go talks at night", Support: ptr(carolSupport)}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -134,12 +135,16 @@ func TestWebUITwoNodes(t *testing.T) {
 	waitFor(t, tabB, "the room in B's hallway", fmt.Sprintf(`document.querySelector(%s)`, sel(card))+` && `+
 		contains(textOf(card), "Alice")+` && `+contains(textOf(card), "1 listening"))
 	waitFor(t, tabB, "the scheduled room", contains(textOf("#scheduled-rooms"), "Go 1.27 release party"))
+	checkHallwayFinding(t, tabB, card)
+	checkRemindAndCalendar(t, tabB, b, party)
+	checkRoomLink(t, tabA, tabB, roomID)
 	screenshot(t, tabB, shots, "hallway.png")
 	checkAccessibleNames(t, tabB, "hallway")
 
 	// B opens it with the keyboard alone, joins, and hears A.
 	do(t, tabB, "B opens the room with Enter", chromedp.Focus(chromedp.CSS(card)), chromedp.KeyEvent("\r"))
 	waitFor(t, tabB, "the room's join button", `document.querySelector('#join-room')`)
+	waitFor(t, tabB, "the stage before joining", contains(textOf("#preview-stage"), "Alice")+` && `+contains(textOf("#preview-stage"), "Host"))
 	do(t, tabB, "B joins the room", chromedp.Click(chromedp.CSS("#join-room")))
 	waitFor(t, tabB, "B in the room", `!document.querySelector('#hand-button')?.hidden`)
 	waitFor(t, tabB, "B hears the room", `window.clubnodeMetrics.firstSoundMs !== undefined`)
@@ -151,6 +156,7 @@ func TestWebUITwoNodes(t *testing.T) {
 	// A sees the raised hand and invites B to speak.
 	invite := fmt.Sprintf(`#hands [data-invite=%s]`, sel(idB))
 	waitFor(t, tabA, "B's hand in A's list", fmt.Sprintf(`document.querySelector(%s)`, sel(invite)))
+	waitFor(t, tabA, "the raised-hands count on A's toolbar", `!document.querySelector('#hands-count').hidden && `+contains(textOf("#hands-count"), "1 hand raised"))
 	do(t, tabA, "A invites B to speak", chromedp.Click(chromedp.CSS(invite)))
 
 	// B is asked "Join the stage?" and accepts; B comes up muted.
@@ -209,7 +215,8 @@ func TestWebUITwoNodes(t *testing.T) {
 	waitFor(t, tabA, "B's menu", fmt.Sprintf(`document.activeElement.closest('.menu') && document.querySelector(%s).getAttribute('aria-expanded') === 'true'`, sel(menuButton)))
 	items := eval[[]string](t, tabA, `[...document.activeElement.closest('.menu').querySelectorAll('button')].map((b) => b.dataset.action)`)
 	if strings.Join(items, ",") != "mute,move-to-audience,make-moderator,remove" {
-		t.Errorf("host's menu on an unmuted speaker: %v", items)
+		t.Errorf("host's menu on an unmuted speaker: %v; A's state: %s", items,
+			eval[string](t, tabA, fmt.Sprintf(`JSON.stringify({stage: window.clubnodeState.rooms.get(%s).stage, actions: window.clubnodeState.rooms.get(%s).actions})`, sel(roomID), sel(roomID))))
 	}
 	do(t, tabA, "A closes the menu", chromedp.KeyEvent("\x1b"))
 	waitFor(t, tabA, "the menu closed", fmt.Sprintf(`document.querySelector(%s).getAttribute('aria-expanded') === 'false'`, sel(menuButton)))
@@ -239,6 +246,7 @@ func TestWebUITwoNodes(t *testing.T) {
 	do(t, tabB, "laptop width", chromedp.EmulateViewport(1280, 820))
 	do(t, tabB, "B opens the settings", chromedp.Click(chromedp.CSS(`#nav a[data-route="settings"]`)))
 	waitFor(t, tabB, "the settings", `document.querySelector('#relay-capacity')?.value === '4'`)
+	checkSettingsSources(t, tabB)
 	checkAccessibleNames(t, tabB, "settings")
 	do(t, tabB, "B changes the relay capacity",
 		chromedp.SetValue(chromedp.CSS("#relay-capacity"), "8"),
@@ -249,12 +257,15 @@ func TestWebUITwoNodes(t *testing.T) {
 		t.Errorf("B's config file after saving: %+v, %v", cfg, err)
 	}
 
+	checkBarMute(t, tabA, tabB, idB)
+
 	// From the settings, B leaves the room through the bar: B's sound
 	// stops, and A's stage no longer has B.
 	do(t, tabB, "B leaves through the bar", chromedp.Click(chromedp.CSS("#now-in-leave")))
 	waitFor(t, tabB, "the bar gone and B's sound off", `document.querySelector('#now-in').hidden && !window.clubnodeState.sound`)
 	waitFor(t, tabA, "B off A's stage", fmt.Sprintf(`!document.querySelector(%s) && !`, sel(onStageB))+contains(textOf("#audience"), "Bob"))
 
+	checkSupportButton(t, tabA, c.ID().String())
 	checkNoPageErrors(t, tabA, "A")
 	checkNoPageErrors(t, tabB, "B")
 	t.Logf("screenshots in %s; the whole walk took %s", shots, time.Since(began).Round(time.Millisecond))

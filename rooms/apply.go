@@ -43,6 +43,9 @@ func Apply(s State, req Request, adm Admission) (State, error) {
 		return State{}, fmt.Errorf("room %s: %w: the request is for %s", s.Room, ErrUnknownRoom, req.Room)
 	}
 	role, err := permitted(&s, req)
+	if err == nil {
+		err = precheck(&s, req, role)
+	}
 	if err != nil {
 		return fail(err)
 	}
@@ -50,7 +53,7 @@ func Apply(s State, req Request, adm Admission) (State, error) {
 		return hostLeaves(s, req.Time)
 	}
 	next := s.Clone()
-	if err := act(&s, &next, req, role, adm); err != nil {
+	if err := act(&s, &next, req, adm); err != nil {
 		return fail(err)
 	}
 	return bump(next, s, req.Time), nil
@@ -62,14 +65,19 @@ func permitted(s *State, req Request) (Role, error) {
 	if err := req.Validate(); err != nil {
 		return 0, fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	action := req.Action()
+	return permittedRole(s, req.From, req.Action())
+}
+
+// permittedRole checks that the room takes requests and that the
+// permission table lets from's role do action.
+func permittedRole(s *State, from peer.ID, action Action) (Role, error) {
 	switch {
 	case s.Status == StatusEnded:
 		return 0, ErrRoomEnded
 	case s.Status == StatusScheduled && action != ActEnd:
 		return 0, fmt.Errorf("%w: it is scheduled for %s", ErrNotLive, s.Start.Format(time.RFC3339))
 	}
-	from, role := req.From, s.RoleOf(req.From)
+	role := s.RoleOf(from)
 	if t := Permissions(); !t.Allowed(role, action) {
 		switch {
 		case action == ActJoin:
@@ -101,8 +109,9 @@ func hostLeaves(s State, now time.Time) (State, error) {
 	return handed, err
 }
 
-// act makes next what req asks of s (permitted already), or says why not.
-func act(s, next *State, req Request, role Role, adm Admission) error {
+// act makes next what req asks of s (permitted and prechecked already), or
+// says why not.
+func act(s, next *State, req Request, adm Admission) error {
 	from := req.From
 	switch action := req.Action(); action {
 	case ActJoin:
@@ -114,9 +123,6 @@ func act(s, next *State, req Request, role Role, adm Admission) error {
 	case ActLowerHand:
 		return drop(&next.Hands, from, "%s's hand is not raised")
 	case ActInviteSpeaker:
-		if err := inAudience(s, req.Target); err != nil {
-			return err
-		}
 		next.Hands = without(next.Hands, req.Target)
 		return add(&next.Invited, req.Target, MaxInvited, "invitations", "%s is already invited to speak")
 	case ActAcceptInvite:
@@ -129,23 +135,18 @@ func act(s, next *State, req Request, role Role, adm Admission) error {
 	case ActDeclineInvite:
 		next.Invited = without(next.Invited, from)
 	case ActMoveToAudience:
-		if err := actOnSpeaker(s, role, req.Target, "move %s to the audience", true); err != nil {
-			return err
-		}
 		return toAudience(next, req.Target)
 	case ActMuteSelf:
 		return setMuted(next, from, true)
 	case ActMuteOther:
-		if err := actOnSpeaker(s, role, req.Target, "mute %s", false); err != nil {
-			return err
-		}
 		return setMuted(next, req.Target, true)
 	case ActUnmuteSelf:
 		return setMuted(next, from, false)
 	case ActRemove:
-		return remove(s, next, role, req.Target)
+		removeFromRoom(next, req.Target)
+		return add(&next.Banned, req.Target, MaxBanned, "ban list", "%s is already banned")
 	case ActMakeModerator:
-		return makeModerator(s, next, req.Target)
+		return add(&next.Moderators, req.Target, MaxStage, "moderators", "%s is already a moderator")
 	case ActStepDown:
 		return toAudience(next, from)
 	case ActEnd:
@@ -156,14 +157,17 @@ func act(s, next *State, req Request, role Role, adm Admission) error {
 	return nil
 }
 
-func makeModerator(s, next *State, p peer.ID) error {
+// canModerate: a moderator is someone on the stage who is not one yet.
+func canModerate(s *State, p peer.ID) error {
 	switch {
 	case !s.InRoom(p):
 		return fmt.Errorf("%w: %s", ErrNotInRoom, p)
 	case !s.OnStage(p):
 		return fmt.Errorf("%w: %s must be on the stage to be made a moderator", ErrNotInRoom, p)
+	case s.IsModerator(p):
+		return fmt.Errorf("%w: %s is already a moderator", ErrNoChange, p)
 	}
-	return add(&next.Moderators, p, MaxStage, "moderators", "%s is already a moderator")
+	return nil
 }
 
 // join admits p as a listener if the room's rules let it in.
@@ -222,8 +226,10 @@ func actOnSpeaker(s *State, role Role, p peer.ID, what string, rankSensitive boo
 	return nil
 }
 
-// remove kicks p out and bans it from the room.
-func remove(s, next *State, role Role, p peer.ID) error {
+// removable: the target of a remove (kicked and banned for the life of the
+// room) is in the room, and not the host, nor a moderator unless the host
+// asks.
+func removable(s *State, role Role, p peer.ID) error {
 	switch {
 	case !s.InRoom(p):
 		return fmt.Errorf("%w: %s", ErrNotInRoom, p)
@@ -232,8 +238,7 @@ func remove(s, next *State, role Role, p peer.ID) error {
 	case s.IsModerator(p) && role != RoleHost:
 		return fmt.Errorf("%w: only the host can remove a moderator", ErrNotAllowed)
 	}
-	removeFromRoom(next, p)
-	return add(&next.Banned, p, MaxBanned, "ban list", "%s is already banned")
+	return nil
 }
 
 // toAudience moves p from the stage to the audience; a moderator stops being

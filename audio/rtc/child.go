@@ -26,16 +26,20 @@ type ParentOptions struct {
 	Subtree func() int
 	// Label names the link in LinkStats.
 	Label LinkLabel
+	// Stall, if set, is how long the parent's RTP may stop before the
+	// child probes it; a probe unanswered for ProbeTimeout (default Stall)
+	// ends the link with ErrStalled. See stall.go.
+	Stall, ProbeTimeout time.Duration
 }
 
 // DialParent is the child end of a tree link: it answers the parent's
 // offers on stream and writes every received track's packets to
 // f.Write(track ID, pkt), until ctx ends, f is closed, or the parent is lost
-// (stream closed, PeerConnection disconnected or failed, or neither
-// heartbeat nor RTP for Timeout). The error wraps ErrStreamClosed,
-// ErrConnectionLost, ErrSilent, ErrConnectTimeout or ErrProtocol to say
-// which; when ctx ends it returns ctx.Err(). DialParent closes stream
-// before it returns.
+// (stream closed, PeerConnection disconnected or failed, neither heartbeat
+// nor RTP for Timeout, or RTP stalled and a probe unanswered). The error
+// wraps ErrStreamClosed, ErrConnectionLost, ErrSilent, ErrStalled,
+// ErrConnectTimeout or ErrProtocol to say which; when ctx ends it returns
+// ctx.Err(). DialParent closes stream before it returns.
 func DialParent(ctx context.Context, api *API, stream io.ReadWriteCloser, f *Forwarder, opts ParentOptions) error {
 	if opts.Timeout <= 0 {
 		opts.Timeout = defaultLinkTimeout
@@ -79,8 +83,12 @@ func (p *parentEnd) run() error {
 		}
 	}()
 
+	p.link.subtree = p.subtree
 	p.spawn(func() { p.readLoop(nil) })
-	p.spawn(func() { p.heartbeatLoop(p.subtree) })
+	p.spawn(func() { p.heartbeatLoop() })
+	if p.opts.Stall > 0 {
+		p.spawn(p.watchFlow)
+	}
 
 	tick := time.NewTicker(checkInterval(p.opts.Timeout))
 	defer tick.Stop()

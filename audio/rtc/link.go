@@ -61,7 +61,13 @@ type link struct {
 	stopping bool
 	wg       sync.WaitGroup
 
-	lastHeard    atomic.Int64 // unix nanoseconds of the last heartbeat
+	lastHeard  atomic.Int64  // unix nanoseconds of the last heartbeat
+	answered   atomic.Uint32 // number of the last probe the peer answered
+	nAnswered  atomic.Uint64 // probes the peer answered
+	answeredAt atomic.Int64  // unix nanoseconds of the last answer
+	// subtree is what this end's heartbeats report (set before the
+	// link's goroutines start).
+	subtree      func() uint32
 	lastMedia    atomic.Int64 // unix nanoseconds of the last RTP packet
 	stateChanged chan struct{}
 	sdp          chan signalFrame // offers and answers from the reader
@@ -184,10 +190,22 @@ func (l *link) readLoop(onHeartbeat func(signalFrame)) {
 			}
 			return
 		}
-		if m.Kind == kindHeartbeat {
+		switch m.Kind {
+		case kindHeartbeat:
 			l.lastHeard.Store(time.Now().UnixNano())
+			if m.Probe != 0 {
+				l.answeredAt.Store(time.Now().UnixNano())
+				l.answered.Store(m.Probe)
+				l.nAnswered.Add(1)
+			}
 			if onHeartbeat != nil {
 				onHeartbeat(m)
+			}
+			continue
+		case kindProbe:
+			if err := l.send(signalFrame{Kind: kindHeartbeat, Subtree: l.heartbeatSubtree(), Probe: m.Probe}); err != nil {
+				l.fail(err)
+				return
 			}
 			continue
 		}
@@ -204,12 +222,19 @@ func isDecodeError(err error) bool {
 		errors.Is(err, ErrProtocol) || errors.Is(err, ErrBadSDP)
 }
 
+func (l *link) heartbeatSubtree() uint32 {
+	if l.subtree == nil {
+		return 0
+	}
+	return l.subtree()
+}
+
 // heartbeatLoop sends a heartbeat now and every heartbeatInterval.
-func (l *link) heartbeatLoop(subtree func() uint32) {
+func (l *link) heartbeatLoop() {
 	tick := time.NewTicker(heartbeatInterval)
 	defer tick.Stop()
 	for {
-		if err := l.send(signalFrame{Kind: kindHeartbeat, Subtree: subtree()}); err != nil {
+		if err := l.send(signalFrame{Kind: kindHeartbeat, Subtree: l.heartbeatSubtree()}); err != nil {
 			l.fail(err)
 			return
 		}

@@ -120,6 +120,7 @@ func TestParentLost(t *testing.T) {
 		freezeStream   bool
 		keepStreamOpen bool
 		closeStream    bool
+		stall          time.Duration // watch the flow (ParentOptions.Stall)
 		want           []error
 		resumeAndGaps  bool
 	}{
@@ -132,6 +133,10 @@ func TestParentLost(t *testing.T) {
 		// Heartbeats stop and ICE goes quiet at once: either may win.
 		{name: "process dead", cutNetwork: true, freezeStream: true, keepStreamOpen: true,
 			want: []error{ErrConnectionLost, ErrSilent}, resumeAndGaps: true},
+		// Watching the flow, the stalled RTP and the unanswered probe tell
+		// first, long before the heartbeats' or ICE's timeouts.
+		{name: "process dead, flow watched", cutNetwork: true, freezeStream: true, keepStreamOpen: true,
+			stall: 60 * time.Millisecond, want: []error{ErrStalled}, resumeAndGaps: true},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -150,7 +155,7 @@ func TestParentLost(t *testing.T) {
 			parentDone := make(chan error, 1)
 			childDone := make(chan error, 1)
 			go func() { parentDone <- ServeChild(ctx, v.parentAPI, parentEnd, oldParent, ChildOptions{}) }()
-			go func() { childDone <- DialParent(ctx, v.childAPI, b, child, ParentOptions{}) }()
+			go func() { childDone <- DialParent(ctx, v.childAPI, b, child, ParentOptions{Stall: tc.stall}) }()
 			defer func() { cancel(); <-parentDone }()
 
 			// The room's root feeds both parents the same packets.
@@ -217,4 +222,43 @@ func TestParentLost(t *testing.T) {
 			l.stop()
 		})
 	}
+}
+
+// A parent that stops sending RTP but is alive (the speaker paused, or a
+// link above it is being repaired) answers the probe, and the link stays:
+// when the audio comes back it flows on the same link.
+func TestStalledParentThatAnswersStays(t *testing.T) {
+	parentAPI, childAPI := newTestAPI(t, Config{}), newTestAPI(t, Config{})
+	parent := newTestForwarder(t, "alice")
+	child := newTestForwarder(t, "alice")
+	got := newCollector()
+	defer child.AddSink(got.sink)()
+	l := connect(t, parentAPI, parent, childAPI, child, ChildOptions{}, ParentOptions{Stall: 40 * time.Millisecond})
+	src := &source{speaker: "alice", ssrc: 9}
+	warmUp(t, got, parent.Write, src)
+	answered := func() uint64 {
+		var n uint64
+		for _, s := range childAPI.LinkStats(nil) {
+			n += s.ProbesAnswered
+		}
+		return n
+	}
+	before := answered()
+	// The feed is stopped now (warmUp returned): the child probes.
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if answered() == before {
+			return errors.New("no probe answered yet")
+		}
+		return nil
+	})
+	l.up(t)
+	n := len(got.payloads("alice"))
+	burst(10, 5*time.Millisecond, "again", parent.Write, src)
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if len(got.payloads("alice")) < n+10 {
+			return errors.New("audio not back on the same link")
+		}
+		return nil
+	})
+	l.up(t)
 }

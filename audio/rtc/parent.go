@@ -112,7 +112,7 @@ func (c *childEnd) run() error {
 			}
 		})
 	})
-	c.spawn(func() { c.heartbeatLoop(func() uint32 { return 0 }) })
+	c.spawn(func() { c.heartbeatLoop() })
 	c.spawn(func() { c.writeLoop(out) })
 
 	tick := time.NewTicker(checkInterval(c.opts.Timeout))

@@ -29,6 +29,9 @@ const (
 	kindOffer     signalKind = 1 // parent to child: SDP offer
 	kindAnswer    signalKind = 2 // child to parent: SDP answer
 	kindHeartbeat signalKind = 3 // both ways every heartbeatInterval
+	// kindProbe asks the peer for a heartbeat at once, echoing Probe: a
+	// child whose RTP stalled asks whether its parent is still there.
+	kindProbe signalKind = 4
 )
 
 func (k signalKind) String() string {
@@ -39,6 +42,8 @@ func (k signalKind) String() string {
 		return "answer"
 	case kindHeartbeat:
 		return "heartbeat"
+	case kindProbe:
+		return "probe"
 	default:
 		return fmt.Sprintf("kind(%d)", uint8(k))
 	}
@@ -52,14 +57,17 @@ type signalFrame struct {
 	// Subtree is, in a child's heartbeat, how many nodes its subtree has,
 	// itself included.
 	Subtree uint32 `cbor:"3,keyasint,omitempty"`
+	// Probe numbers a probe; the heartbeat answering it carries the same
+	// number, so a heartbeat already in flight does not count as the answer.
+	Probe uint32 `cbor:"4,keyasint,omitempty"`
 }
 
 // validate checks the fields a kind requires and forbids the others.
 func (m *signalFrame) validate() error {
 	switch m.Kind {
 	case kindOffer, kindAnswer:
-		if m.Subtree != 0 {
-			return fmt.Errorf("%w: %s carries a subtree count", ErrProtocol, m.Kind)
+		if m.Subtree != 0 || m.Probe != 0 {
+			return fmt.Errorf("%w: %s carries a subtree count or probe", ErrProtocol, m.Kind)
 		}
 		if err := checkSDP(m.SDP); err != nil {
 			return fmt.Errorf("%s: %w", m.Kind, err)
@@ -70,6 +78,10 @@ func (m *signalFrame) validate() error {
 		}
 		if m.Subtree > maxSubtree {
 			return fmt.Errorf("%w: subtree %d over %d", ErrProtocol, m.Subtree, maxSubtree)
+		}
+	case kindProbe:
+		if m.SDP != "" || m.Subtree != 0 || m.Probe == 0 {
+			return fmt.Errorf("%w: a probe carries its number and nothing else", ErrProtocol)
 		}
 	default:
 		return fmt.Errorf("%w: unknown frame kind %d", ErrProtocol, m.Kind)

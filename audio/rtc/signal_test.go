@@ -36,6 +36,10 @@ func TestSignalFrameValidation(t *testing.T) {
 		{"heartbeat with sdp", signalFrame{Kind: kindHeartbeat, SDP: testSDP}, ErrProtocol},
 		{"offer with subtree", signalFrame{Kind: kindOffer, SDP: testSDP, Subtree: 1}, ErrProtocol},
 		{"unknown kind", signalFrame{Kind: 9}, ErrProtocol},
+		{"probe", signalFrame{Kind: kindProbe, Probe: 3}, nil},
+		{"probe without number", signalFrame{Kind: kindProbe}, ErrProtocol},
+		{"probe with subtree", signalFrame{Kind: kindProbe, Probe: 3, Subtree: 1}, ErrProtocol},
+		{"answer with probe", signalFrame{Kind: kindAnswer, SDP: testSDP, Probe: 3}, ErrProtocol},
 		{"subtree too big", signalFrame{Kind: kindHeartbeat, Subtree: maxSubtree + 1}, ErrProtocol},
 		{"offer without sdp", signalFrame{Kind: kindOffer}, ErrBadSDP},
 		{"offer not sdp", signalFrame{Kind: kindOffer, SDP: "hello"}, ErrBadSDP},
@@ -96,6 +100,7 @@ func FuzzSignalFrame(f *testing.F) {
 	f.Add(frameBytes(f, signalFrame{Kind: kindOffer, SDP: testSDP}))
 	f.Add(frameBytes(f, signalFrame{Kind: kindAnswer, SDP: testSDP}))
 	f.Add(frameBytes(f, signalFrame{Kind: kindHeartbeat, Subtree: 7}))
+	f.Add(frameBytes(f, signalFrame{Kind: kindProbe, Probe: 9}))
 	f.Add(frameBytes(f, map[int]any{1: 3, 3: -1}))
 	f.Add([]byte{0x05, 0xa1, 0x01, 0x03})
 	f.Fuzz(func(t *testing.T, data []byte) {

@@ -41,6 +41,9 @@ type LinkStats struct {
 	// RTT is the latest round-trip time from the peer's receiver reports
 	// (zero until the first one).
 	RTT time.Duration
+	// ProbesAnswered counts the probes the peer answered: stalls of its
+	// RTP that were not its death (see stall.go).
+	ProbesAnswered uint64
 }
 
 // linkSet is the API's record of its live links, read at scrape time.
@@ -83,7 +86,7 @@ func (a *API) LinkStats(dst []LinkStats) []LinkStats {
 
 // stats reads the link's streams from its stats getter.
 func (l *link) stats() LinkStats {
-	out := LinkStats{LinkLabel: l.label, Role: l.role}
+	out := LinkStats{LinkLabel: l.label, Role: l.role, ProbesAnswered: l.nAnswered.Load()}
 	if l.statsGetter == nil {
 		return out
 	}

@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/libp2p/go-libp2p/gologshim"
@@ -98,12 +99,20 @@ func newDaemonCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
+			if path, _ := cmd.Flags().GetString("cpu-profile"); path != "" {
+				stop, err := startCPUProfile(path)
+				if err != nil {
+					return err
+				}
+				defer stop()
+			}
 			announce, _ := cmd.Flags().GetDuration("room-announce-interval")
 			if announce < 100*time.Millisecond {
 				return fmt.Errorf("--room-announce-interval %s: want at least 100ms", announce)
 			}
+			stall, _ := cmd.Flags().GetDuration("media-stall")
 			n, err := node.Start(node.Config{Home: h, Settings: settings, Logger: logger, RoomAnnounceInterval: announce,
-				LogLevel: level})
+				MediaStall: stall, LogLevel: level})
 			if err != nil {
 				return err
 			}
@@ -115,17 +124,7 @@ func newDaemonCommand() *cobra.Command {
 			return err
 		},
 	}
-	cmd.Flags().StringArray("listen", nil, "libp2p listen multiaddr (repeatable; overrides the config file)")
-	cmd.Flags().String("api", "", "local API address HOST:PORT (default from the config file, 127.0.0.1:7700)")
-	cmd.Flags().Int("relay-capacity", 0, "listeners this node relays each room's audio to (overrides the config file, default 4; 0 means leaf only)")
-	cmd.Flags().String("metrics-addr", "", "serve Prometheus metrics on HOST:PORT at /metrics (overrides the config's metrics_addr; default off)")
-	cmd.Flags().Bool("metrics-allow-remote", false, "allow a metrics address other than loopback (the metrics name rooms and peers)")
-	cmd.Flags().Int("uplink-kbps", 0, "your uplink in kbit/s, to warn when relay capacity exceeds it (overrides the config's uplink_kbps)")
-	cmd.Flags().Bool("mdns", true, "discover members on the local network with mDNS (overrides the config file)")
-	cmd.Flags().Duration("room-announce-interval", 5*time.Second,
-		"how often hosted rooms are re-announced; hallways forget a room three of it (and 2 s) after its last announcement")
-	cmd.Flags().String("log-level", "info", "log level: debug, info, warn or error (clubnode log-level changes it while running)")
-	cmd.Flags().String("log-format", "text", "log format: text or json (one JSON object a line, for journald or a log shipper)")
+	addDaemonFlags(cmd)
 	return cmd
 }
 
@@ -170,4 +169,39 @@ func (l libp2pLevel) Level() slog.Level {
 		return lvl
 	}
 	return max(l.daemon.Level(), slog.LevelWarn)
+}
+
+// addDaemonFlags defines the daemon's flags.
+func addDaemonFlags(cmd *cobra.Command) {
+	f := cmd.Flags()
+	f.StringArray("listen", nil, "libp2p listen multiaddr (repeatable; overrides the config file)")
+	f.String("api", "", "local API address HOST:PORT (default from the config file, 127.0.0.1:7700)")
+	f.Int("relay-capacity", 0, "listeners this node relays each room's audio to (overrides the config file, default 4; 0 means leaf only)")
+	f.String("metrics-addr", "", "serve Prometheus metrics on HOST:PORT at /metrics (overrides the config's metrics_addr; default off)")
+	f.Bool("metrics-allow-remote", false, "allow a metrics address other than loopback (the metrics name rooms and peers)")
+	f.Int("uplink-kbps", 0, "your uplink in kbit/s, to warn when relay capacity exceeds it (overrides the config's uplink_kbps)")
+	f.Bool("mdns", true, "discover members on the local network with mDNS (overrides the config file)")
+	f.Duration("room-announce-interval", 5*time.Second,
+		"how often hosted rooms are re-announced; hallways forget a room three of it (and 2 s) after its last announcement")
+	f.Duration("media-stall", 0,
+		"how long a parent's audio may stop before it is asked whether it is there (default 60ms; negative: leave dead parents to heartbeats)")
+	f.String("cpu-profile", "", "write a CPU profile of the daemon's run to FILE (complete once it stops cleanly), for go tool pprof")
+	f.String("log-level", "info", "log level: debug, info, warn or error (clubnode log-level changes it while running)")
+	f.String("log-format", "text", "log format: text or json (one JSON object a line, for journald or a log shipper)")
+}
+
+// startCPUProfile profiles the process's CPU into path until stop.
+func startCPUProfile(path string) (stop func(), err error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		_ = f.Close()
+		return nil, fmt.Errorf("cpu profile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		_ = f.Close()
+	}, nil
 }

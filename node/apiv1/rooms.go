@@ -17,26 +17,49 @@ const (
 	RouteBlock      = "POST " + PathBlocks
 )
 
-// Room actions, the last path element of RouteRoomAction. Those that act
+// Room actions, the last path element of RouteRoomAction: the names of
+// the rooms package's request kinds (rooms.Kind.String). Those that act
 // on someone take RoomActionRequest.Peer; "mute" without a peer mutes
 // oneself. "ticket" answers a RoomTicket instead of a RoomState.
 const (
 	ActionJoin           = "join"
 	ActionLeave          = "leave"
-	ActionHandUp         = "hand-up"
-	ActionHandDown       = "hand-down"
+	ActionRaiseHand      = "raise-hand"
+	ActionLowerHand      = "lower-hand"
 	ActionInviteSpeaker  = "invite-speaker"
-	ActionAccept         = "accept"
-	ActionDecline        = "decline"
+	ActionAcceptInvite   = "accept-invite"
+	ActionDeclineInvite  = "decline-invite"
 	ActionMoveToAudience = "move-to-audience"
 	ActionMute           = "mute"
-	ActionUnmute         = "unmute"
+	ActionUnmuteSelf     = "unmute-self"
 	ActionRemove         = "remove"
 	ActionMakeModerator  = "make-moderator"
 	ActionStepDown       = "step-down"
 	ActionEnd            = "end"
 	ActionTicket         = "ticket"
+
+	// Deprecated: the first API's names, which the server still takes
+	// (ActionAliases) for one more release; use the names above.
+	ActionHandUp   = "hand-up"
+	ActionHandDown = "hand-down"
+	ActionAccept   = "accept"
+	ActionDecline  = "decline"
+	ActionUnmute   = "unmute"
 )
+
+// ActionAliases maps the action names of the first API to today's.
+var ActionAliases = map[string]string{ActionHandUp: ActionRaiseHand, ActionHandDown: ActionLowerHand,
+	ActionAccept: ActionAcceptInvite, ActionDecline: ActionDeclineInvite, ActionUnmute: ActionUnmuteSelf}
+
+// RoomActions says what the viewer may ask of the room's host right now:
+// Self about itself, Peers about each other participant (peer ID to
+// action names; a peer with none is left out). The host applies the same
+// rules, so a client builds its menus from this and offers nothing the
+// host refuses.
+type RoomActions struct {
+	Self  []string            `json:"self"`
+	Peers map[string][]string `json:"peers"`
+}
 
 // CreateRoomRequest is the body of POST /api/v1/rooms. Type is "open"
 // (default), "social" or "closed"; a zero Start starts the room now.
@@ -62,6 +85,12 @@ type Room struct {
 	Speakers  []string  `json:"speakers"`
 	Listeners int       `json:"listeners"`
 	Start     time.Time `json:"start,omitzero"`
+	// Followed counts the people this node follows among the host and
+	// the speakers; the hallway lists rooms with more of them first, then
+	// those with more listeners.
+	Followed int `json:"followed"`
+	// Reminded: this node asked for a notice when the room starts.
+	Reminded bool `json:"reminded,omitempty"`
 }
 
 // RoomSpeaker is one person on the stage.
@@ -85,14 +114,24 @@ type RoomState struct {
 	// Audio is this node's place in the room's relay tree, when it has
 	// joined the audio.
 	Audio *RoomAudio `json:"audio,omitempty"`
+	// Actions is what this node may do in the room now.
+	Actions RoomActions `json:"actions"`
+	// Left, in the answer to a join, lists the rooms the node left for
+	// this one: a node is in one room at a time.
+	Left []string `json:"left,omitempty"`
 }
 
 // RoomAudio is a node's place in a room's relay tree.
 type RoomAudio struct {
-	Parent   string   `json:"parent,omitempty"` // empty on the host, and while looking for a parent
+	Parent string `json:"parent,omitempty"` // empty on the host, and while looking for a parent
+	// Backups are the parents the host named for this node to fail over
+	// to, best first, without asking it.
+	Backups  []string `json:"backups"`
 	Children []string `json:"children"`
 	// Subtree counts this node and everyone linked below it.
 	Subtree int `json:"subtree"`
+	// PacketsIn counts the current speakers' packets this node has had.
+	PacketsIn uint64 `json:"packets_in"`
 }
 
 // RoomTicket is a host-signed ticket to a closed room. Delivered says the

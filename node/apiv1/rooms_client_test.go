@@ -274,8 +274,8 @@ func TestRoomJSON(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := `{"id":"` + testRoom + `","title":"t","type":"open","status":"scheduled","host":"h","speakers":null,"listeners":0,` +
-		`"start":"2026-12-01T20:00:00Z","version":0,"stage":[{"peer_id":"h","muted":true,"moderator":true}],` +
-		`"audience":null,"hands":null,"invited":null,"role":"host"}`
+		`"start":"2026-12-01T20:00:00Z","followed":0,"version":0,"stage":[{"peer_id":"h","muted":true,"moderator":true}],` +
+		`"audience":null,"hands":null,"invited":null,"role":"host","actions":{"self":null,"peers":null}}`
 	if string(data) != want {
 		t.Errorf("RoomState JSON\n got %s\nwant %s", data, want)
 	}

@@ -111,6 +111,9 @@ type Member struct {
 	// with the member.
 	Chain     []string `json:"chain"`
 	Connected bool     `json:"connected"`
+	// Support is the member's support link (tips, subscriptions, paid
+	// outside clubnode), if they gave one.
+	Support string `json:"support,omitempty"`
 }
 
 // SetProfileRequest is the body of POST /api/v1/profile, which sets this
@@ -118,6 +121,9 @@ type Member struct {
 type SetProfileRequest struct {
 	Name string `json:"name"`
 	Bio  string `json:"bio"`
+	// Support, when present, sets the support link ("" removes it);
+	// absent, the link stays as it is.
+	Support *string `json:"support,omitempty"`
 }
 
 // RevokeRequest is the body of POST /api/v1/revocations. The answer is a

@@ -60,6 +60,8 @@ type RoomEvent struct {
 	ID     string     `json:"id"`
 	State  *RoomState `json:"state"`
 	Reason string     `json:"reason,omitempty"`
+	// Removed: a moderator removed this node from the room.
+	Removed bool `json:"removed,omitempty"`
 }
 
 // Levels is how loud each speaker of a room is right now, 0 (silent) to 1,
@@ -73,12 +75,32 @@ type Levels struct {
 // says, and what the running daemon uses. Changes take effect when the
 // daemon restarts.
 type Settings struct {
-	RelayCapacity  int    `json:"relay_capacity"`
-	APIAddr        string `json:"api_addr"`
+	RelayCapacity  int    `json:"relay_capacity"` // as the config file has it
+	APIAddr        string `json:"api_addr"`       // as the config file has it
 	RunningAPIAddr string `json:"running_api_addr"`
 	ConfigPath     string `json:"config_path"`
-	RestartNeeded  bool   `json:"restart_needed"`
+	// RestartNeeded: something was saved to the file since the daemon
+	// started, which it uses from its next start.
+	RestartNeeded bool `json:"restart_needed"`
+	// InEffect is what the running daemon uses, field by field.
+	InEffect SettingsInEffect `json:"in_effect"`
 }
+
+// SettingsInEffect is the running daemon's value of each setting, and
+// where it comes from.
+type SettingsInEffect struct {
+	RelayCapacity     int    `json:"relay_capacity"`
+	RelayCapacityFrom string `json:"relay_capacity_from"`
+	APIAddr           string `json:"api_addr"`
+	APIAddrFrom       string `json:"api_addr_from"`
+}
+
+// Where a setting in effect comes from.
+const (
+	FromFile    = "file"    // the config file, as it was when the daemon started
+	FromFlag    = "flag"    // the daemon's command line, which overrides the file
+	FromDefault = "default" // neither: clubnode's default
+)
 
 // SetSettingsRequest is the body of POST /api/v1/settings; absent fields
 // stay as they are.

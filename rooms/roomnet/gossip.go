@@ -180,6 +180,9 @@ func (s *Service) readStates(ctx context.Context, id rooms.RoomID, sub *pubsub.S
 			}
 		}
 		if !next.InRoom(s.self()) || next.Status == rooms.StatusEnded {
+			if next.IsBanned(s.self()) {
+				s.markRemoved(id)
+			}
 			s.drop(id)
 			return
 		}

@@ -34,23 +34,27 @@ type linkHello struct {
 var linkProto = rpc.Protocol[linkHello, struct{}]{ID: LinkProtocol,
 	MaxRequest: maxLinkFrame, MaxReply: maxLinkFrame, Timeout: placeTimeout, Codes: Codes, Limited: true}
 
-// linkParent opens the link to the assigned parent and runs it until it
-// fails or ctx ends.
-func (ms *mediaSession) linkParent(ctx context.Context, a *rooms.SignedAssignment) error {
-	_, str, err := linkProto.Open(ctx, ms.m.host, a.Parent, linkHello{Assignment: a.Bytes})
+// linkParent opens the link to parent, the one a names or one of its
+// backups, and runs it until it fails or ctx ends.
+func (ms *mediaSession) linkParent(ctx context.Context, a *rooms.SignedAssignment, parent peer.ID) error {
+	_, str, err := linkProto.Open(ctx, ms.m.host, parent, linkHello{Assignment: a.Bytes})
 	if err != nil {
-		return fmt.Errorf("link to %s: %w", a.Parent, err)
+		return fmt.Errorf("link to %s: %w", parent, err)
 	}
 	defer str.Close()
+	if parent != a.Parent {
+		ms.m.failovers.Add(1)
+	}
 	// A stream blocked in a read does not see ctx; resetting it does.
 	stop := context.AfterFunc(ctx, func() { _ = str.Reset() })
 	defer stop()
 	// The audio's connection must not be trimmed as idle by the
 	// connection manager: a media link carries nothing it can see.
-	ms.m.host.ConnManager().Protect(a.Parent, mediaTag(ms.room))
-	defer ms.m.host.ConnManager().Unprotect(a.Parent, mediaTag(ms.room))
+	ms.m.host.ConnManager().Protect(parent, mediaTag(ms.room))
+	defer ms.m.host.ConnManager().Unprotect(parent, mediaTag(ms.room))
 	return rtc.DialParent(ctx, ms.m.api, str, ms.fwd, rtc.ParentOptions{Timeout: ms.m.timeout, Uplink: ms.uplink,
-		Subtree: ms.subtree, Label: rtc.LinkLabel{Room: string(ms.room), Peer: a.Parent.String()}})
+		Subtree: ms.subtree, Label: rtc.LinkLabel{Room: string(ms.room), Peer: parent.String()},
+		Stall: ms.m.stall, ProbeTimeout: ms.m.stall * 5 / 3})
 }
 
 // acceptChild is a parent's side of LinkProtocol: check the assignment,
@@ -113,8 +117,12 @@ func (m *media) admitChild(child peer.ID, hello linkHello) (*mediaSession, error
 	if !ok {
 		return nil, fmt.Errorf("%w: this node is not in %s", rooms.ErrUnknownRoom, a.Room)
 	}
+	backup := false
 	if err := a.Check(st.Room, st.Host, child, m.self(), m.now()); err != nil {
-		return nil, err
+		if a.CheckBackup(st.Room, st.Host, child, m.self(), m.now()) != nil {
+			return nil, err
+		}
+		backup = true
 	}
 	if st.IsBanned(child) {
 		return nil, fmt.Errorf("%w", rooms.ErrBanned)
@@ -123,7 +131,30 @@ func (m *media) admitChild(child peer.ID, hello linkHello) (*mediaSession, error
 	if !ok {
 		return nil, fmt.Errorf("%w: no media for %s here", rooms.ErrNotLive, a.Room)
 	}
+	if backup {
+		if err := ms.admitFailover(child); err != nil {
+			return nil, err
+		}
+	}
 	return ms, nil
+}
+
+// admitFailover checks that this node, named as one of child's backups,
+// can take it now: it has room for a failing-over child (see
+// rooms.FailoverCapacity) and child is not its own parent (that would
+// close a loop; deeper ancestors it does not know, the host chose backups
+// outside the child's subtree).
+func (ms *mediaSession) admitFailover(child peer.ID) error {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	_, already := ms.children[child]
+	switch {
+	case ms.parent == child:
+		return fmt.Errorf("%w: %s is this backup's parent", rooms.ErrNotAllowed, child)
+	case !already && len(ms.children) >= rooms.FailoverCapacity(ms.m.capacity, false):
+		return fmt.Errorf("%w: backup full (%d children)", rooms.ErrNoParent, len(ms.children))
+	}
+	return nil
 }
 
 // mediaTag names a room's media links to the connection manager.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -46,11 +47,13 @@ func (v mediaView) self() peer.ID { return v.host.ID() }
 // media runs this node's part of every room's relay tree.
 type media struct {
 	mediaView
-	api      *rtc.API
-	capacity int
-	timeout  time.Duration
-	work     *group.Group  // the change loop; sessions have their own
-	repairs  atomic.Uint64 // parent links lost and looked for again (metrics)
+	api       *rtc.API
+	capacity  int
+	timeout   time.Duration
+	stall     time.Duration // rtc.ParentOptions.Stall; 0 off
+	work      *group.Group  // the change loop; sessions have their own
+	repairs   atomic.Uint64 // parent links lost and looked for again (metrics)
+	failovers atomic.Uint64 // links opened to a backup parent (metrics)
 
 	mu       sync.Mutex
 	sessions map[rooms.RoomID]*mediaSession
@@ -58,8 +61,17 @@ type media struct {
 	kick     chan struct{}
 }
 
-func newMedia(ctx context.Context, view mediaView, api *rtc.API, capacity int, timeout time.Duration) *media {
-	return &media{mediaView: view, api: api, capacity: min(max(capacity, 0), rooms.MaxRelayCapacity), timeout: timeout,
+// defaultStall is MediaStall's default: three Opus packets missed.
+const defaultStall = 60 * time.Millisecond
+
+func newMedia(ctx context.Context, view mediaView, api *rtc.API, capacity int, timeout, stall time.Duration) *media {
+	switch {
+	case stall == 0:
+		stall = defaultStall
+	case stall < 0:
+		stall = 0
+	}
+	return &media{mediaView: view, api: api, capacity: min(max(capacity, 0), rooms.MaxRelayCapacity), timeout: timeout, stall: stall,
 		work: group.New(ctx), sessions: map[rooms.RoomID]*mediaSession{},
 		pending: map[rooms.RoomID]struct{}{}, kick: make(chan struct{}, 1)}
 }
@@ -158,6 +170,7 @@ func (m *media) session(id rooms.RoomID) (*mediaSession, bool) {
 // MediaStats is what a node can tell about its place in a room's tree.
 type MediaStats struct {
 	Parent    peer.ID
+	Backups   []peer.ID // where it would fail over to, best first
 	Children  []peer.ID
 	Subtree   int
 	Forwarder rtc.ForwarderStats
@@ -175,6 +188,7 @@ func (s *Service) Media(id rooms.RoomID) (MediaStats, bool) {
 	out := MediaStats{Subtree: ms.subtree(), Forwarder: ms.fwd.Stats()}
 	ms.mu.Lock()
 	out.Parent = ms.parent
+	out.Backups = slices.Clone(ms.backups)
 	for c := range ms.children {
 		out.Children = append(out.Children, c)
 	}

@@ -509,6 +509,35 @@ func TestParentRefusesUnassignedChild(t *testing.T) {
 	if e := try(outsider, []byte("garbage")); e == "" {
 		t.Fatal("relay took garbage")
 	}
+
+	// Backups: a relay named as one takes the child without being its
+	// parent, but only with the host's signature, for that child, before
+	// the backups expire.
+	selfBackup, err := rooms.AssignWithBackups(outsider.key, id, outsider.id, child.id, []peer.ID{relay.id}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := try(outsider, selfBackup.Bytes); e == "" {
+		t.Fatal("relay took a child as a backup with a self-signed assignment")
+	}
+	stale, err := rooms.AssignWithBackups(h.key, id, outsider.id, child.id, []peer.ID{relay.id},
+		time.Now().Add(-2*rooms.BackupLifetime))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := try(outsider, stale.Bytes); e == "" {
+		t.Fatal("relay took a child as a backup after the backups expired")
+	}
+	backup, err := rooms.AssignWithBackups(h.key, id, outsider.id, child.id, []peer.ID{relay.id}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if e := try(child, backup.Bytes); e == "" {
+		t.Fatal("relay took a child presenting another peer's backup assignment")
+	}
+	if e := try(outsider, backup.Bytes); e != "" {
+		t.Fatalf("relay refused a child failing over to it as its backup: %s", e)
+	}
 }
 
 func TestLossyHopStillHeard(t *testing.T) {

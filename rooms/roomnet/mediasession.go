@@ -45,6 +45,7 @@ type mediaSession struct {
 	hostChanged chan struct{}
 	tree        *rooms.Tree
 	parent      peer.ID
+	backups     []peer.ID // the backups of the assignment in force
 	linkCancel  context.CancelFunc
 	children    map[peer.ID]*childLink
 
@@ -183,50 +184,6 @@ func audible(s rooms.State) []string {
 	return out
 }
 
-// upstream keeps this node linked to a parent while it is not the host:
-// ask the host where to hang, open the link, and when it fails ask again,
-// avoiding the parent that was lost.
-func (ms *mediaSession) upstream(ctx context.Context) {
-	var avoid peer.ID
-	for ctx.Err() == nil {
-		st, ok := ms.m.states.State(ms.room)
-		if !ok || st.Host == ms.self() {
-			if !ms.waitWake(ctx, 0) {
-				return
-			}
-			continue
-		}
-		a, err := ms.askParentOf(ctx, st, avoid)
-		if err != nil {
-			ms.m.log.Debug("no parent yet", "room", ms.room, "err", err)
-			if !ms.waitWake(ctx, retryBackoff) {
-				return
-			}
-			continue
-		}
-		linkCtx, cancel := context.WithCancel(ctx)
-		ms.mu.Lock()
-		ms.parent, ms.linkCancel = a.Parent, cancel
-		ms.mu.Unlock()
-		err = ms.linkParent(linkCtx, a)
-		replaced := linkCtx.Err() != nil && ctx.Err() == nil
-		cancel()
-		ms.mu.Lock()
-		ms.parent, ms.linkCancel = "", nil
-		ms.mu.Unlock()
-		if ctx.Err() != nil {
-			return
-		}
-		avoid = a.Parent
-		if replaced {
-			avoid = ""
-		} else {
-			ms.m.repairs.Add(1)
-		}
-		ms.m.log.Info("lost parent", "room", ms.room, "parent", a.Parent, "moved", replaced, "err", err)
-	}
-}
-
 // waitWake waits for a state change, or d if d > 0; false when stopping.
 func (ms *mediaSession) waitWake(ctx context.Context, d time.Duration) bool {
 	var timer <-chan time.Time
@@ -270,7 +227,7 @@ func (ms *mediaSession) subtree() int {
 // askParentOf asks st's host for a parent, giving up as soon as the room
 // has another host: after a takeover the old one is usually dead, and the
 // question is for the new one.
-func (ms *mediaSession) askParentOf(ctx context.Context, st *rooms.SignedState, avoid peer.ID) (*rooms.SignedAssignment, error) {
+func (ms *mediaSession) askParentOf(ctx context.Context, st *rooms.SignedState, avoid, under peer.ID) (*rooms.SignedAssignment, error) {
 	ms.mu.Lock()
 	changed := ms.hostChanged
 	if ms.host != "" && ms.host != st.Host {
@@ -288,5 +245,5 @@ func (ms *mediaSession) askParentOf(ctx context.Context, st *rooms.SignedState, 
 			}
 		}()
 	}
-	return ms.askParent(ctx, st, avoid)
+	return ms.askParent(ctx, st, avoid, under)
 }

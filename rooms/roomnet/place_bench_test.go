@@ -51,7 +51,7 @@ func BenchmarkPlaceExchange(b *testing.B) {
 	used := cpuOver(0, func() {
 		start := time.Now()
 		for b.Loop() {
-			if _, err := session.askParent(ctx, state, ""); err != nil {
+			if _, err := session.askParent(ctx, state, "", ""); err != nil {
 				b.Fatal(err)
 			}
 			n++

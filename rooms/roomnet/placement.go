@@ -19,6 +19,8 @@ const PlaceProtocol protocol.ID = "/clubnode/room-place/1.0.0"
 const (
 	maxPlaceFrame = 8 << 10
 	maxReportKids = rooms.MaxRelayCapacity
+	// placeBackups is how many backup parents the host hands a listener.
+	placeBackups = 2
 )
 
 type placeRequest struct {
@@ -26,6 +28,9 @@ type placeRequest struct {
 	Capacity int      `cbor:"1,keyasint"`
 	Avoid    []byte   `cbor:"2,keyasint,omitempty"`
 	Children [][]byte `cbor:"3,keyasint,omitempty"`
+	// Under is the backup parent the node failed over to (see
+	// rooms.PlaceRequest.Under).
+	Under []byte `cbor:"4,keyasint,omitempty"`
 }
 
 type placeReply struct {
@@ -35,11 +40,15 @@ type placeReply struct {
 var placeProto = rpc.Protocol[placeRequest, placeReply]{ID: PlaceProtocol,
 	MaxRequest: maxPlaceFrame, MaxReply: maxPlaceFrame, Timeout: placeTimeout, Codes: Codes, Limited: true}
 
-// askParent asks the host where this node should hang.
-func (ms *mediaSession) askParent(ctx context.Context, st *rooms.SignedState, avoid peer.ID) (*rooms.SignedAssignment, error) {
+// askParent asks the host where this node should hang; under, if set, is
+// the backup parent it already failed over to.
+func (ms *mediaSession) askParent(ctx context.Context, st *rooms.SignedState, avoid, under peer.ID) (*rooms.SignedAssignment, error) {
 	req := placeRequest{Room: string(ms.room), Capacity: ms.m.capacity, Children: ms.childIDs()}
 	if avoid != "" {
 		req.Avoid = []byte(avoid)
+	}
+	if under != "" {
+		req.Under = []byte(under)
 	}
 	reply, err := placeProto.Call(ctx, ms.m.host, st.Host, req)
 	if err != nil {
@@ -102,14 +111,21 @@ func (m *media) placeChild(from peer.ID, req placeRequest) (*rooms.SignedAssignm
 		}
 		pr.Avoid, pr.AvoidGone = lost, m.host.Network().Connectedness(lost) != network.Connected
 	}
+	if len(req.Under) > 0 {
+		under, err := peer.IDFromBytes(req.Under)
+		if err != nil {
+			return nil, fmt.Errorf("%w: under: %v", rooms.ErrMalformed, err)
+		}
+		pr.Under = under
+	}
 	for _, b := range req.Children {
 		if c, err := peer.IDFromBytes(b); err == nil && st.InRoom(c) {
 			pr.Children = append(pr.Children, c)
 		}
 	}
-	pl, err := rooms.Placer{Tree: ms.tree}.Place(pr) // the decision, in package rooms
+	pl, err := rooms.Placer{Tree: ms.tree, Backups: placeBackups}.Place(pr) // the decision, in package rooms
 	if err != nil {
 		return nil, err
 	}
-	return rooms.Assign(m.key, id, from, pl.Parent, m.now())
+	return rooms.AssignWithBackups(m.key, id, from, pl.Parent, pl.Backups, m.now())
 }

@@ -71,7 +71,7 @@ func (s *Service) apply(req *rooms.SignedRequest, ticketBytes []byte) (*rooms.Si
 		cur = r.state
 	}
 	s.mu.Unlock()
-	if !ok || cur.Host != s.self() {
+	if !ok || (cur.Host != s.self() && !s.handedOver(cur, req)) {
 		return nil, fmt.Errorf("%w: %s is not hosted by this node", rooms.ErrUnknownRoom, req.Room)
 	}
 	if req.Kind == rooms.KindJoin && cur.InRoom(req.From) && cur.Status != rooms.StatusEnded {
@@ -108,6 +108,13 @@ func (s *Service) apply(req *rooms.SignedRequest, ticketBytes []byte) (*rooms.Si
 		return nil, err
 	}
 	return signed, nil
+}
+
+// handedOver: req is the leave of cur's host, and this node is its
+// successor, which applies it and signs the state that makes it host.
+func (s *Service) handedOver(cur *rooms.SignedState, req *rooms.SignedRequest) bool {
+	succ, ok := rooms.Successor(cur.State)
+	return ok && succ == s.self() && req.Kind == rooms.KindLeave && req.From == cur.Host
 }
 
 func (s *Service) isMember(p peerID) bool {
@@ -155,6 +162,13 @@ func (s *Service) Request(ctx context.Context, id rooms.RoomID, kind rooms.Kind,
 	req, err := rooms.SignRequest(s.cfg.Key, rooms.Request{Room: id, Kind: kind, Target: target, Time: s.cfg.Now()})
 	if err != nil {
 		return nil, err
+	}
+	if st, ok := s.State(id); ok && host == s.self() && kind == rooms.KindLeave {
+		if succ, ok := rooms.Successor(st.State); ok {
+			// The host leaves: the successor signs the handover, so the
+			// request goes to it (handedOver).
+			host = succ
+		}
 	}
 	var next *rooms.SignedState
 	if host == s.self() {

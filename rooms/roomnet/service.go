@@ -94,6 +94,11 @@ type Config struct {
 	// MediaTimeout is how long a link may be silent before its parent is
 	// given up; 0 means rtc's default.
 	MediaTimeout time.Duration
+	// MediaStall is how long a parent's audio may stop before this node
+	// probes it, and a parent that does not answer within 5/3 of it is
+	// lost (see rtc.ParentOptions.Stall): default 60 ms, negative turns
+	// the watch off and leaves heartbeats and ICE to notice.
+	MediaStall time.Duration
 
 	// OnChange, if set, is told the ID of every room whose state or
 	// hallway entry changed here (the event stream wakes on it). It must
@@ -135,6 +140,8 @@ type Service struct {
 	// remembered are the hosts of rooms this node was in before a restart
 	// and is going back to (Rejoin): the room may not be in the hallway.
 	remembered map[rooms.RoomID]peer.ID
+	// removed are the rooms a moderator removed this node from (Removed).
+	removed map[rooms.RoomID]bool
 }
 
 // room is what this node holds of a room it takes part in.
@@ -211,7 +218,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, log: cfg.Logger.With("component", "rooms"), network: chain.Network(),
 		dir: dir, replay: replay, follow: follow, rooms: map[rooms.RoomID]*room{}, probes: map[peer.ID]*hostProbe{},
-		remembered: map[rooms.RoomID]peer.ID{}}
+		remembered: map[rooms.RoomID]peer.ID{}, removed: map[rooms.RoomID]bool{}}
 	s.work = group.New(context.Background())
 	s.ctx = s.work.Context()
 	if err := s.startHallway(); err != nil {
@@ -223,7 +230,7 @@ func New(cfg Config) (*Service, error) {
 	blocksProto.Handle(s.ctx, s.host(), s.receiveBlocks)
 	if cfg.Media != nil {
 		view := mediaView{host: s.host(), key: cfg.Key, now: cfg.Now, states: s, log: s.log.With("plane", "media")}
-		s.media = newMedia(s.ctx, view, cfg.Media, cfg.RelayCapacity, cfg.MediaTimeout)
+		s.media = newMedia(s.ctx, view, cfg.Media, cfg.RelayCapacity, cfg.MediaTimeout, cfg.MediaStall)
 		s.media.start()
 	}
 	s.goFn(s.tick)
@@ -325,6 +332,7 @@ func (s *Service) Create(ctx context.Context, title string, typ rooms.RoomType, 
 // adopt starts holding a room: join its state topic and remember the state.
 func (s *Service) adopt(st *rooms.SignedState) error {
 	s.mu.Lock()
+	delete(s.removed, st.Room)
 	if r, ok := s.rooms[st.Room]; ok {
 		s.mu.Unlock()
 		return s.accept(r, st)

@@ -25,3 +25,12 @@ func (s *Service) LinkRepairs() uint64 {
 	}
 	return s.media.repairs.Load()
 }
+
+// LinkFailovers counts the times this node, having lost its parent, linked
+// to one of the backup parents its assignment named.
+func (s *Service) LinkFailovers() uint64 {
+	if s.media == nil {
+		return 0
+	}
+	return s.media.failovers.Load()
+}

@@ -47,7 +47,17 @@ export function microphoneConstraints(deviceId = chosenMicrophone(), processing 
 }
 
 // Statuses a node without audio answers with: the page still works, silent.
-const UNAVAILABLE = new Set([404, 405, 501, 503]);
+const UNAVAILABLE = new Set([405, 501]);
+
+// Listening again after the sound is lost (the daemon restarted, the
+// network path went) or never came: after each of these delays in turn,
+// about a minute in all, then the page gives up and says why.
+const RETRY_DELAYS_MS = [1000, 2000, 4000, 8000, 15000, 15000, 15000];
+// CONNECT_DEADLINE_MS is how long a connection to the node may take to
+// come up: on one computer it takes milliseconds, so a longer wait means
+// no network path (a computer with no network interface but loopback,
+// whose browser offers no candidate the node can reach).
+const CONNECT_DEADLINE_MS = 10000;
 
 function iceGathered(pc, timeoutMs = 3000) {
   return new Promise((resolve) => {
@@ -76,7 +86,8 @@ async function negotiate(pc, roomId, kind) {
 // metrics are timings a test (or a curious user, in the console) can read:
 // window.clubnodeMetrics.firstSoundMs is the time from opening a room to
 // the first sound of it reaching the page; .microphone is the settings the
-// browser applied to the microphone last opened.
+// browser applied to the microphone last opened; .listenConnection is the
+// state of the last room sound's connection to the node.
 export const metrics = {};
 window.clubnodeMetrics = metrics;
 
@@ -97,37 +108,106 @@ export class RoomAudio {
 
   report(kind, status, message = '') {
     this.status[kind] = status;
+    this.status[`${kind}Detail`] = message;
     this.onStatus(kind, status, message);
   }
 
-  // listen asks the node for the room's sound and plays it.
-  async listen() {
-    if (this.listener || this.closed) return;
+  // listen asks the node for the room's sound and plays it, and asks
+  // again (retry) whenever the sound is lost.
+  listen() {
+    if (this.listener || this.closed || this.retryTimer) return;
+    this.connectListener();
+  }
+
+  async connectListener() {
     const pc = new RTCPeerConnection();
-    this.listener = { pc, location: null };
+    const listener = { pc, location: null, deadline: 0 };
+    this.listener = listener;
     pc.addTransceiver('audio', { direction: 'recvonly' });
     pc.addEventListener('track', (e) => {
       this.player.srcObject = new MediaStream([e.track]);
       this.player.play().catch(() => {
-        this.report('listen', 'blocked', 'The browser is holding the sound back: click anywhere on the page to hear the room.');
-        document.addEventListener('click', () => this.player.play().then(() => this.report('listen', 'on')), { once: true });
+        // Not an error: the browser waits for a click before it plays
+        // anything. The status line says so, with a button (any click
+        // on the page does too).
+        this.report('listen', 'blocked');
+        document.addEventListener('click', () => this.unblock(), { once: true });
       });
       this.watchFirstSound(pc);
     });
     pc.addEventListener('connectionstatechange', () => {
-      if (pc.connectionState === 'failed') this.report('listen', 'failed', 'The connection to your node for sound failed.');
-      if (pc.connectionState === 'connected') this.report('listen', 'on');
+      if (this.listener !== listener) return;
+      metrics.listenConnection = pc.connectionState;
+      if (pc.connectionState === 'connected') {
+        clearTimeout(listener.deadline);
+        this.retries = 0;
+        metrics.listenConnects = (metrics.listenConnects || 0) + 1;
+        if (this.status.listen !== 'blocked') this.report('listen', 'on');
+      }
+      if (pc.connectionState === 'failed') this.retry('the connection to your node broke');
+      if (pc.connectionState === 'disconnected') {
+        // Often back by itself within a second; a daemon that went away
+        // is not.
+        setTimeout(() => {
+          if (this.listener === listener && pc.connectionState === 'disconnected') this.retry('the connection to your node was lost');
+        }, 2000);
+      }
     });
-    this.report('listen', 'connecting');
+    this.report('listen', this.retries ? 'reconnecting' : 'connecting', this.retries ? 'Reconnecting sound: asking your node for the room again' : '');
+    listener.deadline = setTimeout(() => this.retry('no network path between this browser and your node'), CONNECT_DEADLINE_MS);
     try {
-      this.listener.location = await negotiate(pc, this.roomId, 'whep');
-      if (this.closed) this.stopListening();
+      listener.location = await negotiate(pc, this.roomId, 'whep');
+      if (this.listener !== listener) endMedia(listener.location); // given up on meanwhile
+      else if (this.closed) this.stopListening();
     } catch (err) {
-      this.listener = null;
-      pc.close();
-      if (UNAVAILABLE.has(err.status)) this.report('listen', 'unavailable', `This node cannot play rooms yet (${err.message}).`);
-      else this.report('listen', 'failed', err.message);
+      if (this.listener !== listener) return;
+      if (UNAVAILABLE.has(err.status)) {
+        this.dropListener();
+        this.report('listen', 'unavailable', `This node cannot play rooms (${err.message}).`);
+      } else {
+        // The node is down (no status: it did not answer), restarting, or
+        // not back in the room yet (404, 503).
+        this.retry(err.status ? err.message : 'your node does not answer');
+      }
     }
+  }
+
+  // retry drops the listening connection and tries again after the next
+  // delay, saying what it waits for, or gives up with the reason.
+  retry(reason) {
+    if (this.closed || !this.listener) return;
+    this.dropListener();
+    this.retries = this.retries || 0;
+    if (this.retries >= RETRY_DELAYS_MS.length) {
+      this.retries = 0;
+      this.report('listen', 'failed', `No sound from the room: ${reason}. Tried for a minute; leave and join the room to try again.`);
+      return;
+    }
+    const delay = RETRY_DELAYS_MS[this.retries++];
+    this.report('listen', 'reconnecting', `Sound lost (${reason}): trying again in ${Math.round(delay / 1000)} s`);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = 0;
+      if (!this.closed) this.connectListener();
+    }, delay);
+  }
+
+  dropListener() {
+    const l = this.listener;
+    if (!l) return;
+    this.listener = null;
+    clearTimeout(l.deadline);
+    if (l.location) endMedia(l.location);
+    l.pc.close();
+    this.player.srcObject = null;
+  }
+
+  // unblock plays the room's sound after the browser held it back; it
+  // must run in a click's handler.
+  unblock() {
+    if (this.closed || this.status.listen !== 'blocked') return;
+    this.player.play().then(() => this.report('listen', 'on')).catch(() => {
+      document.addEventListener('click', () => this.unblock(), { once: true });
+    });
   }
 
   // watchFirstSound records when the room first becomes audible.
@@ -149,11 +229,10 @@ export class RoomAudio {
   }
 
   stopListening() {
+    clearTimeout(this.retryTimer);
+    this.retryTimer = 0;
     if (!this.listener) return;
-    endMedia(this.listener.location);
-    this.listener.pc.close();
-    this.listener = null;
-    this.player.srcObject = null;
+    this.dropListener();
     this.report('listen', 'off');
   }
 

@@ -63,6 +63,20 @@ export function announce(message) {
   announceTimer = setTimeout(() => { el.textContent = message; }, 50);
 }
 
+// toast shows a notice everyone sees (and screen readers read: the box is
+// a live region) for a while, with a button to dismiss it sooner: what
+// someone else did, such as a moderator muting you.
+export function toast(message, { ms = 10000 } = {}) {
+  const box = document.getElementById('toasts');
+  const item = h('div', { class: 'toast' },
+    h('p', { text: message }),
+    h('button', { type: 'button', class: 'ghost', 'aria-label': 'Dismiss this notice', onclick: () => item.remove() }, '✕'));
+  box.append(item);
+  while (box.children.length > 3) box.firstElementChild.remove();
+  setTimeout(() => item.remove(), ms);
+  return item;
+}
+
 // showError puts an error where everyone sees it: readable text and a
 // button to dismiss it. Errors never leave a blank page.
 export function showError(err, context) {

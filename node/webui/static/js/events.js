@@ -4,6 +4,7 @@
 
 import * as store from './store.js';
 import { startSession } from './api.js';
+import * as notify from './notify.js';
 
 let source = null;
 
@@ -47,15 +48,15 @@ export function connect(onSignedOut) {
   on('hallway', (rooms) => store.set('hallway', rooms));
   on('room', (ev) => {
     if (ev.state) {
-      store.state.rooms.set(ev.id, ev.state);
-      store.state.roomsGone.delete(ev.id);
+      store.putRoom(ev.state);
     } else {
-      store.state.rooms.delete(ev.id);
+      store.dropRoom(ev.id, { removed: !!ev.removed });
       store.state.roomsGone.set(ev.id, ev.reason || 'You are no longer in this room.');
       store.state.levels.delete(ev.id);
     }
     store.changed('rooms');
   });
+  on('notices', (list) => notify.show(list || []));
   on('levels', (ev) => {
     store.state.levels.set(ev.room, ev.levels || {});
     store.changed('levels');

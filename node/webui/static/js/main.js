@@ -13,6 +13,7 @@ import * as api from './api.js';
 import * as events from './events.js';
 import * as store from './store.js';
 import * as nowIn from './nowin.js';
+import * as notices from './notices.js';
 import { h, showError } from './dom.js';
 import * as welcome from './views/welcome.js';
 import * as hallway from './views/hallway.js';
@@ -138,6 +139,7 @@ async function boot() {
   }
   showConnection();
   nowIn.mount(document.getElementById('now-in'));
+  store.onRoomChange(notices.roomChanged);
   events.connect(showSignedOut);
   window.addEventListener('hashchange', route);
   route();

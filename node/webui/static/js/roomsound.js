@@ -24,7 +24,7 @@ function publish() {
 
 function report(kind, status, message) {
   publish();
-  if (message && (status === 'failed' || status === 'unavailable' || status === 'blocked')) showError(new Error(message));
+  if (message && (status === 'failed' || status === 'unavailable')) showError(new Error(message));
 }
 
 // open makes roomId's sound the one playing, starting it if it is not

@@ -14,6 +14,29 @@ export const state = {
 };
 
 const listeners = new Set();
+let roomHook = () => {};
+
+// onRoomChange calls fn(prev, next, why) whenever a room's state is replaced,
+// next null when the node is no longer in the room (notices.js compares
+// them).
+export function onRoomChange(fn) {
+  roomHook = fn;
+}
+
+// putRoom replaces a room's state with a newer one (an API answer and the
+// event stream bring the same states, in either order).
+export function putRoom(roomState) {
+  const prev = state.rooms.get(roomState.id);
+  // An API answer can arrive after the event stream brought a newer state.
+  if (prev && prev.version > roomState.version) return;
+  state.rooms.set(roomState.id, roomState);
+  state.roomsGone.delete(roomState.id);
+  try {
+    roomHook(prev, roomState);
+  } catch (err) {
+    console.error('room notices failed:', err);
+  }
+}
 
 // set changes one part of the state and tells the subscribers which.
 export function set(key, value) {
@@ -54,10 +77,21 @@ export function isMe(peerId) {
   return !!state.me && state.me.peer_id === peerId;
 }
 
+// dropRoom forgets a room the node is no longer in; why.removed says a
+// moderator removed it.
+export function dropRoom(id, why = {}) {
+  const prev = state.rooms.get(id);
+  state.rooms.delete(id);
+  try {
+    if (prev) roomHook(prev, null, why);
+  } catch (err) {
+    console.error('room notices failed:', err);
+  }
+}
+
 // setRoom stores a room's state from an API answer; the event stream will
 // say the same a moment later, but the page should not wait for it.
 export function setRoom(roomState) {
-  state.rooms.set(roomState.id, roomState);
-  state.roomsGone.delete(roomState.id);
+  putRoom(roomState);
   changed('rooms');
 }

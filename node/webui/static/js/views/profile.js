@@ -67,6 +67,14 @@ function showInvite(box, inv) {
   announce('Invite created');
 }
 
+// supportButton is a member's support link, as a button that opens it
+// outside the app (no referrer, no access back to this page).
+function supportButton(m) {
+  if (!m.support || !/^https?:\/\//.test(m.support)) return null;
+  return h('p', { 'data-key': 'support' }, h('a', { class: 'button', id: 'support-link', href: m.support, target: '_blank', rel: 'noopener noreferrer external' },
+    `Support ${m.name || 'them'}`));
+}
+
 export function mount(main, route) {
   const myId = store.state.me.peer_id;
   const peer = route.id || myId;
@@ -94,6 +102,7 @@ export function mount(main, route) {
       h('div', {},
         h('h1', { tabIndex: -1, 'data-key': 'heading' }, mine ? `${m.name || 'You'} (you)` : m.name || shortId(peer)),
         m.bio ? h('p', { class: 'bio', text: m.bio }) : null,
+        supportButton(m),
         h('p', { class: 'hint' }, 'Peer ID ', h('code', { class: 'break', text: peer })),
         mine ? null : relationButtons()));
 
@@ -149,12 +158,13 @@ export function mount(main, route) {
     const m = store.member(myId) || {};
     const name = h('input', { id: 'edit-name', required: true, maxLength: 64, value: me.name || '' });
     const bio = h('textarea', { id: 'edit-bio', rows: 3, maxLength: 280, value: m.bio || '' });
+    const support = h('input', { type: 'url', id: 'edit-support', maxLength: 300, value: m.support || '', placeholder: 'https://…' });
     const form = h('form', { class: 'card', 'aria-labelledby': 'edit-heading', onsubmit: (e) => {
       e.preventDefault();
       formError(form, null);
       busy(form, async () => {
         try {
-          await api.setProfile(name.value.trim(), bio.value.trim());
+          await api.setProfile(name.value.trim(), bio.value.trim(), support.value.trim());
           store.set('me', await api.identity());
           announce('Profile saved');
         } catch (err) {
@@ -165,7 +175,9 @@ export function mount(main, route) {
     h('h2', { id: 'edit-heading', text: 'Your name and bio' }),
     h('label', { for: 'edit-name' }, 'Name'), name,
     h('label', { for: 'edit-bio' }, 'Bio'), bio,
-    h('button', { type: 'submit' }, 'Save'));
+    h('label', { for: 'edit-support' }, 'Support link (optional): where listeners can tip or subscribe'), support,
+    h('p', { class: 'hint' }, 'Shown as a button on your profile. Payments happen on that site, not in clubnode.'),
+    h('button', { type: 'submit', id: 'save-profile' }, 'Save'));
     return form;
   };
 

@@ -6,8 +6,9 @@
 import * as api from '../api.js';
 import * as store from '../store.js';
 import * as roomsound from '../roomsound.js';
+import * as notices from '../notices.js';
 import { icon } from '../icons.js';
-import { h, showError, announce, replaceKeepingFocus, initials, hue, formatWhen } from '../dom.js';
+import { h, showError, announce, replaceKeepingFocus, initials, hue, formatWhen, copyButton } from '../dom.js';
 
 // A level above this lights the speaking ring.
 const SPEAKING = 0.04;
@@ -20,30 +21,42 @@ const roleLabels = {
   invited: 'You are invited to speak',
 };
 
+// Action names are the room request kinds' names, as the API takes them.
 const actionErrors = {
   join: 'Could not join the room',
   leave: 'Could not leave the room',
-  'hand-up': 'Could not raise your hand',
-  'hand-down': 'Could not lower your hand',
+  'raise-hand': 'Could not raise your hand',
+  'lower-hand': 'Could not lower your hand',
   'invite-speaker': 'Could not invite them to speak',
-  accept: 'Could not join the stage',
-  decline: 'Could not decline',
+  'accept-invite': 'Could not join the stage',
+  'decline-invite': 'Could not decline',
   'move-to-audience': 'Could not move them to the audience',
   mute: 'Could not mute',
-  unmute: 'Could not unmute',
+  'unmute-self': 'Could not unmute',
   remove: 'Could not remove them',
   'make-moderator': 'Could not make them a moderator',
   'step-down': 'Could not leave the stage',
   end: 'Could not end the room',
 };
 
+// Labels of the actions on someone else, in the order the node lists them.
+const peerActionLabels = {
+  mute: 'Mute',
+  'invite-speaker': 'Invite to speak',
+  'move-to-audience': 'Move to audience',
+  'make-moderator': 'Make moderator',
+  remove: 'Remove from room',
+};
+
 // act sends one room request and takes the state it returns.
 async function act(roomId, action, peer) {
+  if (!peer) notices.expect(roomId, action);
   try {
     const st = await api.roomAction(roomId, action, peer ? { peer } : {});
     if (st && st.id) store.setRoom(st);
     return st;
   } catch (err) {
+    if (!peer) notices.forget(roomId, action);
     showError(err, actionErrors[action]);
     return null;
   }
@@ -51,26 +64,34 @@ async function act(roomId, action, peer) {
 
 const onStageRoles = new Set(['host', 'moderator', 'speaker']);
 
-// moderationFor lists what this node may do to a person, following the
-// rooms' permission table, so the menu offers nothing the host would
-// refuse. The host still decides.
+// moderationFor lists what this node may do to a person: the node says so
+// in the room's state (actions.peers), by the rules the host applies.
 function moderationFor(st, peer) {
-  if (store.isMe(peer) || peer === st.host) return [];
-  const amModerator = st.role === 'host' || st.role === 'moderator';
-  const onStage = st.stage.find((s) => s.peer_id === peer);
-  const out = [];
-  if (onStage) {
-    if (!amModerator) return out;
-    const outranked = onStage.moderator && st.role !== 'host';
-    if (!onStage.muted) out.push(['mute', 'Mute']);
-    if (!outranked) out.push(['move-to-audience', 'Move to audience']);
-    if (!onStage.moderator) out.push(['make-moderator', 'Make moderator']);
-    if (!outranked) out.push(['remove', 'Remove from room']);
-    return out;
-  }
-  if (onStageRoles.has(st.role) && !st.invited.includes(peer)) out.push(['invite-speaker', 'Invite to speak']);
-  if (amModerator) out.push(['remove', 'Remove from room']);
-  return out;
+  const acts = (st.actions && st.actions.peers && st.actions.peers[peer]) || [];
+  return acts.filter((a) => peerActionLabels[a]).map((a) => [a, peerActionLabels[a]]);
+}
+
+// mayDo says whether the node lets this node do action about itself.
+function mayDo(st, action) {
+  return !!(st.actions && st.actions.self && st.actions.self.includes(action));
+}
+
+// stagePreview shows who is on a room's stage before one joins: the host
+// first, then the speakers, as the hallway's announcement names them.
+function stagePreview(entry) {
+  const people = [entry.host, ...entry.speakers.filter((p) => p !== entry.host)];
+  return h('section', { 'aria-labelledby': 'preview-stage-heading', id: 'preview-stage' },
+    h('h2', { id: 'preview-stage-heading', text: entry.status === 'scheduled' ? 'Host' : 'On stage' }),
+    h('ul', { class: 'stage-preview' }, people.map((p) => {
+      const face = h('span', { class: 'avatar small', 'aria-hidden': 'true' }, initials(store.nameOf(p)));
+      face.style.setProperty('--hue', hue(p));
+      return h('li', {}, face, store.nameOf(p), p === entry.host ? h('span', { class: 'badge host', text: 'Host' }) : null);
+    })));
+}
+
+// otherRooms are the live rooms other than roomId that this node is in.
+function otherRooms(roomId) {
+  return [...store.state.rooms.values()].filter((st) => st.id !== roomId && st.status === 'live' && st.role !== 'non-participant');
 }
 
 export function mount(main, route, { navigate }) {
@@ -93,8 +114,8 @@ export function mount(main, route, { navigate }) {
     h('h2', { id: 'invite-heading', text: 'Join the stage?' }),
     h('p', { id: 'invite-text' }, 'You are invited to speak. You come up muted, and unmute when you are ready.'),
     h('div', { class: 'actions' },
-      h('button', { type: 'button', id: 'accept-invite', onclick: () => act(roomId, 'accept').then((st) => st && announce('You are on the stage, muted.')) }, 'Join the stage'),
-      h('button', { type: 'button', class: 'secondary', id: 'decline-invite', onclick: () => act(roomId, 'decline') }, 'No thanks')));
+      h('button', { type: 'button', id: 'accept-invite', onclick: () => act(roomId, 'accept-invite').then((st) => st && announce('You are on the stage, muted.')) }, 'Join the stage'),
+      h('button', { type: 'button', class: 'secondary', id: 'decline-invite', onclick: () => act(roomId, 'decline-invite') }, 'No thanks')));
   const stage = h('ul', { class: 'people stage', id: 'stage', 'aria-labelledby': 'stage-heading' });
   const handsSection = h('section', { 'aria-labelledby': 'hands-heading', class: 'hands' },
     h('h2', { id: 'hands-heading', text: 'Raised hands' }));
@@ -109,7 +130,13 @@ export function mount(main, route, { navigate }) {
   const stepDownButton = h('button', { type: 'button', id: 'step-down', class: 'secondary', onclick: () => act(roomId, 'step-down') }, 'Back to the audience');
   const leaveButton = h('button', { type: 'button', id: 'leave-room', class: 'secondary', onclick: leave }, 'Leave quietly');
   const endButton = h('button', { type: 'button', id: 'end-room', class: 'danger', onclick: () => endDialog.showModal() }, 'End room');
-  controls.append(micButton, handButton, stepDownButton, leaveButton, endButton);
+  // Moderators see how many hands are up without looking for the list.
+  const handsCount = h('a', { href: '#hands-heading', id: 'hands-count', class: 'badge hand hands-count', onclick: (e) => {
+    e.preventDefault();
+    document.getElementById('hands-heading')?.scrollIntoView({ block: 'nearest' });
+    hands.querySelector('button')?.focus();
+  } });
+  controls.append(micButton, handButton, handsCount, stepDownButton, leaveButton, endButton);
   const endDialog = h('dialog', { 'aria-labelledby': 'end-heading', class: 'confirm' },
     h('h2', { id: 'end-heading', text: 'End the room for everyone?' }),
     h('p', {}, 'Everyone leaves, and the room disappears from the hallway.'),
@@ -117,9 +144,17 @@ export function mount(main, route, { navigate }) {
       h('button', { type: 'button', class: 'danger', id: 'confirm-end', onclick: async () => { endDialog.close(); await act(roomId, 'end'); } }, 'End room'),
       h('button', { type: 'button', class: 'secondary', onclick: () => endDialog.close() }, 'Cancel')));
 
+  // A link to share: any member's app opens it at #/room/ID, and the
+  // hallway's search box takes the link (or the room ID) pasted.
+  const shareLink = `${location.origin}/#/room/${encodeURIComponent(roomId)}`;
+  const share = copyButton('Copy room link', () => shareLink);
+  share.id = 'share-room';
+  share.dataset.link = shareLink;
+  share.classList.add('small');
+
   function inRoomView() {
     return [
-      h('header', { class: 'room-header' }, title, meta, audioStatus),
+      h('header', { class: 'room-header' }, title, meta, audioStatus, share),
       invitePrompt,
       h('div', { class: 'room-body' },
         h('div', {},
@@ -189,13 +224,17 @@ export function mount(main, route, { navigate }) {
     audienceHeading.textContent = `Audience (${st.audience.length})`;
     replaceKeepingFocus(audience, ...st.audience.map((p) => person(st, p, { hand: st.hands.includes(p), invited: st.invited.includes(p) })));
 
-    const canInvite = onStage;
-    handsSection.hidden = !canInvite;
+    handsSection.hidden = !onStage;
     replaceKeepingFocus(hands, ...st.hands.map((p) => h('li', { 'data-key': `hand-${p}` },
       h('span', { text: store.nameOf(p) }),
-      h('button', { type: 'button', class: 'small', 'data-invite': p, onclick: () => act(roomId, 'invite-speaker', p).then((r) => r && announce(`Invited ${store.nameOf(p)} to speak`)) },
-        `Invite ${store.nameOf(p)} to speak`))));
+      moderationFor(st, p).some(([a]) => a === 'invite-speaker')
+        ? h('button', { type: 'button', class: 'small', 'data-invite': p, onclick: () => act(roomId, 'invite-speaker', p).then((r) => r && announce(`Invited ${store.nameOf(p)} to speak`)) },
+          `Invite ${store.nameOf(p)} to speak`)
+        : null)));
     handsEmpty.hidden = st.hands.length > 0;
+    const moderating = st.role === 'host' || st.role === 'moderator';
+    handsCount.hidden = !moderating || st.hands.length === 0;
+    handsCount.replaceChildren(icon('hand'), st.hands.length === 1 ? '1 hand raised' : `${st.hands.length} hands raised`);
 
     const invited = st.role === 'invited';
     invitePrompt.hidden = !invited;
@@ -211,12 +250,12 @@ export function mount(main, route, { navigate }) {
     micButton.replaceChildren(icon(muted ? 'micOff' : 'mic'), muted ? 'Unmute' : 'Mute');
     micButton.setAttribute('aria-label', muted ? 'Unmute your microphone' : 'Mute your microphone');
     micButton.classList.toggle('live', !muted);
-    handButton.hidden = st.role !== 'listener';
+    handButton.hidden = !mayDo(st, 'raise-hand') && !mayDo(st, 'lower-hand');
     const handUp = st.hands.includes(me);
     handButton.replaceChildren(icon('hand'), handUp ? 'Lower hand' : 'Raise hand');
     handButton.setAttribute('aria-pressed', String(handUp));
-    stepDownButton.hidden = !(st.role === 'speaker' || st.role === 'moderator');
-    endButton.hidden = !(st.role === 'host' || st.role === 'moderator');
+    stepDownButton.hidden = !mayDo(st, 'step-down');
+    endButton.hidden = !mayDo(st, 'end');
 
     if (st.role !== lastRole && lastRole) announce(roleLabels[st.role] || '');
     lastRole = st.role;
@@ -231,10 +270,14 @@ export function mount(main, route, { navigate }) {
     const sound = store.state.sound && store.state.sound.room === roomId ? store.state.sound : { listen: 'off', speak: 'off' };
     const { listen, speak } = sound;
     const parts = [];
-    const listenText = { connecting: 'Connecting sound…', on: 'Listening', blocked: 'Sound held back by the browser' }[listen];
+    const listenText = { connecting: 'Connecting sound…', on: 'Listening', blocked: 'The browser is holding the sound back until you click',
+      reconnecting: sound.listenDetail || 'Reconnecting sound…', failed: sound.listenDetail }[listen];
     if (listenText) parts.push(listenText);
     if (speak === 'on') parts.push('your microphone is connected');
-    audioStatus.textContent = parts.join(' · ');
+    const play = listen === 'blocked'
+      ? h('button', { type: 'button', class: 'small', id: 'play-sound', onclick: () => roomsound.playing(roomId)?.unblock() }, 'Play sound')
+      : null;
+    audioStatus.replaceChildren(parts.join(' · '), ...(play ? [' ', play] : []));
     audioStatus.dataset.listen = listen;
     audioStatus.dataset.speak = speak;
   }
@@ -250,7 +293,7 @@ export function mount(main, route, { navigate }) {
       return;
     }
     if (audio.speaker) {
-      if (await act(roomId, 'unmute')) audio.setMuted(false);
+      if (await act(roomId, 'unmute-self')) audio.setMuted(false);
       return;
     }
     // Opening WHIP unmutes this node in the room, as the node's WHIP
@@ -259,7 +302,7 @@ export function mount(main, route, { navigate }) {
     try {
       const ok = await audio.speak();
       if (ok) api.room(roomId).then(store.setRoom).catch(() => {});
-      else if (audio.status.speak === 'unavailable') await act(roomId, 'unmute');
+      else if (audio.status.speak === 'unavailable') await act(roomId, 'unmute-self');
     } finally {
       micButton.disabled = false;
     }
@@ -269,7 +312,7 @@ export function mount(main, route, { navigate }) {
     const st = store.state.rooms.get(roomId);
     if (!st) return;
     const up = st.hands.includes(store.state.me.peer_id);
-    if (await act(roomId, up ? 'hand-down' : 'hand-up')) announce(up ? 'Hand lowered' : 'Hand raised: the moderators can invite you up');
+    if (await act(roomId, up ? 'lower-hand' : 'raise-hand')) announce(up ? 'Hand lowered' : 'Hand raised: the moderators can invite you up');
   }
 
   async function leave() {
@@ -305,14 +348,42 @@ export function mount(main, route, { navigate }) {
       return;
     }
     const ticket = h('input', { id: 'room-ticket', name: 'ticket', spellcheck: false });
-    const form = h('form', { class: 'card', onsubmit: async (e) => {
-      e.preventDefault();
+    const join = async () => {
       const req = entry.type === 'closed' && ticket.value.trim() ? { ticket: ticket.value.trim() } : {};
+      const others = otherRooms(roomId);
+      // The node leaves them for this one: that is not news.
+      for (const st of others) notices.expect(st.id, 'leave');
       try {
-        store.setRoom(await api.roomAction(roomId, 'join', req));
+        const st = await api.roomAction(roomId, 'join', req);
+        store.setRoom(st);
+        for (const st of others) {
+          store.dropRoom(st.id);
+          store.state.roomsGone.set(st.id, `You joined ${entry.title}.`);
+        }
       } catch (err) {
+        for (const st of others) notices.forget(st.id, 'leave');
         showError(err, actionErrors.join);
       }
+    };
+    const switchDialog = h('dialog', { 'aria-labelledby': 'switch-heading', class: 'confirm', id: 'switch-dialog' });
+    const form = h('form', { class: 'card', onsubmit: (e) => {
+      e.preventDefault();
+      // One room at a time: joining leaves the room this node is in.
+      // Leaving a stage is worth a question.
+      const stage = otherRooms(roomId).find((st) => onStageRoles.has(st.role));
+      if (!stage) {
+        join();
+        return;
+      }
+      switchDialog.replaceChildren(
+        h('h2', { id: 'switch-heading', text: `Leave the stage of ${stage.title}?` }),
+        h('p', {}, stage.role === 'host'
+          ? `You host ${stage.title}. Joining this room leaves it: a moderator takes it over, or it ends.`
+          : `You are on the stage of ${stage.title}. You are in one room at a time: joining this one leaves it.`),
+        h('div', { class: 'actions' },
+          h('button', { type: 'button', id: 'confirm-switch', onclick: () => { switchDialog.close(); join(); } }, `Leave ${stage.title} and join`),
+          h('button', { type: 'button', class: 'secondary', onclick: () => switchDialog.close() }, 'Stay')));
+      switchDialog.showModal();
     } },
     entry.type === 'closed' ? [h('label', { for: 'room-ticket' }, 'Room ticket (from the host)'), ticket] : null,
     h('button', { type: 'submit', id: 'join-room' }, entry.status === 'scheduled' ? 'Join when it starts' : 'Join and listen'));
@@ -321,7 +392,8 @@ export function mount(main, route, { navigate }) {
       h('p', { class: 'room-meta' }, h('span', { class: `badge type-${entry.type}`, text: entry.type }),
         ` Hosted by ${store.nameOf(entry.host)} · ${entry.listeners} listening`,
         entry.status === 'scheduled' ? ` · starts ${formatWhen(entry.start)}` : ''),
-      form);
+      stagePreview(entry),
+      form, switchDialog);
   }
 
   function render() {

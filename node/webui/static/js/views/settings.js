@@ -5,6 +5,7 @@
 import * as api from '../api.js';
 import { chosenMicrophone, chooseMicrophone, microphoneConstraints, voiceProcessing, setVoiceProcessing } from '../audio.js';
 import { h, busy, formError, announce } from '../dom.js';
+import * as notify from '../notify.js';
 
 async function microphones() {
   if (!navigator.mediaDevices || !navigator.mediaDevices.enumerateDevices) return [];
@@ -56,6 +57,8 @@ function nodeSection() {
   const relay = h('input', { type: 'number', id: 'relay-capacity', min: 0, max: 1000, required: true });
   const apiAddr = h('input', { id: 'api-addr', required: true, spellcheck: false, autocomplete: 'off' });
   const status = h('p', { class: 'note', id: 'settings-status', role: 'status' });
+  const relayNow = h('p', { class: 'hint', id: 'relay-in-effect' });
+  const apiNow = h('p', { class: 'hint', id: 'api-in-effect' });
   const form = h('form', { class: 'card', 'aria-labelledby': 'node-heading', onsubmit: (e) => {
     e.preventDefault();
     formError(form, null);
@@ -65,7 +68,11 @@ function nodeSection() {
         const req = {};
         if (Number(relay.value) !== saved.relay_capacity) req.relay_capacity = Number(relay.value);
         if (apiAddr.value.trim() !== saved.api_addr) req.api_addr = apiAddr.value.trim();
-        show(await api.saveSettings(req));
+        if (Object.keys(req).length === 0) {
+          status.textContent = 'Nothing changed: nothing to save.';
+          return;
+        }
+        show(await api.saveSettings(req), true);
         announce('Settings saved');
       } catch (err) {
         formError(form, err);
@@ -74,26 +81,62 @@ function nodeSection() {
   } },
   h('h2', { id: 'node-heading', text: 'This node' }),
   h('label', { for: 'relay-capacity' }, 'Relay capacity: listeners this node passes each room\'s sound on to'),
-  relay,
+  relay, relayNow,
   h('p', { class: 'hint' }, 'Relaying helps rooms grow past what the host can send alone. 0 means listen only; a desktop on home internet manages a few.'),
   h('label', { for: 'api-addr' }, 'API address (this app and the command line)'),
-  apiAddr,
+  apiAddr, apiNow,
   h('p', { class: 'hint' }, 'A loopback address and port, such as 127.0.0.1:7700: only this computer can drive the node.'),
   h('button', { type: 'submit', id: 'save-settings' }, 'Save'),
   status);
   let saved = {};
-  function show(s) {
+  // show fills the form from the file and says, per field, what the daemon
+  // uses and where that comes from; justSaved is true after a Save.
+  function show(s, justSaved = false) {
     saved = s;
     relay.value = s.relay_capacity;
     apiAddr.value = s.api_addr;
+    const now = s.in_effect || {};
+    relayNow.textContent = inEffect(String(now.relay_capacity), now.relay_capacity_from, '--relay-capacity');
+    apiNow.textContent = inEffect(s.running_api_addr, now.api_addr_from, '--api');
     const moved = s.api_addr !== s.running_api_addr && !s.api_addr.endsWith(':0');
-    status.textContent = s.restart_needed
-      ? `Saved in ${s.config_path}. Restart the daemon to use the new settings.`
-        + (moved ? ` The app will then be at http://${s.api_addr}/ (sign in there with clubnode ui).` : '')
-      : `The daemon runs with these settings; this app is at http://${s.running_api_addr}/.`;
+    const overridden = [now.relay_capacity_from, now.api_addr_from].includes('flag');
+    const fromFile = [now.relay_capacity_from, now.api_addr_from].includes('file');
+    if (s.restart_needed) {
+      status.textContent = `${justSaved ? 'Saved' : 'Changed since the daemon started'} in ${s.config_path}. Restart the daemon to use the new settings.`
+        + (overridden ? ' A command-line flag given again still wins over the file.' : '')
+        + (moved ? ` The app will then be at http://${s.api_addr}/ (sign in there with clubnode ui).` : '');
+    } else if (overridden) {
+      status.textContent = `Command-line flags override ${s.config_path} for this run, as each field says; Save writes the file for the next start.`;
+    } else {
+      status.textContent = `The daemon runs with ${fromFile ? `the settings of ${s.config_path}` : 'the default settings'}; this app is at http://${s.running_api_addr}/.`;
+    }
   }
   api.settings().then(show).catch((err) => formError(form, err));
   return form;
+}
+
+// inEffect says what a setting is now and where it comes from.
+function inEffect(value, from, flag) {
+  const source = { file: 'from the config file', flag: `from the daemon's command line (${flag}), which overrides the config file`, default: 'the default' }[from];
+  return `In effect now: ${value}${source ? `, ${source}` : ''}.`;
+}
+
+function notificationsSection() {
+  const box = h('input', { type: 'checkbox', id: 'notifications', checked: notify.wanted() });
+  const note = h('p', { class: 'hint', id: 'notifications-status', role: 'status' });
+  box.addEventListener('change', async () => {
+    try {
+      const on = await notify.enable(box.checked);
+      note.textContent = on ? 'Notifications on in this browser.' : 'Notifications off.';
+    } catch (err) {
+      box.checked = false;
+      note.textContent = `Notifications stay off: ${err.message}.`;
+    }
+  });
+  return h('section', { class: 'card', 'aria-labelledby': 'notifications-heading' },
+    h('h2', { id: 'notifications-heading', text: 'Notifications' }),
+    h('label', { class: 'inline' }, box, ' Notify me when someone I follow starts a room or goes on stage, and when a room I asked to be reminded of starts'),
+    note);
 }
 
 function sessionSection() {
@@ -112,6 +155,6 @@ function sessionSection() {
 export function mount(main) {
   main.append(
     h('h1', { text: 'Settings' }),
-    h('div', { class: 'columns' }, h('div', {}, microphoneSection(), sessionSection()), nodeSection()));
+    h('div', { class: 'columns' }, h('div', {}, microphoneSection(), notificationsSection(), sessionSection()), nodeSection()));
   return {};
 }

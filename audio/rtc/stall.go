@@ -1,0 +1,95 @@
+package rtc
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// ErrStalled ends a link whose parent's RTP stopped and who then did not
+// answer a probe in time: a frozen process or a cut network, noticed long
+// before heartbeats or ICE would time out.
+var ErrStalled = errors.New("parent's RTP stalled and a probe went unanswered")
+
+// Watching the flow. Heartbeats come every heartbeatInterval and a parent
+// counts as lost after Timeout without one, so a silent death costs about a
+// second of audio. RTP comes every 20 ms while anyone speaks: when it stops
+// for Stall the child probes its parent on the signaling stream, and a
+// parent that does not answer within ProbeTimeout is lost. A stall whose
+// probe is answered (the speaker paused, or a link above this one broke and
+// is being repaired) costs nothing but the probe, and is probed once.
+//
+// A busy machine answers late, so the wait grows with the answers seen:
+// twice the slowest recent answer, from ProbeTimeout up to three times it
+// (past that a parent too slow to answer is as good as lost). Only the
+// numbered answer counts: a heartbeat sent before the parent froze may be
+// read late on a busy machine, long after its last RTP.
+
+// idleCheck is how often watchFlow looks while nothing flows (before the
+// first packet, or through a stall already answered): a stall is only
+// news once audio has come again.
+const idleCheck = 250 * time.Millisecond
+
+// watchFlow probes the parent when its RTP stalls and fails the link when
+// a probe goes unanswered. It runs until the link ends. It wakes when a
+// stall would be due, not on a fixed tick: about once per Stall while
+// audio flows, four times a second while none does.
+func (p *parentEnd) watchFlow() {
+	stall, wait := p.opts.Stall, p.opts.ProbeTimeout
+	if wait <= 0 {
+		wait = stall
+	}
+	step := max(stall/4, 5*time.Millisecond)
+	timer := time.NewTimer(step)
+	defer timer.Stop()
+	var (
+		slowest  time.Duration // slowest recent answer, decaying
+		seq      uint32        // last probe number used
+		pending  uint32        // probe in flight, 0 if none
+		episode  int64         // lastMedia when the pending probe went out
+		cleared  int64         // lastMedia of a stall whose probe was answered
+		probedAt time.Time     // when the pending probe went out
+	)
+	for {
+		select {
+		case <-p.ctx.Done():
+			return
+		case <-timer.C:
+		}
+		last := p.lastMedia.Load()
+		if last == 0 || last == cleared {
+			timer.Reset(idleCheck) // nothing flowed yet, or this stall was answered
+			continue
+		}
+		now := time.Now()
+		if pending != 0 {
+			switch {
+			case p.answered.Load() == pending:
+				cleared, pending = episode, 0
+				slowest = max(time.Unix(0, p.answeredAt.Load()).Sub(probedAt), slowest*7/8)
+			case last != episode:
+				pending = 0 // flowing again
+			case now.Sub(probedAt) > min(max(wait, 2*slowest), 3*wait):
+				p.fail(fmt.Errorf("%w: no RTP for %s, no answer for %s", ErrStalled,
+					now.Sub(time.Unix(0, last)).Round(time.Millisecond), now.Sub(probedAt).Round(time.Millisecond)))
+				return
+			}
+			timer.Reset(step)
+			continue
+		}
+		if due := time.Unix(0, last).Add(stall).Sub(now); due > 0 {
+			timer.Reset(max(due, time.Millisecond))
+			continue
+		}
+		seq++
+		if seq == 0 {
+			seq = 1
+		}
+		pending, episode, probedAt = seq, last, now
+		if err := p.send(signalFrame{Kind: kindProbe, Probe: pending}); err != nil {
+			p.fail(err)
+			return
+		}
+		timer.Reset(step)
+	}
+}

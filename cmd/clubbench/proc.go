@@ -1,0 +1,96 @@
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// clockTicks is USER_HZ, the unit of utime and stime in /proc/PID/stat:
+// 100 on every Linux this runs on.
+const clockTicks = 100
+
+// cpuTicks reads a process's user plus system CPU time, in clock ticks.
+func cpuTicks(pid int) (int64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, fmt.Errorf("cpu of %d: %w", pid, err)
+	}
+	// The command name may hold spaces; the fields after it are fixed.
+	s := string(data)
+	i := strings.LastIndexByte(s, ')')
+	if i < 0 {
+		return 0, fmt.Errorf("cpu of %d: odd stat line", pid)
+	}
+	f := strings.Fields(s[i+1:])
+	if len(f) < 13 {
+		return 0, fmt.Errorf("cpu of %d: short stat line", pid)
+	}
+	utime, err1 := strconv.ParseInt(f[11], 10, 64) // field 14
+	stime, err2 := strconv.ParseInt(f[12], 10, 64) // field 15
+	if err1 != nil || err2 != nil {
+		return 0, fmt.Errorf("cpu of %d: bad utime/stime", pid)
+	}
+	return utime + stime, nil
+}
+
+// rssBytes reads a process's resident set size.
+func rssBytes(pid int) (int64, error) {
+	f, err := os.Open(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0, fmt.Errorf("rss of %d: %w", pid, err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if rest, ok := strings.CutPrefix(sc.Text(), "VmRSS:"); ok {
+			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("rss of %d: %w", pid, err)
+			}
+			return kb << 10, nil
+		}
+	}
+	return 0, fmt.Errorf("rss of %d: no VmRSS", pid)
+}
+
+// cpuWindow measures what share of one core each of pids used between
+// begin and end.
+type cpuWindow struct {
+	start  time.Time
+	ticks  []int64
+	shares []float64 // per pid, after end: 1.0 is one whole core
+}
+
+func beginCPU(pids []int) *cpuWindow {
+	w := &cpuWindow{start: time.Now(), ticks: make([]int64, len(pids))}
+	for i, pid := range pids {
+		w.ticks[i], _ = cpuTicks(pid)
+	}
+	return w
+}
+
+func (w *cpuWindow) end(pids []int) []float64 {
+	wall := time.Since(w.start).Seconds()
+	w.shares = make([]float64, len(pids))
+	for i, pid := range pids {
+		t, err := cpuTicks(pid)
+		if err != nil {
+			continue
+		}
+		w.shares[i] = float64(t-w.ticks[i]) / clockTicks / wall
+	}
+	return w.shares
+}
+
+// loadAverage is the first figure of /proc/loadavg.
+func loadAverage() string {
+	data, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "?"
+	}
+	return strings.Join(strings.Fields(string(data))[:3], " ")
+}
