@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/url"
 	"strings"
 	"time"
 
@@ -24,8 +25,9 @@ const (
 	maxBootstrapLength = 256
 	nonceSize          = 16
 	// MaxInviteTextLength bounds the text form: the prefix and the base64 of
-	// the largest envelope.
-	MaxInviteTextLength = len(InvitePrefix) + (MaxInviteSize+2)/3*4
+	// the largest envelope, and room for a link around it.
+	MaxInviteTextLength = len(InvitePrefix) + (MaxInviteSize+2)/3*4 + maxLinkAround
+	maxLinkAround       = 1 << 10
 )
 
 // Invite lets someone join a network. A bearer invite (For is empty) is
@@ -40,6 +42,10 @@ type Invite struct {
 	Bootstrap    []string
 	For          peer.ID
 	Cert         *SignedCert
+	// inviter and network are set for the short form, which carries no
+	// chain; the long form takes them from InviterChain.
+	inviter peer.ID
+	network NetworkID
 }
 
 type inviteWire struct {
@@ -90,10 +96,20 @@ func (i *Invite) UnmarshalRecord(data []byte) error {
 }
 
 // Network is the network the invite is for.
-func (i *Invite) Network() NetworkID { return i.InviterChain.Network() }
+func (i *Invite) Network() NetworkID {
+	if i.InviterChain == nil {
+		return i.network
+	}
+	return i.InviterChain.Network()
+}
 
 // Inviter is the member who signed the invite.
-func (i *Invite) Inviter() peer.ID { return i.InviterChain.Member() }
+func (i *Invite) Inviter() peer.ID {
+	if i.InviterChain == nil {
+		return i.inviter
+	}
+	return i.InviterChain.Member()
+}
 
 // Bearer reports whether the invite is redeemed online by whoever holds it.
 func (i *Invite) Bearer() bool { return i.For == "" }
@@ -197,24 +213,90 @@ func ParseInvite(data []byte) (*SignedInvite, error) {
 
 // Text is the one-line form a person pastes into a chat.
 func (i *SignedInvite) Text() string {
+	if i.Short() {
+		return ShortInvitePrefix + base64.RawURLEncoding.EncodeToString(i.Bytes)
+	}
 	return InvitePrefix + base64.RawURLEncoding.EncodeToString(i.Bytes)
 }
 
-// ParseInviteText decodes a pasted token. Surrounding white space is ignored.
+// ParseInviteBytes decodes either form's bytes: the short form starts
+// with its form byte, which no envelope does.
+func ParseInviteBytes(data []byte) (*SignedInvite, error) {
+	if len(data) > 0 && data[0] == shortInviteForm {
+		return ParseShortInvite(data)
+	}
+	return ParseInvite(data)
+}
+
+// tokenError is what a person reads about a token they pasted: no decoder
+// internals, and what to do. errors.Is still finds the sentinels.
+type tokenError struct {
+	msg   string
+	cause []error
+}
+
+func (e *tokenError) Error() string   { return "invite token: " + e.msg }
+func (e *tokenError) Unwrap() []error { return e.cause }
+
+// FindInviteText finds the token in pasted text: the token itself, or an
+// invite link (…#/join/TOKEN, possibly percent-encoded) from a chat or a
+// QR code, at any host and port.
+func FindInviteText(text string) string {
+	text = strings.TrimSpace(text)
+	if strings.Contains(text, "%3A") || strings.Contains(text, "%3a") {
+		if u, err := url.PathUnescape(text); err == nil {
+			text = u
+		}
+	}
+	for _, prefix := range []string{InvitePrefix, ShortInvitePrefix} {
+		i := strings.Index(text, prefix)
+		if i < 0 {
+			continue
+		}
+		rest := text[i+len(prefix):]
+		end := strings.IndexFunc(rest, func(r rune) bool {
+			return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || r == '-' || r == '_')
+		})
+		if end >= 0 {
+			rest = rest[:end]
+		}
+		return prefix + rest
+	}
+	return text
+}
+
+// ParseInviteText decodes a pasted token in either form, or a link that
+// carries one. Its errors say what a person can do about them.
 func ParseInviteText(text string) (*SignedInvite, error) {
 	text = strings.TrimSpace(text)
 	if len(text) > MaxInviteTextLength {
-		return nil, fmt.Errorf("invite token: %w (%d characters, limit %d)", ErrTooLarge, len(text), MaxInviteTextLength)
+		return nil, &tokenError{fmt.Sprintf("it is too long (%d characters, limit %d)", len(text), MaxInviteTextLength), []error{ErrTooLarge}}
 	}
-	rest, ok := strings.CutPrefix(text, InvitePrefix)
+	text = FindInviteText(text)
+	rest, ok := strings.CutPrefix(text, ShortInvitePrefix)
 	if !ok {
-		return nil, fmt.Errorf("invite token: %w: it does not start with %q", ErrMalformed, InvitePrefix)
+		if rest, ok = strings.CutPrefix(text, InvitePrefix); !ok {
+			return nil, &tokenError{fmt.Sprintf("this is not a clubnode invite: a token starts with %q", ShortInvitePrefix), []error{ErrMalformed}}
+		}
 	}
 	data, err := base64.RawURLEncoding.DecodeString(rest)
 	if err != nil {
-		return nil, fmt.Errorf("invite token: %w: truncated or corrupted text: %v", ErrMalformed, err)
+		// Only the token's own characters were kept: what fails to
+		// decode is a token of the wrong length, most often cut.
+		return nil, &tokenError{ErrCutOff.Error(), []error{ErrMalformed, ErrCutOff}}
 	}
-	return ParseInvite(data)
+	inv, err := ParseInviteBytes(data)
+	switch {
+	case err == nil:
+		return inv, nil
+	case errors.Is(err, ErrCutOff):
+		return nil, &tokenError{ErrCutOff.Error(), []error{ErrMalformed, ErrCutOff}}
+	case errors.Is(err, ErrBadSignature):
+		return nil, &tokenError{ErrAltered.Error(), []error{ErrBadSignature, ErrAltered}}
+	case errors.Is(err, ErrMalformed):
+		return nil, &tokenError{"it looks cut off or damaged: copy all of it", []error{ErrMalformed, ErrCutOff}}
+	}
+	return nil, err
 }
 
 // ID names the invite in the inviter's ledger of uses.

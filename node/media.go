@@ -278,29 +278,21 @@ func (n *Node) firstAudio(start time.Time) func() {
 	}
 }
 
-// playMix mixes and sends one frame every 20 ms until done.
+// playMix mixes and sends one frame every 20 ms until done; frames a busy
+// machine held back are mixed and sent at once (audio.EveryFrame), so the
+// listener's stream keeps the pace of the speakers'.
 func (n *Node) playMix(room rooms.RoomID, mix *audio.Mixer, enc *audio.Encoder, track sampleWriter, done <-chan struct{}) {
 	pcm := make([]int16, audio.FrameSamples)
-	tick := time.NewTicker(audio.FrameDuration)
-	defer tick.Stop()
-	for {
-		select {
-		case <-n.media.ctx.Done():
-			return
-		case <-done:
-			return
-		case now := <-tick.C:
-			n.media.setLevels(room, mix.Next(now, pcm))
-			pkt, err := enc.Encode(pcm)
-			if err != nil {
-				n.log.Warn("encode mix", "room", room, "err", err)
-				return
-			}
-			if err := track.WriteSample(media.Sample{Data: pkt, Duration: audio.FrameDuration}); err != nil {
-				return
-			}
+	// It ends when the listener goes or the mix cannot be encoded (logged).
+	_ = audio.EveryFrame(n.media.ctx, done, func(now time.Time) error {
+		n.media.setLevels(room, mix.Next(now, pcm))
+		pkt, err := enc.Encode(pcm)
+		if err != nil {
+			n.log.Warn("encode mix", "room", room, "err", err)
+			return err
 		}
-	}
+		return track.WriteSample(media.Sample{Data: pkt, Duration: audio.FrameDuration})
+	})
 }
 
 type sampleWriter interface {

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -60,6 +61,9 @@ type Config struct {
 	// LogLevel, if set, is the level Logger's handler follows: the API
 	// changes it at run time. Nil leaves the level to the handler.
 	LogLevel *slog.LevelVar
+	// LabInternet are documentation ranges to take for the public
+	// Internet (netns labs only; see p2p.NATConfig).
+	LabInternet []netip.Prefix
 }
 
 // Node is a running clubnode.
@@ -72,9 +76,10 @@ type Node struct {
 	// rooms is nil until the node is a member; it is set once, by create
 	// or join, while the API (the event stream among others) reads it.
 	rooms  atomic.Pointer[roomnet.Service]
-	rtc    *rtc.API    // the rooms' audio between nodes
-	media  *localMedia // WHIP and WHEP sessions of local clients
-	web    *webUI      // the browser app: sessions, event stream (ui.go)
+	rtc    *rtc.API     // the rooms' audio between nodes
+	turn   *turnService // the TURN server of a public node, or nil
+	media  *localMedia  // WHIP and WHEP sessions of local clients
+	web    *webUI       // the browser app: sessions, event stream (ui.go)
 	api    net.Listener
 	limits apiLimits // the local API server's timeouts and caps (apiserver.go)
 	token  string
@@ -194,7 +199,8 @@ func (n *Node) start() error {
 		return err
 	}
 	n.key = key
-	rtcCfg := rtc.Config{Logger: n.cfg.Logger, LoopbackOnly: n.cfg.MediaLoopbackOnly}
+	rtcCfg := rtc.Config{Logger: n.cfg.Logger, LoopbackOnly: n.cfg.MediaLoopbackOnly,
+		ICEServers: iceServers(n.cfg.Settings.ICEServers), ICEServersFor: n.linkICEServers}
 	if n.rtc, err = rtc.NewAPI(rtcCfg); err != nil {
 		return fmt.Errorf("media: %w", err)
 	}
@@ -219,8 +225,12 @@ func (n *Node) start() error {
 		HelloTimeout:      n.cfg.HelloTimeout,
 		DiscoveryInterval: n.cfg.DiscoveryInterval,
 		Now:               n.cfg.Now,
+		NAT:               n.natConfig(),
 	})
 	if err != nil {
+		return err
+	}
+	if err := n.startTURN(); err != nil {
 		return err
 	}
 	chain, err := n.store.chain(ctx)
@@ -279,6 +289,11 @@ func (n *Node) enter(ctx context.Context, chain *identity.Chain, extra []peer.Ad
 	known = append(known, joinBoot...)
 	known = append(known, n.configBootstrap()...)
 	known = append(known, extra...)
+	// Always-on nodes among them (and the relays behind members' circuit
+	// addresses) carry this node's relay reservations when it is private.
+	n.p2p.AddRelays(joinBoot...)
+	n.p2p.AddRelays(n.configBootstrap()...)
+	n.p2p.AddRelays(extra...)
 	// A profile change waits until the network is entered with the
 	// profile signed here, and then signs on top of it.
 	n.profileMu.Lock()
@@ -412,6 +427,7 @@ func (n *Node) Close() error {
 			svc.Close()
 		}
 		if n.p2p != nil {
+			n.closeTURN()
 			errs = append(errs, n.p2p.Close())
 		}
 		if n.cfg.Datastore != nil {

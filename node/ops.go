@@ -97,7 +97,7 @@ func (n *Node) CreateInvite(ctx context.Context, req apiv1.CreateInviteRequest) 
 		boot = append(boot, a.String())
 	}
 	now := n.cfg.Now()
-	inv, err := identity.NewInvite(n.key, chain, identity.InviteOptions{Uses: req.Uses, Expires: now.Add(lifetime),
+	inv, err := n.newInvite(chain, identity.InviteOptions{Uses: req.Uses, Expires: now.Add(lifetime),
 		For: forID, Bootstrap: boot}, now)
 	if err != nil {
 		return apiv1.Invite{}, invalid("%w", err)
@@ -330,10 +330,10 @@ func (n *Node) Peers(context.Context) ([]apiv1.Peer, error) {
 	out := []apiv1.Peer{}
 	for _, p := range h.Network().Peers() {
 		conns := h.Network().ConnsToPeer(p)
-		if len(conns) == 0 || h.Network().Connectedness(p) != network.Connected {
+		if c := h.Network().Connectedness(p); len(conns) == 0 || c != network.Connected && c != network.Limited {
 			continue
 		}
-		out = append(out, apiv1.Peer{PeerID: p.String(), Addr: conns[0].RemoteMultiaddr().String(), Member: n.p2p.Connected(p)})
+		out = append(out, peerOf(h, p, conns, n.p2p.Connected(p)))
 	}
 	return out, nil
 }

@@ -332,6 +332,39 @@ func (s *store) UseInvite(inv *identity.SignedInvite, redeemer peer.ID) error {
 	return s.putJSON(ctx, k, rec)
 }
 
+// InviteUsesLeft is p2p's Ledger: the uses an invite this node issued
+// has left.
+func (s *store) InviteUsesLeft(inv *identity.SignedInvite, redeemer peer.ID) (int, error) {
+	s.inviteMu.Lock()
+	defer s.inviteMu.Unlock()
+	rec, err := s.inviteRecord(inv)
+	if err != nil {
+		return 0, err
+	}
+	for _, p := range rec.UsedBy {
+		if p == redeemer.String() {
+			return 1, nil
+		}
+	}
+	return max(0, rec.Uses-len(rec.UsedBy)), nil
+}
+
+func (s *store) inviteRecord(inv *identity.SignedInvite) (inviteRecord, error) {
+	k := prefInvites.ChildString(inv.ID())
+	data, err := s.get(context.Background(), k)
+	if err != nil {
+		return inviteRecord{}, err
+	}
+	if data == nil {
+		return inviteRecord{}, errors.New("invite token: this node has no record of issuing it")
+	}
+	var rec inviteRecord
+	if err := json.Unmarshal(data, &rec); err != nil {
+		return inviteRecord{}, fmt.Errorf("invite ledger entry %s: %w", k, err)
+	}
+	return rec, nil
+}
+
 func (s *store) invites(ctx context.Context) (map[string]inviteRecord, error) {
 	out := map[string]inviteRecord{}
 	err := s.each(ctx, prefInvites, func(key string, v []byte) {

@@ -58,6 +58,7 @@ func TestWebUIFirefox(t *testing.T) {
 		return ff.Eval(ctx, fmt.Sprintf(`(() => { const el = document.querySelector('#invite-token');
 			el.value = %q; el.dispatchEvent(new Event('input', {bubbles: true})); })()`, inv.Token), nil)
 	})
+	ff.waitFor(t, "who invites B to which network", contains(textOf("#invite-preview"), "Alice invites you to Night Owls"))
 	ff.do(t, "B joins", func(ctx context.Context) error { return ff.Click(ctx, "#join-button") })
 	ff.waitFor(t, "B's hallway", contains(textOf("h1"), "Hallway"))
 
@@ -115,7 +116,7 @@ func TestWebUIFirefox(t *testing.T) {
 
 	// Alice's node hears Bob's microphone: her own voice is not in what
 	// her node plays her, so the recording is Bob's tone alone.
-	heard := startListen(t, cli, a, room.ID, 3*time.Second)(t)
+	heard := startListen(t, cli, a, room.ID).record(t, 0, listenDelay+3*time.Second)
 	level, toneShare := toneIn(heard, 1000)
 	t.Logf("Alice's recording of Firefox's microphone: RMS %.3f, %.0f%% of it a 1 kHz tone", level, 100*toneShare)
 	if level < 0.01 || toneShare < 0.5 {

@@ -18,6 +18,7 @@ import (
 
 	"github.com/chromedp/chromedp"
 
+	"github.com/clubnode/clubnode/audio"
 	"github.com/clubnode/clubnode/audio/audiotest"
 	"github.com/clubnode/clubnode/internal/testutil"
 	"github.com/clubnode/clubnode/node/apiv1"
@@ -61,27 +62,32 @@ func TestWebUITwoNodes(t *testing.T) {
 	// A makes an invite on the profile page: token, link and QR code.
 	do(t, tabA, "A opens the profile", chromedp.Click(chromedp.CSS(`#nav a[data-route="profile"]`)))
 	do(t, tabA, "A creates an invite", chromedp.Click(chromedp.CSS("#create-invite")))
-	waitFor(t, tabA, "the invite", `document.querySelector('#invite-token-out')?.value.startsWith('clubnode-invite:')`)
+	waitFor(t, tabA, "the invite", `document.querySelector('#invite-token-out')?.value.startsWith('clubnode:')`)
 	token := eval[string](t, tabA, `document.querySelector('#invite-token-out').value`)
 	link := eval[string](t, tabA, `document.querySelector('#invite-link').href`)
-	if want := "http://127.0.0.1:7700/#/join/" + token; link != want {
-		t.Errorf("invite link %q, want %q", link, want)
+	if want := a.url + "/#/join/" + token; link != want {
+		t.Errorf("invite link %q, want %q: this app's address, the token in the fragment", link, want)
 	}
-	checkInviteQR(t, tabA, link)
+	checkInviteQR(t, tabA, token)
 	checkAccessibleNames(t, tabA, "profile")
 	screenshotOf(t, tabA, shots, "invite.png", `form[aria-labelledby="invite-heading"]`)
 
-	// B opens A's invite link (on B's own node) before signing in: the app
-	// keeps the token through sign-in and offers it in the join form.
+	// B opens A's invite link (at B's own node's port: the fragment works
+	// in any app) before signing in: the app keeps the token through
+	// sign-in, offers it in the join form and says what it is.
 	inviteOnB := b.url + "/#/join/" + url.PathEscape(token)
 	do(t, tabB, "B opens the invite link", chromedp.Navigate(inviteOnB))
 	waitFor(t, tabB, "the sign-in view", contains(textOf("main"), "clubnode ui"))
+	screenshot(t, tabB, shots, "invitee-1-link.png")
 	do(t, tabB, "B signs in", chromedp.Navigate(b.loginURL(t)))
 	waitFor(t, tabB, "B's join form with the invite", `document.querySelector('#invite-token')?.value === `+sel(token))
-	do(t, tabB, "B joins",
-		chromedp.SetValue(chromedp.CSS("#me-name"), "Bob"),
-		chromedp.Click(chromedp.CSS("#join-button")))
+	waitFor(t, tabB, "who invites B to which network", contains(textOf("#invite-preview"), "Alice invites you to Night Owls")+
+		` && `+contains(textOf("#invite-preview"), "It lets one person in"))
+	do(t, tabB, "B gives a name", chromedp.SetValue(chromedp.CSS("#me-name"), "Bob"))
+	screenshot(t, tabB, shots, "invitee-2-preview.png")
+	do(t, tabB, "B joins", chromedp.Click(chromedp.CSS("#join-button")))
 	waitFor(t, tabB, "B's hallway", contains(textOf("h1"), "Hallway"))
+	screenshot(t, tabB, shots, "invitee-3-joined.png")
 
 	// B wears a headset: voice processing off in Settings, so what B's
 	// microphone hears reaches the room as it is (and Carol's recording
@@ -188,7 +194,7 @@ func TestWebUITwoNodes(t *testing.T) {
 	// Carol records the room with `clubnode listen` while B talks. B walks
 	// off to the hallway meanwhile: the room goes on playing and B's
 	// microphone on sending, and a bar says which room B is in.
-	record := startListen(t, cli, c, roomID, voiceLoop+voiceLoop+2*time.Second)
+	record := startListen(t, cli, c, roomID)
 	do(t, tabB, "B walks to the hallway", chromedp.Click(chromedp.CSS(`#nav a[data-route="hallway"]`)))
 	waitFor(t, tabB, "the room's bar in B's hallway", contains(textOf("#now-in"), "Late-night Go")+` && `+
 		contains(textOf("#now-in"), "microphone live"))
@@ -218,13 +224,43 @@ func TestWebUITwoNodes(t *testing.T) {
 		t.Errorf("host's menu on an unmuted speaker: %v; A's state: %s", items,
 			eval[string](t, tabA, fmt.Sprintf(`JSON.stringify({stage: window.clubnodeState.rooms.get(%s).stage, actions: window.clubnodeState.rooms.get(%s).actions})`, sel(roomID), sel(roomID))))
 	}
+	// The room changes while the menu is open (Carol lowers her hand): the
+	// stage is drawn again, and the focus stays on the menu's first item.
+	if _, err := c.RoomAction(ctx, roomID, apiv1.ActionHandDown, apiv1.RoomActionRequest{}); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, tabA, "Carol's hand gone from A's list", fmt.Sprintf(`!document.querySelector('#hands [data-invite=%s]')`, sel(c.ID().String())))
+	if got := eval[string](t, tabA, `document.activeElement.dataset.action || document.activeElement.outerHTML`); got != "mute" {
+		t.Errorf("after the room changed under the open menu, the focus is on %s, want the menu's first item (mute)", got)
+	}
 	do(t, tabA, "A closes the menu", chromedp.KeyEvent("\x1b"))
-	waitFor(t, tabA, "the menu closed", fmt.Sprintf(`document.querySelector(%s).getAttribute('aria-expanded') === 'false'`, sel(menuButton)))
+	waitFor(t, tabA, "the menu closed, the focus on its button", fmt.Sprintf(`document.querySelector(%[1]s).getAttribute('aria-expanded') === 'false' && document.activeElement === document.querySelector(%[1]s)`, sel(menuButton)))
 
 	// Carol's recording carries B's voice: the file B's microphone plays,
-	// found somewhere in the loop (the recording spans two loops, so one
-	// whole loop lies inside it at a lag under one loop).
-	heard := record(t)
+	// found somewhere in the loop. A's page switched A's microphone off,
+	// but on a busy machine what it sent before can still be on its way
+	// (A plays the same speech): the recording counts from the moment
+	// Carol's node has mixed nothing of A's for a second, plus listen's
+	// buffer. It then spans two loops, so one whole loop lies inside it at
+	// a lag under one loop.
+	var quietSince time.Time
+	heardB := false
+	testutil.Eventually(t, 30*time.Second, func() error {
+		levels := c.AudioLevels(roomID)
+		if _, a := levels[idA]; a || quietSince.IsZero() {
+			quietSince, heardB = time.Now(), false
+			return errors.New("Carol's node still mixes A's microphone")
+		}
+		if _, b := levels[idB]; b {
+			heardB = true
+		}
+		if time.Since(quietSince) < time.Second || !heardB {
+			return errors.New("Carol's node has not mixed B alone for a second yet")
+		}
+		return nil
+	})
+	onlyB := record.samples() + int(listenDelay/audio.FrameDuration)*audio.FrameSamples
+	heard := record.record(t, onlyB, 2*voiceLoop+time.Second)
 	corr, lag := audiotest.Match(voice, heard, voiceLoop+200*time.Millisecond)
 	t.Logf("Carol's recording (%s) against B's microphone file: correlation %.3f at lag %s (threshold %.2f)",
 		time.Duration(len(heard))*time.Second/48000, corr, lag, audiotest.MatchThreshold)
@@ -288,22 +324,52 @@ func checkVoiceProcessing(t *testing.T, tab context.Context, who string, want bo
 // speech for Match to tell it apart from other speech.
 const voiceLoop = 3 * time.Second
 
-// startListen runs `clubnode listen ROOM --output out.wav --duration d`
-// against node n, as a user on n's computer would, and returns a function
-// that waits for it and reads the recording.
-func startListen(t *testing.T, cli string, n *uiNode, room string, d time.Duration) func(*testing.T) []int16 {
+// listenDelay is clubnode listen's jitter buffer (its --delay default):
+// a recording starts with that much silence.
+const listenDelay = time.Second
+
+// startListen runs `clubnode listen ROOM --output out.wav` against node n,
+// as a user on n's computer would.
+func startListen(t *testing.T, cli string, n *uiNode, room string) *listenRun {
 	t.Helper()
 	out := filepath.Join(t.TempDir(), "recording.wav")
-	run := startCLI(t, cli, n, "listen", room, "--output", out, "--duration", d.String())
-	return func(t *testing.T) []int16 {
-		t.Helper()
-		run.wait(t, d+20*time.Second)
-		pcm, err := audiotest.ReadWAV(out)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return pcm
+	return &listenRun{out: out, run: startCLI(t, cli, n, "listen", room, "--output", out, "--duration", "5m")}
+}
+
+// listenRun is a `clubnode listen` recording into a WAV file.
+type listenRun struct {
+	out string
+	run *cliRun
+}
+
+// samples is how many samples the recording holds so far.
+func (l *listenRun) samples() int {
+	fi, err := os.Stat(l.out)
+	if err != nil || fi.Size() < 44 {
+		return 0
 	}
+	return int(fi.Size()-44) / 2 // the WAV header, then 16-bit samples
+}
+
+// record waits until the recording holds d of audio past sample from,
+// stops it with Ctrl-C and returns what it holds from there. Measured in
+// audio, not in the time since the command started, the recording holds d
+// however long joining took on a busy machine.
+func (l *listenRun) record(t *testing.T, from int, d time.Duration) []int16 {
+	t.Helper()
+	want := from + int(d/audio.FrameDuration)*audio.FrameSamples
+	testutil.Eventually(t, d+30*time.Second, func() error {
+		if got := l.samples(); got < want {
+			return fmt.Errorf("the recording holds %d samples, want %d", got, want)
+		}
+		return nil
+	})
+	l.run.stop(t)
+	pcm, err := audiotest.ReadWAV(l.out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pcm[min(from, len(pcm)):]
 }
 
 // cliRun is a clubnode command running in the background.
@@ -361,7 +427,8 @@ func (r *cliRun) stop(t *testing.T) {
 }
 
 // checkInviteQR decodes the invite's QR code from a screenshot with
-// zbarimg (Debian's zbar-tools) and compares it with the link.
+// zbarimg (Debian's zbar-tools) and compares it with the token's text
+// form, which the node draws.
 func checkInviteQR(t *testing.T, tab context.Context, link string) {
 	t.Helper()
 	zbar, err := exec.LookPath("zbarimg")
@@ -371,6 +438,7 @@ func checkInviteQR(t *testing.T, tab context.Context, link string) {
 	}
 	ctx, cancel := context.WithTimeout(tab, 10*time.Second)
 	defer cancel()
+	waitFor(t, tab, "the QR code", `document.querySelector('svg.qr')`)
 	png, err := chromedp.Run(ctx, chromedp.Screenshot(chromedp.CSS("svg.qr")))
 	if err != nil {
 		t.Fatalf("screenshot of the QR code: %v", err)
@@ -387,7 +455,7 @@ func checkInviteQR(t *testing.T, tab context.Context, link string) {
 		t.Fatal(err)
 	}
 	if got := strings.TrimSpace(string(out)); got != link {
-		t.Fatalf("QR code says %q, want the invite link %q", got, link)
+		t.Fatalf("QR code says %q, want the invite token %q", got, link)
 	}
 }
 

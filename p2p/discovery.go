@@ -37,6 +37,9 @@ func (n *Node) startDiscovery(ctx context.Context, st *netState, known []peer.Ad
 		return fmt.Errorf("start DHT: %w", err)
 	}
 	st.stops = append(st.stops, kad.Close)
+	n.mu.Lock()
+	st.kad = kad
+	n.mu.Unlock()
 	disc := drouting.NewRoutingDiscovery(kad)
 	ns := rendezvous(st.network())
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -15,6 +16,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/clubnode/clubnode/identity"
+	"github.com/clubnode/clubnode/internal/testutil"
 )
 
 func TestMain(m *testing.M) {
@@ -48,6 +50,17 @@ func (l *memLedger) UseInvite(inv *identity.SignedInvite, redeemer peer.ID) erro
 	}
 	l.uses[inv.ID()] = append(used, redeemer)
 	return nil
+}
+
+func (l *memLedger) InviteUsesLeft(inv *identity.SignedInvite, redeemer peer.ID) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, p := range l.uses[inv.ID()] {
+		if p == redeemer {
+			return 1, nil
+		}
+	}
+	return inv.Uses - len(l.uses[inv.ID()]), nil
 }
 
 type recorder struct {
@@ -165,4 +178,22 @@ func notConnected(n *Node, p peer.ID) func() error {
 		}
 		return nil
 	}
+}
+
+// meshed waits until a's membership topic lists b as a subscriber, so a
+// message a publishes once reaches b: a verified connection alone does
+// not say that pubsub has exchanged subscriptions yet, and a revocation
+// published before that misses b until they meet again.
+func meshed(t *testing.T, a, b *Node) {
+	t.Helper()
+	testutil.Eventually(t, 15*time.Second, func() error {
+		st, err := a.state()
+		if err != nil {
+			return err
+		}
+		if !slices.Contains(st.topic.ListPeers(), b.ID()) {
+			return fmt.Errorf("%s does not list %s on %s yet", a.ID(), b.ID(), st.topic.String())
+		}
+		return nil
+	})
 }

@@ -48,8 +48,12 @@ func (n *Node) onConnected(c network.Conn) {
 	p := c.RemotePeer()
 	if _, err := n.state(); err != nil {
 		// Not a member: this node only dials out to redeem an invite, and
-		// has nothing to offer peers that dial in.
-		if c.Stat().Direction == network.DirInbound {
+		// has nothing to offer peers that dial in, except the inviter
+		// punching a hole to it (DCUtR dials both ways).
+		n.mu.Lock()
+		inviter := n.redeemingAt == p
+		n.mu.Unlock()
+		if c.Stat().Direction == network.DirInbound && !inviter {
 			n.goFn(func(context.Context) { _ = n.host.Network().ClosePeer(p) })
 		}
 		return

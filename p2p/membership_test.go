@@ -234,6 +234,7 @@ func TestRevocation(t *testing.T) {
 				}
 				return nil
 			})
+			meshed(t, a, c)
 
 			m, _ := a.Member(b.ID())
 			rev, err := identity.Revoke(a.cfg.Key, m.Chain, withInvitees, a.InviteesOf(b.ID()), time.Now())

@@ -35,6 +35,9 @@ type Ledger interface {
 	// when the invite has no uses left. A redeemer that already used the
 	// invite may redeem again without using it up further.
 	UseInvite(inv *identity.SignedInvite, redeemer peer.ID) error
+	// InviteUsesLeft says how many more nodes may join with inv; a
+	// redeemer that already used it counts as having one left.
+	InviteUsesLeft(inv *identity.SignedInvite, redeemer peer.ID) (int, error)
 }
 
 // Events tells the node's owner what it must persist. Calls come from
@@ -75,6 +78,8 @@ type Config struct {
 	// resource manager, and relay, hole punching and AutoNAT when they
 	// run); nil turns libp2p's metrics off.
 	Metrics prometheus.Registerer
+	// NAT configures reachability, the relay service and relays (nat.go).
+	NAT NATConfig
 }
 
 func (c *Config) setDefaults() error {
@@ -110,7 +115,7 @@ func (c *Config) setDefaults() error {
 	if c.Now == nil {
 		c.Now = time.Now
 	}
-	return nil
+	return c.NAT.setDefaults()
 }
 
 // Node is a libp2p host with clubnode's membership gate in front of it.
@@ -140,6 +145,12 @@ type Node struct {
 	unproven unprovenPeers      // inbound peers still to prove membership
 	boots    map[peer.ID]string // each member's start it last said hello from
 	boot     [8]byte            // this start's, told in hello
+	// redeemingAt is the inviter this node (not a member yet) redeems an
+	// invite at: its inbound connections (a punched hole) are kept.
+	redeemingAt peer.ID
+
+	reach  string   // ReachPublic or ReachPrivate
+	relays relaySet // AutoRelay's candidates
 }
 
 // New starts a libp2p host listening on cfg.ListenAddrs.
@@ -166,7 +177,14 @@ func New(cfg Config) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connection manager: %w", err)
 	}
-	h, err := libp2p.New(
+	if n.relays.self, err = peer.IDFromPrivateKey(cfg.Key); err != nil {
+		return nil, fmt.Errorf("p2p: peer ID: %w", err)
+	}
+	natOpts, err := n.natOptions()
+	if err != nil {
+		return nil, err
+	}
+	h, err := libp2p.New(append([]libp2p.Option{
 		libp2p.Identity(cfg.Key),
 		libp2p.ListenAddrStrings(cfg.ListenAddrs...),
 		libp2p.Transport(tcp.NewTCPTransport),
@@ -178,11 +196,12 @@ func New(cfg Config) (*Node, error) {
 		libp2p.ConnectionGater(n.gater),
 		libp2p.UserAgent("clubnode"),
 		metricsOption(cfg.Metrics),
-	)
+	}, natOpts...)...)
 	if err != nil {
 		return nil, fmt.Errorf("start libp2p host: %w", err)
 	}
 	n.host = h
+	n.initRelaySet()
 	if n.gated, n.events, err = newMemberHost(n); err != nil {
 		h.Close()
 		return nil, err
@@ -210,7 +229,7 @@ func New(cfg Config) (*Node, error) {
 		ConnectedF:    func(_ network.Network, c network.Conn) { n.onConnected(c) },
 		DisconnectedF: func(_ network.Network, c network.Conn) { n.onDisconnected(c.RemotePeer()) },
 	})
-	n.log.Info("libp2p host started", "peer", h.ID(), "addrs", h.Addrs())
+	n.log.Info("libp2p host started", "peer", h.ID(), "addrs", h.Addrs(), "reachability", n.reach)
 	return n, nil
 }
 

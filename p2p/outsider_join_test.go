@@ -167,6 +167,15 @@ func TestRevokedMemberCannotBackdateAnInvite(t *testing.T) {
 	join(t, b, bearerInvite(t, a, 1))
 	join(t, c, bearerInvite(t, b, 1))
 	testutil.Eventually(t, 15*time.Second, knowsMembers(a, b.ID(), c.ID()))
+	// C joined through B: until C has found A too, B (about to be cut off)
+	// is its only way to hear the revocation.
+	testutil.Eventually(t, 15*time.Second, func() error {
+		if !a.isVerified(c.ID()) {
+			return errors.New("A and C not connected yet")
+		}
+		return nil
+	})
+	meshed(t, a, c)
 
 	m, _ := a.Member(b.ID())
 	rev, err := identity.Revoke(a.cfg.Key, m.Chain, false, a.InviteesOf(b.ID()), time.Now())

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 
+	dht "github.com/libp2p/go-libp2p-kad-dht"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/peer"
 
@@ -40,6 +41,7 @@ type netState struct {
 	revoked *identity.SignedRevocation // set when this node itself is revoked
 	limits  *authorLimits              // membership gossip per author
 
+	kad      *dht.IpfsDHT // the members' DHT, once discovery runs
 	topic    *pubsub.Topic
 	cancelFn context.CancelFunc
 	stops    []func() error

@@ -19,6 +19,10 @@ type Admission struct {
 	Followed bool
 	// Ticket is the room ticket the joiner presented (closed rooms), or nil.
 	Ticket *SignedTicket
+	// Pass is the supporter pass the joiner presented (supporters' rooms),
+	// or nil; PassRevoked says its issuer withdrew it.
+	Pass        *SignedPass
+	PassRevoked bool
 	// BlockedBy lists peers known to have blocked the joiner. A block by
 	// any moderator of the room, the host included, keeps the joiner out.
 	BlockedBy []peer.ID
@@ -193,6 +197,16 @@ func join(s *State, p peer.ID, adm Admission, now time.Time) error {
 			return fmt.Errorf("%w: this is a closed room and %s has no ticket", ErrNotAdmitted, p)
 		}
 		if err := adm.Ticket.Check(s.Room, p, now, s.Host, s.Creator); err != nil {
+			return fmt.Errorf("%w: %w", ErrNotAdmitted, err)
+		}
+	case TypeSupporters:
+		if adm.Pass == nil {
+			return fmt.Errorf("%w: this room is for the host's supporters and %s has no supporter pass", ErrNotAdmitted, p)
+		}
+		if adm.PassRevoked {
+			return fmt.Errorf("%w: %s's supporter pass was revoked", ErrNotAdmitted, p)
+		}
+		if err := adm.Pass.Check(p, now, s.Host, s.Creator); err != nil {
 			return fmt.Errorf("%w: %w", ErrNotAdmitted, err)
 		}
 	}

@@ -288,7 +288,7 @@ func visible(a *Announcement, v Viewer, now time.Time) bool {
 		return true
 	}
 	switch a.Type {
-	case TypeOpen:
+	case TypeOpen, TypeSupporters:
 		return true
 	case TypeSocial:
 		return v.FollowedIn(a)

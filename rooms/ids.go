@@ -84,9 +84,12 @@ const (
 	TypeSocial
 	// TypeClosed: holders of a room ticket signed by the host or creator.
 	TypeClosed
+	// TypeSupporters: holders of a supporter pass signed by the host or
+	// creator. Every member sees the room listed; only supporters get in.
+	TypeSupporters
 )
 
-var roomTypeNames = [...]string{TypeOpen: "open", TypeSocial: "social", TypeClosed: "closed"}
+var roomTypeNames = [...]string{TypeOpen: "open", TypeSocial: "social", TypeClosed: "closed", TypeSupporters: "supporters"}
 
 func (t RoomType) String() string {
 	if t.valid() {
@@ -95,16 +98,16 @@ func (t RoomType) String() string {
 	return fmt.Sprintf("type(%d)", uint8(t))
 }
 
-func (t RoomType) valid() bool { return t >= TypeOpen && t <= TypeClosed }
+func (t RoomType) valid() bool { return t >= TypeOpen && t <= TypeSupporters }
 
-// ParseRoomType reads "open", "social" or "closed".
+// ParseRoomType reads "open", "social", "closed" or "supporters".
 func ParseRoomType(s string) (RoomType, error) {
-	for t := TypeOpen; t <= TypeClosed; t++ {
+	for t := TypeOpen; t <= TypeSupporters; t++ {
 		if roomTypeNames[t] == s {
 			return t, nil
 		}
 	}
-	return 0, fmt.Errorf("room type %q: want open, social or closed", s)
+	return 0, fmt.Errorf("room type %q: want open, social, closed or supporters", s)
 }
 
 // Status is where a room is in its life. It only moves forward:

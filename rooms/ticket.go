@@ -7,6 +7,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/record"
 
 	"github.com/clubnode/clubnode/internal/wire"
 )
@@ -76,18 +77,12 @@ func (t *Ticket) UnmarshalRecord(data []byte) error {
 
 // IssueTicket signs a ticket for holder to room, valid until expires.
 func IssueTicket(key crypto.PrivKey, room RoomID, holder peer.ID, expires, now time.Time) (*SignedTicket, error) {
-	issuer, err := signerOf(key)
+	issuer, err := checkIssue("room ticket", key, holder, expires, now)
 	if err != nil {
-		return nil, fmt.Errorf("room ticket: %w", err)
+		return nil, err
 	}
-	if !room.valid() || holder == "" {
-		return nil, fmt.Errorf("room ticket: %w: room %q, holder %q", ErrMalformed, room, holder)
-	}
-	if err := checkTimes(expires); err != nil {
-		return nil, fmt.Errorf("room ticket: %w", err)
-	}
-	if !expires.After(now) {
-		return nil, fmt.Errorf("room ticket: expiry %s is not in the future", expires.Format(time.RFC3339))
+	if !room.valid() {
+		return nil, fmt.Errorf("room ticket: %w: room %q", ErrMalformed, room)
 	}
 	t := Ticket{Room: room, Holder: holder, Issuer: issuer, Expires: roundTime(expires)}
 	data, err := seal(&t, key)
@@ -97,16 +92,44 @@ func IssueTicket(key crypto.PrivKey, room RoomID, holder peer.ID, expires, now t
 	return &SignedTicket{Ticket: t, Bytes: data}, nil
 }
 
+// checkIssue checks what every issued object (ticket, pass) needs: a
+// signer, a holder, an expiry in the future. It returns the signer.
+func checkIssue(what string, key crypto.PrivKey, holder peer.ID, expires, now time.Time) (peer.ID, error) {
+	issuer, err := signerOf(key)
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", what, err)
+	}
+	if holder == "" {
+		return "", fmt.Errorf("%s: %w: no holder", what, ErrMalformed)
+	}
+	if err := checkTimes(expires); err != nil {
+		return "", fmt.Errorf("%s: %w", what, err)
+	}
+	if !expires.After(now) {
+		return "", fmt.Errorf("%s: expiry %s is not in the future", what, expires.Format(time.RFC3339))
+	}
+	return issuer, nil
+}
+
+// openIssued opens an issued object's envelope and checks that its
+// issuer signed it.
+func openIssued(what string, data []byte, limit int, rec record.Record, issuer func() peer.ID) error {
+	signer, err := open(what, data, limit, rec)
+	if err != nil {
+		return err
+	}
+	if signer != issuer() {
+		return fmt.Errorf("%s: %w: signed by %s, but issued by %s", what, ErrBadSignature, signer, issuer())
+	}
+	return nil
+}
+
 // ParseTicket verifies and decodes a ticket. Whether it opens a given room
 // for a given peer now is Check's question.
 func ParseTicket(data []byte) (*SignedTicket, error) {
 	var t Ticket
-	signer, err := open("room ticket", data, MaxTicketSize, &t)
-	if err != nil {
+	if err := openIssued("room ticket", data, MaxTicketSize, &t, func() peer.ID { return t.Issuer }); err != nil {
 		return nil, err
-	}
-	if signer != t.Issuer {
-		return nil, fmt.Errorf("room ticket: %w: signed by %s, but issued by %s", ErrBadSignature, signer, t.Issuer)
 	}
 	return &SignedTicket{Ticket: t, Bytes: append([]byte(nil), data...)}, nil
 }

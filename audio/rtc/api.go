@@ -6,10 +6,12 @@
 package rtc
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"time"
 
 	"github.com/pion/ice/v4"
@@ -37,13 +39,15 @@ var opusCodec = webrtc.RTPCodecCapability{
 	RTCPFeedback: []webrtc.RTCPFeedback{{Type: "nack"}},
 }
 
-// ICE timing: a link should notice a dead peer in about a second, so the
-// tree can re-parent a child within the two seconds the design allows.
-// pion counts the failed timeout from the moment it went disconnected, so
-// failure is declared about 2 s after the last packet.
+// ICE timing. A connected link whose packets stop is disconnected after
+// iceDisconnectedTimeout, which the link takes for lost (so the tree can
+// re-parent the child). While checks run, pion declares failure only after
+// the disconnected and failed timeouts together: across NATs the first
+// pairs often fail and a relayed pair needs a TURN allocation first, so
+// checks get 8 s (a link with both timeouts at a second failed after 2 s).
 const (
-	iceDisconnectedTimeout = time.Second
-	iceFailedTimeout       = time.Second
+	iceDisconnectedTimeout = 2 * time.Second
+	iceFailedTimeout       = 6 * time.Second
 	iceKeepalive           = 250 * time.Millisecond
 )
 
@@ -71,6 +75,10 @@ type Config struct {
 	IncludeLoopback bool
 	// ICEServers are STUN/TURN servers for links that cross NATs.
 	ICEServers []webrtc.ICEServer
+	// ICEServersFor, if set, adds servers for a tree link to the peer
+	// (its LinkLabel.Peer): the short-lived TURN credentials an
+	// always-on node issues for that link. It must return within ctx.
+	ICEServersFor func(ctx context.Context, peer string) []webrtc.ICEServer
 	// ICE, if set, replaces the tree links' ICE timeouts (about a second
 	// to notice a dead peer), e.g. with SessionICETimeouts.
 	ICE *ICETimeouts
@@ -89,6 +97,7 @@ type API struct {
 	log        *slog.Logger
 	api        *webrtc.API
 	iceServers []webrtc.ICEServer
+	serversFor func(ctx context.Context, peer string) []webrtc.ICEServer
 	links      *linkSet // live tree links, for LinkStats
 }
 
@@ -163,6 +172,7 @@ func NewAPI(cfg Config) (*API, error) {
 			webrtc.WithSettingEngine(settings),
 		),
 		iceServers: cfg.ICEServers,
+		serversFor: cfg.ICEServersFor,
 		links:      links,
 	}, nil
 }
@@ -171,8 +181,16 @@ func NewAPI(cfg Config) (*API, error) {
 // PeerConnection shape rtc does not offer.
 func (a *API) WebRTC() *webrtc.API { return a.api }
 
-func (a *API) newPeerConnection() (*webrtc.PeerConnection, error) {
-	pc, err := a.api.NewPeerConnection(webrtc.Configuration{ICEServers: a.iceServers})
+// linkICEServers are the ICE servers of a tree link to peer.
+func (a *API) linkICEServers(ctx context.Context, peer string) []webrtc.ICEServer {
+	if a.serversFor == nil || peer == "" {
+		return a.iceServers
+	}
+	return append(slices.Clone(a.iceServers), a.serversFor(ctx, peer)...)
+}
+
+func (a *API) newPeerConnection(servers []webrtc.ICEServer) (*webrtc.PeerConnection, error) {
+	pc, err := a.api.NewPeerConnection(webrtc.Configuration{ICEServers: servers})
 	if err != nil {
 		return nil, fmt.Errorf("new peer connection: %w", err)
 	}

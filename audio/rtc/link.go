@@ -22,8 +22,10 @@ const (
 	// defaultLinkTimeout is how long a link peer may stay silent.
 	defaultLinkTimeout = time.Second
 	// connectTimeout bounds how long a link may take to connect its
-	// PeerConnection, and how long an offer may wait for its answer.
-	connectTimeout = 5 * time.Second
+	// PeerConnection, and how long an offer may wait for its answer:
+	// longer than ICE's checks may run (api.go), with TURN allocations
+	// across NATs.
+	connectTimeout = 10 * time.Second
 	// streamID groups every track of a link; the track ID names the speaker.
 	streamID = "clubnode"
 )
@@ -75,7 +77,7 @@ type link struct {
 }
 
 func newLink(ctx context.Context, api *API, stream io.ReadWriteCloser, role string, label LinkLabel) (*link, error) {
-	pc, getter, err := api.newStatsPeerConnection()
+	pc, getter, err := api.newStatsPeerConnection(api.linkICEServers(ctx, label.Peer))
 	if err != nil {
 		return nil, err
 	}

@@ -81,39 +81,12 @@ type childEnd struct {
 }
 
 func (c *childEnd) run() error {
-	if _, err := c.pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio,
-		webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
-		return fmt.Errorf("add uplink transceiver: %w", err)
+	if err := c.receiveUplink(); err != nil {
+		return err
 	}
-	c.pc.OnTrack(func(track *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
-		if !c.enter() {
-			return
-		}
-		defer c.wg.Done()
-		c.spawn(func() { drainReceiverRTCP(receiver) })
-		c.readTrack(track, func(pkt *rtp.Packet) {
-			if c.opts.Uplink != nil {
-				c.opts.Uplink(pkt)
-			}
-		})
-	})
-
 	out := c.f.attach()
 	defer c.f.detach(out)
-
-	subtree := -1
-	c.spawn(func() {
-		c.readLoop(func(m signalFrame) {
-			if n := int(m.Subtree); n != subtree {
-				subtree = n
-				if c.opts.OnSubtree != nil {
-					c.opts.OnSubtree(n)
-				}
-			}
-		})
-	})
-	c.spawn(func() { c.heartbeatLoop() })
-	c.spawn(func() { c.writeLoop(out) })
+	c.spawnLoops(out)
 
 	tick := time.NewTicker(checkInterval(c.opts.Timeout))
 	defer tick.Stop()
@@ -170,6 +143,46 @@ func (c *childEnd) run() error {
 			}
 		}
 	}
+}
+
+// receiveUplink takes what a child on stage sends up the link, for
+// Options.Uplink.
+func (c *childEnd) receiveUplink() error {
+	if _, err := c.pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio,
+		webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+		return fmt.Errorf("add uplink transceiver: %w", err)
+	}
+	c.pc.OnTrack(func(track *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
+		if !c.enter() {
+			return
+		}
+		defer c.wg.Done()
+		c.spawn(func() { drainReceiverRTCP(receiver) })
+		c.readTrack(track, func(pkt *rtp.Packet) {
+			if c.opts.Uplink != nil {
+				c.opts.Uplink(pkt)
+			}
+		})
+	})
+	return nil
+}
+
+// spawnLoops starts the link's signalling reader (which reports the
+// child's subtree as it changes), its heartbeats and the RTP writer.
+func (c *childEnd) spawnLoops(out *outlet) {
+	subtree := -1
+	c.spawn(func() {
+		c.readLoop(func(m signalFrame) {
+			if n := int(m.Subtree); n != subtree {
+				subtree = n
+				if c.opts.OnSubtree != nil {
+					c.opts.OnSubtree(n)
+				}
+			}
+		})
+	})
+	c.spawn(func() { c.heartbeatLoop() })
+	c.spawn(func() { c.writeLoop(out) })
 }
 
 // offer brings the link's tracks in line with the stage and, if anything

@@ -1,6 +1,8 @@
 package rtc
 
 import (
+	"maps"
+	"slices"
 	"sync"
 	"time"
 
@@ -62,6 +64,14 @@ func (s *linkSet) add(l *link) {
 	s.mu.Unlock()
 }
 
+// live lists the links now, so that a caller can read them without
+// holding mu while pion answers.
+func (s *linkSet) live() []*link {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Collect(maps.Keys(s.links))
+}
+
 func (s *linkSet) remove(l *link) {
 	s.mu.Lock()
 	delete(s.links, l)
@@ -72,13 +82,7 @@ func (s *linkSet) remove(l *link) {
 // it. It only reads counters pion keeps anyway, so it is cheap enough to
 // call on every metrics scrape.
 func (a *API) LinkStats(dst []LinkStats) []LinkStats {
-	a.links.mu.Lock()
-	live := make([]*link, 0, len(a.links.links))
-	for l := range a.links.links {
-		live = append(live, l)
-	}
-	a.links.mu.Unlock()
-	for _, l := range live {
+	for _, l := range a.links.live() {
 		dst = append(dst, l.stats())
 	}
 	return dst
@@ -120,11 +124,11 @@ func (l *link) stats() LinkStats {
 // newStatsPeerConnection makes a PeerConnection and returns the stats
 // getter pion's stats interceptor made for it. Every PeerConnection is
 // made here: the lock is what pairs a getter with its PeerConnection.
-func (a *API) newStatsPeerConnection() (*webrtc.PeerConnection, stats.Getter, error) {
+func (a *API) newStatsPeerConnection(servers []webrtc.ICEServer) (*webrtc.PeerConnection, stats.Getter, error) {
 	a.links.mu.Lock()
 	defer a.links.mu.Unlock()
 	a.links.pending = nil
-	pc, err := a.newPeerConnection()
+	pc, err := a.newPeerConnection(servers)
 	getter := a.links.pending
 	a.links.pending = nil
 	return pc, getter, err

@@ -205,7 +205,7 @@ func offerOverHTTP(ctx context.Context, s *Session, endpoint string, header http
 		return nil, fmt.Errorf("%w: read answer: %w", ErrHTTP, err)
 	}
 	if resp.StatusCode != http.StatusCreated {
-		return nil, fmt.Errorf("%w: %s: %q", ErrHTTP, resp.Status, clip(body, 200))
+		return nil, &StatusError{Code: resp.StatusCode, Status: resp.Status, Body: clip(body, 4096)}
 	}
 	loc, err := resolveLocation(endpoint, resp.Header.Get("Location"))
 	if err != nil {
@@ -262,6 +262,20 @@ func (r *httpResource) delete() error {
 	}
 	return nil
 }
+
+// StatusError is a WHIP or WHEP server's refusal: its HTTP status and
+// what it said. It is an ErrHTTP.
+type StatusError struct {
+	Code   int
+	Status string
+	Body   string
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("%v: %s: %q", ErrHTTP, e.Status, clip([]byte(e.Body), 200))
+}
+
+func (e *StatusError) Unwrap() error { return ErrHTTP }
 
 // clip shortens what a server sent for an error message.
 func clip(b []byte, n int) string {

@@ -252,7 +252,7 @@ func TestProfile(t *testing.T) {
 	}
 
 	_, err = run(t, "--home", d.home.Dir, "profile", "show", "stranger")
-	if err == nil || err.Error() != "not a member: stranger" {
+	if err == nil || err.Error() != `no member is called "stranger" or has a peer ID starting with it (clubnode members lists them)` {
 		t.Errorf("err = %v", err)
 	}
 }
@@ -263,7 +263,7 @@ func TestListsAndRevoke(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(out, "PEER ID") || !strings.Contains(out, "bob") {
+	if !strings.HasPrefix(out, "NAME") || !strings.Contains(out, "bob (peerB)") {
 		t.Errorf("members output %q", out)
 	}
 

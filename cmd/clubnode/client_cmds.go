@@ -25,7 +25,7 @@ func addClientCommands(root *cobra.Command) {
 		newPeersCommand(),
 	)
 	root.AddCommand(roomCommands()...)
-	root.AddCommand(newSpeakCommand(), newListenCommand())
+	root.AddCommand(newSpeakCommand(), newListenCommand(), newPassCommand())
 }
 
 // call runs fn with a client for the command's daemon and a context
@@ -84,26 +84,28 @@ func newNetworkCommand() *cobra.Command {
 func newInviteCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "invite",
-		Short: "Issue an invite token (prints the token)",
-		Long: "Issue an invite token into this node's network. Without --for it is a\n" +
-			"bearer token redeemed online at this node, which counts its uses; with\n" +
-			"--for it is bound to one peer ID and can be redeemed offline.",
+		Short: "Issue an invite token (prints the token), or inspect one",
+		Long: "Issue an invite token into this node's network. Without --for it is a short\n" +
+			"bearer token (clubnode:…) redeemed online at this node, which counts its uses;\n" +
+			"with --for it is bound to one peer ID, carries its certificate and can be\n" +
+			"redeemed offline (it is longer: clubnode-invite:…).",
 		Args: cobra.NoArgs,
 	}
 	uses := cmd.Flags().Int("uses", 1, "how many nodes may join with the token")
-	expires := cmd.Flags().Duration("expires", 72*time.Hour, "how long the token stays valid")
+	expires := days(72 * time.Hour)
+	cmd.Flags().Var(&expires, "expires", "how long the token stays valid: 3d, 12h, 90m")
 	forPeer := cmd.Flags().String("for", "", "bind the token to this peer ID")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		// Checked here too so a typo fails before any daemon is needed.
 		if *uses < 1 {
-			return fmt.Errorf("--uses must be at least 1, got %d", *uses)
+			return usageError(fmt.Errorf("--uses must be at least 1, got %d", *uses))
 		}
-		if *expires < time.Second {
-			return fmt.Errorf("--expires must be at least 1s, got %s", *expires)
+		if time.Duration(expires) < time.Second {
+			return usageError(fmt.Errorf("--expires must be at least 1s, got %s", expires.String()))
 		}
 		req := apiv1.CreateInviteRequest{
 			Uses:           *uses,
-			ExpiresSeconds: int(*expires / time.Second),
+			ExpiresSeconds: int(time.Duration(expires) / time.Second),
 			For:            *forPeer,
 		}
 		return call(cmd, func(ctx context.Context, c *apiv1.Client) error {
@@ -115,20 +117,44 @@ func newInviteCommand() *cobra.Command {
 			return output(cmd, inv, func() string { return inv.Token + "\n" })
 		})
 	}
+	cmd.AddCommand(&cobra.Command{
+		Use:   "inspect TOKEN",
+		Short: "Show who invites you to which network, until when, and the uses left, without joining",
+		Long: "inspect reads an invite token (either form, or a link that carries one) and asks the\n" +
+			"inviter's node what only it knows: the network's name, the inviter's name and the uses left.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error { return inspectInvite(cmd, args[0]) },
+	})
 	return cmd
+}
+
+// inspectInvite prints what an invite is.
+func inspectInvite(cmd *cobra.Command, token string) error {
+	return call(cmd, func(ctx context.Context, c *apiv1.Client) error {
+		pv, err := c.InspectInvite(ctx, token)
+		if err != nil {
+			return err
+		}
+		return output(cmd, pv, func() string { return formatPreview(pv, time.Now()) })
+	})
 }
 
 func newJoinCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "join TOKEN",
-		Short: "Join a network with an invite token",
-		Long: "Join a network with an invite token. A bearer token is redeemed at the inviter's node;\n" +
-			"while that node cannot be reached, join tries again with backoff for up to --wait,\n" +
-			"saying each time what it is waiting for.",
+		Short: "Join a network with an invite token or link",
+		Long: "Join a network with an invite token (clubnode:… or clubnode-invite:…) or a link that\n" +
+			"carries one. A bearer token is redeemed at the inviter's node; while that node cannot be\n" +
+			"reached, join tries again with backoff for up to --wait, saying each time what it is waiting\n" +
+			"for. --dry-run only shows what the invite is, as clubnode invite inspect does.",
 		Args: cobra.ExactArgs(1),
 	}
 	wait := cmd.Flags().Duration("wait", time.Minute, "how long to keep trying to reach the inviter")
+	dryRun := cmd.Flags().Bool("dry-run", false, "show who invites you to which network, and do not join")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
+		if *dryRun {
+			return inspectInvite(cmd, args[0])
+		}
 		c, err := clientOf(cmd)
 		if err != nil {
 			return err
@@ -179,7 +205,11 @@ func newMembersCommand() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return output(cmd, members, func() string { return formatMembers(members) })
+				nm := names{}
+				for _, m := range members {
+					nm[m.PeerID] = m.Name
+				}
+				return output(cmd, members, func() string { return formatMembers(members, nm) })
 			})
 		},
 	}
@@ -191,12 +221,16 @@ func newProfileCommand() *cobra.Command {
 		Short: "Show a member's profile or set your own",
 	}
 	profile.AddCommand(&cobra.Command{
-		Use:   "show PEER_ID",
-		Short: "Show a member's profile, including who invited them",
-		Args:  cobra.ExactArgs(1),
+		Use:   "show PEER",
+		Short: "Show a member's profile, including who invited them (PEER: an ID, its start or a name)",
+		Args:  checkArgs(1, 1, func(args []string) error { return checkPeerArg(&args[0]) }),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return call(cmd, func(ctx context.Context, c *apiv1.Client) error {
-				m, err := c.Profile(ctx, args[0])
+				p, err := resolvePeer(ctx, c, args[0])
+				if err != nil {
+					return err
+				}
+				m, err := c.Profile(ctx, p)
 				if err != nil {
 					return err
 				}
@@ -259,14 +293,18 @@ func currentProfile(ctx context.Context, c *apiv1.Client) (apiv1.Member, error) 
 
 func newRevokeCommand() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "revoke PEER_ID",
-		Short: "Revoke a member you (or someone you invited) brought in",
-		Args:  cobra.ExactArgs(1),
+		Use:   "revoke PEER",
+		Short: "Revoke a member you (or someone you invited) brought in (PEER: an ID, its start or a name)",
+		Args:  checkArgs(1, 1, func(args []string) error { return checkPeerArg(&args[0]) }),
 	}
 	withInvitees := cmd.Flags().Bool("with-invitees", false, "also revoke everyone the member invited")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		return call(cmd, func(ctx context.Context, c *apiv1.Client) error {
-			rv, err := c.Revoke(ctx, apiv1.RevokeRequest{Peer: args[0], WithInvitees: *withInvitees})
+			p, err := resolvePeer(ctx, c, args[0])
+			if err != nil {
+				return err
+			}
+			rv, err := c.Revoke(ctx, apiv1.RevokeRequest{Peer: p, WithInvitees: *withInvitees})
 			if err != nil {
 				return err
 			}
@@ -287,7 +325,16 @@ func newPeersCommand() *cobra.Command {
 				if err != nil {
 					return err
 				}
-				return output(cmd, peers, func() string { return formatPeers(peers) })
+				nm := memberNames(ctx, c)
+				type named struct {
+					apiv1.Peer
+					Name string `json:"name"`
+				}
+				out := make([]named, 0, len(peers))
+				for _, p := range peers {
+					out = append(out, named{p, nm[p.PeerID]})
+				}
+				return output(cmd, out, func() string { return formatPeers(peers, nm) })
 			})
 		},
 	}

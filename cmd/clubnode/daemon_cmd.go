@@ -71,29 +71,12 @@ func newDaemonCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if listen, _ := cmd.Flags().GetStringArray("listen"); len(listen) > 0 {
-				settings.ListenAddrs = listen
+			if err := applyDaemonFlags(cmd, &settings); err != nil {
+				return err
 			}
-			if api, _ := cmd.Flags().GetString("api"); api != "" {
-				settings.APIAddr = api
-			}
-			if cmd.Flags().Changed("relay-capacity") {
-				settings.RelayCapacity, _ = cmd.Flags().GetInt("relay-capacity")
-				if settings.RelayCapacity < 0 {
-					return fmt.Errorf("--relay-capacity %d is negative (0 means leaf only)", settings.RelayCapacity)
-				}
-			}
-			if cmd.Flags().Changed("mdns") {
-				settings.MDNS, _ = cmd.Flags().GetBool("mdns")
-			}
-			if cmd.Flags().Changed("metrics-addr") {
-				settings.MetricsAddr, _ = cmd.Flags().GetString("metrics-addr")
-			}
-			if cmd.Flags().Changed("metrics-allow-remote") {
-				settings.MetricsAllowRemote, _ = cmd.Flags().GetBool("metrics-allow-remote")
-			}
-			if cmd.Flags().Changed("uplink-kbps") {
-				settings.UplinkKbps, _ = cmd.Flags().GetInt("uplink-kbps")
+			labInternet, err := applyNATFlags(cmd, &settings)
+			if err != nil {
+				return err
 			}
 			logger, level, err := newLogger(cmd)
 			if err != nil {
@@ -112,7 +95,7 @@ func newDaemonCommand() *cobra.Command {
 			}
 			stall, _ := cmd.Flags().GetDuration("media-stall")
 			n, err := node.Start(node.Config{Home: h, Settings: settings, Logger: logger, RoomAnnounceInterval: announce,
-				MediaStall: stall, LogLevel: level})
+				MediaStall: stall, LogLevel: level, LabInternet: labInternet})
 			if err != nil {
 				return err
 			}
@@ -125,7 +108,38 @@ func newDaemonCommand() *cobra.Command {
 		},
 	}
 	addDaemonFlags(cmd)
+	addNATFlags(cmd)
 	return cmd
+}
+
+// applyDaemonFlags puts the daemon's flags that override the config
+// file into settings.
+func applyDaemonFlags(cmd *cobra.Command, settings *home.Config) error {
+	if listen, _ := cmd.Flags().GetStringArray("listen"); len(listen) > 0 {
+		settings.ListenAddrs = listen
+	}
+	if api, _ := cmd.Flags().GetString("api"); api != "" {
+		settings.APIAddr = api
+	}
+	if cmd.Flags().Changed("relay-capacity") {
+		settings.RelayCapacity, _ = cmd.Flags().GetInt("relay-capacity")
+		if settings.RelayCapacity < 0 {
+			return fmt.Errorf("--relay-capacity %d is negative (0 means leaf only)", settings.RelayCapacity)
+		}
+	}
+	if cmd.Flags().Changed("mdns") {
+		settings.MDNS, _ = cmd.Flags().GetBool("mdns")
+	}
+	if cmd.Flags().Changed("metrics-addr") {
+		settings.MetricsAddr, _ = cmd.Flags().GetString("metrics-addr")
+	}
+	if cmd.Flags().Changed("metrics-allow-remote") {
+		settings.MetricsAllowRemote, _ = cmd.Flags().GetBool("metrics-allow-remote")
+	}
+	if cmd.Flags().Changed("uplink-kbps") {
+		settings.UplinkKbps, _ = cmd.Flags().GetInt("uplink-kbps")
+	}
+	return nil
 }
 
 // newLogger makes the daemon's logger from --log-level and --log-format.

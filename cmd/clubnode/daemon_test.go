@@ -214,9 +214,9 @@ func TestJoinRejectsBadTokens(t *testing.T) {
 	cases := []struct {
 		name, home, token, want string
 	}{
-		{"truncated", b, token[:len(token)/2], "truncated or corrupted"},
+		{"truncated", b, token[:len(token)/2], "the token looks cut off: copy all of it"},
 		{"tampered", b, string(tampered), ""},
-		{"not a token", b, "hello", "does not start with"},
+		{"not a token", b, "hello", "not a clubnode invite"},
 		{"wrong network", other, token, "already a member"},
 	}
 	for _, tc := range cases {
@@ -264,6 +264,10 @@ func TestBoundInviteWorksOffline(t *testing.T) {
 	token := strings.TrimSpace(mustRun(t, a, "invite", "--for", idC))
 	da.Stop()
 
+	// Inspecting it needs nobody: a bound token carries its chain.
+	if out := mustRun(t, c, "invite", "inspect", token); !strings.Contains(out, "Night Owls") || !strings.Contains(out, "this node only") {
+		t.Fatalf("inspect of a bound token with the inviter offline:\n%s", out)
+	}
 	res := mustJSON[apiv1.JoinResult](t, c, "join", token)
 	if res.InvitedBy != idA || len(res.Chain) != 2 || res.Chain[1] != idC {
 		t.Fatalf("join result = %+v", res)

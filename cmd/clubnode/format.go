@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/clubnode/clubnode/internal/safetext"
 	"github.com/clubnode/clubnode/node/apiv1"
@@ -64,13 +65,17 @@ func formatMember(m apiv1.Member) string {
 	return b.String()
 }
 
-func formatMembers(members []apiv1.Member) string {
+func formatMembers(members []apiv1.Member, nm names) string {
 	if len(members) == 0 {
 		return "no members known\n"
 	}
-	return table([]string{"PEER ID", "NAME", "INVITED BY", "CONNECTED"}, len(members), func(i int) []string {
+	return table([]string{"NAME", "PEER", "INVITED BY", "CONNECTED"}, len(members), func(i int) []string {
 		m := members[i]
-		return []string{m.PeerID, orDash(clean(m.Name)), orDash(m.InvitedBy), yesNo(m.Connected)}
+		invitedBy := "- (founder)"
+		if m.InvitedBy != "" {
+			invitedBy = nm.of(m.InvitedBy)
+		}
+		return []string{orDash(clean(m.Name)), shortID(m.PeerID), invitedBy, yesNo(m.Connected)}
 	})
 }
 
@@ -81,13 +86,13 @@ func formatRevocation(rv apiv1.Revocation) string {
 	return fmt.Sprintf("revoked %s\n", rv.Peer)
 }
 
-func formatPeers(peers []apiv1.Peer) string {
+func formatPeers(peers []apiv1.Peer, nm names) string {
 	if len(peers) == 0 {
 		return "no peers connected\n"
 	}
-	return table([]string{"PEER ID", "ADDR", "MEMBER"}, len(peers), func(i int) []string {
+	return table([]string{"PEER", "ADDR", "MEMBER"}, len(peers), func(i int) []string {
 		p := peers[i]
-		return []string{p.PeerID, p.Addr, yesNo(p.Member)}
+		return []string{nm.of(p.PeerID), p.Addr, yesNo(p.Member)}
 	})
 }
 
@@ -128,4 +133,66 @@ func yesNo(v bool) string {
 		return "yes"
 	}
 	return "no"
+}
+
+// formatPreview says what an invite is, before joining.
+func formatPreview(pv apiv1.InvitePreview, now time.Time) string {
+	var b strings.Builder
+	network := clean(pv.Network.Name)
+	if network == "" {
+		network = "a network its inviter's node did not name (not reached)"
+	}
+	field(&b, "network", fmt.Sprintf("%s (%s)", network, pv.Network.ID))
+	field(&b, "invited by", person(pv.InviterID, pv.InviterName))
+	when := pv.Expires.Local().Format("2006-01-02 15:04 MST")
+	if pv.Expired {
+		when += " (expired)"
+	} else {
+		when += " (in " + roughly(pv.Expires.Sub(now)) + ")"
+	}
+	field(&b, "expires", when)
+	switch {
+	case pv.For != "" && pv.ForYou:
+		field(&b, "for", "this node only (works while the inviter is offline)")
+	case pv.For != "":
+		field(&b, "for", pv.For+" only: not this node, so you cannot join with it")
+	case pv.UsesLeft >= 0:
+		field(&b, "uses left", fmt.Sprintf("%d of %d", pv.UsesLeft, pv.Uses))
+	default:
+		field(&b, "uses left", fmt.Sprintf("unknown (of %d): the inviter's node was not reached", pv.Uses))
+	}
+	if pv.Unreachable != "" {
+		field(&b, "note", pv.Unreachable)
+	}
+	return b.String()
+}
+
+// roughly writes a duration as a person says it: 2d 5h, 3h 10m, 45s.
+func roughly(d time.Duration) string {
+	switch {
+	case d >= 24*time.Hour:
+		return fmt.Sprintf("%dd %dh", d/(24*time.Hour), d%(24*time.Hour)/time.Hour)
+	case d >= time.Hour:
+		return fmt.Sprintf("%dh %dm", d/time.Hour, d%time.Hour/time.Minute)
+	case d >= time.Minute:
+		return fmt.Sprintf("%dm", d/time.Minute)
+	}
+	return fmt.Sprintf("%ds", max(0, d/time.Second))
+}
+
+// shortID is the start and end of a peer ID, enough to tell people apart
+// in a table; --json has the whole ID.
+func shortID(id string) string {
+	if len(id) <= 14 {
+		return id
+	}
+	return id[:8] + "…" + id[len(id)-4:]
+}
+
+// person is a name with its short ID, or the short ID alone.
+func person(id, name string) string {
+	if name == "" {
+		return shortID(id)
+	}
+	return fmt.Sprintf("%s (%s)", clean(name), shortID(id))
 }

@@ -5,7 +5,6 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
 	"os/signal"
 	"syscall"
@@ -15,10 +14,10 @@ func main() {
 	// Ctrl-C or SIGTERM cancels the command's context: the daemon shuts
 	// down cleanly and a waiting CLI request gives up.
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newRootCommand().ExecuteContext(ctx)
+	cmd, err := newRootCommand().ExecuteContextC(ctx)
 	stop()
 	if err != nil {
-		fmt.Fprintln(os.Stderr, "clubnode: "+oneLine(err))
+		reportError(os.Stderr, err, cmd != nil && jsonOutput(cmd))
 		os.Exit(1)
 	}
 }

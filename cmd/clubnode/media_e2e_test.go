@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -35,6 +36,15 @@ func readWAV(t *testing.T, path string) []int16 {
 	return pcm
 }
 
+// fileSize is the size of the file at path, 0 if there is none yet.
+func fileSize(path string) int64 {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0
+	}
+	return fi.Size()
+}
+
 // TestSpeakAndListenThroughTheCLI: a WAV spoken with `clubnode speak` on
 // the host's node comes out of `clubnode listen` on another node.
 func TestSpeakAndListenThroughTheCLI(t *testing.T) {
@@ -61,7 +71,9 @@ func TestSpeakAndListenThroughTheCLI(t *testing.T) {
 	in, out := filepath.Join(dir, "talk.wav"), filepath.Join(dir, "heard.wav")
 	speech := audiotest.Speech(4*time.Second, 11)
 	writeWAV(t, in, speech)
-	listen := exec.Command(daemontest.MustBinary(t), "--home", b, "listen", room, "--output", out, "--duration", "9s")
+	// It records until told to stop (40 s at most): a slow start on a busy
+	// machine cannot end the recording before the speech is over.
+	listen := exec.Command(daemontest.MustBinary(t), "--home", b, "listen", room, "--output", out, "--duration", "40s")
 	var listenErr bytes.Buffer
 	listen.Stderr = &listenErr
 	if err := listen.Start(); err != nil {
@@ -80,14 +92,27 @@ func TestSpeakAndListenThroughTheCLI(t *testing.T) {
 		return nil
 	})
 	mustRun(t, a, "speak", room, "--input", in)
+	// The last frame has left the speaker; it reaches the file through
+	// listen's jitter buffer (1 s). Two more seconds of recording hold it,
+	// however slowly the machine runs them.
+	spoken := fileSize(out)
+	testutil.Eventually(t, 30*time.Second, func() error {
+		if got := fileSize(out) - spoken; got < 2*48000*2 {
+			return fmt.Errorf("the recording grew %d bytes since the speaker ended, want 2 s (192000)", got)
+		}
+		return nil
+	})
+	_ = listen.Process.Signal(os.Interrupt)
 	if err := listen.Wait(); err != nil {
 		t.Fatalf("listen: %v: %s", err, listenErr.String())
 	}
 	heard := readWAV(t, out)
 	corr, lag := audiotest.Match(speech, heard, 8*time.Second)
-	t.Logf("CLI speak → listen: correlation %.3f (speech starts %v into the recording)", corr, lag.Round(time.Millisecond))
+	t.Logf("CLI speak → listen: correlation %.3f (speech starts %v into the recording); listen: %s",
+		corr, lag.Round(time.Millisecond), strings.TrimSpace(listenErr.String()))
 	if corr < audiotest.MatchThreshold {
-		t.Fatalf("recording matches the spoken file only %.2f (threshold %.2f)", corr, audiotest.MatchThreshold)
+		t.Fatalf("recording matches the spoken file only %.2f (threshold %.2f); loudness every 100 ms:\n sent %s\nheard %s",
+			corr, audiotest.MatchThreshold, loudness(speech), loudness(heard))
 	}
 
 	// Someone not on stage is refused, with a reason.

@@ -9,7 +9,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/spf13/cobra"
 
 	"github.com/clubnode/clubnode/node/apiv1"
@@ -63,16 +62,20 @@ func newFollowCommand(use, short string, on bool, send func(*apiv1.Client, conte
 	return &cobra.Command{
 		Use:   use,
 		Short: short,
-		Args:  checkArgs(1, 1, func(args []string) error { return parsePeerArg(&args[0]) }),
+		Args:  checkArgs(1, 1, func(args []string) error { return checkPeerArg(&args[0]) }),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return call(cmd, func(ctx context.Context, c *apiv1.Client) error {
-				if err := send(c, ctx, args[0], on); err != nil {
+				p, err := resolvePeer(ctx, c, args[0])
+				if err != nil {
+					return err
+				}
+				if err := send(c, ctx, p, on); err != nil {
 					return err
 				}
 				// The API answers nothing of interest; --json prints
 				// what was set.
-				req := apiv1.FollowRequest{Peer: args[0], On: on}
-				return output(cmd, req, func() string { return fmt.Sprintf(done, args[0]) })
+				req := apiv1.FollowRequest{Peer: p, On: on}
+				return output(cmd, req, func() string { return fmt.Sprintf(done, p) })
 			})
 		},
 	}
@@ -80,17 +83,18 @@ func newFollowCommand(use, short string, on bool, send func(*apiv1.Client, conte
 
 func newRoomCreateCommand() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "create --title TITLE [--type open|social|closed] [--at TIME]",
+		Use:   "create --title TITLE [--type open|social|closed|supporters] [--at TIME]",
 		Short: "Start a room now, or schedule one with --at; you are its host",
 		Long: "Start a room now, or schedule one with --at; you are its host and a\n" +
 			"moderator. An open room is for any member, a social room for people you\n" +
-			"follow, a closed room for holders of a ticket (clubnode room ticket).\n" +
+			"follow, a closed room for holders of a ticket (clubnode room ticket), a\n" +
+			"supporters' room for holders of your supporter pass (clubnode pass issue).\n" +
 			"--at is an RFC 3339 time, seconds optional: 2026-12-01T20:00Z or\n" +
 			"2026-12-01T21:00:00+01:00.",
 		Args: cobra.NoArgs,
 	}
 	title := cmd.Flags().String("title", "", "the room's title (required)")
-	typ := cmd.Flags().String("type", "open", "who may find and join it: open, social or closed")
+	typ := cmd.Flags().String("type", "open", "who may find and join it: open, social, closed or supporters")
 	at := cmd.Flags().String("at", "", "schedule the room for this time instead of starting it now")
 	cmd.RunE = func(cmd *cobra.Command, args []string) error {
 		req, err := createRoomRequest(*title, *typ, *at, cmd.Flags().Changed("at"), time.Now())
@@ -119,7 +123,7 @@ func createRoomRequest(title, typ, at string, atSet bool, now time.Time) (apiv1.
 		return req, fmt.Errorf("--title is %d characters long, the limit is %d", n, rooms.MaxTitleLength)
 	}
 	if _, err := rooms.ParseRoomType(typ); err != nil {
-		return req, fmt.Errorf("--type %q: want open, social or closed", typ)
+		return req, fmt.Errorf("--type %q: want open, social, closed or supporters", typ)
 	}
 	req.Title, req.Type = title, typ
 	if atSet {
@@ -155,11 +159,20 @@ func newRoomListCommand() *cobra.Command {
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return call(cmd, func(ctx context.Context, c *apiv1.Client) error {
+				nm := memberNames(ctx, c)
 				list, err := c.Hallway(ctx)
 				if err != nil {
 					return err
 				}
-				return output(cmd, list, func() string { return formatHallway(list) })
+				type named struct {
+					apiv1.Room
+					Names map[string]string `json:"names"`
+				}
+				out := make([]named, 0, len(list))
+				for _, r := range list {
+					out = append(out, named{r, nm.pick(append([]string{r.Host}, r.Speakers...)...)})
+				}
+				return output(cmd, out, func() string { return formatHallway(list, nm) })
 			})
 		},
 	}
@@ -172,11 +185,20 @@ func newRoomShowCommand() *cobra.Command {
 		Args:  checkArgs(1, 1, roomArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return call(cmd, func(ctx context.Context, c *apiv1.Client) error {
-				st, err := c.Room(ctx, args[0])
+				room, err := resolveRoom(ctx, c, args[0])
 				if err != nil {
 					return err
 				}
-				return output(cmd, st, func() string { return formatRoomState(st) })
+				nm := memberNames(ctx, c)
+				st, err := c.Room(ctx, room)
+				if err != nil {
+					return err
+				}
+				v := struct {
+					apiv1.RoomState
+					Names map[string]string `json:"names"`
+				}{st, nm.pick(roomPeople(st)...)}
+				return output(cmd, v, func() string { return formatRoomState(st, nm) })
 			})
 		},
 	}
@@ -207,7 +229,7 @@ func newRoomHandCommand() *cobra.Command {
 		Use:   "hand ROOM up|down",
 		Short: "Raise or lower your hand to ask to speak",
 		Args: checkArgs(2, 2, func(args []string) error {
-			if err := parseRoomArg(&args[0]); err != nil {
+			if err := checkRoomArg(&args[0]); err != nil {
 				return err
 			}
 			if args[1] != "up" && args[1] != "down" {
@@ -261,11 +283,18 @@ func newRoomTicketCommand() *cobra.Command {
 			return errors.New("say whom the ticket is for with --for PEER_ID")
 		}
 		p := *forPeer
-		if err := parsePeerArg(&p); err != nil {
+		if err := checkPeerArg(&p); err != nil {
 			return fmt.Errorf("--for: %w", err)
 		}
 		return call(cmd, func(ctx context.Context, c *apiv1.Client) error {
-			tk, err := c.RoomTicket(ctx, args[0], p)
+			room, err := resolveRoom(ctx, c, args[0])
+			if err != nil {
+				return err
+			}
+			if p, err = resolvePeer(ctx, c, p); err != nil {
+				return fmt.Errorf("--for: %w", err)
+			}
+			tk, err := c.RoomTicket(ctx, room, p)
 			if err != nil {
 				return err
 			}
@@ -329,6 +358,15 @@ func newRoomActionCommand(a roomAction) *cobra.Command {
 // --json, or else what done says.
 func sendRoomAction(cmd *cobra.Command, room, action string, req apiv1.RoomActionRequest, done func(apiv1.RoomState) string) error {
 	return call(cmd, func(ctx context.Context, c *apiv1.Client) error {
+		room, err := resolveRoom(ctx, c, room)
+		if err != nil {
+			return err
+		}
+		if req.Peer != "" {
+			if req.Peer, err = resolvePeer(ctx, c, req.Peer); err != nil {
+				return err
+			}
+		}
 		st, err := c.RoomAction(ctx, room, action, req)
 		if err != nil {
 			return err
@@ -350,32 +388,12 @@ func checkArgs(min, max int, check func(args []string) error) cobra.PositionalAr
 
 // roomArgs checks a room ID followed, optionally, by a peer ID.
 func roomArgs(args []string) error {
-	if err := parseRoomArg(&args[0]); err != nil {
+	if err := checkRoomArg(&args[0]); err != nil {
 		return err
 	}
 	if len(args) > 1 {
-		return parsePeerArg(&args[1])
+		return checkPeerArg(&args[1])
 	}
-	return nil
-}
-
-// parseRoomArg checks a room ID and rewrites it in its canonical form.
-func parseRoomArg(s *string) error {
-	id, err := rooms.ParseRoomID(*s)
-	if err != nil {
-		return fmt.Errorf("%q is not a room ID: give the room ID first, as clubnode room list shows it (room- and 26 characters)", *s)
-	}
-	*s = id.String()
-	return nil
-}
-
-// parsePeerArg checks a peer ID and rewrites it in its canonical form.
-func parsePeerArg(s *string) error {
-	id, err := peer.Decode(*s)
-	if err != nil {
-		return fmt.Errorf("%q is not a peer ID (clubnode members lists them)", *s)
-	}
-	*s = id.String()
 	return nil
 }
 
@@ -390,24 +408,35 @@ func formatCreated(st apiv1.RoomState) string {
 	return b.String()
 }
 
-func formatHallway(list []apiv1.Room) string {
+func formatHallway(list []apiv1.Room, nm names) string {
 	if len(list) == 0 {
 		return "no rooms in your hallway\n"
 	}
 	return table([]string{"ID", "TITLE", "TYPE", "STATUS", "HOST", "SPEAKERS", "LISTENERS", "START"}, len(list), func(i int) []string {
 		r := list[i]
-		return []string{r.ID, clean(r.Title), r.Type, r.Status, r.Host,
+		return []string{r.ID, clean(r.Title), r.Type, r.Status, nm.of(r.Host),
 			fmt.Sprint(len(r.Speakers)), fmt.Sprint(r.Listeners), formatTime(r.Start)}
 	})
 }
 
-func formatRoomState(st apiv1.RoomState) string {
+// roomPeople is everyone a room's state names.
+func roomPeople(st apiv1.RoomState) []string {
+	ps := []string{st.Host}
+	for _, s := range st.Stage {
+		ps = append(ps, s.PeerID)
+	}
+	ps = append(ps, st.Audience...)
+	ps = append(ps, st.Hands...)
+	return append(ps, st.Invited...)
+}
+
+func formatRoomState(st apiv1.RoomState, nm names) string {
 	var b strings.Builder
 	field(&b, "room", st.ID)
 	field(&b, "title", clean(st.Title))
 	field(&b, "type", st.Type)
 	field(&b, "status", st.Status)
-	field(&b, "host", orDash(st.Host))
+	field(&b, "host", orDash(nm.of(st.Host)))
 	field(&b, "start", formatTime(st.Start))
 	field(&b, "listeners", fmt.Sprint(st.Listeners))
 	field(&b, "your role", orDash(st.Role))
@@ -427,23 +456,23 @@ func formatRoomState(st apiv1.RoomState) string {
 		}
 		if len(marks) == 0 {
 			// No tab: a line's last cell is not padded.
-			fmt.Fprintf(tw, "  %s\n", s.PeerID)
+			fmt.Fprintf(tw, "  %s\n", nm.of(s.PeerID))
 			continue
 		}
-		fmt.Fprintf(tw, "  %s\t%s\n", s.PeerID, strings.Join(marks, ", "))
+		fmt.Fprintf(tw, "  %s\t%s\n", nm.of(s.PeerID), strings.Join(marks, ", "))
 	}
 	tw.Flush() // writes to a strings.Builder cannot fail
-	peerList(&b, "audience", st.Audience)
-	peerList(&b, "raised hands", st.Hands)
-	peerList(&b, "invited", st.Invited)
+	peerList(&b, "audience", st.Audience, nm)
+	peerList(&b, "raised hands", st.Hands, nm)
+	peerList(&b, "invited", st.Invited, nm)
 	return b.String()
 }
 
-// peerList appends a labelled list of peer IDs, one a line.
-func peerList(b *strings.Builder, label string, peers []string) {
+// peerList appends a labelled list of people, one a line.
+func peerList(b *strings.Builder, label string, peers []string, nm names) {
 	fmt.Fprintf(b, "%s (%d):\n", label, len(peers))
 	for _, p := range peers {
-		b.WriteString("  " + p + "\n")
+		b.WriteString("  " + nm.of(p) + "\n")
 	}
 }
 

@@ -22,6 +22,10 @@ import (
 
 const testRoomID = "room-aaaaaaaaaaaaaaaaaaaaaaaaaa"
 
+// testNames are the names of testPeer(t, 1) to testPeer(t, 5); a sixth
+// member has none.
+var testNames = []string{"Hana", "Mo", "Sam", "Lee", "Kim", ""}
+
 // testPeer returns the peer ID of a fixed ed25519 key, so outputs and
 // requests can be compared with a real peer ID.
 func testPeer(t *testing.T, n byte) string {
@@ -76,6 +80,13 @@ func newRoomFake(t *testing.T) *roomFake {
 		},
 	}
 	mux := http.NewServeMux()
+	mux.HandleFunc(apiv1.RouteMembers, func(w http.ResponseWriter, r *http.Request) {
+		var out []apiv1.Member
+		for i, name := range testNames { // the sixth has no name
+			out = append(out, apiv1.Member{PeerID: testPeer(t, byte(i+1)), Name: name})
+		}
+		apiv1.WriteJSON(w, http.StatusOK, out)
+	})
 	mux.HandleFunc(apiv1.RouteHallway, func(w http.ResponseWriter, r *http.Request) {
 		apiv1.WriteJSON(w, http.StatusOK, f.hallway)
 	})
@@ -259,8 +270,8 @@ func TestRoomList(t *testing.T) {
 	}
 	for i, want := range [][]string{
 		{"ID", "TITLE", "TYPE", "STATUS", "HOST", "SPEAKERS", "LISTENERS", "START"},
-		{testRoomID, "Late-night", "Go", "open", "live", testPeer(t, 1), "3", "2", "-"},
-		append([]string{"room-baaaaaaaaaaaaaaaaaaaaaaaaa", `Book\u001b[2Jclub`, "closed", "scheduled", testPeer(t, 2), "0", "0"},
+		{testRoomID, "Late-night", "Go", "open", "live", "Hana", "(" + shortID(testPeer(t, 1)) + ")", "3", "2", "-"},
+		append([]string{"room-baaaaaaaaaaaaaaaaaaaaaaaaa", `Book\u001b[2Jclub`, "closed", "scheduled", "Mo", "(" + shortID(testPeer(t, 2)) + ")", "0", "0"},
 			strings.Fields(formatTime(at))...),
 	} {
 		if got := strings.Fields(lines[i]); !reflect.DeepEqual(got, want) {
@@ -288,25 +299,27 @@ func TestRoomShow(t *testing.T) {
 	if got, want := f.lastPath(), "GET "+apiv1.PathRoom+testRoomID; got != want {
 		t.Errorf("request %q, want %q", got, want)
 	}
+	// Names next to short IDs, as the members list has them.
+	who := func(n byte) string { return testNames[n-1] + " (" + shortID(testPeer(t, n)) + ")" }
 	want := "room:       " + testRoomID + "\n" +
 		"title:      Late-night Go\n" +
 		"type:       open\n" +
 		"status:     live\n" +
-		"host:       " + testPeer(t, 1) + "\n" +
+		"host:       " + who(1) + "\n" +
 		"start:      -\n" +
 		"listeners:  2\n" +
 		"your role:  listener\n" +
 		"stage (3):\n" +
-		"  " + testPeer(t, 1) + "  host, moderator\n" +
-		"  " + testPeer(t, 2) + "  moderator, muted\n" +
-		"  " + testPeer(t, 3) + "\n" +
+		"  " + who(1) + "  host, moderator\n" +
+		"  " + who(2) + "    moderator, muted\n" +
+		"  " + who(3) + "\n" +
 		"audience (2):\n" +
-		"  " + testPeer(t, 4) + "\n" +
-		"  " + testPeer(t, 5) + "\n" +
+		"  " + who(4) + "\n" +
+		"  " + who(5) + "\n" +
 		"raised hands (1):\n" +
-		"  " + testPeer(t, 5) + "\n" +
+		"  " + who(5) + "\n" +
 		"invited (1):\n" +
-		"  " + testPeer(t, 4) + "\n"
+		"  " + who(4) + "\n"
 	if out != want {
 		t.Errorf("output:\n%s\nwant:\n%s", out, want)
 	}
@@ -492,26 +505,26 @@ func TestRoomArgValidation(t *testing.T) {
 		{[]string{"room", "hand", testRoomID}, "wrong number of arguments (1); usage: clubnode room hand ROOM up|down"},
 		{[]string{"room", "hand", "up", testRoomID}, `"up" is not a room ID`},
 		{[]string{"room", "invite-speaker", p, testRoomID}, `"` + p + `" is not a room ID`},
-		{[]string{"room", "invite-speaker", testRoomID, "bob"}, `"bob" is not a peer ID`},
 		{[]string{"room", "invite-speaker", testRoomID}, "wrong number of arguments (1)"},
 		{[]string{"room", "remove", testRoomID, p, p}, "wrong number of arguments (3)"},
 		{[]string{"room", "mute", testRoomID, p, p}, "wrong number of arguments (3)"},
 		{[]string{"room", "unmute", testRoomID, p}, "wrong number of arguments (2)"},
-		{[]string{"room", "join", "room-short"}, `"room-short" is not a room ID`},
+		{[]string{"room", "join", "room-sh0rt"}, `"room-sh0rt" is not a room ID`},
+		{[]string{"room", "join", "short"}, `"short" is not a room ID`},
 		{[]string{"room", "join", testRoomID, "--ticket", " "}, "--ticket is empty"},
 		{[]string{"room", "show"}, "wrong number of arguments (0)"},
 		{[]string{"room", "ticket", testRoomID}, "--for PEER_ID"},
-		{[]string{"room", "ticket", testRoomID, "--for", "bob"}, `--for: "bob" is not a peer ID`},
+		{[]string{"room", "ticket", testRoomID, "--for", " "}, `--for: an empty peer`},
 		{[]string{"room", "create"}, "--title"},
 		{[]string{"room", "create", "--title", " "}, "--title"},
 		{[]string{"room", "create", "--title", strings.Repeat("x", 101)}, "101 characters long, the limit is 100"},
-		{[]string{"room", "create", "--title", "t", "--type", "public"}, `--type "public": want open, social or closed`},
+		{[]string{"room", "create", "--title", "t", "--type", "public"}, `--type "public": want open, social, closed or supporters`},
 		{[]string{"room", "create", "--title", "t", "--at", "tomorrow"}, `--at "tomorrow"`},
 		{[]string{"room", "create", "--title", "t", "--at", "2020-01-01T00:00Z"}, "in the past"},
 		{[]string{"room", "list", "extra"}, "unknown command"},
 		{[]string{"room", "hnad", testRoomID, "up"}, `unknown command "hnad"`},
 		{[]string{"follow"}, "wrong number of arguments (0)"},
-		{[]string{"unblock", testRoomID}, "is not a peer ID"},
+		{[]string{"unblock", testRoomID}, "is a room ID, not a peer"},
 	}
 	for _, tt := range tests {
 		_, err := f.run(t, tt.args...)
@@ -527,5 +540,38 @@ func TestRoomArgValidation(t *testing.T) {
 func TestRoomTitleClean(t *testing.T) {
 	if got, want := clean("Late\tnight\x1b[31m Go\u0085 \xff \u202eünïcode 🎙"), `Late\tnight\u001b[31m Go\u0085 `+"\uFFFD "+`\u202eünïcode 🎙`; got != want {
 		t.Errorf("clean = %q, want %q", got, want)
+	}
+}
+
+// TestPeopleAndRoomsByWhatYouType: a PEER argument may be a name or the
+// start of a peer ID, a ROOM argument the start of a room ID; ambiguous
+// input lists the candidates.
+func TestPeopleAndRoomsByWhatYouType(t *testing.T) {
+	f := newRoomFake(t)
+	f.hallway = []apiv1.Room{f.state.Room,
+		{ID: "room-abaaaaaaaaaaaaaaaaaaaaaaaa", Title: "Second", Type: "open", Status: "live", Host: testPeer(t, 2)}}
+	sam := testPeer(t, 3)
+	for _, arg := range []string{"sam", "Sam", sam[:20]} {
+		if _, err := f.run(t, "room", "invite-speaker", "room-aa", arg); err != nil {
+			t.Fatalf("invite-speaker %q: %v", arg, err)
+		}
+		if got, want := f.lastPath(), "POST "+apiv1.PathRoom+testRoomID+"/"+apiv1.ActionInviteSpeaker; got != want {
+			t.Errorf("request %q, want %q", got, want)
+		}
+		if got := f.lastRequest(t); got != (apiv1.RoomActionRequest{Peer: sam}) {
+			t.Errorf("%q: daemon got %+v", arg, got)
+		}
+	}
+	_, err := f.run(t, "room", "invite-speaker", testRoomID, "12D3KooW")
+	if err == nil || !strings.Contains(err.Error(), `"12D3KooW" could be 6 members: `) || !strings.Contains(err.Error(), "Sam (") {
+		t.Errorf("ambiguous prefix: %v", err)
+	}
+	_, err = f.run(t, "room", "show", "room-a")
+	if err == nil || !strings.Contains(err.Error(), `"room-a" could be 2 rooms`) || !strings.Contains(err.Error(), "Second") {
+		t.Errorf("ambiguous room: %v", err)
+	}
+	_, err = f.run(t, "follow", "nobody")
+	if err == nil || !strings.Contains(err.Error(), `no member is called "nobody"`) {
+		t.Errorf("unknown name: %v", err)
 	}
 }

@@ -98,7 +98,7 @@ type noNodeError struct {
 }
 
 func (e *noNodeError) Error() string {
-	return fmt.Sprintf("no node here (%s): run clubnode init --name NAME, then clubnode daemon", e.dir)
+	return fmt.Sprintf("no node here: run clubnode init --name NAME, then clubnode daemon (home %s)", e.dir)
 }
 
 func (e *noNodeError) Unwrap() error { return e.err }

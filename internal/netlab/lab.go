@@ -21,9 +21,14 @@ import (
 // cannot build it is a broken CI machine, not a reason to skip silently.
 const EnvRequire = "CLUBNODE_NETLAB_REQUIRE"
 
+// InternetCIDR is the lab's "internet": public hosts and routers' WAN
+// sides. It is a documentation range, which daemons must be told to take
+// for public (clubnode daemon --lab-internet).
+const InternetCIDR = "203.0.113.0/24"
+
 // Addresses of the lab. They exist only inside its namespaces.
 const (
-	internetPrefix = "203.0.113." // the internet bridge, a /24
+	internetPrefix = "203.0.113." // the internet bridge, a /24 (InternetCIDR)
 	gatewayLast    = 1            // the bridge's own address: default routes end there
 	firstPublic    = 10           // public hosts: 203.0.113.10 to .99
 	lastPublic     = 99

@@ -132,6 +132,19 @@ type RoomAudio struct {
 	Subtree int `json:"subtree"`
 	// PacketsIn counts the current speakers' packets this node has had.
 	PacketsIn uint64 `json:"packets_in"`
+	// Links are this node's live audio links in the tree.
+	Links []RoomLink `json:"links"`
+}
+
+// RoomLink is one audio link of the tree and how it is carried: Path is
+// "direct" (no NAT between), "hole-punched" (through a NAT's mapping),
+// "turn" (through an always-on node's TURN relay) or "" while ICE has
+// not chosen yet. RTTMillis is ICE's latest round-trip time.
+type RoomLink struct {
+	Peer      string  `json:"peer"`
+	Role      string  `json:"role"` // the peer's place: "parent" (this node's) or "child"
+	Path      string  `json:"path"`
+	RTTMillis float64 `json:"rtt_ms"`
 }
 
 // RoomTicket is a host-signed ticket to a closed room. Delivered says the

@@ -146,4 +146,10 @@ type Peer struct {
 	PeerID string `json:"peer_id"`
 	Addr   string `json:"addr"`
 	Member bool   `json:"member"`
+	// Link is how the libp2p connection is carried: "direct" (a hole
+	// punched through NAT counts) or "relayed" (only through an always-on
+	// node's circuit relay, for control traffic). RTTMillis is libp2p's
+	// moving average of the round-trip time (0 until measured).
+	Link      string  `json:"link"`
+	RTTMillis float64 `json:"rtt_ms"`
 }

@@ -45,6 +45,45 @@ type Config struct {
 	// UplinkKbps, if set, is what the node's uplink carries (kbit/s); the
 	// daemon warns when relay_capacity promises more than that.
 	UplinkKbps int `json:"uplink_kbps,omitempty"`
+
+	// NAT traversal (README: "Behind a home router").
+	//
+	// Reachability is "auto" (public when a listen address or
+	// public_addrs is public), "public" or "private".
+	Reachability string `json:"reachability"`
+	// PublicAddrs are multiaddrs announced besides the listen ones,
+	// e.g. the router's public address with a port forward.
+	PublicAddrs []string `json:"public_addrs,omitempty"`
+	// RelayService runs the circuit relay v2 service for members when
+	// this node is public (default on).
+	RelayService bool `json:"relay_service"`
+	// The relay service's limits; 0 means the default.
+	RelayMaxReservations int   `json:"relay_max_reservations,omitempty"`
+	RelayMaxCircuits     int   `json:"relay_max_circuits,omitempty"`
+	RelayCircuitSeconds  int   `json:"relay_circuit_seconds,omitempty"`
+	RelayCircuitBytes    int64 `json:"relay_circuit_bytes,omitempty"`
+	// StaticRelays are always-on nodes (/p2p/ multiaddrs) to keep relay
+	// reservations on when private, besides the ones learned.
+	StaticRelays []string `json:"static_relays,omitempty"`
+	// PortMapping asks the router for a port forward (UPnP, NAT-PMP).
+	PortMapping bool `json:"port_mapping,omitempty"`
+	// TURNServer runs a STUN/TURN server for members when this node is
+	// public (default on), on UDP TURNPort (default 3478), relaying on
+	// ports TURNRelayPortMin..TURNRelayPortMax (default 49152-65535).
+	TURNServer       bool `json:"turn_server"`
+	TURNPort         int  `json:"turn_port"`
+	TURNRelayPortMin int  `json:"turn_relay_port_min,omitempty"`
+	TURNRelayPortMax int  `json:"turn_relay_port_max,omitempty"`
+	// ICEServers are more STUN/TURN servers for the rooms' audio.
+	ICEServers []ICEServer `json:"ice_servers,omitempty"`
+}
+
+// ICEServer is a STUN or TURN server: its URLs (stun:HOST:PORT,
+// turn:HOST:PORT?transport=udp) and, for TURN, its credentials.
+type ICEServer struct {
+	URLs       []string `json:"urls"`
+	Username   string   `json:"username,omitempty"`
+	Credential string   `json:"credential,omitempty"`
 }
 
 // DefaultConfig is the config written by init. Fixed ports (like kubo's
@@ -60,6 +99,10 @@ func DefaultConfig() Config {
 		RelayCapacity:  4,
 		MDNS:           true,
 		BootstrapAddrs: []string{},
+		Reachability:   "auto",
+		RelayService:   true,
+		TURNServer:     true,
+		TURNPort:       3478,
 	}
 }
 
@@ -85,6 +128,9 @@ func (c Config) Validate() error {
 	}
 	if c.UplinkKbps < 0 || c.UplinkKbps > MaxUplinkKbps {
 		return fmt.Errorf("uplink_kbps: %d is outside 0..%d", c.UplinkKbps, MaxUplinkKbps)
+	}
+	if err := c.validateNAT(); err != nil {
+		return err
 	}
 	for i, s := range c.BootstrapAddrs {
 		m, err := ma.NewMultiaddr(s)

@@ -10,11 +10,11 @@ import (
 )
 
 // Encrypted reports whether a room's audio is encrypted end to end: closed
-// rooms, while live. Open and social rooms are not: their audience is
+// rooms and supporters' rooms, while live. Open and social rooms are not: their audience is
 // anyone in the network (or anyone the host follows), so a key handed to
 // all of them would keep nobody out.
 func Encrypted(s *rooms.State) bool {
-	return s != nil && s.Type == rooms.TypeClosed && s.Status == rooms.StatusLive
+	return s != nil && (s.Type == rooms.TypeClosed || s.Type == rooms.TypeSupporters) && s.Status == rooms.StatusLive
 }
 
 // Rotation is what changed between two room states, as far as keys go.

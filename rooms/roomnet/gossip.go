@@ -97,7 +97,7 @@ func (s *Service) yield(id rooms.RoomID, host peer.ID) {
 		if err != nil {
 			return
 		}
-		next, err := s.send(ctx, host, req, nil)
+		next, err := s.send(ctx, host, req, nil, nil)
 		if err == nil {
 			err = s.accept(r, next)
 		}
@@ -152,41 +152,51 @@ func (s *Service) readStates(ctx context.Context, id rooms.RoomID, sub *pubsub.S
 		if !ok {
 			continue
 		}
-		s.mu.Lock()
-		r := s.rooms[id]
-		var wasHost bool
-		var prevHost peer.ID
-		if r != nil {
-			prevHost = r.state.Host
-			wasHost = prevHost == s.self()
-		}
-		s.mu.Unlock()
-		if r == nil {
-			return
-		}
-		if err := s.accept(r, next); err != nil {
-			continue
-		}
-		if next.Host != prevHost {
-			s.rememberJoined(next) // who hosts it now, for a restart
-		}
-		if next.Host == s.self() || wasHost {
-			// This node was handed the room (the host left), or gave it
-			// up to an earlier successor's competing takeover: either
-			// way Restore must see the new host after a restart, and not
-			// end a room that someone else now hosts.
-			if err := s.persist(id); err != nil {
-				s.log.Warn("could not store the room's state", "room", id, "err", err)
-			}
-		}
-		if !next.InRoom(s.self()) || next.Status == rooms.StatusEnded {
-			if next.IsBanned(s.self()) {
-				s.markRemoved(id)
-			}
-			s.drop(id)
+		if !s.applyState(id, next) {
 			return
 		}
 	}
+}
+
+// applyState takes next, a state of room id that passed the rules, from
+// the room's gossip or pushed by its host. It reports whether this node is
+// still in the room.
+func (s *Service) applyState(id rooms.RoomID, next *rooms.SignedState) bool {
+	s.mu.Lock()
+	r := s.rooms[id]
+	var wasHost bool
+	var prevHost peer.ID
+	if r != nil {
+		prevHost = r.state.Host
+		wasHost = prevHost == s.self()
+	}
+	s.mu.Unlock()
+	if r == nil {
+		return false
+	}
+	if err := s.accept(r, next); err != nil {
+		return true
+	}
+	if next.Host != prevHost {
+		s.rememberJoined(next) // who hosts it now, for a restart
+	}
+	if next.Host == s.self() || wasHost {
+		// This node was handed the room (the host left), or gave it up
+		// to an earlier successor's competing takeover: either way
+		// Restore must see the new host after a restart, and not end a
+		// room that someone else now hosts.
+		if err := s.persist(id); err != nil {
+			s.log.Warn("could not store the room's state", "room", id, "err", err)
+		}
+	}
+	if !next.InRoom(s.self()) || next.Status == rooms.StatusEnded {
+		if next.IsBanned(s.self()) {
+			s.markRemoved(id)
+		}
+		s.drop(id)
+		return false
+	}
+	return true
 }
 
 // persist stores the state this node holds of a room now, not a state a

@@ -62,6 +62,14 @@ func (o *memOwner) UseInvite(inv *identity.SignedInvite, _ peer.ID) error {
 	o.uses[inv.ID()]++
 	return nil
 }
+func (o *memOwner) SavePass(*rooms.SignedPass) error   { return nil }
+func (o *memOwner) Pass(peer.ID) *rooms.SignedPass     { return nil }
+func (o *memOwner) PassRevoked(*rooms.SignedPass) bool { return false }
+func (o *memOwner) InviteUsesLeft(inv *identity.SignedInvite, _ peer.ID) (int, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return inv.Uses - o.uses[inv.ID()], nil
+}
 func (o *memOwner) MemberSeen(p2p.Member, []ma.Multiaddr)         {}
 func (o *memOwner) RevocationReceived(*identity.SignedRevocation) {}
 func (o *memOwner) SaveState(s *rooms.SignedState) error {

@@ -69,6 +69,7 @@ func TestRoomsProtocolsAnswerNoOutsider(t *testing.T) {
 			return err
 		}},
 		{"ticket", func() error { _, err := ticketProto.Call(ctx, out, h.id, ticketMsg{Ticket: ticket.Bytes}); return err }},
+		{"room state", func() error { _, err := stateProto.Call(ctx, out, h.id, stateMsg{State: st.Bytes}); return err }},
 		{"block list", func() error {
 			_, err := blocksProto.Call(ctx, out, h.id, blocksMsg{Room: string(st.Room)})
 			return err

@@ -17,7 +17,7 @@ import (
 const RequestProtocol protocol.ID = "/clubnode/room-request/1.0.0"
 
 const (
-	maxRequestFrame = rooms.MaxRequestSize + rooms.MaxTicketSize + 256
+	maxRequestFrame = rooms.MaxRequestSize + rooms.MaxTicketSize + rooms.MaxPassSize + 256
 	maxReplyFrame   = rooms.MaxStateSize + 4<<10
 	requestTimeout  = 10 * time.Second
 )
@@ -31,6 +31,7 @@ func stateTopic(n identity.NetworkID, r rooms.RoomID) string {
 type requestMsg struct {
 	Request []byte `cbor:"0,keyasint"`
 	Ticket  []byte `cbor:"1,keyasint,omitempty"`
+	Pass    []byte `cbor:"2,keyasint,omitempty"`
 }
 
 type stateReply struct {
@@ -53,7 +54,7 @@ func (s *Service) serveRequest(_ context.Context, from peerID, msg requestMsg) (
 	if err := s.replay.Check(&req.Request, s.cfg.Now()); err != nil {
 		return stateReply{}, err
 	}
-	next, err := s.apply(req, msg.Ticket)
+	next, err := s.apply(req, msg.Ticket, msg.Pass)
 	if err != nil {
 		return stateReply{}, err
 	}
@@ -61,7 +62,7 @@ func (s *Service) serveRequest(_ context.Context, from peerID, msg requestMsg) (
 }
 
 // apply runs a verified request against a room this node hosts.
-func (s *Service) apply(req *rooms.SignedRequest, ticketBytes []byte) (*rooms.SignedState, error) {
+func (s *Service) apply(req *rooms.SignedRequest, ticketBytes, passBytes []byte) (*rooms.SignedState, error) {
 	s.signMu.Lock()
 	defer s.signMu.Unlock()
 	s.mu.Lock()
@@ -91,6 +92,9 @@ func (s *Service) apply(req *rooms.SignedRequest, ticketBytes []byte) (*rooms.Si
 			return nil, err
 		}
 		adm.Ticket = t
+	}
+	if err := s.admitPass(&adm, passBytes); err != nil {
+		return nil, err
 	}
 	next, err := rooms.Apply(cur.State, req.Request, adm)
 	if err != nil {
@@ -145,6 +149,7 @@ func (s *Service) publishState(ctx context.Context, signed *rooms.SignedState) e
 	if err := r.topic.Publish(pctx, signed.Bytes); err != nil {
 		return fmt.Errorf("publish room state: %w", err)
 	}
+	s.pushToRelayed(signed)
 	s.announce(ctx, signed.Room)
 	return nil
 }
@@ -156,8 +161,12 @@ func (s *Service) Request(ctx context.Context, id rooms.RoomID, kind rooms.Kind,
 	if err != nil {
 		return nil, err
 	}
-	if kind == rooms.KindJoin && ticket == nil {
-		ticket = s.cfg.Store.Ticket(id) // one the host delivered, or an earlier join kept
+	var pass *rooms.SignedPass
+	if kind == rooms.KindJoin {
+		if ticket == nil {
+			ticket = s.cfg.Store.Ticket(id) // one the host delivered, or an earlier join kept
+		}
+		pass = s.passFor(id, host)
 	}
 	req, err := rooms.SignRequest(s.cfg.Key, rooms.Request{Room: id, Kind: kind, Target: target, Time: s.cfg.Now()})
 	if err != nil {
@@ -175,14 +184,17 @@ func (s *Service) Request(ctx context.Context, id rooms.RoomID, kind rooms.Kind,
 		if err := s.replay.Check(&req.Request, s.cfg.Now()); err != nil {
 			return nil, err
 		}
-		var tb []byte
+		var tb, pb []byte
 		if ticket != nil {
 			tb = ticket.Bytes
 		}
-		if next, err = s.apply(req, tb); err != nil {
+		if pass != nil {
+			pb = pass.Bytes
+		}
+		if next, err = s.apply(req, tb, pb); err != nil {
 			return nil, err
 		}
-	} else if next, err = s.send(ctx, host, req, ticket); err != nil {
+	} else if next, err = s.send(ctx, host, req, ticket, pass); err != nil {
 		return nil, err
 	}
 	if _, held := s.State(id); !held && next.InRoom(s.self()) {
@@ -219,10 +231,13 @@ func (s *Service) hostOf(id rooms.RoomID) (peerID, error) {
 	return "", fmt.Errorf("%w: %s is not in this node's hallway", rooms.ErrUnknownRoom, id)
 }
 
-func (s *Service) send(ctx context.Context, host peerID, req *rooms.SignedRequest, ticket *rooms.SignedTicket) (*rooms.SignedState, error) {
+func (s *Service) send(ctx context.Context, host peerID, req *rooms.SignedRequest, ticket *rooms.SignedTicket, pass *rooms.SignedPass) (*rooms.SignedState, error) {
 	msg := requestMsg{Request: req.Bytes}
 	if ticket != nil {
 		msg.Ticket = ticket.Bytes
+	}
+	if pass != nil {
+		msg.Pass = pass.Bytes
 	}
 	reply, err := requestProto.Call(ctx, s.host(), host, msg)
 	if err != nil {

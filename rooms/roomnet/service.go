@@ -46,6 +46,12 @@ type Store interface {
 	// (nil if none), for the hallway and for joining.
 	SaveTicket(t *rooms.SignedTicket) error
 	Ticket(room rooms.RoomID) *rooms.SignedTicket
+	// SavePass keeps a supporter pass issued to this node; Pass finds the
+	// live one from issuer (nil if none). PassRevoked says whether this
+	// node revoked a pass it issued.
+	SavePass(p *rooms.SignedPass) error
+	Pass(issuer peer.ID) *rooms.SignedPass
+	PassRevoked(p *rooms.SignedPass) bool
 	// SaveJoined remembers a room this node takes part in and does not
 	// host, with the state it holds, so that a restarted node goes back to
 	// it (Rejoin); ForgetJoined drops it once the node is out of the room.
@@ -227,6 +233,8 @@ func New(cfg Config) (*Service, error) {
 	}
 	requestProto.Handle(s.ctx, s.host(), s.serveRequest)
 	ticketProto.Handle(s.ctx, s.host(), s.receiveTicket)
+	stateProto.Handle(s.ctx, s.host(), s.receiveState)
+	passProto.Handle(s.ctx, s.host(), s.receivePass)
 	blocksProto.Handle(s.ctx, s.host(), s.receiveBlocks)
 	if cfg.Media != nil {
 		view := mediaView{host: s.host(), key: cfg.Key, now: cfg.Now, states: s, log: s.log.With("plane", "media")}

@@ -34,11 +34,17 @@ var ticketProto = rpc.Protocol[ticketMsg, struct{}]{ID: TicketProtocol,
 // DeliverTicket gives t, issued by this node, to its holder's node, and
 // returns once that node has kept it.
 func (s *Service) DeliverTicket(ctx context.Context, t *rooms.SignedTicket) error {
-	if t.Issuer != s.self() {
-		return fmt.Errorf("deliver ticket: %w: it was issued by %s, not this node", rooms.ErrNotAllowed, t.Issuer)
+	return deliver(ctx, s, ticketProto, "ticket", t.Issuer, t.Holder, ticketMsg{Ticket: t.Bytes})
+}
+
+// deliver hands what this node issued (a ticket, a pass) to its holder's
+// node over proto.
+func deliver[M any](ctx context.Context, s *Service, proto rpc.Protocol[M, struct{}], what string, issuer, holder peer.ID, msg M) error {
+	if issuer != s.self() {
+		return fmt.Errorf("deliver %s: %w: it was issued by %s, not this node", what, rooms.ErrNotAllowed, issuer)
 	}
-	if _, err := ticketProto.Call(ctx, s.host(), t.Holder, ticketMsg{Ticket: t.Bytes}); err != nil {
-		return fmt.Errorf("deliver the ticket to %s: %w", t.Holder, err)
+	if _, err := proto.Call(ctx, s.host(), holder, msg); err != nil {
+		return fmt.Errorf("deliver the %s to %s: %w", what, holder, err)
 	}
 	return nil
 }

@@ -5,7 +5,7 @@ endpoints with a WebRTC stack clubnode did not write.
   gstwhip.py whip URL WAV [--no-bundle] [--trickle] [--loopback]
       speak WAV in real time
   gstwhip.py whep URL OUT.wav SECONDS [--trickle] [--loopback]
-      record SECONDS of the room to OUT.wav
+      record the room to OUT.wav until SIGINT, or SECONDS at most
 
 The API token comes from $CLUBNODE_TOKEN. --trickle posts the offer before
 ICE gathering and sends the candidates afterwards with PATCH
@@ -16,6 +16,7 @@ GStreamer's simple-whip-client does by default. Prints one line per event
 ("answer 201", "patch 204", "connected", "eos") and exits 0 on success.
 """
 import os
+import signal
 import sys
 import threading
 import urllib.error
@@ -245,7 +246,10 @@ class Client:
 
     def finish(self):
         # EOS through the recording branch, so wavenc writes its header.
-        self.record.get_static_pad("sink").send_event(Gst.Event.new_eos())
+        # Once: SIGINT and the SECONDS timer may both come.
+        if getattr(self, "record", None) is not None and not getattr(self, "finished", False):
+            self.finished = True
+            self.record.get_static_pad("sink").send_event(Gst.Event.new_eos())
         return False
 
     def on_message(self, bus, msg):
@@ -261,6 +265,9 @@ class Client:
             silence = Gst.Buffer.new_wrapped(bytes(1920))
             silence.pts, silence.duration = 0, 20 * Gst.MSECOND
             self.mic.emit("push-buffer", silence)
+        if self.mode == "whep":
+            # The test ends the recording when it has what it needs.
+            GLib.unix_signal_add(GLib.PRIORITY_DEFAULT, signal.SIGINT, lambda: self.finish() or True)
         GLib.timeout_add_seconds(60, self.fail, "gave up after 60 s")
         self.loop.run()
         if self.location:

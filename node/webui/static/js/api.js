@@ -56,6 +56,8 @@ export const identity = () => json('GET', '/api/v1/id');
 export const createNetwork = (name) => json('POST', '/api/v1/network', { name });
 export const createInvite = (req) => json('POST', '/api/v1/invites', req);
 export const join = (token) => json('POST', '/api/v1/join', { token });
+export const inspectInvite = (token) => json('POST', '/api/v1/invites/inspect', { token });
+export const inviteQR = (token) => json('POST', '/api/v1/invites/qr', { token });
 export const members = () => json('GET', '/api/v1/members');
 export const profile = (peer) => json('GET', `/api/v1/profile/${encodeURIComponent(peer)}`);
 export const setProfile = (name, bio, support) => json('POST', '/api/v1/profile', support === undefined ? { name, bio } : { name, bio, support });

@@ -5,11 +5,12 @@ import * as api from '../api.js';
 import * as store from '../store.js';
 import { h, busy, formError, replaceKeepingFocus, formatWhen, initials, hue, showError, announce } from '../dom.js';
 
-const typeLabels = { open: 'Open', social: 'Social', closed: 'Closed' };
+const typeLabels = { open: 'Open', social: 'Social', closed: 'Closed', supporters: 'Supporters' };
 const typeHints = {
   open: 'any member can join',
   social: 'people you follow can join',
   closed: 'only people with a ticket from you',
+  supporters: 'holders of your supporter pass (clubnode pass issue)',
 };
 
 function speakerNames(room) {

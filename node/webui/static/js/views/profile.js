@@ -3,16 +3,30 @@
 
 import * as api from '../api.js';
 import * as store from '../store.js';
-import { qrSVG } from '../qr.js';
 import { h, busy, formError, showError, announce, copyButton, replaceKeepingFocus, initials, hue, shortId } from '../dom.js';
 
-// Invite links open the invitee's own clubnode app; 127.0.0.1:7700 is
-// where a default install serves it. Anyone on another address pastes
-// the token (or the link) into the join form instead.
-export const INVITE_APP = 'http://127.0.0.1:7700/';
-
+// An invite link is this app's address with the token in the fragment
+// (#/join/TOKEN): the fragment never leaves the browser, and every
+// clubnode app, at any address and port, reads it. An invitee whose app
+// runs elsewhere pastes the link (or the token) into their own app's
+// join form, or runs clubnode join LINK: both find the token in it.
 export function inviteLink(token) {
-  return `${INVITE_APP}#/join/${token}`;
+  return `${location.origin}/#/join/${token}`;
+}
+
+// inviteQR shows the node's QR code of the token's text form, which
+// names no host or port: a phone that scans it gets text to paste into
+// its own app, where a link to 127.0.0.1 would open nothing.
+async function inviteQR(token) {
+  const qr = await api.inviteQR(token);
+  const doc = new DOMParser().parseFromString(qr.svg, 'image/svg+xml');
+  const svg = document.importNode(doc.documentElement, true);
+  if (svg.nodeName.toLowerCase() !== 'svg') throw new Error('the node drew no QR code');
+  svg.classList.add('qr');
+  svg.setAttribute('role', 'img');
+  svg.setAttribute('aria-label', 'QR code of the invite token');
+  svg.dataset.text = qr.text;
+  return svg;
 }
 
 const expiryChoices = [
@@ -61,9 +75,11 @@ function showInvite(box, inv) {
     h('div', { class: 'actions' }, copyButton('Copy token', () => inv.token), copyButton('Copy link', () => link)),
     h('p', {}, 'Link: ', h('a', { id: 'invite-link', href: link, class: 'break', title: link,
       text: `${link.slice(0, 60)}…${link.slice(-8)}` })),
-    h('figure', { class: 'qr-figure' },
-      qrSVG(link, 'QR code of the invite link', link.length > 1200 ? 'L' : 'M'),
-      h('figcaption', {}, 'Scan to open the invite link.')));
+    h('p', { class: 'hint' }, 'The link opens in any clubnode app: someone whose app runs at another address pastes it into their own join form.'));
+  const figure = h('figure', { class: 'qr-figure', id: 'invite-qr' },
+    h('figcaption', {}, 'Scan with a phone to copy the token, then paste it into your clubnode app.'));
+  box.append(figure);
+  inviteQR(inv.token).then((svg) => figure.prepend(svg), (err) => showError(err, 'Could not draw the QR code'));
   announce('Invite created');
 }
 

@@ -186,10 +186,13 @@ export function mount(main, route, { navigate }) {
         if (e.key === 'Escape') {
           openMenu = '';
           render();
-          li.querySelector('.menu-button')?.focus();
+          // render() built a new button: the one in this closure is gone.
+          document.querySelector(`[data-key="menu-${CSS.escape(peer)}"]`)?.focus();
         }
       } }, actions.map(([action, label]) => h('button', {
-        type: 'button', 'data-action': action, onclick: async () => {
+        // Keyed, so a render while the menu is open (any change to the
+        // room) keeps the focus on this item rather than the person's name.
+        type: 'button', 'data-action': action, 'data-key': `item-${peer}-${action}`, onclick: async () => {
           openMenu = '';
           render();
           if (await act(roomId, action, peer)) announce(`${label}: ${name}`);

@@ -5,13 +5,26 @@ import * as api from '../api.js';
 import * as store from '../store.js';
 import { h, busy, formError, announce, shortId } from '../dom.js';
 
-// inviteFrom finds the token in what was pasted: the token itself, or an
-// invite link (…#/join/TOKEN) from a chat or a QR code.
+// What was pasted (a token, or an invite link at any address from a chat
+// or a QR code) goes to the node as it is: the node finds the token in it.
 export function inviteFrom(text) {
-  const t = (text || '').trim();
-  const i = t.indexOf('clubnode-invite:');
-  if (i < 0) return t;
-  return decodeURIComponent(t.slice(i).split(/[\s"'<>]/)[0]);
+  return (text || '').trim();
+}
+
+// previewOf says who invites you to which network, as the inviter's
+// node told this node, before you join.
+function previewOf(pv) {
+  const who = pv.inviter_name || shortId(pv.inviter_id);
+  const net = pv.network.name || 'their network';
+  const until = new Date(pv.expires).toLocaleString();
+  const lines = [h('p', { class: 'preview-who' }, h('strong', { text: who }), ' invites you to ', h('strong', { text: net }), '.')];
+  if (pv.expired) lines.push(h('p', { class: 'preview-problem' }, `This invite expired on ${until}: ask ${who} for a new one.`));
+  else lines.push(h('p', { class: 'hint' }, `Valid until ${until}.`));
+  if (pv.for && !pv.for_you) lines.push(h('p', { class: 'preview-problem' }, 'This invite is for someone else\'s node: it will not let you in.'));
+  else if (pv.uses_left === 0) lines.push(h('p', { class: 'preview-problem' }, `It has been used up: ask ${who} for a new one.`));
+  else if (pv.uses_left > 0) lines.push(h('p', { class: 'hint' }, pv.uses === 1 ? 'It lets one person in.' : `${pv.uses_left} of ${pv.uses} uses left.`));
+  else if (!pv.online) lines.push(h('p', { class: 'hint' }, `${who}'s node cannot be reached right now, so the network's name and the uses left are unknown. Joining keeps trying.`));
+  return lines;
 }
 
 export function mount(main, route) {
@@ -22,6 +35,25 @@ export function mount(main, route) {
   const token = h('textarea', { id: 'invite-token', name: 'token', rows: 3, required: true, spellcheck: false,
     placeholder: 'clubnode-invite:… or a link with #/join/…', value: route.invite || '' });
   const networkName = h('input', { id: 'network-name', name: 'network', required: true, maxLength: 64 });
+  const preview = h('div', { class: 'invite-preview', id: 'invite-preview', 'aria-live': 'polite' });
+
+  // Show what the invite is as soon as there is one: on arrival from a
+  // link, and a moment after a paste or an edit.
+  let previewTimer = 0;
+  let previewSeq = 0;
+  function showPreview() {
+    clearTimeout(previewTimer);
+    const text = inviteFrom(token.value);
+    if (!text) { preview.replaceChildren(); return; }
+    const seq = ++previewSeq;
+    preview.replaceChildren(h('p', { class: 'hint' }, 'Asking the inviter\'s node about this invite…'));
+    api.inspectInvite(text).then((pv) => {
+      if (seq === previewSeq) preview.replaceChildren(...previewOf(pv));
+    }, (err) => {
+      if (seq === previewSeq) preview.replaceChildren(h('p', { class: 'preview-problem' }, err.message));
+    });
+  }
+  token.addEventListener('input', () => { clearTimeout(previewTimer); previewTimer = setTimeout(showPreview, 400); });
 
   // The name and bio are saved first, so the network learns them with the
   // node's first profile.
@@ -59,6 +91,7 @@ export function mount(main, route) {
   h('p', { class: 'hint' }, 'Paste the invite token or link someone gave you. Joining reaches their node over the internet, which can take a few seconds.'),
   h('label', { for: 'invite-token' }, 'Invite token or link'),
   token,
+  preview,
   h('button', { type: 'submit', id: 'join-button' }, 'Join the network'));
 
   const foundForm = h('form', { class: 'card', 'aria-labelledby': 'found-heading', onsubmit: (e) => {
@@ -91,6 +124,9 @@ export function mount(main, route) {
       h('label', { for: 'me-bio' }, 'A line about you (optional)'), bio),
     h('div', { class: 'columns' }, joinForm, foundForm),
   );
-  if (route.invite) token.focus();
-  return {};
+  if (route.invite) {
+    token.focus();
+    showPreview();
+  }
+  return { destroy: () => clearTimeout(previewTimer) };
 }

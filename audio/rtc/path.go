@@ -1,0 +1,70 @@
+package rtc
+
+import (
+	"time"
+
+	"github.com/pion/webrtc/v4"
+)
+
+// How a link's audio travels, from the candidate pair ICE selected.
+const (
+	// PathDirect: host candidates on both ends, no NAT between them.
+	PathDirect = "direct"
+	// PathHolePunched: straight between the ends, through the mapping a
+	// NAT made (a server- or peer-reflexive candidate on one end).
+	PathHolePunched = "hole-punched"
+	// PathTURN: through a TURN server's relay.
+	PathTURN = "turn"
+)
+
+// LinkPath is a live tree link's path and its round-trip time as ICE's
+// consent checks measure it. Path is "" while no pair is selected.
+type LinkPath struct {
+	LinkLabel
+	Role string
+	Path string
+	RTT  time.Duration
+}
+
+// LinkPaths appends the path of every live tree link to dst. It asks
+// pion for a full stats report per link: for the API, not for scrapes.
+func (a *API) LinkPaths(dst []LinkPath) []LinkPath {
+	for _, l := range a.links.live() {
+		p := LinkPath{LinkLabel: l.label, Role: l.role}
+		p.Path, p.RTT = pathOf(l.pc.GetStats())
+		dst = append(dst, p)
+	}
+	return dst
+}
+
+// pathOf reads the selected (nominated, succeeded) pair of a report.
+func pathOf(report webrtc.StatsReport) (string, time.Duration) {
+	var pair *webrtc.ICECandidatePairStats
+	for _, s := range report {
+		// A pair's checks may succeed long before ICE nominates one:
+		// only the nominated pair carries the audio.
+		p, ok := s.(webrtc.ICECandidatePairStats)
+		if ok && p.Nominated && p.State == webrtc.StatsICECandidatePairStateSucceeded {
+			pair = &p
+			break
+		}
+	}
+	if pair == nil {
+		return "", 0
+	}
+	local, _ := report[pair.LocalCandidateID].(webrtc.ICECandidateStats)
+	remote, _ := report[pair.RemoteCandidateID].(webrtc.ICECandidateStats)
+	rtt := time.Duration(pair.CurrentRoundTripTime * float64(time.Second))
+	return pathKind(local.CandidateType, remote.CandidateType), rtt
+}
+
+func pathKind(local, remote webrtc.ICECandidateType) string {
+	switch {
+	case local == webrtc.ICECandidateTypeRelay || remote == webrtc.ICECandidateTypeRelay:
+		return PathTURN
+	case local == webrtc.ICECandidateTypeHost && remote == webrtc.ICECandidateTypeHost:
+		return PathDirect
+	default:
+		return PathHolePunched
+	}
+}

@@ -1,0 +1,218 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
+	ma "github.com/multiformats/go-multiaddr"
+	manet "github.com/multiformats/go-multiaddr/net"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/clubnode/clubnode/audio/rtc/turnserver"
+	"github.com/clubnode/clubnode/internal/rpc"
+	"github.com/clubnode/clubnode/p2p"
+)
+
+// TURN for the rooms' audio.
+//
+// A public node runs a STUN/TURN server (audio/rtc/turnserver) for the
+// network's members. Before a tree link is made, each end asks the
+// always-on nodes it is connected to for short-lived credentials over
+// libp2p (the TURN protocol runs on the members-only host, so a
+// non-member gets nothing), naming the peer at the other end: the server
+// lets the member's relays exchange packets only with the addresses that
+// peer is connected from, as the server sees them. ICE then gathers host,
+// server-reflexive and relayed candidates, and keeps the best pair: a
+// direct one where both NATs let it, the relay where one is symmetric.
+
+// TURNProtocol is the credentials request.
+const TURNProtocol = protocol.ID("/clubnode/turn/1.0.0")
+
+const (
+	maxTURNPeers      = 16 // peers named in one request
+	maxTURNFrame      = 2048
+	turnTimeout       = 3 * time.Second
+	maxTURNServers    = 2  // always-on nodes asked for one link
+	maxRememberedPeer = 64 // peers a member's relays may reach, per member
+)
+
+type turnRequest struct {
+	Peers []string `cbor:"0,keyasint"`
+}
+
+type turnReply struct {
+	URLs     []string `cbor:"0,keyasint"`
+	Username string   `cbor:"1,keyasint"`
+	Password string   `cbor:"2,keyasint"`
+	Expires  int64    `cbor:"3,keyasint"` // Unix seconds
+}
+
+var turnProto = rpc.Protocol[turnRequest, turnReply]{ID: TURNProtocol, MaxRequest: maxTURNFrame,
+	MaxReply: maxTURNFrame, Timeout: turnTimeout, Codes: p2p.Codes, Limited: true}
+
+// turnService is a public node's TURN server and what it allowed.
+type turnService struct {
+	srv    *turnserver.Server
+	cancel context.CancelFunc
+	mu     sync.Mutex
+	peers  map[peer.ID][]peer.ID // per member, the peers it named, newest last
+}
+
+// startTURN runs the TURN server when this node is public and the config
+// wants it.
+func (n *Node) startTURN() error {
+	s := n.cfg.Settings
+	if !s.TURNServer || n.p2p.Reachability() != p2p.ReachPublic {
+		return nil
+	}
+	ip, ok := n.publicIPv4()
+	if !ok {
+		n.log.Warn("no public IPv4 address to run the TURN server on")
+		return nil
+	}
+	srv, err := turnserver.New(turnserver.Config{
+		Listen:       netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(s.TURNPort)),
+		PublicIP:     ip,
+		RelayPortMin: uint16(s.TURNRelayPortMin), RelayPortMax: uint16(s.TURNRelayPortMax),
+		Logger: n.log,
+	})
+	if err != nil {
+		return fmt.Errorf("TURN server: %w", err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	n.turn = &turnService{srv: srv, cancel: cancel, peers: map[peer.ID][]peer.ID{}}
+	turnProto.Handle(ctx, n.p2p.MemberHost(), n.answerTURN)
+	n.log.Info("TURN server running", "urls", srv.URLs())
+	return nil
+}
+
+func (n *Node) closeTURN() {
+	if t := n.turn; t != nil {
+		t.cancel()
+		turnProto.Remove(n.p2p.MemberHost())
+		_ = t.srv.Close()
+	}
+}
+
+// publicIPv4 is the first public IPv4 address this node announces.
+func (n *Node) publicIPv4() (netip.Addr, bool) {
+	for _, a := range n.p2p.Addrs() {
+		if !manet.IsPublicAddr(a) {
+			continue
+		}
+		if s, err := a.ValueForProtocol(ma.P_IP4); err == nil {
+			if ip, err := netip.ParseAddr(s); err == nil {
+				return ip, true
+			}
+		}
+	}
+	return netip.Addr{}, false
+}
+
+// answerTURN issues credentials to a member (the members-only host lets
+// no one else ask) and lets its relays reach the peers it named.
+func (n *Node) answerTURN(_ context.Context, p peer.ID, req turnRequest) (turnReply, error) {
+	if len(req.Peers) == 0 || len(req.Peers) > maxTURNPeers {
+		return turnReply{}, fmt.Errorf("%w: name 1 to %d peers", rpc.ErrRefused, maxTURNPeers)
+	}
+	named := make([]peer.ID, 0, len(req.Peers))
+	for _, s := range req.Peers {
+		id, err := peer.Decode(s)
+		if err != nil {
+			return turnReply{}, fmt.Errorf("%w: %q is not a peer ID", rpc.ErrRefused, s)
+		}
+		named = append(named, id)
+	}
+	t := n.turn
+	creds, err := t.srv.Issue(p.String())
+	if err != nil {
+		return turnReply{}, err
+	}
+	if err := t.srv.AllowPeers(p.String(), n.peerIPs(t.remember(p, named))); err != nil {
+		return turnReply{}, err
+	}
+	return turnReply{URLs: creds.URLs, Username: creds.Username, Password: creds.Password,
+		Expires: creds.Expires.Unix()}, nil
+}
+
+// remember adds named to what p's relays may reach, keeping the newest.
+func (t *turnService) remember(p peer.ID, named []peer.ID) []peer.ID {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	list := t.peers[p]
+	for _, q := range named {
+		for i, old := range list {
+			if old == q {
+				list = append(list[:i], list[i+1:]...)
+				break
+			}
+		}
+		list = append(list, q)
+	}
+	if len(list) > maxRememberedPeer {
+		list = list[len(list)-maxRememberedPeer:]
+	}
+	t.peers[p] = list
+	return append([]peer.ID(nil), list...)
+}
+
+// peerIPs are the addresses members among peers are connected from, as
+// this node sees them (not through a relay).
+func (n *Node) peerIPs(peers []peer.ID) []netip.Addr {
+	seen := map[netip.Addr]bool{}
+	var out []netip.Addr
+	for _, q := range peers {
+		if !n.p2p.IsMember(q) {
+			continue
+		}
+		for _, c := range n.p2p.Host().Network().ConnsToPeer(q) {
+			if _, err := c.RemoteMultiaddr().ValueForProtocol(ma.P_CIRCUIT); err == nil {
+				continue
+			}
+			ip, err := manet.ToIP(c.RemoteMultiaddr())
+			if err != nil {
+				continue
+			}
+			if a, ok := netip.AddrFromSlice(ip); ok && !seen[a.Unmap()] {
+				seen[a.Unmap()] = true
+				out = append(out, a.Unmap())
+			}
+		}
+	}
+	return out
+}
+
+// linkICEServers asks the always-on nodes this node is connected to for
+// TURN credentials for a link to peerID (rtc.Config.ICEServersFor).
+func (n *Node) linkICEServers(ctx context.Context, peerID string) []webrtc.ICEServer {
+	if n.p2p == nil || n.p2p.Reachability() == p2p.ReachPublic && n.turn != nil {
+		return nil // reachable itself: the other end uses TURN if it must
+	}
+	h := n.p2p.Host()
+	var out []webrtc.ICEServer
+	var errs []error
+	for _, s := range n.p2p.VerifiedPeers() {
+		if len(out) == maxTURNServers {
+			break
+		}
+		if ok, _ := h.Peerstore().SupportsProtocols(s, TURNProtocol); len(ok) == 0 {
+			continue
+		}
+		reply, err := turnProto.Call(ctx, n.p2p.MemberHost(), s, turnRequest{Peers: []string{peerID}})
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		out = append(out, webrtc.ICEServer{URLs: reply.URLs, Username: reply.Username, Credential: reply.Password})
+	}
+	if len(out) == 0 && len(errs) > 0 {
+		n.log.Debug("no TURN credentials for a link", "peer", peerID, "err", errors.Join(errs...))
+	}
+	return out
+}
