@@ -214,6 +214,27 @@ func (t *Tree) Remove(p peer.ID) []peer.ID {
 	return orphans
 }
 
+// Demote makes p a leaf for good: capacity 0, so that nobody is placed
+// under it again, and its children orphaned (returned), to be placed
+// elsewhere when they ask. The host demotes a relay proven to change the
+// audio it forwards; p itself stays where it is, a listener.
+func (t *Tree) Demote(p peer.ID) []peer.ID {
+	n, ok := t.nodes[p]
+	if !ok || p == t.root {
+		return nil
+	}
+	n.capacity = 0
+	orphans := slices.Sorted(maps.Keys(n.children))
+	for _, c := range orphans {
+		cn := n.children[c]
+		delete(n.children, c)
+		cn.up = nil
+		t.setDepths(cn, detached)
+	}
+	t.reindex(n)
+	return orphans
+}
+
 // attach hangs n under parent, keeping n's own children, and records n in
 // the tree if it was not yet.
 func (t *Tree) attach(n, parent *treeNode) {

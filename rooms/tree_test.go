@@ -212,3 +212,36 @@ func FuzzParseDelegation(f *testing.F) {
 	fuzzParser(f, c.keys["H"], MaxDelegationSize, [][]byte{d.Bytes}, ParseDelegation,
 		func(v *SignedDelegation) *Delegation { return &v.Delegation }, func(v *SignedDelegation) []byte { return v.Bytes })
 }
+
+// A demoted relay keeps its place but carries nobody: its children are
+// orphaned, and neither they nor newcomers are placed under it again
+// (roomnet also places it with capacity 0 whenever it asks again).
+func TestDemoteOrphansAndCarriesNobody(t *testing.T) {
+	p := peers(t, 5)
+	host, bad, good, a, b := p[0], p[1], p[2], p[3], p[4]
+	tr := NewTree(host, 2)
+	for _, c := range []peer.ID{bad, good} {
+		if _, err := tr.Place(c, 2, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tr.Adopt(a, bad, 0); err != nil {
+		t.Fatal(err)
+	}
+	orphans := tr.Demote(bad)
+	if len(orphans) != 1 || orphans[0] != a {
+		t.Fatalf("orphans %v, want [%s]", orphans, a)
+	}
+	if got, ok := tr.Parent(bad); !ok || got != host {
+		t.Fatalf("the demoted relay moved: parent %s", got)
+	}
+	for _, c := range []peer.ID{a, b} {
+		parent, err := tr.Place(c, 0, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if parent != good {
+			t.Fatalf("%s placed under %s, want the honest relay %s", c, parent, good)
+		}
+	}
+}

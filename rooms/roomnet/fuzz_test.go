@@ -11,6 +11,7 @@ import (
 	"github.com/clubnode/clubnode/identity"
 	"github.com/clubnode/clubnode/internal/wire"
 	"github.com/clubnode/clubnode/rooms"
+	"github.com/clubnode/clubnode/rooms/roomkey"
 )
 
 // FuzzRequestFrames: the host's request reader and the client's reply
@@ -125,6 +126,42 @@ func FuzzMediaFrames(f *testing.F) {
 				t.Fatal("assignment larger than its frame")
 			}
 			_, _ = rooms.ParseAssignment(hello.Assignment)
+		}
+	})
+}
+
+// FuzzMediaNotices: the tamper report a host reads from a child, and the
+// room key request and reply, decode within their frames; a reply's
+// delivery parses or is refused, and nothing else is read from them.
+func FuzzMediaNotices(f *testing.F) {
+	key, _ := identity.GenerateKey()
+	id, _ := peer.IDFromPrivateKey(key)
+	room, _ := rooms.NewRoomID()
+	secret, err := roomkey.New(room, 1, roomkey.DefaultSuite, time.Now())
+	if err != nil {
+		f.Fatal(err)
+	}
+	d, err := roomkey.Deliver(key, secret, id)
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, v := range []any{tamperReport{Room: string(room), Parent: []byte(id), Speaker: []byte(id), Kind: 2},
+		keyRequest{Room: string(room)}, keyReply{Delivery: d.Bytes}} {
+		data, _ := wire.Marshal(v)
+		f.Add(append(binary.AppendUvarint(nil, uint64(len(data))), data...))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var r tamperReport
+		if wire.NewReader(bytes.NewReader(data), maxReportFrame).ReadFrame(&r) == nil {
+			if p, err := peer.IDFromBytes(r.Parent); err == nil && p.Validate() != nil {
+				t.Fatalf("accepted an invalid peer ID %q", p)
+			}
+		}
+		var k keyReply
+		if wire.NewReader(bytes.NewReader(data), keyProto.MaxReply).ReadFrame(&k) == nil {
+			if sd, err := roomkey.ParseDelivery(k.Delivery); err == nil && sd.Recipient == "" {
+				t.Fatal("a delivery for nobody")
+			}
 		}
 	})
 }

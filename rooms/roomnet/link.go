@@ -102,7 +102,7 @@ func (ms *mediaSession) serveChild(parent context.Context, child peer.ID, str ne
 		// here, and the forwarder drops anyone not audible.
 		opts.Uplink = func(pkt *rtp.Packet) { ms.fwd.Write(child.String(), pkt) }
 	}
-	err := rtc.ServeChild(ctx, ms.m.api, str, ms.fwd, opts)
+	err := rtc.ServeChild(ctx, ms.m.api, str, ms.downstream(), opts)
 	if err != nil && !errors.Is(err, context.Canceled) {
 		ms.m.log.Debug("child link ended", "room", ms.room, "child", child, "err", err)
 	}

@@ -80,12 +80,16 @@ func (m *media) start() {
 	ctx := m.work.Context()
 	placeProto.Handle(ctx, m.host, m.place)
 	linkProto.HandleSession(ctx, m.host, m.acceptChild)
+	reportProto.Handle(ctx, m.host, m.serveReport)
+	keyProto.Handle(ctx, m.host, m.serveKey)
 	m.work.Go(m.loop)
 }
 
 func (m *media) close() {
 	placeProto.Remove(m.host)
 	linkProto.Remove(m.host)
+	reportProto.Remove(m.host)
+	keyProto.Remove(m.host)
 	m.work.Close()
 	m.mu.Lock()
 	sessions := m.sessions
@@ -193,14 +197,15 @@ func (s *Service) Media(id rooms.RoomID) (MediaStats, bool) {
 }
 
 // Listen attaches fn to everything this node receives or sends in room:
-// each audible speaker's RTP packets. It is how local listeners (WHEP, the
+// each audible speaker's RTP packets, once its speaker's signature covers
+// them (the payload is the speaker's Opus, without the signature trailer). It is how local listeners (WHEP, the
 // recorder, tests) hear the room. remove detaches it.
 func (s *Service) Listen(id rooms.RoomID, fn func(speaker string, pkt *rtp.Packet)) (remove func(), err error) {
 	ms, err := s.liveMedia(id)
 	if err != nil {
 		return nil, err
 	}
-	return ms.fwd.AddSink(fn), nil
+	return ms.guard.addSink(fn), nil
 }
 
 // Voice is this node's own voice in one room, bound once to the room's
@@ -226,7 +231,10 @@ func (v *Voice) Write(pkt *rtp.Packet) error {
 	if v.ms.ctx.Err() != nil {
 		return fmt.Errorf("%w: the room's audio stopped on this node", ErrNoMedia)
 	}
-	pkt = v.ms.voice.rewrite(pkt, time.Now())
+	pkt, err := v.ms.sign(v.ms.voice.rewrite(pkt, time.Now()))
+	if err != nil {
+		return err
+	}
 	if v.ms.hosting.Load() {
 		v.ms.fwd.Write(v.ms.m.self().String(), pkt)
 		return nil

@@ -8,6 +8,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/clubnode/clubnode/audio/mediasig"
 	"github.com/clubnode/clubnode/audio/rtc"
 	"github.com/clubnode/clubnode/internal/group"
 	"github.com/clubnode/clubnode/rooms"
@@ -26,10 +27,13 @@ type mediaSession struct {
 	room    rooms.RoomID
 	fwd     *rtc.Forwarder
 	uplink  *rtc.Uplink
-	voice   voice         // this node's own stream, kept continuous across sources
-	hosting atomic.Bool   // this node hosts the room: its voice skips the uplink
-	wake    chan struct{} // follow's: the state changed
-	wakeUp  chan struct{} // upstream's: the state changed
+	voice   voice            // this node's own stream, kept continuous across sources
+	signer  *mediasig.Signer // signs this node's own stream (nil: the key cannot)
+	guard   *guard           // verifies every stream before it is played here
+	keys    *roomKeys        // a closed room's end-to-end keys (e2e.go)
+	hosting atomic.Bool      // this node hosts the room: its voice skips the uplink
+	wake    chan struct{}    // follow's: the state changed
+	wakeUp  chan struct{}    // upstream's: the state changed
 	work    *group.Group
 	ctx     context.Context // work's: ends when the session stops
 
@@ -44,6 +48,14 @@ type mediaSession struct {
 	backups     []peer.ID // the backups of the assignment in force
 	linkCancel  context.CancelFunc
 	children    map[peer.ID]*childLink
+
+	// Speaker signatures (report.go): when this node last reported its
+	// parent; on the host, relays accused of changing audio, when, and
+	// those blamed for it, which carry nobody any more.
+	blamedAt   time.Time
+	accused    map[peer.ID]time.Time
+	distrusted map[peer.ID]bool
+	down       *rtc.Forwarder // what child links are served from: fwd (a malicious relay's own in attack tests)
 }
 
 type childLink struct {
@@ -55,9 +67,16 @@ func (m *media) newSession(id rooms.RoomID) *mediaSession {
 	work := group.New(m.work.Context())
 	ms := &mediaSession{m: m, room: id, fwd: rtc.NewForwarder(m.log.With("room", id)), uplink: rtc.NewUplink(),
 		wake: make(chan struct{}, 1), wakeUp: make(chan struct{}, 1), work: work, ctx: work.Context(),
-		children: map[peer.ID]*childLink{}, hostChanged: make(chan struct{})}
+		children: map[peer.ID]*childLink{}, hostChanged: make(chan struct{}),
+		accused: map[peer.ID]time.Time{}, distrusted: map[peer.ID]bool{}}
+	ms.down = ms.fwd
+	ms.keys = newRoomKeys(id)
+	ms.signer, ms.guard = m.mediaSigning(id, ms.decrypt, ms.tampered)
+	ms.fwd.AddSink(ms.guard.enqueue)
 	work.Go(ms.follow)
 	work.Go(ms.upstream)
+	work.Go(ms.keyLoop)
+	work.Go(ms.guard.run)
 	return ms
 }
 
@@ -67,6 +86,12 @@ func (ms *mediaSession) stop() {
 }
 
 func (ms *mediaSession) self() peer.ID { return ms.m.self() }
+
+func (ms *mediaSession) downstream() *rtc.Forwarder {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	return ms.down
+}
 
 func (ms *mediaSession) notify() {
 	for _, c := range []chan struct{}{ms.wake, ms.wakeUp} {
@@ -90,7 +115,10 @@ func (ms *mediaSession) follow(ctx context.Context) {
 		if !ok {
 			continue
 		}
-		ms.fwd.SetSpeakers(audible(st.State))
+		speakers := audible(st.State)
+		ms.fwd.SetSpeakers(speakers)
+		ms.guard.keep(speakers)
+		ms.followKeys(st)
 		ms.hosting.Store(st.Host == ms.self())
 		ms.mu.Lock()
 		ms.applyState(st)

@@ -101,6 +101,9 @@ func (m *media) placeChild(from peer.ID, req placeRequest) (*rooms.SignedAssignm
 		return nil, fmt.Errorf("%w: this node is taking the room over; ask again", rooms.ErrNotLive)
 	}
 	pr := rooms.PlaceRequest{Child: from, Capacity: req.Capacity, OnStage: st.OnStage(from)}
+	if ms.distrusted[from] {
+		pr.Capacity = 0 // it changed audio it relayed (report.go)
+	}
 	if len(req.Avoid) > 0 {
 		lost, err := peer.IDFromBytes(req.Avoid)
 		if err != nil {

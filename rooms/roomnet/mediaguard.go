@@ -1,0 +1,239 @@
+package roomnet
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/pion/rtp"
+
+	"github.com/clubnode/clubnode/audio/mediasig"
+	"github.com/clubnode/clubnode/rooms"
+)
+
+// guard is the receiving end of the media path on every node: it verifies
+// each speaker's signed stream (audio/mediasig) as the forwarder hands it
+// over, and gives local listeners (WHEP, tests) only the packets a valid
+// signature of their speaker covers, without the signature trailer.
+// Forwarding does not wait for it: the forwarder queues every packet to the
+// child links before it calls its sinks, and the guard's sink only queues
+// the packet for the guard's own goroutine, so a relay adds no delay; it
+// verifies anyway, with or without a local listener, so that the first
+// honest node below a relay that changes audio notices and reports it.
+//
+// The room's state binds each speaker's key to its stream: a stream is
+// the track named by the speaker's peer ID (the forwarder carries only
+// audible speakers of the current state), and that peer ID is the Ed25519
+// member key the verifier checks.
+type guard struct {
+	room string
+	now  func() time.Time
+	// open turns a verified payload into Opus (decrypt, in a closed
+	// room); nil drops it.
+	open func(speaker peer.ID, media []byte) []byte
+	// onTamper is called (on the packet's goroutine) when a failure proves
+	// that the stream was changed on its way here.
+	onTamper func(speaker peer.ID, f mediasig.Failure)
+
+	queue     chan guardPacket
+	mu        sync.Mutex
+	verifiers map[string]*speakerGuard
+	sinks     atomic.Pointer[[]*playSink]
+	stats     guardStats
+}
+
+type speakerGuard struct {
+	id  peer.ID
+	v   *mediasig.Verifier
+	out []mediasig.Packet // scratch, used under mu of speakerGuard
+	mu  sync.Mutex
+}
+
+type playSink struct {
+	fn func(speaker string, pkt *rtp.Packet)
+}
+
+// guardStats counts what the guard refused, for metrics and tests.
+type guardStats struct {
+	released, tampered, unverified atomic.Uint64
+}
+
+func newGuard(room string, now func() time.Time, open func(peer.ID, []byte) []byte, onTamper func(peer.ID, mediasig.Failure)) *guard {
+	g := &guard{room: room, now: now, open: open, onTamper: onTamper, verifiers: map[string]*speakerGuard{},
+		queue: make(chan guardPacket, guardQueue)}
+	g.sinks.Store(&[]*playSink{})
+	return g
+}
+
+// addSink plays every verified packet to fn until remove is called.
+func (g *guard) addSink(fn func(speaker string, pkt *rtp.Packet)) (remove func()) {
+	k := &playSink{fn: fn}
+	g.mu.Lock()
+	next := append(slices.Clone(*g.sinks.Load()), k)
+	g.sinks.Store(&next)
+	g.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			g.mu.Lock()
+			next := slices.DeleteFunc(slices.Clone(*g.sinks.Load()), func(x *playSink) bool { return x == k })
+			g.sinks.Store(&next)
+			g.mu.Unlock()
+		})
+	}
+}
+
+// keep drops the verifiers of speakers no longer audible: a speaker who
+// comes back starts a new one.
+func (g *guard) keep(speakers []string) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for id := range g.verifiers {
+		if !slices.Contains(speakers, id) {
+			delete(g.verifiers, id)
+		}
+	}
+}
+
+// reset forgets every stream's state: after leaving a parent that changed
+// audio, what it sent must not count against what the next one sends.
+func (g *guard) reset() {
+	g.mu.Lock()
+	clear(g.verifiers)
+	g.mu.Unlock()
+}
+
+// speaker returns the verifier of one speaker's stream, made on first use.
+func (g *guard) speaker(id string) *speakerGuard {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if sg, ok := g.verifiers[id]; ok {
+		return sg
+	}
+	pid, err := peer.Decode(id)
+	if err != nil {
+		return nil
+	}
+	v, err := mediasig.NewVerifier(mediasig.VerifierConfig{Stream: mediasig.Stream{Room: g.room, Speaker: pid},
+		OnFailure: func(f mediasig.Failure) { g.failed(pid, f) }})
+	if err != nil {
+		return nil // a peer ID without an Ed25519 key signs nothing: unplayable
+	}
+	sg := &speakerGuard{v: v, id: pid}
+	g.verifiers[id] = sg
+	return sg
+}
+
+func (g *guard) failed(speaker peer.ID, f mediasig.Failure) {
+	if !f.Kind.Tampering() {
+		g.stats.unverified.Add(1)
+		return
+	}
+	g.stats.tampered.Add(1)
+	if g.onTamper != nil {
+		g.onTamper(speaker, f)
+	}
+}
+
+// guardQueue is how many packets may wait for the guard: 1.3 s of a
+// four-speaker stage. Past it packets are not played (they would be late).
+const guardQueue = 256
+
+type guardPacket struct {
+	speaker string
+	pkt     *rtp.Packet
+}
+
+// enqueue is the forwarder's sink: it hands the packet to the guard's own
+// goroutine and returns at once, so that verifying never delays the
+// forwarding goroutine (the link's track reader). The forwarder's packets
+// are immutable, so they are queued as they are.
+func (g *guard) enqueue(speaker string, pkt *rtp.Packet) {
+	select {
+	case g.queue <- guardPacket{speaker: speaker, pkt: pkt}:
+	default:
+		g.stats.unverified.Add(1)
+	}
+}
+
+// run verifies queued packets until ctx ends.
+func (g *guard) run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case p := <-g.queue:
+			g.push(p.speaker, p.pkt)
+		}
+	}
+}
+
+// push verifies one packet, then plays what is released.
+func (g *guard) push(speaker string, pkt *rtp.Packet) {
+	sg := g.speaker(speaker)
+	if sg == nil {
+		return
+	}
+	sg.mu.Lock()
+	sg.out = sg.v.Push(sg.out[:0], pkt, g.now())
+	released := slices.Clone(sg.out)
+	sg.mu.Unlock()
+	if len(released) == 0 {
+		return
+	}
+	g.stats.released.Add(uint64(len(released)))
+	sinks := *g.sinks.Load()
+	for i := range released {
+		r := &released[i]
+		media := r.Media
+		if g.open != nil {
+			if media = g.open(sg.id, media); media == nil {
+				continue
+			}
+		}
+		out := &rtp.Packet{Header: r.Header, Payload: media}
+		for _, k := range sinks {
+			k.fn(speaker, out)
+		}
+	}
+}
+
+// mediaSigning makes a room's signer for this node's own voice and the
+// guard that verifies everyone's.
+func (m *media) mediaSigning(id rooms.RoomID, open func(peer.ID, []byte) []byte, onTamper func(peer.ID, mediasig.Failure)) (*mediasig.Signer, *guard) {
+	s, err := mediasig.NewSigner(mediasig.SignerConfig{Stream: mediasig.Stream{Room: string(id), Speaker: m.self()},
+		Key: m.key, Now: m.now})
+	if err != nil {
+		m.log.Warn("this node cannot sign its voice: nobody will play it", "room", id, "err", err)
+		s = nil
+	}
+	return s, newGuard(string(id), m.now, open, onTamper)
+}
+
+// dtxMax is the longest Opus packet taken for a pause (DTX sends a 1-2
+// byte packet every 400 ms): the batch is signed there rather than wait
+// for the speech to resume.
+const dtxMax = 2
+
+// sign encrypts (in a closed room) and signs one packet of this node's
+// own stream; pkt is the caller's copy, changed in place.
+func (ms *mediaSession) sign(pkt *rtp.Packet) (*rtp.Packet, error) {
+	if ms.signer == nil {
+		return nil, fmt.Errorf("%w: this node cannot sign its voice", ErrNoMedia)
+	}
+	flush := len(pkt.Payload) <= dtxMax
+	payload, err := ms.encrypt(pkt.Payload)
+	if err != nil {
+		return nil, err
+	}
+	pkt.Payload = payload
+	out, err := ms.signer.Sign(pkt, flush)
+	if err != nil {
+		return nil, fmt.Errorf("sign: %w", err)
+	}
+	return out, nil
+}
