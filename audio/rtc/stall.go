@@ -24,6 +24,10 @@ var ErrStalled = errors.New("parent's RTP stalled and a probe went unanswered")
 // (past that a parent too slow to answer is as good as lost). Only the
 // numbered answer counts: a heartbeat sent before the parent froze may be
 // read late on a busy machine, long after its last RTP.
+//
+// A starved child cannot judge its parent either: the answer may sit
+// unread behind its own goroutines. The watcher measures how late its own
+// timer fires and waits that much longer, twice over, before it gives up.
 
 // idleCheck is how often watchFlow looks while nothing flows (before the
 // first packet, or through a stall already answered): a stall is only
@@ -42,7 +46,13 @@ func (p *parentEnd) watchFlow() {
 	step := max(stall/4, 5*time.Millisecond)
 	timer := time.NewTimer(step)
 	defer timer.Stop()
+	expected := time.Now().Add(step)
+	reset := func(d time.Duration) {
+		timer.Reset(d)
+		expected = time.Now().Add(d)
+	}
 	var (
+		selfLag  time.Duration // how late this watcher wakes, decaying
 		slowest  time.Duration // slowest recent answer, decaying
 		seq      uint32        // last probe number used
 		pending  uint32        // probe in flight, 0 if none
@@ -56,12 +66,13 @@ func (p *parentEnd) watchFlow() {
 			return
 		case <-timer.C:
 		}
+		now := time.Now()
+		selfLag = max(now.Sub(expected), selfLag*7/8)
 		last := p.lastMedia.Load()
 		if last == 0 || last == cleared {
-			timer.Reset(idleCheck) // nothing flowed yet, or this stall was answered
+			reset(idleCheck) // nothing flowed yet, or this stall was answered
 			continue
 		}
-		now := time.Now()
 		if pending != 0 {
 			switch {
 			case p.answered.Load() == pending:
@@ -69,16 +80,16 @@ func (p *parentEnd) watchFlow() {
 				slowest = max(time.Unix(0, p.answeredAt.Load()).Sub(probedAt), slowest*7/8)
 			case last != episode:
 				pending = 0 // flowing again
-			case now.Sub(probedAt) > min(max(wait, 2*slowest), 3*wait):
+			case now.Sub(probedAt) > min(max(wait, 2*slowest), 3*wait)+2*selfLag:
 				p.fail(fmt.Errorf("%w: no RTP for %s, no answer for %s", ErrStalled,
 					now.Sub(time.Unix(0, last)).Round(time.Millisecond), now.Sub(probedAt).Round(time.Millisecond)))
 				return
 			}
-			timer.Reset(step)
+			reset(step)
 			continue
 		}
 		if due := time.Unix(0, last).Add(stall).Sub(now); due > 0 {
-			timer.Reset(max(due, time.Millisecond))
+			reset(max(due, time.Millisecond))
 			continue
 		}
 		seq++
@@ -90,6 +101,6 @@ func (p *parentEnd) watchFlow() {
 			p.fail(err)
 			return
 		}
-		timer.Reset(step)
+		reset(step)
 	}
 }

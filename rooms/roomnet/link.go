@@ -54,7 +54,7 @@ func (ms *mediaSession) linkParent(ctx context.Context, a *rooms.SignedAssignmen
 	defer ms.m.host.ConnManager().Unprotect(parent, mediaTag(ms.room))
 	return rtc.DialParent(ctx, ms.m.api, str, ms.fwd, rtc.ParentOptions{Timeout: ms.m.timeout, Uplink: ms.uplink,
 		Subtree: ms.subtree, Label: rtc.LinkLabel{Room: string(ms.room), Peer: parent.String()},
-		Stall: ms.m.stall, ProbeTimeout: ms.m.stall * 5 / 3})
+		Stall: ms.m.stall, ProbeTimeout: probeTimeout})
 }
 
 // acceptChild is a parent's side of LinkProtocol: check the assignment,

@@ -64,6 +64,14 @@ type media struct {
 // defaultStall is MediaStall's default: three Opus packets missed.
 const defaultStall = 60 * time.Millisecond
 
+// probeTimeout is how long a child waits for its parent to answer a probe
+// before it counts the parent lost (the wait grows to three times this on
+// a link whose answers come slowly). It must outlast a round trip between
+// continents and a busy parent's scheduling: at 100 ms, every child of a
+// healthy relay on a loaded machine gave up on it at once after one pause
+// of the speaker's.
+const probeTimeout = 250 * time.Millisecond
+
 func newMedia(ctx context.Context, view mediaView, api *rtc.API, capacity int, timeout, stall time.Duration) *media {
 	switch {
 	case stall == 0:
