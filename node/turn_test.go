@@ -13,6 +13,7 @@ import (
 	dssync "github.com/ipfs/go-datastore/sync"
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/peer"
+	manet "github.com/multiformats/go-multiaddr/net"
 
 	"github.com/clubnode/clubnode/identity"
 	"github.com/clubnode/clubnode/internal/testutil"
@@ -61,7 +62,14 @@ func TestTURNCredentialsForMembersOnly(t *testing.T) {
 	if _, err := a.CreateNetwork(ctx, apiv1.CreateNetworkRequest{Name: "Night Owls"}); err != nil {
 		t.Fatal(err)
 	}
-	info := peer.AddrInfo{ID: a.ID(), Addrs: a.p2p.Host().Addrs()}
+	// Loopback only: the node also announces its public address, which
+	// exists nowhere here and must not be dialled.
+	info := peer.AddrInfo{ID: a.ID()}
+	for _, addr := range a.p2p.Host().Addrs() {
+		if manet.IsIPLoopback(addr) {
+			info.Addrs = append(info.Addrs, addr)
+		}
+	}
 
 	outsider, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableMetrics())
 	if err != nil {
@@ -80,6 +88,12 @@ func TestTURNCredentialsForMembersOnly(t *testing.T) {
 	b, _ := startWith(t, "bob", func(*home.Config) {})
 	inv, err := a.CreateInvite(ctx, apiv1.CreateInviteRequest{})
 	if err != nil {
+		t.Fatal(err)
+	}
+	// The token names only the public address, which exists nowhere here:
+	// Bob reaches the node on loopback first, and redeems on that
+	// connection instead of dialling the token's address.
+	if err := b.p2p.Host().Connect(cctx, info); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := b.Join(ctx, apiv1.JoinRequest{Token: inv.Token}); err != nil {

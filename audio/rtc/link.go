@@ -59,6 +59,9 @@ type link struct {
 
 	writeMu sync.Mutex // one frame at a time on the stream
 
+	statsMu sync.Mutex // guards closed and pion's GetStats (path.go)
+	closed  bool
+
 	goMu     sync.Mutex // guards stopping and wg.Add
 	stopping bool
 	wg       sync.WaitGroup
@@ -140,6 +143,9 @@ func (l *link) close() {
 	l.stopping = true
 	l.goMu.Unlock()
 	l.api.links.remove(l)
+	l.statsMu.Lock()
+	l.closed = true // no GetStats from now on: pion's close races with it
+	l.statsMu.Unlock()
 	l.cancel()
 	if err := l.stream.Close(); err != nil {
 		l.log.Debug("close stream", "err", err)

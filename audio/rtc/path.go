@@ -30,11 +30,25 @@ type LinkPath struct {
 // pion for a full stats report per link: for the API, not for scrapes.
 func (a *API) LinkPaths(dst []LinkPath) []LinkPath {
 	for _, l := range a.links.live() {
+		report, ok := l.statsReport()
+		if !ok {
+			continue // closing
+		}
 		p := LinkPath{LinkLabel: l.label, Role: l.role}
-		p.Path, p.RTT = pathOf(l.pc.GetStats())
+		p.Path, p.RTT = pathOf(report)
 		dst = append(dst, p)
 	}
 	return dst
+}
+
+// statsReport is pion's full stats report of a link that is not closing.
+func (l *link) statsReport() (webrtc.StatsReport, bool) {
+	l.statsMu.Lock()
+	defer l.statsMu.Unlock()
+	if l.closed {
+		return nil, false
+	}
+	return l.pc.GetStats(), true
 }
 
 // pathOf reads the selected (nominated, succeeded) pair of a report.
