@@ -107,18 +107,39 @@ func (n *Node) redialLoop(ctx context.Context, known []peer.AddrInfo) {
 	}
 }
 
-// findLoop searches the DHT for members and connects to those found.
+// findLoop searches the DHT for members and connects to those found:
+// every DiscoveryInterval once this node is well connected, and with a
+// pause doubling from one second until then. A newcomer that reaches only
+// its inviter would otherwise wait a whole interval to meet anyone else,
+// and lose the network (and its rooms) if the inviter went away first.
 func (n *Node) findLoop(ctx context.Context, disc *drouting.RoutingDiscovery, ns string) {
-	delay := time.Second
+	delay, pause := time.Second, time.Second
 	for {
 		if !group.Sleep(ctx, delay) {
 			return
 		}
 		if len(n.VerifiedPeers()) > 0 {
 			n.findOnce(ctx, disc, ns)
-			delay = n.cfg.DiscoveryInterval
+		}
+		if n.wellConnected() {
+			delay, pause = n.cfg.DiscoveryInterval, time.Second
+		} else {
+			delay, pause = pause, min(2*pause, n.cfg.DiscoveryInterval)
 		}
 	}
+}
+
+// wellConnected reports whether this node is connected to enough other
+// members that one of them going away leaves it in the network: three, or
+// every member there is when the network is smaller.
+func (n *Node) wellConnected() bool {
+	others := 0
+	for _, m := range n.Members() {
+		if m.Chain.Member() != n.ID() {
+			others++
+		}
+	}
+	return len(n.VerifiedPeers()) >= min(3, others)
 }
 
 func (n *Node) findOnce(ctx context.Context, disc *drouting.RoutingDiscovery, ns string) {
