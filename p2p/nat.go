@@ -381,6 +381,15 @@ func (n *Node) reachMember(ctx context.Context, p peer.ID) {
 	}
 }
 
+// ReachMember connects to member p, unless this node is connected to it
+// already: through its known addresses, relays, or the DHT (reachMember).
+func (n *Node) ReachMember(ctx context.Context, p peer.ID) {
+	if n.host.Network().Connectedness(p) == network.Connected {
+		return
+	}
+	n.reachMember(ctx, p)
+}
+
 // circuitsTo are addresses of p through each relay candidate.
 func (s *relaySet) circuitsTo(p peer.ID) []ma.Multiaddr {
 	s.mu.Lock()

@@ -16,6 +16,7 @@ import (
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/crypto"
 	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"golang.org/x/time/rate"
 
@@ -367,6 +368,7 @@ func (s *Service) adopt(st *rooms.SignedState) error {
 	s.mu.Unlock()
 	s.rememberJoined(st)
 	s.changed(st.Room)
+	s.reachSuccessors(&st.State)
 	s.goFn(func(context.Context) { s.readStates(ctx, st.Room, sub) })
 	return nil
 }
@@ -384,7 +386,23 @@ func (s *Service) accept(r *room, next *rooms.SignedState) error {
 	r.state = next
 	r.lastHeard = s.cfg.Now()
 	s.changed(next.Room)
+	s.reachSuccessors(&next.State)
 	return nil
+}
+
+// reachSuccessors connects to the room's host and moderators when this
+// node is not connected to them yet. Whoever takes a room over is one of
+// them, and a participant that reached only the old host (a newcomer whose
+// one connection is its inviter) would otherwise never hear the takeover,
+// and abandon a room that lives on. It runs while the host is alive, which
+// can still tell where they are (the DHT).
+func (s *Service) reachSuccessors(st *rooms.State) {
+	for _, p := range append([]peerID{st.Host}, st.Moderators...) {
+		if p == s.self() || s.host().Network().Connectedness(p) == network.Connected {
+			continue
+		}
+		s.goFn(func(ctx context.Context) { s.cfg.P2P.ReachMember(ctx, p) })
+	}
 }
 
 // drop stops holding a room.
