@@ -2,7 +2,6 @@ package node
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -10,9 +9,10 @@ import (
 	"net"
 	"net/http"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/clubnode/clubnode/internal/testutil"
 
 	ds "github.com/ipfs/go-datastore"
 	dssync "github.com/ipfs/go-datastore/sync"
@@ -21,24 +21,6 @@ import (
 	"github.com/clubnode/clubnode/node/apiv1"
 	"github.com/clubnode/clubnode/node/home"
 )
-
-// syncBuffer is a log sink the test reads while the node writes.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
 
 // startServedNode starts a node (in-memory datastore) with the API
 // limits changed by tune, logging at Info into log, and serves its API.
@@ -195,7 +177,7 @@ func TestAPIEventStreamOutlivesTimeouts(t *testing.T) {
 // TestLoginRefusalsDoNotFloodTheLog: any web page can send browsers to
 // /login with bad tokens; that must not write a line per request.
 func TestLoginRefusalsDoNotFloodTheLog(t *testing.T) {
-	var log syncBuffer
+	var log testutil.LockedBuffer
 	n := startServedNode(t, nil, &log)
 	before := len(log.String())
 	client := &http.Client{}

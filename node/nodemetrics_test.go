@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/clubnode/clubnode/identity"
+	"github.com/clubnode/clubnode/internal/testutil"
 	"github.com/clubnode/clubnode/node/apiv1"
 	"github.com/clubnode/clubnode/node/home"
 	"github.com/clubnode/clubnode/node/metrics"
@@ -23,7 +24,7 @@ import (
 
 // startWith starts a node like startTestNode, with settings changed by edit
 // and its log kept.
-func startWith(t *testing.T, name string, edit func(*home.Config)) (*Node, *syncBuffer) {
+func startWith(t *testing.T, name string, edit func(*home.Config)) (*Node, *testutil.LockedBuffer) {
 	t.Helper()
 	d := dssync.MutexWrap(ds.NewMapDatastore())
 	st := &store{ds: d, log: slog.Default()}
@@ -39,7 +40,7 @@ func startWith(t *testing.T, name string, edit func(*home.Config)) (*Node, *sync
 	settings.APIAddr = "127.0.0.1:0"
 	settings.MDNS = false
 	edit(&settings)
-	logs := &syncBuffer{}
+	logs := &testutil.LockedBuffer{}
 	n, err := Start(Config{Home: home.Home{Dir: filepath.Join(t.TempDir(), name)}, Settings: settings, Datastore: d,
 		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))})
 	if err != nil {

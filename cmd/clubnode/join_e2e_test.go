@@ -1,11 +1,9 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"os/exec"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,7 +25,7 @@ func TestJoinWaitsForTheInviter(t *testing.T) {
 	startDaemon(t, b)
 
 	join := exec.Command(daemontest.MustBinary(t), "--home", b, "join", "--wait", "90s", token)
-	var stderr lockedOutput
+	var stderr testutil.LockedBuffer
 	join.Stderr = &stderr
 	if err := join.Start(); err != nil {
 		t.Fatal(err)
@@ -45,24 +43,6 @@ func TestJoinWaitsForTheInviter(t *testing.T) {
 	if id := mustJSON[apiv1.Identity](t, b, "id"); id.Network == nil || id.Network.Name != "Night Owls" {
 		t.Fatalf("Bob after join: %+v", id)
 	}
-}
-
-// lockedOutput collects a subprocess's output while the test reads it.
-type lockedOutput struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (l *lockedOutput) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.Write(p)
-}
-
-func (l *lockedOutput) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.buf.String()
 }
 
 // A newcomer's name reaches the members at once: nobody sees a bare peer

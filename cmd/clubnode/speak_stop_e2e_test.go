@@ -9,16 +9,17 @@ import (
 
 	"github.com/clubnode/clubnode/audio/audiotest"
 	"github.com/clubnode/clubnode/internal/daemontest"
+	"github.com/clubnode/clubnode/internal/testutil"
 )
 
 // startSpeak runs `clubnode speak` with a minute of speech in the
 // background, and returns a channel with its exit and its stderr.
-func startSpeak(t *testing.T, home, room string) (<-chan error, *lockedOutput) {
+func startSpeak(t *testing.T, home, room string) (<-chan error, *testutil.LockedBuffer) {
 	t.Helper()
 	wav := filepath.Join(t.TempDir(), "speech.wav")
 	writeWAV(t, wav, audiotest.Speech(60*time.Second, 3))
 	cmd := exec.Command(daemontest.MustBinary(t), "--home", home, "speak", room, "--input", wav)
-	stderr := &lockedOutput{}
+	stderr := &testutil.LockedBuffer{}
 	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -38,7 +39,7 @@ func startSpeak(t *testing.T, home, room string) (<-chan error, *lockedOutput) {
 
 // waitSpeakStop waits for speak to stop by itself, with a non-zero exit and
 // a message that says why.
-func waitSpeakStop(t *testing.T, done <-chan error, stderr *lockedOutput, want string) {
+func waitSpeakStop(t *testing.T, done <-chan error, stderr *testutil.LockedBuffer, want string) {
 	t.Helper()
 	select {
 	case err := <-done:
@@ -80,7 +81,7 @@ func TestSpeakStopsWhenMovedOffStage(t *testing.T) {
 }
 
 // waitSpeaking waits until speak says it is speaking.
-func waitSpeaking(t *testing.T, stderr *lockedOutput, done <-chan error) {
+func waitSpeaking(t *testing.T, stderr *testutil.LockedBuffer, done <-chan error) {
 	t.Helper()
 	deadline := time.After(20 * time.Second)
 	for !strings.Contains(stderr.String(), "speaking into ") {

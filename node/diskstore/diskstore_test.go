@@ -10,9 +10,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/clubnode/clubnode/internal/testutil"
 
 	ds "github.com/ipfs/go-datastore"
 	leveldb "github.com/ipfs/go-ds-leveldb"
@@ -63,23 +64,6 @@ func fill(t *testing.T, dir string) string {
 	}
 }
 
-type logBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *logBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *logBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestFullDiskThenRoom: a write fails while the disk is full, and writes
 // work again once there is room, without a restart; the log says the
 // datastore was reopened. Plain go-ds-leveldb stays stuck on the error.
@@ -88,7 +72,7 @@ func TestFullDiskThenRoom(t *testing.T) {
 	for _, plain := range []bool{true, false} {
 		t.Run(map[bool]string{true: "plain go-ds-leveldb", false: "Store"}[plain], func(t *testing.T) {
 			dir := smallDisk(t, 8<<20)
-			var log logBuffer
+			var log testutil.LockedBuffer
 			var d ds.Batching
 			var err error
 			if plain {
