@@ -376,16 +376,20 @@ func (s *Service) adopt(st *rooms.SignedState) error {
 // accept moves r to next if the room's rules allow it.
 func (s *Service) accept(r *room, next *rooms.SignedState) error {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if next.Version == r.state.Version && next.Host == r.state.Host {
+		s.mu.Unlock()
 		return nil
 	}
 	if err := rooms.Accept(r.state, next); err != nil {
+		s.mu.Unlock()
 		return err
 	}
 	r.state = next
 	r.lastHeard = s.cfg.Now()
 	s.changed(next.Room)
+	s.mu.Unlock()
+	// Outside mu: asking the libp2p network who is connected takes the
+	// p2p node's own lock.
 	s.reachSuccessors(&next.State)
 	return nil
 }
