@@ -26,6 +26,12 @@ import (
 // and its log kept.
 func startWith(t *testing.T, name string, edit func(*home.Config)) (*Node, *testutil.LockedBuffer) {
 	t.Helper()
+	return startConfigured(t, name, edit, nil)
+}
+
+// startConfigured is startWith with a say in the node's Config too.
+func startConfigured(t *testing.T, name string, edit func(*home.Config), configure func(*Config)) (*Node, *testutil.LockedBuffer) {
+	t.Helper()
 	d := dssync.MutexWrap(ds.NewMapDatastore())
 	st := &store{ds: d, log: slog.Default()}
 	key, err := identity.GenerateKey()
@@ -41,8 +47,12 @@ func startWith(t *testing.T, name string, edit func(*home.Config)) (*Node, *test
 	settings.MDNS = false
 	edit(&settings)
 	logs := &testutil.LockedBuffer{}
-	n, err := Start(Config{Home: home.Home{Dir: filepath.Join(t.TempDir(), name)}, Settings: settings, Datastore: d,
-		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))})
+	cfg := Config{Home: home.Home{Dir: filepath.Join(t.TempDir(), name)}, Settings: settings, Datastore: d,
+		Logger: slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelInfo}))}
+	if configure != nil {
+		configure(&cfg)
+	}
+	n, err := Start(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

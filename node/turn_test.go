@@ -2,20 +2,15 @@ package node
 
 import (
 	"context"
-	"log/slog"
 	"net/netip"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	ds "github.com/ipfs/go-datastore"
-	dssync "github.com/ipfs/go-datastore/sync"
 	"github.com/libp2p/go-libp2p"
 	"github.com/libp2p/go-libp2p/core/peer"
 	manet "github.com/multiformats/go-multiaddr/net"
 
-	"github.com/clubnode/clubnode/identity"
 	"github.com/clubnode/clubnode/internal/testutil"
 	"github.com/clubnode/clubnode/node/apiv1"
 	"github.com/clubnode/clubnode/node/home"
@@ -25,28 +20,11 @@ import (
 // documentation range (never dialled here), so it runs its TURN server.
 func startAlwaysOn(t *testing.T) *Node {
 	t.Helper()
-	d := dssync.MutexWrap(ds.NewMapDatastore())
-	st := &store{ds: d, log: slog.Default()}
-	key, err := identity.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := st.setNodeKey(context.Background(), key); err != nil {
-		t.Fatal(err)
-	}
-	settings := home.DefaultConfig()
-	settings.ListenAddrs = []string{"/ip4/127.0.0.1/tcp/0"}
-	settings.APIAddr = "127.0.0.1:0"
-	settings.MDNS = false
-	settings.Reachability = "public"
-	settings.PublicAddrs = []string{"/ip4/203.0.113.77/tcp/4001"}
-	settings.TURNPort = 0
-	n, err := Start(Config{Home: home.Home{Dir: filepath.Join(t.TempDir(), "alwayson")}, Settings: settings, Datastore: d,
-		Logger: slog.Default(), LabInternet: []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { n.Close() })
+	n, _ := startConfigured(t, "alwayson", func(c *home.Config) {
+		c.Reachability = "public"
+		c.PublicAddrs = []string{"/ip4/203.0.113.77/tcp/4001"}
+		c.TURNPort = 0
+	}, func(c *Config) { c.LabInternet = []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")} })
 	if n.turn == nil {
 		t.Fatal("the public node runs no TURN server")
 	}

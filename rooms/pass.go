@@ -60,17 +60,8 @@ func (p *Pass) UnmarshalRecord(data []byte) error {
 	}
 	var out Pass
 	var err error
-	if out.Holder, err = peerFromBytes("holder", w.Holder); err != nil {
+	if out.Holder, out.Issuer, out.Expires, err = decodeGrant("pass", w.Holder, w.Issuer, w.Expires); err != nil {
 		return err
-	}
-	if out.Issuer, err = peerFromBytes("issuer", w.Issuer); err != nil {
-		return err
-	}
-	if out.Expires, err = fromMillis("expires", w.Expires); err != nil {
-		return err
-	}
-	if out.Expires.IsZero() {
-		return fmt.Errorf("%w: a pass needs an expiry", ErrMalformed)
 	}
 	if len(w.Serial) != passSerialSize {
 		return fmt.Errorf("%w: a pass's serial is %d bytes, want %d", ErrMalformed, len(w.Serial), passSerialSize)

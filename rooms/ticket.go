@@ -59,17 +59,8 @@ func (t *Ticket) UnmarshalRecord(data []byte) error {
 		return err
 	}
 	out := Ticket{Room: room}
-	if out.Holder, err = peerFromBytes("holder", w.Holder); err != nil {
+	if out.Holder, out.Issuer, out.Expires, err = decodeGrant("ticket", w.Holder, w.Issuer, w.Expires); err != nil {
 		return err
-	}
-	if out.Issuer, err = peerFromBytes("issuer", w.Issuer); err != nil {
-		return err
-	}
-	if out.Expires, err = fromMillis("expires", w.Expires); err != nil {
-		return err
-	}
-	if out.Expires.IsZero() {
-		return fmt.Errorf("%w: a ticket needs an expiry", ErrMalformed)
 	}
 	*t = out
 	return nil
@@ -148,4 +139,22 @@ func (t *Ticket) Check(room RoomID, holder peer.ID, now time.Time, issuers ...pe
 		return fmt.Errorf("room ticket: %w at %s", ErrExpired, t.Expires.Format(time.RFC3339))
 	}
 	return nil
+}
+
+// decodeGrant reads what tickets and supporter passes share: who holds
+// it, who issued it, and an expiry it must have.
+func decodeGrant(kind string, holder, issuer []byte, expires int64) (h, i peer.ID, exp time.Time, err error) {
+	if h, err = peerFromBytes("holder", holder); err != nil {
+		return
+	}
+	if i, err = peerFromBytes("issuer", issuer); err != nil {
+		return
+	}
+	if exp, err = fromMillis("expires", expires); err != nil {
+		return
+	}
+	if exp.IsZero() {
+		err = fmt.Errorf("%w: a %s needs an expiry", ErrMalformed, kind)
+	}
+	return
 }
