@@ -85,18 +85,8 @@ func TestTwoClaimsConverge(t *testing.T) {
 	ms := startMembers(t, 4)
 	host, mod, l1, l2 := ms[0], ms[1], ms[2], ms[3]
 	ctx := context.Background()
-	st, err := host.rooms.Create(ctx, "Split", rooms.TypeOpen, time.Time{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := st.Room
-	for _, m := range ms[1:] {
-		sees(t, m, id, true)
-		mustRequest(t, m, id, rooms.KindJoin, nil)
-	}
-	mustRequest(t, host, id, rooms.KindInviteSpeaker, mod)
-	mustRequest(t, mod, id, rooms.KindAcceptInvite, nil)
-	mustRequest(t, host, id, rooms.KindMakeModerator, mod)
+	id := openRoomForAll(t, ms, "Split")
+	makeModerator(t, host, id, mod)
 	hasState(t, mod, id, "a moderator", func(s *rooms.SignedState) bool { return s.IsModerator(mod.id) })
 	// The host goes on with the room while the moderator, cut off from
 	// it, takes it over from the state it holds.
@@ -124,19 +114,8 @@ func TestTwoClaimsConverge(t *testing.T) {
 func TestGoneHostIsPruned(t *testing.T) {
 	ms := startMembersWith(t, 3, func(_ int, c *Config) { c.PresenceTimeout = time.Second })
 	host, mod, listener := ms[0], ms[1], ms[2]
-	ctx := context.Background()
-	st, err := host.rooms.Create(ctx, "Ghosts", rooms.TypeOpen, time.Time{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := st.Room
-	for _, m := range ms[1:] {
-		sees(t, m, id, true)
-		mustRequest(t, m, id, rooms.KindJoin, nil)
-	}
-	mustRequest(t, host, id, rooms.KindInviteSpeaker, mod)
-	mustRequest(t, mod, id, rooms.KindAcceptInvite, nil)
-	mustRequest(t, host, id, rooms.KindMakeModerator, mod)
+	id := openRoomForAll(t, ms, "Ghosts")
+	makeModerator(t, host, id, mod)
 	hasState(t, listener, id, "a moderator", func(s *rooms.SignedState) bool { return s.IsModerator(mod.id) })
 	died := time.Now()
 	host.close()

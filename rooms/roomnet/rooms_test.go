@@ -117,19 +117,9 @@ func TestTwoModeratorsConverge(t *testing.T) {
 	ms := startMembers(t, 4)
 	host, first, second := ms[0], ms[1], ms[2] // ms[3] listens
 	ctx := context.Background()
-	st, err := host.rooms.Create(ctx, "Contested", rooms.TypeOpen, time.Time{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := st.Room
-	for _, m := range ms[1:] {
-		sees(t, m, id, true)
-		mustRequest(t, m, id, rooms.KindJoin, nil)
-	}
+	id := openRoomForAll(t, ms, "Contested")
 	for _, m := range []*member{first, second} {
-		mustRequest(t, host, id, rooms.KindInviteSpeaker, m)
-		mustRequest(t, m, id, rooms.KindAcceptInvite, nil)
-		mustRequest(t, host, id, rooms.KindMakeModerator, m)
+		makeModerator(t, host, id, m)
 	}
 	for _, m := range ms[1:] {
 		hasState(t, m, id, "both moderators", func(s *rooms.SignedState) bool { return s.IsModerator(second.id) })
@@ -239,4 +229,27 @@ func mustRequest(t *testing.T, m *member, id rooms.RoomID, kind rooms.Kind, targ
 	if _, err := m.rooms.Request(context.Background(), id, kind, to, nil); err != nil {
 		t.Fatalf("%s %s: %v", m.id, kind, err)
 	}
+}
+
+// openRoomForAll has ms[0] host an open room titled title that every other
+// member of ms sees and joins.
+func openRoomForAll(t *testing.T, ms []*member, title string) rooms.RoomID {
+	t.Helper()
+	st, err := ms[0].rooms.Create(context.Background(), title, rooms.TypeOpen, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range ms[1:] {
+		sees(t, m, st.Room, true)
+		mustRequest(t, m, st.Room, rooms.KindJoin, nil)
+	}
+	return st.Room
+}
+
+// makeModerator has host bring m on stage and make it a moderator.
+func makeModerator(t *testing.T, host *member, id rooms.RoomID, m *member) {
+	t.Helper()
+	mustRequest(t, host, id, rooms.KindInviteSpeaker, m)
+	mustRequest(t, m, id, rooms.KindAcceptInvite, nil)
+	mustRequest(t, host, id, rooms.KindMakeModerator, m)
 }
