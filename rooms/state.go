@@ -113,6 +113,15 @@ func (s *State) RoleOf(p peer.ID) Role {
 // OnStage reports whether p is a speaker (host and moderators included).
 func (s *State) OnStage(p peer.ID) bool { return s.speakerIndex(p) >= 0 }
 
+// Participants are everyone in the room: the stage, then the audience.
+func (s *State) Participants() []peer.ID {
+	out := make([]peer.ID, 0, len(s.Speakers)+len(s.Audience))
+	for _, sp := range s.Speakers {
+		out = append(out, sp.Peer)
+	}
+	return append(out, s.Audience...)
+}
+
 // InRoom reports whether p is on the stage or in the audience.
 func (s *State) InRoom(p peer.ID) bool { return s.OnStage(p) || slices.Contains(s.Audience, p) }
 

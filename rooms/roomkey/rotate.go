@@ -55,7 +55,7 @@ func Rotate(old, next *rooms.State) (Rotation, error) {
 	if old.Host != next.Host {
 		r.Rotate, r.HostChanged = true, true
 	}
-	for _, p := range Participants(old) {
+	for _, p := range old.Participants() {
 		if !next.InRoom(p) {
 			r.Left = append(r.Left, p)
 		}
@@ -66,17 +66,8 @@ func Rotate(old, next *rooms.State) (Rotation, error) {
 	return r, nil
 }
 
-// Participants are everyone in the room: the stage, then the audience.
-func Participants(s *rooms.State) []peer.ID {
-	out := make([]peer.ID, 0, len(s.Speakers)+len(s.Audience))
-	for _, sp := range s.Speakers {
-		out = append(out, sp.Peer)
-	}
-	return append(out, s.Audience...)
-}
-
 // Recipients are who the host delivers an epoch to: every participant but
 // itself.
 func Recipients(s *rooms.State) []peer.ID {
-	return slices.DeleteFunc(Participants(s), func(p peer.ID) bool { return p == s.Host })
+	return slices.DeleteFunc(s.Participants(), func(p peer.ID) bool { return p == s.Host })
 }

@@ -29,7 +29,7 @@ var stateProto = rpc.Protocol[stateMsg, struct{}]{ID: StateProtocol,
 // reached only through a relay. The rest get it by gossip: pushing to all
 // would cost a large room's host a stream per listener per change.
 func (s *Service) pushToRelayed(signed *rooms.SignedState) {
-	for _, p := range participants(&signed.State) {
+	for _, p := range signed.Participants() {
 		if p == s.self() || !onlyRelayed(s.host().Network(), p) {
 			continue
 		}
@@ -50,15 +50,6 @@ func onlyRelayed(n network.Network, p peerID) bool {
 		}
 	}
 	return len(conns) > 0
-}
-
-// participants lists everyone in the room: the stage and the audience.
-func participants(st *rooms.State) []peerID {
-	out := make([]peerID, 0, len(st.Speakers)+len(st.Audience))
-	for _, sp := range st.Speakers {
-		out = append(out, sp.Peer)
-	}
-	return append(out, st.Audience...)
 }
 
 // receiveState is the participant's side: a state pushed by the room's
