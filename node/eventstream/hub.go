@@ -19,6 +19,7 @@ package eventstream
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -28,6 +29,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/clubnode/clubnode/internal/defaults"
 )
 
 // Defaults for Config.
@@ -135,22 +138,12 @@ func New(cfg Config) (*Hub, error) {
 		if cfg.Sources[i].Poll == nil {
 			return nil, fmt.Errorf("eventstream: Sources[%d].Poll is required", i)
 		}
-		if cfg.Sources[i].Interval <= 0 {
-			cfg.Sources[i].Interval = DefaultInterval
-		}
+		cfg.Sources[i].Interval = defaults.Positive(cfg.Sources[i].Interval, DefaultInterval)
 	}
-	if cfg.MaxSubscribers <= 0 {
-		cfg.MaxSubscribers = DefaultMaxSubscribers
-	}
-	if cfg.Buffer <= 0 {
-		cfg.Buffer = DefaultBuffer
-	}
-	if cfg.KeepAlive <= 0 {
-		cfg.KeepAlive = DefaultKeepAlive
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
+	cfg.MaxSubscribers = defaults.Positive(cfg.MaxSubscribers, DefaultMaxSubscribers)
+	cfg.Buffer = defaults.Positive(cfg.Buffer, DefaultBuffer)
+	cfg.KeepAlive = defaults.Positive(cfg.KeepAlive, DefaultKeepAlive)
+	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	h := &Hub{cfg: cfg, log: cfg.Logger.With("component", "eventstream"), subs: map[*Subscription]struct{}{}}
 	for range cfg.Sources {
 		h.wake = append(h.wake, make(chan struct{}, 1))
