@@ -31,6 +31,7 @@ import (
 	"time"
 
 	"github.com/clubnode/clubnode/internal/defaults"
+	"github.com/clubnode/clubnode/internal/group"
 )
 
 // Defaults for Config.
@@ -155,11 +156,12 @@ func New(cfg Config) (*Hub, error) {
 // Run polls the sources while anyone listens, until ctx ends; then it
 // disconnects every listener and returns nil. Call it once.
 func (h *Hub) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
+	sources := group.New(ctx)
 	for i := range h.cfg.Sources {
-		wg.Go(func() { h.runSource(ctx, i) })
+		sources.Go(func(ctx context.Context) { h.runSource(ctx, i) })
 	}
-	wg.Wait()
+	<-ctx.Done()
+	sources.Close()
 	h.stop()
 	return nil
 }
