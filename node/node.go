@@ -22,6 +22,7 @@ import (
 
 	"github.com/clubnode/clubnode/audio/rtc"
 	"github.com/clubnode/clubnode/identity"
+	"github.com/clubnode/clubnode/internal/group"
 	"github.com/clubnode/clubnode/node/apiconn"
 	"github.com/clubnode/clubnode/node/diskstore"
 	"github.com/clubnode/clubnode/node/home"
@@ -379,19 +380,17 @@ func (n *Node) Serve(ctx context.Context) error {
 	srv := n.newAPIServer(n.httpHandler())
 	// The event stream stops first on the way out, ending open streams
 	// so that Shutdown need not wait for browsers to hang up.
-	uiCtx, stopUI := context.WithCancel(ctx)
-	uiDone := n.runUI(uiCtx)
-	defer func() { stopUI(); <-uiDone }()
+	ui := group.New(ctx)
+	defer ui.Close()
+	n.runUI(ui)
 	if n.metricsLn != nil {
-		metricsCtx, stopMetrics := context.WithCancel(ctx)
-		metricsDone := make(chan struct{})
-		go func() {
-			defer close(metricsDone)
-			if err := n.metrics.Serve(metricsCtx, n.metricsLn, n.log); err != nil {
+		scrape := group.New(ctx)
+		defer scrape.Close()
+		scrape.Go(func(ctx context.Context) {
+			if err := n.metrics.Serve(ctx, n.metricsLn, n.log); err != nil {
 				n.log.Error("metrics stopped", "err", err)
 			}
-		}()
-		defer func() { stopMetrics(); <-metricsDone }()
+		})
 		n.log.Info("metrics listening", "addr", n.MetricsAddr(), "path", metrics.Path)
 	}
 	errc := make(chan error, 1)

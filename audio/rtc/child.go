@@ -64,10 +64,11 @@ type parentEnd struct {
 
 func (p *parentEnd) run() error {
 	p.pc.OnTrack(func(track *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
-		if !p.enter() {
+		leave, ok := p.work.Enter()
+		if !ok {
 			return
 		}
-		defer p.wg.Done()
+		defer leave()
 		p.spawn(func() { drainReceiverRTCP(receiver) })
 		speaker := track.ID()
 		if err := CheckSpeakerID(speaker); err != nil {

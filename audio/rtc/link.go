@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/clubnode/clubnode/internal/group"
 	"github.com/clubnode/clubnode/internal/wire"
 	"github.com/pion/interceptor/pkg/stats"
 	"github.com/pion/rtp"
@@ -53,18 +54,14 @@ type link struct {
 	ssrcs       map[*webrtc.RTPSender]uint32
 	stream      io.ReadWriteCloser
 	pc          *webrtc.PeerConnection
-	ctx         context.Context
-	cancel      context.CancelFunc
+	work        *group.Group    // the link's goroutines and pion's OnTrack callbacks
+	ctx         context.Context // work's: ends when the link closes
 	start       time.Time
 
 	writeMu sync.Mutex // one frame at a time on the stream
 
 	statsMu sync.Mutex // guards closed and pion's GetStats (path.go)
 	closed  bool
-
-	goMu     sync.Mutex // guards stopping and wg.Add
-	stopping bool
-	wg       sync.WaitGroup
 
 	lastHeard  atomic.Int64  // unix nanoseconds of the last heartbeat
 	answered   atomic.Uint32 // number of the last probe the peer answered
@@ -84,7 +81,7 @@ func newLink(ctx context.Context, api *API, stream io.ReadWriteCloser, role stri
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	work := group.New(ctx)
 	l := &link{
 		log:          api.log.With("link", role),
 		api:          api,
@@ -93,8 +90,8 @@ func newLink(ctx context.Context, api *API, stream io.ReadWriteCloser, role stri
 		statsGetter:  getter,
 		stream:       stream,
 		pc:           pc,
-		ctx:          ctx,
-		cancel:       cancel,
+		work:         work,
+		ctx:          work.Context(),
 		start:        time.Now(),
 		stateChanged: make(chan struct{}, 1),
 		sdp:          make(chan signalFrame, 1),
@@ -112,48 +109,27 @@ func newLink(ctx context.Context, api *API, stream io.ReadWriteCloser, role stri
 	return l, nil
 }
 
-// enter registers a goroutine the link owns; false once the link is
-// closing. pion's callbacks (OnTrack) run on their own goroutines and use it.
-func (l *link) enter() bool {
-	l.goMu.Lock()
-	defer l.goMu.Unlock()
-	if l.stopping {
-		return false
-	}
-	l.wg.Add(1)
-	return true
-}
-
 // spawn runs fn on a goroutine the link owns.
 func (l *link) spawn(fn func()) {
-	if !l.enter() {
-		return
-	}
-	go func() {
-		defer l.wg.Done()
-		fn()
-	}()
+	l.work.Go(func(context.Context) { fn() })
 }
 
 // close ends the link: stop new goroutines, cancel the running ones, close
 // the stream (unblocking its reader and writers) and the PeerConnection
 // (ending track readers), then wait for all of them.
 func (l *link) close() {
-	l.goMu.Lock()
-	l.stopping = true
-	l.goMu.Unlock()
+	l.work.Stop()
 	l.api.links.remove(l)
 	l.statsMu.Lock()
 	l.closed = true // no GetStats from now on: pion's close races with it
 	l.statsMu.Unlock()
-	l.cancel()
 	if err := l.stream.Close(); err != nil {
 		l.log.Debug("close stream", "err", err)
 	}
 	if err := l.pc.GracefulClose(); err != nil {
 		l.log.Debug("close peer connection", "err", err)
 	}
-	l.wg.Wait()
+	l.work.Wait()
 }
 
 // linkResult is what ServeChild and DialParent return for run's err: the

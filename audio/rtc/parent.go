@@ -153,10 +153,11 @@ func (c *childEnd) receiveUplink() error {
 		return fmt.Errorf("add uplink transceiver: %w", err)
 	}
 	c.pc.OnTrack(func(track *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
-		if !c.enter() {
+		leave, ok := c.work.Enter()
+		if !ok {
 			return
 		}
-		defer c.wg.Done()
+		defer leave()
 		c.spawn(func() { drainReceiverRTCP(receiver) })
 		c.readTrack(track, func(pkt *rtp.Packet) {
 			if c.opts.Uplink != nil {
