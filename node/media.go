@@ -69,6 +69,11 @@ func newLocalMedia(cfg rtc.Config) (*localMedia, error) {
 	// with: the sessions offer both.
 	cfg.IncludeLoopback = true
 	cfg.ICE = &rtc.SessionICETimeouts
+	// Nor do the sessions use STUN or TURN: a client on this machine is
+	// reached by host candidates, and a session's answer waits for
+	// gathering, which a slow or unreachable ice_servers entry would hold
+	// up for seconds.
+	cfg.ICEServers, cfg.ICEServersFor = nil, nil
 	api, err := rtc.NewAPI(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("local media: %w", err)

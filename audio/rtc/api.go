@@ -51,6 +51,20 @@ const (
 	iceKeepalive           = 250 * time.Millisecond
 )
 
+// How long the controlling end (the parent) lets checks run before it
+// nominates a pair of each kind: pion nominates the best pair that has
+// succeeded once its kind's wait is over, and never changes it. Pion's
+// waits (0.5 s reflexive, 1 s peer-reflexive, 2 s relayed) were the
+// steady 1-2 s from room join to link-up in the NAT lab. A better pair
+// than a reflexive one is host-to-host on one LAN, answered in the same
+// round of checks (pion sends one every 200 ms); a better pair than a
+// relayed one is a punched hole, which opens on the second round at
+// the latest, when both NATs have seen the other end's checks go out.
+const (
+	reflexiveAcceptanceWait = 200 * time.Millisecond
+	relayAcceptanceWait     = 600 * time.Millisecond
+)
+
 // ICETimeouts are pion's ICE timers: how long without a packet before the
 // connection counts as disconnected, how long after that before it has
 // failed, and how often to send keepalives.
@@ -143,6 +157,9 @@ func NewAPI(cfg Config) (*API, error) {
 
 	settings := webrtc.SettingEngine{LoggerFactory: pionlog.Factory(log)}
 	settings.SetICETimeouts(iceDisconnectedTimeout, iceFailedTimeout, iceKeepalive)
+	settings.SetSrflxAcceptanceMinWait(reflexiveAcceptanceWait)
+	settings.SetPrflxAcceptanceMinWait(reflexiveAcceptanceWait)
+	settings.SetRelayAcceptanceMinWait(relayAcceptanceWait)
 	if t := cfg.ICE; t != nil {
 		settings.SetICETimeouts(t.Disconnected, t.Failed, t.Keepalive)
 	}

@@ -30,6 +30,10 @@ type ParentOptions struct {
 	// child probes it; a probe unanswered for ProbeTimeout (default Stall)
 	// ends the link with ErrStalled. See stall.go.
 	Stall, ProbeTimeout time.Duration
+	// Trickle sends this end's candidates as they are found and takes
+	// the parent's the same way (linktrickle.go). The parent's end must
+	// trickle too: both ends learn it from the link protocol's version.
+	Trickle bool
 }
 
 // DialParent is the child end of a tree link: it answers the parent's
@@ -44,7 +48,7 @@ func DialParent(ctx context.Context, api *API, stream io.ReadWriteCloser, f *For
 	if opts.Timeout <= 0 {
 		opts.Timeout = defaultLinkTimeout
 	}
-	l, err := newLink(ctx, api, stream, RoleParent, opts.Label)
+	l, err := newLink(ctx, api, stream, RoleParent, opts.Label, opts.Trickle)
 	if err != nil {
 		_ = stream.Close()
 		return fmt.Errorf("dial parent: %w", err)
@@ -103,10 +107,7 @@ func (p *parentEnd) run() error {
 		case err := <-p.failed:
 			return err
 		case m := <-p.sdp:
-			if m.Kind != kindOffer {
-				return fmt.Errorf("%w: unexpected %s from parent", ErrProtocol, m.Kind)
-			}
-			if err := p.answer(m.SDP); err != nil {
+			if err := p.signal(m); err != nil {
 				return err
 			}
 		case <-p.stateChanged:
@@ -126,6 +127,18 @@ func (p *parentEnd) run() error {
 				return fmt.Errorf("%w: %s", ErrConnectTimeout, connectTimeout)
 			}
 		}
+	}
+}
+
+// signal handles an offer or a trickled candidate from the parent.
+func (p *parentEnd) signal(m signalFrame) error {
+	switch m.Kind {
+	case kindOffer:
+		return p.answer(m.SDP)
+	case kindCandidate:
+		return p.addRemoteCandidate(m)
+	default:
+		return fmt.Errorf("%w: unexpected %s from parent", ErrProtocol, m.Kind)
 	}
 }
 
@@ -151,11 +164,8 @@ func (p *parentEnd) answer(offer string) error {
 	if err != nil {
 		return fmt.Errorf("create answer: %w", err)
 	}
-	sdp, err := p.localDescription(desc)
-	if err != nil {
-		return err
-	}
-	return p.send(signalFrame{Kind: kindAnswer, SDP: sdp})
+	_, err = p.sendDescription(kindAnswer, desc)
+	return err
 }
 
 // attachUplink adds the uplink track. AddTrack reuses a transceiver the

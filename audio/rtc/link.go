@@ -72,11 +72,21 @@ type link struct {
 	subtree      func() uint32
 	lastMedia    atomic.Int64 // unix nanoseconds of the last RTP packet
 	stateChanged chan struct{}
-	sdp          chan signalFrame // offers and answers from the reader
+	sdp          chan signalFrame // offers, answers and candidates from the reader
 	failed       chan error       // first failure of the reader or heartbeats
+
+	// Trickle ICE (linktrickle.go): trickle is fixed at the start;
+	// candMu guards described (this end's first description is out) and
+	// queued (local candidates found before that); remoteCands is the
+	// loop's count of the peer's.
+	trickle     bool
+	candMu      sync.Mutex
+	described   bool
+	queued      []string
+	remoteCands int
 }
 
-func newLink(ctx context.Context, api *API, stream io.ReadWriteCloser, role string, label LinkLabel) (*link, error) {
+func newLink(ctx context.Context, api *API, stream io.ReadWriteCloser, role string, label LinkLabel, trickle bool) (*link, error) {
 	pc, getter, err := api.newStatsPeerConnection(api.linkICEServers(ctx, label.Peer))
 	if err != nil {
 		return nil, err
@@ -96,8 +106,12 @@ func newLink(ctx context.Context, api *API, stream io.ReadWriteCloser, role stri
 		stateChanged: make(chan struct{}, 1),
 		sdp:          make(chan signalFrame, 1),
 		failed:       make(chan error, 1),
+		trickle:      trickle,
 	}
 	l.lastHeard.Store(l.start.UnixNano())
+	if trickle {
+		pc.OnICECandidate(l.onLocalCandidate)
+	}
 	api.links.add(l)
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		l.log.Debug("peer connection state", "state", s)
@@ -161,7 +175,8 @@ func (l *link) send(m signalFrame) error {
 }
 
 // readLoop reads frames until the stream fails: heartbeats are handled
-// here, offers and answers go to the link's loop.
+// here, offers, answers and candidates go to the link's loop in the
+// order they came.
 func (l *link) readLoop(onHeartbeat func(signalFrame)) {
 	r := wire.NewReader(l.stream, maxSignalFrame)
 	for {
@@ -263,25 +278,6 @@ func (l *link) silence(timeout time.Duration, mediaCounts bool) error {
 		return fmt.Errorf("%w: no %s for %s", ErrSilent, what, quiet.Round(time.Millisecond))
 	}
 	return nil
-}
-
-// localDescription sets desc and returns the complete SDP once ICE
-// gathering has finished (non-trickle signaling).
-func (l *link) localDescription(desc webrtc.SessionDescription) (string, error) {
-	gathered := webrtc.GatheringCompletePromise(l.pc)
-	if err := l.pc.SetLocalDescription(desc); err != nil {
-		return "", fmt.Errorf("set local %s: %w", desc.Type, err)
-	}
-	timer := time.NewTimer(connectTimeout)
-	defer timer.Stop()
-	select {
-	case <-gathered:
-	case <-l.ctx.Done():
-		return "", l.ctx.Err()
-	case <-timer.C:
-		return "", fmt.Errorf("%w: ICE gathering took over %s", ErrConnectTimeout, connectTimeout)
-	}
-	return l.pc.LocalDescription().SDP, nil
 }
 
 // readTrack passes every RTP packet of track to deliver until the track

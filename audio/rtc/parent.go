@@ -39,6 +39,8 @@ type ChildOptions struct {
 	OnSubtree func(n int)
 	// Label names the link in LinkStats.
 	Label LinkLabel
+	// Trickle: as ParentOptions.Trickle, for this end.
+	Trickle bool
 }
 
 // ServeChild is the parent end of a tree link: it serves one child on
@@ -55,7 +57,7 @@ func ServeChild(ctx context.Context, api *API, stream io.ReadWriteCloser, f *For
 	if opts.Timeout <= 0 {
 		opts.Timeout = defaultLinkTimeout
 	}
-	l, err := newLink(ctx, api, stream, RoleChild, opts.Label)
+	l, err := newLink(ctx, api, stream, RoleChild, opts.Label, opts.Trickle)
 	if err != nil {
 		_ = stream.Close()
 		return fmt.Errorf("serve child: %w", err)
@@ -115,13 +117,11 @@ func (c *childEnd) run() error {
 		case <-out.changed:
 			wanted = true
 		case m := <-c.sdp:
-			if m.Kind != kindAnswer || !pending {
-				return fmt.Errorf("%w: unexpected %s from child", ErrProtocol, m.Kind)
+			answered, err := c.signal(m, pending)
+			if err != nil {
+				return err
 			}
-			if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.SDP}); err != nil {
-				return fmt.Errorf("set answer: %w", err)
-			}
-			pending = false
+			pending = pending && !answered
 		case <-c.stateChanged:
 			ok, err := c.stateError()
 			if err != nil {
@@ -142,6 +142,22 @@ func (c *childEnd) run() error {
 				return fmt.Errorf("%w: %s", ErrConnectTimeout, connectTimeout)
 			}
 		}
+	}
+}
+
+// signal handles an answer (to the offer pending) or a trickled
+// candidate from the child, and reports whether it was the answer.
+func (c *childEnd) signal(m signalFrame, pending bool) (answered bool, err error) {
+	switch {
+	case m.Kind == kindAnswer && pending:
+		if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.SDP}); err != nil {
+			return false, fmt.Errorf("set answer: %w", err)
+		}
+		return true, nil
+	case m.Kind == kindCandidate:
+		return false, c.addRemoteCandidate(m)
+	default:
+		return false, fmt.Errorf("%w: unexpected %s from child", ErrProtocol, m.Kind)
 	}
 }
 
@@ -245,15 +261,12 @@ func (c *childEnd) offer() (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("create offer: %w", err)
 	}
-	sdp, err := c.localDescription(desc)
+	n, err := c.sendDescription(kindOffer, desc)
 	if err != nil {
 		return false, err
 	}
-	if err := c.send(signalFrame{Kind: kindOffer, SDP: sdp}); err != nil {
-		return false, err
-	}
 	c.negotiated = true
-	c.log.Debug("offer sent", "speakers", len(stage), "bytes", len(sdp))
+	c.log.Debug("offer sent", "speakers", len(stage), "bytes", n, "trickle", c.trickle)
 	return true, nil
 }
 
