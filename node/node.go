@@ -378,8 +378,6 @@ func (n *Node) Serve(ctx context.Context) error {
 		}
 	}()
 	srv := n.newAPIServer(n.httpHandler())
-	// The event stream stops first on the way out, ending open streams
-	// so that Shutdown need not wait for browsers to hang up.
 	ui := group.New(ctx)
 	defer ui.Close()
 	n.runUI(ui)
@@ -402,6 +400,9 @@ func (n *Node) Serve(ctx context.Context) error {
 	case <-ctx.Done():
 	case <-n.stopReq:
 	}
+	// The event stream stops first on the way out, ending open streams
+	// so that Shutdown need not wait for browsers to hang up.
+	ui.Stop()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shutdownCtx)
