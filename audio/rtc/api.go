@@ -16,6 +16,7 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/stats"
 	"github.com/pion/webrtc/v4"
 
@@ -101,8 +102,8 @@ type API struct {
 	links      *linkSet // live tree links, for LinkStats
 }
 
-// NewAPI registers Opus, NACK (generator and responder) and RTCP sender and
-// receiver reports, and sets short ICE timeouts.
+// NewAPI registers Opus, NACK (pion's generator, the media plane's own
+// responder) and RTCP sender and receiver reports, and sets short ICE timeouts.
 func NewAPI(cfg Config) (*API, error) {
 	log := cfg.Logger
 	if log == nil {
@@ -134,9 +135,15 @@ func NewAPI(cfg Config) (*API, error) {
 	}
 	statsFactory.OnNewPeerConnection(func(_ string, g stats.Getter) { links.pending = g })
 	registry.Add(statsFactory)
-	if err := webrtc.ConfigureNack(media, registry); err != nil {
-		return nil, fmt.Errorf("configure nack: %w", err)
+	// pion's NACK generator asks for what this end missed; the responder
+	// is the media plane's own (nack.go). Opus declares NACK feedback
+	// itself (opusCodec), so nothing is registered on the media engine.
+	generator, err := nack.NewGeneratorInterceptor()
+	if err != nil {
+		return nil, fmt.Errorf("nack generator: %w", err)
 	}
+	registry.Add(generator)
+	registry.Add(newNACKResponder())
 	if err := webrtc.ConfigureRTCPReports(registry); err != nil {
 		return nil, fmt.Errorf("configure rtcp reports: %w", err)
 	}
