@@ -16,7 +16,6 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
-	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/interceptor/pkg/stats"
 	"github.com/pion/webrtc/v4"
 
@@ -102,7 +101,7 @@ type API struct {
 	links      *linkSet // live tree links, for LinkStats
 }
 
-// NewAPI registers Opus, NACK (pion's generator, the media plane's own
+// NewAPI registers Opus, NACK (the media plane's own generator and
 // responder) and RTCP sender and receiver reports, and sets short ICE timeouts.
 func NewAPI(cfg Config) (*API, error) {
 	log := cfg.Logger
@@ -135,14 +134,10 @@ func NewAPI(cfg Config) (*API, error) {
 	}
 	statsFactory.OnNewPeerConnection(func(_ string, g stats.Getter) { links.pending = g })
 	registry.Add(statsFactory)
-	// pion's NACK generator asks for what this end missed; the responder
-	// is the media plane's own (nack.go). Opus declares NACK feedback
-	// itself (opusCodec), so nothing is registered on the media engine.
-	generator, err := nack.NewGeneratorInterceptor()
-	if err != nil {
-		return nil, fmt.Errorf("nack generator: %w", err)
-	}
-	registry.Add(generator)
+	// NACK generator and responder are the media plane's own (nackgen.go,
+	// nack.go). Opus declares NACK feedback itself (opusCodec), so nothing
+	// is registered on the media engine.
+	registry.Add(newNACKGenerator())
 	registry.Add(newNACKResponder())
 	if err := webrtc.ConfigureRTCPReports(registry); err != nil {
 		return nil, fmt.Errorf("configure rtcp reports: %w", err)
