@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"sync"
 	"testing"
 	"time"
@@ -257,7 +258,8 @@ type relayUnderTest interface {
 // child's queue is half full, so nothing is dropped). It reports the relay
 // process's CPU per forwarded copy (everything: ICE keepalives, RTCP, the
 // pacing ticker), the idle share of it (the same links with no packets),
-// allocations per copy and the share the children received; clubnode's
+// allocations per copy, the share the children received and the heap in
+// use at the end (NACK buffers fill as the run goes on); clubnode's
 // runs also report their ratio to the baselines measured just before.
 func BenchmarkRelayVsPion(b *testing.B) {
 	const children = 32
@@ -319,5 +321,9 @@ func runRelayLoad(b *testing.B, r relayUnderTest, paced bool, idle float64) floa
 		time.Sleep(20 * time.Millisecond)
 	}
 	b.ReportMetric(100*float64(r.received(b)-fromReceived)/copies, "%delivered")
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	b.ReportMetric(float64(ms.HeapInuse)/(1<<20), "heap-MB")
 	return ns
 }
