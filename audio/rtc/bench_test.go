@@ -42,7 +42,10 @@ const opusSizedPayload = 80
 func runBenchChildren() int {
 	n, _ := strconv.Atoi(os.Getenv(benchChildrenEnv))
 	speakers := strings.Split(os.Getenv(benchSpeakersEnv), ",")
-	api, err := NewAPI(Config{LoopbackOnly: true, Logger: testLogger()})
+	// Patient ICE timeouts, as newTestAPI's: a starved helper must not
+	// take its relay for lost.
+	api, err := NewAPI(Config{LoopbackOnly: true, Logger: testLogger(),
+		ICE: &ICETimeouts{Disconnected: patientTimeout, Failed: patientTimeout, Keepalive: iceKeepalive}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
