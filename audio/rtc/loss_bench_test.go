@@ -28,30 +28,12 @@ func BenchmarkResidualLoss(b *testing.B) {
 		hops = 4
 		rate = 0.02
 	)
-	forwarders := make([]*Forwarder, hops+1)
-	for i := range forwarders {
-		forwarders[i] = newTestForwarder(b, "alice")
-	}
-	listener := newTestAPI(b, Config{})
-	var losses []*lossFactory
-	for i := range hops {
-		loss := DropRandomly(rate, int64(i+1)).(*lossFactory)
-		losses = append(losses, loss)
-		lossy := newTestAPI(b, Config{Interceptors: func(r *interceptor.Registry) error {
-			r.Add(loss)
-			return nil
-		}})
-		connect(b, lossy, forwarders[i], listener, forwarders[i+1], ChildOptions{}, ParentOptions{})
-	}
+	forwarders, wire := lossyChain(b, hops, rate)
 	got := newCollector()
 	defer forwarders[hops].AddSink(got.sink)()
 	src := &source{speaker: "alice", ssrc: 5}
 	warmUp(b, got, forwarders[0].Write, src)
-	var droppedBefore, passedBefore uint64
-	for _, l := range losses {
-		droppedBefore += l.dropped.Load()
-		passedBefore += l.passed.Load()
-	}
+	droppedBefore, passedBefore := wire()
 
 	sentAt := make([]time.Time, b.N)
 	tick := time.NewTicker(20 * time.Millisecond)
@@ -81,11 +63,7 @@ func BenchmarkResidualLoss(b *testing.B) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	var dropped, passed uint64
-	for _, l := range losses {
-		dropped += l.dropped.Load()
-		passed += l.passed.Load()
-	}
+	dropped, passed := wire()
 	dropped, passed = dropped-droppedBefore, passed-passedBefore
 
 	missing, late, unrecovered := 0, 0, 0
@@ -109,4 +87,31 @@ func BenchmarkResidualLoss(b *testing.B) {
 	b.ReportMetric(100*float64(late)/n, "%lost-by-playout")
 	b.ReportMetric(100*float64(unrecovered)/n, "%lost-after-FEC")
 	b.ReportMetric(100*float64(dropped)/float64(dropped+passed), "%wire-loss")
+}
+
+// lossyChain links hops+1 forwarders in a line, each hop dropping rate of
+// its outgoing RTP; wire reports what all hops dropped and passed so far.
+func lossyChain(b *testing.B, hops int, rate float64) (forwarders []*Forwarder, wire func() (dropped, passed uint64)) {
+	forwarders = make([]*Forwarder, hops+1)
+	for i := range forwarders {
+		forwarders[i] = newTestForwarder(b, "alice")
+	}
+	listener := newTestAPI(b, Config{})
+	var losses []*lossFactory
+	for i := range hops {
+		loss := DropRandomly(rate, int64(i+1)).(*lossFactory)
+		losses = append(losses, loss)
+		lossy := newTestAPI(b, Config{Interceptors: func(r *interceptor.Registry) error {
+			r.Add(loss)
+			return nil
+		}})
+		connect(b, lossy, forwarders[i], listener, forwarders[i+1], ChildOptions{}, ParentOptions{})
+	}
+	return forwarders, func() (dropped, passed uint64) {
+		for _, l := range losses {
+			dropped += l.dropped.Load()
+			passed += l.passed.Load()
+		}
+		return dropped, passed
+	}
 }
