@@ -11,8 +11,8 @@ import (
 )
 
 // The NACK responder of the media plane. pion's own keeps the last 1024
-// packets of every outgoing stream, each in a fresh 1460-byte buffer from a
-// pool plus a header, a counter and a closure (five allocations per packet,
+// packets of every outgoing stream, each in a 1460-byte buffer from a
+// pool plus a header and a counter (two allocations per packet on top,
 // about 1.5 MB held per stream once it has run 20 s), and starts a
 // goroutine per NACK. A relay has one outgoing stream per speaker per child,
 // and audio repaired seconds late is useless, so this one keeps a short

@@ -87,7 +87,7 @@ func TestNACKResponderResends(t *testing.T) {
 }
 
 // Recording a packet for NACK allocates nothing once the ring's slots have
-// held packets of that size (pion's responder made five allocations).
+// held packets of that size (pion's responder makes two per packet).
 func TestNACKResponderRecordsWithoutAllocating(t *testing.T) {
 	r, _, _ := newResponderStream(t, 7)
 	next := interceptor.RTPWriterFunc(func(*rtp.Header, []byte, interceptor.Attributes) (int, error) { return 0, nil })
