@@ -33,6 +33,9 @@ const (
 	// maxGap is the largest jump in sequence numbers read as loss; a
 	// bigger one is a restarted sender, and asking for it is pointless.
 	maxGap = 64
+	// maxBehind is how far behind the highest a packet may be and still be
+	// a late one of the same stream; further is a sender that restarted.
+	maxBehind = 1000
 	// maxMissing bounds the packets one stream tracks as missing.
 	maxMissing = 128
 )
@@ -123,6 +126,8 @@ func (s *receiveGaps) received(seq uint16, now time.Time) *rtcp.TransportLayerNa
 			}
 		}
 		s.highest = seq
+	case s.highest-seq > maxBehind: // far older: a restarted sender
+		s.highest, s.missing = seq, s.missing[:0]
 	default: // older: a repair, or reordered
 		for i, m := range s.missing {
 			if m.seq == seq {

@@ -59,4 +59,9 @@ func TestNACKGeneratorAsksAtOnce(t *testing.T) {
 	if got := nackedSeqs(s.received(5000, t0.Add(time.Second))); got != nil {
 		t.Fatalf("a jump of thousands (a restarted sender) was asked for: %d packets", len(got))
 	}
+	// A sender that restarts further back is followed, and its gaps asked for.
+	s.received(100, t0.Add(time.Second))
+	if got := nackedSeqs(s.received(102, t0.Add(time.Second))); !slices.Equal(got, []uint16{101}) {
+		t.Fatalf("after a restart behind: NACK %v, want [101]", got)
+	}
 }
