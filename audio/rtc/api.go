@@ -115,8 +115,8 @@ type API struct {
 	links      *linkSet // live tree links, for LinkStats
 }
 
-// NewAPI registers Opus, NACK (generator and responder) and RTCP sender and
-// receiver reports, and sets short ICE timeouts.
+// NewAPI registers Opus, NACK (the media plane's own generator and
+// responder) and RTCP sender and receiver reports, and sets short ICE timeouts.
 func NewAPI(cfg Config) (*API, error) {
 	log := cfg.Logger
 	if log == nil {
@@ -148,9 +148,11 @@ func NewAPI(cfg Config) (*API, error) {
 	}
 	statsFactory.OnNewPeerConnection(func(_ string, g stats.Getter) { links.pending = g })
 	registry.Add(statsFactory)
-	if err := webrtc.ConfigureNack(media, registry); err != nil {
-		return nil, fmt.Errorf("configure nack: %w", err)
-	}
+	// NACK generator and responder are the media plane's own (nackgen.go,
+	// nack.go). Opus declares NACK feedback itself (opusCodec), so nothing
+	// is registered on the media engine.
+	registry.Add(newNACKGenerator())
+	registry.Add(newNACKResponder())
 	if err := webrtc.ConfigureRTCPReports(registry); err != nil {
 		return nil, fmt.Errorf("configure rtcp reports: %w", err)
 	}

@@ -64,7 +64,7 @@ func ServeChild(ctx context.Context, api *API, stream io.ReadWriteCloser, f *For
 	}
 	defer l.close()
 	c := &childEnd{link: l, f: f, opts: opts, senders: map[string]*webrtc.RTPSender{}}
-	c.tracks.Store(&map[string]*webrtc.TrackLocalStaticRTP{})
+	c.tracks.Store(&map[string]*linkTrack{})
 	return linkResult(ctx, "child lost", c.run())
 }
 
@@ -76,7 +76,7 @@ type childEnd struct {
 
 	// tracks maps speaker to outgoing track; replaced whole by the loop,
 	// read by the writer goroutine for every packet.
-	tracks atomic.Pointer[map[string]*webrtc.TrackLocalStaticRTP]
+	tracks atomic.Pointer[map[string]*linkTrack]
 	// senders is the loop's own record of which speaker has which sender.
 	senders    map[string]*webrtc.RTPSender
 	negotiated bool
@@ -237,10 +237,7 @@ func (c *childEnd) offer() (bool, error) {
 		if len(c.pc.GetTransceivers()) >= maxMediaSections {
 			return false, fmt.Errorf("%w: %d", ErrMediaSectionLimit, maxMediaSections)
 		}
-		track, err := webrtc.NewTrackLocalStaticRTP(opusCodec, id, streamID)
-		if err != nil {
-			return false, fmt.Errorf("track %s: %w", id, err)
-		}
+		track := newLinkTrack(id)
 		tr, err := c.pc.AddTransceiverFromTrack(track,
 			webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 		if err != nil {
@@ -272,22 +269,28 @@ func (c *childEnd) offer() (bool, error) {
 
 // writeLoop moves queued packets onto the speakers' tracks. It is the only
 // goroutine that writes to this child, so a slow child delays only itself.
+// It drains whatever is queued before it waits again.
 func (c *childEnd) writeLoop(out *outlet) {
-	var scratch rtp.Packet
+	var h rtp.Header // every packet's outgoing header, reused
 	for {
 		select {
 		case <-c.ctx.Done():
 			return
 		case p := <-out.queue:
-			track := (*c.tracks.Load())[p.speaker]
-			if track == nil {
-				continue // not negotiated on this link yet, or just removed
-			}
-			scratch = *p.pkt
-			stripExtensions(&scratch.Header)
-			if err := track.WriteRTP(&scratch); err != nil {
-				c.log.Debug("write to child", "speaker", p.speaker, "err", err)
+			c.writeOne(&h, p)
+			for n := len(out.queue); n > 0; n-- {
+				c.writeOne(&h, <-out.queue)
 			}
 		}
+	}
+}
+
+func (c *childEnd) writeOne(h *rtp.Header, p outPacket) {
+	track := (*c.tracks.Load())[p.speaker]
+	if track == nil {
+		return // not negotiated on this link yet, or just removed
+	}
+	if err := track.write(h, p.pkt); err != nil {
+		c.log.Debug("write to child", "speaker", p.speaker, "err", err)
 	}
 }
