@@ -182,6 +182,7 @@ type MediaStats struct {
 	Children  []peer.ID
 	Subtree   int
 	Forwarder rtc.ForwarderStats
+	Guard     GuardStats // what the signature check played and refused here
 }
 
 // Media reports this node's place in room's relay tree.
@@ -193,7 +194,8 @@ func (s *Service) Media(id rooms.RoomID) (MediaStats, bool) {
 	if !ok {
 		return MediaStats{}, false
 	}
-	out := MediaStats{Subtree: ms.subtree(), Forwarder: ms.fwd.Stats()}
+	out := MediaStats{Subtree: ms.subtree(), Forwarder: ms.fwd.Stats(), Guard: ms.guard.statsSnapshot()}
+	out.Guard.DecryptFailed = ms.keys.failures.Load()
 	ms.mu.Lock()
 	out.Parent = ms.parent
 	out.Backups = slices.Clone(ms.backups)

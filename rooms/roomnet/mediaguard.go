@@ -57,9 +57,47 @@ type playSink struct {
 	fn func(speaker string, pkt *rtp.Packet)
 }
 
-// guardStats counts what the guard refused, for metrics and tests.
+// guardStats counts what the guard played and refused, for MediaStats and
+// the metrics. The counters only grow: verifiers come and go with
+// speakers, the guard stays.
 type guardStats struct {
-	released, tampered, unverified atomic.Uint64
+	released, overflow atomic.Uint64
+	refused            [numRefusals]atomic.Uint64 // by mediasig.Kind
+}
+
+// numRefusals sizes guardStats.refused: one slot per mediasig.Kind.
+const numRefusals = int(mediasig.Unverified) + 1
+
+// GuardStats counts what this node's signature check did with a room's
+// audio, and what did not decrypt: every refusal, by reason.
+type GuardStats struct {
+	Released uint64 // packets a valid signature covered, handed to local listeners
+	// Refusals by mediasig.Kind: malformed trailers, bad signatures,
+	// packets that differ from what was signed, conflicting copies, stale
+	// frames, replays, and packets no signature covered in time.
+	Malformed, BadSignature, BadPacket, Conflict, Stale, Replay, Unverified uint64
+	// Overflow: packets dropped unverified because the guard's queue was
+	// full (this node fell behind).
+	Overflow uint64
+	// DecryptFailed: verified frames of a closed room that did not decrypt
+	// (an epoch this node lacks).
+	DecryptFailed uint64
+}
+
+// Refusals lists the refusal counters by the names the API and the metrics
+// use.
+func (s GuardStats) Refusals() map[string]uint64 {
+	return map[string]uint64{"malformed": s.Malformed, "bad_signature": s.BadSignature, "bad_packet": s.BadPacket,
+		"conflict": s.Conflict, "stale": s.Stale, "replay": s.Replay, "unverified": s.Unverified,
+		"overflow": s.Overflow, "decrypt_failed": s.DecryptFailed}
+}
+
+func (g *guard) statsSnapshot() GuardStats {
+	r := func(k mediasig.Kind) uint64 { return g.stats.refused[k].Load() }
+	return GuardStats{Released: g.stats.released.Load(), Malformed: r(mediasig.Malformed),
+		BadSignature: r(mediasig.BadSignature), BadPacket: r(mediasig.BadPacket), Conflict: r(mediasig.Conflict),
+		Stale: r(mediasig.Stale), Replay: r(mediasig.Replay), Unverified: r(mediasig.Unverified),
+		Overflow: g.stats.overflow.Load()}
 }
 
 func newGuard(room string, now func() time.Time, open func(peer.ID, []byte) []byte, onTamper func(peer.ID, mediasig.Failure)) *guard {
@@ -129,11 +167,12 @@ func (g *guard) speaker(id string) *speakerGuard {
 }
 
 func (g *guard) failed(speaker peer.ID, f mediasig.Failure) {
+	if int(f.Kind) < numRefusals {
+		g.stats.refused[f.Kind].Add(1)
+	}
 	if !f.Kind.Tampering() {
-		g.stats.unverified.Add(1)
 		return
 	}
-	g.stats.tampered.Add(1)
 	if g.onTamper != nil {
 		g.onTamper(speaker, f)
 	}
@@ -156,7 +195,7 @@ func (g *guard) enqueue(speaker string, pkt *rtp.Packet) {
 	select {
 	case g.queue <- guardPacket{speaker: speaker, pkt: pkt}:
 	default:
-		g.stats.unverified.Add(1)
+		g.stats.overflow.Add(1)
 	}
 }
 
