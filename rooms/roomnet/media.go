@@ -245,11 +245,21 @@ func (v *Voice) Write(pkt *rtp.Packet) error {
 	if err != nil {
 		return err
 	}
-	if v.ms.hosting.Load() {
-		v.ms.fwd.Write(v.ms.m.self().String(), pkt)
+	select {
+	case v.ms.spoke <- struct{}{}: // tailLoop: the voice is not quiet
+	default:
+	}
+	return v.ms.send(pkt)
+}
+
+// send puts a signed packet of this node's voice into the room: straight
+// into the forwarder on the host, up to the host elsewhere.
+func (ms *mediaSession) send(pkt *rtp.Packet) error {
+	if ms.hosting.Load() {
+		ms.fwd.Write(ms.m.self().String(), pkt)
 		return nil
 	}
-	return v.ms.uplink.Write(pkt)
+	return ms.uplink.Write(pkt)
 }
 
 // Done is closed when the room's media stops on this node (the room ended
