@@ -308,6 +308,7 @@ func testMaliciousRelay(t *testing.T, mode int32) {
 		}
 		return nil
 	})
+	t.Logf("the victims moved and heard the speaker again %s after the attack began", time.Since(attack).Round(10*time.Millisecond))
 	wg.Wait()
 	a.nothingBadPlayed(t)
 	for _, v := range a.victims {
