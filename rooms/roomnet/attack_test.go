@@ -284,8 +284,11 @@ func testMaliciousRelay(t *testing.T, mode int32) {
 	speak(t, ctx, a.s, a.id, audiotest.Speech(time.Second, 1))
 	testutil.Eventually(t, 10*time.Second, func() error {
 		for _, v := range a.victims {
-			if n := a.played[v].count(sid); n < 50 {
+			if n := a.played[v].count(sid); n < 40 {
 				return fmt.Errorf("%s played %d packets through the honest relay", v.id, n)
+			}
+			if last := a.played[v].snapshot(sid); time.Since(last[len(last)-1].at) < 3*tailIdle {
+				return fmt.Errorf("%s: the honest speech is still arriving", v.id)
 			}
 		}
 		return nil
