@@ -206,7 +206,14 @@ const guardQueue = 256
 type guardPacket struct {
 	speaker string
 	pkt     *rtp.Packet
+	queued  time.Time
 }
+
+// guardLate is how long a packet may wait in the guard's queue before this
+// node counts as running late: its refusals then say nothing about its
+// parent (packets expire here, not on the way), so they do not count
+// towards starveAfter.
+const guardLate = 100 * time.Millisecond
 
 // enqueue is the forwarder's sink: it hands the packet to the guard's own
 // goroutine and returns at once, so that verifying never delays the
@@ -214,7 +221,7 @@ type guardPacket struct {
 // are immutable, so they are queued as they are.
 func (g *guard) enqueue(speaker string, pkt *rtp.Packet) {
 	select {
-	case g.queue <- guardPacket{speaker: speaker, pkt: pkt}:
+	case g.queue <- guardPacket{speaker: speaker, pkt: pkt, queued: g.now()}:
 	default:
 		g.stats.overflow.Add(1)
 	}
@@ -227,13 +234,14 @@ func (g *guard) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case p := <-g.queue:
-			g.push(p.speaker, p.pkt)
+			g.push(p.speaker, p.pkt, g.now().Sub(p.queued) > guardLate)
 		}
 	}
 }
 
-// push verifies one packet, then plays what is released.
-func (g *guard) push(speaker string, pkt *rtp.Packet) {
+// push verifies one packet, then plays what is released. late says the
+// packet waited long in the queue: this node, not its parent, is behind.
+func (g *guard) push(speaker string, pkt *rtp.Packet, late bool) {
 	sg := g.speaker(speaker)
 	if sg == nil {
 		return
@@ -242,7 +250,7 @@ func (g *guard) push(speaker string, pkt *rtp.Packet) {
 	sg.out = sg.v.Push(sg.out[:0], pkt, g.now())
 	released := slices.Clone(sg.out)
 	starved := false
-	if sg.dry++; len(released) > 0 {
+	if sg.dry++; len(released) > 0 || late {
 		sg.dry = 0
 	} else if sg.dry >= starveAfter {
 		starved, sg.dry = true, 0
