@@ -284,11 +284,8 @@ func testMaliciousRelay(t *testing.T, mode int32) {
 	speak(t, ctx, a.s, a.id, audiotest.Speech(time.Second, 1))
 	testutil.Eventually(t, 10*time.Second, func() error {
 		for _, v := range a.victims {
-			if n := a.played[v].count(sid); n < 40 {
-				return fmt.Errorf("%s played %d packets through the honest relay", v.id, n)
-			}
-			if last := a.played[v].snapshot(sid); time.Since(last[len(last)-1].at) < 3*tailIdle {
-				return fmt.Errorf("%s: the honest speech is still arriving", v.id)
+			if err := a.played[v].settled(sid, 40); err != nil {
+				return fmt.Errorf("%s, through the honest relay: %w", v.id, err)
 			}
 		}
 		return nil

@@ -10,7 +10,6 @@ import (
 
 	"github.com/pion/rtp"
 
-	"github.com/clubnode/clubnode/audio"
 	"github.com/clubnode/clubnode/audio/audiotest"
 	"github.com/clubnode/clubnode/internal/testutil"
 	"github.com/clubnode/clubnode/rooms"
@@ -44,9 +43,16 @@ func BenchmarkMediaMouthToEar(b *testing.B) {
 			c.reset()
 		}
 		sp := speak(b, context.Background(), spk, id, audiotest.Speech(1500*time.Millisecond, int64(b.N)))
-		// Every packet, the signed tail too: one arriving after the next
-		// round's reset would be taken for the start of its speech.
-		waitPackets(b, caps, spk.id.String(), len(sp.pcm)/audio.FrameSamples)
+		// The signed tail too: a packet arriving after the next round's
+		// reset would be taken for the start of its speech.
+		testutil.Eventually(b, 10*time.Second, func() error {
+			for i, c := range caps {
+				if err := c.settled(spk.id.String(), 70); err != nil {
+					return fmt.Errorf("listener %d: %w", i, err)
+				}
+			}
+			return nil
+		})
 		for i, c := range caps {
 			got, firstPlayed, stats := c.decode(b, spk.id.String(), 0)
 			corr, lag := audiotest.Match(sp.pcm, got, time.Second)

@@ -31,14 +31,7 @@ func TestStreamTailIsPlayed(t *testing.T) {
 	// links settle on a loaded machine); the second is the one counted.
 	speak(t, ctx, s, id, audiotest.Speech(time.Second, 1))
 	testutil.Eventually(t, 10*time.Second, func() error {
-		if n := played.count(sid); n < 40 {
-			return fmt.Errorf("the listener played %d packets of the first speech", n)
-		}
-		// Its tail too: nothing new for three times tailIdle.
-		if last := played.snapshot(sid); time.Since(last[len(last)-1].at) < 3*tailIdle {
-			return fmt.Errorf("the first speech is still arriving")
-		}
-		return nil
+		return played.settled(sid, 40)
 	})
 	played.reset()
 	const frames = 22 // 5 batches of 4, and 2 more
@@ -72,4 +65,17 @@ func TestVoiceTailReservesItsNumber(t *testing.T) {
 	if other.SequenceNumber != next.SequenceNumber+1 {
 		t.Fatalf("a new source starts at %d after %d", other.SequenceNumber, next.SequenceNumber)
 	}
+}
+
+// settled says whether c has at least n of speaker's packets and nothing
+// new for three times tailIdle: the speech arrived, its signed tail too.
+func (c *capture) settled(speaker string, n int) error {
+	arr := c.snapshot(speaker)
+	if len(arr) < n {
+		return fmt.Errorf("%d packets of %d", len(arr), n)
+	}
+	if time.Since(arr[len(arr)-1].at) < 3*tailIdle {
+		return fmt.Errorf("the speech is still arriving")
+	}
+	return nil
 }
