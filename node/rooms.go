@@ -213,7 +213,8 @@ func (n *Node) roomState(st *rooms.SignedState) apiv1.RoomState {
 	if svc := n.rooms.Load(); svc != nil {
 		if m, ok := svc.Media(st.Room); ok {
 			out.Audio = &apiv1.RoomAudio{Backups: ids(m.Backups), Children: ids(m.Children), Subtree: m.Subtree,
-				PacketsIn: m.Forwarder.PacketsIn, Links: n.roomLinks(st.Room)}
+				PacketsIn: m.Forwarder.PacketsIn, Verified: m.Guard.Released, Refused: m.Guard.Refusals(),
+				Links: n.roomLinks(st.Room)}
 			if m.Parent != "" {
 				out.Audio.Parent = m.Parent.String()
 			}

@@ -132,6 +132,15 @@ type RoomAudio struct {
 	Subtree int `json:"subtree"`
 	// PacketsIn counts the current speakers' packets this node has had.
 	PacketsIn uint64 `json:"packets_in"`
+	// Verified counts the packets a valid signature of their speaker
+	// covered: what this node played.
+	Verified uint64 `json:"verified"`
+	// Refused counts the packets this node would not play, by reason:
+	// malformed, bad_signature, bad_packet, conflict (altered or injected
+	// on the way), stale, replay, unverified (no signature covered them in
+	// time), overflow (this node fell behind), decrypt_failed (a closed
+	// room's epoch it lacks).
+	Refused map[string]uint64 `json:"refused"`
 	// Links are this node's live audio links in the tree.
 	Links []RoomLink `json:"links"`
 }

@@ -182,6 +182,7 @@ type MediaStats struct {
 	Children  []peer.ID
 	Subtree   int
 	Forwarder rtc.ForwarderStats
+	Guard     GuardStats // what the signature check played and refused here
 }
 
 // Media reports this node's place in room's relay tree.
@@ -193,7 +194,8 @@ func (s *Service) Media(id rooms.RoomID) (MediaStats, bool) {
 	if !ok {
 		return MediaStats{}, false
 	}
-	out := MediaStats{Subtree: ms.subtree(), Forwarder: ms.fwd.Stats()}
+	out := MediaStats{Subtree: ms.subtree(), Forwarder: ms.fwd.Stats(), Guard: ms.guard.statsSnapshot()}
+	out.Guard.DecryptFailed = ms.keys.failures.Load()
 	ms.mu.Lock()
 	out.Parent = ms.parent
 	out.Backups = slices.Clone(ms.backups)
@@ -243,11 +245,21 @@ func (v *Voice) Write(pkt *rtp.Packet) error {
 	if err != nil {
 		return err
 	}
-	if v.ms.hosting.Load() {
-		v.ms.fwd.Write(v.ms.m.self().String(), pkt)
+	select {
+	case v.ms.spoke <- struct{}{}: // tailLoop: the voice is not quiet
+	default:
+	}
+	return v.ms.send(pkt)
+}
+
+// send puts a signed packet of this node's voice into the room: straight
+// into the forwarder on the host, up to the host elsewhere.
+func (ms *mediaSession) send(pkt *rtp.Packet) error {
+	if ms.hosting.Load() {
+		ms.fwd.Write(ms.m.self().String(), pkt)
 		return nil
 	}
-	return v.ms.uplink.Write(pkt)
+	return ms.uplink.Write(pkt)
 }
 
 // Done is closed when the room's media stops on this node (the room ended
