@@ -49,7 +49,7 @@ func (n *Node) roomLinks(room rooms.RoomID) []apiv1.RoomLink {
 		if l.Room != string(room) {
 			continue
 		}
-		out = append(out, apiv1.RoomLink{Peer: l.Peer, Role: l.Role, Path: l.Path,
+		out = append(out, apiv1.RoomLink{Peer: l.Peer, Role: l.Role, Path: l.Path, Relay: l.Relay,
 			RTTMillis: float64(l.RTT.Microseconds()) / 1000})
 	}
 	return out
