@@ -229,6 +229,9 @@ func New(cfg Config) (*Node, error) {
 		ConnectedF:    func(_ network.Network, c network.Conn) { n.onConnected(c) },
 		DisconnectedF: func(_ network.Network, c network.Conn) { n.onDisconnected(c.RemotePeer()) },
 	})
+	if n.reach != ReachPublic {
+		n.goFn(n.watchRelays)
+	}
 	n.log.Info("libp2p host started", "peer", h.ID(), "addrs", h.Addrs(), "reachability", n.reach)
 	return n, nil
 }
