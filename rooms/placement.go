@@ -189,6 +189,14 @@ func (p Placer) Place(req PlaceRequest) (Placement, error) {
 		t.attach(n, t.nodes[t.root])
 	default:
 		best := t.bestParent(n, avoid)
+		if best == nil && avoid != nil {
+			// The parent it lost is better than none: the link may have
+			// died with the path (a TURN relay, a circuit), not the
+			// parent, and the host answering is proof that the root, at
+			// least, lives.
+			avoid = nil
+			best = t.bestParent(n, nil)
+		}
 		if best == nil {
 			return Placement{}, fmt.Errorf("place %s: %w", req.Child, ErrNoParent)
 		}

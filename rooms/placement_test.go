@@ -271,3 +271,28 @@ func TestFailoverDeeperThanNeedMovesUp(t *testing.T) {
 		t.Fatalf("failed over to a depth-3 backup with the host's place free: under %s", got.Parent)
 	}
 }
+
+// TestLostParentIsBetterThanNone: a child that lost its link to the root
+// (a TURN relay died, not the host) and asks while avoiding it is placed
+// under the root again when nobody else has room, not refused.
+func TestLostParentIsBetterThanNone(t *testing.T) {
+	ps := fakePeers(3, rand.New(rand.NewPCG(8, 8)))
+	root, full, child := ps[0], ps[1], ps[2]
+	pl := Placer{Tree: NewTree(root, 4), Backups: 1}
+	mustPlacer(t, pl, PlaceRequest{Child: full, Capacity: 0})
+	mustPlacer(t, pl, PlaceRequest{Child: child, Capacity: 0})
+	got, err := pl.Place(PlaceRequest{Child: child, Avoid: root})
+	if err != nil {
+		t.Fatalf("a child avoiding the root with nobody else to take it: %v", err)
+	}
+	if got.Parent != root {
+		t.Fatalf("placed under %s, want the root %s", got.Parent, root)
+	}
+	// Someone else with room is still preferred to the lost parent.
+	mustPlacer(t, pl, PlaceRequest{Child: full, Capacity: 2})
+	if got = mustPlacer(t, pl, PlaceRequest{Child: child, Avoid: root}); got.Parent != full {
+		t.Fatalf("placed under %s, want %s, which has room and is not the lost parent", got.Parent, full)
+	}
+	checkIndex(t, pl.Tree)
+}
+
