@@ -295,4 +295,3 @@ func TestLostParentIsBetterThanNone(t *testing.T) {
 	}
 	checkIndex(t, pl.Tree)
 }
-
