@@ -78,7 +78,7 @@ func TestAlwaysOnNodeDiesMidRoom(t *testing.T) {
 	erin := startLabNode(t, lab.PublicHost("alwaysontoo"), "Erin", "--reachability", "public")
 	bob := startLabNode(t, lab.Home("bob", netlab.PortPreserving), "Bob")
 	carol := startLabNode(t, lab.Home("carol", netlab.PortPreserving), "Carol")
-	dave := startLabNode(t, lab.Home("dave", netlab.Symmetric), "Dave", "--log-level", "debug")
+	dave := startLabNode(t, lab.Home("dave", netlab.Symmetric), "Dave")
 	alwaysOn := []*labNode{alice, erin}
 	alice.Must(t, "network", "create", "Night Owls")
 	for _, n := range []*labNode{erin, bob, carol, dave} {
@@ -180,7 +180,7 @@ func TestAlwaysOnNodeDiesMidRoom(t *testing.T) {
 
 // maxFailoverGap is the most silence a listener may hear while its link
 // moves from a dead always-on node to the other one.
-const maxFailoverGap = 15 * time.Second
+const maxFailoverGap = 12 * time.Second
 
 func daemons(ns []*labNode) []*daemon {
 	out := make([]*daemon, len(ns))
