@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -15,8 +16,10 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/clubnode/clubnode/audio/rtc/turnserver"
+	"github.com/clubnode/clubnode/identity"
 	"github.com/clubnode/clubnode/internal/rpc"
 	"github.com/clubnode/clubnode/p2p"
+	"github.com/clubnode/clubnode/rooms"
 )
 
 // TURN for the rooms' audio.
@@ -25,9 +28,13 @@ import (
 // network's members. Before a tree link is made, each end asks the
 // always-on nodes it is connected to for short-lived credentials over
 // libp2p (the TURN protocol runs on the members-only host, so a
-// non-member gets nothing), naming the peer at the other end: the server
-// lets the member's relays exchange packets only with the addresses that
-// peer is connected from, as the server sees them. ICE then gathers host,
+// non-member gets nothing), naming the peer at the other end and showing
+// the link's assignment, signed by the room's host (or its delegate):
+// the peers named must be the other end of that link (the parent or a
+// backup for the child, the child for them), so a member cannot open the
+// relay to anyone it has no link with. The server lets the member's
+// relays exchange packets only with the addresses those peers are
+// connected from, as the server sees them. ICE then gathers host,
 // server-reflexive and relayed candidates, and keeps the best pair: a
 // direct one where both NATs let it, the relay where one is symmetric.
 
@@ -36,7 +43,7 @@ const TURNProtocol = protocol.ID("/clubnode/turn/1.0.0")
 
 const (
 	maxTURNPeers      = 16 // peers named in one request
-	maxTURNFrame      = 2048
+	maxTURNFrame      = 2048 + rooms.MaxAssignmentSize
 	turnTimeout       = 3 * time.Second
 	maxTURNServers    = 2  // always-on nodes asked for one link
 	maxRememberedPeer = 64 // peers a member's relays may reach, per member
@@ -44,6 +51,9 @@ const (
 
 type turnRequest struct {
 	Peers []string `cbor:"0,keyasint"`
+	// Assignment is the link's signed assignment (rooms.SignedAssignment):
+	// every peer named must be at the other end of it.
+	Assignment []byte `cbor:"1,keyasint,omitempty"`
 }
 
 type turnReply struct {
@@ -129,6 +139,9 @@ func (n *Node) answerTURN(_ context.Context, p peer.ID, req turnRequest) (turnRe
 		}
 		named = append(named, id)
 	}
+	if err := n.checkLinkProof(p, named, req.Assignment); err != nil {
+		return turnReply{}, err
+	}
 	t := n.turn
 	creds, err := t.srv.Issue(p.String())
 	if err != nil {
@@ -179,18 +192,61 @@ func (n *Node) peerIPs(peers []peer.ID) []netip.Addr {
 			if err != nil {
 				continue
 			}
-			if a, ok := netip.AddrFromSlice(ip); ok && !seen[a.Unmap()] {
-				seen[a.Unmap()] = true
-				out = append(out, a.Unmap())
+			// A peer on this very machine (loopback) is nobody a relay
+			// should reach; the server refuses such an address.
+			a, ok := netip.AddrFromSlice(ip)
+			if a = a.Unmap(); ok && a.Is4() && !a.IsLoopback() && !seen[a] {
+				seen[a] = true
+				out = append(out, a)
 			}
 		}
 	}
 	return out
 }
 
+// checkLinkProof checks that every peer in named is at the other end of
+// the link proof (a signed assignment) places requester on, and that the
+// assignment comes from a member and still holds.
+func (n *Node) checkLinkProof(requester peer.ID, named []peer.ID, proof []byte) error {
+	if len(proof) == 0 {
+		return fmt.Errorf("%w: show the link's assignment", rpc.ErrRefused)
+	}
+	a, err := rooms.ParseAssignment(proof)
+	if err != nil {
+		return fmt.Errorf("%w: %v", rpc.ErrRefused, err)
+	}
+	if !n.p2p.IsMember(a.Placer()) {
+		return fmt.Errorf("%w: the assignment is not from a member", rpc.ErrRefused)
+	}
+	now := n.cfg.Now()
+	expires := a.Expires
+	if a.BackupsExpire.After(expires) {
+		expires = a.BackupsExpire
+	}
+	if !now.Before(expires.Add(identity.ClockSkew)) {
+		return fmt.Errorf("%w: the assignment expired at %s", rpc.ErrRefused, expires.Format(time.RFC3339))
+	}
+	var ends []peer.ID // whom requester may reach through this link
+	switch {
+	case requester == a.Child:
+		ends = append([]peer.ID{a.Parent}, a.Backups...)
+	case requester == a.Parent || slices.Contains(a.Backups, requester):
+		ends = []peer.ID{a.Child}
+	default:
+		return fmt.Errorf("%w: the assignment places %s under %s, not %s", rpc.ErrRefused, a.Child, a.Parent, requester)
+	}
+	for _, q := range named {
+		if !slices.Contains(ends, q) {
+			return fmt.Errorf("%w: %s is not at the other end of the link", rpc.ErrRefused, q)
+		}
+	}
+	return nil
+}
+
 // linkICEServers asks the always-on nodes this node is connected to for
-// TURN credentials for a link to peerID (rtc.Config.ICEServersFor).
-func (n *Node) linkICEServers(ctx context.Context, peerID string) []webrtc.ICEServer {
+// TURN credentials for a link to peerID, showing the link's proof
+// (rtc.Config.ICEServersFor).
+func (n *Node) linkICEServers(ctx context.Context, peerID string, proof []byte) []webrtc.ICEServer {
 	if n.p2p == nil || n.p2p.Reachability() == p2p.ReachPublic && n.turn != nil {
 		return nil // reachable itself: the other end uses TURN if it must
 	}
@@ -204,7 +260,7 @@ func (n *Node) linkICEServers(ctx context.Context, peerID string) []webrtc.ICESe
 		if ok, _ := h.Peerstore().SupportsProtocols(s, TURNProtocol); len(ok) == 0 {
 			continue
 		}
-		reply, err := turnProto.Call(ctx, n.p2p.MemberHost(), s, turnRequest{Peers: []string{peerID}})
+		reply, err := turnProto.Call(ctx, n.p2p.MemberHost(), s, turnRequest{Peers: []string{peerID}, Assignment: proof})
 		if err != nil {
 			errs = append(errs, err)
 			continue

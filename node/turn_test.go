@@ -2,6 +2,8 @@ package node
 
 import (
 	"context"
+	"errors"
+	"slices"
 	"net/netip"
 	"strings"
 	"testing"
@@ -11,9 +13,12 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	manet "github.com/multiformats/go-multiaddr/net"
 
+	"github.com/clubnode/clubnode/identity"
+	"github.com/clubnode/clubnode/internal/rpc"
 	"github.com/clubnode/clubnode/internal/testutil"
 	"github.com/clubnode/clubnode/node/apiv1"
 	"github.com/clubnode/clubnode/node/home"
+	"github.com/clubnode/clubnode/rooms"
 )
 
 // startAlwaysOn starts a public node announcing an address of the lab's
@@ -77,8 +82,9 @@ func TestTURNCredentialsForMembersOnly(t *testing.T) {
 	if _, err := b.Join(ctx, apiv1.JoinRequest{Token: inv.Token}); err != nil {
 		t.Fatal(err)
 	}
+	proof := linkProof(t, b, b.ID(), a.ID())
 	testutil.Eventually(t, 10*time.Second, func() error {
-		servers := b.linkICEServers(ctx, a.ID().String())
+		servers := b.linkICEServers(ctx, a.ID().String(), proof)
 		if len(servers) != 1 {
 			return errNoServers
 		}
@@ -95,10 +101,129 @@ func TestTURNCredentialsForMembersOnly(t *testing.T) {
 		many = append(many, b.ID().String())
 	}
 	for _, peers := range [][]string{nil, many, {"not-a-peer-id"}} {
-		if _, err := turnProto.Call(ctx, b.p2p.MemberHost(), a.ID(), turnRequest{Peers: peers}); err == nil {
+		if _, err := turnProto.Call(ctx, b.p2p.MemberHost(), a.ID(), turnRequest{Peers: peers, Assignment: proof}); err == nil {
 			t.Fatalf("a request naming %d peers was answered", len(peers))
 		}
 	}
+}
+
+// joinAlwaysOn makes a network on a fresh always-on node and has one
+// member per name join it over loopback; it returns them all.
+func joinAlwaysOn(t *testing.T, names ...string) (*Node, []*Node) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	a := startAlwaysOn(t)
+	if _, err := a.CreateNetwork(ctx, apiv1.CreateNetworkRequest{Name: "Night Owls"}); err != nil {
+		t.Fatal(err)
+	}
+	info := peer.AddrInfo{ID: a.ID()}
+	for _, addr := range a.p2p.Host().Addrs() {
+		if manet.IsIPLoopback(addr) {
+			info.Addrs = append(info.Addrs, addr)
+		}
+	}
+	var members []*Node
+	for _, name := range names {
+		m, _ := startWith(t, name, func(*home.Config) {})
+		inv, err := a.CreateInvite(ctx, apiv1.CreateInviteRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.p2p.Host().Connect(ctx, info); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := m.Join(ctx, apiv1.JoinRequest{Token: inv.Token}); err != nil {
+			t.Fatal(err)
+		}
+		members = append(members, m)
+	}
+	return a, members
+}
+
+// Attack: a member asks the always-on node to let its TURN relay reach a
+// member it has no link with. Before links had to be proven, naming any
+// member was enough. Now the request must show a host-signed assignment
+// that puts the requester and every peer it names at the two ends of one
+// link, and anything else is refused.
+func TestTURNOnlyToLinkedPeers(t *testing.T) {
+	ctx := context.Background()
+	a, ms := joinAlwaysOn(t, "bob", "carol", "dave")
+	bob, carol, dave := ms[0], ms[1], ms[2]
+	testutil.Eventually(t, 10*time.Second, func() error {
+		for _, m := range ms {
+			if !a.p2p.IsMember(m.ID()) {
+				return errorString("the always-on node does not know every member yet")
+			}
+		}
+		return nil
+	})
+	ask := func(peers []peer.ID, proof []byte) error {
+		var names []string
+		for _, p := range peers {
+			names = append(names, p.String())
+		}
+		_, err := turnProto.Call(ctx, bob.p2p.MemberHost(), a.ID(), turnRequest{Peers: names, Assignment: proof})
+		return err
+	}
+	// The honest request: Bob's link to Dave, placed by Dave's room.
+	if err := ask([]peer.ID{dave.ID()}, linkProof(t, dave, bob.ID(), dave.ID())); err != nil {
+		t.Fatalf("a member asking for its own link was refused: %v", err)
+	}
+	outsiderKey, err := identity.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	room, _ := rooms.NewRoomID()
+	old, err := rooms.Assign(dave.key, room, bob.ID(), dave.ID(), time.Now().Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	byOutsider, err := rooms.Assign(outsiderKey, room, bob.ID(), carol.ID(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		what  string
+		peers []peer.ID
+		proof []byte
+	}{
+		{"no assignment at all", []peer.ID{carol.ID()}, nil},
+		{"Carol, with the assignment of Bob's link to Dave", []peer.ID{carol.ID()}, linkProof(t, dave, bob.ID(), dave.ID())},
+		{"Dave and Carol, with the assignment of Bob's link to Dave", []peer.ID{dave.ID(), carol.ID()}, linkProof(t, dave, bob.ID(), dave.ID())},
+		{"Carol, with an assignment of Dave under Carol (Bob at neither end)", []peer.ID{carol.ID()}, linkProof(t, carol, dave.ID(), carol.ID())},
+		{"Dave, with an assignment that expired", []peer.ID{dave.ID()}, old.Bytes},
+		{"Carol, with an assignment signed by a non-member", []peer.ID{carol.ID()}, byOutsider.Bytes},
+		{"Carol, with garbage for an assignment", []peer.ID{carol.ID()}, []byte("not an assignment")},
+	} {
+		if err := ask(c.peers, c.proof); err == nil {
+			t.Errorf("Bob asking for %s got credentials", c.what)
+		} else if !errors.Is(err, rpc.ErrRefused) {
+			t.Errorf("Bob asking for %s: %v, want a refusal", c.what, err)
+		}
+	}
+	// What the relay may reach is only what was proven.
+	a.turn.mu.Lock()
+	allowed := slices.Clone(a.turn.peers[bob.ID()])
+	a.turn.mu.Unlock()
+	if !slices.Equal(allowed, []peer.ID{dave.ID()}) {
+		t.Fatalf("Bob's relays may reach %v, want only Dave", allowed)
+	}
+}
+
+// linkProof is an assignment, signed by host (a member), of child under
+// parent in a room of its own.
+func linkProof(t *testing.T, host *Node, child, parent peer.ID) []byte {
+	t.Helper()
+	room, err := rooms.NewRoomID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := rooms.Assign(host.key, room, child, parent, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a.Bytes
 }
 
 var errNoServers = errorString("Bob gets no TURN server yet")

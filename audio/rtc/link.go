@@ -79,8 +79,8 @@ type link struct {
 	failed       chan error       // first failure of the reader or heartbeats
 }
 
-func newLink(ctx context.Context, api *API, stream io.ReadWriteCloser, role string, label LinkLabel) (*link, error) {
-	pc, getter, err := api.newStatsPeerConnection(api.linkICEServers(ctx, label.Peer))
+func newLink(ctx context.Context, api *API, stream io.ReadWriteCloser, role string, label LinkLabel, proof []byte) (*link, error) {
+	pc, getter, err := api.newStatsPeerConnection(api.linkICEServers(ctx, label.Peer, proof))
 	if err != nil {
 		return nil, err
 	}

@@ -39,6 +39,11 @@ type ChildOptions struct {
 	OnSubtree func(n int)
 	// Label names the link in LinkStats.
 	Label LinkLabel
+	// Proof is shown to the always-on nodes with the request for the
+	// link's TURN credentials (Config.ICEServersFor): the link's
+	// host-signed assignment, so that they let the relay reach only the
+	// other end of this link.
+	Proof []byte
 }
 
 // ServeChild is the parent end of a tree link: it serves one child on
@@ -55,7 +60,7 @@ func ServeChild(ctx context.Context, api *API, stream io.ReadWriteCloser, f *For
 	if opts.Timeout <= 0 {
 		opts.Timeout = defaultLinkTimeout
 	}
-	l, err := newLink(ctx, api, stream, RoleChild, opts.Label)
+	l, err := newLink(ctx, api, stream, RoleChild, opts.Label, opts.Proof)
 	if err != nil {
 		_ = stream.Close()
 		return fmt.Errorf("serve child: %w", err)
