@@ -3,8 +3,8 @@ package node
 import (
 	"context"
 	"errors"
-	"slices"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
