@@ -54,6 +54,9 @@ type turnRequest struct {
 	// Assignment is the link's signed assignment (rooms.SignedAssignment):
 	// every peer named must be at the other end of it.
 	Assignment []byte `cbor:"1,keyasint,omitempty"`
+	// Renew asks for new credentials for the peers allowed already, with
+	// no peer named and no assignment (turnrenew.go).
+	Renew bool `cbor:"2,keyasint,omitempty"`
 }
 
 type turnReply struct {
@@ -90,6 +93,7 @@ func (n *Node) startTURN() error {
 		Listen:       netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(s.TURNPort)),
 		PublicIP:     ip,
 		RelayPortMin: uint16(s.TURNRelayPortMin), RelayPortMax: uint16(s.TURNRelayPortMax),
+		CredentialTTL: n.cfg.TURNCredentialTTL, Now: n.cfg.Now,
 		Logger: n.log,
 	})
 	if err != nil {
@@ -128,6 +132,9 @@ func (n *Node) publicIPv4() (netip.Addr, bool) {
 // answerTURN issues credentials to a member (the members-only host lets
 // no one else ask) and lets its relays reach the peers it named.
 func (n *Node) answerTURN(_ context.Context, p peer.ID, req turnRequest) (turnReply, error) {
+	if req.Renew {
+		return n.renewTURN(p, req)
+	}
 	if len(req.Peers) == 0 || len(req.Peers) > maxTURNPeers {
 		return turnReply{}, fmt.Errorf("%w: name 1 to %d peers", rpc.ErrRefused, maxTURNPeers)
 	}
@@ -148,6 +155,27 @@ func (n *Node) answerTURN(_ context.Context, p peer.ID, req turnRequest) (turnRe
 		return turnReply{}, err
 	}
 	if err := t.srv.AllowPeers(p.String(), n.peerIPs(t.remember(p, named))); err != nil {
+		return turnReply{}, err
+	}
+	return turnReply{URLs: creds.URLs, Username: creds.Username, Password: creds.Password,
+		Expires: creds.Expires.Unix()}, nil
+}
+
+// renewTURN issues new credentials to a member that has some already,
+// for the peers allowed already.
+func (n *Node) renewTURN(p peer.ID, req turnRequest) (turnReply, error) {
+	t := n.turn
+	t.mu.Lock()
+	known := len(t.peers[p]) > 0
+	t.mu.Unlock()
+	switch {
+	case len(req.Peers) > 0 || len(req.Assignment) > 0:
+		return turnReply{}, fmt.Errorf("%w: a renewal names no peer", rpc.ErrRefused)
+	case !known:
+		return turnReply{}, fmt.Errorf("%w: no credentials to renew", rpc.ErrRefused)
+	}
+	creds, err := t.srv.Issue(p.String())
+	if err != nil {
 		return turnReply{}, err
 	}
 	return turnReply{URLs: creds.URLs, Username: creds.Username, Password: creds.Password,
@@ -266,6 +294,7 @@ func (n *Node) linkICEServers(ctx context.Context, peerID string, proof []byte) 
 			continue
 		}
 		out = append(out, webrtc.ICEServer{URLs: reply.URLs, Username: reply.Username, Credential: reply.Password})
+		n.turnRenew.got(s, time.Unix(reply.Expires, 0))
 	}
 	if len(out) == 0 && len(errs) > 0 {
 		n.log.Debug("no TURN credentials for a link", "peer", peerID, "err", errors.Join(errs...))

@@ -3,9 +3,11 @@ package node
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/netip"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -23,13 +25,18 @@ import (
 
 // startAlwaysOn starts a public node announcing an address of the lab's
 // documentation range (never dialled here), so it runs its TURN server.
-func startAlwaysOn(t *testing.T) *Node {
+func startAlwaysOn(t *testing.T, more ...func(*Config)) *Node {
 	t.Helper()
 	n, _ := startConfigured(t, "alwayson", func(c *home.Config) {
 		c.Reachability = "public"
 		c.PublicAddrs = []string{"/ip4/203.0.113.77/tcp/4001"}
 		c.TURNPort = 0
-	}, func(c *Config) { c.LabInternet = []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")} })
+	}, func(c *Config) {
+		c.LabInternet = []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")}
+		for _, f := range more {
+			f(c)
+		}
+	})
 	if n.turn == nil {
 		t.Fatal("the public node runs no TURN server")
 	}
@@ -107,13 +114,12 @@ func TestTURNCredentialsForMembersOnly(t *testing.T) {
 	}
 }
 
-// joinAlwaysOn makes a network on a fresh always-on node and has one
-// member per name join it over loopback; it returns them all.
-func joinAlwaysOn(t *testing.T, names ...string) (*Node, []*Node) {
+// joinAlwaysOn makes a network on always-on node a and has one member per
+// name join it over loopback; it returns the members.
+func joinAlwaysOn(t *testing.T, a *Node, names ...string) []*Node {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	a := startAlwaysOn(t)
 	if _, err := a.CreateNetwork(ctx, apiv1.CreateNetworkRequest{Name: "Night Owls"}); err != nil {
 		t.Fatal(err)
 	}
@@ -138,7 +144,7 @@ func joinAlwaysOn(t *testing.T, names ...string) (*Node, []*Node) {
 		}
 		members = append(members, m)
 	}
-	return a, members
+	return members
 }
 
 // Attack: a member asks the always-on node to let its TURN relay reach a
@@ -148,7 +154,8 @@ func joinAlwaysOn(t *testing.T, names ...string) (*Node, []*Node) {
 // link, and anything else is refused.
 func TestTURNOnlyToLinkedPeers(t *testing.T) {
 	ctx := context.Background()
-	a, ms := joinAlwaysOn(t, "bob", "carol", "dave")
+	a := startAlwaysOn(t)
+	ms := joinAlwaysOn(t, a, "bob", "carol", "dave")
 	bob, carol, dave := ms[0], ms[1], ms[2]
 	testutil.Eventually(t, 10*time.Second, func() error {
 		for _, m := range ms {
@@ -209,6 +216,61 @@ func TestTURNOnlyToLinkedPeers(t *testing.T) {
 	if !slices.Equal(allowed, []peer.ID{dave.ID()}) {
 		t.Fatalf("Bob's relays may reach %v, want only Dave", allowed)
 	}
+}
+
+// TURN credentials are renewed before they expire while the node has live
+// links (here: said to have, by the hook), and forgotten when it has none.
+// The credentials last 2 s, so renewals come every 1.5 s.
+func TestTURNCredentialsRenewedForLiveLinks(t *testing.T) {
+	ctx := context.Background()
+	a := startAlwaysOn(t, func(c *Config) { c.TURNCredentialTTL = 2 * time.Second })
+	ms := joinAlwaysOn(t, a, "bob", "carol")
+	bob, carol := ms[0], ms[1]
+	var live atomic.Bool
+	live.Store(true)
+	bob.turnRenew.mu.Lock()
+	bob.turnRenew.live = live.Load
+	bob.turnRenew.mu.Unlock()
+	proof := linkProof(t, bob, bob.ID(), a.ID())
+	var first time.Time
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if len(bob.linkICEServers(ctx, a.ID().String(), proof)) == 0 {
+			return errNoServers
+		}
+		first = bob.turnGrant(a.ID()).expires
+		return nil
+	})
+	// Two renewals, each past the credentials before it.
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if g, n := bob.turnGrant(a.ID()), bob.turnRenewals(); n < 2 || !g.expires.After(first) {
+			return fmt.Errorf("%d renewals, credentials until %s (first until %s)", n, g.expires, first)
+		}
+		return nil
+	})
+	// No live link: the credentials are let go at their next renewal.
+	live.Store(false)
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if g := bob.turnGrant(a.ID()); !g.expires.IsZero() {
+			return fmt.Errorf("still renewing: credentials until %s", g.expires)
+		}
+		return nil
+	})
+	// A renewal for a member that never had credentials is refused.
+	if _, err := turnProto.Call(ctx, carol.p2p.MemberHost(), a.ID(), turnRequest{Renew: true}); !errors.Is(err, rpc.ErrRefused) {
+		t.Fatalf("renewing credentials never issued: %v, want a refusal", err)
+	}
+}
+
+func (n *Node) turnGrant(server peer.ID) turnGrant {
+	n.turnRenew.mu.Lock()
+	defer n.turnRenew.mu.Unlock()
+	return n.turnRenew.creds[server]
+}
+
+func (n *Node) turnRenewals() int {
+	n.turnRenew.mu.Lock()
+	defer n.turnRenew.mu.Unlock()
+	return n.turnRenew.renews
 }
 
 // linkProof is an assignment, signed by host (a member), of child under
