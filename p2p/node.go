@@ -201,7 +201,7 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("start libp2p host: %w", err)
 	}
 	n.host = h
-	n.initRelaySet()
+	n.startRelays()
 	if n.gated, n.events, err = newMemberHost(n); err != nil {
 		h.Close()
 		return nil, err
@@ -229,9 +229,6 @@ func New(cfg Config) (*Node, error) {
 		ConnectedF:    func(_ network.Network, c network.Conn) { n.onConnected(c) },
 		DisconnectedF: func(_ network.Network, c network.Conn) { n.onDisconnected(c.RemotePeer()) },
 	})
-	if n.reach != ReachPublic {
-		n.goFn(n.watchRelays)
-	}
 	n.log.Info("libp2p host started", "peer", h.ID(), "addrs", h.Addrs(), "reachability", n.reach)
 	return n, nil
 }

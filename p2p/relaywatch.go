@@ -34,6 +34,15 @@ const (
 	relayPingTimeout = 2 * time.Second
 )
 
+// startRelays feeds AutoRelay's candidates from the host and, on a node
+// that is not reachable, starts watching the relays it uses.
+func (n *Node) startRelays() {
+	n.initRelaySet()
+	if n.reach != ReachPublic {
+		n.goFn(n.watchRelays)
+	}
+}
+
 // relaysInUse lists the relays this node holds a reservation on (they
 // appear in its own circuit addresses) or has relayed connections
 // through.

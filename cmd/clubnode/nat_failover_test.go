@@ -73,60 +73,11 @@ func relayHost(l apiv1.RoomLink, alwaysOn []*labNode) *labNode {
 // through the other always-on node. Who hears what, and the gap each
 // listener hears, are asserted.
 func TestAlwaysOnNodeDiesMidRoom(t *testing.T) {
-	lab := netlab.New(t)
-	alice := startLabNode(t, lab.PublicHost("alwayson"), "Alice", "--reachability", "public")
-	erin := startLabNode(t, lab.PublicHost("alwaysontoo"), "Erin", "--reachability", "public")
-	bob := startLabNode(t, lab.Home("bob", netlab.PortPreserving), "Bob")
-	carol := startLabNode(t, lab.Home("carol", netlab.PortPreserving), "Carol")
-	dave := startLabNode(t, lab.Home("dave", netlab.Symmetric), "Dave")
-	alwaysOn := []*labNode{alice, erin}
-	alice.Must(t, "network", "create", "Night Owls")
-	for _, n := range []*labNode{erin, bob, carol, dave} {
-		n.Must(t, "join", strings.TrimSpace(alice.Must(t, "invite")))
-	}
-	// Every home reaches both always-on nodes, so that either one's relay
-	// and TURN server can carry it.
-	testutil.Eventually(t, 60*time.Second, func() error {
-		var errs []error
-		for _, h := range []*labNode{bob, carol, dave} {
-			for _, a := range alwaysOn {
-				errs = append(errs, connectedTo(t, h.daemon, a.id))
-			}
-		}
-		return errors.Join(errs...)
-	})
-	// The host behind NAT holds a reservation on each always-on node, so
-	// that it stays reachable through either.
-	testutil.Eventually(t, 60*time.Second, func() error {
-		addrs := strings.Join(daemontest.JSON[apiv1.Identity](t, bob.daemon, "id").Addrs, " ")
-		for _, a := range alwaysOn {
-			if !strings.Contains(addrs, a.id+"/p2p-circuit") {
-				return fmt.Errorf("Bob has no relay reservation on %s yet: %s", a.name, addrs)
-			}
-		}
-		return nil
-	})
+	alwaysOn, bob, carol, dave := failoverNetwork(t)
+	alice, erin := alwaysOn[0], alwaysOn[1]
 	room := daemontest.JSON[apiv1.RoomState](t, bob.daemon, "room", "create", "--title", "Through the night").ID
 	listeners := []*labNode{carol, dave}
-	testutil.Eventually(t, 30*time.Second, func() error {
-		for _, l := range listeners {
-			if !slices.ContainsFunc(daemontest.JSON[[]apiv1.Room](t, l.daemon, "room", "list"),
-				func(r apiv1.Room) bool { return r.ID == room }) {
-				return fmt.Errorf("%s's hallway does not list the room yet", l.name)
-			}
-			// A hallway can list the room before its node knows the host
-			// as a member: joining then fails ("has not proved
-			// membership"). Seen, left to the join-timing work.
-			if !slices.ContainsFunc(daemontest.JSON[[]apiv1.Member](t, l.daemon, "members"),
-				func(m apiv1.Member) bool { return m.PeerID == bob.id }) {
-				return fmt.Errorf("%s does not list the host as a member yet", l.name)
-			}
-		}
-		return nil
-	})
-	for _, l := range listeners {
-		l.Must(t, "room", "join", room)
-	}
+	joinFromBehindNAT(t, room, bob, listeners)
 	var daveLink apiv1.RoomLink
 	testutil.Eventually(t, 30*time.Second, func() error {
 		for _, l := range listeners {
@@ -178,6 +129,73 @@ func TestAlwaysOnNodeDiesMidRoom(t *testing.T) {
 	t.Run("heard after", func(t *testing.T) { hearAcross(t, bob.daemon, room, daemons(listeners)) })
 }
 
+// failoverNetwork starts the lab of TestAlwaysOnNodeDiesMidRoom: Alice
+// founds the network and everyone joins through her invites, and waits
+// until every home reaches both always-on nodes and the host holds a
+// reservation on each.
+func failoverNetwork(t *testing.T) (alwaysOn []*labNode, bob, carol, dave *labNode) {
+	t.Helper()
+	lab := netlab.New(t)
+	alice := startLabNode(t, lab.PublicHost("alwayson"), "Alice", "--reachability", "public")
+	erin := startLabNode(t, lab.PublicHost("alwaysontoo"), "Erin", "--reachability", "public")
+	bob = startLabNode(t, lab.Home("bob", netlab.PortPreserving), "Bob")
+	carol = startLabNode(t, lab.Home("carol", netlab.PortPreserving), "Carol")
+	dave = startLabNode(t, lab.Home("dave", netlab.Symmetric), "Dave")
+	alwaysOn = []*labNode{alice, erin}
+	alice.Must(t, "network", "create", "Night Owls")
+	for _, n := range []*labNode{erin, bob, carol, dave} {
+		n.Must(t, "join", strings.TrimSpace(alice.Must(t, "invite")))
+	}
+	// Every home reaches both always-on nodes, so that either one's relay
+	// and TURN server can carry it.
+	testutil.Eventually(t, 60*time.Second, func() error {
+		var errs []error
+		for _, h := range []*labNode{bob, carol, dave} {
+			for _, a := range alwaysOn {
+				errs = append(errs, connectedTo(t, h.daemon, a.id))
+			}
+		}
+		return errors.Join(errs...)
+	})
+	// The host behind NAT holds a reservation on each always-on node, so
+	// that it stays reachable through either.
+	testutil.Eventually(t, 60*time.Second, func() error {
+		addrs := strings.Join(daemontest.JSON[apiv1.Identity](t, bob.daemon, "id").Addrs, " ")
+		for _, a := range alwaysOn {
+			if !strings.Contains(addrs, a.id+"/p2p-circuit") {
+				return fmt.Errorf("Bob has no relay reservation on %s yet: %s", a.name, addrs)
+			}
+		}
+		return nil
+	})
+	return alwaysOn, bob, carol, dave
+}
+
+// joinFromBehindNAT has each listener join room, hosted by host, once its
+// hallway lists the room and it knows the host as a member.
+func joinFromBehindNAT(t *testing.T, room string, host *labNode, listeners []*labNode) {
+	t.Helper()
+	testutil.Eventually(t, 30*time.Second, func() error {
+		for _, l := range listeners {
+			if !slices.ContainsFunc(daemontest.JSON[[]apiv1.Room](t, l.daemon, "room", "list"),
+				func(r apiv1.Room) bool { return r.ID == room }) {
+				return fmt.Errorf("%s's hallway does not list the room yet", l.name)
+			}
+			// A hallway can list the room before its node knows the host
+			// as a member: joining then fails ("has not proved
+			// membership"). Seen, left to the join-timing work.
+			if !slices.ContainsFunc(daemontest.JSON[[]apiv1.Member](t, l.daemon, "members"),
+				func(m apiv1.Member) bool { return m.PeerID == host.id }) {
+				return fmt.Errorf("%s does not list the host as a member yet", l.name)
+			}
+		}
+		return nil
+	})
+	for _, l := range listeners {
+		l.Must(t, "room", "join", room)
+	}
+}
+
 // maxFailoverGap is the most silence a listener may hear while its link
 // moves from a dead always-on node to the other one.
 const maxFailoverGap = 12 * time.Second
@@ -201,6 +219,33 @@ func logControlPaths(t *testing.T, listeners []*labNode, host *labNode) {
 	}
 }
 
+// record starts `clubnode listen` on each listener for d, with a live
+// listener's buffer (so the gaps are those a listener hears), and returns
+// the recordings' paths and a wait for each.
+func record(ctx context.Context, t *testing.T, dir, room string, listeners []*labNode, d time.Duration) ([]string, []func() error) {
+	t.Helper()
+	bin := daemontest.MustBinary(t)
+	outs := make([]string, len(listeners))
+	var recs []func() error
+	for i, l := range listeners {
+		outs[i] = filepath.Join(dir, fmt.Sprintf("heard%d.wav", i))
+		c := l.Runner.Command(ctx, bin, "--home", l.Home, "listen", room, "--output", outs[i],
+			"--duration", d.String(), "--delay", "60ms")
+		var errOut bytes.Buffer
+		c.Stderr = &errOut
+		if err := c.Start(); err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, func() error {
+			if err := c.Wait(); err != nil {
+				return fmt.Errorf("listen on %s: %w: %s", l.name, err, errOut.String())
+			}
+			return nil
+		})
+	}
+	return outs, recs
+}
+
 // toneAcrossKill has the host play a tone (any silence in a recording of
 // it is a dropout) while every listener records it; once each listener
 // has had it for a while, doomed is killed. It waits until every
@@ -215,24 +260,7 @@ func toneAcrossKill(t *testing.T, host *labNode, room string, listeners []*labNo
 	bin := daemontest.MustBinary(t)
 	ctx, cancel := context.WithTimeout(context.Background(), length+30*time.Second)
 	defer cancel()
-	outs := make([]string, len(listeners))
-	var recs []func() error
-	for i, l := range listeners {
-		outs[i] = filepath.Join(dir, fmt.Sprintf("heard%d.wav", i))
-		c := l.Runner.Command(ctx, bin, "--home", l.Home, "listen", room, "--output", outs[i],
-			"--duration", (length - 4*time.Second).String(), "--delay", "60ms")
-		var errOut bytes.Buffer
-		c.Stderr = &errOut
-		if err := c.Start(); err != nil {
-			t.Fatal(err)
-		}
-		recs = append(recs, func() error {
-			if err := c.Wait(); err != nil {
-				return fmt.Errorf("listen on %s: %w: %s", l.name, err, errOut.String())
-			}
-			return nil
-		})
-	}
+	outs, recs := record(ctx, t, dir, room, listeners, length-4*time.Second)
 	speak := host.Runner.Command(ctx, bin, "--home", host.Home, "speak", room, "--input", in)
 	var speakOut bytes.Buffer
 	speak.Stdout, speak.Stderr = &speakOut, &speakOut
