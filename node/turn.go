@@ -42,10 +42,14 @@ import (
 const TURNProtocol = protocol.ID("/clubnode/turn/1.0.0")
 
 const (
-	maxTURNPeers      = 16 // peers named in one request
-	maxTURNFrame      = 2048 + rooms.MaxAssignmentSize
-	turnTimeout       = 3 * time.Second
-	maxTURNServers    = 2  // always-on nodes asked for one link
+	maxTURNPeers   = 16 // peers named in one request
+	maxTURNFrame   = 2048 + rooms.MaxAssignmentSize
+	turnTimeout    = 3 * time.Second
+	maxTURNServers = 2 // always-on nodes whose credentials one link uses
+	maxTURNAsked   = 4 // always-on nodes asked for one link, at once
+	// turnStragglers is how long the other always-on nodes may still
+	// answer once one has.
+	turnStragglers    = 500 * time.Millisecond
 	maxRememberedPeer = 64 // peers a member's relays may reach, per member
 )
 
@@ -279,22 +283,51 @@ func (n *Node) linkICEServers(ctx context.Context, peerID string, proof []byte) 
 		return nil // reachable itself: the other end uses TURN if it must
 	}
 	h := n.p2p.Host()
+	var servers []peer.ID
+	for _, s := range n.p2p.VerifiedPeers() {
+		if ok, _ := h.Peerstore().SupportsProtocols(s, TURNProtocol); len(ok) > 0 && len(servers) < maxTURNAsked {
+			servers = append(servers, s)
+		}
+	}
+	// All at once: an always-on node that just died (its connection not
+	// yet known dead) must not hold the link up for its whole timeout
+	// when another has answered.
+	ctx, cancel := context.WithTimeout(ctx, turnTimeout)
+	defer cancel()
+	type answer struct {
+		server peer.ID
+		reply  turnReply
+		err    error
+	}
+	answers := make(chan answer, len(servers))
+	for _, s := range servers {
+		go func() { // ends with ctx at the latest (turnTimeout)
+			reply, err := turnProto.Call(ctx, n.p2p.MemberHost(), s, turnRequest{Peers: []string{peerID}, Assignment: proof})
+			answers <- answer{s, reply, err}
+		}()
+	}
 	var out []webrtc.ICEServer
 	var errs []error
-	for _, s := range n.p2p.VerifiedPeers() {
-		if len(out) == maxTURNServers {
-			break
+	var late <-chan time.Time
+	for range servers {
+		var a answer
+		select {
+		case a = <-answers:
+		case <-late:
+			cancel()
+			a = <-answers
 		}
-		if ok, _ := h.Peerstore().SupportsProtocols(s, TURNProtocol); len(ok) == 0 {
+		if a.err != nil {
+			errs = append(errs, a.err)
 			continue
 		}
-		reply, err := turnProto.Call(ctx, n.p2p.MemberHost(), s, turnRequest{Peers: []string{peerID}, Assignment: proof})
-		if err != nil {
-			errs = append(errs, err)
-			continue
+		if len(out) < maxTURNServers {
+			out = append(out, webrtc.ICEServer{URLs: a.reply.URLs, Username: a.reply.Username, Credential: a.reply.Password})
+			n.turnRenew.got(a.server, time.Unix(a.reply.Expires, 0))
 		}
-		out = append(out, webrtc.ICEServer{URLs: reply.URLs, Username: reply.Username, Credential: reply.Password})
-		n.turnRenew.got(s, time.Unix(reply.Expires, 0))
+		if late == nil {
+			late = time.After(turnStragglers)
+		}
 	}
 	if len(out) == 0 && len(errs) > 0 {
 		n.log.Debug("no TURN credentials for a link", "peer", peerID, "err", errors.Join(errs...))
