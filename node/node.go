@@ -65,6 +65,9 @@ type Config struct {
 	// LabInternet are documentation ranges to take for the public
 	// Internet (netns labs only; see p2p.NATConfig).
 	LabInternet []netip.Prefix
+	// TURNCredentialTTL is how long the TURN server's credentials last;
+	// zero is its default (an hour). For tests of their renewal.
+	TURNCredentialTTL time.Duration
 }
 
 // Node is a running clubnode.
@@ -76,14 +79,16 @@ type Node struct {
 	p2p   *p2p.Node
 	// rooms is nil until the node is a member; it is set once, by create
 	// or join, while the API (the event stream among others) reads it.
-	rooms  atomic.Pointer[roomnet.Service]
-	rtc    *rtc.API     // the rooms' audio between nodes
-	turn   *turnService // the TURN server of a public node, or nil
-	media  *localMedia  // WHIP and WHEP sessions of local clients
-	web    *webUI       // the browser app: sessions, event stream (ui.go)
-	api    net.Listener
-	limits apiLimits // the local API server's timeouts and caps (apiserver.go)
-	token  string
+	rooms atomic.Pointer[roomnet.Service]
+	rtc   *rtc.API     // the rooms' audio between nodes
+	turn  *turnService // the TURN server of a public node, or nil
+	// turnRenew renews the TURN credentials live links use.
+	turnRenew *turnRenewer
+	media     *localMedia // WHIP and WHEP sessions of local clients
+	web       *webUI      // the browser app: sessions, event stream (ui.go)
+	api       net.Listener
+	limits    apiLimits // the local API server's timeouts and caps (apiserver.go)
+	token     string
 
 	joinMu sync.Mutex // one network change (create, join) at a time
 	// uiWake tells the event stream that the node's state changed (a
@@ -234,6 +239,7 @@ func (n *Node) start() error {
 	if err := n.startTURN(); err != nil {
 		return err
 	}
+	n.turnRenew = newTURNRenewer(n)
 	chain, err := n.store.chain(ctx)
 	if err != nil {
 		return err
@@ -425,6 +431,9 @@ func (n *Node) Close() error {
 		}
 		if svc := n.rooms.Load(); svc != nil {
 			svc.Close()
+		}
+		if n.turnRenew != nil {
+			n.turnRenew.close()
 		}
 		if n.p2p != nil {
 			n.closeTURN()

@@ -90,9 +90,10 @@ type Config struct {
 	// ICEServers are STUN/TURN servers for links that cross NATs.
 	ICEServers []webrtc.ICEServer
 	// ICEServersFor, if set, adds servers for a tree link to the peer
-	// (its LinkLabel.Peer): the short-lived TURN credentials an
-	// always-on node issues for that link. It must return within ctx.
-	ICEServersFor func(ctx context.Context, peer string) []webrtc.ICEServer
+	// (its LinkLabel.Peer), given the link's proof (ParentOptions.Proof,
+	// ChildOptions.Proof): the short-lived TURN credentials an always-on
+	// node issues for that link. It must return within ctx.
+	ICEServersFor func(ctx context.Context, peer string, proof []byte) []webrtc.ICEServer
 	// ICE, if set, replaces the tree links' ICE timeouts (about a second
 	// to notice a dead peer), e.g. with SessionICETimeouts.
 	ICE *ICETimeouts
@@ -111,7 +112,7 @@ type API struct {
 	log        *slog.Logger
 	api        *webrtc.API
 	iceServers []webrtc.ICEServer
-	serversFor func(ctx context.Context, peer string) []webrtc.ICEServer
+	serversFor func(ctx context.Context, peer string, proof []byte) []webrtc.ICEServer
 	links      *linkSet // live tree links, for LinkStats
 }
 
@@ -201,11 +202,11 @@ func NewAPI(cfg Config) (*API, error) {
 func (a *API) WebRTC() *webrtc.API { return a.api }
 
 // linkICEServers are the ICE servers of a tree link to peer.
-func (a *API) linkICEServers(ctx context.Context, peer string) []webrtc.ICEServer {
+func (a *API) linkICEServers(ctx context.Context, peer string, proof []byte) []webrtc.ICEServer {
 	if a.serversFor == nil || peer == "" {
 		return a.iceServers
 	}
-	return append(slices.Clone(a.iceServers), a.serversFor(ctx, peer)...)
+	return append(slices.Clone(a.iceServers), a.serversFor(ctx, peer, proof)...)
 }
 
 func (a *API) newPeerConnection(servers []webrtc.ICEServer) (*webrtc.PeerConnection, error) {

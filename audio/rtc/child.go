@@ -26,6 +26,11 @@ type ParentOptions struct {
 	Subtree func() int
 	// Label names the link in LinkStats.
 	Label LinkLabel
+	// Proof is shown to the always-on nodes with the request for the
+	// link's TURN credentials (Config.ICEServersFor): the link's
+	// host-signed assignment, so that they let the relay reach only the
+	// other end of this link.
+	Proof []byte
 	// Stall, if set, is how long the parent's RTP may stop before the
 	// child probes it; a probe unanswered for ProbeTimeout (default Stall)
 	// ends the link with ErrStalled. See stall.go.
@@ -48,7 +53,7 @@ func DialParent(ctx context.Context, api *API, stream io.ReadWriteCloser, f *For
 	if opts.Timeout <= 0 {
 		opts.Timeout = defaultLinkTimeout
 	}
-	l, err := newLink(ctx, api, stream, RoleParent, opts.Label, opts.Trickle)
+	l, err := newLink(ctx, api, stream, RoleParent, opts.Label, opts.Trickle, opts.Proof)
 	if err != nil {
 		_ = stream.Close()
 		return fmt.Errorf("dial parent: %w", err)

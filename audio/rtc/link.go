@@ -86,8 +86,8 @@ type link struct {
 	remoteCands int
 }
 
-func newLink(ctx context.Context, api *API, stream io.ReadWriteCloser, role string, label LinkLabel, trickle bool) (*link, error) {
-	pc, getter, err := api.newStatsPeerConnection(api.linkICEServers(ctx, label.Peer))
+func newLink(ctx context.Context, api *API, stream io.ReadWriteCloser, role string, label LinkLabel, trickle bool, proof []byte) (*link, error) {
+	pc, getter, err := api.newStatsPeerConnection(api.linkICEServers(ctx, label.Peer, proof))
 	if err != nil {
 		return nil, err
 	}

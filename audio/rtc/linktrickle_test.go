@@ -176,7 +176,7 @@ func TestTrickledCandidatesAreBounded(t *testing.T) {
 	}
 	a, b := net.Pipe()
 	defer b.Close()
-	l, err := newLink(context.Background(), api, a, RoleParent, LinkLabel{}, true)
+	l, err := newLink(context.Background(), api, a, RoleParent, LinkLabel{}, true, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

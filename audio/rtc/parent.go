@@ -41,6 +41,11 @@ type ChildOptions struct {
 	Label LinkLabel
 	// Trickle: as ParentOptions.Trickle, for this end.
 	Trickle bool
+	// Proof is shown to the always-on nodes with the request for the
+	// link's TURN credentials (Config.ICEServersFor): the link's
+	// host-signed assignment, so that they let the relay reach only the
+	// other end of this link.
+	Proof []byte
 }
 
 // ServeChild is the parent end of a tree link: it serves one child on
@@ -57,7 +62,7 @@ func ServeChild(ctx context.Context, api *API, stream io.ReadWriteCloser, f *For
 	if opts.Timeout <= 0 {
 		opts.Timeout = defaultLinkTimeout
 	}
-	l, err := newLink(ctx, api, stream, RoleChild, opts.Label, opts.Trickle)
+	l, err := newLink(ctx, api, stream, RoleChild, opts.Label, opts.Trickle, opts.Proof)
 	if err != nil {
 		_ = stream.Close()
 		return fmt.Errorf("serve child: %w", err)

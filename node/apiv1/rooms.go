@@ -148,11 +148,13 @@ type RoomAudio struct {
 // RoomLink is one audio link of the tree and how it is carried: Path is
 // "direct" (no NAT between), "hole-punched" (through a NAT's mapping),
 // "turn" (through an always-on node's TURN relay) or "" while ICE has
-// not chosen yet. RTTMillis is ICE's latest round-trip time.
+// not chosen yet. Relay is the TURN relay's address (on an always-on
+// node) when Path is "turn". RTTMillis is ICE's latest round-trip time.
 type RoomLink struct {
 	Peer      string  `json:"peer"`
 	Role      string  `json:"role"` // the peer's place: "parent" (this node's) or "child"
 	Path      string  `json:"path"`
+	Relay     string  `json:"relay,omitempty"`
 	RTTMillis float64 `json:"rtt_ms"`
 }
 

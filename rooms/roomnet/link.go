@@ -58,7 +58,7 @@ func (ms *mediaSession) linkParent(ctx context.Context, a *rooms.SignedAssignmen
 	ms.m.host.ConnManager().Protect(parent, mediaTag(ms.room))
 	defer ms.m.host.ConnManager().Unprotect(parent, mediaTag(ms.room))
 	return rtc.DialParent(ctx, ms.m.api, str, ms.fwd, rtc.ParentOptions{Timeout: ms.m.timeout, Uplink: ms.uplink,
-		Subtree: ms.subtree, Label: rtc.LinkLabel{Room: string(ms.room), Peer: parent.String()},
+		Subtree: ms.subtree, Label: rtc.LinkLabel{Room: string(ms.room), Peer: parent.String()}, Proof: a.Bytes,
 		Stall: ms.m.stall, ProbeTimeout: probeTimeout, Trickle: str.Protocol() == LinkProtocol})
 }
 
@@ -70,10 +70,10 @@ func (m *media) acceptChild(_ context.Context, child peer.ID, hello linkHello) (
 		m.log.Debug("refused child", "peer", child, "err", err)
 		return struct{}{}, nil, err
 	}
-	return struct{}{}, func(ctx context.Context, str network.Stream) { ms.serveChild(ctx, child, str) }, nil
+	return struct{}{}, func(ctx context.Context, str network.Stream) { ms.serveChild(ctx, child, hello.Assignment, str) }, nil
 }
 
-func (ms *mediaSession) serveChild(parent context.Context, child peer.ID, str network.Stream) {
+func (ms *mediaSession) serveChild(parent context.Context, child peer.ID, proof []byte, str network.Stream) {
 	// The link lives as long as the session, the handler and the stream.
 	ctx, cancel := context.WithCancel(ms.ctx)
 	defer cancel()
@@ -98,7 +98,7 @@ func (ms *mediaSession) serveChild(parent context.Context, child peer.ID, str ne
 	ms.m.host.ConnManager().Protect(child, mediaTag(ms.room))
 	defer ms.m.host.ConnManager().Unprotect(child, mediaTag(ms.room))
 	opts := rtc.ChildOptions{Timeout: ms.m.timeout, Label: rtc.LinkLabel{Room: string(ms.room), Peer: child.String()},
-		Trickle: str.Protocol() == LinkProtocol, OnSubtree: func(n int) {
+		Proof: proof, Trickle: str.Protocol() == LinkProtocol, OnSubtree: func(n int) {
 			ms.mu.Lock()
 			link.subtree = n
 			ms.mu.Unlock()

@@ -49,6 +49,7 @@ type media struct {
 	mediaView
 	api       *rtc.API
 	capacity  int
+	traits    func() rooms.Traits // this node's; nil says nothing
 	timeout   time.Duration
 	stall     time.Duration // rtc.ParentOptions.Stall; 0 off
 	work      *group.Group  // the change loop; sessions have their own
@@ -82,6 +83,14 @@ func newMedia(ctx context.Context, view mediaView, api *rtc.API, capacity int, t
 	return &media{mediaView: view, api: api, capacity: min(max(capacity, 0), rooms.MaxRelayCapacity), timeout: timeout, stall: stall,
 		work: group.New(ctx), sessions: map[rooms.RoomID]*mediaSession{},
 		pending: map[rooms.RoomID]struct{}{}, kick: make(chan struct{}, 1)}
+}
+
+// ownTraits are this node's traits, as it announces them.
+func (m *media) ownTraits() rooms.Traits {
+	if m.traits == nil {
+		return rooms.Traits{}
+	}
+	return m.traits()
 }
 
 func (m *media) start() {

@@ -145,6 +145,7 @@ func (ms *mediaSession) applyState(st *rooms.SignedState) {
 		// This node became the host: it starts a tree of its own and
 		// learns the rest as nodes come asking or report in.
 		ms.tree = rooms.NewTree(ms.self(), ms.m.capacity)
+		ms.tree.SetRootTraits(ms.m.ownTraits())
 		ms.host = ms.self()
 	}
 	if st.Host != ms.self() {
