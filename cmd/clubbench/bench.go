@@ -21,9 +21,12 @@ type options struct {
 	// compare starts every other member without the watch on its
 	// parent's audio (--media-stall -1): repair gaps then come both ways.
 	compare bool
-	// profile has the first member write a CPU profile of its run
-	// (--cpu-profile) into its home.
-	profile  bool
+	// profile has every member write a CPU and a heap profile of its run
+	// (--cpu-profile, --heap-profile) into the run's folder.
+	profile bool
+	// until, if set, ends the run after the phase of that name (e.g.
+	// "idle", "silent room"), so that profiles cover the phases up to it.
+	until    string
 	bin, dir string
 }
 
@@ -105,6 +108,9 @@ func run(ctx context.Context, o options, log *slog.Logger) (*result, error) {
 		if err := s.fn(ctx); err != nil {
 			return b.res, fmt.Errorf("%s: %w", s.name, err)
 		}
+		if s.name == o.until {
+			break
+		}
 	}
 	for _, pid := range b.pids() {
 		rss, _ := rssBytes(pid)
@@ -119,8 +125,9 @@ func (b *bench) flags(i int) []string {
 	if b.watchOff(i) {
 		out = append(out, "--media-stall", "-1ms")
 	}
-	if b.o.profile && i == 1 {
-		out = append(out, "--cpu-profile", filepath.Join(b.o.dir, "member-cpu.prof"))
+	if b.o.profile && i > 0 {
+		out = append(out, "--cpu-profile", filepath.Join(b.o.dir, fmt.Sprintf("member%03d-cpu.prof", i)),
+			"--heap-profile", filepath.Join(b.o.dir, fmt.Sprintf("member%03d-heap.prof", i)))
 	}
 	return out
 }
