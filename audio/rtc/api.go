@@ -44,16 +44,19 @@ var opusCodec = webrtc.RTPCodecCapability{
 // re-parent the child). While checks run, pion declares failure only after
 // the disconnected and failed timeouts together: across NATs the first
 // pairs often fail and a relayed pair needs a TURN allocation first, so
-// checks get 9 s (a link with both timeouts at a second failed after 2 s).
+// checks get 8 s (a link with both timeouts at a second failed after 2 s).
 //
-// ICE is not what notices a dead peer first: the link's heartbeats (a
-// second) and the child's watch on the RTP flow do, and sooner. So its
-// keepalives come once a second, which keeps NAT bindings and consent
-// fresh; at 250 ms (four binding requests and four answers a second each
-// way, and pion's task loop woken as often) they were a fifth of an idle
-// tree link's CPU (BENCHMARKS.md, "where a member's CPU goes").
+// ICE is what notices a media path that died while the signaling stream
+// lives (a TURN server gone, UDP blocked): no packet for two seconds. A
+// dead peer the link's heartbeats and the child's watch on the RTP flow
+// notice sooner. So its keepalives come once a second (each end then
+// hears about two packets a second, four before it counts the path
+// down), which also keeps NAT bindings and consent fresh. At 250 ms (four
+// binding requests and four answers a second each way, and pion's task
+// loop woken as often) they were a fifth of a silent-room member's CPU
+// (BENCHMARKS.md, "where a member's CPU goes").
 const (
-	iceDisconnectedTimeout = 3 * time.Second
+	iceDisconnectedTimeout = 2 * time.Second
 	iceFailedTimeout       = 6 * time.Second
 	iceKeepalive           = time.Second
 )

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/clubnode/clubnode/internal/group"
 	"github.com/clubnode/clubnode/node/apiv1"
 )
 
@@ -17,7 +18,11 @@ type options struct {
 	n, capacity, par int
 	flash            bool
 	speech, idle     time.Duration
-	freezes, record  int
+	// settle is how long the network is left alone before the idle
+	// window: without it, "idle" holds the network's forming (member
+	// syncs, DHT searches, connections made).
+	settle          time.Duration
+	freezes, record int
 	// compare starts every other member without the watch on its
 	// parent's audio (--media-stall -1): repair gaps then come both ways.
 	compare bool
@@ -96,6 +101,12 @@ func run(ctx context.Context, o options, log *slog.Logger) (*result, error) {
 	}{
 		{"start daemons", func(ctx context.Context) error { return b.c.start(ctx, o.n, o.capacity, o.par, b.flags) }},
 		{"network", b.network},
+		{"settle", func(ctx context.Context) error {
+			if !group.Sleep(ctx, o.settle) {
+				return ctx.Err()
+			}
+			return nil
+		}},
 		{"idle", func(ctx context.Context) error { return b.cpuWindow(ctx, &b.res.idleCPU) }},
 		{"room", b.createRoom},
 		{"join", b.join},

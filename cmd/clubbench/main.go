@@ -35,6 +35,7 @@ func realMain() int {
 	flag.BoolVar(&o.flash, "flash", false, "everyone asks to join at the same moment, while the host speaks")
 	flag.DurationVar(&o.speech, "speech", 6500*time.Millisecond, "length of the speech the host speaks")
 	flag.DurationVar(&o.idle, "idle", 10*time.Second, "length of the idle and silent-room CPU windows")
+	flag.DurationVar(&o.settle, "settle", 0, "how long the network is left alone before the idle window (0: idle begins as the last member joins)")
 	flag.IntVar(&o.freezes, "freezes", 6, "relays frozen (SIGSTOP) one after another to measure repair")
 	flag.IntVar(&o.record, "record", 4, "deepest listeners that record the speech")
 	flag.BoolVar(&o.compare, "compare", false, "every other member runs without the watch on its parent's audio (--media-stall -1ms), for repair gaps both ways")
