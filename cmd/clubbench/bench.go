@@ -48,6 +48,7 @@ type result struct {
 	silentCPU []float64
 	speakCPU  []float64
 	rss       []int64
+	private   []int64   // per daemon: what it holds alone (not the binary's shared pages)
 	received  []uint64  // per member: packets of the speech
 	expected  uint64    // packets the speech has
 	corr      []float64 // deepest listeners' recordings against the source
@@ -126,6 +127,8 @@ func run(ctx context.Context, o options, log *slog.Logger) (*result, error) {
 	for _, pid := range b.pids() {
 		rss, _ := rssBytes(pid)
 		b.res.rss = append(b.res.rss, rss)
+		private, _ := privateBytes(pid)
+		b.res.private = append(b.res.private, private)
 	}
 	return b.res, nil
 }
