@@ -87,8 +87,8 @@ func (n *Node) syncFrom(ctx context.Context, p peer.ID) error {
 			_ = s.Reset()
 			return fmt.Errorf("members sync from %s: %w", p, err)
 		}
-		if prof, ok := held[string(e.Chain)]; ok && len(e.Revocation) == 0 && (len(e.Profile) == 0 || bytes.Equal(prof, e.Profile)) {
-			continue // what this node holds already, verified when it came
+		if held.holds(e) {
+			continue // verified when it came
 		}
 		checked, err := n.checkEntry(st, e)
 		if err != nil {
@@ -105,13 +105,13 @@ func (n *Node) syncFrom(ctx context.Context, p peer.ID) error {
 // sync sends the whole membership and checking an entry costs its
 // signatures: while a network forms, each new connection had a node check
 // again every member it already held (a tenth of its first minute's CPU).
-func (n *Node) heldEntries() map[string][]byte {
+func (n *Node) heldEntries() heldSet {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if n.net == nil {
 		return nil
 	}
-	out := make(map[string][]byte, len(n.net.members))
+	out := make(heldSet, len(n.net.members))
 	for _, m := range n.net.members {
 		var prof []byte
 		if m.Profile != nil {
@@ -120,4 +120,14 @@ func (n *Node) heldEntries() map[string][]byte {
 		out[string(m.Chain.Marshal())] = prof
 	}
 	return out
+}
+
+// heldSet is heldEntries' answer: chain bytes → profile bytes.
+type heldSet map[string][]byte
+
+// holds reports whether e tells nothing this node does not hold: no
+// revocation, a chain held byte for byte, and no profile or the one held.
+func (h heldSet) holds(e memberEntry) bool {
+	prof, ok := h[string(e.Chain)]
+	return ok && len(e.Revocation) == 0 && (len(e.Profile) == 0 || bytes.Equal(prof, e.Profile))
 }
