@@ -1,6 +1,7 @@
 package p2p
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -75,6 +76,7 @@ func (n *Node) syncFrom(ctx context.Context, p peer.ID) error {
 	defer stop()
 	_ = s.CloseWrite()
 	r := wire.NewReader(s, MaxGossipMessage)
+	held := n.heldEntries()
 	for i := 0; i < maxSyncFrames; i++ {
 		var e memberEntry
 		err := r.ReadFrame(&e)
@@ -85,6 +87,9 @@ func (n *Node) syncFrom(ctx context.Context, p peer.ID) error {
 			_ = s.Reset()
 			return fmt.Errorf("members sync from %s: %w", p, err)
 		}
+		if held.holds(e) {
+			continue // verified when it came
+		}
 		checked, err := n.checkEntry(st, e)
 		if err != nil {
 			continue // stale or invalid entries are skipped, not fatal
@@ -93,4 +98,36 @@ func (n *Node) syncFrom(ctx context.Context, p peer.ID) error {
 	}
 	_ = s.Reset()
 	return fmt.Errorf("members sync from %s: more than %d entries", p, maxSyncFrames)
+}
+
+// heldEntries maps the chain of every member this node holds, as its
+// exact bytes, to the bytes of the member's profile (nil if none). Every
+// sync sends the whole membership and checking an entry costs its
+// signatures: while a network forms, each new connection had a node check
+// again every member it already held (a tenth of its first minute's CPU).
+func (n *Node) heldEntries() heldSet {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.net == nil {
+		return nil
+	}
+	out := make(heldSet, len(n.net.members))
+	for _, m := range n.net.members {
+		var prof []byte
+		if m.Profile != nil {
+			prof = m.Profile.Bytes
+		}
+		out[string(m.Chain.Marshal())] = prof
+	}
+	return out
+}
+
+// heldSet is heldEntries' answer: chain bytes → profile bytes.
+type heldSet map[string][]byte
+
+// holds reports whether e tells nothing this node does not hold: no
+// revocation, a chain held byte for byte, and no profile or the one held.
+func (h heldSet) holds(e memberEntry) bool {
+	prof, ok := h[string(e.Chain)]
+	return ok && len(e.Revocation) == 0 && (len(e.Profile) == 0 || bytes.Equal(prof, e.Profile))
 }

@@ -45,10 +45,20 @@ var opusCodec = webrtc.RTPCodecCapability{
 // the disconnected and failed timeouts together: across NATs the first
 // pairs often fail and a relayed pair needs a TURN allocation first, so
 // checks get 8 s (a link with both timeouts at a second failed after 2 s).
+//
+// ICE is what notices a media path that died while the signaling stream
+// lives (a TURN server gone, UDP blocked): no packet for two seconds. A
+// dead peer the link's heartbeats and the child's watch on the RTP flow
+// notice sooner. So its keepalives come once a second (each end then
+// hears about two packets a second, four before it counts the path
+// down), which also keeps NAT bindings and consent fresh. At 250 ms (four
+// binding requests and four answers a second each way, and pion's task
+// loop woken as often) they were a fifth of a silent-room member's CPU
+// (BENCHMARKS.md, "where a member's CPU goes").
 const (
 	iceDisconnectedTimeout = 2 * time.Second
 	iceFailedTimeout       = 6 * time.Second
-	iceKeepalive           = 250 * time.Millisecond
+	iceKeepalive           = time.Second
 )
 
 // How long the controlling end (the parent) lets checks run before it

@@ -15,7 +15,7 @@ import (
 // ParentOptions configures the child end of a link.
 type ParentOptions struct {
 	// Timeout is how long the parent may send neither heartbeat nor RTP;
-	// default 1 s.
+	// default 1.5 s.
 	Timeout time.Duration
 	// Uplink, if set, is sent to the parent on the recvonly section the
 	// parent offered.
@@ -95,7 +95,7 @@ func (p *parentEnd) run() error {
 
 	p.link.subtree = p.subtree
 	p.spawn(func() { p.readLoop(nil) })
-	p.spawn(func() { p.heartbeatLoop() })
+	p.spawn(func() { p.heartbeatLoop(p.opts.Timeout) })
 	if p.opts.Stall > 0 {
 		p.spawn(p.watchFlow)
 	}

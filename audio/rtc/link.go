@@ -18,10 +18,16 @@ import (
 )
 
 const (
-	// heartbeatInterval paces heartbeat frames both ways on a link stream.
-	heartbeatInterval = 250 * time.Millisecond
-	// defaultLinkTimeout is how long a link peer may stay silent.
-	defaultLinkTimeout = time.Second
+	// heartbeatInterval paces heartbeat frames both ways on a link
+	// stream, or a third of the link's timeout when that is shorter.
+	// Each one costs both ends a QUIC packet, its ACK and half a dozen
+	// goroutine wakeups: at four a second they were the largest share of
+	// a silent room's CPU once ICE's keepalives were slowed.
+	heartbeatInterval = 500 * time.Millisecond
+	// defaultLinkTimeout is how long a link peer may stay silent: three
+	// heartbeats. A parent that dies while audio flows is noticed sooner,
+	// from its RTP stalling (stall.go).
+	defaultLinkTimeout = 1500 * time.Millisecond
 	// connectTimeout bounds how long a link may take to connect its
 	// PeerConnection, and how long an offer may wait for its answer:
 	// longer than ICE's checks may run (api.go), with TURN allocations
@@ -228,9 +234,16 @@ func (l *link) heartbeatSubtree() uint32 {
 	return l.subtree()
 }
 
-// heartbeatLoop sends a heartbeat now and every heartbeatInterval.
-func (l *link) heartbeatLoop() {
-	tick := time.NewTicker(heartbeatInterval)
+// heartbeatEvery is how often a link whose peer may be silent for
+// timeout sends heartbeats: every heartbeatInterval, and at least three
+// times per timeout (both ends of a link use the same).
+func heartbeatEvery(timeout time.Duration) time.Duration {
+	return max(min(heartbeatInterval, timeout/3), 10*time.Millisecond)
+}
+
+// heartbeatLoop sends a heartbeat now and every heartbeatEvery(timeout).
+func (l *link) heartbeatLoop(timeout time.Duration) {
+	tick := time.NewTicker(heartbeatEvery(timeout))
 	defer tick.Stop()
 	for {
 		if err := l.send(signalFrame{Kind: kindHeartbeat, Subtree: l.heartbeatSubtree()}); err != nil {

@@ -110,20 +110,23 @@ func (c *deadPeerConn) Close() error {
 	return c.Conn.Close()
 }
 
+// lostCase is one way a parent dies.
+type lostCase struct {
+	name           string
+	cutNetwork     bool
+	freezeStream   bool
+	keepStreamOpen bool
+	closeStream    bool
+	stall          time.Duration // watch the flow (ParentOptions.Stall)
+	want           []error
+	resumeAndGaps  bool
+}
+
 // A parent that dies without a goodbye makes DialParent return within about
 // Timeout plus ICE slack, with an error that says why; a new DialParent to
 // another parent then resumes delivery into the same Forwarder.
 func TestParentLost(t *testing.T) {
-	cases := []struct {
-		name           string
-		cutNetwork     bool
-		freezeStream   bool
-		keepStreamOpen bool
-		closeStream    bool
-		stall          time.Duration // watch the flow (ParentOptions.Stall)
-		want           []error
-		resumeAndGaps  bool
-	}{
+	cases := []lostCase{
 		// The parent's ServeChild sees the closed stream too and closes its
 		// PeerConnection, which the child may hear of first.
 		{name: "stream closed", closeStream: true, want: []error{ErrStreamClosed, ErrConnectionLost}},
@@ -140,88 +143,115 @@ func TestParentLost(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			v := newVirtualNet(t)
-			oldParent := newTestForwarder(t, "alice")
-			newParent := newTestForwarder(t, "alice")
-			child := newTestForwarder(t, "alice")
-			got := newCollector()
-			defer child.AddSink(got.sink)()
-
-			a, b := net.Pipe()
-			defer a.Close()
-			parentEnd := &deadPeerConn{Conn: a}
-			ctx, cancel := context.WithCancel(context.Background())
-			defer cancel()
-			parentDone := make(chan error, 1)
-			childDone := make(chan error, 1)
-			go func() { parentDone <- ServeChild(ctx, v.parentAPI, parentEnd, oldParent, ChildOptions{}) }()
-			go func() { childDone <- DialParent(ctx, v.childAPI, b, child, ParentOptions{Stall: tc.stall}) }()
-			defer func() { cancel(); <-parentDone }()
-
-			// The room's root feeds both parents the same packets.
-			feedCtx, stopFeed := context.WithCancel(context.Background())
-			fed := make(chan struct{})
-			go func() {
-				defer close(fed)
-				pump(feedCtx, 5*time.Millisecond, "p", func(s string, pkt *rtp.Packet) {
-					oldParent.Write(s, pkt)
-					newParent.Write(s, pkt)
-				}, &source{speaker: "alice", ssrc: 7})
-			}()
-			defer func() { stopFeed(); <-fed }()
-			testutil.Eventually(t, 5*time.Second, func() error {
-				if len(got.payloads("alice")) < 20 {
-					return errors.New("no audio from the first parent yet")
-				}
-				return nil
-			})
-
+			r := newLostRig(t, tc.stall)
 			killedAt := time.Now()
-			parentEnd.keepOpen.Store(tc.keepStreamOpen)
-			if tc.freezeStream {
-				parentEnd.frozen.Store(true)
+			r.kill(tc)
+			detected := r.awaitLoss(t, tc, killedAt)
+			if tc.resumeAndGaps {
+				r.resume(t, killedAt, detected)
 			}
-			if tc.cutNetwork {
-				v.parentCut.Store(true)
-			}
-			if tc.closeStream {
-				a.Close()
-			}
-			var err error
-			select {
-			case err = <-childDone:
-			case <-time.After(10 * time.Second):
-				t.Fatal("DialParent still running 10s after its parent died")
-			}
-			detected := time.Since(killedAt)
-			matched := false
-			for _, w := range tc.want {
-				matched = matched || errors.Is(err, w)
-			}
-			if !matched {
-				t.Fatalf("DialParent returned %v, want one of %v", err, tc.want)
-			}
-			t.Logf("parent lost after %s: %v", detected.Round(time.Millisecond), err)
-			if !tc.resumeAndGaps {
-				return
-			}
-
-			before := len(got.payloads("alice"))
-			lastBefore := got.lastArrival("alice")
-			l := connect(t, newTestAPI(t, Config{}), newParent, newTestAPI(t, Config{}), child, ChildOptions{}, ParentOptions{})
-			testutil.Eventually(t, 5*time.Second, func() error {
-				if len(got.payloads("alice")) <= before {
-					return errors.New("no audio from the new parent yet")
-				}
-				return nil
-			})
-			gap := got.arrivals("alice")[before].Sub(lastBefore)
-			t.Logf("audio gap across re-parenting: %s (detection %s, reconnect %s)",
-				gap.Round(time.Millisecond), detected.Round(time.Millisecond),
-				got.arrivals("alice")[before].Sub(killedAt.Add(detected)).Round(time.Millisecond))
-			l.stop()
 		})
 	}
+}
+
+// lostRig is a child linked to a parent that can play dead, on the
+// virtual network, and a second parent fed the same packets by the room's
+// root, to re-parent to.
+type lostRig struct {
+	v                *virtualNet
+	stream           net.Conn // the parent's end of the signaling stream
+	parentEnd        *deadPeerConn
+	newParent, child *Forwarder
+	got              *collector
+	childDone        chan error
+}
+
+// newLostRig links the child and waits until the first parent's audio
+// reaches it. Everything stops when the test ends.
+func newLostRig(t *testing.T, stall time.Duration) *lostRig {
+	r := &lostRig{v: newVirtualNet(t), newParent: newTestForwarder(t, "alice"), child: newTestForwarder(t, "alice"),
+		got: newCollector(), childDone: make(chan error, 1)}
+	oldParent := newTestForwarder(t, "alice")
+	t.Cleanup(r.child.AddSink(r.got.sink))
+	a, b := net.Pipe()
+	t.Cleanup(func() { a.Close() })
+	r.stream, r.parentEnd = a, &deadPeerConn{Conn: a}
+	ctx, cancel := context.WithCancel(context.Background())
+	parentDone := make(chan error, 1)
+	go func() { parentDone <- ServeChild(ctx, r.v.parentAPI, r.parentEnd, oldParent, ChildOptions{}) }()
+	go func() { r.childDone <- DialParent(ctx, r.v.childAPI, b, r.child, ParentOptions{Stall: stall}) }()
+	t.Cleanup(func() { cancel(); <-parentDone })
+
+	feedCtx, stopFeed := context.WithCancel(context.Background())
+	fed := make(chan struct{})
+	go func() {
+		defer close(fed)
+		pump(feedCtx, 5*time.Millisecond, "p", func(s string, pkt *rtp.Packet) {
+			oldParent.Write(s, pkt)
+			r.newParent.Write(s, pkt)
+		}, &source{speaker: "alice", ssrc: 7})
+	}()
+	t.Cleanup(func() { stopFeed(); <-fed })
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if len(r.got.payloads("alice")) < 20 {
+			return errors.New("no audio from the first parent yet")
+		}
+		return nil
+	})
+	return r
+}
+
+// kill has the first parent die the case's way.
+func (r *lostRig) kill(tc lostCase) {
+	r.parentEnd.keepOpen.Store(tc.keepStreamOpen)
+	if tc.freezeStream {
+		r.parentEnd.frozen.Store(true)
+	}
+	if tc.cutNetwork {
+		r.v.parentCut.Store(true)
+	}
+	if tc.closeStream {
+		r.stream.Close()
+	}
+}
+
+// awaitLoss waits for DialParent to give the parent up, checks why, and
+// says how long it took.
+func (r *lostRig) awaitLoss(t *testing.T, tc lostCase, killedAt time.Time) time.Duration {
+	var err error
+	select {
+	case err = <-r.childDone:
+	case <-time.After(10 * time.Second):
+		t.Fatal("DialParent still running 10s after its parent died")
+	}
+	detected := time.Since(killedAt)
+	matched := false
+	for _, w := range tc.want {
+		matched = matched || errors.Is(err, w)
+	}
+	if !matched {
+		t.Fatalf("DialParent returned %v, want one of %v", err, tc.want)
+	}
+	t.Logf("parent lost after %s: %v", detected.Round(time.Millisecond), err)
+	return detected
+}
+
+// resume links the child to the second parent and logs the audio gap.
+func (r *lostRig) resume(t *testing.T, killedAt time.Time, detected time.Duration) {
+	before := len(r.got.payloads("alice"))
+	lastBefore := r.got.lastArrival("alice")
+	l := connect(t, newTestAPI(t, Config{}), r.newParent, newTestAPI(t, Config{}), r.child, ChildOptions{}, ParentOptions{})
+	defer l.stop()
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if len(r.got.payloads("alice")) <= before {
+			return errors.New("no audio from the new parent yet")
+		}
+		return nil
+	})
+	first := r.got.arrivals("alice")[before]
+	t.Logf("audio gap across re-parenting: %s (detection %s, reconnect %s)",
+		first.Sub(lastBefore).Round(time.Millisecond), detected.Round(time.Millisecond),
+		first.Sub(killedAt.Add(detected)).Round(time.Millisecond))
 }
 
 // A parent that stops sending RTP but is alive (the speaker paused, or a

@@ -28,7 +28,7 @@ var ErrMediaSectionLimit = errors.New("media section limit reached")
 
 // ChildOptions configures the parent end of a link.
 type ChildOptions struct {
-	// Timeout is how long the child may send no heartbeat; default 1 s.
+	// Timeout is how long the child may send no heartbeat; default 1.5 s.
 	Timeout time.Duration
 	// Uplink receives the packets the child sends up (its speaker's
 	// microphone), on the goroutine reading them; nil drops them.
@@ -203,7 +203,7 @@ func (c *childEnd) spawnLoops(out *outlet) {
 			}
 		})
 	})
-	c.spawn(func() { c.heartbeatLoop() })
+	c.spawn(func() { c.heartbeatLoop(c.opts.Timeout) })
 	c.spawn(func() { c.writeLoop(out) })
 }
 

@@ -12,8 +12,8 @@ import (
 var ErrStalled = errors.New("parent's RTP stalled and a probe went unanswered")
 
 // Watching the flow. Heartbeats come every heartbeatInterval and a parent
-// counts as lost after Timeout without one, so a silent death costs about a
-// second of audio. RTP comes every 20 ms while anyone speaks: when it stops
+// counts as lost after Timeout without one, so a silent death costs 1.5 s
+// of audio. RTP comes every 20 ms while anyone speaks: when it stops
 // for Stall the child probes its parent on the signaling stream, and a
 // parent that does not answer within ProbeTimeout is lost. A stall whose
 // probe is answered (the speaker paused, or a link above this one broke and

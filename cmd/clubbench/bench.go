@@ -9,6 +9,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/clubnode/clubnode/internal/group"
 	"github.com/clubnode/clubnode/node/apiv1"
 )
 
@@ -17,13 +18,20 @@ type options struct {
 	n, capacity, par int
 	flash            bool
 	speech, idle     time.Duration
-	freezes, record  int
+	// settle is how long the network is left alone before the idle
+	// window: without it, "idle" holds the network's forming (member
+	// syncs, DHT searches, connections made).
+	settle          time.Duration
+	freezes, record int
 	// compare starts every other member without the watch on its
 	// parent's audio (--media-stall -1): repair gaps then come both ways.
 	compare bool
-	// profile has the first member write a CPU profile of its run
-	// (--cpu-profile) into its home.
-	profile  bool
+	// profile has every member write a CPU and a heap profile of its run
+	// (--cpu-profile, --heap-profile) into the run's folder.
+	profile bool
+	// until, if set, ends the run after the phase of that name (e.g.
+	// "idle", "silent room"), so that profiles cover the phases up to it.
+	until    string
 	bin, dir string
 }
 
@@ -40,6 +48,7 @@ type result struct {
 	silentCPU []float64
 	speakCPU  []float64
 	rss       []int64
+	private   []int64   // per daemon: what it holds alone (not the binary's shared pages)
 	received  []uint64  // per member: packets of the speech
 	expected  uint64    // packets the speech has
 	corr      []float64 // deepest listeners' recordings against the source
@@ -93,6 +102,12 @@ func run(ctx context.Context, o options, log *slog.Logger) (*result, error) {
 	}{
 		{"start daemons", func(ctx context.Context) error { return b.c.start(ctx, o.n, o.capacity, o.par, b.flags) }},
 		{"network", b.network},
+		{"settle", func(ctx context.Context) error {
+			if !group.Sleep(ctx, o.settle) {
+				return ctx.Err()
+			}
+			return nil
+		}},
 		{"idle", func(ctx context.Context) error { return b.cpuWindow(ctx, &b.res.idleCPU) }},
 		{"room", b.createRoom},
 		{"join", b.join},
@@ -105,10 +120,15 @@ func run(ctx context.Context, o options, log *slog.Logger) (*result, error) {
 		if err := s.fn(ctx); err != nil {
 			return b.res, fmt.Errorf("%s: %w", s.name, err)
 		}
+		if s.name == o.until {
+			break
+		}
 	}
 	for _, pid := range b.pids() {
 		rss, _ := rssBytes(pid)
 		b.res.rss = append(b.res.rss, rss)
+		private, _ := privateBytes(pid)
+		b.res.private = append(b.res.private, private)
 	}
 	return b.res, nil
 }
@@ -119,8 +139,9 @@ func (b *bench) flags(i int) []string {
 	if b.watchOff(i) {
 		out = append(out, "--media-stall", "-1ms")
 	}
-	if b.o.profile && i == 1 {
-		out = append(out, "--cpu-profile", filepath.Join(b.o.dir, "member-cpu.prof"))
+	if b.o.profile && i > 0 {
+		out = append(out, "--cpu-profile", filepath.Join(b.o.dir, fmt.Sprintf("member%03d-cpu.prof", i)),
+			"--heap-profile", filepath.Join(b.o.dir, fmt.Sprintf("member%03d-heap.prof", i)))
 	}
 	return out
 }

@@ -57,6 +57,29 @@ func rssBytes(pid int) (int64, error) {
 	return 0, fmt.Errorf("rss of %d: no VmRSS", pid)
 }
 
+// privateBytes reads the memory a process holds alone (smaps_rollup's
+// Private_Clean + Private_Dirty): its RSS without the pages it shares
+// with other processes, such as the clubnode binary's own, which every
+// daemon of one binary maps once.
+func privateBytes(pid int) (int64, error) {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/smaps_rollup", pid))
+	if err != nil {
+		return 0, fmt.Errorf("private memory of %d: %w", pid, err)
+	}
+	var total int64
+	for _, line := range strings.Split(string(data), "\n") {
+		f := strings.Fields(line)
+		if len(f) == 3 && (f[0] == "Private_Clean:" || f[0] == "Private_Dirty:") {
+			kb, err := strconv.ParseInt(f[1], 10, 64)
+			if err != nil {
+				return 0, fmt.Errorf("private memory of %d: %w", pid, err)
+			}
+			total += kb << 10
+		}
+	}
+	return total, nil
+}
+
 // cpuWindow measures what share of one core each of pids used between
 // begin and end.
 type cpuWindow struct {

@@ -47,8 +47,9 @@ func (r *result) print(w io.Writer, o options) {
 	cpu("silent room", r.silentCPU)
 	cpu("speaking", r.speakCPU)
 	if len(r.rss) > 0 {
-		fmt.Fprintf(w, "RSS per daemon: median %.1f MB, max %.1f MB\n",
-			float64(quantile(r.rss, 0.5))/(1<<20), float64(quantile(r.rss, 1))/(1<<20))
+		fmt.Fprintf(w, "RSS per daemon: median %.1f MB, max %.1f MB; private (not shared with the other daemons) median %.1f MB, max %.1f MB\n",
+			float64(quantile(r.rss, 0.5))/(1<<20), float64(quantile(r.rss, 1))/(1<<20),
+			float64(quantile(r.private, 0.5))/(1<<20), float64(quantile(r.private, 1))/(1<<20))
 	}
 	durations := func(name string, xs []time.Duration) {
 		if len(xs) > 0 {

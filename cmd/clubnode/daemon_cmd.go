@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"time"
 
@@ -104,6 +105,9 @@ func newDaemonCommand() *cobra.Command {
 				"metrics", n.MetricsAddr(), "version", version.Get().Version)
 			err = n.Serve(cmd.Context())
 			logger.Info("clubnode daemon stopping")
+			if path, _ := cmd.Flags().GetString("heap-profile"); path != "" {
+				writeHeapProfile(logger, path) // before Close: what the running node holds
+			}
 			return err
 		},
 	}
@@ -200,6 +204,7 @@ func addDaemonFlags(cmd *cobra.Command) {
 	f.Duration("media-stall", 0,
 		"how long a parent's audio may stop before it is asked whether it is there (default 60ms; negative: leave dead parents to heartbeats)")
 	f.String("cpu-profile", "", "write a CPU profile of the daemon's run to FILE (complete once it stops cleanly), for go tool pprof")
+	f.String("heap-profile", "", "write a heap profile to FILE when the daemon is told to stop, before it closes anything (what the running node holds, and every allocation of the run), for go tool pprof")
 	f.String("log-level", "info", "log level: debug, info, warn or error (clubnode log-level changes it while running)")
 	f.String("log-format", "text", "log format: text or json (one JSON object a line, for journald or a log shipper)")
 }
@@ -218,4 +223,19 @@ func startCPUProfile(path string) (stop func(), err error) {
 		pprof.StopCPUProfile()
 		_ = f.Close()
 	}, nil
+}
+
+// writeHeapProfile writes the heap profile (after a collection, so that
+// the live figures are current) to path.
+func writeHeapProfile(log *slog.Logger, path string) {
+	f, err := os.Create(path)
+	if err != nil {
+		log.Warn("heap profile", "err", err)
+		return
+	}
+	defer f.Close()
+	runtime.GC()
+	if err := pprof.WriteHeapProfile(f); err != nil {
+		log.Warn("heap profile", "err", err)
+	}
 }

@@ -166,14 +166,22 @@ func (h *Hub) Run(ctx context.Context) error {
 	return nil
 }
 
+// runSource polls source i every interval while anyone listens. While
+// nobody does it waits for a wake alone (a listener subscribing wakes
+// every source): a daemon without a browser open was woken ten times a
+// second by the audio levels' clock for nothing.
 func (h *Hub) runSource(ctx context.Context, i int) {
 	t := time.NewTicker(h.cfg.Sources[i].Interval)
 	defer t.Stop()
 	for {
+		tick := t.C
+		if h.Listeners() == 0 {
+			tick = nil
+		}
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-tick:
 		case <-h.wake[i]:
 		}
 		if h.Listeners() > 0 {

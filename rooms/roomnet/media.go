@@ -55,6 +55,10 @@ type media struct {
 	work      *group.Group  // the change loop; sessions have their own
 	repairs   atomic.Uint64 // parent links lost and looked for again (metrics)
 	failovers atomic.Uint64 // links opened to a backup parent (metrics)
+	// lostRemoved counts relays this host took out of its trees after a
+	// child reported them lost and they did not answer (lost.go).
+	lostRemoved atomic.Uint64
+	lostChecks  atomic.Uint64 // pings of such relays answered or not
 
 	mu       sync.Mutex
 	sessions map[rooms.RoomID]*mediaSession

@@ -45,10 +45,13 @@ type mediaSession struct {
 	// a question to the old host, which may be dead, is cut short by it.
 	hostChanged chan struct{}
 	tree        *rooms.Tree
-	parent      peer.ID
-	backups     []peer.ID // the backups of the assignment in force
-	linkCancel  context.CancelFunc
-	children    map[peer.ID]*childLink
+	// checkingLost are the relays the host is pinging after a child
+	// reported them lost (lost.go).
+	checkingLost map[peer.ID]bool
+	parent       peer.ID
+	backups      []peer.ID // the backups of the assignment in force
+	linkCancel   context.CancelFunc
+	children     map[peer.ID]*childLink
 
 	// Speaker signatures (report.go): when this node last reported its
 	// parent, and the parent it left for that (to avoid when placed

@@ -140,5 +140,8 @@ func (m *media) placeChild(from peer.ID, req placeRequest) (*rooms.SignedAssignm
 	if err != nil {
 		return nil, err
 	}
+	if pr.Avoid != "" && !pr.AvoidGone && pr.Avoid != m.self() {
+		ms.goCheckLost(pr.Avoid) // mu is held: check it once placing is done
+	}
 	return rooms.AssignWithBackups(m.key, id, from, pl.Parent, pl.Backups, m.now())
 }

@@ -34,3 +34,13 @@ func (s *Service) LinkFailovers() uint64 {
 	}
 	return s.media.failovers.Load()
 }
+
+// LostRelaysRemoved counts the relays this node, as a room's host, took
+// out of the tree after a child reported them lost and they did not
+// answer a ping.
+func (s *Service) LostRelaysRemoved() uint64 {
+	if s.media == nil {
+		return 0
+	}
+	return s.media.lostRemoved.Load()
+}
