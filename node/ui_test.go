@@ -68,6 +68,13 @@ func (l *listenRun) samples() int {
 // however long joining took on a busy machine.
 func (l *listenRun) record(t *testing.T, from int, d time.Duration) []int16 {
 	t.Helper()
+	l.waitFor(t, from, d)
+	return l.stopAndRead(t, from)
+}
+
+// waitFor waits until the recording holds d of audio past sample from.
+func (l *listenRun) waitFor(t *testing.T, from int, d time.Duration) {
+	t.Helper()
 	want := from + int(d/audio.FrameDuration)*audio.FrameSamples
 	testutil.Eventually(t, d+30*time.Second, func() error {
 		if got := l.samples(); got < want {
@@ -75,6 +82,12 @@ func (l *listenRun) record(t *testing.T, from int, d time.Duration) []int16 {
 		}
 		return nil
 	})
+}
+
+// stopAndRead stops the recording with Ctrl-C and returns what it holds
+// from sample from.
+func (l *listenRun) stopAndRead(t *testing.T, from int) []int16 {
+	t.Helper()
 	l.run.stop(t)
 	pcm, err := audiotest.ReadWAV(l.out)
 	if err != nil {

@@ -138,9 +138,9 @@ func (w *walk) voiceProcessingOffForB() {
 	// microphone hears reaches the room as it is (and Carol's recording
 	// can be compared with the file).
 	do(t, w.tabB, "B opens the settings", chromedp.Click(chromedp.CSS(`#nav a[data-route="settings"]`)))
-	waitFor(t, w.tabB, "the w.voice processing switch", `document.querySelector('#w.voice-processing')?.checked`)
-	do(t, w.tabB, "B turns w.voice processing off", chromedp.Click(chromedp.CSS("#w.voice-processing")))
-	waitFor(t, w.tabB, "w.voice processing off", `localStorage.getItem('clubnode.voiceProcessing') === 'off'`)
+	waitFor(t, w.tabB, "the voice processing switch", `document.querySelector('#voice-processing')?.checked`)
+	do(t, w.tabB, "B turns voice processing off", chromedp.Click(chromedp.CSS("#voice-processing")))
+	waitFor(t, w.tabB, "voice processing off", `localStorage.getItem('clubnode.voiceProcessing') === 'off'`)
 	do(t, w.tabB, "B goes to the hallway", chromedp.Click(chromedp.CSS(`#nav a[data-route="hallway"]`)))
 	waitFor(t, w.tabB, "B's hallway again", contains(textOf("h1"), "Hallway"))
 }
@@ -345,7 +345,18 @@ func (w *walk) checkRecording(record *listenRun) {
 		return nil
 	})
 	onlyB := record.samples() + int(listenDelay/audio.FrameDuration)*audio.FrameSamples
-	heard := record.record(t, onlyB, 2*voiceLoop+time.Second)
+	captured0, began := eval[float64](t, w.tabB, `window.clubnodeMetrics.captured()`), time.Now()
+	mix0, _ := w.c.ListenStats(w.roomID, w.idB)
+	record.waitFor(t, onlyB, 2*voiceLoop+time.Second)
+	captured, took := eval[float64](t, w.tabB, `window.clubnodeMetrics.captured()`)-captured0, time.Since(began)
+	mix, _ := w.c.ListenStats(w.roomID, w.idB)
+	heard := record.stopAndRead(t, onlyB)
+	// What moved B's speech against time while Carol recorded, if the
+	// match fails: a microphone that delivered less than the time passed,
+	// or the mix's jitter buffer dropping (skipped) or making up audio.
+	t.Logf("while Carol recorded: B's microphone delivered %.3f s of audio in %s; Carol's mix of B: %d packets late, %d frames concealed, %d skipped, %d stretched, %d restarts",
+		captured, took.Round(time.Millisecond), mix.Late-mix0.Late, mix.Concealed-mix0.Concealed,
+		mix.Skipped-mix0.Skipped, mix.Stretched-mix0.Stretched, mix.Resets-mix0.Resets)
 	corr, lag := audiotest.Match(w.voice, heard, voiceLoop+200*time.Millisecond)
 	t.Logf("Carol's recording (%s) against B's microphone file: correlation %.3f at lag %s (threshold %.2f)",
 		time.Duration(len(heard))*time.Second/48000, corr, lag, audiotest.MatchThreshold)
