@@ -60,8 +60,8 @@ func NewEncoder() (*Encoder, error) {
 // byte only), with an occasional comfort-noise update. Senders may send
 // them or skip them; a Receiver plays either as silence, not as loss.
 func (e *Encoder) Encode(pcm []int16) ([]byte, error) {
-	if len(pcm) != FrameSamples {
-		return nil, fmt.Errorf("opus encode: frame has %d samples, want %d", len(pcm), FrameSamples)
+	if err := checkFrame("opus encode", pcm); err != nil {
+		return nil, err
 	}
 	n, err := e.enc.Encode(pcm, e.buf[:])
 	if err != nil {
@@ -91,8 +91,8 @@ func NewDecoder() (*Decoder, error) {
 // takes the buffer's capacity as the most it may write, so a longer
 // backing array would let a 40 ms packet write past len(pcm).
 func frame(op string, pcm []int16) ([]int16, error) {
-	if len(pcm) != FrameSamples {
-		return nil, fmt.Errorf("opus %s: buffer has %d samples, want %d", op, len(pcm), FrameSamples)
+	if err := checkFrame("opus "+op, pcm); err != nil {
+		return nil, err
 	}
 	return pcm[:FrameSamples:FrameSamples], nil
 }

@@ -69,8 +69,8 @@ type oggOpusSource struct {
 }
 
 func (s *oggOpusSource) ReadFrame(pcm []int16) error {
-	if len(pcm) != FrameSamples {
-		return fmt.Errorf("ogg: frame buffer has %d samples, want %d", len(pcm), FrameSamples)
+	if err := checkFrame("ogg", pcm); err != nil {
+		return err
 	}
 	for len(s.mono) < FrameSamples && s.done == nil {
 		n, err := s.stream.Read(s.buf)

@@ -64,8 +64,8 @@ func (s *oggOpusWriter) WriteFrame(pcm []int16) error {
 	if s.closed {
 		return errors.New("ogg: write after close")
 	}
-	if len(pcm) != FrameSamples {
-		return fmt.Errorf("ogg: frame has %d samples, want %d", len(pcm), FrameSamples)
+	if err := checkFrame("ogg", pcm); err != nil {
+		return err
 	}
 	s.pending = append(s.pending, pcm...)
 	s.written += FrameSamples

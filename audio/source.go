@@ -30,6 +30,15 @@ type Sink interface {
 	Close() error
 }
 
+// checkFrame refuses a buffer that is not one frame (FrameSamples) long;
+// what names the reader or writer in the error.
+func checkFrame(what string, pcm []int16) error {
+	if len(pcm) != FrameSamples {
+		return fmt.Errorf("%s: frame has %d samples, want %d", what, len(pcm), FrameSamples)
+	}
+	return nil
+}
+
 // NewRawSource reads raw 48 kHz signed 16-bit little-endian mono PCM.
 func NewRawSource(r io.Reader) Source {
 	return &rawSource{r: r, buf: make([]byte, 2*FrameSamples)}
@@ -41,8 +50,8 @@ type rawSource struct {
 }
 
 func (s *rawSource) ReadFrame(pcm []int16) error {
-	if len(pcm) != FrameSamples {
-		return fmt.Errorf("raw: frame buffer has %d samples, want %d", len(pcm), FrameSamples)
+	if err := checkFrame("raw", pcm); err != nil {
+		return err
 	}
 	n, err := io.ReadFull(s.r, s.buf)
 	if n < 2 {
@@ -76,8 +85,8 @@ type rawSink struct {
 }
 
 func (s *rawSink) WriteFrame(pcm []int16) error {
-	if len(pcm) != FrameSamples {
-		return fmt.Errorf("raw: frame has %d samples, want %d", len(pcm), FrameSamples)
+	if err := checkFrame("raw", pcm); err != nil {
+		return err
 	}
 	putPCM(s.buf, pcm)
 	if _, err := s.w.Write(s.buf); err != nil {
@@ -103,8 +112,8 @@ func NewSliceSource(pcm []int16) Source {
 type sliceSource struct{ pcm []int16 }
 
 func (s *sliceSource) ReadFrame(pcm []int16) error {
-	if len(pcm) != FrameSamples {
-		return fmt.Errorf("slice source: frame buffer has %d samples, want %d", len(pcm), FrameSamples)
+	if err := checkFrame("slice source", pcm); err != nil {
+		return err
 	}
 	if len(s.pcm) == 0 {
 		return io.EOF

@@ -229,8 +229,8 @@ func newWAVSource(r io.Reader, f WAVFormat) *wavSource {
 // frame is padded with silence. It returns io.EOF after the last frame, or
 // an error if the data chunk was cut short of its declared size.
 func (s *wavSource) ReadFrame(pcm []int16) error {
-	if len(pcm) != FrameSamples {
-		return fmt.Errorf("wav: frame buffer has %d samples, want %d", len(pcm), FrameSamples)
+	if err := checkFrame("wav", pcm); err != nil {
+		return err
 	}
 	filled := 0
 	for filled < FrameSamples {

@@ -71,8 +71,8 @@ func (s *wavWriter) WriteFrame(pcm []int16) error {
 	if s.closed {
 		return errors.New("wav: write after close")
 	}
-	if len(pcm) != FrameSamples {
-		return fmt.Errorf("wav: frame has %d samples, want %d", len(pcm), FrameSamples)
+	if err := checkFrame("wav", pcm); err != nil {
+		return err
 	}
 	if err := s.begin(); err != nil {
 		return err

@@ -37,77 +37,19 @@ func TestFounderChain(t *testing.T) {
 func TestInvitationChains(t *testing.T) {
 	w := newWorld(t)
 	now := t0.Add(24 * time.Hour)
-
-	ways := map[string]func(t *testing.T, inviter *member, invitee peer.ID) *Chain{
-		"certificate": func(t *testing.T, inviter *member, invitee peer.ID) *Chain {
-			cert, err := IssueCert(inviter.key, inviter.chain, invitee, now)
-			if err != nil {
-				t.Fatal(err)
-			}
-			c, err := inviter.chain.Extend(cert)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return c
-		},
-		"bound invite": func(t *testing.T, inviter *member, invitee peer.ID) *Chain {
-			inv, err := NewInvite(inviter.key, inviter.chain, InviteOptions{Uses: 1, Expires: now.Add(time.Hour), For: invitee}, now)
-			if err != nil {
-				t.Fatal(err)
-			}
-			// The invitee gets the text, offline.
-			got, err := ParseInviteText(inv.Text())
-			if err != nil {
-				t.Fatal(err)
-			}
-			c, err := got.BoundChain()
-			if err != nil {
-				t.Fatal(err)
-			}
-			return c
-		},
-		"bearer invite": func(t *testing.T, inviter *member, invitee peer.ID) *Chain {
-			inv, err := NewInvite(inviter.key, inviter.chain, InviteOptions{Uses: 3, Expires: now.Add(time.Hour)}, now)
-			if err != nil {
-				t.Fatal(err)
-			}
-			got, err := ParseInviteText(inv.Text())
-			if err != nil {
-				t.Fatal(err)
-			}
-			// Redeemed online: the inviter's node issues the
-			// certificate under the chain the invite carries.
-			cert, err := IssueCert(inviter.key, got.InviterChain, invitee, now)
-			if err != nil {
-				t.Fatal(err)
-			}
-			c, err := got.InviterChain.Extend(cert)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return c
-		},
+	ways := map[string]func(t *testing.T, inviter *member, invitee peer.ID, now time.Time) *Chain{
+		"certificate":   chainByCert,
+		"bound invite":  chainByBoundInvite,
+		"bearer invite": chainByBearerInvite,
 	}
 	for label, inviter := range map[string]*member{"founder": w.F, "B": w.B, "C": w.C} {
 		for way, invite := range ways {
 			name := fmt.Sprintf("%s invites by %s", label, way)
 			t.Run(name, func(t *testing.T) {
 				_, invitee := testKey(t, "invitee "+name)
-				chain := invite(t, inviter, invitee)
-				want := append(inviter.chain.Members(), invitee)
+				chain := invite(t, inviter, invitee, now)
 				for _, c := range []*Chain{chain, mustParseChain(t, chain.Marshal())} {
-					if err := c.Verify(w.network, invitee, NewRevocations(w.network), now); err != nil {
-						t.Fatal(err)
-					}
-					if err := c.Verify(w.network, invitee, nil, now); err != nil {
-						t.Fatal(err)
-					}
-					if got := c.Members(); !slices.Equal(got, want) {
-						t.Fatalf("members %v, want %v", got, want)
-					}
-					if c.Member() != invitee || c.InvitedBy() != inviter.id || c.Founder() != w.F.id || c.Network() != w.network {
-						t.Fatalf("member %s invited by %s", c.Member(), c.InvitedBy())
-					}
+					checkInvitedChain(t, w, c, inviter, invitee, now)
 				}
 			})
 		}
@@ -118,6 +60,78 @@ func TestInvitationChains(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+// checkInvitedChain wants c to be inviter's chain and then invitee.
+func checkInvitedChain(t *testing.T, w *world, c *Chain, inviter *member, invitee peer.ID, now time.Time) {
+	t.Helper()
+	if err := c.Verify(w.network, invitee, NewRevocations(w.network), now); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Verify(w.network, invitee, nil, now); err != nil {
+		t.Fatal(err)
+	}
+	want := append(inviter.chain.Members(), invitee)
+	if got := c.Members(); !slices.Equal(got, want) {
+		t.Fatalf("members %v, want %v", got, want)
+	}
+	if c.Member() != invitee || c.InvitedBy() != inviter.id || c.Founder() != w.F.id || c.Network() != w.network {
+		t.Fatalf("member %s invited by %s", c.Member(), c.InvitedBy())
+	}
+}
+
+// chainByCert: the inviter certifies the invitee directly.
+func chainByCert(t *testing.T, inviter *member, invitee peer.ID, now time.Time) *Chain {
+	cert, err := IssueCert(inviter.key, inviter.chain, invitee, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := inviter.chain.Extend(cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// chainByBoundInvite: an invite bound to the invitee, taken offline.
+func chainByBoundInvite(t *testing.T, inviter *member, invitee peer.ID, now time.Time) *Chain {
+	inv, err := NewInvite(inviter.key, inviter.chain, InviteOptions{Uses: 1, Expires: now.Add(time.Hour), For: invitee}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The invitee gets the text, offline.
+	got, err := ParseInviteText(inv.Text())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := got.BoundChain()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// chainByBearerInvite: a bearer invite, redeemed online.
+func chainByBearerInvite(t *testing.T, inviter *member, invitee peer.ID, now time.Time) *Chain {
+	inv, err := NewInvite(inviter.key, inviter.chain, InviteOptions{Uses: 3, Expires: now.Add(time.Hour)}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := ParseInviteText(inv.Text())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Redeemed online: the inviter's node issues the certificate under
+	// the chain the invite carries.
+	cert, err := IssueCert(inviter.key, got.InviterChain, invitee, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := got.InviterChain.Extend(cert)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
 }
 
 func mustParseChain(t *testing.T, data []byte) *Chain {

@@ -182,6 +182,21 @@ func TestRevocationsCheck(t *testing.T) {
 
 func TestRevocationsAdd(t *testing.T) {
 	w := newWorld(t)
+	revs := NewRevocations(w.network)
+	addStrongestPerRevoker(t, w, revs)
+	addAnotherSubject(t, w, revs)
+
+	// A revocation for another network is refused.
+	_, err := revs.Add(foreignRevocation(t, w))
+	wantErr(t, err, ErrWrongNetwork)
+	if len(revs.All()) != 3 {
+		t.Fatal("a foreign revocation was kept")
+	}
+}
+
+// addStrongestPerRevoker adds revocations of C by B and F one by one.
+func addStrongestPerRevoker(t *testing.T, w *world, revs *Revocations) {
+	t.Helper()
 	at := func(h int) time.Time { return t0.Add(time.Duration(h) * time.Hour) }
 	rev := func(by *member, with bool, h int) *SignedRevocation {
 		r, err := Revoke(by.key, w.C.chain, with, nil, at(h))
@@ -201,7 +216,6 @@ func TestRevocationsAdd(t *testing.T) {
 
 	// One revocation is kept per revoker (the strongest: with invitees,
 	// then earliest); Get gives the strongest of all revokers.
-	revs := NewRevocations(w.network)
 	steps := []struct {
 		name    string
 		r       *SignedRevocation
@@ -234,9 +248,12 @@ func TestRevocationsAdd(t *testing.T) {
 				s.name, got.At, got.WithInvitees, s.held.At, s.held.WithInvitees)
 		}
 	}
+}
 
+func addAnotherSubject(t *testing.T, w *world, revs *Revocations) {
+	t.Helper()
 	// Another subject; All is ordered by subject.
-	rD, err := Revoke(w.C.key, w.D.chain, false, nil, at(5))
+	rD, err := Revoke(w.C.key, w.D.chain, false, nil, t0.Add(5*time.Hour))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,8 +267,11 @@ func TestRevocationsAdd(t *testing.T) {
 	if _, ok := revs.Get(w.B.id); ok {
 		t.Fatal("B is not revoked")
 	}
+}
 
-	// A revocation for another network is refused.
+// foreignRevocation is F revoking C in a network F founded besides.
+func foreignRevocation(t *testing.T, w *world) *SignedRevocation {
+	t.Helper()
 	other, err := FoundNetwork(w.F.key, "other club", t0)
 	if err != nil {
 		t.Fatal(err)
@@ -268,11 +288,7 @@ func TestRevocationsAdd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = revs.Add(foreign)
-	wantErr(t, err, ErrWrongNetwork)
-	if len(revs.All()) != 3 {
-		t.Fatal("a foreign revocation was kept")
-	}
+	return foreign
 }
 
 // TestRevocationsConcurrent exercises the lock under the race detector.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/clubnode/clubnode/audio"
 	"github.com/clubnode/clubnode/audio/rtc"
+	"github.com/clubnode/clubnode/internal/group"
 	"github.com/clubnode/clubnode/node/apiv1"
 	"github.com/clubnode/clubnode/rooms"
 	"github.com/clubnode/clubnode/rooms/roomnet"
@@ -28,9 +29,8 @@ import (
 type localMedia struct {
 	api *rtc.API // host and loopback candidates, patient ICE timeouts
 
-	ctx    context.Context
-	cancel context.CancelFunc
-	wg     sync.WaitGroup
+	// work owns each session's watcher; its context ends at close.
+	work *group.Group
 
 	mu       sync.Mutex
 	sessions map[string]*localSession
@@ -51,6 +51,9 @@ func mediaETag(id string, generation int64) string {
 	return fmt.Sprintf("\"%s.%d\"", id, generation)
 }
 
+// errMediaClosing answers an offer that arrives while the node stops.
+var errMediaClosing = fmt.Errorf("audio is %w: the node is stopping", ErrUnavailable)
+
 func (lm *localMedia) get(id, kind string, room rooms.RoomID) (*localSession, bool) {
 	lm.mu.Lock()
 	defer lm.mu.Unlock()
@@ -68,24 +71,28 @@ func newLocalMedia(cfg rtc.Config) (*localMedia, error) {
 	// with: the sessions offer both.
 	cfg.IncludeLoopback = true
 	cfg.ICE = &rtc.SessionICETimeouts
+	// Nor do the sessions use STUN or TURN: a client on this machine is
+	// reached by host candidates, and a session's answer waits for
+	// gathering, which a slow or unreachable ice_servers entry would hold
+	// up for seconds.
+	cfg.ICEServers, cfg.ICEServersFor = nil, nil
 	api, err := rtc.NewAPI(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("local media: %w", err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	return &localMedia{api: api, ctx: ctx, cancel: cancel, sessions: map[string]*localSession{},
+	return &localMedia{api: api, work: group.New(context.Background()), sessions: map[string]*localSession{},
 		levels: map[rooms.RoomID]map[string]float64{}, mixes: map[rooms.RoomID]*audio.Mixer{}}, nil
 }
 
 func (lm *localMedia) close() {
-	lm.cancel()
+	lm.work.Stop()
 	lm.mu.Lock()
 	for id, s := range lm.sessions {
 		_ = s.rtc.Close()
 		delete(lm.sessions, id)
 	}
 	lm.mu.Unlock()
-	lm.wg.Wait()
+	lm.work.Wait()
 }
 
 func (lm *localMedia) add(s *localSession) string {
@@ -219,24 +226,28 @@ func (n *Node) Speak(ctx context.Context, roomID, offer string) (answer, locatio
 	if err != nil {
 		return "", "", err
 	}
-	sess, answer, err := rtc.AcceptWHIP(n.media.ctx, n.media.api, offer, func(pkt *rtp.Packet) {
+	sess, answer, err := rtc.AcceptWHIP(n.media.work.Context(), n.media.api, offer, func(pkt *rtp.Packet) {
 		_ = voice.Write(pkt)
 	})
 	if err != nil {
 		return "", "", invalid("WHIP offer: %w", err)
 	}
 	id := n.media.add(&localSession{room: room, kind: apiv1.WHIP, rtc: sess})
-	n.media.wg.Add(1)
-	go func() {
-		defer n.media.wg.Done()
+	release := func() {
+		n.media.forget(id)
+		_ = sess.Close()
+	}
+	if !n.media.work.Go(func(ctx context.Context) {
+		defer release()
 		select {
 		case <-sess.Done():
 		case <-voice.Done(): // the room's audio stopped here: so does the speaker
-		case <-n.media.ctx.Done():
+		case <-ctx.Done():
 		}
-		n.media.forget(id)
-		_ = sess.Close()
-	}()
+	}) {
+		release()
+		return "", "", errMediaClosing
+	}
 	n.log.Info("speaking", "room", room, "session", id)
 	return answer, apiv1.MediaPath(string(room), apiv1.WHIP) + "/" + id, nil
 }
@@ -298,25 +309,29 @@ func (n *Node) ListenWithDelay(ctx context.Context, roomID, offer string, delay 
 		remove()
 		return "", "", err
 	}
-	sess, track, answer, err := rtc.AcceptWHEP(n.media.ctx, n.media.api, offer)
+	sess, track, answer, err := rtc.AcceptWHEP(n.media.work.Context(), n.media.api, offer)
 	if err != nil {
 		remove()
 		return "", "", invalid("WHEP offer: %w", err)
 	}
 	id := n.media.add(&localSession{room: room, kind: apiv1.WHEP, rtc: sess})
 	n.media.setMix(room, mix, nil)
-	n.media.wg.Add(1)
-	go func() {
-		defer n.media.wg.Done()
-		defer n.media.setMix(room, nil, mix)
-		defer remove()
-		defer n.media.forget(id)
-		defer sess.Close()
+	release := func() {
+		n.media.setMix(room, nil, mix)
 		// The last frame's levels would otherwise keep a ring lit after
 		// the listener has gone.
-		defer n.media.setLevels(room, nil)
+		n.media.setLevels(room, nil)
+		_ = sess.Close()
+		n.media.forget(id)
+		remove()
+	}
+	if !n.media.work.Go(func(context.Context) {
+		defer release()
 		n.playMix(room, mix, enc, track, sess.Done())
-	}()
+	}) {
+		release()
+		return "", "", errMediaClosing
+	}
 	n.log.Info("listening", "room", room, "session", id)
 	return answer, apiv1.MediaPath(string(room), apiv1.WHEP) + "/" + id, nil
 }
@@ -342,7 +357,7 @@ func (n *Node) firstAudio(start time.Time) func() {
 func (n *Node) playMix(room rooms.RoomID, mix *audio.Mixer, enc *audio.Encoder, track sampleWriter, done <-chan struct{}) {
 	pcm := make([]int16, audio.FrameSamples)
 	// It ends when the listener goes or the mix cannot be encoded (logged).
-	_ = audio.EveryFrame(n.media.ctx, done, func(now time.Time) error {
+	_ = audio.EveryFrame(n.media.work.Context(), done, func(now time.Time) error {
 		n.media.setLevels(room, mix.Next(now, pcm))
 		pkt, err := enc.Encode(pcm)
 		if err != nil {

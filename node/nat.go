@@ -42,6 +42,17 @@ func iceServers(list []home.ICEServer) []webrtc.ICEServer {
 	return out
 }
 
+// placeTraits are what this node tells a room's host of itself when it
+// asks for a place: publicly reachable nodes are the always-on ones,
+// which the host keeps near the root; a node behind NAT says so, so that
+// it is placed where a hole punch or TURN can reach it.
+func (n *Node) placeTraits() rooms.Traits {
+	if n.p2p.Reachability() == p2p.ReachPublic {
+		return rooms.Traits{Reach: rooms.ReachPublic, AlwaysOn: true}
+	}
+	return rooms.Traits{Reach: rooms.ReachPunchable}
+}
+
 // roomLinks are the room's live audio links with their paths.
 func (n *Node) roomLinks(room rooms.RoomID) []apiv1.RoomLink {
 	out := []apiv1.RoomLink{}
@@ -49,7 +60,7 @@ func (n *Node) roomLinks(room rooms.RoomID) []apiv1.RoomLink {
 		if l.Room != string(room) {
 			continue
 		}
-		out = append(out, apiv1.RoomLink{Peer: l.Peer, Role: l.Role, Path: l.Path,
+		out = append(out, apiv1.RoomLink{Peer: l.Peer, Role: l.Role, Path: l.Path, Relay: l.Relay,
 			RTTMillis: float64(l.RTT.Microseconds()) / 1000})
 	}
 	return out

@@ -22,6 +22,7 @@ import (
 
 	"github.com/clubnode/clubnode/audio/rtc"
 	"github.com/clubnode/clubnode/identity"
+	"github.com/clubnode/clubnode/internal/group"
 	"github.com/clubnode/clubnode/node/apiconn"
 	"github.com/clubnode/clubnode/node/diskstore"
 	"github.com/clubnode/clubnode/node/home"
@@ -64,6 +65,9 @@ type Config struct {
 	// LabInternet are documentation ranges to take for the public
 	// Internet (netns labs only; see p2p.NATConfig).
 	LabInternet []netip.Prefix
+	// TURNCredentialTTL is how long the TURN server's credentials last;
+	// zero is its default (an hour). For tests of their renewal.
+	TURNCredentialTTL time.Duration
 }
 
 // Node is a running clubnode.
@@ -75,14 +79,16 @@ type Node struct {
 	p2p   *p2p.Node
 	// rooms is nil until the node is a member; it is set once, by create
 	// or join, while the API (the event stream among others) reads it.
-	rooms  atomic.Pointer[roomnet.Service]
-	rtc    *rtc.API     // the rooms' audio between nodes
-	turn   *turnService // the TURN server of a public node, or nil
-	media  *localMedia  // WHIP and WHEP sessions of local clients
-	web    *webUI       // the browser app: sessions, event stream (ui.go)
-	api    net.Listener
-	limits apiLimits // the local API server's timeouts and caps (apiserver.go)
-	token  string
+	rooms atomic.Pointer[roomnet.Service]
+	rtc   *rtc.API     // the rooms' audio between nodes
+	turn  *turnService // the TURN server of a public node, or nil
+	// turnRenew renews the TURN credentials live links use.
+	turnRenew *turnRenewer
+	media     *localMedia // WHIP and WHEP sessions of local clients
+	web       *webUI      // the browser app: sessions, event stream (ui.go)
+	api       net.Listener
+	limits    apiLimits // the local API server's timeouts and caps (apiserver.go)
+	token     string
 
 	joinMu sync.Mutex // one network change (create, join) at a time
 	// uiWake tells the event stream that the node's state changed (a
@@ -233,6 +239,7 @@ func (n *Node) start() error {
 	if err := n.startTURN(); err != nil {
 		return err
 	}
+	n.turnRenew = newTURNRenewer(n)
 	chain, err := n.store.chain(ctx)
 	if err != nil {
 		return err
@@ -377,21 +384,17 @@ func (n *Node) Serve(ctx context.Context) error {
 		}
 	}()
 	srv := n.newAPIServer(n.httpHandler())
-	// The event stream stops first on the way out, ending open streams
-	// so that Shutdown need not wait for browsers to hang up.
-	uiCtx, stopUI := context.WithCancel(ctx)
-	uiDone := n.runUI(uiCtx)
-	defer func() { stopUI(); <-uiDone }()
+	ui := group.New(ctx)
+	defer ui.Close()
+	n.runUI(ui)
 	if n.metricsLn != nil {
-		metricsCtx, stopMetrics := context.WithCancel(ctx)
-		metricsDone := make(chan struct{})
-		go func() {
-			defer close(metricsDone)
-			if err := n.metrics.Serve(metricsCtx, n.metricsLn, n.log); err != nil {
+		scrape := group.New(ctx)
+		defer scrape.Close()
+		scrape.Go(func(ctx context.Context) {
+			if err := n.metrics.Serve(ctx, n.metricsLn, n.log); err != nil {
 				n.log.Error("metrics stopped", "err", err)
 			}
-		}()
-		defer func() { stopMetrics(); <-metricsDone }()
+		})
 		n.log.Info("metrics listening", "addr", n.MetricsAddr(), "path", metrics.Path)
 	}
 	errc := make(chan error, 1)
@@ -403,6 +406,9 @@ func (n *Node) Serve(ctx context.Context) error {
 	case <-ctx.Done():
 	case <-n.stopReq:
 	}
+	// The event stream stops first on the way out, ending open streams
+	// so that Shutdown need not wait for browsers to hang up.
+	ui.Stop()
 	shutdownCtx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	_ = srv.Shutdown(shutdownCtx)
@@ -425,6 +431,9 @@ func (n *Node) Close() error {
 		}
 		if svc := n.rooms.Load(); svc != nil {
 			svc.Close()
+		}
+		if n.turnRenew != nil {
+			n.turnRenew.close()
 		}
 		if n.p2p != nil {
 			n.closeTURN()

@@ -30,6 +30,11 @@ var (
 	descForwarded = prometheus.NewDesc("clubnode_forwarder_packets_total",
 		"RTP packets through each room's forwarder: in (accepted from current speakers), forwarded (copies queued to children), "+
 			"dropped_not_speaker, dropped_slow_child.", []string{"room", "what"}, nil)
+	descVerified = prometheus.NewDesc("clubnode_media_verified_packets_total",
+		"Packets of each room a valid signature of their speaker covered: what this node played.", []string{"room"}, nil)
+	descRefused = prometheus.NewDesc("clubnode_media_refused_packets_total",
+		"Packets of each room this node would not play, by reason: malformed, bad_signature, bad_packet, conflict, "+
+			"stale, replay, unverified, overflow, decrypt_failed.", []string{"room", "reason"}, nil)
 	descRepairs = prometheus.NewDesc("clubnode_link_repairs_total",
 		"Times this node lost its parent in a room's relay tree and looked for a new one.", nil, nil)
 	descFailovers = prometheus.NewDesc("clubnode_link_failovers_total",
@@ -40,7 +45,7 @@ var (
 
 func (c nodeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descMembers, descPeers, descRooms, descListeners, descChildren, descSubtree,
-		descForwarded, descRepairs, descFailovers, descSchema} {
+		descForwarded, descVerified, descRefused, descRepairs, descFailovers, descSchema} {
 		ch <- d
 	}
 }
@@ -122,6 +127,10 @@ func (c nodeCollector) collectRooms(svc *roomnet.Service, gauge func(*prometheus
 		for what, v := range map[string]uint64{"in": ms.Forwarder.PacketsIn, "forwarded": ms.Forwarder.Forwarded,
 			"dropped_not_speaker": ms.Forwarder.DroppedNotSpeaker, "dropped_slow_child": ms.Forwarder.DroppedSlowChild} {
 			ch <- prometheus.MustNewConstMetric(descForwarded, prometheus.CounterValue, float64(v), room, what)
+		}
+		ch <- prometheus.MustNewConstMetric(descVerified, prometheus.CounterValue, float64(ms.Guard.Released), room)
+		for reason, v := range ms.Guard.Refusals() {
+			ch <- prometheus.MustNewConstMetric(descRefused, prometheus.CounterValue, float64(v), room, reason)
 		}
 	}
 	gauge(descRooms, float64(hosted), "hosted")

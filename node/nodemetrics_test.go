@@ -3,12 +3,14 @@ package node
 import (
 	"bytes"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	ds "github.com/ipfs/go-datastore"
 	dssync "github.com/ipfs/go-datastore/sync"
@@ -20,6 +22,7 @@ import (
 	"github.com/clubnode/clubnode/node/apiv1"
 	"github.com/clubnode/clubnode/node/home"
 	"github.com/clubnode/clubnode/node/metrics"
+	"github.com/clubnode/clubnode/rooms"
 )
 
 // startWith starts a node like startTestNode, with settings changed by edit
@@ -74,9 +77,16 @@ func TestMetricsEndpoint(t *testing.T) {
 	if _, err := n.CreateNetwork(ctx, apiv1.CreateNetworkRequest{Name: "Night Owls"}); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := n.CreateRoom(ctx, apiv1.CreateRoomRequest{Title: "Ops"}); err != nil {
+	room, err := n.CreateRoom(ctx, apiv1.CreateRoomRequest{Title: "Ops"})
+	if err != nil {
 		t.Fatal(err)
 	}
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if _, ok := n.rooms.Load().Media(rooms.RoomID(room.ID)); !ok {
+			return errors.New("the room's audio has not started")
+		}
+		return nil
+	})
 	resp, err := http.Get("http://" + n.MetricsAddr() + metrics.Path)
 	if err != nil {
 		t.Fatal(err)
@@ -107,6 +117,12 @@ func TestMetricsEndpoint(t *testing.T) {
 	if v := value("clubnode_rooms", "hosted"); v != 1 {
 		t.Errorf("rooms hosted %v, want 1", v)
 	}
+	// The hosted room's signature check: its counters are there from the
+	// start, at zero (the attack tests in rooms/roomnet count real refusals).
+	if v := value("clubnode_media_refused_packets_total", "bad_signature"); v != 0 {
+		t.Errorf("bad signatures %v in a room nobody spoke in", v)
+	}
+	value("clubnode_media_verified_packets_total")
 	if v := value("clubnode_datastore_schema_version"); v != SchemaVersion {
 		t.Errorf("schema version %v", v)
 	}

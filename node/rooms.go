@@ -167,7 +167,7 @@ func (r roomStore) states(ctx context.Context, prefix ds.Key) []*rooms.SignedSta
 func (n *Node) startRooms(ctx context.Context) error {
 	svc, err := roomnet.New(roomnet.Config{P2P: n.p2p, Key: n.key, Store: roomStore{n.store}, Logger: n.cfg.Logger, Now: n.cfg.Now,
 		AnnounceInterval: n.cfg.RoomAnnounceInterval, MediaStall: n.cfg.MediaStall,
-		Media: n.rtc, RelayCapacity: n.cfg.Settings.RelayCapacity,
+		Media: n.rtc, RelayCapacity: n.cfg.Settings.RelayCapacity, Traits: n.placeTraits,
 		OnChange: func(rooms.RoomID) { n.wakeUI() }})
 	if err != nil {
 		return err
@@ -213,7 +213,8 @@ func (n *Node) roomState(st *rooms.SignedState) apiv1.RoomState {
 	if svc := n.rooms.Load(); svc != nil {
 		if m, ok := svc.Media(st.Room); ok {
 			out.Audio = &apiv1.RoomAudio{Backups: ids(m.Backups), Children: ids(m.Children), Subtree: m.Subtree,
-				PacketsIn: m.Forwarder.PacketsIn, Links: n.roomLinks(st.Room)}
+				PacketsIn: m.Forwarder.PacketsIn, Verified: m.Guard.Released, Refused: m.Guard.Refusals(),
+				Links: n.roomLinks(st.Room)}
 			if m.Parent != "" {
 				out.Audio.Parent = m.Parent.String()
 			}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
+	"slices"
 	"sync"
 	"time"
 
@@ -15,8 +16,10 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/clubnode/clubnode/audio/rtc/turnserver"
+	"github.com/clubnode/clubnode/identity"
 	"github.com/clubnode/clubnode/internal/rpc"
 	"github.com/clubnode/clubnode/p2p"
+	"github.com/clubnode/clubnode/rooms"
 )
 
 // TURN for the rooms' audio.
@@ -25,9 +28,13 @@ import (
 // network's members. Before a tree link is made, each end asks the
 // always-on nodes it is connected to for short-lived credentials over
 // libp2p (the TURN protocol runs on the members-only host, so a
-// non-member gets nothing), naming the peer at the other end: the server
-// lets the member's relays exchange packets only with the addresses that
-// peer is connected from, as the server sees them. ICE then gathers host,
+// non-member gets nothing), naming the peer at the other end and showing
+// the link's assignment, signed by the room's host (or its delegate):
+// the peers named must be the other end of that link (the parent or a
+// backup for the child, the child for them), so a member cannot open the
+// relay to anyone it has no link with. The server lets the member's
+// relays exchange packets only with the addresses those peers are
+// connected from, as the server sees them. ICE then gathers host,
 // server-reflexive and relayed candidates, and keeps the best pair: a
 // direct one where both NATs let it, the relay where one is symmetric.
 
@@ -35,15 +42,25 @@ import (
 const TURNProtocol = protocol.ID("/clubnode/turn/1.0.0")
 
 const (
-	maxTURNPeers      = 16 // peers named in one request
-	maxTURNFrame      = 2048
-	turnTimeout       = 3 * time.Second
-	maxTURNServers    = 2  // always-on nodes asked for one link
+	maxTURNPeers   = 16 // peers named in one request
+	maxTURNFrame   = 2048 + rooms.MaxAssignmentSize
+	turnTimeout    = 3 * time.Second
+	maxTURNServers = 2 // always-on nodes whose credentials one link uses
+	maxTURNAsked   = 4 // always-on nodes asked for one link, at once
+	// turnStragglers is how long the other always-on nodes may still
+	// answer once one has.
+	turnStragglers    = 500 * time.Millisecond
 	maxRememberedPeer = 64 // peers a member's relays may reach, per member
 )
 
 type turnRequest struct {
 	Peers []string `cbor:"0,keyasint"`
+	// Assignment is the link's signed assignment (rooms.SignedAssignment):
+	// every peer named must be at the other end of it.
+	Assignment []byte `cbor:"1,keyasint,omitempty"`
+	// Renew asks for new credentials for the peers allowed already, with
+	// no peer named and no assignment (turnrenew.go).
+	Renew bool `cbor:"2,keyasint,omitempty"`
 }
 
 type turnReply struct {
@@ -80,6 +97,7 @@ func (n *Node) startTURN() error {
 		Listen:       netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(s.TURNPort)),
 		PublicIP:     ip,
 		RelayPortMin: uint16(s.TURNRelayPortMin), RelayPortMax: uint16(s.TURNRelayPortMax),
+		CredentialTTL: n.cfg.TURNCredentialTTL, Now: n.cfg.Now,
 		Logger: n.log,
 	})
 	if err != nil {
@@ -118,6 +136,9 @@ func (n *Node) publicIPv4() (netip.Addr, bool) {
 // answerTURN issues credentials to a member (the members-only host lets
 // no one else ask) and lets its relays reach the peers it named.
 func (n *Node) answerTURN(_ context.Context, p peer.ID, req turnRequest) (turnReply, error) {
+	if req.Renew {
+		return n.renewTURN(p, req)
+	}
 	if len(req.Peers) == 0 || len(req.Peers) > maxTURNPeers {
 		return turnReply{}, fmt.Errorf("%w: name 1 to %d peers", rpc.ErrRefused, maxTURNPeers)
 	}
@@ -129,12 +150,36 @@ func (n *Node) answerTURN(_ context.Context, p peer.ID, req turnRequest) (turnRe
 		}
 		named = append(named, id)
 	}
+	if err := n.checkLinkProof(p, named, req.Assignment); err != nil {
+		return turnReply{}, err
+	}
 	t := n.turn
 	creds, err := t.srv.Issue(p.String())
 	if err != nil {
 		return turnReply{}, err
 	}
 	if err := t.srv.AllowPeers(p.String(), n.peerIPs(t.remember(p, named))); err != nil {
+		return turnReply{}, err
+	}
+	return turnReply{URLs: creds.URLs, Username: creds.Username, Password: creds.Password,
+		Expires: creds.Expires.Unix()}, nil
+}
+
+// renewTURN issues new credentials to a member that has some already,
+// for the peers allowed already.
+func (n *Node) renewTURN(p peer.ID, req turnRequest) (turnReply, error) {
+	t := n.turn
+	t.mu.Lock()
+	known := len(t.peers[p]) > 0
+	t.mu.Unlock()
+	switch {
+	case len(req.Peers) > 0 || len(req.Assignment) > 0:
+		return turnReply{}, fmt.Errorf("%w: a renewal names no peer", rpc.ErrRefused)
+	case !known:
+		return turnReply{}, fmt.Errorf("%w: no credentials to renew", rpc.ErrRefused)
+	}
+	creds, err := t.srv.Issue(p.String())
+	if err != nil {
 		return turnReply{}, err
 	}
 	return turnReply{URLs: creds.URLs, Username: creds.Username, Password: creds.Password,
@@ -179,37 +224,110 @@ func (n *Node) peerIPs(peers []peer.ID) []netip.Addr {
 			if err != nil {
 				continue
 			}
-			if a, ok := netip.AddrFromSlice(ip); ok && !seen[a.Unmap()] {
-				seen[a.Unmap()] = true
-				out = append(out, a.Unmap())
+			// A peer on this very machine (loopback) is nobody a relay
+			// should reach; the server refuses such an address.
+			a, ok := netip.AddrFromSlice(ip)
+			if a = a.Unmap(); ok && a.Is4() && !a.IsLoopback() && !seen[a] {
+				seen[a] = true
+				out = append(out, a)
 			}
 		}
 	}
 	return out
 }
 
+// checkLinkProof checks that every peer in named is at the other end of
+// the link proof (a signed assignment) places requester on, and that the
+// assignment comes from a member and still holds.
+func (n *Node) checkLinkProof(requester peer.ID, named []peer.ID, proof []byte) error {
+	if len(proof) == 0 {
+		return fmt.Errorf("%w: show the link's assignment", rpc.ErrRefused)
+	}
+	a, err := rooms.ParseAssignment(proof)
+	if err != nil {
+		return fmt.Errorf("%w: %v", rpc.ErrRefused, err)
+	}
+	if !n.p2p.IsMember(a.Placer()) {
+		return fmt.Errorf("%w: the assignment is not from a member", rpc.ErrRefused)
+	}
+	now := n.cfg.Now()
+	expires := a.Expires
+	if a.BackupsExpire.After(expires) {
+		expires = a.BackupsExpire
+	}
+	if !now.Before(expires.Add(identity.ClockSkew)) {
+		return fmt.Errorf("%w: the assignment expired at %s", rpc.ErrRefused, expires.Format(time.RFC3339))
+	}
+	var ends []peer.ID // whom requester may reach through this link
+	switch {
+	case requester == a.Child:
+		ends = append([]peer.ID{a.Parent}, a.Backups...)
+	case requester == a.Parent || slices.Contains(a.Backups, requester):
+		ends = []peer.ID{a.Child}
+	default:
+		return fmt.Errorf("%w: the assignment places %s under %s, not %s", rpc.ErrRefused, a.Child, a.Parent, requester)
+	}
+	for _, q := range named {
+		if !slices.Contains(ends, q) {
+			return fmt.Errorf("%w: %s is not at the other end of the link", rpc.ErrRefused, q)
+		}
+	}
+	return nil
+}
+
 // linkICEServers asks the always-on nodes this node is connected to for
-// TURN credentials for a link to peerID (rtc.Config.ICEServersFor).
-func (n *Node) linkICEServers(ctx context.Context, peerID string) []webrtc.ICEServer {
+// TURN credentials for a link to peerID, showing the link's proof
+// (rtc.Config.ICEServersFor).
+func (n *Node) linkICEServers(ctx context.Context, peerID string, proof []byte) []webrtc.ICEServer {
 	if n.p2p == nil || n.p2p.Reachability() == p2p.ReachPublic && n.turn != nil {
 		return nil // reachable itself: the other end uses TURN if it must
 	}
 	h := n.p2p.Host()
+	var servers []peer.ID
+	for _, s := range n.p2p.VerifiedPeers() {
+		if ok, _ := h.Peerstore().SupportsProtocols(s, TURNProtocol); len(ok) > 0 && len(servers) < maxTURNAsked {
+			servers = append(servers, s)
+		}
+	}
+	// All at once: an always-on node that just died (its connection not
+	// yet known dead) must not hold the link up for its whole timeout
+	// when another has answered.
+	ctx, cancel := context.WithTimeout(ctx, turnTimeout)
+	defer cancel()
+	type answer struct {
+		server peer.ID
+		reply  turnReply
+		err    error
+	}
+	answers := make(chan answer, len(servers))
+	for _, s := range servers {
+		go func() { // ends with ctx at the latest (turnTimeout)
+			reply, err := turnProto.Call(ctx, n.p2p.MemberHost(), s, turnRequest{Peers: []string{peerID}, Assignment: proof})
+			answers <- answer{s, reply, err}
+		}()
+	}
 	var out []webrtc.ICEServer
 	var errs []error
-	for _, s := range n.p2p.VerifiedPeers() {
-		if len(out) == maxTURNServers {
-			break
+	var late <-chan time.Time
+	for range servers {
+		var a answer
+		select {
+		case a = <-answers:
+		case <-late:
+			cancel()
+			a = <-answers
 		}
-		if ok, _ := h.Peerstore().SupportsProtocols(s, TURNProtocol); len(ok) == 0 {
+		if a.err != nil {
+			errs = append(errs, a.err)
 			continue
 		}
-		reply, err := turnProto.Call(ctx, n.p2p.MemberHost(), s, turnRequest{Peers: []string{peerID}})
-		if err != nil {
-			errs = append(errs, err)
-			continue
+		if len(out) < maxTURNServers {
+			out = append(out, webrtc.ICEServer{URLs: a.reply.URLs, Username: a.reply.Username, Credential: a.reply.Password})
+			n.turnRenew.got(a.server, time.Unix(a.reply.Expires, 0))
 		}
-		out = append(out, webrtc.ICEServer{URLs: reply.URLs, Username: reply.Username, Credential: reply.Password})
+		if late == nil {
+			late = time.After(turnStragglers)
+		}
 	}
 	if len(out) == 0 && len(errs) > 0 {
 		n.log.Debug("no TURN credentials for a link", "peer", peerID, "err", errors.Join(errs...))

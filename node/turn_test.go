@@ -2,8 +2,12 @@ package node
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/netip"
+	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -11,20 +15,28 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	manet "github.com/multiformats/go-multiaddr/net"
 
+	"github.com/clubnode/clubnode/identity"
+	"github.com/clubnode/clubnode/internal/rpc"
 	"github.com/clubnode/clubnode/internal/testutil"
 	"github.com/clubnode/clubnode/node/apiv1"
 	"github.com/clubnode/clubnode/node/home"
+	"github.com/clubnode/clubnode/rooms"
 )
 
 // startAlwaysOn starts a public node announcing an address of the lab's
 // documentation range (never dialled here), so it runs its TURN server.
-func startAlwaysOn(t *testing.T) *Node {
+func startAlwaysOn(t *testing.T, more ...func(*Config)) *Node {
 	t.Helper()
 	n, _ := startConfigured(t, "alwayson", func(c *home.Config) {
 		c.Reachability = "public"
 		c.PublicAddrs = []string{"/ip4/203.0.113.77/tcp/4001"}
 		c.TURNPort = 0
-	}, func(c *Config) { c.LabInternet = []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")} })
+	}, func(c *Config) {
+		c.LabInternet = []netip.Prefix{netip.MustParsePrefix("203.0.113.0/24")}
+		for _, f := range more {
+			f(c)
+		}
+	})
 	if n.turn == nil {
 		t.Fatal("the public node runs no TURN server")
 	}
@@ -77,8 +89,9 @@ func TestTURNCredentialsForMembersOnly(t *testing.T) {
 	if _, err := b.Join(ctx, apiv1.JoinRequest{Token: inv.Token}); err != nil {
 		t.Fatal(err)
 	}
+	proof := linkProof(t, b, b.ID(), a.ID())
 	testutil.Eventually(t, 10*time.Second, func() error {
-		servers := b.linkICEServers(ctx, a.ID().String())
+		servers := b.linkICEServers(ctx, a.ID().String(), proof)
 		if len(servers) != 1 {
 			return errNoServers
 		}
@@ -95,10 +108,184 @@ func TestTURNCredentialsForMembersOnly(t *testing.T) {
 		many = append(many, b.ID().String())
 	}
 	for _, peers := range [][]string{nil, many, {"not-a-peer-id"}} {
-		if _, err := turnProto.Call(ctx, b.p2p.MemberHost(), a.ID(), turnRequest{Peers: peers}); err == nil {
+		if _, err := turnProto.Call(ctx, b.p2p.MemberHost(), a.ID(), turnRequest{Peers: peers, Assignment: proof}); err == nil {
 			t.Fatalf("a request naming %d peers was answered", len(peers))
 		}
 	}
+}
+
+// joinAlwaysOn makes a network on always-on node a and has one member per
+// name join it over loopback; it returns the members.
+func joinAlwaysOn(t *testing.T, a *Node, names ...string) []*Node {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := a.CreateNetwork(ctx, apiv1.CreateNetworkRequest{Name: "Night Owls"}); err != nil {
+		t.Fatal(err)
+	}
+	info := peer.AddrInfo{ID: a.ID()}
+	for _, addr := range a.p2p.Host().Addrs() {
+		if manet.IsIPLoopback(addr) {
+			info.Addrs = append(info.Addrs, addr)
+		}
+	}
+	var members []*Node
+	for _, name := range names {
+		m, _ := startWith(t, name, func(*home.Config) {})
+		inv, err := a.CreateInvite(ctx, apiv1.CreateInviteRequest{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := m.p2p.Host().Connect(ctx, info); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := m.Join(ctx, apiv1.JoinRequest{Token: inv.Token}); err != nil {
+			t.Fatal(err)
+		}
+		members = append(members, m)
+	}
+	return members
+}
+
+// Attack: a member asks the always-on node to let its TURN relay reach a
+// member it has no link with. Before links had to be proven, naming any
+// member was enough. Now the request must show a host-signed assignment
+// that puts the requester and every peer it names at the two ends of one
+// link, and anything else is refused.
+func TestTURNOnlyToLinkedPeers(t *testing.T) {
+	ctx := context.Background()
+	a := startAlwaysOn(t)
+	ms := joinAlwaysOn(t, a, "bob", "carol", "dave")
+	bob, carol, dave := ms[0], ms[1], ms[2]
+	testutil.Eventually(t, 10*time.Second, func() error {
+		for _, m := range ms {
+			if !a.p2p.IsMember(m.ID()) {
+				return errorString("the always-on node does not know every member yet")
+			}
+		}
+		return nil
+	})
+	ask := func(peers []peer.ID, proof []byte) error {
+		var names []string
+		for _, p := range peers {
+			names = append(names, p.String())
+		}
+		_, err := turnProto.Call(ctx, bob.p2p.MemberHost(), a.ID(), turnRequest{Peers: names, Assignment: proof})
+		return err
+	}
+	// The honest request: Bob's link to Dave, placed by Dave's room.
+	if err := ask([]peer.ID{dave.ID()}, linkProof(t, dave, bob.ID(), dave.ID())); err != nil {
+		t.Fatalf("a member asking for its own link was refused: %v", err)
+	}
+	outsiderKey, err := identity.GenerateKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	room, _ := rooms.NewRoomID()
+	old, err := rooms.Assign(dave.key, room, bob.ID(), dave.ID(), time.Now().Add(-time.Hour))
+	if err != nil {
+		t.Fatal(err)
+	}
+	byOutsider, err := rooms.Assign(outsiderKey, room, bob.ID(), carol.ID(), time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		what  string
+		peers []peer.ID
+		proof []byte
+	}{
+		{"no assignment at all", []peer.ID{carol.ID()}, nil},
+		{"Carol, with the assignment of Bob's link to Dave", []peer.ID{carol.ID()}, linkProof(t, dave, bob.ID(), dave.ID())},
+		{"Dave and Carol, with the assignment of Bob's link to Dave", []peer.ID{dave.ID(), carol.ID()}, linkProof(t, dave, bob.ID(), dave.ID())},
+		{"Carol, with an assignment of Dave under Carol (Bob at neither end)", []peer.ID{carol.ID()}, linkProof(t, carol, dave.ID(), carol.ID())},
+		{"Dave, with an assignment that expired", []peer.ID{dave.ID()}, old.Bytes},
+		{"Carol, with an assignment signed by a non-member", []peer.ID{carol.ID()}, byOutsider.Bytes},
+		{"Carol, with garbage for an assignment", []peer.ID{carol.ID()}, []byte("not an assignment")},
+	} {
+		if err := ask(c.peers, c.proof); err == nil {
+			t.Errorf("Bob asking for %s got credentials", c.what)
+		} else if !errors.Is(err, rpc.ErrRefused) {
+			t.Errorf("Bob asking for %s: %v, want a refusal", c.what, err)
+		}
+	}
+	// What the relay may reach is only what was proven.
+	a.turn.mu.Lock()
+	allowed := slices.Clone(a.turn.peers[bob.ID()])
+	a.turn.mu.Unlock()
+	if !slices.Equal(allowed, []peer.ID{dave.ID()}) {
+		t.Fatalf("Bob's relays may reach %v, want only Dave", allowed)
+	}
+}
+
+// TURN credentials are renewed before they expire while the node has live
+// links (here: said to have, by the hook), and forgotten when it has none.
+// The credentials last 2 s, so renewals come every 1.5 s.
+func TestTURNCredentialsRenewedForLiveLinks(t *testing.T) {
+	ctx := context.Background()
+	a := startAlwaysOn(t, func(c *Config) { c.TURNCredentialTTL = 2 * time.Second })
+	ms := joinAlwaysOn(t, a, "bob", "carol")
+	bob, carol := ms[0], ms[1]
+	var live atomic.Bool
+	live.Store(true)
+	bob.turnRenew.mu.Lock()
+	bob.turnRenew.live = live.Load
+	bob.turnRenew.mu.Unlock()
+	proof := linkProof(t, bob, bob.ID(), a.ID())
+	var first time.Time
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if len(bob.linkICEServers(ctx, a.ID().String(), proof)) == 0 {
+			return errNoServers
+		}
+		first = bob.turnGrant(a.ID()).expires
+		return nil
+	})
+	// Two renewals, each past the credentials before it.
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if g, n := bob.turnGrant(a.ID()), bob.turnRenewals(); n < 2 || !g.expires.After(first) {
+			return fmt.Errorf("%d renewals, credentials until %s (first until %s)", n, g.expires, first)
+		}
+		return nil
+	})
+	// No live link: the credentials are let go at their next renewal.
+	live.Store(false)
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if g := bob.turnGrant(a.ID()); !g.expires.IsZero() {
+			return fmt.Errorf("still renewing: credentials until %s", g.expires)
+		}
+		return nil
+	})
+	// A renewal for a member that never had credentials is refused.
+	if _, err := turnProto.Call(ctx, carol.p2p.MemberHost(), a.ID(), turnRequest{Renew: true}); !errors.Is(err, rpc.ErrRefused) {
+		t.Fatalf("renewing credentials never issued: %v, want a refusal", err)
+	}
+}
+
+func (n *Node) turnGrant(server peer.ID) turnGrant {
+	n.turnRenew.mu.Lock()
+	defer n.turnRenew.mu.Unlock()
+	return n.turnRenew.creds[server]
+}
+
+func (n *Node) turnRenewals() int {
+	n.turnRenew.mu.Lock()
+	defer n.turnRenew.mu.Unlock()
+	return n.turnRenew.renews
+}
+
+// linkProof is an assignment, signed by host (a member), of child under
+// parent in a room of its own.
+func linkProof(t *testing.T, host *Node, child, parent peer.ID) []byte {
+	t.Helper()
+	room, err := rooms.NewRoomID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, err := rooms.Assign(host.key, room, child, parent, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a.Bytes
 }
 
 var errNoServers = errorString("Bob gets no TURN server yet")

@@ -14,6 +14,7 @@ import (
 	ds "github.com/ipfs/go-datastore"
 
 	"github.com/clubnode/clubnode/identity"
+	"github.com/clubnode/clubnode/internal/group"
 	"github.com/clubnode/clubnode/node/apiguard"
 	"github.com/clubnode/clubnode/node/apiv1"
 	"github.com/clubnode/clubnode/node/eventstream"
@@ -182,28 +183,21 @@ func (n *Node) Relations(ctx context.Context) (apiv1.Relations, error) {
 	return out, nil
 }
 
-// runUI polls for the event stream until ctx ends. It returns a channel
-// closed when it has stopped.
-func (n *Node) runUI(ctx context.Context) <-chan struct{} {
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		var wg sync.WaitGroup
-		wg.Go(func() {
-			// The node says when its state changed; the hub polls then.
-			for {
-				select {
-				case <-ctx.Done():
-					return
-				case <-n.uiWake:
-					n.web.hub.Wake(stateSource)
-				}
+// runUI runs the event stream in g until g closes: the hub, and what
+// wakes it when the node says its state changed.
+func (n *Node) runUI(g *group.Group) {
+	g.Go(func(ctx context.Context) {
+		// The node says when its state changed; the hub polls then.
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-n.uiWake:
+				n.web.hub.Wake(stateSource)
 			}
-		})
-		_ = n.web.hub.Run(ctx)
-		wg.Wait()
-	}()
-	return done
+		}
+	})
+	g.Go(func(ctx context.Context) { _ = n.web.hub.Run(ctx) })
 }
 
 // pollState is the event stream's view of the node: who it is, the

@@ -41,26 +41,7 @@ func TestWebUIFirefox(t *testing.T) {
 	ff := startFirefox(t)
 	idA, idB := a.ID().String(), b.ID().String()
 
-	// First run in Firefox: Bob's name, typed, and the invite, pasted.
-	ff.do(t, "B signs in", func(ctx context.Context) error { return ff.Navigate(ctx, b.loginURL(t)) })
-	ff.waitFor(t, "the first-run view", `document.querySelector('#join-button')`)
-	ff.checkAccessibleNames(t, "first run")
-	ff.do(t, "B types a name", func(ctx context.Context) error {
-		if err := ff.Click(ctx, "#me-name"); err != nil {
-			return err
-		}
-		if err := ff.Eval(ctx, `document.querySelector('#me-name').select()`, nil); err != nil {
-			return err
-		}
-		return ff.Press(ctx, "Bob")
-	})
-	ff.do(t, "B pastes the invite", func(ctx context.Context) error {
-		return ff.Eval(ctx, fmt.Sprintf(`(() => { const el = document.querySelector('#invite-token');
-			el.value = %q; el.dispatchEvent(new Event('input', {bubbles: true})); })()`, inv.Token), nil)
-	})
-	ff.waitFor(t, "who invites B to which network", contains(textOf("#invite-preview"), "Alice invites you to Night Owls"))
-	ff.do(t, "B joins", func(ctx context.Context) error { return ff.Click(ctx, "#join-button") })
-	ff.waitFor(t, "B's hallway", contains(textOf("h1"), "Hallway"))
+	ffFirstRun(t, ff, b, inv.Token)
 
 	// Bob turns notifications on and follows Alice; Alice opens a room
 	// and speaks into it from the command line.
@@ -76,8 +57,63 @@ func TestWebUIFirefox(t *testing.T) {
 	}
 	speak := startCLI(t, cli, a, "speak", room.ID, "--input", voice)
 
+	ffOpensRoom(t, ff, shots, room.ID, idA)
+	b = checkSoundAfterRestart(t, ff, b)
+
+	ffTakesTheStage(t, ff, a, room.ID, idB, speak)
+
+	// Alice's node hears Bob's microphone: her own voice is not in what
+	// her node plays her, so the recording is Bob's tone alone.
+	heard := startListen(t, cli, a, room.ID).record(t, 0, listenDelay+3*time.Second)
+	level, toneShare := toneIn(heard, 1000)
+	t.Logf("Alice's recording of Firefox's microphone: RMS %.3f, %.0f%% of it a 1 kHz tone", level, 100*toneShare)
+	if level < 0.01 || toneShare < 0.5 {
+		t.Errorf("Alice's recording: RMS %.3f, 1 kHz share %.2f; want Firefox's tone (RMS >= 0.01, share >= 0.5)", level, toneShare)
+	}
+
+	// Phone width.
+	ff.do(t, "phone width", func(ctx context.Context) error { return ff.SetViewport(ctx, 390, 844) })
+	ff.waitFor(t, "the phone layout", `getComputedStyle(document.querySelector('.controls')).position === 'fixed'`)
+	ff.screenshot(t, shots, "firefox-room-phone.png")
+	ff.checkAccessibleNames(t, "room (speaker)")
+	checkModerationNotices(t, ff, a, b, room.ID)
+	ff.screenshot(t, shots, "firefox-notices.png")
+	ff.checkNoPageErrors(t)
+}
+
+// ffFirstRun: Bob signs in to his node in Firefox, types his name and
+// pastes the invite, and joins the network.
+func ffFirstRun(t *testing.T, ff *firefox, b *uiNode, token string) {
+	t.Helper()
+	// First run in Firefox: Bob's name, typed, and the invite, pasted.
+	ff.do(t, "B signs in", func(ctx context.Context) error { return ff.Navigate(ctx, b.loginURL(t)) })
+	ff.waitFor(t, "the first-run view", `document.querySelector('#join-button')`)
+	ff.checkAccessibleNames(t, "first run")
+	ff.do(t, "B types a name", func(ctx context.Context) error {
+		if err := ff.Click(ctx, "#me-name"); err != nil {
+			return err
+		}
+		if err := ff.Eval(ctx, `document.querySelector('#me-name').select()`, nil); err != nil {
+			return err
+		}
+		return ff.Press(ctx, "Bob")
+	})
+	ff.do(t, "B pastes the invite", func(ctx context.Context) error {
+		return ff.Eval(ctx, fmt.Sprintf(`(() => { const el = document.querySelector('#invite-token');
+			el.value = %q; el.dispatchEvent(new Event('input', {bubbles: true})); })()`, token), nil)
+	})
+	ff.waitFor(t, "who invites B to which network", contains(textOf("#invite-preview"), "Alice invites you to Night Owls"))
+	ff.do(t, "B joins", func(ctx context.Context) error { return ff.Click(ctx, "#join-button") })
+	ff.waitFor(t, "B's hallway", contains(textOf("h1"), "Hallway"))
+
+}
+
+// ffOpensRoom: Bob finds the room in his hallway, opens it with the
+// keyboard alone, joins and hears Alice speak.
+func ffOpensRoom(t *testing.T, ff *firefox, shots, room, idA string) {
+	t.Helper()
 	// Bob finds it in the hallway and opens it with the keyboard alone.
-	card := fmt.Sprintf(`#live-rooms a[data-room=%s]`, sel(room.ID))
+	card := fmt.Sprintf(`#live-rooms a[data-room=%s]`, sel(room))
 	ff.waitFor(t, "the room in the hallway", fmt.Sprintf(`document.querySelector(%s)`, sel(card))+` && `+contains(textOf(card), "Alice"))
 	ff.screenshot(t, shots, "firefox-hallway.png")
 	ff.checkAccessibleNames(t, "hallway")
@@ -97,14 +133,19 @@ func TestWebUIFirefox(t *testing.T) {
 	ff.waitFor(t, "the ring on Alice, who speaks", fmt.Sprintf(`document.querySelector('#stage [data-peer=%s]')?.classList.contains('speaking')`, sel(idA)))
 	ff.screenshot(t, shots, "firefox-room.png")
 	ff.checkAccessibleNames(t, "room (listener)")
-	b = checkSoundAfterRestart(t, ff, b)
+}
 
+// ffTakesTheStage: Bob raises a hand; Alice stops speaking and invites
+// him; he accepts and unmutes, and his microphone opens.
+func ffTakesTheStage(t *testing.T, ff *firefox, a *uiNode, room, idB string, speak *cliRun) {
+	t.Helper()
+	ctx := context.Background()
 	// Hand up; Alice (who stops talking) invites Bob; Bob accepts and
 	// unmutes.
 	ff.do(t, "B raises a hand", func(ctx context.Context) error { return ff.Click(ctx, "#hand-button") })
 	ff.waitFor(t, "B's hand up", `document.querySelector('#hand-button').getAttribute('aria-pressed') === 'true'`)
 	speak.stop(t)
-	if _, err := a.RoomAction(ctx, room.ID, apiv1.ActionInviteSpeaker, apiv1.RoomActionRequest{Peer: idB}); err != nil {
+	if _, err := a.RoomAction(ctx, room, apiv1.ActionInviteSpeaker, apiv1.RoomActionRequest{Peer: idB}); err != nil {
 		t.Fatal(err)
 	}
 	ff.waitFor(t, "Join the stage?", `!document.querySelector('.invite-prompt').hidden`)
@@ -114,23 +155,6 @@ func TestWebUIFirefox(t *testing.T) {
 	ff.waitFor(t, "B unmuted", fmt.Sprintf(`document.querySelector('#stage [data-peer=%s]') && !document.querySelector('#stage [data-peer=%s] .badge.muted')`, sel(idB), sel(idB)))
 	ff.waitFor(t, "B's microphone open", `window.clubnodeMetrics.microphone`)
 
-	// Alice's node hears Bob's microphone: her own voice is not in what
-	// her node plays her, so the recording is Bob's tone alone.
-	heard := startListen(t, cli, a, room.ID).record(t, 0, listenDelay+3*time.Second)
-	level, toneShare := toneIn(heard, 1000)
-	t.Logf("Alice's recording of Firefox's microphone: RMS %.3f, %.0f%% of it a 1 kHz tone", level, 100*toneShare)
-	if level < 0.01 || toneShare < 0.5 {
-		t.Errorf("Alice's recording: RMS %.3f, 1 kHz share %.2f; want Firefox's tone (RMS >= 0.01, share >= 0.5)", level, toneShare)
-	}
-
-	// Phone width.
-	ff.do(t, "phone width", func(ctx context.Context) error { return ff.SetViewport(ctx, 390, 844) })
-	ff.waitFor(t, "the phone layout", `getComputedStyle(document.querySelector('.controls')).position === 'fixed'`)
-	ff.screenshot(t, shots, "firefox-room-phone.png")
-	ff.checkAccessibleNames(t, "room (speaker)")
-	checkModerationNotices(t, ff, a, b, room.ID)
-	ff.screenshot(t, shots, "firefox-notices.png")
-	ff.checkNoPageErrors(t)
 }
 
 // toneIn measures pcm's RMS (of full scale) and how much of its power is

@@ -28,45 +28,10 @@ func TestWHIPPatchStatuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, err := rtc.NewAPI(rtc.Config{LoopbackOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pc, err := api.WebRTC().NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio,
-		webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
-		t.Fatal(err)
-	}
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	token := "Bearer " + u.APIToken()
-	do := func(method, url, ctype, body string, header ...string) *http.Response {
-		t.Helper()
-		req, _ := http.NewRequest(method, url, strings.NewReader(body))
-		req.Header.Set("Authorization", token)
-		req.Header.Set("Content-Type", ctype)
-		for i := 0; i+1 < len(header); i += 2 {
-			req.Header.Set(header[i], header[i+1])
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		return resp
-	}
+	offerSDP := sendonlyOffer(t)
+	do := authedDo(t, "Bearer "+u.APIToken())
 	endpoint := u.url + apiv1.MediaPath(room.ID, apiv1.WHIP)
-	resp := do(http.MethodPost, endpoint, apiv1.ContentTypeSDP, offer.SDP)
+	resp := do(http.MethodPost, endpoint, apiv1.ContentTypeSDP, offerSDP)
 	if resp.StatusCode != http.StatusCreated || resp.Header.Get("ETag") == "" ||
 		resp.Header.Get("Accept-Patch") != apiv1.ContentTypeSDPFrag {
 		t.Fatalf("POST: %s, ETag %q, Accept-Patch %q", resp.Status, resp.Header.Get("ETag"), resp.Header.Get("Accept-Patch"))
@@ -74,7 +39,7 @@ func TestWHIPPatchStatuses(t *testing.T) {
 	location := u.url + resp.Header.Get("Location")
 	defer do(http.MethodDelete, location, "", "")
 	ufrag := ""
-	for _, line := range strings.Split(offer.SDP, "\r\n") {
+	for _, line := range strings.Split(offerSDP, "\r\n") {
 		if strings.HasPrefix(line, "a=ice-ufrag:") {
 			ufrag = line
 		}
@@ -96,8 +61,56 @@ func TestWHIPPatchStatuses(t *testing.T) {
 			t.Errorf("%s: %s, want %d", tc.name, got.Status, tc.want)
 		}
 	}
-	pcmu := strings.ReplaceAll(offer.SDP, "opus/48000/2", "PCMU/8000")
+	pcmu := strings.ReplaceAll(offerSDP, "opus/48000/2", "PCMU/8000")
 	if got := do(http.MethodPost, endpoint, apiv1.ContentTypeSDP, pcmu); got.StatusCode != http.StatusBadRequest {
 		t.Errorf("an offer without Opus: %s, want 400", got.Status)
+	}
+}
+
+// sendonlyOffer is a complete offer to send one audio track, from a
+// PeerConnection that lives until the test ends.
+func sendonlyOffer(t *testing.T) string {
+	t.Helper()
+	api, err := rtc.NewAPI(rtc.Config{LoopbackOnly: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := api.WebRTC().NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = pc.Close() })
+	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio,
+		webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+		t.Fatal(err)
+	}
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	return offer.SDP
+}
+
+// authedDo sends a request with the API token and returns the response,
+// its body read and closed.
+func authedDo(t *testing.T, token string) func(method, url, ctype, body string, header ...string) *http.Response {
+	return func(method, url, ctype, body string, header ...string) *http.Response {
+		t.Helper()
+		req, _ := http.NewRequest(method, url, strings.NewReader(body))
+		req.Header.Set("Authorization", token)
+		req.Header.Set("Content-Type", ctype)
+		for i := 0; i+1 < len(header); i += 2 {
+			req.Header.Set(header[i], header[i+1])
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp
 	}
 }

@@ -210,7 +210,7 @@ func New(cfg Config) (*Node, error) {
 		return nil, fmt.Errorf("start libp2p host: %w", err)
 	}
 	n.host = h
-	n.initRelaySet()
+	n.startRelays()
 	if n.gated, n.events, err = newMemberHost(n); err != nil {
 		h.Close()
 		return nil, err

@@ -9,10 +9,37 @@ import (
 
 func TestAccept(t *testing.T) {
 	c := newCast(t)
+	cases, s2, takeover := acceptCases(t, c)
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := Accept(tc.prev, tc.next)
+			if tc.want == nil {
+				if err != nil {
+					t.Fatal(err)
+				}
+				return
+			}
+			wantErr(t, err, tc.want)
+		})
+	}
+	checkAfterTakeover(t, c, s2, takeover)
+}
+
+// acceptCase is a state a participant holds, the one it is given next,
+// and what Accept must say.
+type acceptCase struct {
+	name       string
+	prev, next *SignedState
+	want       error
+}
+
+// acceptCases are the cases of TestAccept, with the room's state s2 they
+// mostly start from and a moderator's takeover of it.
+func acceptCases(t *testing.T, c *cast) (cases []acceptCase, s2, takeover State) {
 	s1 := c.room(t)
 	s1.Banned = []peer.ID{c.id("X")}
 	v1 := c.sign(t, "H", s1)
-	s2 := mustApply(t, s1, c.req(s1, "L", KindRaiseHand, ""), member)
+	s2 = mustApply(t, s1, c.req(s1, "L", KindRaiseHand, ""), member)
 	v2 := c.sign(t, "H", s2)
 	s3 := mustApply(t, s2, c.req(s2, "O", KindJoin, ""), member)
 	v3 := c.sign(t, "H", s3)
@@ -41,11 +68,7 @@ func TestAccept(t *testing.T) {
 	otherRoom := c.room(t)
 	otherRoom.Version = 9
 
-	for _, tc := range []struct {
-		name       string
-		prev, next *SignedState
-		want       error
-	}{
+	return []acceptCase{
 		{"next version", v1, v2, nil},
 		{"skipped versions", v1, v3, nil},
 		{"first state", nil, v1, nil},
@@ -63,18 +86,13 @@ func TestAccept(t *testing.T) {
 		{"new type", v2, sign("H", s2, func(n *State) { n.Type = TypeClosed }), ErrNotAllowed},
 		{"new creator", v2, sign("H", s2, func(n *State) { n.Creator = c.id("M") }), ErrNotAllowed},
 		{"none", v2, nil, ErrMalformed},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			err := Accept(tc.prev, tc.next)
-			if tc.want == nil {
-				if err != nil {
-					t.Fatal(err)
-				}
-				return
-			}
-			wantErr(t, err, tc.want)
-		})
-	}
+	}, s2, takeover
+}
+
+// checkAfterTakeover: the new host's next state follows normally; the
+// old host, a moderator now, cannot go on with its old history.
+func checkAfterTakeover(t *testing.T, c *cast, s2, takeover State) {
+	t.Helper()
 	// A takeover's next state, signed by the new host, follows normally.
 	// The old host is a moderator now: a state it signs as host of its
 	// old history (a host that was only out of reach) is refused, as the

@@ -268,14 +268,10 @@ func toAudience(s *State, p peer.ID) error {
 }
 
 func setMuted(s *State, p peer.ID, muted bool) error {
-	i := s.speakerIndex(p)
-	if i < 0 {
-		return fmt.Errorf("%w: %s is not on the stage", ErrNotInRoom, p)
+	if err := mutedAlready(s, p, muted); err != nil {
+		return err
 	}
-	if s.Speakers[i].Muted == muted {
-		return fmt.Errorf("%w: %s is already %s", ErrNoChange, p, map[bool]string{true: "muted", false: "unmuted"}[muted])
-	}
-	s.Speakers[i].Muted = muted
+	s.Speakers[s.speakerIndex(p)].Muted = muted
 	return nil
 }
 

@@ -103,6 +103,12 @@ type Placer struct {
 	// RootBacksUp lets the tree's root be a backup: for a delegate's tree,
 	// whose root is an always-on relay, not the host's.
 	RootBacksUp bool
+	// TURN says links can go through a TURN relay (the network's
+	// always-on nodes run one): a pair that can neither dial nor punch
+	// through to each other can still link, so a child is placed under
+	// such a parent when no other parent has room, rather than refused.
+	// Relay-only parents still come last.
+	TURN bool
 }
 
 // PlaceRequest is a node asking the host for a parent.
@@ -189,6 +195,17 @@ func (p Placer) Place(req PlaceRequest) (Placement, error) {
 		t.attach(n, t.nodes[t.root])
 	default:
 		best := t.bestParent(n, avoid)
+		if best == nil && avoid != nil {
+			// The parent it lost is better than none: the link may have
+			// died with the path (a TURN relay, a circuit), not the
+			// parent, and the host answering is proof that the root, at
+			// least, lives.
+			avoid = nil
+			best = t.bestParent(n, nil)
+		}
+		if best == nil && p.TURN {
+			best = t.turnParent(n, avoid)
+		}
 		if best == nil {
 			return Placement{}, fmt.Errorf("place %s: %w", req.Child, ErrNoParent)
 		}
@@ -374,4 +391,30 @@ func (t *Tree) canTakePlace(c, l *treeNode, avoid []peer.ID) bool {
 		return false
 	}
 	return len(c.children) == 0 || !below(p, c)
+}
+
+// turnParent is the parent for c when no link without TURN is possible:
+// the shallowest attached node with room, not relay-only if another will
+// do, never in c's subtree or in avoid (unless nothing else is left);
+// then the smaller peer ID. nil if nobody has room.
+func (t *Tree) turnParent(c *treeNode, avoid []peer.ID) *treeNode {
+	var best *treeNode
+	rank := func(n *treeNode) (int, int, bool) {
+		return cmpBool(n.traits.Reach == ReachRelayOnly, false), n.depth, slices.Contains(avoid, n.id)
+	}
+	for _, n := range t.nodes {
+		if n == c || n.depth < 0 || n.spare() <= 0 || (len(c.children) > 0 && below(n, c)) {
+			continue
+		}
+		if best == nil {
+			best = n
+			continue
+		}
+		ra, da, aa := rank(n)
+		rb, db, ab := rank(best)
+		if cmp.Or(cmpBool(aa, ab), cmp.Compare(ra, rb), cmp.Compare(da, db), cmp.Compare(n.id, best.id)) < 0 {
+			best = n
+		}
+	}
+	return best
 }

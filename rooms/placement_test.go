@@ -271,3 +271,59 @@ func TestFailoverDeeperThanNeedMovesUp(t *testing.T) {
 		t.Fatalf("failed over to a depth-3 backup with the host's place free: under %s", got.Parent)
 	}
 }
+
+// TestLostParentIsBetterThanNone: a child that lost its link to the root
+// (a TURN relay died, not the host) and asks while avoiding it is placed
+// under the root again when nobody else has room, not refused.
+func TestLostParentIsBetterThanNone(t *testing.T) {
+	ps := fakePeers(3, rand.New(rand.NewPCG(8, 8)))
+	root, full, child := ps[0], ps[1], ps[2]
+	pl := Placer{Tree: NewTree(root, 4), Backups: 1}
+	mustPlacer(t, pl, PlaceRequest{Child: full, Capacity: 0})
+	mustPlacer(t, pl, PlaceRequest{Child: child, Capacity: 0})
+	got, err := pl.Place(PlaceRequest{Child: child, Avoid: root})
+	if err != nil {
+		t.Fatalf("a child avoiding the root with nobody else to take it: %v", err)
+	}
+	if got.Parent != root {
+		t.Fatalf("placed under %s, want the root %s", got.Parent, root)
+	}
+	// Someone else with room is still preferred to the lost parent.
+	mustPlacer(t, pl, PlaceRequest{Child: full, Capacity: 2})
+	if got = mustPlacer(t, pl, PlaceRequest{Child: child, Avoid: root}); got.Parent != full {
+		t.Fatalf("placed under %s, want %s, which has room and is not the lost parent", got.Parent, full)
+	}
+	checkIndex(t, pl.Tree)
+}
+
+// TestTURNLinksRelayOnlyNodes: with TURN in the network, a relay-only
+// child that no parent can reach directly hangs under a punchable one
+// through TURN rather than being refused, and a relay-only node still
+// takes children only when nobody else has room.
+func TestTURNLinksRelayOnlyNodes(t *testing.T) {
+	ps := fakePeers(6, rand.New(rand.NewPCG(9, 9)))
+	root, relayOnly, punch, late := ps[0], ps[1], ps[2], ps[3]
+	tree := NewTree(root, 2)
+	tree.SetRootTraits(Traits{Reach: ReachPunchable}) // a host behind a home router
+	pl := Placer{Tree: tree, TURN: true}
+	without := Placer{Tree: tree}
+	if _, err := without.Place(PlaceRequest{Child: relayOnly, Capacity: 4, Traits: Traits{Reach: ReachRelayOnly}}); !errors.Is(err, ErrNoParent) {
+		t.Fatalf("relay-only child of a punchable host without TURN: %v, want ErrNoParent", err)
+	}
+	if got := mustPlacer(t, pl, PlaceRequest{Child: relayOnly, Capacity: 4, Traits: Traits{Reach: ReachRelayOnly}}); got.Parent != root {
+		t.Fatalf("relay-only child under %s, want the punchable host through TURN", got.Parent)
+	}
+	if got := mustPlacer(t, pl, PlaceRequest{Child: punch, Capacity: 1, Traits: Traits{Reach: ReachPunchable}}); got.Parent != root {
+		t.Fatalf("punchable child under %s, want the host", got.Parent)
+	}
+	// The root is full: the punchable node with room is preferred to the
+	// relay-only one with more.
+	if got := mustPlacer(t, pl, PlaceRequest{Child: late, Traits: Traits{Reach: ReachPunchable}}); got.Parent != punch {
+		t.Fatalf("late child under %s, want the punchable relay before the relay-only one", got.Parent)
+	}
+	// Only the relay-only node has room left: it takes one, through TURN.
+	if got := mustPlacer(t, pl, PlaceRequest{Child: ps[4], Traits: Traits{Reach: ReachPunchable}}); got.Parent != relayOnly {
+		t.Fatalf("last child under %s, want the relay-only node as a last resort", got.Parent)
+	}
+	checkIndex(t, tree)
+}

@@ -68,6 +68,15 @@ func clampCapacity(c int) int { return min(max(c, 0), MaxRelayCapacity) }
 // Root is the host.
 func (t *Tree) Root() peer.ID { return t.root }
 
+// SetRootTraits records what the root (the host) is, as nodes' place
+// requests say it of themselves: whether others can reach it decides who
+// can hang under it.
+func (t *Tree) SetRootTraits(tr Traits) {
+	n := t.nodes[t.root]
+	n.traits = tr
+	t.reindex(n)
+}
+
 // Len counts the nodes below the root, orphans included.
 func (t *Tree) Len() int { return len(t.nodes) - 1 }
 

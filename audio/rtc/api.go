@@ -51,6 +51,20 @@ const (
 	iceKeepalive           = 250 * time.Millisecond
 )
 
+// How long the controlling end (the parent) lets checks run before it
+// nominates a pair of each kind: pion nominates the best pair that has
+// succeeded once its kind's wait is over, and never changes it. Pion's
+// waits (0.5 s reflexive, 1 s peer-reflexive, 2 s relayed) were the
+// steady 1-2 s from room join to link-up in the NAT lab. A better pair
+// than a reflexive one is host-to-host on one LAN, answered in the same
+// round of checks (pion sends one every 200 ms); a better pair than a
+// relayed one is a punched hole, which opens on the second round at
+// the latest, when both NATs have seen the other end's checks go out.
+const (
+	reflexiveAcceptanceWait = 200 * time.Millisecond
+	relayAcceptanceWait     = 600 * time.Millisecond
+)
+
 // ICETimeouts are pion's ICE timers: how long without a packet before the
 // connection counts as disconnected, how long after that before it has
 // failed, and how often to send keepalives.
@@ -76,9 +90,10 @@ type Config struct {
 	// ICEServers are STUN/TURN servers for links that cross NATs.
 	ICEServers []webrtc.ICEServer
 	// ICEServersFor, if set, adds servers for a tree link to the peer
-	// (its LinkLabel.Peer): the short-lived TURN credentials an
-	// always-on node issues for that link. It must return within ctx.
-	ICEServersFor func(ctx context.Context, peer string) []webrtc.ICEServer
+	// (its LinkLabel.Peer), given the link's proof (ParentOptions.Proof,
+	// ChildOptions.Proof): the short-lived TURN credentials an always-on
+	// node issues for that link. It must return within ctx.
+	ICEServersFor func(ctx context.Context, peer string, proof []byte) []webrtc.ICEServer
 	// ICE, if set, replaces the tree links' ICE timeouts (about a second
 	// to notice a dead peer), e.g. with SessionICETimeouts.
 	ICE *ICETimeouts
@@ -97,12 +112,12 @@ type API struct {
 	log        *slog.Logger
 	api        *webrtc.API
 	iceServers []webrtc.ICEServer
-	serversFor func(ctx context.Context, peer string) []webrtc.ICEServer
+	serversFor func(ctx context.Context, peer string, proof []byte) []webrtc.ICEServer
 	links      *linkSet // live tree links, for LinkStats
 }
 
-// NewAPI registers Opus, NACK (generator and responder) and RTCP sender and
-// receiver reports, and sets short ICE timeouts.
+// NewAPI registers Opus, NACK (the media plane's own generator and
+// responder) and RTCP sender and receiver reports, and sets short ICE timeouts.
 func NewAPI(cfg Config) (*API, error) {
 	log := cfg.Logger
 	if log == nil {
@@ -134,15 +149,20 @@ func NewAPI(cfg Config) (*API, error) {
 	}
 	statsFactory.OnNewPeerConnection(func(_ string, g stats.Getter) { links.pending = g })
 	registry.Add(statsFactory)
-	if err := webrtc.ConfigureNack(media, registry); err != nil {
-		return nil, fmt.Errorf("configure nack: %w", err)
-	}
+	// NACK generator and responder are the media plane's own (nackgen.go,
+	// nack.go). Opus declares NACK feedback itself (opusCodec), so nothing
+	// is registered on the media engine.
+	registry.Add(newNACKGenerator())
+	registry.Add(newNACKResponder())
 	if err := webrtc.ConfigureRTCPReports(registry); err != nil {
 		return nil, fmt.Errorf("configure rtcp reports: %w", err)
 	}
 
 	settings := webrtc.SettingEngine{LoggerFactory: pionlog.Factory(log)}
 	settings.SetICETimeouts(iceDisconnectedTimeout, iceFailedTimeout, iceKeepalive)
+	settings.SetSrflxAcceptanceMinWait(reflexiveAcceptanceWait)
+	settings.SetPrflxAcceptanceMinWait(reflexiveAcceptanceWait)
+	settings.SetRelayAcceptanceMinWait(relayAcceptanceWait)
 	if t := cfg.ICE; t != nil {
 		settings.SetICETimeouts(t.Disconnected, t.Failed, t.Keepalive)
 	}
@@ -182,11 +202,11 @@ func NewAPI(cfg Config) (*API, error) {
 func (a *API) WebRTC() *webrtc.API { return a.api }
 
 // linkICEServers are the ICE servers of a tree link to peer.
-func (a *API) linkICEServers(ctx context.Context, peer string) []webrtc.ICEServer {
+func (a *API) linkICEServers(ctx context.Context, peer string, proof []byte) []webrtc.ICEServer {
 	if a.serversFor == nil || peer == "" {
 		return a.iceServers
 	}
-	return append(slices.Clone(a.iceServers), a.serversFor(ctx, peer)...)
+	return append(slices.Clone(a.iceServers), a.serversFor(ctx, peer, proof)...)
 }
 
 func (a *API) newPeerConnection(servers []webrtc.ICEServer) (*webrtc.PeerConnection, error) {

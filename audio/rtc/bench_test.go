@@ -29,6 +29,7 @@ const (
 	benchChildrenEnv = "RTC_BENCH_CHILDREN" // set in the helper: how many children
 	benchAddrEnv     = "RTC_BENCH_ADDR"     // the relay's signaling listener
 	benchSpeakersEnv = "RTC_BENCH_SPEAKERS" // comma-separated stage
+	benchRawEnv      = "RTC_BENCH_RAW"      // set: the children are plain pion PeerConnections
 )
 
 // opusSizedPayload is the size of a 20 ms Opus voice frame at ~32 kb/s.
@@ -41,7 +42,10 @@ const opusSizedPayload = 80
 func runBenchChildren() int {
 	n, _ := strconv.Atoi(os.Getenv(benchChildrenEnv))
 	speakers := strings.Split(os.Getenv(benchSpeakersEnv), ",")
-	api, err := NewAPI(Config{LoopbackOnly: true, Logger: testLogger()})
+	// Patient ICE timeouts, as newTestAPI's: a starved helper must not
+	// take its relay for lost.
+	api, err := NewAPI(Config{LoopbackOnly: true, Logger: testLogger(),
+		ICE: &ICETimeouts{Disconnected: patientTimeout, Failed: patientTimeout, Keepalive: iceKeepalive}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -69,7 +73,13 @@ func runBenchChildren() int {
 		go func() {
 			defer wg.Done()
 			defer f.Close()
-			if err := DialParent(ctx, api, conn, f, ParentOptions{Timeout: 5 * time.Second}); ctx.Err() == nil {
+			var err error
+			if os.Getenv(benchRawEnv) != "" {
+				err = rawBenchChild(ctx, api, conn, f.Write)
+			} else {
+				err = DialParent(ctx, api, conn, f, ParentOptions{Timeout: 5 * time.Second})
+			}
+			if ctx.Err() == nil {
 				fmt.Fprintln(os.Stderr, "child:", err)
 			}
 		}()
@@ -96,12 +106,92 @@ func runBenchChildren() int {
 	return 0
 }
 
+// benchHelper is the helper process holding a relay's children.
+type benchHelper struct {
+	cmd   *exec.Cmd
+	stdin io.WriteCloser
+	lines chan string
+}
+
+// startBenchHelper starts children that dial addr: clubnode children
+// (DialParent) or, with raw, plain pion PeerConnections (rawpion_bench_test.go).
+func startBenchHelper(b *testing.B, children int, speakers []string, addr string, raw bool) *benchHelper {
+	b.Helper()
+	h := &benchHelper{lines: make(chan string, 4)}
+	h.cmd = exec.Command(os.Args[0], "-test.run=^$")
+	h.cmd.Env = append(os.Environ(), benchChildrenEnv+"="+strconv.Itoa(children),
+		benchAddrEnv+"="+addr, benchSpeakersEnv+"="+strings.Join(speakers, ","))
+	if raw {
+		h.cmd.Env = append(h.cmd.Env, benchRawEnv+"=1")
+	}
+	h.cmd.Stderr = os.Stderr
+	var err error
+	if h.stdin, err = h.cmd.StdinPipe(); err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := h.cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := h.cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	go func() {
+		defer close(h.lines)
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			h.lines <- sc.Text()
+		}
+	}()
+	return h
+}
+
+// waitReady writes rounds every 20 ms until every child has had a packet.
+func (h *benchHelper) waitReady(b *testing.B, writeRound func()) {
+	b.Helper()
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	timeout := time.After(30 * time.Second)
+	for {
+		writeRound()
+		select {
+		case line := <-h.lines:
+			if line != "ready" {
+				b.Fatalf("helper said %q", line)
+			}
+			return
+		case <-timeout:
+			b.Fatal("children not ready in 30s")
+		case <-tick.C:
+		}
+	}
+}
+
+// received asks the children how many packets they have had in all.
+func (h *benchHelper) received(b *testing.B) uint64 {
+	if _, err := io.WriteString(h.stdin, "count\n"); err != nil {
+		b.Fatal(err)
+	}
+	n, ok := strings.CutPrefix(<-h.lines, "received ")
+	count, err := strconv.ParseUint(n, 10, 64)
+	if !ok || err != nil {
+		b.Fatalf("helper said %q", n)
+	}
+	return count
+}
+
+// stop ends the helper and waits for it.
+func (h *benchHelper) stop() {
+	h.stdin.Close()
+	for range h.lines {
+	}
+	_ = h.cmd.Wait()
+}
+
 // benchRelay is a relay with N children in a helper process.
 type benchRelay struct {
+	*benchHelper
 	f        *Forwarder
-	cmd      *exec.Cmd
-	stdin    io.WriteCloser
-	lines    chan string
 	cancel   context.CancelFunc
 	links    sync.WaitGroup
 	stopping atomic.Bool
@@ -115,32 +205,12 @@ func startBenchRelay(b *testing.B, children int, speakers []string) *benchRelay 
 		b.Fatal(err)
 	}
 	defer ln.Close()
-	r := &benchRelay{f: NewForwarder(testLogger()), lines: make(chan string, 4)}
+	r := &benchRelay{f: NewForwarder(testLogger())}
 	r.f.SetSpeakers(speakers)
 	for i, s := range speakers {
 		r.speakers = append(r.speakers, &source{speaker: s, ssrc: uint32(i + 1)})
 	}
-	r.cmd = exec.Command(os.Args[0], "-test.run=^$")
-	r.cmd.Env = append(os.Environ(), benchChildrenEnv+"="+strconv.Itoa(children),
-		benchAddrEnv+"="+ln.Addr().String(), benchSpeakersEnv+"="+strings.Join(speakers, ","))
-	r.cmd.Stderr = os.Stderr
-	if r.stdin, err = r.cmd.StdinPipe(); err != nil {
-		b.Fatal(err)
-	}
-	stdout, err := r.cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := r.cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	go func() {
-		defer close(r.lines)
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			r.lines <- sc.Text()
-		}
-	}()
+	r.benchHelper = startBenchHelper(b, children, speakers, ln.Addr().String(), false)
 	api := newTestAPI(b, Config{})
 	ctx, cancel := context.WithCancel(context.Background())
 	r.cancel = cancel
@@ -158,23 +228,8 @@ func startBenchRelay(b *testing.B, children int, speakers []string) *benchRelay 
 			}
 		}()
 	}
-	// Warm up until every child has had a packet.
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	timeout := time.After(30 * time.Second)
-	for {
-		r.writeRound()
-		select {
-		case line := <-r.lines:
-			if line != "ready" {
-				b.Fatalf("helper said %q", line)
-			}
-			return r
-		case <-timeout:
-			b.Fatal("children not ready in 30s")
-		case <-tick.C:
-		}
-	}
+	r.waitReady(b, r.writeRound)
+	return r
 }
 
 // writeRound writes one packet per speaker, Opus-sized.
@@ -185,19 +240,6 @@ func (r *benchRelay) writeRound() {
 		pkt.Payload = payload[:]
 		r.f.Write(s.speaker, pkt)
 	}
-}
-
-// received asks the children how many packets they have had in all.
-func (r *benchRelay) received(b *testing.B) uint64 {
-	if _, err := io.WriteString(r.stdin, "count\n"); err != nil {
-		b.Fatal(err)
-	}
-	n, ok := strings.CutPrefix(<-r.lines, "received ")
-	count, err := strconv.ParseUint(n, 10, 64)
-	if !ok || err != nil {
-		b.Fatalf("helper said %q", n)
-	}
-	return count
 }
 
 // delivered waits (up to 2 s) for the children to have received every
@@ -230,10 +272,7 @@ func (r *benchRelay) stop() {
 	if r.stopping.Swap(true) {
 		return
 	}
-	r.stdin.Close()
-	for range r.lines {
-	}
-	_ = r.cmd.Wait()
+	r.benchHelper.stop()
 	r.cancel()
 	r.links.Wait()
 	r.f.Close()

@@ -26,10 +26,19 @@ type ParentOptions struct {
 	Subtree func() int
 	// Label names the link in LinkStats.
 	Label LinkLabel
+	// Proof is shown to the always-on nodes with the request for the
+	// link's TURN credentials (Config.ICEServersFor): the link's
+	// host-signed assignment, so that they let the relay reach only the
+	// other end of this link.
+	Proof []byte
 	// Stall, if set, is how long the parent's RTP may stop before the
 	// child probes it; a probe unanswered for ProbeTimeout (default Stall)
 	// ends the link with ErrStalled. See stall.go.
 	Stall, ProbeTimeout time.Duration
+	// Trickle sends this end's candidates as they are found and takes
+	// the parent's the same way (linktrickle.go). The parent's end must
+	// trickle too: both ends learn it from the link protocol's version.
+	Trickle bool
 }
 
 // DialParent is the child end of a tree link: it answers the parent's
@@ -44,7 +53,7 @@ func DialParent(ctx context.Context, api *API, stream io.ReadWriteCloser, f *For
 	if opts.Timeout <= 0 {
 		opts.Timeout = defaultLinkTimeout
 	}
-	l, err := newLink(ctx, api, stream, RoleParent, opts.Label)
+	l, err := newLink(ctx, api, stream, RoleParent, opts.Label, opts.Trickle, opts.Proof)
 	if err != nil {
 		_ = stream.Close()
 		return fmt.Errorf("dial parent: %w", err)
@@ -64,10 +73,11 @@ type parentEnd struct {
 
 func (p *parentEnd) run() error {
 	p.pc.OnTrack(func(track *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
-		if !p.enter() {
+		leave, ok := p.work.Enter()
+		if !ok {
 			return
 		}
-		defer p.wg.Done()
+		defer leave()
 		p.spawn(func() { drainReceiverRTCP(receiver) })
 		speaker := track.ID()
 		if err := CheckSpeakerID(speaker); err != nil {
@@ -102,10 +112,7 @@ func (p *parentEnd) run() error {
 		case err := <-p.failed:
 			return err
 		case m := <-p.sdp:
-			if m.Kind != kindOffer {
-				return fmt.Errorf("%w: unexpected %s from parent", ErrProtocol, m.Kind)
-			}
-			if err := p.answer(m.SDP); err != nil {
+			if err := p.signal(m); err != nil {
 				return err
 			}
 		case <-p.stateChanged:
@@ -125,6 +132,18 @@ func (p *parentEnd) run() error {
 				return fmt.Errorf("%w: %s", ErrConnectTimeout, connectTimeout)
 			}
 		}
+	}
+}
+
+// signal handles an offer or a trickled candidate from the parent.
+func (p *parentEnd) signal(m signalFrame) error {
+	switch m.Kind {
+	case kindOffer:
+		return p.answer(m.SDP)
+	case kindCandidate:
+		return p.addRemoteCandidate(m)
+	default:
+		return fmt.Errorf("%w: unexpected %s from parent", ErrProtocol, m.Kind)
 	}
 }
 
@@ -150,11 +169,8 @@ func (p *parentEnd) answer(offer string) error {
 	if err != nil {
 		return fmt.Errorf("create answer: %w", err)
 	}
-	sdp, err := p.localDescription(desc)
-	if err != nil {
-		return err
-	}
-	return p.send(signalFrame{Kind: kindAnswer, SDP: sdp})
+	_, err = p.sendDescription(kindAnswer, desc)
+	return err
 }
 
 // attachUplink adds the uplink track. AddTrack reuses a transceiver the

@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/clubnode/clubnode/internal/group"
 	"github.com/clubnode/clubnode/internal/wire"
 	"github.com/pion/interceptor/pkg/stats"
 	"github.com/pion/rtp"
@@ -53,18 +54,14 @@ type link struct {
 	ssrcs       map[*webrtc.RTPSender]uint32
 	stream      io.ReadWriteCloser
 	pc          *webrtc.PeerConnection
-	ctx         context.Context
-	cancel      context.CancelFunc
+	work        *group.Group    // the link's goroutines and pion's OnTrack callbacks
+	ctx         context.Context // work's: ends when the link closes
 	start       time.Time
 
 	writeMu sync.Mutex // one frame at a time on the stream
 
 	statsMu sync.Mutex // guards closed and pion's GetStats (path.go)
 	closed  bool
-
-	goMu     sync.Mutex // guards stopping and wg.Add
-	stopping bool
-	wg       sync.WaitGroup
 
 	lastHeard  atomic.Int64  // unix nanoseconds of the last heartbeat
 	answered   atomic.Uint32 // number of the last probe the peer answered
@@ -75,16 +72,26 @@ type link struct {
 	subtree      func() uint32
 	lastMedia    atomic.Int64 // unix nanoseconds of the last RTP packet
 	stateChanged chan struct{}
-	sdp          chan signalFrame // offers and answers from the reader
+	sdp          chan signalFrame // offers, answers and candidates from the reader
 	failed       chan error       // first failure of the reader or heartbeats
+
+	// Trickle ICE (linktrickle.go): trickle is fixed at the start;
+	// candMu guards described (this end's first description is out) and
+	// queued (local candidates found before that); remoteCands is the
+	// loop's count of the peer's.
+	trickle     bool
+	candMu      sync.Mutex
+	described   bool
+	queued      []string
+	remoteCands int
 }
 
-func newLink(ctx context.Context, api *API, stream io.ReadWriteCloser, role string, label LinkLabel) (*link, error) {
-	pc, getter, err := api.newStatsPeerConnection(api.linkICEServers(ctx, label.Peer))
+func newLink(ctx context.Context, api *API, stream io.ReadWriteCloser, role string, label LinkLabel, trickle bool, proof []byte) (*link, error) {
+	pc, getter, err := api.newStatsPeerConnection(api.linkICEServers(ctx, label.Peer, proof))
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithCancel(ctx)
+	work := group.New(ctx)
 	l := &link{
 		log:          api.log.With("link", role),
 		api:          api,
@@ -93,14 +100,18 @@ func newLink(ctx context.Context, api *API, stream io.ReadWriteCloser, role stri
 		statsGetter:  getter,
 		stream:       stream,
 		pc:           pc,
-		ctx:          ctx,
-		cancel:       cancel,
+		work:         work,
+		ctx:          work.Context(),
 		start:        time.Now(),
 		stateChanged: make(chan struct{}, 1),
 		sdp:          make(chan signalFrame, 1),
 		failed:       make(chan error, 1),
+		trickle:      trickle,
 	}
 	l.lastHeard.Store(l.start.UnixNano())
+	if trickle {
+		pc.OnICECandidate(l.onLocalCandidate)
+	}
 	api.links.add(l)
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
 		l.log.Debug("peer connection state", "state", s)
@@ -112,48 +123,27 @@ func newLink(ctx context.Context, api *API, stream io.ReadWriteCloser, role stri
 	return l, nil
 }
 
-// enter registers a goroutine the link owns; false once the link is
-// closing. pion's callbacks (OnTrack) run on their own goroutines and use it.
-func (l *link) enter() bool {
-	l.goMu.Lock()
-	defer l.goMu.Unlock()
-	if l.stopping {
-		return false
-	}
-	l.wg.Add(1)
-	return true
-}
-
 // spawn runs fn on a goroutine the link owns.
 func (l *link) spawn(fn func()) {
-	if !l.enter() {
-		return
-	}
-	go func() {
-		defer l.wg.Done()
-		fn()
-	}()
+	l.work.Go(func(context.Context) { fn() })
 }
 
 // close ends the link: stop new goroutines, cancel the running ones, close
 // the stream (unblocking its reader and writers) and the PeerConnection
 // (ending track readers), then wait for all of them.
 func (l *link) close() {
-	l.goMu.Lock()
-	l.stopping = true
-	l.goMu.Unlock()
+	l.work.Stop()
 	l.api.links.remove(l)
 	l.statsMu.Lock()
 	l.closed = true // no GetStats from now on: pion's close races with it
 	l.statsMu.Unlock()
-	l.cancel()
 	if err := l.stream.Close(); err != nil {
 		l.log.Debug("close stream", "err", err)
 	}
 	if err := l.pc.GracefulClose(); err != nil {
 		l.log.Debug("close peer connection", "err", err)
 	}
-	l.wg.Wait()
+	l.work.Wait()
 }
 
 // linkResult is what ServeChild and DialParent return for run's err: the
@@ -185,7 +175,8 @@ func (l *link) send(m signalFrame) error {
 }
 
 // readLoop reads frames until the stream fails: heartbeats are handled
-// here, offers and answers go to the link's loop.
+// here, offers, answers and candidates go to the link's loop in the
+// order they came.
 func (l *link) readLoop(onHeartbeat func(signalFrame)) {
 	r := wire.NewReader(l.stream, maxSignalFrame)
 	for {
@@ -287,25 +278,6 @@ func (l *link) silence(timeout time.Duration, mediaCounts bool) error {
 		return fmt.Errorf("%w: no %s for %s", ErrSilent, what, quiet.Round(time.Millisecond))
 	}
 	return nil
-}
-
-// localDescription sets desc and returns the complete SDP once ICE
-// gathering has finished (non-trickle signaling).
-func (l *link) localDescription(desc webrtc.SessionDescription) (string, error) {
-	gathered := webrtc.GatheringCompletePromise(l.pc)
-	if err := l.pc.SetLocalDescription(desc); err != nil {
-		return "", fmt.Errorf("set local %s: %w", desc.Type, err)
-	}
-	timer := time.NewTimer(connectTimeout)
-	defer timer.Stop()
-	select {
-	case <-gathered:
-	case <-l.ctx.Done():
-		return "", l.ctx.Err()
-	case <-timer.C:
-		return "", fmt.Errorf("%w: ICE gathering took over %s", ErrConnectTimeout, connectTimeout)
-	}
-	return l.pc.LocalDescription().SDP, nil
 }
 
 // readTrack passes every RTP packet of track to deliver until the track

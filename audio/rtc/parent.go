@@ -39,6 +39,13 @@ type ChildOptions struct {
 	OnSubtree func(n int)
 	// Label names the link in LinkStats.
 	Label LinkLabel
+	// Trickle: as ParentOptions.Trickle, for this end.
+	Trickle bool
+	// Proof is shown to the always-on nodes with the request for the
+	// link's TURN credentials (Config.ICEServersFor): the link's
+	// host-signed assignment, so that they let the relay reach only the
+	// other end of this link.
+	Proof []byte
 }
 
 // ServeChild is the parent end of a tree link: it serves one child on
@@ -55,14 +62,14 @@ func ServeChild(ctx context.Context, api *API, stream io.ReadWriteCloser, f *For
 	if opts.Timeout <= 0 {
 		opts.Timeout = defaultLinkTimeout
 	}
-	l, err := newLink(ctx, api, stream, RoleChild, opts.Label)
+	l, err := newLink(ctx, api, stream, RoleChild, opts.Label, opts.Trickle, opts.Proof)
 	if err != nil {
 		_ = stream.Close()
 		return fmt.Errorf("serve child: %w", err)
 	}
 	defer l.close()
 	c := &childEnd{link: l, f: f, opts: opts, senders: map[string]*webrtc.RTPSender{}}
-	c.tracks.Store(&map[string]*webrtc.TrackLocalStaticRTP{})
+	c.tracks.Store(&map[string]*linkTrack{})
 	return linkResult(ctx, "child lost", c.run())
 }
 
@@ -74,7 +81,7 @@ type childEnd struct {
 
 	// tracks maps speaker to outgoing track; replaced whole by the loop,
 	// read by the writer goroutine for every packet.
-	tracks atomic.Pointer[map[string]*webrtc.TrackLocalStaticRTP]
+	tracks atomic.Pointer[map[string]*linkTrack]
 	// senders is the loop's own record of which speaker has which sender.
 	senders    map[string]*webrtc.RTPSender
 	negotiated bool
@@ -115,13 +122,11 @@ func (c *childEnd) run() error {
 		case <-out.changed:
 			wanted = true
 		case m := <-c.sdp:
-			if m.Kind != kindAnswer || !pending {
-				return fmt.Errorf("%w: unexpected %s from child", ErrProtocol, m.Kind)
+			answered, err := c.signal(m, pending)
+			if err != nil {
+				return err
 			}
-			if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.SDP}); err != nil {
-				return fmt.Errorf("set answer: %w", err)
-			}
-			pending = false
+			pending = pending && !answered
 		case <-c.stateChanged:
 			ok, err := c.stateError()
 			if err != nil {
@@ -145,6 +150,22 @@ func (c *childEnd) run() error {
 	}
 }
 
+// signal handles an answer (to the offer pending) or a trickled
+// candidate from the child, and reports whether it was the answer.
+func (c *childEnd) signal(m signalFrame, pending bool) (answered bool, err error) {
+	switch {
+	case m.Kind == kindAnswer && pending:
+		if err := c.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: m.SDP}); err != nil {
+			return false, fmt.Errorf("set answer: %w", err)
+		}
+		return true, nil
+	case m.Kind == kindCandidate:
+		return false, c.addRemoteCandidate(m)
+	default:
+		return false, fmt.Errorf("%w: unexpected %s from child", ErrProtocol, m.Kind)
+	}
+}
+
 // receiveUplink takes what a child on stage sends up the link, for
 // Options.Uplink.
 func (c *childEnd) receiveUplink() error {
@@ -153,10 +174,11 @@ func (c *childEnd) receiveUplink() error {
 		return fmt.Errorf("add uplink transceiver: %w", err)
 	}
 	c.pc.OnTrack(func(track *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
-		if !c.enter() {
+		leave, ok := c.work.Enter()
+		if !ok {
 			return
 		}
-		defer c.wg.Done()
+		defer leave()
 		c.spawn(func() { drainReceiverRTCP(receiver) })
 		c.readTrack(track, func(pkt *rtp.Packet) {
 			if c.opts.Uplink != nil {
@@ -220,10 +242,7 @@ func (c *childEnd) offer() (bool, error) {
 		if len(c.pc.GetTransceivers()) >= maxMediaSections {
 			return false, fmt.Errorf("%w: %d", ErrMediaSectionLimit, maxMediaSections)
 		}
-		track, err := webrtc.NewTrackLocalStaticRTP(opusCodec, id, streamID)
-		if err != nil {
-			return false, fmt.Errorf("track %s: %w", id, err)
-		}
+		track := newLinkTrack(id)
 		tr, err := c.pc.AddTransceiverFromTrack(track,
 			webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
 		if err != nil {
@@ -244,36 +263,39 @@ func (c *childEnd) offer() (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("create offer: %w", err)
 	}
-	sdp, err := c.localDescription(desc)
+	n, err := c.sendDescription(kindOffer, desc)
 	if err != nil {
 		return false, err
 	}
-	if err := c.send(signalFrame{Kind: kindOffer, SDP: sdp}); err != nil {
-		return false, err
-	}
 	c.negotiated = true
-	c.log.Debug("offer sent", "speakers", len(stage), "bytes", len(sdp))
+	c.log.Debug("offer sent", "speakers", len(stage), "bytes", n, "trickle", c.trickle)
 	return true, nil
 }
 
 // writeLoop moves queued packets onto the speakers' tracks. It is the only
 // goroutine that writes to this child, so a slow child delays only itself.
+// It drains whatever is queued before it waits again.
 func (c *childEnd) writeLoop(out *outlet) {
-	var scratch rtp.Packet
+	var h rtp.Header // every packet's outgoing header, reused
 	for {
 		select {
 		case <-c.ctx.Done():
 			return
 		case p := <-out.queue:
-			track := (*c.tracks.Load())[p.speaker]
-			if track == nil {
-				continue // not negotiated on this link yet, or just removed
-			}
-			scratch = *p.pkt
-			stripExtensions(&scratch.Header)
-			if err := track.WriteRTP(&scratch); err != nil {
-				c.log.Debug("write to child", "speaker", p.speaker, "err", err)
+			c.writeOne(&h, p)
+			for n := len(out.queue); n > 0; n-- {
+				c.writeOne(&h, <-out.queue)
 			}
 		}
+	}
+}
+
+func (c *childEnd) writeOne(h *rtp.Header, p outPacket) {
+	track := (*c.tracks.Load())[p.speaker]
+	if track == nil {
+		return // not negotiated on this link yet, or just removed
+	}
+	if err := track.write(h, p.pkt); err != nil {
+		c.log.Debug("write to child", "speaker", p.speaker, "err", err)
 	}
 }

@@ -1,6 +1,8 @@
 package rtc
 
 import (
+	"net"
+	"strconv"
 	"time"
 
 	"github.com/pion/webrtc/v4"
@@ -23,7 +25,10 @@ type LinkPath struct {
 	LinkLabel
 	Role string
 	Path string
-	RTT  time.Duration
+	// Relay is the TURN relay's address (IP:port, on the always-on node
+	// that runs it) when Path is PathTURN, else "".
+	Relay string
+	RTT   time.Duration
 }
 
 // LinkPaths appends the path of every live tree link to dst. It asks
@@ -35,7 +40,7 @@ func (a *API) LinkPaths(dst []LinkPath) []LinkPath {
 			continue // closing
 		}
 		p := LinkPath{LinkLabel: l.label, Role: l.role}
-		p.Path, p.RTT = pathOf(report)
+		p.Path, p.Relay, p.RTT = pathOf(report)
 		dst = append(dst, p)
 	}
 	return dst
@@ -51,8 +56,9 @@ func (l *link) statsReport() (webrtc.StatsReport, bool) {
 	return l.pc.GetStats(), true
 }
 
-// pathOf reads the selected (nominated, succeeded) pair of a report.
-func pathOf(report webrtc.StatsReport) (string, time.Duration) {
+// pathOf reads the selected (nominated, succeeded) pair of a report: its
+// path, the TURN relay it goes through (if any) and its RTT.
+func pathOf(report webrtc.StatsReport) (path, relay string, rtt time.Duration) {
 	var pair *webrtc.ICECandidatePairStats
 	for _, s := range report {
 		// A pair's checks may succeed long before ICE nominates one:
@@ -64,12 +70,18 @@ func pathOf(report webrtc.StatsReport) (string, time.Duration) {
 		}
 	}
 	if pair == nil {
-		return "", 0
+		return "", "", 0
 	}
 	local, _ := report[pair.LocalCandidateID].(webrtc.ICECandidateStats)
 	remote, _ := report[pair.RemoteCandidateID].(webrtc.ICECandidateStats)
-	rtt := time.Duration(pair.CurrentRoundTripTime * float64(time.Second))
-	return pathKind(local.CandidateType, remote.CandidateType), rtt
+	rtt = time.Duration(pair.CurrentRoundTripTime * float64(time.Second))
+	for _, c := range []webrtc.ICECandidateStats{local, remote} {
+		if c.CandidateType == webrtc.ICECandidateTypeRelay {
+			relay = net.JoinHostPort(c.IP, strconv.Itoa(int(c.Port)))
+			break
+		}
+	}
+	return pathKind(local.CandidateType, remote.CandidateType), relay, rtt
 }
 
 func pathKind(local, remote webrtc.ICECandidateType) string {

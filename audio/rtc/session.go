@@ -7,6 +7,8 @@ import (
 	"sync"
 
 	"github.com/pion/webrtc/v4"
+
+	"github.com/clubnode/clubnode/internal/group"
 )
 
 // Session is one local attachment (a WHIP speaker or a WHEP listener) on
@@ -16,9 +18,7 @@ type Session struct {
 	log *slog.Logger
 	pc  *webrtc.PeerConnection
 
-	goMu     sync.Mutex // guards stopping and wg.Add
-	stopping bool
-	wg       sync.WaitGroup
+	work *group.Group // its goroutines and pion's OnTrack callbacks
 
 	connected     chan struct{} // closed once the PeerConnection connects
 	connectedOnce sync.Once
@@ -46,6 +46,7 @@ func newSession(api *API, kind string) (*Session, error) {
 		lost:      make(chan struct{}),
 		closeReq:  make(chan struct{}),
 		done:      make(chan struct{}),
+		work:      group.New(context.Background()),
 	}
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		s.log.Debug("peer connection state", "state", st)
@@ -69,38 +70,15 @@ func (s *Session) supervise() {
 	case <-s.closeReq:
 	case <-s.lost:
 	}
-	s.goMu.Lock()
-	s.stopping = true
-	s.goMu.Unlock()
+	s.work.Stop()
 	s.closeErr = s.pc.GracefulClose()
-	s.wg.Wait()
+	s.work.Wait()
 	close(s.done)
 }
 
 // spawn runs fn on a goroutine the session owns (false once it is ending).
 func (s *Session) spawn(fn func()) bool {
-	s.goMu.Lock()
-	defer s.goMu.Unlock()
-	if s.stopping {
-		return false
-	}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		fn()
-	}()
-	return true
-}
-
-// enter registers a pion callback goroutine (OnTrack) as the session's.
-func (s *Session) enter() bool {
-	s.goMu.Lock()
-	defer s.goMu.Unlock()
-	if s.stopping {
-		return false
-	}
-	s.wg.Add(1)
-	return true
+	return s.work.Go(func(context.Context) { fn() })
 }
 
 // Close ends the session and waits until it has released everything.

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/clubnode/clubnode/internal/wire"
 	"github.com/pion/sdp/v3"
@@ -32,7 +33,16 @@ const (
 	// kindProbe asks the peer for a heartbeat at once, echoing Probe: a
 	// child whose RTP stalled asks whether its parent is still there.
 	kindProbe signalKind = 4
+	// kindCandidate trickles one ICE candidate of the sender's (an empty
+	// one: gathering has finished). Only links that agreed to trickle
+	// (LinkTrickle) carry it, after the sender's first offer or answer.
+	kindCandidate signalKind = 5
 )
+
+// maxCandidateLen bounds one trickled candidate line: a candidate with
+// an IPv6 address, a related address and every extension is under 300
+// bytes.
+const maxCandidateLen = 512
 
 func (k signalKind) String() string {
 	switch k {
@@ -44,6 +54,8 @@ func (k signalKind) String() string {
 		return "heartbeat"
 	case kindProbe:
 		return "probe"
+	case kindCandidate:
+		return "candidate"
 	default:
 		return fmt.Sprintf("kind(%d)", uint8(k))
 	}
@@ -60,10 +72,16 @@ type signalFrame struct {
 	// Probe numbers a probe; the heartbeat answering it carries the same
 	// number, so a heartbeat already in flight does not count as the answer.
 	Probe uint32 `cbor:"4,keyasint,omitempty"`
+	// Candidate is a trickled candidate ("candidate:..." as in SDP);
+	// empty in a candidate frame: the sender has no more.
+	Candidate string `cbor:"5,keyasint,omitempty"`
 }
 
 // validate checks the fields a kind requires and forbids the others.
 func (m *signalFrame) validate() error {
+	if m.Kind != kindCandidate && m.Candidate != "" {
+		return fmt.Errorf("%w: %s carries a candidate", ErrProtocol, m.Kind)
+	}
 	switch m.Kind {
 	case kindOffer, kindAnswer:
 		if m.Subtree != 0 || m.Probe != 0 {
@@ -82,6 +100,16 @@ func (m *signalFrame) validate() error {
 	case kindProbe:
 		if m.SDP != "" || m.Subtree != 0 || m.Probe == 0 {
 			return fmt.Errorf("%w: a probe carries its number and nothing else", ErrProtocol)
+		}
+	case kindCandidate:
+		if m.SDP != "" || m.Subtree != 0 || m.Probe != 0 {
+			return fmt.Errorf("%w: a candidate frame carries a candidate and nothing else", ErrProtocol)
+		}
+		if len(m.Candidate) > maxCandidateLen {
+			return fmt.Errorf("%w: candidate of %d bytes over %d", ErrBadSDP, len(m.Candidate), maxCandidateLen)
+		}
+		if m.Candidate != "" && !strings.HasPrefix(m.Candidate, "candidate:") {
+			return fmt.Errorf("%w: %q is not a candidate line", ErrBadSDP, clip([]byte(m.Candidate), 40))
 		}
 	default:
 		return fmt.Errorf("%w: unknown frame kind %d", ErrProtocol, m.Kind)

@@ -46,6 +46,12 @@ func TestSignalFrameValidation(t *testing.T) {
 		{"offer without audio", signalFrame{Kind: kindAnswer, SDP: videoOnly}, ErrBadSDP},
 		{"unknown field", map[int]any{1: 3, 7: "x"}, wire.ErrMalformed},
 		{"negative subtree", map[int]any{1: 3, 3: -1}, wire.ErrMalformed},
+		{"candidate", signalFrame{Kind: kindCandidate, Candidate: "candidate:1 1 udp 2130706431 127.0.0.1 5000 typ host"}, nil},
+		{"end of candidates", signalFrame{Kind: kindCandidate}, nil},
+		{"candidate not a candidate", signalFrame{Kind: kindCandidate, Candidate: "a=x"}, ErrBadSDP},
+		{"candidate too long", signalFrame{Kind: kindCandidate, Candidate: "candidate:" + strings.Repeat("1", maxCandidateLen)}, ErrBadSDP},
+		{"candidate with sdp", signalFrame{Kind: kindCandidate, Candidate: "candidate:1", SDP: testSDP}, ErrProtocol},
+		{"heartbeat with candidate", signalFrame{Kind: kindHeartbeat, Candidate: "candidate:1"}, ErrProtocol},
 		{"sdp too long", signalFrame{Kind: kindOffer, SDP: testSDP + strings.Repeat("a=x\r\n", maxSignalFrame/5)}, wire.ErrTooLarge},
 	}
 	for _, tc := range cases {
@@ -101,6 +107,7 @@ func FuzzSignalFrame(f *testing.F) {
 	f.Add(frameBytes(f, signalFrame{Kind: kindAnswer, SDP: testSDP}))
 	f.Add(frameBytes(f, signalFrame{Kind: kindHeartbeat, Subtree: 7}))
 	f.Add(frameBytes(f, signalFrame{Kind: kindProbe, Probe: 9}))
+	f.Add(frameBytes(f, signalFrame{Kind: kindCandidate, Candidate: "candidate:1 1 udp 1 127.0.0.1 9 typ host"}))
 	f.Add(frameBytes(f, map[int]any{1: 3, 3: -1}))
 	f.Add([]byte{0x05, 0xa1, 0x01, 0x03})
 	f.Fuzz(func(t *testing.T, data []byte) {

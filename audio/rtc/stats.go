@@ -161,3 +161,10 @@ func (l *link) senderSSRCs() []uint32 {
 	l.ssrcs = next
 	return out
 }
+
+// LinkCount is how many tree links are live now.
+func (a *API) LinkCount() int {
+	a.links.mu.Lock()
+	defer a.links.mu.Unlock()
+	return len(a.links.links)
+}

@@ -289,10 +289,11 @@ func clip(b []byte, n int) string {
 // packets handed to onPacket; RTCP from the sender is drained.
 func (s *Session) receiveAudio(onPacket func(*rtp.Packet)) error {
 	s.pc.OnTrack(func(track *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
-		if !s.enter() {
+		leave, ok := s.work.Enter()
+		if !ok {
 			return
 		}
-		defer s.wg.Done()
+		defer leave()
 		s.spawn(func() { drainReceiverRTCP(receiver) })
 		readTrack(s.log, track, onPacket)
 	})

@@ -41,20 +41,14 @@ func call(cmd *cobra.Command, fn func(ctx context.Context, c *apiv1.Client) erro
 }
 
 func newIDCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "id",
-		Short: "Show this node's peer ID, name, addresses and network",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return call(cmd, func(ctx context.Context, c *apiv1.Client) error {
-				id, err := c.ID(ctx)
-				if err != nil {
-					return err
-				}
-				return output(cmd, id, func() string { return formatIdentity(id) })
-			})
-		},
-	}
+	return clientCommand("id", "Show this node's peer ID, name, addresses and network", cobra.NoArgs,
+		func(ctx context.Context, c *apiv1.Client, cmd *cobra.Command, args []string) error {
+			id, err := c.ID(ctx)
+			if err != nil {
+				return err
+			}
+			return output(cmd, id, func() string { return formatIdentity(id) })
+		})
 }
 
 func newNetworkCommand() *cobra.Command {
@@ -62,22 +56,16 @@ func newNetworkCommand() *cobra.Command {
 		Use:   "network",
 		Short: "Found a network",
 	}
-	network.AddCommand(&cobra.Command{
-		Use:   "create NAME",
-		Short: "Found a new invite-only network with this node as its founder",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return call(cmd, func(ctx context.Context, c *apiv1.Client) error {
-				n, err := c.CreateNetwork(ctx, args[0])
-				if err != nil {
-					return err
-				}
-				return output(cmd, n, func() string {
-					return fmt.Sprintf("founded network %s\nid: %s\n", clean(n.Name), n.ID)
-				})
+	network.AddCommand(clientCommand("create NAME", "Found a new invite-only network with this node as its founder", cobra.ExactArgs(1),
+		func(ctx context.Context, c *apiv1.Client, cmd *cobra.Command, args []string) error {
+			n, err := c.CreateNetwork(ctx, args[0])
+			if err != nil {
+				return err
+			}
+			return output(cmd, n, func() string {
+				return fmt.Sprintf("founded network %s\nid: %s\n", clean(n.Name), n.ID)
 			})
-		},
-	})
+		}))
 	return network
 }
 
@@ -195,24 +183,18 @@ func joinWithRetry(ctx context.Context, cmd *cobra.Command, c *apiv1.Client, tok
 }
 
 func newMembersCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "members",
-		Short: "List the members of the network known to this node",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return call(cmd, func(ctx context.Context, c *apiv1.Client) error {
-				members, err := c.Members(ctx)
-				if err != nil {
-					return err
-				}
-				nm := names{}
-				for _, m := range members {
-					nm[m.PeerID] = m.Name
-				}
-				return output(cmd, members, func() string { return formatMembers(members, nm) })
-			})
-		},
-	}
+	return clientCommand("members", "List the members of the network known to this node", cobra.NoArgs,
+		func(ctx context.Context, c *apiv1.Client, cmd *cobra.Command, args []string) error {
+			members, err := c.Members(ctx)
+			if err != nil {
+				return err
+			}
+			nm := names{}
+			for _, m := range members {
+				nm[m.PeerID] = m.Name
+			}
+			return output(cmd, members, func() string { return formatMembers(members, nm) })
+		})
 }
 
 func newProfileCommand() *cobra.Command {
@@ -220,24 +202,18 @@ func newProfileCommand() *cobra.Command {
 		Use:   "profile",
 		Short: "Show a member's profile or set your own",
 	}
-	profile.AddCommand(&cobra.Command{
-		Use:   "show PEER",
-		Short: "Show a member's profile, including who invited them (PEER: an ID, its start or a name)",
-		Args:  checkArgs(1, 1, func(args []string) error { return checkPeerArg(&args[0]) }),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return call(cmd, func(ctx context.Context, c *apiv1.Client) error {
-				p, err := resolvePeer(ctx, c, args[0])
-				if err != nil {
-					return err
-				}
-				m, err := c.Profile(ctx, p)
-				if err != nil {
-					return err
-				}
-				return output(cmd, m, func() string { return formatMember(m) })
-			})
-		},
-	})
+	profile.AddCommand(clientCommand("show PEER", "Show a member's profile, including who invited them (PEER: an ID, its start or a name)", checkArgs(1, 1, func(args []string) error { return checkPeerArg(&args[0]) }),
+		func(ctx context.Context, c *apiv1.Client, cmd *cobra.Command, args []string) error {
+			p, err := resolvePeer(ctx, c, args[0])
+			if err != nil {
+				return err
+			}
+			m, err := c.Profile(ctx, p)
+			if err != nil {
+				return err
+			}
+			return output(cmd, m, func() string { return formatMember(m) })
+		}))
 
 	set := &cobra.Command{
 		Use:   "set [--name NAME] [--bio BIO]",
@@ -315,27 +291,35 @@ func newRevokeCommand() *cobra.Command {
 }
 
 func newPeersCommand() *cobra.Command {
+	return clientCommand("peers", "List the peers this node is connected to", cobra.NoArgs,
+		func(ctx context.Context, c *apiv1.Client, cmd *cobra.Command, args []string) error {
+			peers, err := c.Peers(ctx)
+			if err != nil {
+				return err
+			}
+			nm := memberNames(ctx, c)
+			type named struct {
+				apiv1.Peer
+				Name string `json:"name"`
+			}
+			out := make([]named, 0, len(peers))
+			for _, p := range peers {
+				out = append(out, named{p, nm[p.PeerID]})
+			}
+			return output(cmd, out, func() string { return formatPeers(peers, nm) })
+		})
+}
+
+// clientCommand is a command that asks the daemon: run gets a client and
+// a context bounded by requestTimeout, as call gives them.
+func clientCommand(use, short string, args cobra.PositionalArgs,
+	run func(ctx context.Context, c *apiv1.Client, cmd *cobra.Command, args []string) error) *cobra.Command {
 	return &cobra.Command{
-		Use:   "peers",
-		Short: "List the peers this node is connected to",
-		Args:  cobra.NoArgs,
+		Use:   use,
+		Short: short,
+		Args:  args,
 		RunE: func(cmd *cobra.Command, args []string) error {
-			return call(cmd, func(ctx context.Context, c *apiv1.Client) error {
-				peers, err := c.Peers(ctx)
-				if err != nil {
-					return err
-				}
-				nm := memberNames(ctx, c)
-				type named struct {
-					apiv1.Peer
-					Name string `json:"name"`
-				}
-				out := make([]named, 0, len(peers))
-				for _, p := range peers {
-					out = append(out, named{p, nm[p.PeerID]})
-				}
-				return output(cmd, out, func() string { return formatPeers(peers, nm) })
-			})
+			return call(cmd, func(ctx context.Context, c *apiv1.Client) error { return run(ctx, c, cmd, args) })
 		},
 	}
 }

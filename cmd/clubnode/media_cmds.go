@@ -30,7 +30,7 @@ func newSpeakCommand() *cobra.Command {
 		Long: "Speak a file into a room you are on stage in, in real time, until the file\n" +
 			"ends or Ctrl-C. --input takes a WAV (any common rate and channels), an Ogg\n" +
 			"Opus file, or - for 48 kHz 16-bit mono PCM on standard input.",
-		Args: checkArgs(1, 1, func(args []string) error { return checkRoomArg(&args[0]) }),
+		Args: checkArgs(1, 1, roomArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			input, _ := cmd.Flags().GetString("input")
 			if input == "" {
@@ -41,15 +41,7 @@ func newSpeakCommand() *cobra.Command {
 				return err
 			}
 			defer closer.Close()
-			c, err := clientOf(cmd)
-			if err != nil {
-				return err
-			}
-			api, err := localRTC()
-			if err != nil {
-				return err
-			}
-			room, err := resolveRoom(cmd.Context(), c, args[0])
+			c, api, room, err := attach(cmd.Context(), cmd, args[0])
 			if err != nil {
 				return err
 			}
@@ -177,7 +169,7 @@ func newListenCommand() *cobra.Command {
 		Long: "Record a room, joining it as a listener if you are not in it yet, until\n" +
 			"--duration passes or Ctrl-C. --output takes a .wav or .ogg file, or - for\n" +
 			"raw 48 kHz 16-bit mono PCM on standard output (for example into aplay).",
-		Args: checkArgs(1, 1, func(args []string) error { return checkRoomArg(&args[0]) }),
+		Args: checkArgs(1, 1, roomArgs),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			output, _ := cmd.Flags().GetString("output")
 			if output == "" {
@@ -187,11 +179,13 @@ func newListenCommand() *cobra.Command {
 			if duration < 0 {
 				return fmt.Errorf("--duration %s is negative", duration)
 			}
-			c, err := clientOf(cmd)
-			if err != nil {
-				return err
+			ctx := cmd.Context()
+			if duration > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, duration)
+				defer cancel()
 			}
-			api, err := localRTC()
+			c, api, room, err := attach(ctx, cmd, args[0])
 			if err != nil {
 				return err
 			}
@@ -200,18 +194,8 @@ func newListenCommand() *cobra.Command {
 				return err
 			}
 			defer closer.Close()
-			ctx := cmd.Context()
-			if duration > 0 {
-				var cancel context.CancelFunc
-				ctx, cancel = context.WithTimeout(ctx, duration)
-				defer cancel()
-			}
 			delay, _ := cmd.Flags().GetDuration("delay")
 			rx, err := audio.NewReceiver(audio.ReceiverConfig{Delay: delay})
-			if err != nil {
-				return err
-			}
-			room, err := resolveRoom(ctx, c, args[0])
 			if err != nil {
 				return err
 			}
@@ -259,6 +243,21 @@ func recordFrames(ctx context.Context, rx *audio.Receiver, sink audio.Sink) (int
 		return nil
 	})
 	return n, err
+}
+
+// attach is what speak and listen need before they dial: a client of the
+// daemon, a WebRTC stack for it and the room arg names.
+func attach(ctx context.Context, cmd *cobra.Command, arg string) (c *apiv1.Client, api *rtc.API, room string, err error) {
+	if c, err = clientOf(cmd); err != nil {
+		return nil, nil, "", err
+	}
+	if api, err = localRTC(); err != nil {
+		return nil, nil, "", err
+	}
+	if room, err = resolveRoom(ctx, c, arg); err != nil {
+		return nil, nil, "", err
+	}
+	return c, api, room, nil
 }
 
 // localRTC is the WebRTC stack for talking to one's own daemon: loopback

@@ -63,145 +63,75 @@ func connectedTo(t *testing.T, d *daemon, peerID string) error {
 }
 
 // Real daemons in a NAT lab, as the issue "Members behind home routers"
-// describes them: Alice founds the network on an always-on host with a
-// public address; Bob and Carol live behind port-preserving home routers,
-// Dave behind a symmetric one; every router drops unsolicited inbound
-// traffic. What works today is asserted; what does not yet is skipped,
-// with what it needs.
+// describes them (startNATLab); every router drops unsolicited inbound
+// traffic.
 func TestMembersBehindHomeRouters(t *testing.T) {
-	lab := netlab.New(t)
-	alice := labDaemon(t, lab.PublicHost("alwayson"), "Alice", "--reachability", "public")
-	bob := labDaemon(t, lab.Home("bob", netlab.PortPreserving), "Bob")
-	carol := labDaemon(t, lab.Home("carol", netlab.PortPreserving), "Carol")
-	dave := labDaemon(t, lab.Home("dave", netlab.Symmetric), "Dave")
-	alice.Must(t, "network", "create", "Night Owls")
-	id := func(d *daemon) string { return daemontest.JSON[apiv1.Identity](t, d, "id").PeerID }
-	idAlice, idBob, idDave := id(alice), id(bob), id(dave)
-
-	ok := t.Run("joining through the public node", func(t *testing.T) {
-		for _, d := range []*daemon{bob, dave} {
-			token := strings.TrimSpace(alice.Must(t, "invite"))
-			start := time.Now()
-			d.Must(t, "join", token)
-			t.Logf("joined from behind NAT through the public node in %s", time.Since(start).Round(time.Millisecond))
-		}
-		testutil.Eventually(t, 30*time.Second, func() error {
-			return errors.Join(connectedTo(t, alice, idBob), connectedTo(t, alice, idDave),
-				connectedTo(t, bob, idAlice), connectedTo(t, dave, idAlice))
-		})
-		// Today Bob and Dave learn nothing of each other through Alice:
-		// said here, not asserted, as it should change.
-		knows := slices.ContainsFunc(daemontest.JSON[[]apiv1.Member](t, bob, "members"),
-			func(m apiv1.Member) bool { return m.PeerID == idDave })
-		t.Logf("Bob lists Dave as a member: %v; connected to him: %v", knows, connectedTo(t, bob, idDave) == nil)
-	})
-	if !ok {
+	l := startNATLab(t)
+	if !t.Run("joining through the public node", func(t *testing.T) { l.joinThroughAlice(t, l.bob, l.dave) }) {
 		t.FailNow()
 	}
-
+	// Today Bob and Dave learn nothing of each other through Alice:
+	// said here, not asserted, as it should change.
+	knows := slices.ContainsFunc(daemontest.JSON[[]apiv1.Member](t, l.bob, "members"),
+		func(m apiv1.Member) bool { return m.PeerID == l.ids[l.dave] })
+	t.Logf("Bob lists Dave as a member: %v; connected to him: %v", knows, connectedTo(t, l.bob, l.ids[l.dave]) == nil)
 	var room string
-	ok = t.Run("a room hosted behind NAT is in every hallway", func(t *testing.T) {
-		room = daemontest.JSON[apiv1.RoomState](t, bob, "room", "create", "--title", "Behind the router").ID
-		testutil.Eventually(t, 30*time.Second, func() error {
-			for _, r := range daemontest.JSON[[]apiv1.Room](t, dave, "room", "list") {
-				if r.ID == room {
-					return nil
-				}
-			}
-			return errors.New("Dave's hallway does not list Bob's room yet")
-		})
-	})
-	if !ok {
+	if !t.Run("a room hosted behind NAT is in every hallway", func(t *testing.T) {
+		room = hostRoom(t, l.bob, "Behind the router", l.dave)
+	}) {
 		t.FailNow()
 	}
-
-	carolIn := false
-	t.Run("bearer invite across two port-preserving NATs", func(t *testing.T) {
-		// Bob, behind NAT, holds a reservation on the always-on node:
-		// his invite carries the circuit address through it.
-		t.Logf("Bob is reachable through %s", relayAddr(t, bob))
-		token := strings.TrimSpace(bob.Must(t, "invite"))
-		start := time.Now()
-		res := daemontest.JSON[apiv1.JoinResult](t, carol, "join", token)
-		if res.InvitedBy != idBob {
-			t.Fatalf("Carol was invited by %s, want Bob", res.InvitedBy)
-		}
-		t.Logf("Carol redeemed Bob's invite across two NATs in %s", time.Since(start).Round(time.Millisecond))
-		carolIn = true
-	})
-
+	carolIn := t.Run("bearer invite across two port-preserving NATs", l.bearerInvite)
 	t.Run("listening to a room hosted behind another NAT", func(t *testing.T) {
 		// Dave's NAT is symmetric: only TURN gets through. Carol's and
 		// Bob's keep ports: ICE goes straight through their mappings.
-		listeners, want := []*daemon{dave}, []string{"turn"}
+		listeners, want := []*daemon{l.dave}, []string{"turn"}
 		if carolIn {
-			listeners, want = append(listeners, carol), append(want, "hole-punched")
+			listeners, want = append(listeners, l.carol), append(want, "hole-punched")
 		}
-		testutil.Eventually(t, 30*time.Second, func() error {
-			for _, d := range listeners {
-				if !slices.ContainsFunc(daemontest.JSON[[]apiv1.Room](t, d, "room", "list"),
-					func(r apiv1.Room) bool { return r.ID == room }) {
-					return fmt.Errorf("%s's hallway does not list the room yet", d.Home)
-				}
-			}
-			return nil
-		})
-		for _, d := range listeners {
-			d.Must(t, "room", "join", room)
-		}
-		joined := time.Now()
-		paths := make([]apiv1.RoomLink, len(listeners))
-		testutil.Eventually(t, 30*time.Second, func() error {
-			for i, d := range listeners {
-				st := daemontest.JSON[apiv1.RoomState](t, d, "room", "show", room)
-				if st.Audio == nil || st.Audio.Parent == "" {
-					return fmt.Errorf("%s has no parent in the room's relay tree yet", d.Home)
-				}
-				j := slices.IndexFunc(st.Audio.Links, func(l apiv1.RoomLink) bool { return l.Role == "parent" && l.Path != "" })
-				if j < 0 {
-					return fmt.Errorf("%s's link to its parent has not connected yet", d.Home)
-				}
-				paths[i] = st.Audio.Links[j]
-			}
-			return nil
-		})
-		for i, p := range paths {
-			t.Logf("listener %d: parent link %s, RTT %.1f ms, connected %s after room join", i, p.Path, p.RTTMillis,
-				time.Since(joined).Round(time.Millisecond))
-			if p.Path != want[i] {
-				t.Errorf("listener %d's link to its parent goes %q, want %q", i, p.Path, want[i])
-			}
-		}
-		// The control connection to the host: hole-punched (direct) where
-		// DCUtR got through, relayed through the always-on node otherwise.
-		for i, d := range listeners {
-			for _, p := range daemontest.JSON[[]apiv1.Peer](t, d, "peers") {
-				if p.PeerID == idBob {
-					t.Logf("listener %d: libp2p connection to the host %s (%s), RTT %.1f ms", i, p.Link, p.Addr, p.RTTMillis)
-				}
-			}
-		}
-		t.Run("heard, decoded and matched", func(t *testing.T) {
-			hearAcross(t, bob, room, listeners)
-			if os.Getenv("CLUBNODE_NAT_PUBLIC_LISTENER") != "" {
-				alice.Must(t, "room", "join", room)
-				hearAcross(t, bob, room, []*daemon{alice})
-			}
-		})
+		waitListed(t, room, listeners...)
+		l.listenersJoin(t, l.bob, room, listeners, want)
+		l.logControlConns(t, l.bob, listeners)
+		t.Run("heard, decoded and matched", func(t *testing.T) { hearAcross(t, l.bob, room, listeners) })
 	})
 }
 
-// hearAcross checks that every listener hears the host say speech.
-func hearAcross(t *testing.T, bob *daemon, room string, listeners []*daemon) {
+// bearerInvite: Bob, behind NAT, holds a reservation on the always-on
+// node, so his invite carries the circuit address through it; Carol,
+// behind another NAT, redeems it.
+func (l *natLab) bearerInvite(t *testing.T) {
+	t.Logf("Bob is reachable through %s", relayAddr(t, l.bob))
+	token := strings.TrimSpace(l.bob.Must(t, "invite"))
+	start := time.Now()
+	res := daemontest.JSON[apiv1.JoinResult](t, l.carol, "join", token)
+	if res.InvitedBy != l.ids[l.bob] {
+		t.Fatalf("Carol was invited by %s, want Bob", res.InvitedBy)
+	}
+	t.Logf("Carol redeemed Bob's invite across two NATs in %s", time.Since(start).Round(time.Millisecond))
+}
+
+// logControlConns logs each listener's libp2p connection to the host:
+// hole-punched (direct) where DCUtR got through, relayed through the
+// always-on node otherwise.
+func (l *natLab) logControlConns(t *testing.T, host *daemon, listeners []*daemon) {
 	t.Helper()
-	{
-		heard := listenAcross(t, bob, room, listeners)
-		for i, pcm := range heard {
-			if corr, lag := audiotest.Match(speech, pcm, 8*time.Second); corr < audiotest.MatchThreshold {
-				t.Errorf("listener %d heard the host matching only %.2f (threshold %.2f)", i, corr, audiotest.MatchThreshold)
-			} else {
-				t.Logf("listener %d heard the host (match %.2f, lag %s)", i, corr, lag)
+	for _, d := range listeners {
+		for _, p := range daemontest.JSON[[]apiv1.Peer](t, d, "peers") {
+			if p.PeerID == l.ids[host] {
+				t.Logf("%s: libp2p connection to the host %s (%s), RTT %.1f ms", l.name[d], p.Link, p.Addr, p.RTTMillis)
 			}
+		}
+	}
+}
+
+// hearAcross checks that every listener hears the host say speech.
+func hearAcross(t *testing.T, host *daemon, room string, listeners []*daemon) {
+	t.Helper()
+	for i, pcm := range listenAcross(t, host, room, listeners) {
+		if corr, lag := audiotest.Match(speech, pcm, 8*time.Second); corr < audiotest.MatchThreshold {
+			t.Errorf("%s heard the host matching only %.2f (threshold %.2f)", listeners[i].Home, corr, audiotest.MatchThreshold)
+		} else {
+			t.Logf("%s heard the host (match %.2f, lag %s)", listeners[i].Home, corr, lag)
 		}
 	}
 }
@@ -239,14 +169,8 @@ func listenAcross(t *testing.T, host *daemon, room string, listeners []*daemon) 
 		t.Fatal(err)
 	}
 	// What each listener's node shows of the stage while the host talks.
+	waitUnmuted(t, host, room)
 	idHost := daemontest.JSON[apiv1.Identity](t, host, "id").PeerID
-	testutil.Eventually(t, 5*time.Second, func() error {
-		st := daemontest.JSON[apiv1.RoomState](t, host, "room", "show", room)
-		if !slices.ContainsFunc(st.Stage, func(s apiv1.RoomSpeaker) bool { return s.PeerID == idHost && !s.Muted }) {
-			return errors.New("the host is not unmuted yet")
-		}
-		return nil
-	})
 	for i, d := range listeners {
 		st := daemontest.JSON[apiv1.RoomState](t, d, "room", "show", room)
 		muted := slices.ContainsFunc(st.Stage, func(s apiv1.RoomSpeaker) bool { return s.PeerID == idHost && s.Muted })

@@ -82,26 +82,20 @@ func waitExit(ctx context.Context, pid int, limit time.Duration) error {
 }
 
 func newLogLevelCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "log-level [debug|info|warn|error]",
-		Short: "Show the daemon's log level, or change it until the daemon stops",
-		Args:  cobra.MaximumNArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return call(cmd, func(ctx context.Context, c *apiv1.Client) error {
-				var lvl apiv1.LogLevel
-				var err error
-				if len(args) == 1 {
-					lvl, err = c.SetLogLevel(ctx, args[0])
-				} else {
-					lvl, err = c.LogLevel(ctx)
-				}
-				if err != nil {
-					return err
-				}
-				return output(cmd, lvl, func() string { return lvl.Level + "\n" })
-			})
-		},
-	}
+	return clientCommand("log-level [debug|info|warn|error]", "Show the daemon's log level, or change it until the daemon stops", cobra.MaximumNArgs(1),
+		func(ctx context.Context, c *apiv1.Client, cmd *cobra.Command, args []string) error {
+			var lvl apiv1.LogLevel
+			var err error
+			if len(args) == 1 {
+				lvl, err = c.SetLogLevel(ctx, args[0])
+			} else {
+				lvl, err = c.LogLevel(ctx)
+			}
+			if err != nil {
+				return err
+			}
+			return output(cmd, lvl, func() string { return lvl.Level + "\n" })
+		})
 }
 
 // exited reports that pid is gone, or a zombie whose parent has not yet

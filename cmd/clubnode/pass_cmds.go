@@ -61,37 +61,25 @@ func newPassCommand() *cobra.Command {
 			})
 		})
 	}
-	list := &cobra.Command{
-		Use:   "list",
-		Short: "List the passes you issued and those you hold",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return call(cmd, func(ctx context.Context, c *apiv1.Client) error {
-				ps, err := c.Passes(ctx)
-				if err != nil {
-					return err
-				}
-				nm := memberNames(ctx, c)
-				return output(cmd, ps, func() string { return formatPasses(ps, nm) })
+	list := clientCommand("list", "List the passes you issued and those you hold", cobra.NoArgs,
+		func(ctx context.Context, c *apiv1.Client, cmd *cobra.Command, args []string) error {
+			ps, err := c.Passes(ctx)
+			if err != nil {
+				return err
+			}
+			nm := memberNames(ctx, c)
+			return output(cmd, ps, func() string { return formatPasses(ps, nm) })
+		})
+	revoke := clientCommand("revoke ID", "Revoke a pass you issued (pass list shows the IDs): its holder is refused at their next join", cobra.ExactArgs(1),
+		func(ctx context.Context, c *apiv1.Client, cmd *cobra.Command, args []string) error {
+			sp, err := c.RevokePass(ctx, strings.TrimSpace(args[0]))
+			if err != nil {
+				return err
+			}
+			return output(cmd, sp, func() string {
+				return fmt.Sprintf("revoked supporter pass %s of %s\n", sp.ID, memberNames(ctx, c).of(sp.Holder))
 			})
-		},
-	}
-	revoke := &cobra.Command{
-		Use:   "revoke ID",
-		Short: "Revoke a pass you issued (pass list shows the IDs): its holder is refused at their next join",
-		Args:  cobra.ExactArgs(1),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return call(cmd, func(ctx context.Context, c *apiv1.Client) error {
-				sp, err := c.RevokePass(ctx, strings.TrimSpace(args[0]))
-				if err != nil {
-					return err
-				}
-				return output(cmd, sp, func() string {
-					return fmt.Sprintf("revoked supporter pass %s of %s\n", sp.ID, memberNames(ctx, c).of(sp.Holder))
-				})
-			})
-		},
-	}
+		})
 	pass.AddCommand(issue, list, revoke)
 	return pass
 }

@@ -59,26 +59,20 @@ func newFollowCommands() []*cobra.Command {
 }
 
 func newFollowCommand(use, short string, on bool, send func(*apiv1.Client, context.Context, string, bool) error, done string) *cobra.Command {
-	return &cobra.Command{
-		Use:   use,
-		Short: short,
-		Args:  checkArgs(1, 1, func(args []string) error { return checkPeerArg(&args[0]) }),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return call(cmd, func(ctx context.Context, c *apiv1.Client) error {
-				p, err := resolvePeer(ctx, c, args[0])
-				if err != nil {
-					return err
-				}
-				if err := send(c, ctx, p, on); err != nil {
-					return err
-				}
-				// The API answers nothing of interest; --json prints
-				// what was set.
-				req := apiv1.FollowRequest{Peer: p, On: on}
-				return output(cmd, req, func() string { return fmt.Sprintf(done, p) })
-			})
-		},
-	}
+	return clientCommand(use, short, checkArgs(1, 1, func(args []string) error { return checkPeerArg(&args[0]) }),
+		func(ctx context.Context, c *apiv1.Client, cmd *cobra.Command, args []string) error {
+			p, err := resolvePeer(ctx, c, args[0])
+			if err != nil {
+				return err
+			}
+			if err := send(c, ctx, p, on); err != nil {
+				return err
+			}
+			// The API answers nothing of interest; --json prints
+			// what was set.
+			req := apiv1.FollowRequest{Peer: p, On: on}
+			return output(cmd, req, func() string { return fmt.Sprintf(done, p) })
+		})
 }
 
 func newRoomCreateCommand() *cobra.Command {
@@ -153,55 +147,43 @@ func parseStart(s string) (time.Time, error) {
 }
 
 func newRoomListCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "list",
-		Short: "List the rooms in your hallway: live rooms and scheduled ones",
-		Args:  cobra.NoArgs,
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return call(cmd, func(ctx context.Context, c *apiv1.Client) error {
-				nm := memberNames(ctx, c)
-				list, err := c.Hallway(ctx)
-				if err != nil {
-					return err
-				}
-				type named struct {
-					apiv1.Room
-					Names map[string]string `json:"names"`
-				}
-				out := make([]named, 0, len(list))
-				for _, r := range list {
-					out = append(out, named{r, nm.pick(append([]string{r.Host}, r.Speakers...)...)})
-				}
-				return output(cmd, out, func() string { return formatHallway(list, nm) })
-			})
-		},
-	}
+	return clientCommand("list", "List the rooms in your hallway: live rooms and scheduled ones", cobra.NoArgs,
+		func(ctx context.Context, c *apiv1.Client, cmd *cobra.Command, args []string) error {
+			nm := memberNames(ctx, c)
+			list, err := c.Hallway(ctx)
+			if err != nil {
+				return err
+			}
+			type named struct {
+				apiv1.Room
+				Names map[string]string `json:"names"`
+			}
+			out := make([]named, 0, len(list))
+			for _, r := range list {
+				out = append(out, named{r, nm.pick(append([]string{r.Host}, r.Speakers...)...)})
+			}
+			return output(cmd, out, func() string { return formatHallway(list, nm) })
+		})
 }
 
 func newRoomShowCommand() *cobra.Command {
-	return &cobra.Command{
-		Use:   "show ROOM",
-		Short: "Show a room: the stage, the audience, raised hands and your role",
-		Args:  checkArgs(1, 1, roomArgs),
-		RunE: func(cmd *cobra.Command, args []string) error {
-			return call(cmd, func(ctx context.Context, c *apiv1.Client) error {
-				room, err := resolveRoom(ctx, c, args[0])
-				if err != nil {
-					return err
-				}
-				nm := memberNames(ctx, c)
-				st, err := c.Room(ctx, room)
-				if err != nil {
-					return err
-				}
-				v := struct {
-					apiv1.RoomState
-					Names map[string]string `json:"names"`
-				}{st, nm.pick(roomPeople(st)...)}
-				return output(cmd, v, func() string { return formatRoomState(st, nm) })
-			})
-		},
-	}
+	return clientCommand("show ROOM", "Show a room: the stage, the audience, raised hands and your role", checkArgs(1, 1, roomArgs),
+		func(ctx context.Context, c *apiv1.Client, cmd *cobra.Command, args []string) error {
+			room, err := resolveRoom(ctx, c, args[0])
+			if err != nil {
+				return err
+			}
+			nm := memberNames(ctx, c)
+			st, err := c.Room(ctx, room)
+			if err != nil {
+				return err
+			}
+			v := struct {
+				apiv1.RoomState
+				Names map[string]string `json:"names"`
+			}{st, nm.pick(roomPeople(st)...)}
+			return output(cmd, v, func() string { return formatRoomState(st, nm) })
+		})
 }
 
 func newRoomJoinCommand() *cobra.Command {

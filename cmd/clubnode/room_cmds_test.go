@@ -62,22 +62,7 @@ func newRoomFake(t *testing.T) *roomFake {
 	host, mod, speaker := testPeer(t, 1), testPeer(t, 2), testPeer(t, 3)
 	f := &roomFake{
 		fakeDaemon: &fakeDaemon{home: home.Home{Dir: t.TempDir()}},
-		state: apiv1.RoomState{
-			Room: apiv1.Room{
-				ID: testRoomID, Title: "Late-night Go", Type: "open", Status: "live",
-				Host: host, Speakers: []string{host, mod, speaker}, Listeners: 2,
-			},
-			Version: 7,
-			Stage: []apiv1.RoomSpeaker{
-				{PeerID: host, Moderator: true},
-				{PeerID: mod, Moderator: true, Muted: true},
-				{PeerID: speaker},
-			},
-			Audience: []string{testPeer(t, 4), testPeer(t, 5)},
-			Hands:    []string{testPeer(t, 5)},
-			Invited:  []string{testPeer(t, 4)},
-			Role:     "listener",
-		},
+		state:      fakeRoomState(t, host, mod, speaker),
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc(apiv1.RouteMembers, func(w http.ResponseWriter, r *http.Request) {
@@ -90,23 +75,7 @@ func newRoomFake(t *testing.T) *roomFake {
 	mux.HandleFunc(apiv1.RouteHallway, func(w http.ResponseWriter, r *http.Request) {
 		apiv1.WriteJSON(w, http.StatusOK, f.hallway)
 	})
-	mux.HandleFunc(apiv1.RouteCreateRoom, func(w http.ResponseWriter, r *http.Request) {
-		var req apiv1.CreateRoomRequest
-		if !f.decode(w, r, &req) {
-			return
-		}
-		st := apiv1.RoomState{
-			Room: apiv1.Room{ID: testRoomID, Title: req.Title, Type: req.Type, Status: "live", Host: host,
-				Speakers: []string{host}, Start: req.Start},
-			Version: 1,
-			Stage:   []apiv1.RoomSpeaker{{PeerID: host, Moderator: true}},
-			Role:    "host",
-		}
-		if !req.Start.IsZero() {
-			st.Status = "scheduled"
-		}
-		apiv1.WriteJSON(w, http.StatusOK, st)
-	})
+	mux.HandleFunc(apiv1.RouteCreateRoom, f.handleCreate(host))
 	mux.HandleFunc(apiv1.RouteRoom, func(w http.ResponseWriter, r *http.Request) {
 		if r.PathValue("room") != testRoomID {
 			apiv1.WriteError(w, http.StatusNotFound, "no such room: "+r.PathValue("room"))
@@ -114,26 +83,7 @@ func newRoomFake(t *testing.T) *roomFake {
 		}
 		apiv1.WriteJSON(w, http.StatusOK, f.state)
 	})
-	mux.HandleFunc(apiv1.RouteRoomAction, func(w http.ResponseWriter, r *http.Request) {
-		var req apiv1.RoomActionRequest
-		if !f.decode(w, r, &req) {
-			return
-		}
-		if f.refuse != "" {
-			apiv1.WriteError(w, http.StatusForbidden, f.refuse)
-			return
-		}
-		if r.PathValue("action") == apiv1.ActionTicket {
-			apiv1.WriteJSON(w, http.StatusOK, apiv1.RoomTicket{
-				Room: r.PathValue("room"), For: req.Peer, Ticket: "clubnode-ticket-XYZ",
-				Expires: time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC),
-			})
-			return
-		}
-		st := f.state
-		st.Version++
-		apiv1.WriteJSON(w, http.StatusOK, st)
-	})
+	mux.HandleFunc(apiv1.RouteRoomAction, f.handleAction)
 	for _, route := range []string{apiv1.RouteFollow, apiv1.RouteBlock} {
 		mux.HandleFunc(route, func(w http.ResponseWriter, r *http.Request) {
 			var req apiv1.FollowRequest
@@ -155,6 +105,71 @@ func newRoomFake(t *testing.T) *roomFake {
 		t.Fatal(err)
 	}
 	return f
+}
+
+// fakeRoomState is the live room the fake daemon shows: host, mod and
+// speaker on stage, two in the audience.
+func fakeRoomState(t *testing.T, host, mod, speaker string) apiv1.RoomState {
+	return apiv1.RoomState{
+		Room: apiv1.Room{
+			ID: testRoomID, Title: "Late-night Go", Type: "open", Status: "live",
+			Host: host, Speakers: []string{host, mod, speaker}, Listeners: 2,
+		},
+		Version: 7,
+		Stage: []apiv1.RoomSpeaker{
+			{PeerID: host, Moderator: true},
+			{PeerID: mod, Moderator: true, Muted: true},
+			{PeerID: speaker},
+		},
+		Audience: []string{testPeer(t, 4), testPeer(t, 5)},
+		Hands:    []string{testPeer(t, 5)},
+		Invited:  []string{testPeer(t, 4)},
+		Role:     "listener",
+	}
+}
+
+// handleCreate answers room create with a new room hosted by host.
+func (f *roomFake) handleCreate(host string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		var req apiv1.CreateRoomRequest
+		if !f.decode(w, r, &req) {
+			return
+		}
+		st := apiv1.RoomState{
+			Room: apiv1.Room{ID: testRoomID, Title: req.Title, Type: req.Type, Status: "live", Host: host,
+				Speakers: []string{host}, Start: req.Start},
+			Version: 1,
+			Stage:   []apiv1.RoomSpeaker{{PeerID: host, Moderator: true}},
+			Role:    "host",
+		}
+		if !req.Start.IsZero() {
+			st.Status = "scheduled"
+		}
+		apiv1.WriteJSON(w, http.StatusOK, st)
+	}
+}
+
+// handleAction answers a room action with the next state, a ticket, or
+// the refusal f is set to give.
+func (f *roomFake) handleAction(w http.ResponseWriter, r *http.Request) {
+	var req apiv1.RoomActionRequest
+	if !f.decode(w, r, &req) {
+		return
+	}
+	if f.refuse != "" {
+		apiv1.WriteError(w, http.StatusForbidden, f.refuse)
+		return
+	}
+	if r.PathValue("action") == apiv1.ActionTicket {
+		apiv1.WriteJSON(w, http.StatusOK, apiv1.RoomTicket{
+			Room: r.PathValue("room"), For: req.Peer, Ticket: "clubnode-ticket-XYZ",
+			Expires: time.Date(2026, 12, 2, 0, 0, 0, 0, time.UTC),
+		})
+		return
+	}
+	st := f.state
+	st.Version++
+	apiv1.WriteJSON(w, http.StatusOK, st)
 }
 
 // lastPath returns "METHOD path" of the last request, "" if none came.

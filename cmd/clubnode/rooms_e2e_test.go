@@ -54,13 +54,43 @@ func TestRoomSurvivesHostSIGKILL(t *testing.T) {
 	da, db := startRoomDaemon(t, a), startRoomDaemon(t, b)
 	startRoomDaemon(t, c)
 	startRoomDaemon(t, d)
+	room, idB := openRoomWithModerator(t, a, b, c, d)
+
+	killed := time.Now()
+	da.Kill()
+	waitTakeover(t, c, d, room, idB, killed)
+
+	// Bob was the last moderator.
+	killed = time.Now()
+	db.Kill()
+	for _, h := range []string{c, d} {
+		testutil.Eventually(t, 10*time.Second, func() error {
+			if _, ok := hallway(t, h)[room]; ok {
+				return fmt.Errorf("%s's hallway still lists the room", h)
+			}
+			return nil
+		})
+	}
+	t.Logf("no moderator left: the room left every hallway %s after the last host's SIGKILL", time.Since(killed))
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if _, err := roomShow(c, room); err == nil {
+			return fmt.Errorf("the listener still shows the room")
+		}
+		return nil
+	})
+}
+
+// openRoomWithModerator has a found a network that b, c and d join,
+// open a room that b and c join, and make b a moderator on its stage.
+func openRoomWithModerator(t *testing.T, a, b, c, d string) (room, idB string) {
+	t.Helper()
 	mustRun(t, a, "network", "create", "Night Owls")
 	token := strings.TrimSpace(mustRun(t, a, "invite", "--uses", "3"))
 	for _, h := range []string{b, c, d} {
 		mustRun(t, h, "join", token)
 	}
-	idB := mustJSON[apiv1.Identity](t, b, "id").PeerID
-	room := mustJSON[apiv1.RoomState](t, a, "room", "create", "--title", "Survivors").ID
+	idB = mustJSON[apiv1.Identity](t, b, "id").PeerID
+	room = mustJSON[apiv1.RoomState](t, a, "room", "create", "--title", "Survivors").ID
 	for _, h := range []string{b, c, d} {
 		testutil.Eventually(t, 20*time.Second, func() error {
 			if _, ok := hallway(t, h)[room]; !ok {
@@ -85,8 +115,13 @@ func TestRoomSurvivesHostSIGKILL(t *testing.T) {
 		return nil
 	})
 
-	killed := time.Now()
-	da.Kill()
+	return room, idB
+}
+
+// waitTakeover waits until Bob (idB) hosts the room for the listener c
+// and for d, who is not in it, and d's hallway lists it all through.
+func waitTakeover(t *testing.T, c, d, room, idB string, killed time.Time) {
+	t.Helper()
 	// Dave, who is not in the room, keeps it listed all through the
 	// takeover: the successor announces before hallways forget the room.
 	testutil.Eventually(t, 20*time.Second, func() error {
@@ -115,22 +150,4 @@ func TestRoomSurvivesHostSIGKILL(t *testing.T) {
 		t.Fatalf("the listener's hallway does not list the room under Bob: %+v", r)
 	}
 
-	// Bob was the last moderator.
-	killed = time.Now()
-	db.Kill()
-	for _, h := range []string{c, d} {
-		testutil.Eventually(t, 10*time.Second, func() error {
-			if _, ok := hallway(t, h)[room]; ok {
-				return fmt.Errorf("%s's hallway still lists the room", h)
-			}
-			return nil
-		})
-	}
-	t.Logf("no moderator left: the room left every hallway %s after the last host's SIGKILL", time.Since(killed))
-	testutil.Eventually(t, 10*time.Second, func() error {
-		if _, err := roomShow(c, room); err == nil {
-			return fmt.Errorf("the listener still shows the room")
-		}
-		return nil
-	})
 }

@@ -51,16 +51,41 @@ func (g *Group) Go(fn func(ctx context.Context)) bool {
 	return true
 }
 
+// Enter counts the calling goroutine as one of the group's until it calls
+// leave: for a goroutine the group did not start, such as a library's
+// callback, that Close must wait for. Once Close has begun it returns
+// false and nothing to call.
+func (g *Group) Enter() (leave func(), ok bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closing {
+		return nil, false
+	}
+	g.wg.Add(1)
+	return g.wg.Done, true
+}
+
 // Close cancels the group's context and waits for its goroutines. It is
 // safe to call more than once, and from several goroutines, but not from
 // a goroutine of the group itself (it would wait for itself).
 func (g *Group) Close() {
+	g.Stop()
+	g.Wait()
+}
+
+// Stop is the first half of Close: from now on Go and Enter refuse work,
+// and the group's context is cancelled. An owner whose goroutines also
+// end when it closes something (a connection they read) closes it
+// between Stop and Wait.
+func (g *Group) Stop() {
 	g.mu.Lock()
 	g.closing = true
 	g.mu.Unlock()
 	g.cancel()
-	g.wg.Wait()
 }
+
+// Wait is the second half of Close: it waits for the group's goroutines.
+func (g *Group) Wait() { g.wg.Wait() }
 
 // Sleep waits d, or until ctx ends; it reports whether the whole d passed.
 // A goroutine that paces itself sleeps this way, so that it stops as soon

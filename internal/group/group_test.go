@@ -57,3 +57,27 @@ func TestSleep(t *testing.T) {
 		t.Fatal("a sleep whose context ended said it ran its course")
 	}
 }
+
+func TestEnterCountsACallersGoroutine(t *testing.T) {
+	g := New(context.Background())
+	leave, ok := g.Enter()
+	if !ok {
+		t.Fatal("Enter refused before Close")
+	}
+	g.Stop()
+	if g.Context().Err() == nil {
+		t.Fatal("Stop left the context running")
+	}
+	if _, ok := g.Enter(); ok {
+		t.Fatal("Enter accepted after Stop")
+	}
+	waited := make(chan struct{})
+	go func() { g.Wait(); close(waited) }()
+	select {
+	case <-waited:
+		t.Fatal("Wait returned while an entered goroutine had not left")
+	case <-time.After(20 * time.Millisecond):
+	}
+	leave()
+	<-waited
+}

@@ -72,6 +72,11 @@ type replyFrame[Resp any] struct {
 // usable: every protocol states how large its messages may be.
 type Protocol[Req, Resp any] struct {
 	ID protocol.ID
+	// Older are earlier versions of the protocol with the same request
+	// and reply, which this end still speaks: Open and Call offer ID
+	// first and then these, Handle answers all of them, and the
+	// stream's Protocol() says which one the peers agreed on.
+	Older []protocol.ID
 	// MaxRequest and MaxReply bound the frames, in bytes.
 	MaxRequest, MaxReply int
 	// Timeout bounds the whole exchange (0: 10 s). A session's stream has
@@ -82,6 +87,11 @@ type Protocol[Req, Resp any] struct {
 	// Limited lets the exchange run over a limited (relayed) connection,
 	// for what must work before a direct connection exists.
 	Limited bool
+}
+
+// ids are the protocol's versions, newest first.
+func (p *Protocol[Req, Resp]) ids() []protocol.ID {
+	return append([]protocol.ID{p.ID}, p.Older...)
 }
 
 func (p *Protocol[Req, Resp]) timeout() time.Duration {
@@ -121,7 +131,7 @@ func (p *Protocol[Req, Resp]) exchange(ctx context.Context, h host.Host, to peer
 	if p.Limited {
 		ctx = network.WithAllowLimitedConn(ctx, string(p.ID))
 	}
-	s, err := h.NewStream(ctx, to, p.ID)
+	s, err := h.NewStream(ctx, to, p.ids()...)
 	if err != nil {
 		return zero, nil, fmt.Errorf("%s to %s: %w: %w", p.ID, to, ErrUnreachable, err)
 	}
@@ -187,11 +197,17 @@ func (p *Protocol[Req, Resp]) Handle(ctx context.Context, h host.Host, fn Handle
 
 // HandleSession registers fn for the protocol on h.
 func (p *Protocol[Req, Resp]) HandleSession(ctx context.Context, h host.Host, fn SessionHandler[Req, Resp]) {
-	h.SetStreamHandler(p.ID, func(s network.Stream) { p.serve(ctx, s, fn) })
+	for _, id := range p.ids() {
+		h.SetStreamHandler(id, func(s network.Stream) { p.serve(ctx, s, fn) })
+	}
 }
 
-// Remove unregisters the protocol from h.
-func (p *Protocol[Req, Resp]) Remove(h host.Host) { h.RemoveStreamHandler(p.ID) }
+// Remove unregisters the protocol (every version) from h.
+func (p *Protocol[Req, Resp]) Remove(h host.Host) {
+	for _, id := range p.ids() {
+		h.RemoveStreamHandler(id)
+	}
+}
 
 func (p *Protocol[Req, Resp]) serve(parent context.Context, s network.Stream, fn SessionHandler[Req, Resp]) {
 	ctx, cancel := context.WithCancel(parent)

@@ -12,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 	"go.uber.org/goleak"
 
 	"github.com/clubnode/clubnode/internal/wire"
@@ -183,6 +184,41 @@ func TestSession(t *testing.T) {
 	var next echoResp
 	if err := wire.NewReader(s, 1<<10).ReadFrame(&next); err != nil || next.Text != "after the reply" {
 		t.Fatalf("frame after the reply: %+v, %v", next, err)
+	}
+}
+
+// A peer that speaks only an older version is answered on it; two peers
+// that speak the newest agree on that. The stream says which.
+func TestOlderVersions(t *testing.T) {
+	a, b := pair(t)
+	p := echoProto()
+	p.ID, p.Older = "/clubnode-test/echo/2", []protocol.ID{"/clubnode-test/echo/1"}
+	p.HandleSession(serverCtx(t), b, func(_ context.Context, _ peer.ID, _ echoReq) (echoResp, func(context.Context, network.Stream), error) {
+		return echoResp{Text: "ok"}, func(_ context.Context, s network.Stream) {
+			_ = wire.WriteFrame(s, echoResp{Text: string(s.Protocol())})
+		}, nil
+	})
+	old := echoProto()
+	for _, c := range []struct {
+		p    *Protocol[echoReq, echoResp]
+		want protocol.ID
+	}{{p, p.ID}, {old, old.ID}} {
+		_, s, err := c.p.Open(context.Background(), a, b.ID(), echoReq{Text: "go"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var server echoResp
+		err = wire.NewReader(s, 1<<10).ReadFrame(&server)
+		_ = s.Close()
+		if s.Protocol() != c.want || err != nil || server.Text != string(c.want) {
+			t.Fatalf("agreed on %s (server: %q, %v), want %s", s.Protocol(), server.Text, err, c.want)
+		}
+	}
+	p.Remove(b)
+	// (Whether it fails at the stream or at the reply depends on what
+	// the peerstore still says b supports.)
+	if _, err := old.Call(context.Background(), a, b.ID(), echoReq{Text: "go"}); !errors.Is(err, ErrUnreachable) && !errors.Is(err, ErrNoReply) {
+		t.Fatalf("older version after Remove: %v, want no answer", err)
 	}
 }
 

@@ -10,15 +10,29 @@ import (
 const token = "s3cret-token"
 
 func TestGuard(t *testing.T) {
-	tests := []struct {
-		name      string
-		host      string
-		header    map[string]string // extra request headers
-		noAuth    bool              // send no Authorization header
-		auth      string            // Authorization header, if not the right one
-		wantCode  int
-		wantError string
-	}{
+	for _, tt := range guardCases() {
+		t.Run(tt.name, func(t *testing.T) {
+			rec, called := serveGuarded(tt)
+			checkGuarded(t, tt, rec, called)
+		})
+	}
+}
+
+// guardCase is one request to the guard and the answer it must get.
+type guardCase struct {
+	name      string
+	host      string
+	header    map[string]string // extra request headers
+	noAuth    bool              // send no Authorization header
+	auth      string            // Authorization header, if not the right one
+	wantCode  int
+	wantError string
+}
+
+// guardCases walk the guard's three layers: Host, then Origin, Referer
+// and Sec-Fetch-Site, then the token.
+func guardCases() []guardCase {
+	return []guardCase{
 		// Layer 1: Host.
 		{name: "127.0.0.1 with port", host: "127.0.0.1:7700", wantCode: 200},
 		{name: "127.0.0.1 without port", host: "127.0.0.1", wantCode: 200},
@@ -74,54 +88,57 @@ func TestGuard(t *testing.T) {
 		{name: "empty bearer", host: "127.0.0.1:7700", auth: "Bearer ", wantCode: 401, wantError: "missing API token"},
 		{name: "lower-case scheme", host: "127.0.0.1:7700", auth: "bearer " + token, wantCode: 200},
 	}
+}
 
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			called := false
-			h := Guard{Token: token}.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				called = true
-				w.WriteHeader(http.StatusOK)
-			}))
-			req := httptest.NewRequest(http.MethodGet, "/api/v1/id", nil)
-			req.Host = tt.host
-			switch {
-			case tt.noAuth:
-			case tt.auth != "":
-				req.Header.Set("Authorization", tt.auth)
-			default:
-				req.Header.Set("Authorization", "Bearer "+token)
-			}
-			for k, v := range tt.header {
-				req.Header.Set(k, v)
-			}
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, req)
+// serveGuarded sends tt's request through a guard and reports whether it
+// reached the handler behind it.
+func serveGuarded(tt guardCase) (rec *httptest.ResponseRecorder, called bool) {
+	h := Guard{Token: token}.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		called = true
+		w.WriteHeader(http.StatusOK)
+	}))
+	req := httptest.NewRequest(http.MethodGet, "/api/v1/id", nil)
+	req.Host = tt.host
+	switch {
+	case tt.noAuth:
+	case tt.auth != "":
+		req.Header.Set("Authorization", tt.auth)
+	default:
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for k, v := range tt.header {
+		req.Header.Set(k, v)
+	}
+	rec = httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	return rec, called
+}
 
-			if rec.Code != tt.wantCode {
-				t.Fatalf("status = %d, want %d (body %s)", rec.Code, tt.wantCode, rec.Body)
-			}
-			if got := rec.Header().Get("Access-Control-Allow-Origin"); got != "" {
-				t.Errorf("Access-Control-Allow-Origin = %q, want none", got)
-			}
-			if tt.wantCode == http.StatusOK {
-				if !called {
-					t.Error("handler not called")
-				}
-				return
-			}
-			if called {
-				t.Error("handler called for a refused request")
-			}
-			if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
-				t.Errorf("Content-Type = %q, want application/json", ct)
-			}
-			if got := errorOf(t, rec); got != tt.wantError {
-				t.Errorf("error = %q, want %q", got, tt.wantError)
-			}
-			if tt.wantCode == http.StatusUnauthorized && rec.Header().Get("WWW-Authenticate") == "" {
-				t.Error("401 without WWW-Authenticate")
-			}
-		})
+func checkGuarded(t *testing.T, tt guardCase, rec *httptest.ResponseRecorder, called bool) {
+	t.Helper()
+	if rec.Code != tt.wantCode {
+		t.Fatalf("status = %d, want %d (body %s)", rec.Code, tt.wantCode, rec.Body)
+	}
+	if got := rec.Header().Get("Access-Control-Allow-Origin"); got != "" {
+		t.Errorf("Access-Control-Allow-Origin = %q, want none", got)
+	}
+	if tt.wantCode == http.StatusOK {
+		if !called {
+			t.Error("handler not called")
+		}
+		return
+	}
+	if called {
+		t.Error("handler called for a refused request")
+	}
+	if ct := rec.Header().Get("Content-Type"); ct != "application/json" {
+		t.Errorf("Content-Type = %q, want application/json", ct)
+	}
+	if got := errorOf(t, rec); got != tt.wantError {
+		t.Errorf("error = %q, want %q", got, tt.wantError)
+	}
+	if tt.wantCode == http.StatusUnauthorized && rec.Header().Get("WWW-Authenticate") == "" {
+		t.Error("401 without WWW-Authenticate")
 	}
 }
 

@@ -12,6 +12,39 @@ import (
 // session cookie; a cookie-authenticated request that changes state needs
 // the CSRF header; every Host and Origin rule still applies first.
 func TestGuardWithSessions(t *testing.T) {
+	sessions, s := signedIn(t)
+	cookie := sessions.Cookie(s)
+	for _, tt := range sessionCases(s) {
+		t.Run(tt.name, func(t *testing.T) {
+			var gotAuth Auth
+			called := false
+			h := Guard{Token: token, Sessions: sessions}.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				called = true
+				gotAuth = AuthOf(r.Context())
+			}))
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, sessionRequest(tt, cookie))
+			if rec.Code != tt.wantCode {
+				t.Fatalf("status = %d, want %d (body %s)", rec.Code, tt.wantCode, rec.Body)
+			}
+			if called != (tt.wantCode == 200) {
+				t.Fatalf("handler called = %v", called)
+			}
+			if called && gotAuth != tt.wantAuth {
+				t.Errorf("AuthOf = %v, want %v", gotAuth, tt.wantAuth)
+			}
+			if !called {
+				if got := errorOf(t, rec); got != tt.wantError {
+					t.Errorf("error = %q, want %q", got, tt.wantError)
+				}
+			}
+		})
+	}
+}
+
+// signedIn is a session manager and the session a login link opened.
+func signedIn(t *testing.T) (*session.Manager, session.Session) {
+	t.Helper()
 	sessions := session.NewManager(session.Config{CookieName: "clubnode_session_7700"})
 	login, _, err := sessions.NewLogin()
 	if err != nil {
@@ -21,21 +54,27 @@ func TestGuardWithSessions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cookie := sessions.Cookie(s)
-	csrf := s.CSRF.String()
+	return sessions, s
+}
 
-	tests := []struct {
-		name      string
-		method    string
-		host      string
-		auth      string // Authorization header
-		cookie    bool
-		csrf      string
-		header    map[string]string
-		wantCode  int
-		wantAuth  Auth
-		wantError string
-	}{
+// sessionCase is one request with a token, the session's cookie or
+// neither, and the answer it must get.
+type sessionCase struct {
+	name      string
+	method    string
+	host      string
+	auth      string // Authorization header
+	cookie    bool
+	csrf      string
+	header    map[string]string
+	wantCode  int
+	wantAuth  Auth
+	wantError string
+}
+
+func sessionCases(s session.Session) []sessionCase {
+	csrf := s.CSRF.String()
+	return []sessionCase{
 		{name: "token GET", method: "GET", auth: "Bearer " + token, wantCode: 200, wantAuth: AuthToken},
 		{name: "token POST needs no CSRF", method: "POST", auth: "Bearer " + token, wantCode: 200, wantAuth: AuthToken},
 		{name: "cookie GET", method: "GET", cookie: true, wantCode: 200, wantAuth: AuthSession},
@@ -60,49 +99,28 @@ func TestGuardWithSessions(t *testing.T) {
 		{name: "cookie with foreign referer", method: "GET", cookie: true, wantCode: 403, wantError: "referer not allowed",
 			header: map[string]string{"Referer": "http://evil.example/"}},
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			var gotAuth Auth
-			called := false
-			h := Guard{Token: token, Sessions: sessions}.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				called = true
-				gotAuth = AuthOf(r.Context())
-			}))
-			req := httptest.NewRequest(tt.method, "/api/v1/rooms", nil)
-			req.Host = "127.0.0.1:7700"
-			if tt.host != "" {
-				req.Host = tt.host
-			}
-			if tt.auth != "" {
-				req.Header.Set("Authorization", tt.auth)
-			}
-			if tt.cookie {
-				req.AddCookie(cookie)
-			}
-			if tt.csrf != "" {
-				req.Header.Set(session.CSRFHeader, tt.csrf)
-			}
-			for k, v := range tt.header {
-				req.Header.Set(k, v)
-			}
-			rec := httptest.NewRecorder()
-			h.ServeHTTP(rec, req)
-			if rec.Code != tt.wantCode {
-				t.Fatalf("status = %d, want %d (body %s)", rec.Code, tt.wantCode, rec.Body)
-			}
-			if called != (tt.wantCode == 200) {
-				t.Fatalf("handler called = %v", called)
-			}
-			if called && gotAuth != tt.wantAuth {
-				t.Errorf("AuthOf = %v, want %v", gotAuth, tt.wantAuth)
-			}
-			if !called {
-				if got := errorOf(t, rec); got != tt.wantError {
-					t.Errorf("error = %q, want %q", got, tt.wantError)
-				}
-			}
-		})
+}
+
+// sessionRequest is tt's request; cookie is the session's.
+func sessionRequest(tt sessionCase, cookie *http.Cookie) *http.Request {
+	req := httptest.NewRequest(tt.method, "/api/v1/rooms", nil)
+	req.Host = "127.0.0.1:7700"
+	if tt.host != "" {
+		req.Host = tt.host
 	}
+	if tt.auth != "" {
+		req.Header.Set("Authorization", tt.auth)
+	}
+	if tt.cookie {
+		req.AddCookie(cookie)
+	}
+	if tt.csrf != "" {
+		req.Header.Set(session.CSRFHeader, tt.csrf)
+	}
+	for k, v := range tt.header {
+		req.Header.Set(k, v)
+	}
+	return req
 }
 
 func TestWrapPublic(t *testing.T) {

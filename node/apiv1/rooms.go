@@ -132,6 +132,15 @@ type RoomAudio struct {
 	Subtree int `json:"subtree"`
 	// PacketsIn counts the current speakers' packets this node has had.
 	PacketsIn uint64 `json:"packets_in"`
+	// Verified counts the packets a valid signature of their speaker
+	// covered: what this node played.
+	Verified uint64 `json:"verified"`
+	// Refused counts the packets this node would not play, by reason:
+	// malformed, bad_signature, bad_packet, conflict (altered or injected
+	// on the way), stale, replay, unverified (no signature covered them in
+	// time), overflow (this node fell behind), decrypt_failed (a closed
+	// room's epoch it lacks).
+	Refused map[string]uint64 `json:"refused"`
 	// Links are this node's live audio links in the tree.
 	Links []RoomLink `json:"links"`
 }
@@ -139,11 +148,13 @@ type RoomAudio struct {
 // RoomLink is one audio link of the tree and how it is carried: Path is
 // "direct" (no NAT between), "hole-punched" (through a NAT's mapping),
 // "turn" (through an always-on node's TURN relay) or "" while ICE has
-// not chosen yet. RTTMillis is ICE's latest round-trip time.
+// not chosen yet. Relay is the TURN relay's address (on an always-on
+// node) when Path is "turn". RTTMillis is ICE's latest round-trip time.
 type RoomLink struct {
 	Peer      string  `json:"peer"`
 	Role      string  `json:"role"` // the peer's place: "parent" (this node's) or "child"
 	Path      string  `json:"path"`
+	Relay     string  `json:"relay,omitempty"`
 	RTTMillis float64 `json:"rtt_ms"`
 }
 

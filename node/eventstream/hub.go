@@ -19,6 +19,7 @@ package eventstream
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -28,6 +29,9 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/clubnode/clubnode/internal/defaults"
+	"github.com/clubnode/clubnode/internal/group"
 )
 
 // Defaults for Config.
@@ -135,22 +139,12 @@ func New(cfg Config) (*Hub, error) {
 		if cfg.Sources[i].Poll == nil {
 			return nil, fmt.Errorf("eventstream: Sources[%d].Poll is required", i)
 		}
-		if cfg.Sources[i].Interval <= 0 {
-			cfg.Sources[i].Interval = DefaultInterval
-		}
+		cfg.Sources[i].Interval = defaults.Positive(cfg.Sources[i].Interval, DefaultInterval)
 	}
-	if cfg.MaxSubscribers <= 0 {
-		cfg.MaxSubscribers = DefaultMaxSubscribers
-	}
-	if cfg.Buffer <= 0 {
-		cfg.Buffer = DefaultBuffer
-	}
-	if cfg.KeepAlive <= 0 {
-		cfg.KeepAlive = DefaultKeepAlive
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
+	cfg.MaxSubscribers = defaults.Positive(cfg.MaxSubscribers, DefaultMaxSubscribers)
+	cfg.Buffer = defaults.Positive(cfg.Buffer, DefaultBuffer)
+	cfg.KeepAlive = defaults.Positive(cfg.KeepAlive, DefaultKeepAlive)
+	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	h := &Hub{cfg: cfg, log: cfg.Logger.With("component", "eventstream"), subs: map[*Subscription]struct{}{}}
 	for range cfg.Sources {
 		h.wake = append(h.wake, make(chan struct{}, 1))
@@ -162,11 +156,12 @@ func New(cfg Config) (*Hub, error) {
 // Run polls the sources while anyone listens, until ctx ends; then it
 // disconnects every listener and returns nil. Call it once.
 func (h *Hub) Run(ctx context.Context) error {
-	var wg sync.WaitGroup
+	sources := group.New(ctx)
 	for i := range h.cfg.Sources {
-		wg.Go(func() { h.runSource(ctx, i) })
+		sources.Go(func(ctx context.Context) { h.runSource(ctx, i) })
 	}
-	wg.Wait()
+	<-ctx.Done()
+	sources.Close()
 	h.stop()
 	return nil
 }

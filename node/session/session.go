@@ -13,6 +13,7 @@
 package session
 
 import (
+	"cmp"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
@@ -23,6 +24,8 @@ import (
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/clubnode/clubnode/internal/defaults"
 )
 
 // CSRFHeader is the request header that carries the session's CSRF token.
@@ -165,27 +168,15 @@ type Session struct {
 
 // NewManager returns a Manager with cfg's defaults filled in.
 func NewManager(cfg Config) *Manager {
-	if cfg.CookieName == "" {
-		cfg.CookieName = "clubnode_session"
-	}
-	if cfg.LoginTTL <= 0 {
-		cfg.LoginTTL = DefaultLoginTTL
-	}
-	if cfg.IdleTTL <= 0 {
-		cfg.IdleTTL = DefaultIdleTTL
-	}
-	if cfg.MaxSessions <= 0 {
-		cfg.MaxSessions = DefaultMaxSessions
-	}
-	if cfg.MaxLogins <= 0 {
-		cfg.MaxLogins = DefaultMaxLogins
-	}
+	cfg.CookieName = cmp.Or(cfg.CookieName, "clubnode_session")
+	cfg.LoginTTL = defaults.Positive(cfg.LoginTTL, DefaultLoginTTL)
+	cfg.IdleTTL = defaults.Positive(cfg.IdleTTL, DefaultIdleTTL)
+	cfg.MaxSessions = defaults.Positive(cfg.MaxSessions, DefaultMaxSessions)
+	cfg.MaxLogins = defaults.Positive(cfg.MaxLogins, DefaultMaxLogins)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.Default()
-	}
+	cfg.Logger = cmp.Or(cfg.Logger, slog.Default())
 	m := &Manager{cfg: cfg, logins: map[[sha256.Size]byte]time.Time{}, sessions: map[[sha256.Size]byte]*entry{}}
 	m.load()
 	return m

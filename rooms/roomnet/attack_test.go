@@ -81,6 +81,15 @@ func (r *maliciousRelay) forward(speaker string, pkt *rtp.Packet) {
 	out := pkt.Clone()
 	media, err := mediasig.StripTrailer(pkt.Payload)
 	trailer := pkt.Payload[len(media):]
+	// Kept in every mode, so that a replay starts with the first packet.
+	r.mu.Lock()
+	r.history = append(r.history, pkt)
+	var old *rtp.Packet
+	if len(r.history) > 40 {
+		old = r.history[len(r.history)-41]
+		r.history = r.history[1:]
+	}
+	r.mu.Unlock()
 	switch r.mode.Load() {
 	case relayAlter:
 		if err == nil && len(media) > 2 {
@@ -98,14 +107,6 @@ func (r *maliciousRelay) forward(speaker string, pkt *rtp.Packet) {
 		// under the current packet's number, which the hop's SRTP takes
 		// (a relay that resent it under its own number would be stopped
 		// by SRTP's replay window already).
-		r.mu.Lock()
-		r.history = append(r.history, pkt)
-		var old *rtp.Packet
-		if len(r.history) > 40 {
-			old = r.history[len(r.history)-41]
-			r.history = r.history[1:]
-		}
-		r.mu.Unlock()
 		if old != nil {
 			out.Payload = slices.Clone(old.Payload)
 			out.Timestamp, out.Marker = old.Timestamp, old.Marker
@@ -207,131 +208,212 @@ func TestMaliciousRelayAltersAudio(t *testing.T)  { testMaliciousRelay(t, relayA
 func TestMaliciousRelayInjectsAudio(t *testing.T) { testMaliciousRelay(t, relayInject) }
 func TestMaliciousRelayReplaysAudio(t *testing.T) { testMaliciousRelay(t, relayReplay) }
 
-// testMaliciousRelay: host h (capacity 3), speaker s, relays r (malicious)
-// and b (honest) under the host, listeners under them. What r changes,
-// injects or replays is played by nobody, and nothing twice; for changed
-// and injected audio r's listeners report it, the host blames it (and not
-// b), and they hear the speaker again through b. The
-// raw captures show that the attack reached them, and that a node without
-// the check would have played it.
-func testMaliciousRelay(t *testing.T, mode int32) {
-	caps := []int{3, 0, 2, 2, 0, 0}
+// attackRoom is a room with a malicious relay r and an honest one b under
+// the host, and the listeners under r (the victims).
+type attackRoom struct {
+	id          rooms.RoomID
+	h, s, r, b  *member
+	victims     []*member
+	evil        *maliciousRelay
+	truth       *capture // what the speaker sent: its hop to the host is SRTP
+	played, raw map[*member]*capture
+}
+
+// newAttackRoom: host h (capacity 3), speaker s, two relays (capacity 3)
+// under the host and three listeners, so that one relay has at least two
+// children: that one turns malicious, and its children are the victims.
+// Two, because the host blames a relay only on more than one child's word.
+func newAttackRoom(t *testing.T, ctx context.Context) *attackRoom {
+	caps := []int{3, 0, 3, 3, 0, 0, 0}
 	ms := startMembersWith(t, len(caps), patientMedia(t, caps))
-	h, s := ms[0], ms[1]
+	a := &attackRoom{h: ms[0], s: ms[1], played: map[*member]*capture{}, raw: map[*member]*capture{}}
 	relays, ls := ms[2:4], ms[4:]
-	id := stage(t, ms, h, []*member{s}, relays)
-	// Both relays forward through the test; the one that gets children
-	// turns malicious, the other stays honest.
-	stageIDs := []string{h.id.String(), s.id.String()}
+	a.id = stage(t, ms, a.h, []*member{a.s}, relays)
+	// Both relays forward through the test; the one that gets two
+	// children turns malicious, the other stays honest.
+	stageIDs := []string{a.h.id.String(), a.s.id.String()}
 	tampers := map[*member]*maliciousRelay{}
 	for _, r := range relays {
-		tampers[r] = installMaliciousRelay(t, r, id, stageIDs)
+		tampers[r] = installMaliciousRelay(t, r, a.id, stageIDs)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	defer cancel()
 	for _, l := range ls {
-		sees(t, l, id, true)
-		if _, err := l.rooms.Request(ctx, id, rooms.KindJoin, "", nil); err != nil {
+		sees(t, l, a.id, true)
+		if _, err := l.rooms.Request(ctx, a.id, rooms.KindJoin, "", nil); err != nil {
 			t.Fatal(err)
 		}
 	}
-	var r, b *member
-	var victims []*member
 	testutil.Eventually(t, 30*time.Second, func() error {
-		victims, r, b = nil, nil, nil
+		under := map[peer.ID][]*member{}
 		for _, l := range ls {
-			st, ok := l.rooms.Media(id)
+			st, ok := l.rooms.Media(a.id)
 			if !ok || st.Parent == "" {
 				return fmt.Errorf("%s has no parent yet", l.id)
 			}
-			for i, rl := range relays {
-				if st.Parent == rl.id && (r == nil || r == rl) {
-					r, b = rl, relays[1-i]
-					victims = append(victims, l)
-				}
+			under[st.Parent] = append(under[st.Parent], l)
+		}
+		for i, rl := range relays {
+			if len(under[rl.id]) >= 2 {
+				a.r, a.b, a.victims = rl, relays[1-i], under[rl.id]
+				return nil
 			}
 		}
-		if r == nil {
-			return fmt.Errorf("no listener under a relay")
-		}
-		return nil
+		return fmt.Errorf("no relay with two listeners under it")
 	})
-	evil := tampers[r]
-	truth := rawListen(t, h, id) // what the speaker sent: its hop to the host is SRTP
-	played := map[*member]*capture{}
-	raw := map[*member]*capture{}
-	for _, m := range append([]*member{r, b}, ls...) {
-		played[m] = listen(t, m, id)
-		raw[m] = rawListen(t, m, id)
+	a.evil = tampers[a.r]
+	a.truth = rawListen(t, a.h, a.id)
+	for _, m := range append([]*member{a.r, a.b}, ls...) {
+		a.played[m] = listen(t, m, a.id)
+		a.raw[m] = rawListen(t, m, a.id)
 	}
-	sid := s.id.String()
+	return a
+}
 
-	// Honest at first: the victims hear the speaker through r.
-	speak(t, ctx, s, id, audiotest.Speech(time.Second, 1))
+// testMaliciousRelay: what r changes, injects or replays is played by
+// nobody, and nothing twice; r's listeners report it, the host blames it
+// (and not b), and they hear the speaker again through b. The raw
+// captures show that the attack reached them, and that a node without
+// the check would have played it.
+func testMaliciousRelay(t *testing.T, mode int32) {
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	a := newAttackRoom(t, ctx)
+	sid := a.s.id.String()
+	// Honest at first: the victims hear the speaker through r, to the
+	// last packet (its tail signed after the speech stops), before the
+	// attack starts.
+	speak(t, ctx, a.s, a.id, audiotest.Speech(time.Second, 1))
 	testutil.Eventually(t, 10*time.Second, func() error {
-		for _, v := range victims {
-			if n := played[v].count(sid); n < 10 {
-				return fmt.Errorf("%s played %d packets through the honest relay", v.id, n)
+		for _, v := range a.victims {
+			if err := a.played[v].settled(sid, 40); err != nil {
+				return fmt.Errorf("%s, through the honest relay: %w", v.id, err)
 			}
 		}
 		return nil
 	})
 
-	evil.mode.Store(mode)
+	a.evil.mode.Store(mode)
 	attack := time.Now()
 	var wg sync.WaitGroup
 	var sp *speaker
 	wg.Add(1)
-	go func() { defer wg.Done(); sp = speak(t, ctx, s, id, audiotest.Speech(8*time.Second, 2)) }()
-	if mode != relayReplay {
-		testutil.Eventually(t, 20*time.Second, func() error {
-			for _, v := range victims {
-				if st, _ := v.rooms.Media(id); st.Parent == r.id || st.Parent == "" {
-					return fmt.Errorf("%s still under the malicious relay (%q)", v.id, st.Parent)
-				}
-				if n := played[v].countSince(sid, attack.Add(time.Second)); n < 25 {
-					return fmt.Errorf("%s played %d packets since it moved", v.id, n)
-				}
+	go func() { defer wg.Done(); sp = speak(t, ctx, a.s, a.id, audiotest.Speech(8*time.Second, 2)) }()
+	testutil.Eventually(t, 20*time.Second, func() error {
+		for _, v := range a.victims {
+			if st, _ := v.rooms.Media(a.id); st.Parent == a.r.id || st.Parent == "" {
+				return fmt.Errorf("%s still under the malicious relay (%q)", v.id, st.Parent)
 			}
-			return nil
-		})
-	}
+			if n := a.played[v].countSince(sid, attack.Add(time.Second)); n < 25 {
+				return fmt.Errorf("%s played %d packets since it moved", v.id, n)
+			}
+		}
+		return nil
+	})
+	t.Logf("the victims moved and heard the speaker again %s after the attack began", time.Since(attack).Round(10*time.Millisecond))
 	wg.Wait()
-	if evil.sent.Load() == 0 {
+	a.nothingBadPlayed(t)
+	for _, v := range a.victims {
+		heardTail(t, "listener moved off the malicious relay", a.played[v].after(attack), a.s.id, sp)
+		g := mustMedia(t, v, a.id).Guard
+		refused := g.BadSignature + g.BadPacket + g.Conflict + g.Malformed
+		if mode == relayReplay {
+			refused = g.Starved
+		}
+		if refused == 0 {
+			t.Errorf("%s counts no refusal of the attack: %+v", v.id, g)
+		}
+	}
+	blamed, honestBlamed := distrusted(a.h, a.id, a.r.id), distrusted(a.h, a.id, a.b.id)
+	if !blamed || honestBlamed {
+		t.Fatalf("host blames the malicious relay: %v, the honest one: %v", blamed, honestBlamed)
+	}
+}
+
+// nothingBadPlayed: the relay did attack, its bad packets reached
+// listeners, and none was played, nor anything twice.
+func (a *attackRoom) nothingBadPlayed(t *testing.T) {
+	t.Helper()
+	sid := a.s.id.String()
+	if a.evil.sent.Load() == 0 {
 		t.Fatal("the malicious relay changed nothing")
 	}
 	reached := 0
-	for m, c := range played {
-		altered, repeated := foreign(c, truth, sid)
+	for m, c := range a.played {
+		altered, repeated := foreign(c, a.truth, sid)
 		if altered != 0 || repeated != 0 {
 			t.Errorf("%s played %d packets its speaker did not send and %d twice", m.id, altered, repeated)
 		}
-		a, rep := foreign(raw[m], truth, sid)
-		reached += a + rep
+		bad, rep := foreign(a.raw[m], a.truth, sid)
+		reached += bad + rep
 	}
 	if reached == 0 {
 		t.Fatal("no bad packet reached a listener: the test proves nothing")
 	}
 	t.Logf("%d bad packets reached listeners; none played", reached)
-	if mode == relayReplay {
-		// Old packets in the place of new ones carry old signatures: the
-		// verifier takes them for repeats, and the new packets wait for
-		// signatures that never come. Nothing is played, but nothing
-		// proves the relay did it (loss looks the same), so it is not
-		// reported: see the report's "left".
-		return
+}
+
+func mustMedia(t *testing.T, m *member, id rooms.RoomID) MediaStats {
+	t.Helper()
+	st, ok := m.rooms.Media(id)
+	if !ok {
+		t.Fatalf("%s has no audio in %s", m.id, id)
 	}
-	for _, v := range victims {
-		heardTail(t, "listener moved off the malicious relay", played[v].after(attack), s.id, sp)
+	return st
+}
+
+// distrusted says whether host h blamed relay p for changing audio.
+func distrusted(h *member, id rooms.RoomID, p peer.ID) bool {
+	hs, ok := h.rooms.media.session(id)
+	if !ok {
+		return false
 	}
-	h.rooms.media.mu.Lock()
-	hs := h.rooms.media.sessions[id]
-	h.rooms.media.mu.Unlock()
 	hs.mu.Lock()
-	blamed := hs.distrusted[r.id]
-	honestBlamed := hs.distrusted[b.id]
-	hs.mu.Unlock()
-	if !blamed || honestBlamed {
-		t.Fatalf("host blames the malicious relay: %v, the honest one: %v", blamed, honestBlamed)
+	defer hs.mu.Unlock()
+	return hs.distrusted[p]
+}
+
+// TestLyingChildCannotDemoteItsParent: a child that reports its honest
+// parent (the report is made up: nothing was wrong with the audio) is
+// told to move, but the host does not blame the parent, which keeps its
+// other child and its place. A second child's word, within accusedFor,
+// does blame it: the quorum. On the old code the first report alone
+// demoted the parent.
+func TestLyingChildCannotDemoteItsParent(t *testing.T) {
+	caps := []int{1, 2, 0, 0}
+	ms := startMembersWith(t, len(caps), patientMedia(t, caps))
+	h, p, liar, other := ms[0], ms[1], ms[2], ms[3]
+	id := stage(t, ms, h, nil, []*member{p}) // p alone under the host, which has room for one
+	for _, c := range []*member{liar, other} {
+		sees(t, c, id, true)
+		mustRequest(t, c, id, rooms.KindJoin, nil)
+	}
+	testutil.Eventually(t, 30*time.Second, func() error {
+		for _, c := range []*member{liar, other} {
+			if st, _ := c.rooms.Media(id); st.Parent != p.id {
+				return fmt.Errorf("%s hangs under %q, not the relay", c.id, st.Parent)
+			}
+		}
+		return nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	accuse := func(from *member) tamperVerdict {
+		v, err := reportProto.Call(ctx, from.p2p.MemberHost(), h.id, tamperReport{Room: string(id),
+			Parent: []byte(p.id), Speaker: []byte(h.id), Kind: uint8(mediasig.BadSignature)})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	if v := accuse(liar); v.Blamed || !v.Move {
+		t.Fatalf("one child's report: %+v, want the child to move and the relay not blamed", v)
+	}
+	if distrusted(h, id, p.id) {
+		t.Fatal("the host blamed an honest relay on one child's word")
+	}
+	if st := mustMedia(t, other, id); st.Parent != p.id {
+		t.Fatalf("the other child moved off the honest relay, to %q", st.Parent)
+	}
+	if v := accuse(other); !v.Blamed || !distrusted(h, id, p.id) {
+		t.Fatalf("two children's reports: %+v, want the relay blamed", v)
 	}
 }

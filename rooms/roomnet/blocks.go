@@ -40,13 +40,20 @@ const (
 	noticeTimeout  = 5 * time.Second
 )
 
+// noticeProtocol is a protocol that tells another member's node one thing
+// (a block list, a ticket, a pass, a room's state) and gets nothing back
+// but whether it was taken.
+func noticeProtocol[M any](id protocol.ID, maxRequest int) rpc.Protocol[M, struct{}] {
+	return rpc.Protocol[M, struct{}]{ID: id, MaxRequest: maxRequest, MaxReply: maxNoticeReply,
+		Timeout: noticeTimeout, Codes: Codes, Limited: true}
+}
+
 type blocksMsg struct {
 	Room    string   `cbor:"0,keyasint"`
 	Blocked [][]byte `cbor:"1,keyasint,omitempty"`
 }
 
-var blocksProto = rpc.Protocol[blocksMsg, struct{}]{ID: BlocksProtocol,
-	MaxRequest: maxBlocksFrame, MaxReply: maxNoticeReply, Timeout: noticeTimeout, Codes: Codes, Limited: true}
+var blocksProto = noticeProtocol[blocksMsg](BlocksProtocol, maxBlocksFrame)
 
 // BlocksChanged gives this node's block list again to the host of every
 // room it moderates, after its owner blocked or unblocked someone. It

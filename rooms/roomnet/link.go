@@ -19,8 +19,13 @@ import (
 // LinkProtocol opens the link from a child to the parent its assignment
 // names: the assignment first, then the WebRTC signalling of package rtc on
 // the same stream, so the DTLS fingerprints in the SDP travel over a
-// channel authenticated by both peers' libp2p keys.
-const LinkProtocol protocol.ID = "/clubnode/room-media/1.0.0"
+// channel authenticated by both peers' libp2p keys. Version 1.1.0 trickles
+// ICE candidates on the stream (rtc's Trickle options); a node still
+// answers and falls back to 1.0.0, whose descriptions wait for gathering.
+const (
+	LinkProtocol       protocol.ID = "/clubnode/room-media/1.1.0"
+	LinkProtocolGather protocol.ID = "/clubnode/room-media/1.0.0"
+)
 
 const (
 	maxLinkFrame = rooms.MaxAssignmentSize + 512
@@ -31,7 +36,7 @@ type linkHello struct {
 	Assignment []byte `cbor:"0,keyasint"`
 }
 
-var linkProto = rpc.Protocol[linkHello, struct{}]{ID: LinkProtocol,
+var linkProto = rpc.Protocol[linkHello, struct{}]{ID: LinkProtocol, Older: []protocol.ID{LinkProtocolGather},
 	MaxRequest: maxLinkFrame, MaxReply: maxLinkFrame, Timeout: placeTimeout, Codes: Codes, Limited: true}
 
 // linkParent opens the link to parent, the one a names or one of its
@@ -53,8 +58,8 @@ func (ms *mediaSession) linkParent(ctx context.Context, a *rooms.SignedAssignmen
 	ms.m.host.ConnManager().Protect(parent, mediaTag(ms.room))
 	defer ms.m.host.ConnManager().Unprotect(parent, mediaTag(ms.room))
 	return rtc.DialParent(ctx, ms.m.api, str, ms.fwd, rtc.ParentOptions{Timeout: ms.m.timeout, Uplink: ms.uplink,
-		Subtree: ms.subtree, Label: rtc.LinkLabel{Room: string(ms.room), Peer: parent.String()},
-		Stall: ms.m.stall, ProbeTimeout: probeTimeout})
+		Subtree: ms.subtree, Label: rtc.LinkLabel{Room: string(ms.room), Peer: parent.String()}, Proof: a.Bytes,
+		Stall: ms.m.stall, ProbeTimeout: probeTimeout, Trickle: str.Protocol() == LinkProtocol})
 }
 
 // acceptChild is a parent's side of LinkProtocol: check the assignment,
@@ -65,10 +70,10 @@ func (m *media) acceptChild(_ context.Context, child peer.ID, hello linkHello) (
 		m.log.Debug("refused child", "peer", child, "err", err)
 		return struct{}{}, nil, err
 	}
-	return struct{}{}, func(ctx context.Context, str network.Stream) { ms.serveChild(ctx, child, str) }, nil
+	return struct{}{}, func(ctx context.Context, str network.Stream) { ms.serveChild(ctx, child, hello.Assignment, str) }, nil
 }
 
-func (ms *mediaSession) serveChild(parent context.Context, child peer.ID, str network.Stream) {
+func (ms *mediaSession) serveChild(parent context.Context, child peer.ID, proof []byte, str network.Stream) {
 	// The link lives as long as the session, the handler and the stream.
 	ctx, cancel := context.WithCancel(ms.ctx)
 	defer cancel()
@@ -92,11 +97,12 @@ func (ms *mediaSession) serveChild(parent context.Context, child peer.ID, str ne
 	defer stop()
 	ms.m.host.ConnManager().Protect(child, mediaTag(ms.room))
 	defer ms.m.host.ConnManager().Unprotect(child, mediaTag(ms.room))
-	opts := rtc.ChildOptions{Timeout: ms.m.timeout, Label: rtc.LinkLabel{Room: string(ms.room), Peer: child.String()}, OnSubtree: func(n int) {
-		ms.mu.Lock()
-		link.subtree = n
-		ms.mu.Unlock()
-	}}
+	opts := rtc.ChildOptions{Timeout: ms.m.timeout, Label: rtc.LinkLabel{Room: string(ms.room), Peer: child.String()},
+		Proof: proof, Trickle: str.Protocol() == LinkProtocol, OnSubtree: func(n int) {
+			ms.mu.Lock()
+			link.subtree = n
+			ms.mu.Unlock()
+		}}
 	if st, ok := ms.m.states.State(ms.room); ok && st.Host == ms.self() {
 		// Speakers hang under the host; what they send enters the room
 		// here, and the forwarder drops anyone not audible.

@@ -49,6 +49,7 @@ type media struct {
 	mediaView
 	api       *rtc.API
 	capacity  int
+	traits    func() rooms.Traits // this node's; nil says nothing
 	timeout   time.Duration
 	stall     time.Duration // rtc.ParentOptions.Stall; 0 off
 	work      *group.Group  // the change loop; sessions have their own
@@ -82,6 +83,14 @@ func newMedia(ctx context.Context, view mediaView, api *rtc.API, capacity int, t
 	return &media{mediaView: view, api: api, capacity: min(max(capacity, 0), rooms.MaxRelayCapacity), timeout: timeout, stall: stall,
 		work: group.New(ctx), sessions: map[rooms.RoomID]*mediaSession{},
 		pending: map[rooms.RoomID]struct{}{}, kick: make(chan struct{}, 1)}
+}
+
+// ownTraits are this node's traits, as it announces them.
+func (m *media) ownTraits() rooms.Traits {
+	if m.traits == nil {
+		return rooms.Traits{}
+	}
+	return m.traits()
 }
 
 func (m *media) start() {
@@ -182,6 +191,7 @@ type MediaStats struct {
 	Children  []peer.ID
 	Subtree   int
 	Forwarder rtc.ForwarderStats
+	Guard     GuardStats // what the signature check played and refused here
 }
 
 // Media reports this node's place in room's relay tree.
@@ -193,7 +203,8 @@ func (s *Service) Media(id rooms.RoomID) (MediaStats, bool) {
 	if !ok {
 		return MediaStats{}, false
 	}
-	out := MediaStats{Subtree: ms.subtree(), Forwarder: ms.fwd.Stats()}
+	out := MediaStats{Subtree: ms.subtree(), Forwarder: ms.fwd.Stats(), Guard: ms.guard.statsSnapshot()}
+	out.Guard.DecryptFailed = ms.keys.failures.Load()
 	ms.mu.Lock()
 	out.Parent = ms.parent
 	out.Backups = slices.Clone(ms.backups)
@@ -243,11 +254,21 @@ func (v *Voice) Write(pkt *rtp.Packet) error {
 	if err != nil {
 		return err
 	}
-	if v.ms.hosting.Load() {
-		v.ms.fwd.Write(v.ms.m.self().String(), pkt)
+	select {
+	case v.ms.spoke <- struct{}{}: // tailLoop: the voice is not quiet
+	default:
+	}
+	return v.ms.send(pkt)
+}
+
+// send puts a signed packet of this node's voice into the room: straight
+// into the forwarder on the host, up to the host elsewhere.
+func (ms *mediaSession) send(pkt *rtp.Packet) error {
+	if ms.hosting.Load() {
+		ms.fwd.Write(ms.m.self().String(), pkt)
 		return nil
 	}
-	return v.ms.uplink.Write(pkt)
+	return ms.uplink.Write(pkt)
 }
 
 // Done is closed when the room's media stops on this node (the room ended

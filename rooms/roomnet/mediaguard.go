@@ -2,6 +2,7 @@ package roomnet
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"sync"
@@ -36,7 +37,9 @@ type guard struct {
 	// room); nil drops it.
 	open func(speaker peer.ID, media []byte) []byte
 	// onTamper is called (on the packet's goroutine) when a failure proves
-	// that the stream was changed on its way here.
+	// that the stream was changed on its way here, or when a speaker's
+	// packets keep coming and none verifies (a Failure of kind Unverified
+	// wrapping errStarved): a relay that replays or withholds signatures.
 	onTamper func(speaker peer.ID, f mediasig.Failure)
 
 	queue     chan guardPacket
@@ -50,16 +53,72 @@ type speakerGuard struct {
 	id  peer.ID
 	v   *mediasig.Verifier
 	out []mediasig.Packet // scratch, used under mu of speakerGuard
+	dry int               // packets pushed since one was last released, under mu
 	mu  sync.Mutex
 }
+
+// starveAfter is how many of a speaker's packets in a row may arrive
+// without one being released before the guard calls its parent a suspect:
+// one second of audio. An honest stream releases a batch every 4 packets
+// (a lost signature costs one batch, NACK repairs most), so a second with
+// none is no longer loss: a relay that replays old packets under new
+// numbers, strips or withholds signatures, or sends only what fails. It
+// proves nothing on its own (a speaker with a wrong clock looks the same),
+// which is why the host wants more than one child's word (report.go).
+const starveAfter = 50
+
+// errStarved is the Failure's error when starveAfter packets in a row
+// were refused.
+var errStarved = errors.New("a second of packets and none signed by its speaker")
 
 type playSink struct {
 	fn func(speaker string, pkt *rtp.Packet)
 }
 
-// guardStats counts what the guard refused, for metrics and tests.
+// guardStats counts what the guard played and refused, for MediaStats and
+// the metrics. The counters only grow: verifiers come and go with
+// speakers, the guard stays.
 type guardStats struct {
-	released, tampered, unverified atomic.Uint64
+	released, overflow, starved atomic.Uint64
+	refused                     [numRefusals]atomic.Uint64 // by mediasig.Kind
+}
+
+// numRefusals sizes guardStats.refused: one slot per mediasig.Kind.
+const numRefusals = int(mediasig.Unverified) + 1
+
+// GuardStats counts what this node's signature check did with a room's
+// audio, and what did not decrypt: every refusal, by reason.
+type GuardStats struct {
+	Released uint64 // packets a valid signature covered, handed to local listeners
+	// Refusals by mediasig.Kind: malformed trailers, bad signatures,
+	// packets that differ from what was signed, conflicting copies, stale
+	// frames, replays, and packets no signature covered in time.
+	Malformed, BadSignature, BadPacket, Conflict, Stale, Replay, Unverified uint64
+	// Overflow: packets dropped unverified because the guard's queue was
+	// full (this node fell behind).
+	Overflow uint64
+	// DecryptFailed: verified frames of a closed room that did not decrypt
+	// (an epoch this node lacks).
+	DecryptFailed uint64
+	// Starved counts the times a speaker's packets kept coming for a
+	// second and none verified: each time the parent is reported.
+	Starved uint64
+}
+
+// Refusals lists the refusal counters by the names the API and the metrics
+// use.
+func (s GuardStats) Refusals() map[string]uint64 {
+	return map[string]uint64{"malformed": s.Malformed, "bad_signature": s.BadSignature, "bad_packet": s.BadPacket,
+		"conflict": s.Conflict, "stale": s.Stale, "replay": s.Replay, "unverified": s.Unverified,
+		"overflow": s.Overflow, "decrypt_failed": s.DecryptFailed}
+}
+
+func (g *guard) statsSnapshot() GuardStats {
+	r := func(k mediasig.Kind) uint64 { return g.stats.refused[k].Load() }
+	return GuardStats{Released: g.stats.released.Load(), Malformed: r(mediasig.Malformed),
+		BadSignature: r(mediasig.BadSignature), BadPacket: r(mediasig.BadPacket), Conflict: r(mediasig.Conflict),
+		Stale: r(mediasig.Stale), Replay: r(mediasig.Replay), Unverified: r(mediasig.Unverified),
+		Overflow: g.stats.overflow.Load(), Starved: g.stats.starved.Load()}
 }
 
 func newGuard(room string, now func() time.Time, open func(peer.ID, []byte) []byte, onTamper func(peer.ID, mediasig.Failure)) *guard {
@@ -129,11 +188,12 @@ func (g *guard) speaker(id string) *speakerGuard {
 }
 
 func (g *guard) failed(speaker peer.ID, f mediasig.Failure) {
+	if int(f.Kind) < numRefusals {
+		g.stats.refused[f.Kind].Add(1)
+	}
 	if !f.Kind.Tampering() {
-		g.stats.unverified.Add(1)
 		return
 	}
-	g.stats.tampered.Add(1)
 	if g.onTamper != nil {
 		g.onTamper(speaker, f)
 	}
@@ -146,7 +206,14 @@ const guardQueue = 256
 type guardPacket struct {
 	speaker string
 	pkt     *rtp.Packet
+	queued  time.Time
 }
+
+// guardLate is how long a packet may wait in the guard's queue before this
+// node counts as running late: its refusals then say nothing about its
+// parent (packets expire here, not on the way), so they do not count
+// towards starveAfter.
+const guardLate = 100 * time.Millisecond
 
 // enqueue is the forwarder's sink: it hands the packet to the guard's own
 // goroutine and returns at once, so that verifying never delays the
@@ -154,9 +221,9 @@ type guardPacket struct {
 // are immutable, so they are queued as they are.
 func (g *guard) enqueue(speaker string, pkt *rtp.Packet) {
 	select {
-	case g.queue <- guardPacket{speaker: speaker, pkt: pkt}:
+	case g.queue <- guardPacket{speaker: speaker, pkt: pkt, queued: g.now()}:
 	default:
-		g.stats.unverified.Add(1)
+		g.stats.overflow.Add(1)
 	}
 }
 
@@ -167,13 +234,14 @@ func (g *guard) run(ctx context.Context) {
 		case <-ctx.Done():
 			return
 		case p := <-g.queue:
-			g.push(p.speaker, p.pkt)
+			g.push(p.speaker, p.pkt, g.now().Sub(p.queued) > guardLate)
 		}
 	}
 }
 
-// push verifies one packet, then plays what is released.
-func (g *guard) push(speaker string, pkt *rtp.Packet) {
+// push verifies one packet, then plays what is released. late says the
+// packet waited long in the queue: this node, not its parent, is behind.
+func (g *guard) push(speaker string, pkt *rtp.Packet, late bool) {
 	sg := g.speaker(speaker)
 	if sg == nil {
 		return
@@ -181,7 +249,19 @@ func (g *guard) push(speaker string, pkt *rtp.Packet) {
 	sg.mu.Lock()
 	sg.out = sg.v.Push(sg.out[:0], pkt, g.now())
 	released := slices.Clone(sg.out)
+	starved := false
+	if sg.dry++; len(released) > 0 || late {
+		sg.dry = 0
+	} else if sg.dry >= starveAfter {
+		starved, sg.dry = true, 0
+	}
 	sg.mu.Unlock()
+	if starved {
+		g.stats.starved.Add(1)
+		if g.onTamper != nil {
+			g.onTamper(sg.id, mediasig.Failure{Kind: mediasig.Unverified, Seq: pkt.SequenceNumber, Err: errStarved})
+		}
+	}
 	if len(released) == 0 {
 		return
 	}
@@ -218,6 +298,51 @@ func (m *media) mediaSigning(id rooms.RoomID, open func(peer.ID, []byte) []byte,
 // byte packet every 400 ms): the batch is signed there rather than wait
 // for the speech to resume.
 const dtxMax = 2
+
+// tailIdle is how long this node's voice may be quiet before the packets
+// its signer holds (up to 3, when the speech stopped without a DTX packet
+// to close the batch: a WHIP client that hangs up, a muted microphone)
+// get a signature of their own: listeners drop packets no signature
+// covers after mediasig.DefaultMaxWait. Five frames: no honest source
+// pauses that long inside speech without DTX.
+const tailIdle = 100 * time.Millisecond
+
+// tailLoop signs the tail of this node's voice whenever it has been quiet
+// for tailIdle with packets pending.
+func (ms *mediaSession) tailLoop(ctx context.Context) {
+	t := time.NewTimer(tailIdle)
+	t.Stop()
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-ms.spoke:
+			t.Reset(tailIdle)
+		case <-t.C:
+			ms.signTail()
+		}
+	}
+}
+
+// signTail sends one packet without media, on a sequence number of its
+// own, that carries the signature of the packets pending.
+func (ms *mediaSession) signTail() {
+	if ms.signer == nil || ms.signer.Pending() == 0 {
+		return
+	}
+	pkt, ok := ms.voice.tail()
+	if !ok {
+		return
+	}
+	out, err := ms.signer.Sign(pkt, true)
+	if err == nil {
+		err = ms.send(out)
+	}
+	if err != nil {
+		ms.m.log.Debug("sign the tail of this node's voice", "room", ms.room, "err", err)
+	}
+}
 
 // sign encrypts (in a closed room) and signs one packet of this node's
 // own stream; pkt is the caller's copy, changed in place.

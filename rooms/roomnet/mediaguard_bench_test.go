@@ -103,7 +103,7 @@ func benchPath(b *testing.B, closed, listener bool) {
 			}
 			n++
 			if listener {
-				lst.guard.push(self.String(), signed[i])
+				lst.guard.push(self.String(), signed[i], false)
 				continue
 			}
 			out, err := spk.sign(p.Clone())

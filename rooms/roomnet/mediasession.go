@@ -34,6 +34,7 @@ type mediaSession struct {
 	hosting atomic.Bool      // this node hosts the room: its voice skips the uplink
 	wake    chan struct{}    // follow's: the state changed
 	wakeUp  chan struct{}    // upstream's: the state changed
+	spoke   chan struct{}    // tailLoop's: this node's voice sent a packet
 	work    *group.Group
 	ctx     context.Context // work's: ends when the session stops
 
@@ -50,10 +51,14 @@ type mediaSession struct {
 	children    map[peer.ID]*childLink
 
 	// Speaker signatures (report.go): when this node last reported its
-	// parent; on the host, relays accused of changing audio, when, and
-	// those blamed for it, which carry nobody any more.
+	// parent, and the parent it left for that (to avoid when placed
+	// again); on the host, who accused which relay and when, when each
+	// node last reported anything, and the relays blamed, which carry
+	// nobody any more.
 	blamedAt   time.Time
-	accused    map[peer.ID]time.Time
+	avoidNext  peer.ID
+	accusers   map[peer.ID]map[peer.ID]time.Time
+	reported   map[peer.ID]time.Time
 	distrusted map[peer.ID]bool
 	down       *rtc.Forwarder // what child links are served from: fwd (a malicious relay's own in attack tests)
 }
@@ -66,9 +71,9 @@ type childLink struct {
 func (m *media) newSession(id rooms.RoomID) *mediaSession {
 	work := group.New(m.work.Context())
 	ms := &mediaSession{m: m, room: id, fwd: rtc.NewForwarder(m.log.With("room", id)), uplink: rtc.NewUplink(),
-		wake: make(chan struct{}, 1), wakeUp: make(chan struct{}, 1), work: work, ctx: work.Context(),
+		wake: make(chan struct{}, 1), wakeUp: make(chan struct{}, 1), spoke: make(chan struct{}, 1), work: work, ctx: work.Context(),
 		children: map[peer.ID]*childLink{}, hostChanged: make(chan struct{}),
-		accused: map[peer.ID]time.Time{}, distrusted: map[peer.ID]bool{}}
+		accusers: map[peer.ID]map[peer.ID]time.Time{}, reported: map[peer.ID]time.Time{}, distrusted: map[peer.ID]bool{}}
 	ms.down = ms.fwd
 	ms.keys = newRoomKeys(id)
 	ms.signer, ms.guard = m.mediaSigning(id, ms.decrypt, ms.tampered)
@@ -77,6 +82,7 @@ func (m *media) newSession(id rooms.RoomID) *mediaSession {
 	work.Go(ms.upstream)
 	work.Go(ms.keyLoop)
 	work.Go(ms.guard.run)
+	work.Go(ms.tailLoop)
 	return ms
 }
 
@@ -139,6 +145,7 @@ func (ms *mediaSession) applyState(st *rooms.SignedState) {
 		// This node became the host: it starts a tree of its own and
 		// learns the rest as nodes come asking or report in.
 		ms.tree = rooms.NewTree(ms.self(), ms.m.capacity)
+		ms.tree.SetRootTraits(ms.m.ownTraits())
 		ms.host = ms.self()
 	}
 	if st.Host != ms.self() {

@@ -7,7 +7,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 
-	"github.com/clubnode/clubnode/internal/rpc"
 	"github.com/clubnode/clubnode/rooms"
 )
 
@@ -26,8 +25,7 @@ type passMsg struct {
 	Pass []byte `cbor:"0,keyasint"`
 }
 
-var passProto = rpc.Protocol[passMsg, struct{}]{ID: PassProtocol,
-	MaxRequest: maxPassFrame, MaxReply: maxNoticeReply, Timeout: noticeTimeout, Codes: Codes, Limited: true}
+var passProto = noticeProtocol[passMsg](PassProtocol, maxPassFrame)
 
 // DeliverPass gives p, issued by this node, to its holder's node, and
 // returns once that node has kept it.

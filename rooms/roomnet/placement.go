@@ -31,6 +31,11 @@ type placeRequest struct {
 	// Under is the backup parent the node failed over to (see
 	// rooms.PlaceRequest.Under).
 	Under []byte `cbor:"4,keyasint,omitempty"`
+	// Reach and AlwaysOn are what the node says of itself
+	// (rooms.Traits): the host keeps reachable and always-on nodes near
+	// the root, and nodes reachable only through a relay as leaves.
+	Reach    uint8 `cbor:"5,keyasint,omitempty"`
+	AlwaysOn bool  `cbor:"6,keyasint,omitempty"`
 }
 
 type placeReply struct {
@@ -43,7 +48,9 @@ var placeProto = rpc.Protocol[placeRequest, placeReply]{ID: PlaceProtocol,
 // askParent asks the host where this node should hang; under, if set, is
 // the backup parent it already failed over to.
 func (ms *mediaSession) askParent(ctx context.Context, st *rooms.SignedState, avoid, under peer.ID) (*rooms.SignedAssignment, error) {
-	req := placeRequest{Room: string(ms.room), Capacity: ms.m.capacity, Children: ms.childIDs()}
+	own := ms.m.ownTraits()
+	req := placeRequest{Room: string(ms.room), Capacity: ms.m.capacity, Children: ms.childIDs(),
+		Reach: uint8(own.Reach), AlwaysOn: own.AlwaysOn}
 	if avoid != "" {
 		req.Avoid = []byte(avoid)
 	}
@@ -100,7 +107,11 @@ func (m *media) placeChild(from peer.ID, req placeRequest) (*rooms.SignedAssignm
 	if ms.tree == nil || ms.host != m.self() {
 		return nil, fmt.Errorf("%w: this node is taking the room over; ask again", rooms.ErrNotLive)
 	}
-	pr := rooms.PlaceRequest{Child: from, Capacity: req.Capacity, OnStage: st.OnStage(from)}
+	if rooms.Reach(req.Reach) > rooms.ReachRelayOnly {
+		return nil, fmt.Errorf("%w: reach %d", rooms.ErrMalformed, req.Reach)
+	}
+	pr := rooms.PlaceRequest{Child: from, Capacity: req.Capacity, OnStage: st.OnStage(from),
+		Traits: rooms.Traits{Reach: rooms.Reach(req.Reach), AlwaysOn: req.AlwaysOn}}
 	if ms.distrusted[from] {
 		pr.Capacity = 0 // it changed audio it relayed (report.go)
 	}
@@ -123,7 +134,9 @@ func (m *media) placeChild(from peer.ID, req placeRequest) (*rooms.SignedAssignm
 			pr.Children = append(pr.Children, c)
 		}
 	}
-	pl, err := rooms.Placer{Tree: ms.tree, Backups: placeBackups}.Place(pr) // the decision, in package rooms
+	// TURN: the network's always-on nodes relay links no hole punch gets
+	// through (node/turn.go).
+	pl, err := rooms.Placer{Tree: ms.tree, Backups: placeBackups, TURN: true}.Place(pr) // the decision, in package rooms
 	if err != nil {
 		return nil, err
 	}

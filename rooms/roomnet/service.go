@@ -98,6 +98,10 @@ type Config struct {
 	// RelayCapacity is how many children this node carries in a room's
 	// relay tree; 0 means leaf only.
 	RelayCapacity int
+	// Traits, if set, is what this node tells a host of itself when it
+	// asks for a place (how others can reach it, whether it is an
+	// always-on node), and what it places under itself as a host.
+	Traits func() rooms.Traits
 	// MediaTimeout is how long a link may be silent before its parent is
 	// given up; 0 means rtc's default.
 	MediaTimeout time.Duration
@@ -240,6 +244,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Media != nil {
 		view := mediaView{host: s.host(), key: cfg.Key, now: cfg.Now, states: s, log: s.log.With("plane", "media")}
 		s.media = newMedia(s.ctx, view, cfg.Media, cfg.RelayCapacity, cfg.MediaTimeout, cfg.MediaStall)
+		s.media.traits = cfg.Traits
 		s.media.start()
 	}
 	s.goFn(s.tick)

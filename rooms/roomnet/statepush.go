@@ -7,7 +7,6 @@ import (
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/protocol"
 
-	"github.com/clubnode/clubnode/internal/rpc"
 	"github.com/clubnode/clubnode/rooms"
 )
 
@@ -22,8 +21,7 @@ type stateMsg struct {
 	State []byte `cbor:"0,keyasint"`
 }
 
-var stateProto = rpc.Protocol[stateMsg, struct{}]{ID: StateProtocol,
-	MaxRequest: maxReplyFrame, MaxReply: maxNoticeReply, Timeout: noticeTimeout, Codes: Codes, Limited: true}
+var stateProto = noticeProtocol[stateMsg](StateProtocol, maxReplyFrame)
 
 // pushToRelayed sends signed, which this node hosts, to every participant
 // reached only through a relay. The rest get it by gossip: pushing to all

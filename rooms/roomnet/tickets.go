@@ -28,8 +28,7 @@ type ticketMsg struct {
 	Ticket []byte `cbor:"0,keyasint"`
 }
 
-var ticketProto = rpc.Protocol[ticketMsg, struct{}]{ID: TicketProtocol,
-	MaxRequest: maxTicketFrame, MaxReply: maxNoticeReply, Timeout: noticeTimeout, Codes: Codes, Limited: true}
+var ticketProto = noticeProtocol[ticketMsg](TicketProtocol, maxTicketFrame)
 
 // DeliverTicket gives t, issued by this node, to its holder's node, and
 // returns once that node has kept it.

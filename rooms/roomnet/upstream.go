@@ -52,7 +52,7 @@ func (ms *mediaSession) upstream(ctx context.Context) {
 		case moved != nil:
 			up.use(moved)
 		case replaced:
-			up = upstreamState{}
+			up = upstreamState{avoid: ms.takeAvoid()} // set when it left a parent it reported
 		default:
 			ms.m.repairs.Add(1)
 			up.lost(target, ms.m.now())

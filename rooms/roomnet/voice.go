@@ -25,6 +25,7 @@ type voice struct {
 	lastSeq  uint16 // last sequence number sent
 	lastTS   uint32 // last timestamp sent
 	lastAt   time.Time
+	lastHdr  rtp.Header // the last packet's header, for tail
 }
 
 // maxSeqJump is how far a source's sequence number may move between two
@@ -51,5 +52,24 @@ func (v *voice) rewrite(pkt *rtp.Packet, now time.Time) *rtp.Packet {
 		v.lastSeq, v.lastTS = out.SequenceNumber, out.Timestamp
 	}
 	v.lastAt = now
+	v.lastHdr = out.Header
 	return out
+}
+
+// tail reserves the stream's next sequence number for a packet without
+// media that carries the signature of the last packets (signTail): the
+// source's later packets are shifted one further, so none of them takes
+// that number. false before the first packet.
+func (v *voice) tail() (*rtp.Packet, bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if !v.started {
+		return nil, false
+	}
+	v.lastSeq++
+	v.seqShift++
+	hdr := v.lastHdr
+	hdr.SequenceNumber, hdr.Timestamp, hdr.Marker = v.lastSeq, v.lastTS, false
+	hdr.CSRC, hdr.Extension, hdr.Extensions = nil, false, nil
+	return &rtp.Packet{Header: hdr}, true
 }

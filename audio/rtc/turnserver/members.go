@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/stun/v4"
 	"github.com/pion/turn/v5"
 )
 
@@ -142,16 +143,27 @@ func (s *Server) pruneLocked() {
 // authenticate is pion's AuthHandler: it returns the user as the
 // allocation's user ID, and the key of the password the username must have
 // been issued with. pion checks the request's MESSAGE-INTEGRITY with it.
+//
+// Credentials past their expiry still serve a member's live relays
+// (refreshes, permissions, channels: anything but a new Allocate) while
+// the member holds newer credentials: a member renews them (Issue) before
+// they expire for as long as its links live, and its ICE agents, which
+// cannot change credentials mid-link, keep refreshing with the ones they
+// started with.
 func (s *Server) authenticate(ra *turn.RequestAttributes) (string, []byte, bool) {
 	expires, user, err := parseUsername(ra.Username)
-	if err == nil && !s.cfg.Now().Before(expires) {
-		err = fmt.Errorf("credentials expired at %s", expires.UTC().Format(time.RFC3339))
-	}
 	if err == nil {
+		now := s.cfg.Now()
 		s.mu.Lock()
 		m := s.members[user]
-		if m == nil || m.revoked {
+		switch {
+		case m == nil || m.revoked:
 			err = errors.New("no such member, or revoked")
+		case now.Before(expires):
+		case ra.Method != stun.MethodAllocate && m.allocations > 0 && now.Before(m.expires):
+			s.stats.renewedUse.Add(1)
+		default:
+			err = fmt.Errorf("credentials expired at %s", expires.UTC().Format(time.RFC3339))
 		}
 		s.mu.Unlock()
 	}

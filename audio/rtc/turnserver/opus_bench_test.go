@@ -100,48 +100,8 @@ func connect(b *testing.B, offerer, answerer *webrtc.PeerConnection) {
 // Run with -benchtime 3000x for a minute.
 func BenchmarkOpusSpeakerThroughTURN(b *testing.B) {
 	s := newServer(b, Config{})
-	// Registered before the PeerConnections, so it runs after they close
-	// (cleanups run last first) and their tracks end.
-	var readers sync.WaitGroup
-	b.Cleanup(readers.Wait)
-	speaker := speakerPeer(b, s)
-	// The listener is reachable directly (its host candidate), as a
-	// member behind a port-preserving NAT would be through its mapping.
-	listener := newPeer(b, rtc.Config{LoopbackOnly: true}, webrtc.Configuration{})
-	track, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{
-		MimeType: webrtc.MimeTypeOpus, ClockRate: audio.SampleRate, Channels: 2}, "audio", "speaker")
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := speaker.AddTrack(track); err != nil {
-		b.Fatal(err)
-	}
-	var heard atomic.Int64
-	listener.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
-		readers.Go(func() {
-			for {
-				if _, _, err := tr.ReadRTP(); err != nil {
-					return
-				}
-				heard.Add(1)
-			}
-		})
-	})
-	connect(b, speaker, listener)
-
-	enc, err := audio.NewEncoder()
-	if err != nil {
-		b.Fatal(err)
-	}
-	speech := audiotest.Speech(time.Minute, 3)
-	frame := func(i int) []byte {
-		i %= len(speech) / audio.FrameSamples
-		pkt, err := enc.Encode(speech[i*audio.FrameSamples : (i+1)*audio.FrameSamples])
-		if err != nil {
-			b.Fatal(err)
-		}
-		return pkt
-	}
+	track, heard := speakerToListener(b, s)
+	frame := opusFrames(b)
 	// The first frames open the path; counting starts once one is heard.
 	testutil.Eventually(b, 20*time.Second, func() error {
 		if err := track.WriteSample(media.Sample{Data: frame(0), Duration: audio.FrameDuration}); err != nil {
@@ -169,6 +129,66 @@ func BenchmarkOpusSpeakerThroughTURN(b *testing.B) {
 	b.StopTimer()
 	elapsed := time.Since(start)
 	after := s.Stats()
+	reportTURN(b, before, after, opus, elapsed)
+	if got := heard.Load() - heard0; got < int64(b.N)*9/10 {
+		b.Fatalf("the listener heard %d packets of %d", got, b.N)
+	}
+}
+
+// speakerToListener connects a speaker that relays through s to a
+// listener that counts the packets it hears.
+func speakerToListener(b *testing.B, s *Server) (*webrtc.TrackLocalStaticSample, *atomic.Int64) {
+	b.Helper()
+	// Registered before the PeerConnections, so it runs after they close
+	// (cleanups run last first) and their tracks end.
+	var readers sync.WaitGroup
+	b.Cleanup(readers.Wait)
+	speaker := speakerPeer(b, s)
+	// The listener is reachable directly (its host candidate), as a
+	// member behind a port-preserving NAT would be through its mapping.
+	listener := newPeer(b, rtc.Config{LoopbackOnly: true}, webrtc.Configuration{})
+	track, err := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{
+		MimeType: webrtc.MimeTypeOpus, ClockRate: audio.SampleRate, Channels: 2}, "audio", "speaker")
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := speaker.AddTrack(track); err != nil {
+		b.Fatal(err)
+	}
+	heard := new(atomic.Int64)
+	listener.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		readers.Go(func() {
+			for {
+				if _, _, err := tr.ReadRTP(); err != nil {
+					return
+				}
+				heard.Add(1)
+			}
+		})
+	})
+	connect(b, speaker, listener)
+	return track, heard
+}
+
+// opusFrames encodes a minute of speech frame by frame, round and round.
+func opusFrames(b *testing.B) func(i int) []byte {
+	enc, err := audio.NewEncoder()
+	if err != nil {
+		b.Fatal(err)
+	}
+	speech := audiotest.Speech(time.Minute, 3)
+	return func(i int) []byte {
+		i %= len(speech) / audio.FrameSamples
+		pkt, err := enc.Encode(speech[i*audio.FrameSamples : (i+1)*audio.FrameSamples])
+		if err != nil {
+			b.Fatal(err)
+		}
+		return pkt
+	}
+}
+
+// reportTURN reports what crossed s while opus bytes of Opus were sent.
+func reportTURN(b *testing.B, before, after Stats, opus int, elapsed time.Duration) {
 	perMin := func(v uint64) float64 { return float64(v) * float64(time.Minute) / float64(elapsed) }
 	toB, toP := after.BytesToPeers-before.BytesToPeers, after.PacketsToPeers-before.PacketsToPeers
 	fromB, fromP := after.BytesFromPeers-before.BytesFromPeers, after.PacketsFromPeers-before.PacketsFromPeers
@@ -180,7 +200,4 @@ func BenchmarkOpusSpeakerThroughTURN(b *testing.B) {
 	// In from the speaker plus in from the listener; out is the same
 	// packets the other way, so the same bytes.
 	b.ReportMetric(perMin(toB+(ipUDP+channelData)*toP+fromB+ipUDP*fromP), "server-in-B/min")
-	if got := heard.Load() - heard0; got < int64(b.N)*9/10 {
-		b.Fatalf("the listener heard %d packets of %d", got, b.N)
-	}
 }

@@ -112,6 +112,7 @@ type counters struct {
 	authRefused       atomic.Uint64
 	quotaRefused      atomic.Uint64
 	permissionRefused atomic.Uint64
+	renewedUse        atomic.Uint64
 	dropped           atomic.Uint64
 	toPeers           flow
 	fromPeers         flow
@@ -127,6 +128,9 @@ type Stats struct {
 	// AuthRefused counts requests refused for their credentials:
 	// malformed, expired, revoked, unknown or with a wrong password.
 	AuthRefused uint64
+	// RenewedUse counts requests for live relays accepted with expired
+	// credentials because the member has renewed them since.
+	RenewedUse uint64
 	// QuotaRefused counts Allocate requests beyond a limit.
 	QuotaRefused uint64
 	// PermissionRefused counts CreatePermission and ChannelBind requests
@@ -148,7 +152,7 @@ func (s *Server) Stats() Stats {
 	c := &s.stats
 	return Stats{
 		Allocations: active, AllocationsTotal: c.allocations.Load(),
-		AuthRefused: c.authRefused.Load(), QuotaRefused: c.quotaRefused.Load(),
+		AuthRefused: c.authRefused.Load(), RenewedUse: c.renewedUse.Load(), QuotaRefused: c.quotaRefused.Load(),
 		PermissionRefused: c.permissionRefused.Load(), Dropped: c.dropped.Load(),
 		PacketsToPeers: c.toPeers.packets.Load(), BytesToPeers: c.toPeers.bytes.Load(),
 		PacketsFromPeers: c.fromPeers.packets.Load(), BytesFromPeers: c.fromPeers.bytes.Load(),

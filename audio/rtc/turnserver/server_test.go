@@ -144,6 +144,48 @@ func TestExpiredCredentialsAreRefused(t *testing.T) {
 }
 
 // Anything but the exact credentials the server issued is refused.
+// A live relay outlives its credentials while the member renews them:
+// its refreshes and permissions, made with the credentials it started
+// with, pass as long as newer ones were issued to the member; without the
+// renewal they are refused, and a new allocation with old credentials is
+// refused either way.
+func TestRenewedCredentialsKeepLiveRelays(t *testing.T) {
+	clock := newFakeClock()
+	s := newServer(t, Config{CredentialTTL: time.Minute, Now: clock.Now})
+	creds := mustIssue(t, s, "alice")
+	if err := s.AllowPeers("alice", []netip.Addr{loopback}); err != nil {
+		t.Fatal(err)
+	}
+	c := newClient(t, s, creds.Username, creds.Password)
+	relay, err := c.Allocate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { relay.Close() })
+	bob, carol := peer(t, "127.0.0.1"), peer(t, "127.0.0.1")
+
+	clock.Advance(2 * time.Minute) // expired, and not renewed
+	if err := c.CreatePermission(bob.LocalAddr()); err == nil {
+		t.Fatal("a permission with expired, unrenewed credentials was granted")
+	}
+	mustIssue(t, s, "alice") // the member renews
+	if err := c.CreatePermission(carol.LocalAddr()); err != nil {
+		t.Fatalf("a permission for a live relay after renewal: %v", err)
+	}
+	if _, err := relay.WriteTo([]byte("still here"), carol.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	if text, _ := read(t, carol); text != "still here" {
+		t.Fatalf("carol read %q", text)
+	}
+	if _, err := newClient(t, s, creds.Username, creds.Password).Allocate(); err == nil {
+		t.Fatal("a new allocation with expired credentials was made")
+	}
+	if st := s.Stats(); st.RenewedUse == 0 {
+		t.Fatalf("stats %+v: want requests accepted on renewed credentials", st)
+	}
+}
+
 func TestForgedCredentialsAreRefused(t *testing.T) {
 	s := newServer(t, Config{})
 	alice := mustIssue(t, s, "alice")

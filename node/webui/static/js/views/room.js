@@ -49,6 +49,11 @@ const peerActionLabels = {
 };
 
 // act sends one room request and takes the state it returns.
+// What each path of an audio link is called (room show's links[].path).
+const pathLabels = { direct: 'direct', 'hole-punched': 'hole-punched through a router', turn: 'relayed by TURN' };
+// How often an open room asks its node how its links are carried.
+const linksRefresh = 3000;
+
 async function act(roomId, action, peer) {
   if (!peer) notices.expect(roomId, action);
   try {
@@ -110,6 +115,7 @@ export function mount(main, route, { navigate }) {
   const title = h('h1', { id: 'room-heading', tabIndex: -1 });
   const meta = h('p', { class: 'room-meta' });
   const audioStatus = h('p', { class: 'audio-status', role: 'status', id: 'audio-status' });
+  const linksLine = h('p', { class: 'audio-links', id: 'room-links' });
   const invitePrompt = h('section', { class: 'invite-prompt', role: 'alertdialog', 'aria-labelledby': 'invite-heading', 'aria-describedby': 'invite-text', hidden: true },
     h('h2', { id: 'invite-heading', text: 'Join the stage?' }),
     h('p', { id: 'invite-text' }, 'You are invited to speak. You come up muted, and unmute when you are ready.'),
@@ -154,7 +160,7 @@ export function mount(main, route, { navigate }) {
 
   function inRoomView() {
     return [
-      h('header', { class: 'room-header' }, title, meta, audioStatus, share),
+      h('header', { class: 'room-header' }, title, meta, audioStatus, linksLine, share),
       invitePrompt,
       h('div', { class: 'room-body' },
         h('div', {},
@@ -266,7 +272,32 @@ export function mount(main, route, { navigate }) {
     // elsewhere in the app (roomsound.js).
     if (st.status === 'live') roomsound.open(roomId, openedAt);
     renderAudioStatus();
+    renderLinks(st);
     renderLevels();
+  }
+
+  // How this node's audio links are carried, from room show's
+  // audio.links: the link from the parent in full, the links to the
+  // children counted by path.
+  function renderLinks(st) {
+    const links = (st.audio && st.audio.links) || [];
+    const parts = [];
+    const up = links.find((l) => l.role === 'parent');
+    if (up) {
+      const rtt = up.path ? ` · ${Math.round(up.rtt_ms)} ms` : '';
+      parts.push(h('span', { class: 'link', 'data-path': up.path || 'connecting', 'data-peer': up.peer },
+        `Sound from ${store.nameOf(up.peer)}: ${pathLabels[up.path] || 'connecting…'}${rtt}`));
+    }
+    const down = links.filter((l) => l.role === 'child');
+    if (down.length) {
+      const counts = {};
+      for (const l of down) counts[l.path || ''] = (counts[l.path || ''] || 0) + 1;
+      const kinds = Object.entries(counts).map(([p, n]) => `${n} ${pathLabels[p] || 'connecting'}`).join(', ');
+      parts.push(h('span', { class: 'link', 'data-children': String(down.length) },
+        `passing it on to ${down.length === 1 ? '1 listener' : `${down.length} listeners`} (${kinds})`));
+    }
+    linksLine.replaceChildren(...parts.flatMap((p, i) => (i ? [' · ', p] : [p])));
+    linksLine.hidden = parts.length === 0;
   }
 
   function renderAudioStatus() {
@@ -446,6 +477,11 @@ export function mount(main, route, { navigate }) {
     }
   };
   document.addEventListener('click', closeMenus);
+  // Links come and go without a new room state: ask for them now and
+  // then while in the room.
+  const linksTimer = setInterval(() => {
+    if (mode === 'in' && !document.hidden) api.room(roomId).then(store.setRoom).catch(() => {});
+  }, linksRefresh);
   const unsubscribe = store.subscribe((key) => {
     if (key === 'levels' || key === 'localLevel') {
       if (mode === 'in') renderLevels();
@@ -456,6 +492,7 @@ export function mount(main, route, { navigate }) {
   });
   return {
     destroy() {
+      clearInterval(linksTimer);
       unsubscribe();
       document.removeEventListener('click', closeMenus);
     },
