@@ -78,6 +78,9 @@ func (m *Mixer) Push(speaker string, pkt *rtp.Packet, arrival time.Time) {
 	rx.Push(pkt, arrival)
 }
 
+// Delay is the playout delay of the Mixer's Receivers.
+func (m *Mixer) Delay() time.Duration { return m.cfg.Delay }
+
 // Remove forgets a speaker and its buffered audio.
 func (m *Mixer) Remove(speaker string) {
 	m.mu.Lock()

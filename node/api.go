@@ -43,8 +43,10 @@ func (n *Node) routes() http.Handler {
 		{apiv1.RouteFollow, post(n.Follow)},
 		{apiv1.RouteBlock, post(n.Block)},
 		{apiv1.RouteRemind, post(n.Remind)},
-		{apiv1.RouteWHIP, offer(n.Speak)},
-		{apiv1.RouteWHEP, offer(n.Listen)},
+		{apiv1.RouteWHIP, offer(func(r *http.Request, room, sdp string) (string, string, error) {
+			return n.Speak(r.Context(), room, sdp)
+		})},
+		{apiv1.RouteWHEP, offer(n.listenOffer)},
 		{apiv1.RouteWHIPEnd, endMedia(n.EndMedia, apiv1.WHIP)},
 		{apiv1.RouteWHEPEnd, endMedia(n.EndMedia, apiv1.WHEP)},
 		{apiv1.RouteWHIPPatch, patchMedia(n.PatchMedia, apiv1.WHIP)},
@@ -98,14 +100,14 @@ func (n *Node) serveRoomAction(w http.ResponseWriter, r *http.Request) {
 
 // offer answers a WHIP or WHEP offer (RFC 9725): the SDP answer with 201
 // Created and the session's Location.
-func offer(start func(ctx context.Context, room, offer string) (answer, location string, err error)) http.Handler {
+func offer(start func(r *http.Request, room, offer string) (answer, location string, err error)) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		sdp, status, err := readOffer(r)
 		if err != nil {
 			apiv1.WriteError(w, status, err.Error())
 			return
 		}
-		answer, location, err := start(r.Context(), r.PathValue("room"), sdp)
+		answer, location, err := start(r, r.PathValue("room"), sdp)
 		if err != nil {
 			apiv1.WriteError(w, statusOf(err), err.Error())
 			return

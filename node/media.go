@@ -6,6 +6,7 @@ import (
 	"encoding/base32"
 	"errors"
 	"fmt"
+	"net/http"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -34,6 +35,7 @@ type localMedia struct {
 	mu       sync.Mutex
 	sessions map[string]*localSession
 	levels   map[rooms.RoomID]map[string]float64
+	mixes    map[rooms.RoomID]*audio.Mixer // the latest local listener's, per room
 }
 
 type localSession struct {
@@ -79,7 +81,7 @@ func newLocalMedia(cfg rtc.Config) (*localMedia, error) {
 		return nil, fmt.Errorf("local media: %w", err)
 	}
 	return &localMedia{api: api, work: group.New(context.Background()), sessions: map[string]*localSession{},
-		levels: map[rooms.RoomID]map[string]float64{}}, nil
+		levels: map[rooms.RoomID]map[string]float64{}, mixes: map[rooms.RoomID]*audio.Mixer{}}, nil
 }
 
 func (lm *localMedia) close() {
@@ -142,6 +144,35 @@ func (lm *localMedia) setLevels(room rooms.RoomID, levels map[string]float64) {
 		return
 	}
 	lm.levels[room] = levels
+}
+
+// setMix records mix as the one room's latest local listener hears, or
+// forgets it (nil) if it still is.
+func (lm *localMedia) setMix(room rooms.RoomID, mix, old *audio.Mixer) {
+	lm.mu.Lock()
+	defer lm.mu.Unlock()
+	if mix != nil {
+		lm.mixes[room] = mix
+	} else if lm.mixes[room] == old {
+		delete(lm.mixes, room)
+	}
+}
+
+// ListenStats is what the jitter buffer of speaker did in the mix this
+// node plays to its latest local listener of room: packets late, frames
+// concealed, skipped and stretched, restarts. Each of them moves the
+// speaker's timeline against the listener's.
+func (n *Node) ListenStats(room, speaker string) (audio.Stats, bool) {
+	if n.media == nil {
+		return audio.Stats{}, false
+	}
+	n.media.mu.Lock()
+	mix := n.media.mixes[rooms.RoomID(room)]
+	n.media.mu.Unlock()
+	if mix == nil {
+		return audio.Stats{}, false
+	}
+	return mix.Stats(speaker)
 }
 
 // AudioLevels is how loud each speaker of room was in the last 20 ms this
@@ -224,8 +255,33 @@ func (n *Node) Speak(ctx context.Context, roomID, offer string) (answer, locatio
 // Listen answers a WHEP offer with one track: every audible speaker but
 // this node itself, each through its own jitter buffer, mixed and encoded
 // again. One track is what every WHEP player expects. A node not yet in
-// the room joins it as a listener.
+// the room joins it as a listener. The jitter buffers hold 60 ms, for
+// live listening; ListenWithDelay deepens them.
 func (n *Node) Listen(ctx context.Context, roomID, offer string) (answer, location string, err error) {
+	return n.ListenWithDelay(ctx, roomID, offer, 0)
+}
+
+// listenOffer is the WHEP endpoint: its optional ?delay= (a Go duration,
+// up to 1s) is the depth of the mix's jitter buffers.
+func (n *Node) listenOffer(r *http.Request, roomID, offer string) (string, string, error) {
+	var delay time.Duration
+	if q := r.URL.Query().Get("delay"); q != "" {
+		d, err := time.ParseDuration(q)
+		if err != nil || d <= 0 || d > apiv1.MaxListenDelay {
+			return "", "", invalid("delay %q: want a duration above 0 and up to %s", q[:min(len(q), 40)], apiv1.MaxListenDelay)
+		}
+		delay = d
+	}
+	return n.ListenWithDelay(r.Context(), roomID, offer, delay)
+}
+
+// ListenWithDelay is Listen with the mix's jitter buffers delay deep (0:
+// the 60 ms default). A recorder asks for a deep one: the node's mix is
+// where the room's audio arrives in bursts after a stall anywhere
+// upstream (the speaker's machine, a relay, this node), and a shallow
+// buffer plays a stall as a gap and then drops the backlog's pauses to get
+// its delay back, which shifts the speech in the recording against time.
+func (n *Node) ListenWithDelay(ctx context.Context, roomID, offer string, delay time.Duration) (answer, location string, err error) {
 	start := time.Now()
 	svc, room, err := n.mediaRoom(roomID)
 	if err != nil {
@@ -236,7 +292,7 @@ func (n *Node) Listen(ctx context.Context, roomID, offer string) (answer, locati
 			return "", "", fmt.Errorf("join %s to listen: %w", room, err)
 		}
 	}
-	mix := audio.NewMixer(audio.ReceiverConfig{})
+	mix := audio.NewMixer(audio.ReceiverConfig{Delay: delay})
 	self := n.ID().String()
 	firstAudio := n.firstAudio(start)
 	remove, err := svc.Listen(room, func(speaker string, pkt *rtp.Packet) {
@@ -259,7 +315,9 @@ func (n *Node) Listen(ctx context.Context, roomID, offer string) (answer, locati
 		return "", "", invalid("WHEP offer: %w", err)
 	}
 	id := n.media.add(&localSession{room: room, kind: apiv1.WHEP, rtc: sess})
+	n.media.setMix(room, mix, nil)
 	release := func() {
+		n.media.setMix(room, nil, mix)
 		// The last frame's levels would otherwise keep a ring lit after
 		// the listener has gone.
 		n.media.setLevels(room, nil)

@@ -35,7 +35,8 @@ func (n *Node) Enter(state NetworkState) error {
 			return fmt.Errorf("enter network: %w", err)
 		}
 	}
-	st := &netState{chain: state.Chain, revs: revs, members: map[peer.ID]Member{}, self: state.Profile, limits: newAuthorLimits()}
+	st := &netState{chain: state.Chain, revs: revs, members: map[peer.ID]Member{}, self: state.Profile, limits: newAuthorLimits(),
+		synced: map[peer.ID]time.Time{}}
 	for _, m := range state.Members {
 		if m.Chain == nil || m.Chain.Network() != network {
 			continue
@@ -100,9 +101,19 @@ func (n *Node) startGossip(ctx context.Context, st *netState) error {
 	if err := topic.SetScoreParams(topicScoreParams()); err != nil {
 		return fmt.Errorf("membership topic scoring: %w", err)
 	}
+	events, err := topic.EventHandler()
+	if err != nil {
+		return fmt.Errorf("membership topic events: %w", err)
+	}
 	st.topic = topic
-	st.stops = append(st.stops, topic.Close, func() error { return n.ps.UnregisterTopicValidator(name) })
+	// The event handler is cancelled before the topic closes, in this
+	// order on one goroutine: pubsub reads a topic's handlers unlocked
+	// when it closes the topic.
+	st.stops = append(st.stops, func() error { events.Cancel(); return nil },
+		topic.Close, func() error { return n.ps.UnregisterTopicValidator(name) })
 	n.goFn(func(context.Context) { n.readGossip(ctx, sub) })
+	n.goFn(func(context.Context) { n.syncOnSubscribe(ctx, events) })
+	n.goFn(func(context.Context) { n.syncLoop(ctx, st) })
 	n.goFn(func(context.Context) { n.announceSelf(ctx, st) })
 	return nil
 }

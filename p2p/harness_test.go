@@ -106,6 +106,7 @@ func newNode(t *testing.T) *Node {
 		Logger:            slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level})),
 		HelloTimeout:      2 * time.Second,
 		DiscoveryInterval: time.Second,
+		SyncInterval:      2 * time.Second,
 	})
 	if err != nil {
 		t.Fatal(err)

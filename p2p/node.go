@@ -70,6 +70,12 @@ type Config struct {
 	// DiscoveryInterval is how often the DHT is searched for members and
 	// remembered peers are redialled.
 	DiscoveryInterval time.Duration
+	// SyncInterval is how often a members sync is pulled from the
+	// connected member synced least recently (default 5 min): what gossip
+	// failed to carry (a revocation published before two members had
+	// exchanged subscriptions, a message dropped by a starved validator)
+	// still arrives.
+	SyncInterval time.Duration
 	// MaxConns bounds connections (resource manager and connection manager).
 	MaxConns int
 	// Now is the clock; tests may replace it.
@@ -108,6 +114,9 @@ func (c *Config) setDefaults() error {
 	}
 	if c.DiscoveryInterval <= 0 {
 		c.DiscoveryInterval = 30 * time.Second
+	}
+	if c.SyncInterval <= 0 {
+		c.SyncInterval = 5 * time.Minute
 	}
 	if c.MaxConns <= 0 {
 		c.MaxConns = 400

@@ -7,6 +7,7 @@ import (
 	"maps"
 	"slices"
 	"sort"
+	"time"
 
 	dht "github.com/libp2p/go-libp2p-kad-dht"
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -40,6 +41,7 @@ type netState struct {
 	self    *identity.SignedProfile
 	revoked *identity.SignedRevocation // set when this node itself is revoked
 	limits  *authorLimits              // membership gossip per author
+	synced  map[peer.ID]time.Time      // when a members sync from each peer last started (n.mu)
 
 	kad      *dht.IpfsDHT // the members' DHT, once discovery runs
 	topic    *pubsub.Topic

@@ -8,9 +8,11 @@ import (
 	"io"
 	"time"
 
+	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/clubnode/clubnode/internal/group"
 	"github.com/clubnode/clubnode/internal/rpc"
 	"github.com/clubnode/clubnode/internal/wire"
 )
@@ -18,6 +20,14 @@ import (
 // A members sync runs once each way after hello: the peer sends every
 // revocation and every member it knows, so a newcomer or a node back from
 // being offline catches up on what gossip carried while it was away.
+//
+// Gossip can still miss a member later: a revocation published between
+// the hello sync and the moment the two nodes' gossipsub has exchanged
+// subscriptions reaches neither by gossip nor by that sync. So a node
+// also pulls a sync from a member when it sees it subscribe to the
+// membership topic, and every SyncInterval from the connected member it
+// synced from least recently (slow anti-entropy: every connection is
+// covered within its count of intervals).
 
 const syncTimeout = 30 * time.Second
 
@@ -65,6 +75,9 @@ func (n *Node) syncFrom(ctx context.Context, p peer.ID) error {
 	if err != nil {
 		return err
 	}
+	n.mu.Lock()
+	st.synced[p] = time.Now()
+	n.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, syncTimeout)
 	defer cancel()
 	_, s, err := syncProto.Open(ctx, n.gated, p, struct{}{})
@@ -130,4 +143,63 @@ type heldSet map[string][]byte
 func (h heldSet) holds(e memberEntry) bool {
 	prof, ok := h[string(e.Chain)]
 	return ok && len(e.Revocation) == 0 && (len(e.Profile) == 0 || bytes.Equal(prof, e.Profile))
+}
+
+// syncOnSubscribe pulls a members sync from each member that subscribes to
+// the membership topic after this node did: whatever was gossiped before
+// this node could hear it from that member comes with it. The network's
+// stops cancel events once ctx has ended.
+func (n *Node) syncOnSubscribe(ctx context.Context, events *pubsub.TopicEventHandler) {
+	for {
+		ev, err := events.NextPeerEvent(ctx)
+		if err != nil {
+			return // the context ended or the topic closed
+		}
+		if ev.Type != pubsub.PeerJoin || !n.isVerified(ev.Peer) {
+			continue
+		}
+		p := ev.Peer
+		n.goFn(func(ctx context.Context) {
+			if err := n.syncFrom(ctx, p); err != nil && ctx.Err() == nil {
+				n.log.Debug("members sync on subscribe failed", "peer", p, "err", err)
+			}
+		})
+	}
+}
+
+// syncLoop pulls a members sync every SyncInterval from the connected
+// member it synced from least recently.
+func (n *Node) syncLoop(ctx context.Context, st *netState) {
+	for group.Sleep(ctx, n.cfg.SyncInterval) {
+		p, ok := n.stalestSynced(st)
+		if !ok {
+			continue
+		}
+		if err := n.syncFrom(ctx, p); err != nil && ctx.Err() == nil {
+			n.log.Debug("periodic members sync failed", "peer", p, "err", err)
+		}
+	}
+}
+
+// stalestSynced is the verified peer whose last members sync started
+// longest ago (never counts as oldest). It forgets peers no longer
+// connected.
+func (n *Node) stalestSynced(st *netState) (peer.ID, bool) {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	for p := range st.synced {
+		if _, ok := n.verified[p]; !ok {
+			delete(st.synced, p)
+		}
+	}
+	var best peer.ID
+	var bestAt time.Time
+	found := false
+	for p := range n.verified {
+		at := st.synced[p]
+		if !found || at.Before(bestAt) || (at.Equal(bestAt) && p < best) {
+			best, bestAt, found = p, at, true
+		}
+	}
+	return best, found
 }

@@ -199,7 +199,7 @@ func newListenCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			wc, err := rtc.DialWHEP(ctx, api, c.MediaURL(room, apiv1.WHEP), c.AuthHeader(), func(pkt *rtp.Packet) {
+			wc, err := rtc.DialWHEP(ctx, api, c.ListenURL(room, delay), c.AuthHeader(), func(pkt *rtp.Packet) {
 				rx.Push(pkt, time.Now())
 			})
 			if err != nil {
@@ -224,7 +224,7 @@ func newListenCommand() *cobra.Command {
 	// A recording can wait: a deep jitter buffer rides out pauses of a busy
 	// machine (this one, or the node's) that a live listener's 60 ms would
 	// turn into gaps.
-	cmd.Flags().Duration("delay", time.Second, "how long audio waits in the jitter buffer before it is recorded (up to 1s; less for live listening)")
+	cmd.Flags().Duration("delay", time.Second, "how long audio waits in the jitter buffers (the node's mix's and this command's) before it is recorded (up to 1s; less for live listening)")
 	return cmd
 }
 

@@ -1,6 +1,9 @@
 package apiv1
 
-import "net/http"
+import (
+	"net/http"
+	"time"
+)
 
 // Audio endpoints: standard WHIP (to speak) and WHEP (to listen) per room,
 // so the CLI, the browser and any WebRTC tool attach to the node the same
@@ -24,6 +27,10 @@ const (
 	ContentTypeSDP     = "application/sdp"
 	// MaxSDPSize bounds an offer: an audio offer is a few kilobytes.
 	MaxSDPSize = 64 << 10
+	// MaxListenDelay bounds a WHEP offer's ?delay=, the depth of the
+	// jitter buffers the node mixes the room through for that listener
+	// (default 60 ms; a recorder asks for more).
+	MaxListenDelay = time.Second
 )
 
 // MediaPath is the WHIP or WHEP endpoint of a room.
@@ -33,6 +40,16 @@ func MediaPath(room, kind string) string { return PathRoom + room + "/" + kind }
 // client's daemon, for a WebRTC client to POST its offer to.
 func (c *Client) MediaURL(room, kind string) string {
 	return "http://" + c.addr + MediaPath(room, kind)
+}
+
+// ListenURL is a room's WHEP endpoint with the node's mix buffered delay
+// deep for this listener (0: the node's live default).
+func (c *Client) ListenURL(room string, delay time.Duration) string {
+	u := c.MediaURL(room, WHEP)
+	if delay > 0 {
+		u += "?delay=" + delay.String()
+	}
+	return u
 }
 
 // AuthHeader is what a WHIP/WHEP client sends along to be let in.

@@ -158,6 +158,11 @@ func startMembers(t testing.TB, n int) []*member {
 	return startMembersWith(t, n, nil)
 }
 
+// harnessHelloTimeout is how long the members give a peer to prove
+// membership (or start redeeming an invite): three times the default, for
+// a loaded machine. The outsider tests wait for it.
+const harnessHelloTimeout = 6 * time.Second
+
 // startMembersWith is startMembers with a say in each member's rooms
 // configuration (media tests give them audio).
 func startMembersWith(t testing.TB, n int, configure func(i int, c *Config)) []*member {
@@ -169,8 +174,15 @@ func startMembersWith(t testing.TB, n int, configure func(i int, c *Config)) []*
 			t.Fatal(err)
 		}
 		owner := newOwner()
+		// A newcomer on a starved machine may take longer than the
+		// default 2 s between connecting and asking to redeem, and the
+		// founder would drop it (harnessHelloTimeout). Members
+		// pull a members sync every second, so one who missed a
+		// newcomer's announcement on gossip (a starved validator drops
+		// messages) still learns of it.
 		node, err := p2p.New(p2p.Config{Key: key, ListenAddrs: []string{"/ip4/127.0.0.1/tcp/0"},
-			Ledger: owner, Events: owner, Logger: logger(), DiscoveryInterval: time.Second})
+			Ledger: owner, Events: owner, Logger: logger(), DiscoveryInterval: time.Second,
+			HelloTimeout: harnessHelloTimeout, SyncInterval: time.Second})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -190,7 +202,7 @@ func startMembersWith(t testing.TB, n int, configure func(i int, c *Config)) []*
 			if err != nil {
 				t.Fatal(err)
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 			chain, err := node.Redeem(ctx, inv)
 			cancel()
 			if err != nil {

@@ -398,7 +398,16 @@ func TestRelayTreeCarriesSpeakers(t *testing.T) {
 		}
 	}
 
-	// Kill a relay with descendants: all of them hear again.
+	defer func() { cancel(); wg.Wait() }()
+	relayDiesTreeHeals(t, ctx, &wg, byID, ls, caps, id, h, s1, liar)
+}
+
+// relayDiesTreeHeals kills the shallowest listener that relays to others
+// while s1 speaks (on wg, until ctx ends): every listener below it hears
+// s1 again within 4 s.
+func relayDiesTreeHeals(t *testing.T, ctx context.Context, wg *sync.WaitGroup, byID map[peer.ID]*member, ls []*member,
+	caps map[peer.ID]*capture, id rooms.RoomID, h, s1, liar *member) {
+	t.Helper()
 	var relay *member
 	for _, l := range ls {
 		if st, _ := l.rooms.Media(id); len(st.Children) > 0 && (relay == nil ||
@@ -417,7 +426,6 @@ func TestRelayTreeCarriesSpeakers(t *testing.T) {
 	}
 	wg.Add(1)
 	go func() { defer wg.Done(); speak(t, ctx, s1, id, audiotest.Speech(6*time.Second, 4)) }()
-	defer func() { cancel(); wg.Wait() }()
 	testutil.Eventually(t, 5*time.Second, func() error {
 		for _, o := range orphans {
 			if _, ok := caps[o.id].since(s1.id.String(), time.Now().Add(-100*time.Millisecond)); !ok {

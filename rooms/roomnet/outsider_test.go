@@ -114,7 +114,7 @@ func stillTheRoom(t *testing.T, m *member, id rooms.RoomID) int {
 // checkOutsiderCannotStay: the outsider is cut off within the hello window.
 func checkOutsiderCannotStay(t *testing.T, out host.Host, h *member) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(harnessHelloTimeout + 5*time.Second)
 	for len(out.Network().ConnsToPeer(h.id)) > 0 {
 		if time.Now().After(deadline) {
 			t.Fatal("the outsider kept its connection to the host past the hello window")

@@ -87,7 +87,10 @@ async function negotiate(pc, roomId, kind) {
 // window.clubnodeMetrics.firstSoundMs is the time from opening a room to
 // the first sound of it reaching the page; .microphone is the settings the
 // browser applied to the microphone last opened; .listenConnection is the
-// state of the last room sound's connection to the node.
+// state of the last room sound's connection to the node; .captured()
+// resolves to how many seconds of audio the microphone now speaking has
+// delivered (WebRTC's media-source totalSamplesDuration): under a starved
+// CPU a browser can deliver less than the time that passed.
 export const metrics = {};
 window.clubnodeMetrics = metrics;
 
@@ -256,6 +259,12 @@ export class RoomAudio {
     metrics.microphone = track.getSettings(); // what the browser applied, e.g. echoCancellation
     pc.addTransceiver(track, { direction: 'sendonly', streams: [stream] });
     this.speaker = { pc, stream, location: null, meter: meter(stream) };
+    metrics.captured = async () => {
+      for (const s of (await pc.getStats()).values()) {
+        if (s.type === 'media-source' && s.kind === 'audio') return s.totalSamplesDuration ?? -1;
+      }
+      return -1;
+    };
     pc.addEventListener('connectionstatechange', () => {
       if (pc.connectionState === 'failed') this.report('speak', 'failed', 'The connection to your node for your voice failed.');
     });
