@@ -91,6 +91,7 @@ func (h *memberHost) SetStreamHandlerMatch(pid protocol.ID, match func(protocol.
 
 func (h *memberHost) NewStream(ctx context.Context, p peer.ID, pids ...protocol.ID) (network.Stream, error) {
 	if !h.n.isVerified(p) {
+		h.n.learnMember(ctx, p)
 		h.n.reachMember(ctx, p)
 	}
 	if !h.n.awaitVerified(ctx, p) {

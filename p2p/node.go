@@ -151,9 +151,12 @@ type Node struct {
 	// helloing holds this node's hellos in flight, each closed when done:
 	// no hello twice, and streams from a peer wait for its answer.
 	helloing map[peer.ID]chan struct{}
-	unproven unprovenPeers      // inbound peers still to prove membership
-	boots    map[peer.ID]string // each member's start it last said hello from
-	boot     [8]byte            // this start's, told in hello
+	unproven unprovenPeers // inbound peers still to prove membership
+	// askedAbout is when this node last asked its peers about a peer it
+	// did not know as a member (learn.go): once per learnAgain.
+	askedAbout map[peer.ID]time.Time
+	boots      map[peer.ID]string // each member's start it last said hello from
+	boot       [8]byte            // this start's, told in hello
 	// redeemingAt is the inviter this node (not a member yet) redeems an
 	// invite at: its inbound connections (a punched hole) are kept.
 	redeemingAt peer.ID
@@ -168,7 +171,8 @@ func New(cfg Config) (*Node, error) {
 		return nil, err
 	}
 	n := &Node{cfg: cfg, log: cfg.Logger.With("component", "p2p"),
-		verified: map[peer.ID]*identity.Chain{}, helloing: map[peer.ID]chan struct{}{}, boots: map[peer.ID]string{}}
+		verified: map[peer.ID]*identity.Chain{}, helloing: map[peer.ID]chan struct{}{}, boots: map[peer.ID]string{},
+		askedAbout: map[peer.ID]time.Time{}}
 	if _, err := rand.Read(n.boot[:]); err != nil {
 		return nil, fmt.Errorf("p2p: boot ID: %w", err)
 	}

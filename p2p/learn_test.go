@@ -1,0 +1,55 @@
+package p2p
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+
+	"github.com/clubnode/clubnode/internal/testutil"
+)
+
+// A stream to a member this node has not heard of yet (a room's host
+// whose hallway entry arrived before its chain did) waits for a members
+// sync from the peers it knows instead of failing with ErrNotProven.
+func TestStreamToAMemberNotKnownYet(t *testing.T) {
+	a, b, c := newNode(t), newNode(t), newNode(t)
+	found(t, a, "Night Owls")
+	join(t, b, bearerInvite(t, a, 1))
+	join(t, c, bearerInvite(t, a, 1))
+	testutil.Eventually(t, 15*time.Second, knowsMembers(c, b.ID()))
+
+	// C forgets B, as if B's announcement had not reached it.
+	c.mu.Lock()
+	delete(c.net.members, b.ID())
+	delete(c.verified, b.ID())
+	c.mu.Unlock()
+	_ = c.host.Network().ClosePeer(b.ID())
+
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	s, err := c.gated.NewStream(ctx, b.ID(), syncProto.ID)
+	if errors.Is(err, ErrNotProven) {
+		t.Fatalf("stream to a member C had not heard of: %v", err)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = s.Reset()
+	if !c.IsMember(b.ID()) {
+		t.Fatal("C opened a stream to B without knowing B as a member")
+	}
+}
+
+// A peer that is no member is asked about once per learnAgain, not on
+// every stream.
+func TestUnknownPeerAskedAboutOnce(t *testing.T) {
+	n := newNode(t)
+	other := newNode(t)
+	if !n.mayAskAbout(other.ID()) {
+		t.Fatal("first ask refused")
+	}
+	if n.mayAskAbout(other.ID()) {
+		t.Fatal("asked about the same peer twice within learnAgain")
+	}
+}
