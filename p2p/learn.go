@@ -13,8 +13,9 @@ const (
 	learnTimeout = 5 * time.Second
 	// learnPeers is how many verified peers are asked, one after another.
 	learnPeers = 3
-	// learnAgain is how soon the same unknown peer may be asked about
-	// again: a peer that is no member must not cost a sync per stream.
+	// learnAgain is how soon a peer that asking did not teach may be
+	// asked about again: a peer that is no member must not cost a sync
+	// per stream.
 	learnAgain = 10 * time.Second
 )
 
@@ -24,7 +25,7 @@ const (
 // listed before its host's membership has arrived; joining it then failed
 // with ErrNotProven although the host is a member.
 func (n *Node) learnMember(ctx context.Context, p peer.ID) {
-	if p == n.ID() || n.IsMember(p) || !n.mayAskAbout(p) {
+	if p == n.ID() || n.IsMember(p) || n.askedInVain(p) {
 		return
 	}
 	ctx, cancel := context.WithTimeout(ctx, learnTimeout)
@@ -38,15 +39,22 @@ func (n *Node) learnMember(ctx context.Context, p peer.ID) {
 		if err := n.syncFrom(ctx, q); err != nil {
 			n.log.Debug("members sync to learn a peer failed", "peer", p, "from", q, "err", err)
 		}
-		if n.IsMember(p) || ctx.Err() != nil {
+		if n.IsMember(p) {
 			return
 		}
+		if ctx.Err() != nil {
+			break
+		}
 	}
+	n.mu.Lock()
+	n.askedAbout[p] = time.Now()
+	n.mu.Unlock()
 }
 
-// mayAskAbout reports whether p was not asked about within learnAgain,
-// and records that it is asked about now.
-func (n *Node) mayAskAbout(p peer.ID) bool {
+// askedInVain reports whether asking about p taught this node nothing
+// within learnAgain. Only a vain ask counts: a peer learned once and then
+// forgotten (revoked, say, then seen again) may be asked about at once.
+func (n *Node) askedInVain(p peer.ID) bool {
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	now := time.Now()
@@ -55,9 +63,6 @@ func (n *Node) mayAskAbout(p peer.ID) bool {
 			delete(n.askedAbout, q)
 		}
 	}
-	if _, recent := n.askedAbout[p]; recent {
-		return false
-	}
-	n.askedAbout[p] = now
-	return true
+	_, vain := n.askedAbout[p]
+	return vain
 }
