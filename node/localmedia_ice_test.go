@@ -10,7 +10,6 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
-	"github.com/clubnode/clubnode/audio/rtc"
 	"github.com/clubnode/clubnode/node/apiv1"
 	"github.com/clubnode/clubnode/node/home"
 )
@@ -42,31 +41,12 @@ func TestLocalSessionsSkipICEServers(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, err := rtc.NewAPI(rtc.Config{LoopbackOnly: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	pc, err := api.WebRTC().NewPeerConnection(webrtc.Configuration{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer pc.Close()
-	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio,
-		webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
-		t.Fatal(err)
-	}
-	offer, err := pc.CreateOffer(nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
+	offer := localOffer(t, webrtc.RTPTransceiverDirectionRecvonly)
 	// Under pion's 5 s STUN timeout, with room for a busy machine.
 	reqCtx, cancel := context.WithTimeout(ctx, 4*time.Second)
 	defer cancel()
 	req, _ := http.NewRequestWithContext(reqCtx, http.MethodPost, u.url+apiv1.MediaPath(room.ID, apiv1.WHEP),
-		strings.NewReader(offer.SDP))
+		strings.NewReader(offer))
 	req.Header.Set("Authorization", "Bearer "+u.APIToken())
 	req.Header.Set("Content-Type", apiv1.ContentTypeSDP)
 	resp, err := http.DefaultClient.Do(req)

@@ -52,14 +52,7 @@ func TestTURNCredentialsForMembersOnly(t *testing.T) {
 	if _, err := a.CreateNetwork(ctx, apiv1.CreateNetworkRequest{Name: "Night Owls"}); err != nil {
 		t.Fatal(err)
 	}
-	// Loopback only: the node also announces its public address, which
-	// exists nowhere here and must not be dialled.
-	info := peer.AddrInfo{ID: a.ID()}
-	for _, addr := range a.p2p.Host().Addrs() {
-		if manet.IsIPLoopback(addr) {
-			info.Addrs = append(info.Addrs, addr)
-		}
-	}
+	info := loopbackInfo(a)
 
 	outsider, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableMetrics())
 	if err != nil {
@@ -75,20 +68,7 @@ func TestTURNCredentialsForMembersOnly(t *testing.T) {
 		t.Fatalf("an outsider got TURN credentials: %+v", reply)
 	}
 
-	b, _ := startWith(t, "bob", func(*home.Config) {})
-	inv, err := a.CreateInvite(ctx, apiv1.CreateInviteRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The token names only the public address, which exists nowhere here:
-	// Bob reaches the node on loopback first, and redeems on that
-	// connection instead of dialling the token's address.
-	if err := b.p2p.Host().Connect(cctx, info); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.Join(ctx, apiv1.JoinRequest{Token: inv.Token}); err != nil {
-		t.Fatal(err)
-	}
+	b := joinOverLoopback(cctx, t, a, "bob")
 	proof := linkProof(t, b, b.ID(), a.ID())
 	testutil.Eventually(t, 10*time.Second, func() error {
 		servers := b.linkICEServers(ctx, a.ID().String(), proof)
@@ -114,6 +94,39 @@ func TestTURNCredentialsForMembersOnly(t *testing.T) {
 	}
 }
 
+// loopbackInfo is how to reach always-on node a on loopback only: it also
+// announces its public address, which exists nowhere here and must not
+// be dialled.
+func loopbackInfo(a *Node) peer.AddrInfo {
+	info := peer.AddrInfo{ID: a.ID()}
+	for _, addr := range a.p2p.Host().Addrs() {
+		if manet.IsIPLoopback(addr) {
+			info.Addrs = append(info.Addrs, addr)
+		}
+	}
+	return info
+}
+
+// joinOverLoopback starts a node called name and has it join a's network
+// with a fresh invite. The token names only a's public address, which
+// exists nowhere here: the newcomer reaches a on loopback first and
+// redeems on that connection instead of dialling the token's address.
+func joinOverLoopback(ctx context.Context, t *testing.T, a *Node, name string) *Node {
+	t.Helper()
+	m, _ := startWith(t, name, func(*home.Config) {})
+	inv, err := a.CreateInvite(ctx, apiv1.CreateInviteRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := m.p2p.Host().Connect(ctx, loopbackInfo(a)); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Join(ctx, apiv1.JoinRequest{Token: inv.Token}); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
 // joinAlwaysOn makes a network on always-on node a and has one member per
 // name join it over loopback; it returns the members.
 func joinAlwaysOn(t *testing.T, a *Node, names ...string) []*Node {
@@ -123,26 +136,9 @@ func joinAlwaysOn(t *testing.T, a *Node, names ...string) []*Node {
 	if _, err := a.CreateNetwork(ctx, apiv1.CreateNetworkRequest{Name: "Night Owls"}); err != nil {
 		t.Fatal(err)
 	}
-	info := peer.AddrInfo{ID: a.ID()}
-	for _, addr := range a.p2p.Host().Addrs() {
-		if manet.IsIPLoopback(addr) {
-			info.Addrs = append(info.Addrs, addr)
-		}
-	}
 	var members []*Node
 	for _, name := range names {
-		m, _ := startWith(t, name, func(*home.Config) {})
-		inv, err := a.CreateInvite(ctx, apiv1.CreateInviteRequest{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := m.p2p.Host().Connect(ctx, info); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := m.Join(ctx, apiv1.JoinRequest{Token: inv.Token}); err != nil {
-			t.Fatal(err)
-		}
-		members = append(members, m)
+		members = append(members, joinOverLoopback(ctx, t, a, name))
 	}
 	return members
 }

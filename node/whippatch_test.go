@@ -28,7 +28,7 @@ func TestWHIPPatchStatuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	offerSDP := sendonlyOffer(t)
+	offerSDP := localOffer(t, webrtc.RTPTransceiverDirectionSendonly)
 	do := authedDo(t, "Bearer "+u.APIToken())
 	endpoint := u.url + apiv1.MediaPath(room.ID, apiv1.WHIP)
 	resp := do(http.MethodPost, endpoint, apiv1.ContentTypeSDP, offerSDP)
@@ -67,9 +67,10 @@ func TestWHIPPatchStatuses(t *testing.T) {
 	}
 }
 
-// sendonlyOffer is a complete offer to send one audio track, from a
-// PeerConnection that lives until the test ends.
-func sendonlyOffer(t *testing.T) string {
+// localOffer is a complete offer for one audio track in direction dir
+// (sendonly for WHIP, recvonly for WHEP), from a PeerConnection that lives
+// until the test ends.
+func localOffer(t *testing.T, dir webrtc.RTPTransceiverDirection) string {
 	t.Helper()
 	api, err := rtc.NewAPI(rtc.Config{LoopbackOnly: true})
 	if err != nil {
@@ -81,7 +82,7 @@ func sendonlyOffer(t *testing.T) string {
 	}
 	t.Cleanup(func() { _ = pc.Close() })
 	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio,
-		webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+		webrtc.RTPTransceiverInit{Direction: dir}); err != nil {
 		t.Fatal(err)
 	}
 	offer, err := pc.CreateOffer(nil)

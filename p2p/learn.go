@@ -32,7 +32,10 @@ func (n *Node) learnMember(ctx context.Context, p peer.ID) {
 	defer cancel()
 	asked := 0
 	for _, q := range n.VerifiedPeers() {
-		if q == p || asked == learnPeers {
+		if asked == learnPeers {
+			break
+		}
+		if q == p {
 			continue
 		}
 		asked++
