@@ -25,6 +25,22 @@ func startTestNode(tb testing.TB, name string) *Node {
 
 // startTestNodeAt is startTestNode with its home in dir (which may hold a
 // config file already).
+// foundWithMember has founder found a network and member join it with an
+// invite for one use.
+func foundWithMember(ctx context.Context, t testing.TB, founder, member *Node) {
+	t.Helper()
+	if _, err := founder.CreateNetwork(ctx, apiv1.CreateNetworkRequest{Name: "Night Owls"}); err != nil {
+		t.Fatal(err)
+	}
+	inv, err := founder.CreateInvite(ctx, apiv1.CreateInviteRequest{Uses: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := member.Join(ctx, apiv1.JoinRequest{Token: inv.Token}); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func startTestNodeAt(tb testing.TB, name, dir string) *Node {
 	tb.Helper()
 	d := dssync.MutexWrap(ds.NewMapDatastore())

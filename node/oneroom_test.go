@@ -20,16 +20,7 @@ func TestOneRoomAtATime(t *testing.T) {
 	defer cancel()
 	a := startUINode(t, "Alice")
 	b := startUINode(t, "Bob")
-	if _, err := a.CreateNetwork(ctx, apiv1.CreateNetworkRequest{Name: "Night Owls"}); err != nil {
-		t.Fatal(err)
-	}
-	inv, err := a.CreateInvite(ctx, apiv1.CreateInviteRequest{Uses: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.Join(ctx, apiv1.JoinRequest{Token: inv.Token}); err != nil {
-		t.Fatal(err)
-	}
+	foundWithMember(ctx, t, a.Node, b.Node)
 	first, err := a.CreateRoom(ctx, apiv1.CreateRoomRequest{Title: "First"})
 	if err != nil {
 		t.Fatal(err)

@@ -20,16 +20,7 @@ func TestRoomThroughAPI(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	a, b := startTestNode(t, "a"), startTestNode(t, "b")
-	if _, err := a.CreateNetwork(ctx, apiv1.CreateNetworkRequest{Name: "Night Owls"}); err != nil {
-		t.Fatal(err)
-	}
-	inv, err := a.CreateInvite(ctx, apiv1.CreateInviteRequest{Uses: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.Join(ctx, apiv1.JoinRequest{Token: inv.Token}); err != nil {
-		t.Fatal(err)
-	}
+	foundWithMember(ctx, t, a, b)
 	room, err := a.CreateRoom(ctx, apiv1.CreateRoomRequest{Title: "Late-night Go"})
 	if err != nil {
 		t.Fatal(err)

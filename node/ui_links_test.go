@@ -22,16 +22,7 @@ func TestWebUIShowsLinkPaths(t *testing.T) {
 	a, b := startUINode(t, "Alice"), startUINode(t, "Bob")
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
-	if _, err := a.CreateNetwork(ctx, apiv1.CreateNetworkRequest{Name: "Night Owls"}); err != nil {
-		t.Fatal(err)
-	}
-	inv, err := a.CreateInvite(ctx, apiv1.CreateInviteRequest{Uses: 1})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := b.Join(ctx, apiv1.JoinRequest{Token: inv.Token}); err != nil {
-		t.Fatal(err)
-	}
+	foundWithMember(ctx, t, a.Node, b.Node)
 	room, err := a.CreateRoom(ctx, apiv1.CreateRoomRequest{Title: "Links", Type: "open"})
 	if err != nil {
 		t.Fatal(err)
