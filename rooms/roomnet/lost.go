@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
-	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 )
 
 // lostPing is how long a relay that a child reported lost has to answer
@@ -31,7 +30,7 @@ func (ms *mediaSession) goCheckLost(lost peer.ID) {
 	}
 	ms.checkingLost[lost] = true
 	ms.work.Go(func(ctx context.Context) {
-		alive := ms.answersPing(ctx, lost)
+		alive := answersPing(ctx, ms.m.host, lost, lostPing)
 		ms.mu.Lock()
 		defer ms.mu.Unlock()
 		delete(ms.checkingLost, lost)
@@ -47,12 +46,4 @@ func (ms *mediaSession) goCheckLost(lost peer.ID) {
 		ms.m.log.Info("relay reported lost does not answer: out of the tree", "room", ms.room, "relay", lost,
 			"orphans", len(orphans))
 	})
-}
-
-// answersPing reports whether p answers a libp2p ping within lostPing.
-func (ms *mediaSession) answersPing(ctx context.Context, p peer.ID) bool {
-	ctx, cancel := context.WithTimeout(ctx, lostPing)
-	defer cancel()
-	res, ok := <-ping.Ping(ctx, ms.m.host, p)
-	return ok && res.Error == nil
 }

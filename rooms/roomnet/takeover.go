@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/host"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 
@@ -210,9 +211,15 @@ func (s *Service) forgetIfAbandoned(id rooms.RoomID) {
 
 // answers reports whether p answers a libp2p ping within timeout.
 func (s *Service) answers(ctx context.Context, p peer.ID, timeout time.Duration) bool {
+	return answersPing(ctx, s.cfg.P2P.Host(), p, timeout)
+}
+
+// answersPing reports whether p answers a libp2p ping from h within
+// timeout.
+func answersPing(ctx context.Context, h host.Host, p peer.ID, timeout time.Duration) bool {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	res, ok := <-ping.Ping(ctx, s.cfg.P2P.Host(), p)
+	res, ok := <-ping.Ping(ctx, h, p)
 	return ok && res.Error == nil
 }
 
