@@ -61,6 +61,9 @@ type turnRequest struct {
 	// Renew asks for new credentials for the peers allowed already, with
 	// no peer named and no assignment (turnrenew.go).
 	Renew bool `cbor:"2,keyasint,omitempty"`
+	// Servers asks only where the server is (its URLs, no credentials),
+	// for the NAT mapping test (natkind.go), with no peer named.
+	Servers bool `cbor:"3,keyasint,omitempty"`
 }
 
 type turnReply struct {
@@ -138,6 +141,12 @@ func (n *Node) publicIPv4() (netip.Addr, bool) {
 func (n *Node) answerTURN(_ context.Context, p peer.ID, req turnRequest) (turnReply, error) {
 	if req.Renew {
 		return n.renewTURN(p, req)
+	}
+	if req.Servers {
+		if len(req.Peers) > 0 || len(req.Assignment) > 0 {
+			return turnReply{}, fmt.Errorf("%w: asking where the server is names no peer", rpc.ErrRefused)
+		}
+		return turnReply{URLs: n.turn.srv.URLs()}, nil
 	}
 	if len(req.Peers) == 0 || len(req.Peers) > maxTURNPeers {
 		return turnReply{}, fmt.Errorf("%w: name 1 to %d peers", rpc.ErrRefused, maxTURNPeers)
