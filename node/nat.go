@@ -8,6 +8,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/clubnode/clubnode/internal/natkind"
 	"github.com/clubnode/clubnode/node/apiv1"
 	"github.com/clubnode/clubnode/node/home"
 	"github.com/clubnode/clubnode/p2p"
@@ -45,10 +46,16 @@ func iceServers(list []home.ICEServer) []webrtc.ICEServer {
 // placeTraits are what this node tells a room's host of itself when it
 // asks for a place: publicly reachable nodes are the always-on ones,
 // which the host keeps near the root; a node behind NAT says so, so that
-// it is placed where a hole punch or TURN can reach it.
+// it is placed where a hole punch or TURN can reach it, and one whose
+// NAT test (natkind.go) found a symmetric NAT says it is relay-only.
 func (n *Node) placeTraits() rooms.Traits {
 	if n.p2p.Reachability() == p2p.ReachPublic {
 		return rooms.Traits{Reach: rooms.ReachPublic, AlwaysOn: true}
+	}
+	if n.nat.kind() == natkind.Symmetric {
+		// Its mapping per destination is one no peer can punch to: only
+		// TURN reaches it, so it is a leaf (rooms.ReachRelayOnly).
+		return rooms.Traits{Reach: rooms.ReachRelayOnly}
 	}
 	return rooms.Traits{Reach: rooms.ReachPunchable}
 }

@@ -82,6 +82,8 @@ type Node struct {
 	rooms atomic.Pointer[roomnet.Service]
 	rtc   *rtc.API     // the rooms' audio between nodes
 	turn  *turnService // the TURN server of a public node, or nil
+	// nat tests how the NAT in front of this node maps ports (natkind.go).
+	nat *natWatch
 	// turnRenew renews the TURN credentials live links use.
 	turnRenew *turnRenewer
 	media     *localMedia // WHIP and WHEP sessions of local clients
@@ -236,6 +238,7 @@ func (n *Node) start() error {
 	if err != nil {
 		return err
 	}
+	n.nat = newNATWatch(n)
 	if err := n.startTURN(); err != nil {
 		return err
 	}
@@ -435,6 +438,9 @@ func (n *Node) Close() error {
 		if n.turnRenew != nil {
 			n.turnRenew.close()
 		}
+		if n.nat != nil {
+			n.nat.close()
+		}
 		if n.p2p != nil {
 			n.closeTURN()
 			errs = append(errs, n.p2p.Close())
@@ -451,6 +457,9 @@ type events struct{ n *Node }
 
 func (e events) MemberSeen(m p2p.Member, addrs []ma.Multiaddr) {
 	defer e.n.wakeUI()
+	if len(addrs) > 0 {
+		e.n.nat.poke() // a member verified: maybe an always-on node to test against
+	}
 	ctx := context.Background()
 	if err := e.n.store.putMember(ctx, m); err != nil {
 		e.n.log.Error("could not store member", "peer", m.Chain.Member(), "err", err)

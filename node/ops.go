@@ -27,7 +27,8 @@ func (n *Node) Identity(ctx context.Context) (apiv1.Identity, error) {
 	if err != nil {
 		return apiv1.Identity{}, err
 	}
-	out := apiv1.Identity{PeerID: n.ID().String(), Name: info.Name, Network: n.networkInfo(n.p2p.Chain())}
+	out := apiv1.Identity{PeerID: n.ID().String(), Name: info.Name, Network: n.networkInfo(n.p2p.Chain()),
+		NAT: string(n.nat.kind()), NATMapped: n.nat.mapped(), Reach: n.placeTraits().Reach.String()}
 	for _, a := range n.p2p.Addrs() {
 		out.Addrs = append(out.Addrs, a.String())
 	}

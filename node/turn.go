@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 
 	"github.com/clubnode/clubnode/audio/rtc/turnserver"
 	"github.com/clubnode/clubnode/identity"
+	"github.com/clubnode/clubnode/internal/natkind"
 	"github.com/clubnode/clubnode/internal/rpc"
 	"github.com/clubnode/clubnode/p2p"
 	"github.com/clubnode/clubnode/rooms"
@@ -61,6 +63,9 @@ type turnRequest struct {
 	// Renew asks for new credentials for the peers allowed already, with
 	// no peer named and no assignment (turnrenew.go).
 	Renew bool `cbor:"2,keyasint,omitempty"`
+	// Servers asks only where the server is (its URLs, no credentials),
+	// for the NAT mapping test (natkind.go), with no peer named.
+	Servers bool `cbor:"3,keyasint,omitempty"`
 }
 
 type turnReply struct {
@@ -138,6 +143,12 @@ func (n *Node) publicIPv4() (netip.Addr, bool) {
 func (n *Node) answerTURN(_ context.Context, p peer.ID, req turnRequest) (turnReply, error) {
 	if req.Renew {
 		return n.renewTURN(p, req)
+	}
+	if req.Servers {
+		if len(req.Peers) > 0 || len(req.Assignment) > 0 {
+			return turnReply{}, fmt.Errorf("%w: asking where the server is names no peer", rpc.ErrRefused)
+		}
+		return turnReply{URLs: n.turn.srv.URLs()}, nil
 	}
 	if len(req.Peers) == 0 || len(req.Peers) > maxTURNPeers {
 		return turnReply{}, fmt.Errorf("%w: name 1 to %d peers", rpc.ErrRefused, maxTURNPeers)
@@ -275,6 +286,32 @@ func (n *Node) checkLinkProof(requester peer.ID, named []peer.ID, proof []byte) 
 	return nil
 }
 
+// maxTURNURLs bounds the URLs taken from one always-on node's answer.
+const maxTURNURLs = 4
+
+// usableURLs are the URLs of an always-on node's answer that pion may be
+// given, rewritten from the parsed address: "stun:IP:port" and
+// "turn:IP:port?transport=udp" with an IPv4 address, as the TURN server
+// gives them. The answer comes from another node, and pion/stun's
+// ParseURI, which webrtc runs on every ICE server URL, spins for ever on
+// inputs such as "stun:[:]3": one member claiming to be an always-on node
+// would otherwise hang every link that asked it.
+func usableURLs(urls []string) []string {
+	var out []string
+	for _, u := range urls {
+		ap, err := natkind.ParseServer(u)
+		if err != nil || !ap.Addr().Is4() || len(out) == maxTURNURLs {
+			continue
+		}
+		if strings.HasPrefix(u, "turn:") {
+			out = append(out, "turn:"+ap.String()+"?transport=udp")
+		} else {
+			out = append(out, "stun:"+ap.String())
+		}
+	}
+	return out
+}
+
 // linkICEServers asks the always-on nodes this node is connected to for
 // TURN credentials for a link to peerID, showing the link's proof
 // (rtc.Config.ICEServersFor).
@@ -321,8 +358,13 @@ func (n *Node) linkICEServers(ctx context.Context, peerID string, proof []byte) 
 			errs = append(errs, a.err)
 			continue
 		}
+		urls := usableURLs(a.reply.URLs)
+		if len(urls) == 0 {
+			errs = append(errs, fmt.Errorf("%s: no usable STUN/TURN URL in %q", a.server, a.reply.URLs))
+			continue
+		}
 		if len(out) < maxTURNServers {
-			out = append(out, webrtc.ICEServer{URLs: a.reply.URLs, Username: a.reply.Username, Credential: a.reply.Password})
+			out = append(out, webrtc.ICEServer{URLs: urls, Username: a.reply.Username, Credential: a.reply.Password})
 			n.turnRenew.got(a.server, time.Unix(a.reply.Expires, 0))
 		}
 		if late == nil {

@@ -22,8 +22,9 @@ import (
 
 // NAT traversal of the control plane.
 //
-// A node knows whether it is reachable (Reachability, AutoNAT v2 checking
-// its addresses). A reachable node runs the circuit relay v2 service for
+// A node knows whether it is reachable (Reachability: from its addresses
+// and the config; AutoNAT v2 runs, its service for members only, but
+// does not decide it). A reachable node runs the circuit relay v2 service for
 // members, with limits sized for control traffic (hello, redeem, room
 // requests, placement, media signalling: all of them allow limited
 // connections). A node that is not reachable keeps reservations on the
@@ -173,10 +174,13 @@ func (n *Node) natOptions() ([]libp2p.Option, error) {
 	opts := []libp2p.Option{
 		libp2p.EnableRelay(),
 		libp2p.EnableHolePunching(),
-		// AutoNAT v2 checks each address this node announces. (The v1
-		// dial-back service is not started: every node here forces its
-		// reachability, and go-libp2p never closes that service's swarm
-		// when it is forced.)
+		// AutoNAT v2 checks each address this node announces, and its
+		// dial-back service answers members only (p2p/rmgate.go). Its
+		// answer does not decide reachability: go-libp2p 0.51 cannot
+		// let it while reachability is forced (libp2p/go-libp2p#3515,
+		// PR #3527). (The v1 dial-back service is not started: every
+		// node here forces its reachability, and go-libp2p never closes
+		// that service's swarm when it is forced.)
 		libp2p.EnableAutoNATv2(),
 	}
 	if len(c.PublicAddrs) > 0 {

@@ -204,7 +204,7 @@ func New(cfg Config) (*Node, error) {
 		libp2p.Transport(quic.NewTransport),
 		libp2p.Security(noise.ID, noise.New),
 		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
-		libp2p.ResourceManager(rm),
+		libp2p.ResourceManager(memberRM{ResourceManager: rm, member: n.isVerified}),
 		libp2p.ConnectionManager(cm),
 		libp2p.ConnectionGater(n.gater),
 		libp2p.UserAgent("clubnode"),

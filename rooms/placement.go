@@ -28,6 +28,20 @@ const (
 	ReachRelayOnly
 )
 
+// String names the reach as the API shows it.
+func (r Reach) String() string {
+	switch r {
+	case ReachPublic:
+		return "public"
+	case ReachPunchable:
+		return "punchable"
+	case ReachRelayOnly:
+		return "relay-only"
+	default:
+		return "unknown"
+	}
+}
+
 func (r Reach) public() bool { return r == ReachUnknown || r == ReachPublic }
 
 // canLink says whether a child of reach child can open a link to a parent

@@ -27,6 +27,9 @@ func formatIdentity(id apiv1.Identity) string {
 	} else {
 		field(&b, "network", fmt.Sprintf("%s (id %s, founder %s)", clean(id.Network.Name), id.Network.ID, id.Network.Founder))
 	}
+	if id.NAT != "" {
+		field(&b, "nat", id.NAT)
+	}
 	if len(id.Addrs) == 0 {
 		field(&b, "addrs", "-")
 	} else {

@@ -48,6 +48,16 @@ type Identity struct {
 	Addrs  []string `json:"addrs"`
 	// Network is nil until the node founds or joins a network.
 	Network *Network `json:"network"`
+	// NAT is how the NAT in front of the node maps ports, as its test
+	// against two always-on nodes' STUN servers found: "public" (no NAT),
+	// "endpoint-independent" (hole punching works), "symmetric" (only a
+	// relay reaches it) or "unknown" (not two always-on nodes answered).
+	NAT string `json:"nat"`
+	// NATMapped is what each STUN server saw, "mapped via server".
+	NATMapped []string `json:"nat_mapped,omitempty"`
+	// Reach is what the node tells a room's host of itself when it asks
+	// for a place: "public", "punchable" or "relay-only" (a leaf).
+	Reach string `json:"reach"`
 }
 
 // Network describes an invite-only network.
