@@ -343,3 +343,33 @@ var errNoServers = errorString("Bob gets no TURN server yet")
 type errorString string
 
 func (e errorString) Error() string { return string(e) }
+
+// An ask waits for the other end only as long as its assignment holds,
+// and a member's waiting asks are bounded: a member signing assignments
+// of its own by the thousand keeps only the newest maxTURNClaims.
+func TestTURNClaimsExpireAndAreBounded(t *testing.T) {
+	self, p, q := peer.ID("self"), peer.ID("p"), peer.ID("q")
+	now := time.Now()
+	s := &turnService{peers: map[peer.ID][]peer.ID{}, claims: map[peer.ID][]turnClaim{}}
+	s.pair(self, p, []peer.ID{q}, []byte("A"), now.Add(time.Minute), now)
+	later := now.Add(time.Minute + identity.ClockSkew)
+	if got := s.pair(self, q, []peer.ID{p}, []byte("A"), later.Add(time.Minute), later); len(got) != 0 {
+		t.Fatalf("an ask whose assignment expired was paired: %v", got)
+	}
+	if got := s.pair(self, q, []peer.ID{p}, []byte("B"), now.Add(time.Minute), now); len(got) != 0 {
+		t.Fatalf("asks with different assignments were paired: %v", got)
+	}
+	if got := s.pair(self, p, []peer.ID{self}, []byte("C"), now.Add(time.Minute), now); !slices.Equal(got[p], []peer.ID{self}) {
+		t.Fatalf("the TURN node itself named as the other end: %v", got)
+	}
+	for i := range 3 * maxTURNClaims {
+		s.pair(self, p, []peer.ID{q}, fmt.Appendf(nil, "forged %d", i), now.Add(time.Minute), now)
+	}
+	if n := len(s.claims[p]); n != maxTURNClaims {
+		t.Fatalf("%d waiting asks kept, want %d", n, maxTURNClaims)
+	}
+	if got := s.pair(self, q, []peer.ID{p}, fmt.Appendf(nil, "forged %d", 3*maxTURNClaims-1), now.Add(time.Minute), now); !slices.Equal(got[q], []peer.ID{p}) ||
+		!slices.Equal(got[p], []peer.ID{q}) {
+		t.Fatalf("the newest waiting ask was not paired: %v", got)
+	}
+}
