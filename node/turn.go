@@ -2,6 +2,7 @@ package node
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -34,9 +35,18 @@ import (
 // the link's assignment, signed by the room's host (or its delegate):
 // the peers named must be the other end of that link (the parent or a
 // backup for the child, the child for them), so a member cannot open the
-// relay to anyone it has no link with. The server lets the member's
-// relays exchange packets only with the addresses those peers are
-// connected from, as the server sees them. ICE then gathers host,
+// relay to anyone it has no link with. A signature proves only that some
+// member placed the link, though: any member may host a room of its own
+// and sign an assignment naming anyone. So a peer becomes reachable
+// through the relay only once it has asked this same node with the same
+// assignment, naming the requester: both ends of a real link ask (each
+// before it makes its ICE agent, so before either relay creates a
+// permission), and a parent asks only after it checked the assignment
+// against the room it is in (roomnet's admitChild); a victim never asks
+// with an assignment forged against it. (This node itself, named as the
+// other end, needs no ask.) The server lets the member's relays exchange
+// packets only with the addresses those peers are connected from, as the
+// server sees them. ICE then gathers host,
 // server-reflexive and relayed candidates, and keeps the best pair: a
 // direct one where both NATs let it, the relay where one is symmetric.
 
@@ -53,6 +63,7 @@ const (
 	// answer once one has.
 	turnStragglers    = 500 * time.Millisecond
 	maxRememberedPeer = 64 // peers a member's relays may reach, per member
+	maxTURNClaims     = 64 // links a member asked for whose other end has not asked yet
 )
 
 type turnRequest struct {
@@ -83,7 +94,17 @@ type turnService struct {
 	srv    *turnserver.Server
 	cancel context.CancelFunc
 	mu     sync.Mutex
-	peers  map[peer.ID][]peer.ID // per member, the peers it named, newest last
+	peers  map[peer.ID][]peer.ID // per member, the peers it may reach, newest last
+	// claims are, per member, the links it asked for whose other end
+	// has not asked yet, oldest first.
+	claims map[peer.ID][]turnClaim
+}
+
+// turnClaim is one end's ask to reach to under the assignment proof.
+type turnClaim struct {
+	proof   [sha256.Size]byte
+	to      peer.ID
+	expires time.Time
 }
 
 // startTURN runs the TURN server when this node is public and the config
@@ -109,7 +130,7 @@ func (n *Node) startTURN() error {
 		return fmt.Errorf("TURN server: %w", err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	n.turn = &turnService{srv: srv, cancel: cancel, peers: map[peer.ID][]peer.ID{}}
+	n.turn = &turnService{srv: srv, cancel: cancel, peers: map[peer.ID][]peer.ID{}, claims: map[peer.ID][]turnClaim{}}
 	turnProto.Handle(ctx, n.p2p.MemberHost(), n.answerTURN)
 	n.log.Info("TURN server running", "urls", srv.URLs())
 	return nil
@@ -161,7 +182,8 @@ func (n *Node) answerTURN(_ context.Context, p peer.ID, req turnRequest) (turnRe
 		}
 		named = append(named, id)
 	}
-	if err := n.checkLinkProof(p, named, req.Assignment); err != nil {
+	expires, err := n.checkLinkProof(p, named, req.Assignment)
+	if err != nil {
 		return turnReply{}, err
 	}
 	t := n.turn
@@ -169,8 +191,18 @@ func (n *Node) answerTURN(_ context.Context, p peer.ID, req turnRequest) (turnRe
 	if err != nil {
 		return turnReply{}, err
 	}
-	if err := t.srv.AllowPeers(p.String(), n.peerIPs(t.remember(p, named))); err != nil {
+	paired := t.pair(n.ID(), p, named, req.Assignment, expires, n.cfg.Now())
+	if err := t.srv.AllowPeers(p.String(), n.peerIPs(t.remember(p, paired[p]))); err != nil {
 		return turnReply{}, err
+	}
+	for q, also := range paired {
+		if q == p {
+			continue
+		}
+		// q asked first; its credentials are issued already.
+		if err := t.srv.AllowPeers(q.String(), n.peerIPs(t.remember(q, also))); err != nil {
+			n.log.Debug("TURN peers of the other end not updated", "member", q, "err", err)
+		}
 	}
 	return turnReply{URLs: creds.URLs, Username: creds.Username, Password: creds.Password,
 		Expires: creds.Expires.Unix()}, nil
@@ -181,7 +213,7 @@ func (n *Node) answerTURN(_ context.Context, p peer.ID, req turnRequest) (turnRe
 func (n *Node) renewTURN(p peer.ID, req turnRequest) (turnReply, error) {
 	t := n.turn
 	t.mu.Lock()
-	known := len(t.peers[p]) > 0
+	known := len(t.peers[p]) > 0 || len(t.claims[p]) > 0
 	t.mu.Unlock()
 	switch {
 	case len(req.Peers) > 0 || len(req.Assignment) > 0:
@@ -195,6 +227,36 @@ func (n *Node) renewTURN(p peer.ID, req turnRequest) (turnReply, error) {
 	}
 	return turnReply{URLs: creds.URLs, Username: creds.Username, Password: creds.Password,
 		Expires: creds.Expires.Unix()}, nil
+}
+
+// pair records that p asks to reach named under the assignment proof
+// (valid until expires) and returns, per member, the peers it may reach
+// now: each peer of named that asked to reach p under the same proof
+// (and p for it), and self, this node, at once.
+func (t *turnService) pair(self, p peer.ID, named []peer.ID, proof []byte, expires, now time.Time) map[peer.ID][]peer.ID {
+	key := sha256.Sum256(proof)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	out := map[peer.ID][]peer.ID{}
+	mine := slices.DeleteFunc(t.claims[p], func(c turnClaim) bool { return !now.Before(c.expires) })
+	for _, q := range named {
+		if q == self || slices.ContainsFunc(t.claims[q], func(c turnClaim) bool {
+			return c.proof == key && c.to == p && now.Before(c.expires)
+		}) {
+			out[p] = append(out[p], q)
+			if q != self {
+				out[q] = append(out[q], p)
+			}
+			continue
+		}
+		mine = slices.DeleteFunc(mine, func(c turnClaim) bool { return c.proof == key && c.to == q })
+		mine = append(mine, turnClaim{proof: key, to: q, expires: expires.Add(identity.ClockSkew)})
+	}
+	if len(mine) > maxTURNClaims {
+		mine = mine[len(mine)-maxTURNClaims:]
+	}
+	t.claims[p] = mine
+	return out
 }
 
 // remember adds named to what p's relays may reach, keeping the newest.
@@ -249,17 +311,18 @@ func (n *Node) peerIPs(peers []peer.ID) []netip.Addr {
 
 // checkLinkProof checks that every peer in named is at the other end of
 // the link proof (a signed assignment) places requester on, and that the
-// assignment comes from a member and still holds.
-func (n *Node) checkLinkProof(requester peer.ID, named []peer.ID, proof []byte) error {
+// assignment comes from a member and still holds; it returns when the
+// assignment expires.
+func (n *Node) checkLinkProof(requester peer.ID, named []peer.ID, proof []byte) (time.Time, error) {
 	if len(proof) == 0 {
-		return fmt.Errorf("%w: show the link's assignment", rpc.ErrRefused)
+		return time.Time{}, fmt.Errorf("%w: show the link's assignment", rpc.ErrRefused)
 	}
 	a, err := rooms.ParseAssignment(proof)
 	if err != nil {
-		return fmt.Errorf("%w: %v", rpc.ErrRefused, err)
+		return time.Time{}, fmt.Errorf("%w: %v", rpc.ErrRefused, err)
 	}
 	if !n.p2p.IsMember(a.Placer()) {
-		return fmt.Errorf("%w: the assignment is not from a member", rpc.ErrRefused)
+		return time.Time{}, fmt.Errorf("%w: the assignment is not from a member", rpc.ErrRefused)
 	}
 	now := n.cfg.Now()
 	expires := a.Expires
@@ -267,7 +330,7 @@ func (n *Node) checkLinkProof(requester peer.ID, named []peer.ID, proof []byte) 
 		expires = a.BackupsExpire
 	}
 	if !now.Before(expires.Add(identity.ClockSkew)) {
-		return fmt.Errorf("%w: the assignment expired at %s", rpc.ErrRefused, expires.Format(time.RFC3339))
+		return time.Time{}, fmt.Errorf("%w: the assignment expired at %s", rpc.ErrRefused, expires.Format(time.RFC3339))
 	}
 	var ends []peer.ID // whom requester may reach through this link
 	switch {
@@ -276,14 +339,14 @@ func (n *Node) checkLinkProof(requester peer.ID, named []peer.ID, proof []byte) 
 	case requester == a.Parent || slices.Contains(a.Backups, requester):
 		ends = []peer.ID{a.Child}
 	default:
-		return fmt.Errorf("%w: the assignment places %s under %s, not %s", rpc.ErrRefused, a.Child, a.Parent, requester)
+		return time.Time{}, fmt.Errorf("%w: the assignment places %s under %s, not %s", rpc.ErrRefused, a.Child, a.Parent, requester)
 	}
 	for _, q := range named {
 		if !slices.Contains(ends, q) {
-			return fmt.Errorf("%w: %s is not at the other end of the link", rpc.ErrRefused, q)
+			return time.Time{}, fmt.Errorf("%w: %s is not at the other end of the link", rpc.ErrRefused, q)
 		}
 	}
-	return nil
+	return expires, nil
 }
 
 // maxTURNURLs bounds the URLs taken from one always-on node's answer.

@@ -170,7 +170,8 @@ func TestTURNOnlyToLinkedPeers(t *testing.T) {
 		return err
 	}
 	// The honest request: Bob's link to Dave, placed by Dave's room.
-	if err := ask([]peer.ID{dave.ID()}, linkProof(t, dave, bob.ID(), dave.ID())); err != nil {
+	honest := linkProof(t, dave, bob.ID(), dave.ID())
+	if err := ask([]peer.ID{dave.ID()}, honest); err != nil {
 		t.Fatalf("a member asking for its own link was refused: %v", err)
 	}
 	outsiderKey, err := identity.GenerateKey()
@@ -205,13 +206,66 @@ func TestTURNOnlyToLinkedPeers(t *testing.T) {
 			t.Errorf("Bob asking for %s: %v, want a refusal", c.what, err)
 		}
 	}
-	// What the relay may reach is only what was proven.
-	a.turn.mu.Lock()
-	allowed := slices.Clone(a.turn.peers[bob.ID()])
-	a.turn.mu.Unlock()
-	if !slices.Equal(allowed, []peer.ID{dave.ID()}) {
+	// What the relay may reach is only what was proven, and by both
+	// ends (TestTURNNeedsBothEndsOfTheLink): Dave asks too.
+	if allowed := a.turn.mayReach(bob.ID()); len(allowed) != 0 {
+		t.Fatalf("Bob's relays may reach %v before Dave asked", allowed)
+	}
+	if _, err := turnProto.Call(ctx, dave.p2p.MemberHost(), a.ID(), turnRequest{Peers: []string{bob.ID().String()},
+		Assignment: honest}); err != nil {
+		t.Fatalf("the other end of the link was refused: %v", err)
+	}
+	if allowed := a.turn.mayReach(bob.ID()); !slices.Equal(allowed, []peer.ID{dave.ID()}) {
 		t.Fatalf("Bob's relays may reach %v, want only Dave", allowed)
 	}
+}
+
+// Attack: a member hosts a room of its own and signs assignments that
+// put a victim at the other end of a link with itself, to open its TURN
+// relay towards the victim's addresses. The signature is a member's and
+// the requester is one end, so before, that was enough. Now the victim
+// must have asked the same node with the same assignment, which it never
+// does for one it did not accept; the honest link of the victim with
+// Carol, both ends asking, is allowed.
+func TestTURNNeedsBothEndsOfTheLink(t *testing.T) {
+	a := startAlwaysOn(t)
+	ms := joinAlwaysOn(t, a, "mallory", "victim", "carol")
+	mallory, victim, carol := ms[0], ms[1], ms[2]
+	testutil.Eventually(t, 10*time.Second, func() error {
+		for _, m := range ms {
+			if !a.p2p.IsMember(m.ID()) {
+				return errorString("the always-on node does not know every member yet")
+			}
+		}
+		return nil
+	})
+	ask := func(from *Node, to peer.ID, proof []byte) {
+		t.Helper()
+		_, err := turnProto.Call(context.Background(), from.p2p.MemberHost(), a.ID(),
+			turnRequest{Peers: []string{to.String()}, Assignment: proof})
+		if err != nil {
+			t.Fatalf("one end of a link with a member's assignment got no credentials: %v", err)
+		}
+	}
+	honest := linkProof(t, carol, victim.ID(), carol.ID())
+	ask(victim, carol.ID(), honest)
+	ask(mallory, victim.ID(), linkProof(t, mallory, mallory.ID(), victim.ID()))
+	ask(mallory, victim.ID(), linkProof(t, mallory, victim.ID(), mallory.ID()))
+	ask(carol, victim.ID(), honest)
+	if allowed := a.turn.mayReach(mallory.ID()); slices.Contains(allowed, victim.ID()) {
+		t.Fatalf("Mallory's relays may reach the victim (they may reach %v)", allowed)
+	}
+	if v, c := a.turn.mayReach(victim.ID()), a.turn.mayReach(carol.ID()); !slices.Equal(v, []peer.ID{carol.ID()}) ||
+		!slices.Equal(c, []peer.ID{victim.ID()}) {
+		t.Fatalf("the honest link: the victim may reach %v, Carol %v; want each other", v, c)
+	}
+}
+
+// mayReach lists the peers whose addresses p's relays may reach.
+func (t *turnService) mayReach(p peer.ID) []peer.ID {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return slices.Clone(t.peers[p])
 }
 
 // TURN credentials are renewed before they expire while the node has live
@@ -289,3 +343,33 @@ var errNoServers = errorString("Bob gets no TURN server yet")
 type errorString string
 
 func (e errorString) Error() string { return string(e) }
+
+// An ask waits for the other end only as long as its assignment holds,
+// and a member's waiting asks are bounded: a member signing assignments
+// of its own by the thousand keeps only the newest maxTURNClaims.
+func TestTURNClaimsExpireAndAreBounded(t *testing.T) {
+	self, p, q := peer.ID("self"), peer.ID("p"), peer.ID("q")
+	now := time.Now()
+	s := &turnService{peers: map[peer.ID][]peer.ID{}, claims: map[peer.ID][]turnClaim{}}
+	s.pair(self, p, []peer.ID{q}, []byte("A"), now.Add(time.Minute), now)
+	later := now.Add(time.Minute + identity.ClockSkew)
+	if got := s.pair(self, q, []peer.ID{p}, []byte("A"), later.Add(time.Minute), later); len(got) != 0 {
+		t.Fatalf("an ask whose assignment expired was paired: %v", got)
+	}
+	if got := s.pair(self, q, []peer.ID{p}, []byte("B"), now.Add(time.Minute), now); len(got) != 0 {
+		t.Fatalf("asks with different assignments were paired: %v", got)
+	}
+	if got := s.pair(self, p, []peer.ID{self}, []byte("C"), now.Add(time.Minute), now); !slices.Equal(got[p], []peer.ID{self}) {
+		t.Fatalf("the TURN node itself named as the other end: %v", got)
+	}
+	for i := range 3 * maxTURNClaims {
+		s.pair(self, p, []peer.ID{q}, fmt.Appendf(nil, "forged %d", i), now.Add(time.Minute), now)
+	}
+	if n := len(s.claims[p]); n != maxTURNClaims {
+		t.Fatalf("%d waiting asks kept, want %d", n, maxTURNClaims)
+	}
+	if got := s.pair(self, q, []peer.ID{p}, fmt.Appendf(nil, "forged %d", 3*maxTURNClaims-1), now.Add(time.Minute), now); !slices.Equal(got[q], []peer.ID{p}) ||
+		!slices.Equal(got[p], []peer.ID{q}) {
+		t.Fatalf("the newest waiting ask was not paired: %v", got)
+	}
+}

@@ -326,5 +326,6 @@ func (n *Node) markVerified(p peer.ID, chain *identity.Chain) {
 		if err := n.syncFrom(ctx, p); err != nil && ctx.Err() == nil {
 			n.log.Debug("members sync failed", "peer", p, "err", err)
 		}
+		n.redialTooEarly(ctx, p)
 	})
 }

@@ -161,8 +161,9 @@ type Node struct {
 	// invite at: its inbound connections (a punched hole) are kept.
 	redeemingAt peer.ID
 
-	reach  string   // ReachPublic or ReachPrivate
-	relays relaySet // AutoRelay's candidates
+	reach  string     // ReachPublic or ReachPrivate
+	relays relaySet   // AutoRelay's candidates
+	punch  punchState // hole punching of relayed connections made too early (punch.go)
 }
 
 // New starts a libp2p host listening on cfg.ListenAddrs.

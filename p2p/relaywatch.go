@@ -35,11 +35,13 @@ const (
 )
 
 // startRelays feeds AutoRelay's candidates from the host and, on a node
-// that is not reachable, starts watching the relays it uses.
+// that is not reachable, starts watching the relays it uses and for the
+// moment it can answer hole punches (punch.go).
 func (n *Node) startRelays() {
 	n.initRelaySet()
 	if n.reach != ReachPublic {
 		n.goFn(n.watchRelays)
+		n.goFn(n.watchPunchReady)
 	}
 }
 

@@ -82,6 +82,14 @@ func TestMembersBehindHomeRouters(t *testing.T) {
 		t.FailNow()
 	}
 	carolIn := t.Run("bearer invite across two port-preserving NATs", l.bearerInvite)
+	if carolIn {
+		// Carol's first public address came in the dial that opened her
+		// relayed connection to Bob (redeeming his invite): too late for
+		// Bob's one hole punch, before p2p/punch.go.
+		t.Run("the control connection between the port-preserving NATs is punched", func(t *testing.T) {
+			l.waitDirect(t, l.carol, l.bob)
+		})
+	}
 	t.Run("listening to a room hosted behind another NAT", func(t *testing.T) {
 		// Dave's NAT is symmetric: only TURN gets through. Carol's and
 		// Bob's keep ports: ICE goes straight through their mappings.
@@ -122,6 +130,23 @@ func (l *natLab) logControlConns(t *testing.T, host *daemon, listeners []*daemon
 			}
 		}
 	}
+}
+
+// waitDirect waits until d's libp2p connection to peer is direct (a
+// punched hole), not only relayed through the always-on node.
+func (l *natLab) waitDirect(t *testing.T, d, peer *daemon) {
+	t.Helper()
+	start := time.Now()
+	testutil.Eventually(t, 20*time.Second, func() error {
+		for _, p := range daemontest.JSON[[]apiv1.Peer](t, d, "peers") {
+			if p.PeerID == l.ids[peer] && p.Link == "direct" {
+				return nil
+			}
+		}
+		return fmt.Errorf("%s's connection to %s is not direct", l.name[d], l.name[peer])
+	})
+	t.Logf("%s's connection to %s is direct (%s after the check began)", l.name[d], l.name[peer],
+		time.Since(start).Round(time.Millisecond))
 }
 
 // hearAcross checks that every listener hears the host say speech.
