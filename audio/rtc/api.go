@@ -184,6 +184,28 @@ func NewAPI(cfg Config) (*API, error) {
 	if t := cfg.ICE; t != nil {
 		settings.SetICETimeouts(t.Disconnected, t.Failed, t.Keepalive)
 	}
+	setCandidates(&settings, cfg)
+	if cfg.Setting != nil {
+		cfg.Setting(&settings)
+	}
+
+	return &API{
+		log: log,
+		api: webrtc.NewAPI(
+			webrtc.WithMediaEngine(media),
+			webrtc.WithInterceptorRegistry(registry),
+			webrtc.WithSettingEngine(settings),
+		),
+		iceServers: keepServers(cfg.ICEServers, cfg.RemoteIPs),
+		serversFor: cfg.ICEServersFor,
+		remoteIPs:  cfg.RemoteIPs,
+		links:      links,
+	}, nil
+}
+
+// setCandidates sets which candidates are gathered and which remote ones
+// are taken, as cfg says.
+func setCandidates(settings *webrtc.SettingEngine, cfg Config) {
 	// Nodes reach each other by real addresses, and a local browser's mDNS
 	// candidates are learnt as peer-reflexive from its checks, so the
 	// multicast listener each PeerConnection would otherwise open buys
@@ -201,22 +223,6 @@ func NewAPI(cfg Config) (*API, error) {
 	if cfg.RemoteIPs != nil {
 		settings.SetRemoteIPFilter(cfg.RemoteIPs)
 	}
-	if cfg.Setting != nil {
-		cfg.Setting(&settings)
-	}
-
-	return &API{
-		log: log,
-		api: webrtc.NewAPI(
-			webrtc.WithMediaEngine(media),
-			webrtc.WithInterceptorRegistry(registry),
-			webrtc.WithSettingEngine(settings),
-		),
-		iceServers: keepServers(cfg.ICEServers, cfg.RemoteIPs),
-		serversFor: cfg.ICEServersFor,
-		remoteIPs:  cfg.RemoteIPs,
-		links:      links,
-	}, nil
 }
 
 // WebRTC returns the underlying pion API, for callers that need a
