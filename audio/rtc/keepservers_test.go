@@ -29,3 +29,21 @@ func TestKeepServersFiltersURLs(t *testing.T) {
 		t.Fatalf("no filter kept %d servers", len(got))
 	}
 }
+
+// keepServers sees URLs other nodes sent (a TURN answer): whatever they
+// hold, it does not panic and keeps only URLs whose IP the filter took.
+func FuzzKeepServers(f *testing.F) {
+	for _, u := range []string{"turn:127.0.0.1:3478?transport=udp", "stun:[::1]:1", "stun:[:]3", "turn:", ":", "stun:host:1"} {
+		f.Add(u)
+	}
+	f.Fuzz(func(t *testing.T, u string) {
+		keep := func(ip net.IP) bool { return ip.IsLoopback() }
+		for _, s := range keepServers([]webrtc.ICEServer{{URLs: []string{u}}}, keep) {
+			for _, kept := range s.URLs {
+				if ip := urlIP(kept); ip == nil || !ip.IsLoopback() {
+					t.Fatalf("kept %q", kept)
+				}
+			}
+		}
+	})
+}
