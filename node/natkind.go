@@ -12,6 +12,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/clubnode/clubnode/internal/dialrange"
 	"github.com/clubnode/clubnode/internal/group"
 	"github.com/clubnode/clubnode/internal/natkind"
 	"github.com/clubnode/clubnode/p2p"
@@ -185,7 +186,9 @@ func (n *Node) stunServers(ctx context.Context, servers []peer.ID) []netip.AddrP
 				return
 			}
 			for _, u := range reply.URLs {
-				if ap, err := natkind.ParseServer(u); err == nil {
+				// Under LocalDialsOnly (tests) an address that is not
+				// this machine's is never probed.
+				if ap, err := natkind.ParseServer(u); err == nil && (!n.cfg.LocalDialsOnly || dialrange.Allowed(ap.Addr())) {
 					found <- ap
 					return
 				}

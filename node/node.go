@@ -22,6 +22,7 @@ import (
 
 	"github.com/clubnode/clubnode/audio/rtc"
 	"github.com/clubnode/clubnode/identity"
+	"github.com/clubnode/clubnode/internal/dialrange"
 	"github.com/clubnode/clubnode/internal/group"
 	"github.com/clubnode/clubnode/node/apiconn"
 	"github.com/clubnode/clubnode/node/diskstore"
@@ -65,6 +66,13 @@ type Config struct {
 	// LabInternet are documentation ranges to take for the public
 	// Internet (netns labs only; see p2p.NATConfig).
 	LabInternet []netip.Prefix
+	// LocalDialsOnly keeps every libp2p dial and every ICE check on
+	// loopback and this machine's own interface addresses
+	// (internal/dialrange). Only tests set it (the node tests' harness
+	// does): their nodes announce documentation-range public addresses
+	// and TURN URLs that exist nowhere, which must never be sent through
+	// the machine's default route. A user never sets it.
+	LocalDialsOnly bool
 	// TURNCredentialTTL is how long the TURN server's credentials last;
 	// zero is its default (an hour). For tests of their renewal.
 	TURNCredentialTTL time.Duration
@@ -209,6 +217,9 @@ func (n *Node) start() error {
 	n.key = key
 	rtcCfg := rtc.Config{Logger: n.cfg.Logger, LoopbackOnly: n.cfg.MediaLoopbackOnly,
 		ICEServers: iceServers(n.cfg.Settings.ICEServers), ICEServersFor: n.linkICEServers}
+	if n.cfg.LocalDialsOnly {
+		rtcCfg.RemoteIPs = dialrange.AllowedIP
+	}
 	if n.rtc, err = rtc.NewAPI(rtcCfg); err != nil {
 		return fmt.Errorf("media: %w", err)
 	}
@@ -234,6 +245,7 @@ func (n *Node) start() error {
 		DiscoveryInterval: n.cfg.DiscoveryInterval,
 		Now:               n.cfg.Now,
 		NAT:               n.natConfig(),
+		LocalDialsOnly:    n.cfg.LocalDialsOnly,
 	})
 	if err != nil {
 		return err

@@ -33,6 +33,10 @@ func TestOneRoomAtATime(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Bob joins First first: wait for it too, or on a loaded machine its
+	// announcement may not have reached him yet ("not in this node's
+	// hallway").
+	lists(t, b.Node, first.ID, true)
 	lists(t, b.Node, later.ID, true)
 	lists(t, b.Node, second.ID, true)
 	if _, err := b.RoomAction(ctx, first.ID, apiv1.ActionJoin, apiv1.RoomActionRequest{}); err != nil {

@@ -86,6 +86,12 @@ type Config struct {
 	Metrics prometheus.Registerer
 	// NAT configures reachability, the relay service and relays (nat.go).
 	NAT NATConfig
+	// LocalDialsOnly refuses every dial but to loopback and this
+	// machine's own interface addresses (internal/dialrange). Only tests
+	// set it: their nodes announce documentation-range public addresses
+	// that exist nowhere, and a redial or DHT lookup must not send them
+	// through the machine's default route. A user never sets it.
+	LocalDialsOnly bool
 }
 
 func (c *Config) setDefaults() error {
@@ -207,7 +213,7 @@ func New(cfg Config) (*Node, error) {
 		libp2p.Muxer(yamux.ID, yamux.DefaultTransport),
 		libp2p.ResourceManager(memberRM{ResourceManager: rm, member: n.isVerified}),
 		libp2p.ConnectionManager(cm),
-		libp2p.ConnectionGater(n.gater),
+		libp2p.ConnectionGater(n.connectionGater()),
 		libp2p.UserAgent("clubnode"),
 		metricsOption(cfg.Metrics),
 	}, natOpts...)...)

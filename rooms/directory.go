@@ -36,6 +36,12 @@ type DirectoryConfig struct {
 	MaxRooms int
 	// Now is the clock. Default time.Now.
 	Now func() time.Time
+	// Grace, if set, is how much longer than its TTL a room stays
+	// listed, asked at each check: twice the owner's recent timer
+	// lateness (internal/lateness). A node starved of CPU reads the
+	// hosts' announcements late although they were sent in time, and
+	// must not take their rooms for gone.
+	Grace func() time.Duration
 }
 
 // Directory is the hallway: the rooms a node knows of, from announcements.
@@ -110,7 +116,7 @@ func (d *Directory) Put(a *SignedAnnouncement) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	held := d.rooms[a.Room]
-	if held != nil && !now.Before(held.until) {
+	if held != nil && d.expired(held, now) {
 		d.forgetLocked(a.Room, held)
 		held = nil
 	}
@@ -185,10 +191,20 @@ func (d *Directory) Expire(now time.Time) []RoomID {
 	return d.expireLocked(now)
 }
 
+// expired says whether listing l is past its time at now, allowing for
+// the owner's lateness (DirectoryConfig.Grace).
+func (d *Directory) expired(l *listing, now time.Time) bool {
+	until := l.until
+	if d.cfg.Grace != nil {
+		until = until.Add(max(d.cfg.Grace(), 0))
+	}
+	return !now.Before(until)
+}
+
 func (d *Directory) expireLocked(now time.Time) []RoomID {
 	var gone []RoomID
 	for id, l := range d.rooms {
-		if !now.Before(l.until) {
+		if d.expired(l, now) {
 			d.forgetLocked(id, l)
 			if l.ann.Status != StatusEnded {
 				gone = append(gone, id)
@@ -211,7 +227,7 @@ func (d *Directory) Get(room RoomID) (*SignedAnnouncement, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	l := d.rooms[room]
-	if l == nil || l.ann.Status == StatusEnded || !now.Before(l.until) {
+	if l == nil || l.ann.Status == StatusEnded || d.expired(l, now) {
 		return nil, false
 	}
 	return l.ann, true
@@ -258,7 +274,7 @@ func (d *Directory) List(v Viewer) []*SignedAnnouncement {
 	d.mu.Lock()
 	var out []*SignedAnnouncement
 	for _, l := range d.rooms {
-		if l.ann.Status != StatusEnded && now.Before(l.until) && visible(&l.ann.Announcement, v, now) {
+		if l.ann.Status != StatusEnded && !d.expired(l, now) && visible(&l.ann.Announcement, v, now) {
 			out = append(out, l.ann)
 		}
 	}

@@ -1,11 +1,14 @@
 package rooms
 
 import (
+	"slices"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
+
+	"github.com/clubnode/clubnode/internal/lateness"
 )
 
 type fakeClock struct {
@@ -341,4 +344,41 @@ func TestDirectoryManyRoomsOfOneHost(t *testing.T) {
 	}
 	seq++
 	wantErr(t, d.Put(c.announce(t, c.newRoom(t, "H", TypeOpen), seq, clk.now(), nil)), ErrDirectoryFull)
+}
+
+// A starved node reads the host's next announcement late although it was
+// sent in time, and its own expiry tick wakes late too: allowing twice
+// its own lateness (Grace), the room is still listed when the tick runs
+// and the late announcement refreshes it. Without the allowance the room
+// left the hallway ("the hallway lost room (22 of 24 listed)").
+func TestDirectoryGraceKeepsRoomHeardLate(t *testing.T) {
+	c := newCast(t)
+	var late lateness.Meter
+	d, clk := newDirectory(t, DirectoryConfig{Grace: func() time.Duration { return 2 * late.Recent() }})
+	s := c.newRoom(t, "H", TypeOpen)
+	viewer := StaticViewer{Peer: c.id("O")}
+	if err := d.Put(c.announce(t, s, 1, clk.now(), nil)); err != nil {
+		t.Fatal(err)
+	}
+	next := c.announce(t, s, 2, clk.now().Add(testTTL/3), nil) // sent in time
+	// The watcher was starved for 3 s: its tick fires 3 s late, past the
+	// TTL, before it reads the announcement waiting for it.
+	late.Record(3 * time.Second)
+	clk.advance(testTTL + 2*time.Second)
+	if gone := d.Expire(clk.now()); len(gone) != 0 {
+		t.Fatalf("a room whose announcement came late by the watcher's own lateness expired: %v", gone)
+	}
+	mustEqual(t, "hallway", ids(d.List(viewer)), []RoomID{s.Room})
+	if err := d.Put(next); err != nil {
+		t.Fatal(err)
+	}
+	// Once the watcher wakes on time again, a room that truly went silent
+	// still goes.
+	for range 64 {
+		late.Record(0)
+	}
+	clk.advance(testTTL + time.Second)
+	if gone := d.Expire(clk.now()); !slices.Equal(gone, []RoomID{s.Room}) {
+		t.Fatalf("a silent room stayed: expired %v", gone)
+	}
 }

@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/pion/ice/v4"
@@ -104,6 +105,12 @@ type Config struct {
 	// ChildOptions.Proof): the short-lived TURN credentials an always-on
 	// node issues for that link. It must return within ctx.
 	ICEServersFor func(ctx context.Context, peer string, proof []byte) []webrtc.ICEServer
+	// RemoteIPs, if set, keeps only the remote candidates and the ICE
+	// server URLs whose IP address it accepts; URLs naming a host are
+	// dropped. Tests set it (internal/dialrange) so that a TURN URL or a
+	// candidate naming a documentation-range address that exists nowhere
+	// is never sent through the machine's default route.
+	RemoteIPs func(net.IP) bool
 	// ICE, if set, replaces the tree links' ICE timeouts (about a second
 	// to notice a dead peer), e.g. with SessionICETimeouts.
 	ICE *ICETimeouts
@@ -123,6 +130,7 @@ type API struct {
 	api        *webrtc.API
 	iceServers []webrtc.ICEServer
 	serversFor func(ctx context.Context, peer string, proof []byte) []webrtc.ICEServer
+	remoteIPs  func(net.IP) bool
 	links      *linkSet // live tree links, for LinkStats
 }
 
@@ -176,6 +184,28 @@ func NewAPI(cfg Config) (*API, error) {
 	if t := cfg.ICE; t != nil {
 		settings.SetICETimeouts(t.Disconnected, t.Failed, t.Keepalive)
 	}
+	setCandidates(&settings, cfg)
+	if cfg.Setting != nil {
+		cfg.Setting(&settings)
+	}
+
+	return &API{
+		log: log,
+		api: webrtc.NewAPI(
+			webrtc.WithMediaEngine(media),
+			webrtc.WithInterceptorRegistry(registry),
+			webrtc.WithSettingEngine(settings),
+		),
+		iceServers: keepServers(cfg.ICEServers, cfg.RemoteIPs),
+		serversFor: cfg.ICEServersFor,
+		remoteIPs:  cfg.RemoteIPs,
+		links:      links,
+	}, nil
+}
+
+// setCandidates sets which candidates are gathered and which remote ones
+// are taken, as cfg says.
+func setCandidates(settings *webrtc.SettingEngine, cfg Config) {
 	// Nodes reach each other by real addresses, and a local browser's mDNS
 	// candidates are learnt as peer-reflexive from its checks, so the
 	// multicast listener each PeerConnection would otherwise open buys
@@ -190,21 +220,9 @@ func NewAPI(cfg Config) (*API, error) {
 		loopback := net.IPv4(127, 0, 0, 1)
 		settings.SetIPFilter(func(ip net.IP) bool { return ip.Equal(loopback) })
 	}
-	if cfg.Setting != nil {
-		cfg.Setting(&settings)
+	if cfg.RemoteIPs != nil {
+		settings.SetRemoteIPFilter(cfg.RemoteIPs)
 	}
-
-	return &API{
-		log: log,
-		api: webrtc.NewAPI(
-			webrtc.WithMediaEngine(media),
-			webrtc.WithInterceptorRegistry(registry),
-			webrtc.WithSettingEngine(settings),
-		),
-		iceServers: cfg.ICEServers,
-		serversFor: cfg.ICEServersFor,
-		links:      links,
-	}, nil
 }
 
 // WebRTC returns the underlying pion API, for callers that need a
@@ -216,7 +234,41 @@ func (a *API) linkICEServers(ctx context.Context, peer string, proof []byte) []w
 	if a.serversFor == nil || peer == "" {
 		return a.iceServers
 	}
-	return append(slices.Clone(a.iceServers), a.serversFor(ctx, peer, proof)...)
+	return append(slices.Clone(a.iceServers), keepServers(a.serversFor(ctx, peer, proof), a.remoteIPs)...)
+}
+
+// keepServers are the servers with only the URLs whose IP address keep
+// accepts (all of them when keep is nil); a server left with no URL is
+// dropped.
+func keepServers(servers []webrtc.ICEServer, keep func(net.IP) bool) []webrtc.ICEServer {
+	if keep == nil {
+		return servers
+	}
+	var out []webrtc.ICEServer
+	for _, s := range servers {
+		s.URLs = slices.DeleteFunc(slices.Clone(s.URLs), func(u string) bool {
+			ip := urlIP(u)
+			return ip == nil || !keep(ip)
+		})
+		if len(s.URLs) > 0 {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// urlIP is the IP address of a STUN or TURN URL ("turn:IP:port?..."), or
+// nil when it names a host.
+func urlIP(u string) net.IP {
+	_, rest, ok := strings.Cut(u, ":")
+	if !ok {
+		return nil
+	}
+	rest, _, _ = strings.Cut(rest, "?")
+	if host, _, err := net.SplitHostPort(rest); err == nil {
+		rest = host
+	}
+	return net.ParseIP(strings.Trim(rest, "[]"))
 }
 
 func (a *API) newPeerConnection(servers []webrtc.ICEServer) (*webrtc.PeerConnection, error) {

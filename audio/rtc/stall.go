@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"time"
+
+	"github.com/clubnode/clubnode/internal/lateness"
 )
 
 // ErrStalled ends a link whose parent's RTP stopped and who then did not
@@ -46,13 +48,13 @@ func (p *parentEnd) watchFlow() {
 	step := max(stall/4, 5*time.Millisecond)
 	timer := time.NewTimer(step)
 	defer timer.Stop()
-	expected := time.Now().Add(step)
+	var late lateness.Meter // how late this watcher wakes
+	late.Expect(time.Now().Add(step))
 	reset := func(d time.Duration) {
 		timer.Reset(d)
-		expected = time.Now().Add(d)
+		late.Expect(time.Now().Add(d))
 	}
 	var (
-		selfLag  time.Duration // how late this watcher wakes, decaying
 		slowest  time.Duration // slowest recent answer, decaying
 		seq      uint32        // last probe number used
 		pending  uint32        // probe in flight, 0 if none
@@ -67,7 +69,7 @@ func (p *parentEnd) watchFlow() {
 		case <-timer.C:
 		}
 		now := time.Now()
-		selfLag = max(now.Sub(expected), selfLag*7/8)
+		selfLag := late.Woke(now)
 		last := p.lastMedia.Load()
 		if last == 0 || last == cleared {
 			reset(idleCheck) // nothing flowed yet, or this stall was answered

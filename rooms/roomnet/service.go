@@ -128,6 +128,7 @@ type Service struct {
 	log     *slog.Logger
 	network identity.NetworkID
 	dir     *rooms.Directory
+	late    *lateMeters // how late this node's own loops wake
 	replay  *rooms.ReplayGuard
 	follow  *rooms.FollowKeys
 	hallway *pubsub.Topic
@@ -218,8 +219,9 @@ func New(cfg Config) (*Service, error) {
 	// interval, for the periodic one and the changes between), at least
 	// one a second, so a host re-announcing on its interval is never cut.
 	ttl := hallwayTTL(cfg)
+	late := &lateMeters{}
 	dir, err := rooms.NewDirectory(rooms.DirectoryConfig{Network: chain.Network(), TTL: ttl, Now: cfg.Now,
-		Rate: rate.Limit(max(1, 6/ttl.Seconds())), Burst: 8})
+		Rate: rate.Limit(max(1, 6/ttl.Seconds())), Burst: 8, Grace: func() time.Duration { return 2 * late.recent() }})
 	if err != nil {
 		return nil, err
 	}
@@ -228,7 +230,7 @@ func New(cfg Config) (*Service, error) {
 		return nil, err
 	}
 	s := &Service{cfg: cfg, log: cfg.Logger.With("component", "rooms"), network: chain.Network(),
-		dir: dir, replay: replay, follow: follow, rooms: map[rooms.RoomID]*room{}, probes: map[peer.ID]*hostProbe{},
+		dir: dir, late: late, replay: replay, follow: follow, rooms: map[rooms.RoomID]*room{}, probes: map[peer.ID]*hostProbe{},
 		remembered: map[rooms.RoomID]peer.ID{}, removed: map[rooms.RoomID]bool{}}
 	s.work = group.New(context.Background())
 	s.ctx = s.work.Context()

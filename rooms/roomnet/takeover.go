@@ -10,6 +10,7 @@ import (
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
 
+	"github.com/clubnode/clubnode/internal/lateness"
 	"github.com/clubnode/clubnode/rooms"
 )
 
@@ -18,14 +19,19 @@ import (
 // of rooms this node moderates its block list, and lets go of rooms whose
 // host and every moderator have gone silent.
 func (s *Service) tick(ctx context.Context) {
-	t := time.NewTicker(s.cfg.AnnounceInterval / 2)
+	period := s.cfg.AnnounceInterval / 2
+	t := time.NewTicker(period)
 	defer t.Stop()
+	s.late.tick.Expect(time.Now().Add(period))
 	var n int
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			now := time.Now()
+			s.late.tick.Woke(now)
+			s.late.tick.Expect(now.Add(period))
 		}
 		n++
 		s.dir.Expire(s.cfg.Now())
@@ -54,13 +60,18 @@ func (s *Service) tick(ctx context.Context) {
 // hosts) every HostTimeout/8, and takes a room over when its host has been
 // silent for this node's turn.
 func (s *Service) liveness(ctx context.Context) {
-	t := time.NewTicker(max(s.cfg.HostTimeout/8, 10*time.Millisecond))
+	period := max(s.cfg.HostTimeout/8, 10*time.Millisecond)
+	t := time.NewTicker(period)
 	defer t.Stop()
+	s.late.live.Expect(time.Now().Add(period))
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			now := time.Now()
+			s.late.live.Woke(now)
+			s.late.live.Expect(now.Add(period))
 		}
 		hosts := map[peer.ID]bool{}
 		var watched []rooms.RoomID
@@ -141,11 +152,14 @@ func (s *Service) watchHost(ctx context.Context, id rooms.RoomID) {
 	}
 	silent := s.cfg.Now().Sub(heard)
 	s.mu.Unlock()
+	// A watcher that was itself starved read the host's answers late:
+	// it waits twice its own lateness more before calling the host dead.
+	late := s.late.recent()
 	rank := slices.Index(rooms.Successors(st.State), s.self())
-	if rank < 0 || silent < time.Duration(rank+1)*s.cfg.HostTimeout {
+	if rank < 0 || silent < time.Duration(rank+1)*s.cfg.HostTimeout+2*late {
 		return
 	}
-	s.log.Info("host silent: taking the room over", "room", id, "old_host", st.Host, "silent", silent)
+	s.log.Info("host silent: taking the room over", "room", id, "old_host", st.Host, "silent", silent, "own_lateness", late)
 	s.takeOver(ctx, st)
 }
 
@@ -249,4 +263,16 @@ func (s *Service) startDue(ctx context.Context, id rooms.RoomID) bool {
 	}
 	s.log.Info("scheduled room is live", "room", id, "start", st.Start, "late", s.cfg.Now().Sub(st.Start))
 	return true
+}
+
+// lateMeters are how late the service's two loops wake (tick and
+// liveness). A process starved of CPU is starved in both, so either's
+// lateness is allowed for wherever the service judges others by silence.
+type lateMeters struct {
+	tick, live lateness.Meter
+}
+
+// recent is the worse of the two loops' recent lateness.
+func (l *lateMeters) recent() time.Duration {
+	return max(l.tick.Recent(), l.live.Recent())
 }
