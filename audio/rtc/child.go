@@ -39,6 +39,20 @@ type ParentOptions struct {
 	// the parent's the same way (linktrickle.go). The parent's end must
 	// trickle too: both ends learn it from the link protocol's version.
 	Trickle bool
+	// Activate, if set, makes this a standby link to a backup parent: it
+	// connects, and the parent negotiates its tracks, but forwards
+	// nothing, the uplink stays where it is and the flow is not watched,
+	// until Activate is closed. Then the child sends one activate frame
+	// and the link is a link like any other. The parent must serve it
+	// with ChildOptions.Standby.
+	Activate <-chan struct{}
+	// OnConnected, if set, is called once the PeerConnection first
+	// connects (on the link's loop).
+	OnConnected func()
+	// ProbeWait, if set, is called at each probe for the wait that
+	// replaces ProbeTimeout: a child with a standby link ready can give
+	// up on a silent parent sooner, a false alarm costs it little.
+	ProbeWait func() time.Duration
 }
 
 // DialParent is the child end of a tree link: it answers the parent's
@@ -69,6 +83,9 @@ type parentEnd struct {
 	f      *Forwarder
 	opts   ParentOptions
 	uplink *webrtc.TrackLocalStaticRTP // this link's uplink track, once offered
+	// active is false on a standby link until it is activated: packets
+	// received meanwhile are dropped (the parent should send none).
+	active atomic.Bool
 }
 
 func (p *parentEnd) run() error {
@@ -85,7 +102,11 @@ func (p *parentEnd) run() error {
 			p.readTrack(track, func(*rtp.Packet) {}) // keep the receiver drained
 			return
 		}
-		p.readTrack(track, func(pkt *rtp.Packet) { p.f.Write(speaker, pkt) })
+		p.readTrack(track, func(pkt *rtp.Packet) {
+			if p.active.Load() {
+				p.f.Write(speaker, pkt)
+			}
+		})
 	})
 	defer func() {
 		if p.uplink != nil {
@@ -96,8 +117,9 @@ func (p *parentEnd) run() error {
 	p.link.subtree = p.subtree
 	p.spawn(func() { p.readLoop(nil) })
 	p.spawn(func() { p.heartbeatLoop(p.opts.Timeout) })
-	if p.opts.Stall > 0 {
-		p.spawn(p.watchFlow)
+	activate := p.opts.Activate
+	if activate == nil {
+		p.goLive()
 	}
 
 	tick := time.NewTicker(checkInterval(p.opts.Timeout))
@@ -111,6 +133,12 @@ func (p *parentEnd) run() error {
 			return ErrForwarderClosed
 		case err := <-p.failed:
 			return err
+		case <-activate:
+			activate = nil
+			if err := p.send(signalFrame{Kind: kindActivate}); err != nil {
+				return err
+			}
+			p.goLive()
 		case m := <-p.sdp:
 			if err := p.signal(m); err != nil {
 				return err
@@ -123,6 +151,9 @@ func (p *parentEnd) run() error {
 			if ok && !connected {
 				connected = true
 				p.log.Debug("parent connected", "after", time.Since(p.start).Round(time.Millisecond))
+				if p.opts.OnConnected != nil {
+					p.opts.OnConnected()
+				}
 			}
 		case <-tick.C:
 			if err := p.silence(p.opts.Timeout, true); err != nil {
@@ -132,6 +163,19 @@ func (p *parentEnd) run() error {
 				return fmt.Errorf("%w: %s", ErrConnectTimeout, connectTimeout)
 			}
 		}
+	}
+}
+
+// goLive makes the link the child's way in: what it receives is
+// forwarded, its uplink track (if negotiated) carries the node's voice,
+// and its flow is watched.
+func (p *parentEnd) goLive() {
+	p.active.Store(true)
+	if p.uplink != nil {
+		p.opts.Uplink.track.Store(p.uplink)
+	}
+	if p.opts.Stall > 0 {
+		p.spawn(p.watchFlow)
 	}
 }
 
@@ -192,7 +236,9 @@ func (p *parentEnd) attachUplink() error {
 	}
 	p.spawn(func() { drainRTCP(sender) })
 	p.uplink = track
-	p.opts.Uplink.track.Store(track)
+	if p.active.Load() {
+		p.opts.Uplink.track.Store(track)
+	}
 	return nil
 }
 

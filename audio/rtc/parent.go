@@ -46,6 +46,16 @@ type ChildOptions struct {
 	// host-signed assignment, so that they let the relay reach only the
 	// other end of this link.
 	Proof []byte
+	// Standby serves a standby link: it connects, negotiates the stage's
+	// tracks and keeps heartbeats like any other, but forwards nothing
+	// until the child sends its activate frame (ParentOptions.Activate),
+	// so a child that loses its parent hears this one after one frame,
+	// not a new connection. OnActivate, if set, is called then, on the
+	// link's loop; an error refuses the activation and ends the link.
+	// The child's end must know the link is a standby: both learn it
+	// from the link protocol.
+	Standby    bool
+	OnActivate func() error
 }
 
 // ServeChild is the parent end of a tree link: it serves one child on
@@ -85,13 +95,20 @@ type childEnd struct {
 	// senders is the loop's own record of which speaker has which sender.
 	senders    map[string]*webrtc.RTPSender
 	negotiated bool
+	out        *outlet // this link's, in the forwarder
+	activated  bool    // a standby link's child activated it
 }
 
 func (c *childEnd) run() error {
 	if err := c.receiveUplink(); err != nil {
 		return err
 	}
-	out := c.f.attach()
+	attach := c.f.attach
+	if c.opts.Standby {
+		attach = c.f.attachStandby
+	}
+	out := attach()
+	c.out = out
 	defer c.f.detach(out)
 	c.spawnLoops(out)
 
@@ -161,9 +178,24 @@ func (c *childEnd) signal(m signalFrame, pending bool) (answered bool, err error
 		return true, nil
 	case m.Kind == kindCandidate:
 		return false, c.addRemoteCandidate(m)
+	case m.Kind == kindActivate && c.opts.Standby && !c.activated:
+		return false, c.activate()
 	default:
 		return false, fmt.Errorf("%w: unexpected %s from child", ErrProtocol, m.Kind)
 	}
+}
+
+// activate starts forwarding on a standby link the child now needs.
+func (c *childEnd) activate() error {
+	if c.opts.OnActivate != nil {
+		if err := c.opts.OnActivate(); err != nil {
+			return fmt.Errorf("activation refused: %w", err)
+		}
+	}
+	c.activated = true
+	c.f.activate(c.out)
+	c.log.Debug("standby activated", "after", time.Since(c.start).Round(time.Millisecond))
+	return nil
 }
 
 // receiveUplink takes what a child on stage sends up the link, for
