@@ -73,6 +73,7 @@ func DialParent(ctx context.Context, api *API, stream io.ReadWriteCloser, f *For
 		return fmt.Errorf("dial parent: %w", err)
 	}
 	defer l.close()
+	l.standby.Store(opts.Activate != nil)
 	p := &parentEnd{link: l, f: f, opts: opts}
 	return linkResult(ctx, "parent lost", p.run())
 }
@@ -171,6 +172,7 @@ func (p *parentEnd) run() error {
 // and its flow is watched.
 func (p *parentEnd) goLive() {
 	p.active.Store(true)
+	p.standby.Store(false)
 	if p.uplink != nil {
 		p.opts.Uplink.track.Store(p.uplink)
 	}

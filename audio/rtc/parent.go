@@ -78,6 +78,7 @@ func ServeChild(ctx context.Context, api *API, stream io.ReadWriteCloser, f *For
 		return fmt.Errorf("serve child: %w", err)
 	}
 	defer l.close()
+	l.standby.Store(opts.Standby)
 	c := &childEnd{link: l, f: f, opts: opts, senders: map[string]*webrtc.RTPSender{}}
 	c.tracks.Store(&map[string]*linkTrack{})
 	return linkResult(ctx, "child lost", c.run())
@@ -193,6 +194,7 @@ func (c *childEnd) activate() error {
 		}
 	}
 	c.activated = true
+	c.standby.Store(false)
 	c.f.activate(c.out)
 	c.log.Debug("standby activated", "after", time.Since(c.start).Round(time.Millisecond))
 	return nil
