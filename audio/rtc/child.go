@@ -43,9 +43,24 @@ type ParentOptions struct {
 	// connects, and the parent negotiates its tracks, but forwards
 	// nothing, the uplink stays where it is and the flow is not watched,
 	// until Activate is closed. Then the child sends one activate frame
-	// and the link is a link like any other. The parent must serve it
-	// with ChildOptions.Standby.
-	Activate <-chan struct{}
+	// and the parent forwards. The parent must serve it with
+	// ChildOptions.Standby.
+	//
+	// With Deliver set too, what the activated parent sends is still
+	// dropped until Deliver is closed: then the link is a link like any
+	// other. A child warms its standby this way while it is not sure its
+	// parent is lost, and OnHeard, if set, is called at the first packet
+	// dropped so: the backup has audio. Without Deliver the link is live
+	// once activated.
+	Activate, Deliver <-chan struct{}
+	OnHeard           func()
+	// OnStall, if set, is called with true when the parent's RTP stalled
+	// and a probe went out, and with false when the probe was answered
+	// or the flow came back (on the flow watcher's goroutine).
+	OnStall func(stalled bool)
+	// Lost, if set, ends the link with ErrBackupHeard when closed: the
+	// child's warmed standby has audio that this parent does not send.
+	Lost <-chan struct{}
 	// OnConnected, if set, is called once the PeerConnection first
 	// connects (on the link's loop).
 	OnConnected func()
@@ -84,31 +99,14 @@ type parentEnd struct {
 	f      *Forwarder
 	opts   ParentOptions
 	uplink *webrtc.TrackLocalStaticRTP // this link's uplink track, once offered
-	// active is false on a standby link until it is activated: packets
-	// received meanwhile are dropped (the parent should send none).
-	active atomic.Bool
+	// active is false on a standby link until it delivers: packets
+	// received meanwhile are dropped (the parent should send none unless
+	// activated); heard is set at the first one.
+	active, heard atomic.Bool
 }
 
 func (p *parentEnd) run() error {
-	p.pc.OnTrack(func(track *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
-		leave, ok := p.work.Enter()
-		if !ok {
-			return
-		}
-		defer leave()
-		p.spawn(func() { drainReceiverRTCP(receiver) })
-		speaker := track.ID()
-		if err := CheckSpeakerID(speaker); err != nil {
-			p.log.Warn("parent sent a track no speaker can own", "err", err)
-			p.readTrack(track, func(*rtp.Packet) {}) // keep the receiver drained
-			return
-		}
-		p.readTrack(track, func(pkt *rtp.Packet) {
-			if p.active.Load() {
-				p.f.Write(speaker, pkt)
-			}
-		})
-	})
+	p.pc.OnTrack(p.onTrack)
 	defer func() {
 		if p.uplink != nil {
 			p.opts.Uplink.track.CompareAndSwap(p.uplink, nil)
@@ -118,9 +116,11 @@ func (p *parentEnd) run() error {
 	p.link.subtree = p.subtree
 	p.spawn(func() { p.readLoop(nil) })
 	p.spawn(func() { p.heartbeatLoop(p.opts.Timeout) })
-	activate := p.opts.Activate
+	activate, deliver := p.opts.Activate, p.opts.Deliver
 	if activate == nil {
 		p.goLive()
+	} else if deliver == nil {
+		deliver = activate // live once activated
 	}
 
 	tick := time.NewTicker(checkInterval(p.opts.Timeout))
@@ -134,11 +134,21 @@ func (p *parentEnd) run() error {
 			return ErrForwarderClosed
 		case err := <-p.failed:
 			return err
+		case <-p.opts.Lost:
+			return ErrBackupHeard
 		case <-activate:
 			activate = nil
 			if err := p.send(signalFrame{Kind: kindActivate}); err != nil {
 				return err
 			}
+		case <-deliver: // activates the parent too, if that was not done
+			if activate != nil {
+				activate = nil
+				if err := p.send(signalFrame{Kind: kindActivate}); err != nil {
+					return err
+				}
+			}
+			deliver = nil
 			p.goLive()
 		case m := <-p.sdp:
 			if err := p.signal(m); err != nil {
@@ -165,6 +175,30 @@ func (p *parentEnd) run() error {
 			}
 		}
 	}
+}
+
+// onTrack reads a track the parent sends into the forwarder, once the
+// link delivers (a standby's packets before that are dropped).
+func (p *parentEnd) onTrack(track *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
+	leave, ok := p.work.Enter()
+	if !ok {
+		return
+	}
+	defer leave()
+	p.spawn(func() { drainReceiverRTCP(receiver) })
+	speaker := track.ID()
+	if err := CheckSpeakerID(speaker); err != nil {
+		p.log.Warn("parent sent a track no speaker can own", "err", err)
+		p.readTrack(track, func(*rtp.Packet) {}) // keep the receiver drained
+		return
+	}
+	p.readTrack(track, func(pkt *rtp.Packet) {
+		if p.active.Load() {
+			p.f.Write(speaker, pkt)
+		} else if p.opts.OnHeard != nil && !p.heard.Swap(true) {
+			p.opts.OnHeard()
+		}
+	})
 }
 
 // goLive makes the link the child's way in: what it receives is

@@ -2,6 +2,7 @@ package rtc
 
 import (
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -39,6 +40,34 @@ func TestStandbyTakesOverFromFrozenParent(t *testing.T) {
 	if standby >= fresh {
 		t.Errorf("the standby's first packet came %s after the loss, no sooner than a new link's (%s)", standby, fresh)
 	}
+}
+
+// A child that warms its standby when its parent's RTP stalls (the backup
+// forwards, the child still drops it) learns from the backup's first
+// packet that the parent is the one that stopped: the parent's link ends
+// with ErrBackupHeard long before a probe could time out (5 s here), and
+// the standby delivers.
+func TestWarmStandbyEndsAStalledParent(t *testing.T) {
+	activate, deliver, lost := make(chan struct{}), make(chan struct{}), make(chan struct{})
+	var warm, heard sync.Once
+	r := newLostRigWith(t, ParentOptions{Stall: 60 * time.Millisecond, ProbeTimeout: 5 * time.Second, Lost: lost,
+		OnStall: func(stalled bool) {
+			if stalled {
+				warm.Do(func() { close(activate) })
+			}
+		}})
+	connected := make(chan struct{})
+	sb := connect(t, newTestAPI(t, Config{}), r.newParent, newTestAPI(t, Config{}), r.child, ChildOptions{Standby: true},
+		ParentOptions{Activate: activate, Deliver: deliver, OnConnected: func() { close(connected) },
+			OnHeard: func() { heard.Do(func() { close(lost) }) }})
+	<-connected
+	r.checkSilent(t)
+	frozen := time.Now()
+	want := lostCase{want: []error{ErrBackupHeard}}
+	r.kill(frozenParent)
+	detected := r.awaitLoss(t, want, frozen)
+	r.resumeWith(t, frozen, detected, func() { close(deliver) })
+	sb.up(t)
 }
 
 // frozenParent is a process that stopped: its stream and network go
