@@ -39,21 +39,17 @@ type ParentOptions struct {
 	// the parent's the same way (linktrickle.go). The parent's end must
 	// trickle too: both ends learn it from the link protocol's version.
 	Trickle bool
-	// Activate, if set, makes this a standby link to a backup parent: it
-	// connects, and the parent negotiates its tracks, but forwards
-	// nothing, the uplink stays where it is and the flow is not watched,
-	// until Activate is closed. Then the child sends one activate frame
-	// and the parent forwards. The parent must serve it with
-	// ChildOptions.Standby.
-	//
-	// With Deliver set too, what the activated parent sends is still
-	// dropped until Deliver is closed: then the link is a link like any
-	// other. A child warms its standby this way while it is not sure its
-	// parent is lost, and OnHeard, if set, is called at the first packet
-	// dropped so: the backup has audio. Without Deliver the link is live
-	// once activated.
-	Activate, Deliver <-chan struct{}
-	OnHeard           func()
+	// Standby, if set, makes this a standby link to a backup parent
+	// (standby.go): it connects, and the parent negotiates its tracks,
+	// but forwards nothing, the uplink stays where it is and the flow is
+	// not watched, until the control says otherwise. The parent must
+	// serve it with ChildOptions.Standby. OnHeard, if set, is called at
+	// the first packet dropped after each Warm: the backup has audio. If
+	// it returns true the link delivers from that packet on, at once, as
+	// after Deliver (which the caller must still call, for the rest:
+	// the uplink, the flow's watch).
+	Standby *StandbyControl
+	OnHeard func() bool
 	// OnStall, if set, is called with true when the parent's RTP stalled
 	// and a probe went out, and with false when the probe was answered
 	// or the flow came back (on the flow watcher's goroutine).
@@ -88,7 +84,7 @@ func DialParent(ctx context.Context, api *API, stream io.ReadWriteCloser, f *For
 		return fmt.Errorf("dial parent: %w", err)
 	}
 	defer l.close()
-	l.standby.Store(opts.Activate != nil)
+	l.standby.Store(opts.Standby != nil)
 	p := &parentEnd{link: l, f: f, opts: opts}
 	return linkResult(ctx, "parent lost", p.run())
 }
@@ -101,8 +97,10 @@ type parentEnd struct {
 	uplink *webrtc.TrackLocalStaticRTP // this link's uplink track, once offered
 	// active is false on a standby link until it delivers: packets
 	// received meanwhile are dropped (the parent should send none unless
-	// activated); heard is set at the first one.
-	active, heard atomic.Bool
+	// warmed); heard is set at the first one. forwarding and live are
+	// the loop's: the parent was last told to forward, goLive ran.
+	active, heard    atomic.Bool
+	forwarding, live bool
 }
 
 func (p *parentEnd) run() error {
@@ -116,11 +114,14 @@ func (p *parentEnd) run() error {
 	p.link.subtree = p.subtree
 	p.spawn(func() { p.readLoop(nil) })
 	p.spawn(func() { p.heartbeatLoop(p.opts.Timeout) })
-	activate, deliver := p.opts.Activate, p.opts.Deliver
-	if activate == nil {
+	var control <-chan struct{}
+	if p.opts.Standby == nil {
 		p.goLive()
-	} else if deliver == nil {
-		deliver = activate // live once activated
+	} else {
+		control = p.opts.Standby.poke
+		if err := p.standbyStep(); err != nil { // a control set before the link
+			return err
+		}
 	}
 
 	tick := time.NewTicker(checkInterval(p.opts.Timeout))
@@ -136,20 +137,10 @@ func (p *parentEnd) run() error {
 			return err
 		case <-p.opts.Lost:
 			return ErrBackupHeard
-		case <-activate:
-			activate = nil
-			if err := p.send(signalFrame{Kind: kindActivate}); err != nil {
+		case <-control:
+			if err := p.standbyStep(); err != nil {
 				return err
 			}
-		case <-deliver: // activates the parent too, if that was not done
-			if activate != nil {
-				activate = nil
-				if err := p.send(signalFrame{Kind: kindActivate}); err != nil {
-					return err
-				}
-			}
-			deliver = nil
-			p.goLive()
 		case m := <-p.sdp:
 			if err := p.signal(m); err != nil {
 				return err
@@ -195,8 +186,9 @@ func (p *parentEnd) onTrack(track *webrtc.TrackRemote, receiver *webrtc.RTPRecei
 	p.readTrack(track, func(pkt *rtp.Packet) {
 		if p.active.Load() {
 			p.f.Write(speaker, pkt)
-		} else if p.opts.OnHeard != nil && !p.heard.Swap(true) {
-			p.opts.OnHeard()
+		} else if p.opts.OnHeard != nil && !p.heard.Swap(true) && p.opts.OnHeard() {
+			p.active.Store(true) // the child switched: not one packet more lost
+			p.f.Write(speaker, pkt)
 		}
 	})
 }
@@ -205,6 +197,7 @@ func (p *parentEnd) onTrack(track *webrtc.TrackRemote, receiver *webrtc.RTPRecei
 // forwarded, its uplink track (if negotiated) carries the node's voice,
 // and its flow is watched.
 func (p *parentEnd) goLive() {
+	p.live = true
 	p.active.Store(true)
 	p.standby.Store(false)
 	if p.uplink != nil {
@@ -272,7 +265,7 @@ func (p *parentEnd) attachUplink() error {
 	}
 	p.spawn(func() { drainRTCP(sender) })
 	p.uplink = track
-	if p.active.Load() {
+	if p.live {
 		p.opts.Uplink.track.Store(track)
 	}
 	return nil

@@ -224,6 +224,17 @@ func (f *Forwarder) activate(o *outlet) {
 	})
 }
 
+// deactivate moves an activated standby outlet back among the standbys.
+func (f *Forwarder) deactivate(o *outlet) {
+	f.update(func(next *fanout) {
+		if next.closed || !slices.Contains(next.outlets, o) {
+			return
+		}
+		next.outlets = slices.DeleteFunc(slices.Clone(next.outlets), func(x *outlet) bool { return x == o })
+		next.standbys = append(slices.Clip(next.standbys), o)
+	})
+}
+
 func (f *Forwarder) detach(o *outlet) {
 	f.update(func(next *fanout) {
 		next.outlets = slices.DeleteFunc(slices.Clone(next.outlets), func(x *outlet) bool { return x == o })

@@ -46,16 +46,18 @@ type ChildOptions struct {
 	// host-signed assignment, so that they let the relay reach only the
 	// other end of this link.
 	Proof []byte
-	// Standby serves a standby link: it connects, negotiates the stage's
-	// tracks and keeps heartbeats like any other, but forwards nothing
-	// until the child sends its activate frame (ParentOptions.Activate),
+	// Standby serves a standby link (standby.go): it connects, negotiates
+	// the stage's tracks and keeps heartbeats like any other, but
+	// forwards only between the child's activate and deactivate frames,
 	// so a child that loses its parent hears this one after one frame,
-	// not a new connection. OnActivate, if set, is called then, on the
-	// link's loop; an error refuses the activation and ends the link.
-	// The child's end must know the link is a standby: both learn it
-	// from the link protocol.
-	Standby    bool
-	OnActivate func() error
+	// not a new connection. OnActivate and OnDeactivate, if set, are
+	// called then, on the link's loop; an error from OnActivate refuses
+	// the activation and ends the link. The child's end must know the
+	// link is a standby (ParentOptions.Standby): both learn it from the
+	// link protocol.
+	Standby      bool
+	OnActivate   func() error
+	OnDeactivate func()
 }
 
 // ServeChild is the parent end of a tree link: it serves one child on
@@ -181,6 +183,9 @@ func (c *childEnd) signal(m signalFrame, pending bool) (answered bool, err error
 		return false, c.addRemoteCandidate(m)
 	case m.Kind == kindActivate && c.opts.Standby && !c.activated:
 		return false, c.activate()
+	case m.Kind == kindDeactivate && c.opts.Standby && c.activated:
+		c.deactivate()
+		return false, nil
 	default:
 		return false, fmt.Errorf("%w: unexpected %s from child", ErrProtocol, m.Kind)
 	}
@@ -198,6 +203,16 @@ func (c *childEnd) activate() error {
 	c.f.activate(c.out)
 	c.log.Debug("standby activated", "after", time.Since(c.start).Round(time.Millisecond))
 	return nil
+}
+
+// deactivate stops forwarding on a standby link the child did not take.
+func (c *childEnd) deactivate() {
+	c.activated = false
+	c.standby.Store(true)
+	c.f.deactivate(c.out)
+	if c.opts.OnDeactivate != nil {
+		c.opts.OnDeactivate()
+	}
 }
 
 // receiveUplink takes what a child on stage sends up the link, for

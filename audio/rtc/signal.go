@@ -41,6 +41,10 @@ const (
 	// asks the parent to start forwarding at once: the child lost its
 	// parent and this link takes over. It carries nothing.
 	kindActivate signalKind = 6
+	// kindDeactivate, child to parent on an activated standby link that
+	// the child did not take after all (its parent answered), stops the
+	// forwarding again. It carries nothing.
+	kindDeactivate signalKind = 7
 )
 
 // maxCandidateLen bounds one trickled candidate line: a candidate with
@@ -62,6 +66,8 @@ func (k signalKind) String() string {
 		return "candidate"
 	case kindActivate:
 		return "activate"
+	case kindDeactivate:
+		return "deactivate"
 	default:
 		return fmt.Sprintf("kind(%d)", uint8(k))
 	}
@@ -117,9 +123,9 @@ func (m *signalFrame) validate() error {
 		if m.Candidate != "" && !strings.HasPrefix(m.Candidate, "candidate:") {
 			return fmt.Errorf("%w: %q is not a candidate line", ErrBadSDP, clip([]byte(m.Candidate), 40))
 		}
-	case kindActivate:
+	case kindActivate, kindDeactivate:
 		if m.SDP != "" || m.Subtree != 0 || m.Probe != 0 {
-			return fmt.Errorf("%w: an activate frame carries nothing", ErrProtocol)
+			return fmt.Errorf("%w: an %s frame carries nothing", ErrProtocol, m.Kind)
 		}
 	default:
 		return fmt.Errorf("%w: unknown frame kind %d", ErrProtocol, m.Kind)

@@ -55,6 +55,8 @@ func TestSignalFrameValidation(t *testing.T) {
 		{"activate", signalFrame{Kind: kindActivate}, nil},
 		{"activate with probe", signalFrame{Kind: kindActivate, Probe: 1}, ErrProtocol},
 		{"activate with sdp", signalFrame{Kind: kindActivate, SDP: testSDP}, ErrProtocol},
+		{"deactivate", signalFrame{Kind: kindDeactivate}, nil},
+		{"deactivate with subtree", signalFrame{Kind: kindDeactivate, Subtree: 2}, ErrProtocol},
 		{"sdp too long", signalFrame{Kind: kindOffer, SDP: testSDP + strings.Repeat("a=x\r\n", maxSignalFrame/5)}, wire.ErrTooLarge},
 	}
 	for _, tc := range cases {
@@ -79,7 +81,8 @@ func TestServeChildRejectsProtocolViolations(t *testing.T) {
 		"offer from child":  {Kind: kindOffer, SDP: testSDP},
 		"heartbeat and sdp": {Kind: kindHeartbeat, SDP: testSDP},
 		// Only a standby link (ChildOptions.Standby) is activated.
-		"activate, not a standby": {Kind: kindActivate},
+		"activate, not a standby":   {Kind: kindActivate},
+		"deactivate, not a standby": {Kind: kindDeactivate},
 	} {
 		t.Run(name, func(t *testing.T) {
 			a, b := net.Pipe()

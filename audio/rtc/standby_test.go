@@ -24,13 +24,13 @@ func TestStandbyTakesOverFromFrozenParent(t *testing.T) {
 	})
 	t.Run("standby", func(t *testing.T) {
 		r := newLostRig(t, 60*time.Millisecond)
-		activate := make(chan struct{})
-		sb := r.standby(t, activate)
+		ctl := NewStandbyControl()
+		sb := r.standby(t, ParentOptions{Standby: ctl})
 		r.checkSilent(t)
 		frozen := time.Now()
 		r.kill(frozenParent)
 		detected := r.awaitLoss(t, frozenParent, frozen)
-		standby = r.resumeWith(t, frozen, detected, func() { close(activate) })
+		standby = r.resumeWith(t, frozen, detected, ctl.Deliver)
 		sb.up(t)
 	})
 	if t.Failed() {
@@ -48,25 +48,53 @@ func TestStandbyTakesOverFromFrozenParent(t *testing.T) {
 // with ErrBackupHeard long before a probe could time out (5 s here), and
 // the standby delivers.
 func TestWarmStandbyEndsAStalledParent(t *testing.T) {
-	activate, deliver, lost := make(chan struct{}), make(chan struct{}), make(chan struct{})
-	var warm, heard sync.Once
+	ctl, lost := NewStandbyControl(), make(chan struct{})
+	var heard sync.Once
 	r := newLostRigWith(t, ParentOptions{Stall: 60 * time.Millisecond, ProbeTimeout: 5 * time.Second, Lost: lost,
 		OnStall: func(stalled bool) {
 			if stalled {
-				warm.Do(func() { close(activate) })
+				ctl.Warm()
 			}
 		}})
-	connected := make(chan struct{})
-	sb := connect(t, newTestAPI(t, Config{}), r.newParent, newTestAPI(t, Config{}), r.child, ChildOptions{Standby: true},
-		ParentOptions{Activate: activate, Deliver: deliver, OnConnected: func() { close(connected) },
-			OnHeard: func() { heard.Do(func() { close(lost) }) }})
-	<-connected
+	sb := r.standby(t, ParentOptions{Standby: ctl, OnHeard: func() bool {
+		heard.Do(func() { close(lost) })
+		return false
+	}})
 	r.checkSilent(t)
 	frozen := time.Now()
 	want := lostCase{want: []error{ErrBackupHeard}}
 	r.kill(frozenParent)
 	detected := r.awaitLoss(t, want, frozen)
-	r.resumeWith(t, frozen, detected, func() { close(deliver) })
+	r.resumeWith(t, frozen, detected, ctl.Deliver)
+	sb.up(t)
+}
+
+// A warmed standby that the child cools again (its parent answered)
+// stops forwarding, on the same link, and can be warmed again.
+func TestStandbyCoolsAndWarmsAgain(t *testing.T) {
+	r := newLostRig(t, 0)
+	ctl := NewStandbyControl()
+	heard := make(chan struct{}, 4)
+	sb := r.standby(t, ParentOptions{Standby: ctl, OnHeard: func() bool {
+		heard <- struct{}{}
+		return false
+	}})
+	for round := range 2 {
+		ctl.Warm()
+		select {
+		case <-heard:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("round %d: the warmed standby sent nothing in 5 s", round)
+		}
+		ctl.Cool()
+		testutil.Eventually(t, 5*time.Second, func() error {
+			if st := r.newParent.Stats(); st.Standbys != 1 || st.Children != 0 {
+				return errorf("the backup has %d standbys and %d children after the cool", st.Standbys, st.Children)
+			}
+			return nil
+		})
+	}
+	r.checkSilent(t)
 	sb.up(t)
 }
 
@@ -74,12 +102,12 @@ func TestWarmStandbyEndsAStalledParent(t *testing.T) {
 // silent, nothing is closed.
 var frozenParent = lostCase{name: "frozen", cutNetwork: true, freezeStream: true, keepStreamOpen: true, want: []error{ErrStalled}}
 
-// standby links the child to the rig's second parent as a standby and
-// waits until it connected.
-func (r *lostRig) standby(t *testing.T, activate chan struct{}) *runningLink {
+// standby links the child to the rig's second parent as a standby (po
+// names its control) and waits until it connected.
+func (r *lostRig) standby(t *testing.T, po ParentOptions) *runningLink {
 	connected := make(chan struct{})
-	l := connect(t, newTestAPI(t, Config{}), r.newParent, newTestAPI(t, Config{}), r.child,
-		ChildOptions{Standby: true}, ParentOptions{Activate: activate, OnConnected: func() { close(connected) }})
+	po.OnConnected = func() { close(connected) }
+	l := connect(t, newTestAPI(t, Config{}), r.newParent, newTestAPI(t, Config{}), r.child, ChildOptions{Standby: true}, po)
 	select {
 	case <-connected:
 	case <-time.After(10 * time.Second):
@@ -90,18 +118,18 @@ func (r *lostRig) standby(t *testing.T, activate chan struct{}) *runningLink {
 
 // checkSilent fails the test if the standby parent, fed the same packets
 // as the first, forwards any of them while 25 more arrive from the first,
-// or if the child hears any twice.
+// or if the child has heard any twice.
 func (r *lostRig) checkSilent(t *testing.T) {
-	n := len(r.got.payloads("alice"))
+	n, forwarded := len(r.got.payloads("alice")), r.newParent.Stats().Forwarded
 	testutil.Eventually(t, 5*time.Second, func() error {
 		if len(r.got.payloads("alice")) < n+25 {
 			return errors.New("the first parent's audio stopped")
 		}
 		return nil
 	})
-	if st := r.newParent.Stats(); st.Forwarded != 0 || st.Standbys != 1 || st.Children != 0 {
-		t.Fatalf("the standby parent forwarded %d packets before it was activated (%d standbys, %d children)",
-			st.Forwarded, st.Standbys, st.Children)
+	if st := r.newParent.Stats(); st.Forwarded != forwarded || st.Standbys != 1 || st.Children != 0 {
+		t.Fatalf("the standby parent forwarded %d packets while not activated (%d standbys, %d children)",
+			st.Forwarded-forwarded, st.Standbys, st.Children)
 	}
 	seen := map[string]bool{}
 	for _, p := range r.got.payloads("alice") {

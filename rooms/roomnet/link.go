@@ -125,6 +125,7 @@ func (ms *mediaSession) serveChild(parent context.Context, child peer.ID, hello 
 		}}
 	if hello.Standby {
 		opts.Standby, opts.OnActivate = true, func() error { return ms.activateStandby(child, link) }
+		opts.OnDeactivate = func() { ms.deactivateStandby(child, link) }
 	}
 	if st, ok := ms.m.states.State(ms.room); ok && st.Host == ms.self() {
 		// Speakers hang under the host; what they send enters the room

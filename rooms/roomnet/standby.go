@@ -22,9 +22,19 @@ import (
 // backup negotiates the stage's tracks on it but forwards nothing
 // (rtc.ChildOptions.Standby). When the parent is lost the child sends one
 // activate frame on that link and hears the backup at once; then it wants
-// a standby to its next backup. With a standby ready a false alarm costs
-// little (the child moves to a backup that has room for it), so the child
-// gives up on a parent whose RTP stalled sooner (standbyProbeTimeout).
+// a standby to its next backup.
+//
+// It does not even wait for the probe: when its parent's RTP stalls, the
+// child warms the standby (activates it, but still drops what it sends).
+// A speaker's pause silences the backup too, and the parent answers the
+// probe: the child cools the standby again (the backup stops forwarding). A frozen parent,
+// or one whose own way up broke, leaves the backup with audio the parent
+// does not send: its first packet ends the parent's link
+// (rtc.ErrBackupHeard) and the child moves to the backup, 60 ms into the
+// stall plus one packet. With a standby ready a false alarm costs little
+// (the child moves to a backup that has room for it), so the child also
+// gives up sooner on a parent whose probe goes unanswered
+// (standbyProbeTimeout), for a stall the backup cannot tell apart.
 //
 // A standby costs the backup a PeerConnection and heartbeats, no packet
 // copies, so a backup holds up to BackupOvercommit times its failover
@@ -58,7 +68,8 @@ func (ms *mediaSession) admitStandby(child peer.ID) error {
 }
 
 // activateStandby makes child's standby link one of this node's children,
-// if there is room for a failing-over child (rtc's OnActivate).
+// if there is room for a failing-over child (rtc's OnActivate); the
+// child may hand it back (deactivateStandby) if it did not need it.
 func (ms *mediaSession) activateStandby(child peer.ID, link *childLink) error {
 	ms.mu.Lock()
 	defer ms.mu.Unlock()
@@ -78,6 +89,21 @@ func (ms *mediaSession) activateStandby(child peer.ID, link *childLink) error {
 	return nil
 }
 
+// deactivateStandby makes child's link a standby again (rtc's
+// OnDeactivate).
+func (ms *mediaSession) deactivateStandby(child peer.ID, link *childLink) {
+	ms.mu.Lock()
+	defer ms.mu.Unlock()
+	if ms.children[child] != link {
+		return
+	}
+	delete(ms.children, child)
+	if old := ms.standbys[child]; old != nil {
+		old.cancel()
+	}
+	ms.standbys[child] = link
+}
+
 // dropChild forgets link, child's child or standby link, when it ends.
 func (ms *mediaSession) dropChild(child peer.ID, link *childLink) {
 	ms.mu.Lock()
@@ -92,12 +118,29 @@ func (ms *mediaSession) dropChild(child peer.ID, link *childLink) {
 
 // standbyLink is a child's standby link to one backup.
 type standbyLink struct {
-	parent   peer.ID
-	activate chan struct{} // closed to activate it
-	cancel   context.CancelFunc
-	ready    atomic.Bool   // its PeerConnection connected
-	done     chan struct{} // closed when it ended; err is set then
-	err      error
+	parent peer.ID
+	ctl    *rtc.StandbyControl
+	warmed atomic.Bool // the backup was told to forward (k.mu)
+	taken  atomic.Bool // it is the link to the parent now
+	lost   *lossSignal // ends it, once it is the parent's link
+	cancel context.CancelFunc
+	ready  atomic.Bool   // its PeerConnection connected
+	done   chan struct{} // closed when it ended; err is set then
+	err    error
+}
+
+// lossSignal is a link's rtc.ParentOptions.Lost, closed at most once.
+type lossSignal struct {
+	ch   chan struct{}
+	once sync.Once
+}
+
+func newLossSignal() *lossSignal { return &lossSignal{ch: make(chan struct{})} }
+
+func (l *lossSignal) fire() {
+	if l != nil {
+		l.once.Do(func() { close(l.ch) })
+	}
 }
 
 // standbys keeps upstream's standby link: one at a time, to the backup it
@@ -108,6 +151,13 @@ type standbys struct {
 
 	mu  sync.Mutex
 	cur *standbyLink
+	// a and backup are what want was last told, for a standby closed
+	// after a false alarm to be made again.
+	a      *rooms.SignedAssignment
+	backup peer.ID
+	// primary ends the link to the parent now, when a warmed standby
+	// hears audio.
+	primary *lossSignal
 }
 
 func newStandbys(ctx context.Context, ms *mediaSession) *standbys {
@@ -126,19 +176,28 @@ func (k *standbys) close() {
 func (k *standbys) want(a *rooms.SignedAssignment, backup peer.ID) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	if k.cur != nil && k.cur.parent == backup {
+	k.a, k.backup = a, backup
+	if k.cur != nil && k.cur.parent == backup && !isClosed(k.cur.done) {
 		return
 	}
+	k.restart()
+}
+
+// restart ends the standby and starts one to the backup wanted; k.mu is
+// held.
+func (k *standbys) restart() {
 	if k.cur != nil {
 		k.cur.cancel()
 		k.cur = nil
 	}
-	if backup == "" || k.work.Context().Err() != nil {
+	if k.backup == "" || k.work.Context().Err() != nil {
 		return
 	}
 	ctx, cancel := context.WithCancel(k.work.Context())
-	sb := &standbyLink{parent: backup, activate: make(chan struct{}), cancel: cancel, done: make(chan struct{})}
+	sb := &standbyLink{parent: k.backup, ctl: rtc.NewStandbyControl(), lost: newLossSignal(), cancel: cancel,
+		done: make(chan struct{})}
 	k.cur = sb
+	a := k.a
 	if !k.work.Go(func(context.Context) { k.keep(ctx, a, sb) }) {
 		k.cur = nil // upstream is stopping
 		cancel()
@@ -146,19 +205,67 @@ func (k *standbys) want(a *rooms.SignedAssignment, backup peer.ID) {
 	}
 }
 
+// parentOptions sets what a link needs once it is the link to the
+// parent: its loss signal, the stall hook and the probe wait.
+func (k *standbys) parentOptions(lost *lossSignal, opts *rtc.ParentOptions) {
+	opts.Lost, opts.OnStall, opts.ProbeWait = lost.ch, k.onStall, k.probeWait
+}
+
+// primaryIs records the link to the parent now, by its loss signal: a
+// warmed standby that hears audio ends it.
+func (k *standbys) primaryIs(lost *lossSignal) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	k.primary = lost
+}
+
+// onStall warms the standby when the parent's RTP stalls and cools it
+// again when the parent answers or its flow comes back.
+func (k *standbys) onStall(stalled bool) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	sb := k.cur
+	switch {
+	case sb == nil:
+	case stalled && sb.ready.Load():
+		sb.warmed.Store(true)
+		sb.ctl.Warm()
+	case !stalled && sb.warmed.Load():
+		sb.warmed.Store(false)
+		sb.ctl.Cool()
+	}
+}
+
+// onHeard is a warmed standby's first packet: the backup has audio the
+// parent does not send. The parent's link is ended and the standby
+// delivers from this packet on, before that link is torn down and
+// upstream takes the standby (rtc's OnHeard).
+func (k *standbys) onHeard(sb *standbyLink) bool {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.cur != sb || !sb.warmed.Load() {
+		return false
+	}
+	k.primary.fire()
+	sb.taken.Store(true)
+	sb.ctl.Deliver()
+	return true
+}
+
 // keep runs sb's link, and links again after a growing pause while it is
-// still wanted and was not activated.
+// still wanted and was not taken as the link to the parent.
 func (k *standbys) keep(ctx context.Context, a *rooms.SignedAssignment, sb *standbyLink) {
 	defer close(sb.done)
 	pause := time.Second
 	for {
-		opts := rtc.ParentOptions{Activate: sb.activate, OnConnected: func() { sb.ready.Store(true) },
-			ProbeWait: k.probeWait}
+		opts := rtc.ParentOptions{Standby: sb.ctl, OnConnected: func() { sb.ready.Store(true) },
+			OnHeard: func() bool { return k.onHeard(sb) }}
+		k.parentOptions(sb.lost, &opts)
 		sb.err = k.ms.dialParent(ctx, standbyProto, linkHello{Assignment: a.Bytes, Standby: true},
 			standbyTag(k.ms.room), sb.parent, opts)
 		sb.ready.Store(false)
-		if isClosed(sb.activate) || ctx.Err() != nil {
-			return
+		if sb.taken.Load() || ctx.Err() != nil {
+			return // it was the parent's link, or is no longer wanted
 		}
 		k.ms.m.log.Debug("standby link ended", "room", k.ms.room, "backup", sb.parent, "err", sb.err)
 		select {
@@ -229,10 +336,12 @@ func (k *standbys) probeWait() time.Duration {
 
 // runStandby activates sb, now the link to the parent, and runs it until
 // it ends or ctx does.
-func (ms *mediaSession) runStandby(ctx context.Context, sb *standbyLink) error {
+func (ms *mediaSession) runStandby(ctx context.Context, k *standbys, sb *standbyLink) error {
 	ms.m.failovers.Add(1)
 	ms.m.standbyActivations.Add(1)
-	close(sb.activate)
+	k.primaryIs(sb.lost)
+	sb.taken.Store(true)
+	sb.ctl.Deliver()
 	stop := context.AfterFunc(ctx, sb.cancel)
 	defer stop()
 	<-sb.done

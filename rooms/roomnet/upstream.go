@@ -152,9 +152,13 @@ func (ms *mediaSession) runLink(ctx context.Context, st *rooms.SignedState, up *
 	sb := k.take(up.target)
 	k.want(up.cur, up.nextBackup(ms.m.now()))
 	if sb != nil {
-		err = ms.runStandby(linkCtx, sb)
+		err = ms.runStandby(linkCtx, k, sb)
 	} else {
-		err = ms.linkParent(linkCtx, up.cur, up.target, rtc.ParentOptions{ProbeWait: k.probeWait})
+		lost := newLossSignal()
+		k.primaryIs(lost)
+		var opts rtc.ParentOptions
+		k.parentOptions(lost, &opts)
+		err = ms.linkParent(linkCtx, up.cur, up.target, opts)
 	}
 	replaced = linkCtx.Err() != nil && ctx.Err() == nil
 	cancel()
