@@ -43,11 +43,12 @@ type ParentOptions struct {
 	// (standby.go): it connects, and the parent negotiates its tracks,
 	// but forwards nothing, the uplink stays where it is and the flow is
 	// not watched, until the control says otherwise. The parent must
-	// serve it with ChildOptions.Standby. OnHeard, if set, is called at
-	// the first packet dropped after each Warm: the backup has audio. If
-	// it returns true the link delivers from that packet on, at once, as
-	// after Deliver (which the caller must still call, for the rest:
-	// the uplink, the flow's watch).
+	// serve it with ChildOptions.Standby. OnHeard, if set, is called once
+	// per Warm, when the warmed backup has sent heardAfter packets of one
+	// speaker (held meanwhile): the backup has audio. If it returns true
+	// the link delivers those packets and all that follow, at once, as
+	// after Deliver (which the caller must still call, for the rest: the
+	// uplink, the flow's watch).
 	Standby *StandbyControl
 	OnHeard func() bool
 	// OnStall, if set, is called with true when the parent's RTP stalled
@@ -100,6 +101,7 @@ type parentEnd struct {
 	// warmed); heard is set at the first one. forwarding and live are
 	// the loop's: the parent was last told to forward, goLive ran.
 	active, heard    atomic.Bool
+	warmGen          atomic.Uint64 // counts the parent's starts of forwarding
 	forwarding, live bool
 }
 
@@ -183,15 +185,37 @@ func (p *parentEnd) onTrack(track *webrtc.TrackRemote, receiver *webrtc.RTPRecei
 		p.readTrack(track, func(*rtp.Packet) {}) // keep the receiver drained
 		return
 	}
+	var (
+		held []*rtp.Packet // a warmed standby's packets, while the child waits
+		gen  uint64        // the warming they belong to
+	)
 	p.readTrack(track, func(pkt *rtp.Packet) {
 		if p.active.Load() {
 			p.f.Write(speaker, pkt)
-		} else if p.opts.OnHeard != nil && !p.heard.Swap(true) && p.opts.OnHeard() {
-			p.active.Store(true) // the child switched: not one packet more lost
-			p.f.Write(speaker, pkt)
+			return
 		}
+		if g := p.warmGen.Load(); g != gen {
+			held, gen = held[:0], g
+		}
+		if p.opts.OnHeard == nil || len(held) == heardAfter {
+			return
+		}
+		held = append(held, pkt)
+		if len(held) < heardAfter || p.heard.Swap(true) || !p.opts.OnHeard() {
+			return
+		}
+		p.active.Store(true) // the child switched: what the backup sent is not lost
+		for _, h := range held {
+			p.f.Write(speaker, h)
+		}
+		held = nil
 	})
 }
+
+// heardAfter is how many packets of one speaker a warmed standby must
+// send while the parent sends none before OnHeard is told: one packet
+// could be a parent only late on a busy machine (20 ms of audio each).
+const heardAfter = 3
 
 // goLive makes the link the child's way in: what it receives is
 // forwarded, its uplink track (if negotiated) carries the node's voice,

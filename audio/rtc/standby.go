@@ -74,6 +74,7 @@ func (p *parentEnd) standbyStep() error {
 		}
 		p.forwarding = forwarding
 		p.heard.Store(false)
+		p.warmGen.Add(1)
 	}
 	if want == standbyLive && !p.live {
 		p.goLive()

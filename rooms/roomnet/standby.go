@@ -39,9 +39,7 @@ import (
 // A standby costs the backup a PeerConnection and heartbeats, no packet
 // copies, so a backup holds up to BackupOvercommit times its failover
 // capacity of them: as many as the host lets it back. Activation turns a
-// standby into a child only while the backup has room for a failing-over
-// child (rooms.FailoverCapacity); otherwise it ends the link and the child
-// asks as before.
+// standby into a child whatever the backup's room (see activateStandby).
 
 // standbyProbeTimeout replaces probeTimeout while a standby link is
 // connected. The wait still grows with the answers seen and the watcher's
@@ -67,9 +65,13 @@ func (ms *mediaSession) admitStandby(child peer.ID) error {
 	return nil
 }
 
-// activateStandby makes child's standby link one of this node's children,
-// if there is room for a failing-over child (rtc's OnActivate); the
-// child may hand it back (deactivateStandby) if it did not need it.
+// activateStandby makes child's standby link one of this node's children
+// (rtc's OnActivate); the child may hand it back (deactivateStandby) if
+// it did not need it. It is not refused for want of room: a child warms
+// its standby at every stall of its parent's audio, before it knows it
+// needs it, and a refusal would end the standby just when it may be
+// needed. The child reports where it went, and the host moves it on if
+// this node is over its capacity (as for any failover).
 func (ms *mediaSession) activateStandby(child peer.ID, link *childLink) error {
 	ms.mu.Lock()
 	defer ms.mu.Unlock()
@@ -78,8 +80,6 @@ func (ms *mediaSession) activateStandby(child peer.ID, link *childLink) error {
 		return fmt.Errorf("%w: standby of %s replaced", rooms.ErrNotAllowed, child)
 	case ms.parent == child:
 		return fmt.Errorf("%w: %s is this backup's parent", rooms.ErrNotAllowed, child)
-	case ms.children[child] == nil && len(ms.children) >= rooms.FailoverCapacity(ms.m.capacity, false):
-		return fmt.Errorf("%w: backup full (%d children)", rooms.ErrNoParent, len(ms.children))
 	}
 	delete(ms.standbys, child)
 	if old := ms.children[child]; old != nil {

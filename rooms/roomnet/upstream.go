@@ -128,6 +128,7 @@ func (ms *mediaSession) runLink(ctx context.Context, st *rooms.SignedState, up *
 		mu     sync.Mutex
 		answer *rooms.SignedAssignment
 	)
+	onStage := st.OnStage(ms.self())
 	report := group.New(linkCtx)
 	if target, avoid := up.target, up.avoid; target != up.cur.Parent {
 		report.Go(func(ctx context.Context) {
@@ -146,11 +147,19 @@ func (ms *mediaSession) runLink(ctx context.Context, st *rooms.SignedState, up *
 			ms.mu.Lock()
 			ms.backups = a.Backups
 			ms.mu.Unlock()
-			k.want(a, (&upstreamState{cur: a, target: target}).nextBackup(ms.m.now()))
+			if !onStage {
+				k.want(a, (&upstreamState{cur: a, target: target}).nextBackup(ms.m.now()))
+			}
 		})
 	}
 	sb := k.take(up.target)
-	k.want(up.cur, up.nextBackup(ms.m.now()))
+	if onStage {
+		// A speaker's uplink is heard only by the host: it keeps no
+		// standby to a backup that would drop it.
+		k.want(nil, "")
+	} else {
+		k.want(up.cur, up.nextBackup(ms.m.now()))
+	}
 	if sb != nil {
 		err = ms.runStandby(linkCtx, k, sb)
 	} else {
