@@ -29,9 +29,9 @@ import (
 // A speaker's pause silences the backup too, and the parent answers the
 // probe: the child cools the standby again (the backup stops forwarding). A frozen parent,
 // or one whose own way up broke, leaves the backup with audio the parent
-// does not send: its first packet ends the parent's link
+// does not send: its third packet of one speaker ends the parent's link
 // (rtc.ErrBackupHeard) and the child moves to the backup, 60 ms into the
-// stall plus one packet. With a standby ready a false alarm costs little
+// stall plus three packets (held and delivered, not lost). With a standby ready a false alarm costs little
 // (the child moves to a backup that has room for it), so the child also
 // gives up sooner on a parent whose probe goes unanswered
 // (standbyProbeTimeout), for a stall the backup cannot tell apart.
