@@ -218,6 +218,9 @@ func (n *Node) roomState(st *rooms.SignedState) apiv1.RoomState {
 			if m.Parent != "" {
 				out.Audio.Parent = m.Parent.String()
 			}
+			if m.Standby != "" {
+				out.Audio.Standby = m.Standby.String()
+			}
 		}
 	}
 	return out

@@ -39,6 +39,32 @@ type ParentOptions struct {
 	// the parent's the same way (linktrickle.go). The parent's end must
 	// trickle too: both ends learn it from the link protocol's version.
 	Trickle bool
+	// Standby, if set, makes this a standby link to a backup parent
+	// (standby.go): it connects, and the parent negotiates its tracks,
+	// but forwards nothing, the uplink stays where it is and the flow is
+	// not watched, until the control says otherwise. The parent must
+	// serve it with ChildOptions.Standby. OnHeard, if set, is called once
+	// per Warm, when the warmed backup has sent heardAfter packets of one
+	// speaker (held meanwhile): the backup has audio. If it returns true
+	// the link delivers those packets and all that follow, at once, as
+	// after Deliver (which the caller must still call, for the rest: the
+	// uplink, the flow's watch).
+	Standby *StandbyControl
+	OnHeard func() bool
+	// OnStall, if set, is called with true when the parent's RTP stalled
+	// and a probe went out, and with false when the probe was answered
+	// or the flow came back (on the flow watcher's goroutine).
+	OnStall func(stalled bool)
+	// Lost, if set, ends the link with ErrBackupHeard when closed: the
+	// child's warmed standby has audio that this parent does not send.
+	Lost <-chan struct{}
+	// OnConnected, if set, is called once the PeerConnection first
+	// connects (on the link's loop).
+	OnConnected func()
+	// ProbeWait, if set, is called at each probe for the wait that
+	// replaces ProbeTimeout: a child with a standby link ready can give
+	// up on a silent parent sooner, a false alarm costs it little.
+	ProbeWait func() time.Duration
 }
 
 // DialParent is the child end of a tree link: it answers the parent's
@@ -59,6 +85,7 @@ func DialParent(ctx context.Context, api *API, stream io.ReadWriteCloser, f *For
 		return fmt.Errorf("dial parent: %w", err)
 	}
 	defer l.close()
+	l.standby.Store(opts.Standby != nil)
 	p := &parentEnd{link: l, f: f, opts: opts}
 	return linkResult(ctx, "parent lost", p.run())
 }
@@ -69,24 +96,17 @@ type parentEnd struct {
 	f      *Forwarder
 	opts   ParentOptions
 	uplink *webrtc.TrackLocalStaticRTP // this link's uplink track, once offered
+	// active is false on a standby link until it delivers: packets
+	// received meanwhile are dropped (the parent should send none unless
+	// warmed); heard is set at the first one. forwarding and live are
+	// the loop's: the parent was last told to forward, goLive ran.
+	active, heard    atomic.Bool
+	warmGen          atomic.Uint64 // counts the parent's starts of forwarding
+	forwarding, live bool
 }
 
 func (p *parentEnd) run() error {
-	p.pc.OnTrack(func(track *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
-		leave, ok := p.work.Enter()
-		if !ok {
-			return
-		}
-		defer leave()
-		p.spawn(func() { drainReceiverRTCP(receiver) })
-		speaker := track.ID()
-		if err := CheckSpeakerID(speaker); err != nil {
-			p.log.Warn("parent sent a track no speaker can own", "err", err)
-			p.readTrack(track, func(*rtp.Packet) {}) // keep the receiver drained
-			return
-		}
-		p.readTrack(track, func(pkt *rtp.Packet) { p.f.Write(speaker, pkt) })
-	})
+	p.pc.OnTrack(p.onTrack)
 	defer func() {
 		if p.uplink != nil {
 			p.opts.Uplink.track.CompareAndSwap(p.uplink, nil)
@@ -96,8 +116,14 @@ func (p *parentEnd) run() error {
 	p.link.subtree = p.subtree
 	p.spawn(func() { p.readLoop(nil) })
 	p.spawn(func() { p.heartbeatLoop(p.opts.Timeout) })
-	if p.opts.Stall > 0 {
-		p.spawn(p.watchFlow)
+	var control <-chan struct{}
+	if p.opts.Standby == nil {
+		p.goLive()
+	} else {
+		control = p.opts.Standby.poke
+		if err := p.standbyStep(); err != nil { // a control set before the link
+			return err
+		}
 	}
 
 	tick := time.NewTicker(checkInterval(p.opts.Timeout))
@@ -111,6 +137,12 @@ func (p *parentEnd) run() error {
 			return ErrForwarderClosed
 		case err := <-p.failed:
 			return err
+		case <-p.opts.Lost:
+			return ErrBackupHeard
+		case <-control:
+			if err := p.standbyStep(); err != nil {
+				return err
+			}
 		case m := <-p.sdp:
 			if err := p.signal(m); err != nil {
 				return err
@@ -123,6 +155,9 @@ func (p *parentEnd) run() error {
 			if ok && !connected {
 				connected = true
 				p.log.Debug("parent connected", "after", time.Since(p.start).Round(time.Millisecond))
+				if p.opts.OnConnected != nil {
+					p.opts.OnConnected()
+				}
 			}
 		case <-tick.C:
 			if err := p.silence(p.opts.Timeout, true); err != nil {
@@ -132,6 +167,68 @@ func (p *parentEnd) run() error {
 				return fmt.Errorf("%w: %s", ErrConnectTimeout, connectTimeout)
 			}
 		}
+	}
+}
+
+// onTrack reads a track the parent sends into the forwarder, once the
+// link delivers (a standby's packets before that are dropped).
+func (p *parentEnd) onTrack(track *webrtc.TrackRemote, receiver *webrtc.RTPReceiver) {
+	leave, ok := p.work.Enter()
+	if !ok {
+		return
+	}
+	defer leave()
+	p.spawn(func() { drainReceiverRTCP(receiver) })
+	speaker := track.ID()
+	if err := CheckSpeakerID(speaker); err != nil {
+		p.log.Warn("parent sent a track no speaker can own", "err", err)
+		p.readTrack(track, func(*rtp.Packet) {}) // keep the receiver drained
+		return
+	}
+	var (
+		held []*rtp.Packet // a warmed standby's packets, while the child waits
+		gen  uint64        // the warming they belong to
+	)
+	p.readTrack(track, func(pkt *rtp.Packet) {
+		if p.active.Load() {
+			p.f.Write(speaker, pkt)
+			return
+		}
+		if g := p.warmGen.Load(); g != gen {
+			held, gen = held[:0], g
+		}
+		if p.opts.OnHeard == nil || len(held) == heardAfter {
+			return
+		}
+		held = append(held, pkt)
+		if len(held) < heardAfter || p.heard.Swap(true) || !p.opts.OnHeard() {
+			return
+		}
+		p.active.Store(true) // the child switched: what the backup sent is not lost
+		for _, h := range held {
+			p.f.Write(speaker, h)
+		}
+		held = nil
+	})
+}
+
+// heardAfter is how many packets of one speaker a warmed standby must
+// send while the parent sends none before OnHeard is told: one packet
+// could be a parent only late on a busy machine (20 ms of audio each).
+const heardAfter = 3
+
+// goLive makes the link the child's way in: what it receives is
+// forwarded, its uplink track (if negotiated) carries the node's voice,
+// and its flow is watched.
+func (p *parentEnd) goLive() {
+	p.live = true
+	p.active.Store(true)
+	p.standby.Store(false)
+	if p.uplink != nil {
+		p.opts.Uplink.track.Store(p.uplink)
+	}
+	if p.opts.Stall > 0 {
+		p.spawn(p.watchFlow)
 	}
 }
 
@@ -192,7 +289,9 @@ func (p *parentEnd) attachUplink() error {
 	}
 	p.spawn(func() { drainRTCP(sender) })
 	p.uplink = track
-	p.opts.Uplink.track.Store(track)
+	if p.live {
+		p.opts.Uplink.track.Store(track)
+	}
 	return nil
 }
 

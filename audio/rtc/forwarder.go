@@ -25,6 +25,7 @@ type ForwarderStats struct {
 	DroppedNotSpeaker uint64 // packets whose speaker is not on the stage (or nil packets)
 	DroppedSlowChild  uint64 // copies dropped because a child link's queue was full
 	Children          int    // child links attached now
+	Standbys          int    // standby links attached now, not yet activated
 	Sinks             int    // local sinks attached now
 }
 
@@ -50,6 +51,10 @@ type fanout struct {
 	speakers map[string]struct{}
 	list     []string // speakers, sorted: the order of new tracks on a link
 	outlets  []*outlet
+	// standbys are standby links' outlets: told of stage changes, so
+	// their tracks are negotiated in advance, but sent no packets until
+	// activated (see ChildOptions.Standby).
+	standbys []*outlet
 	sinks    []*sink
 	closed   bool
 }
@@ -124,7 +129,7 @@ func (f *Forwarder) SetSpeakers(ids []string) {
 	if !changed {
 		return
 	}
-	for _, o := range next.outlets {
+	for _, o := range slices.Concat(next.outlets, next.standbys) {
 		select {
 		case o.changed <- struct{}{}:
 		default: // a change is already pending; the link reads the latest stage
@@ -196,9 +201,44 @@ func (f *Forwarder) attach() *outlet {
 	return o
 }
 
+// attachStandby adds a standby link's outlet: it learns of stage changes
+// but is sent no packets until activate.
+func (f *Forwarder) attachStandby() *outlet {
+	o := &outlet{queue: make(chan outPacket, outletQueue), changed: make(chan struct{}, 1)}
+	f.update(func(next *fanout) {
+		if !next.closed {
+			next.standbys = append(slices.Clip(next.standbys), o)
+		}
+	})
+	return o
+}
+
+// activate moves a standby outlet among those sent every packet.
+func (f *Forwarder) activate(o *outlet) {
+	f.update(func(next *fanout) {
+		if next.closed || !slices.Contains(next.standbys, o) {
+			return
+		}
+		next.standbys = slices.DeleteFunc(slices.Clone(next.standbys), func(x *outlet) bool { return x == o })
+		next.outlets = append(slices.Clip(next.outlets), o)
+	})
+}
+
+// deactivate moves an activated standby outlet back among the standbys.
+func (f *Forwarder) deactivate(o *outlet) {
+	f.update(func(next *fanout) {
+		if next.closed || !slices.Contains(next.outlets, o) {
+			return
+		}
+		next.outlets = slices.DeleteFunc(slices.Clone(next.outlets), func(x *outlet) bool { return x == o })
+		next.standbys = append(slices.Clip(next.standbys), o)
+	})
+}
+
 func (f *Forwarder) detach(o *outlet) {
 	f.update(func(next *fanout) {
 		next.outlets = slices.DeleteFunc(slices.Clone(next.outlets), func(x *outlet) bool { return x == o })
+		next.standbys = slices.DeleteFunc(slices.Clone(next.standbys), func(x *outlet) bool { return x == o })
 	})
 }
 
@@ -211,6 +251,7 @@ func (f *Forwarder) Stats() ForwarderStats {
 		DroppedNotSpeaker: f.notSpeaker.Load(),
 		DroppedSlowChild:  f.slowChild.Load(),
 		Children:          len(s.outlets),
+		Standbys:          len(s.standbys),
 		Sinks:             len(s.sinks),
 	}
 }

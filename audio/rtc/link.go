@@ -50,10 +50,12 @@ var (
 // and heartbeat goroutines, the PeerConnection and its state, and the
 // goroutines that belong to the link.
 type link struct {
-	log   *slog.Logger
-	api   *API
-	role  string    // RoleChild or RoleParent
-	label LinkLabel // for LinkStats
+	log  *slog.Logger
+	api  *API
+	role string // RoleChild or RoleParent
+	// standby is set while the link is a standby not yet activated.
+	standby atomic.Bool
+	label   LinkLabel // for LinkStats
 	// statsGetter reads the link's streams from pion's stats interceptor.
 	statsGetter stats.Getter
 	ssrcMu      sync.Mutex // guards ssrcs, the senders' SSRCs (stats.go)
@@ -127,6 +129,18 @@ func newLink(ctx context.Context, api *API, stream io.ReadWriteCloser, role stri
 		}
 	})
 	return l, nil
+}
+
+// currentRole is the role LinkStats and LinkPaths report.
+func (l *link) currentRole() string {
+	switch {
+	case !l.standby.Load():
+		return l.role
+	case l.role == RoleParent:
+		return RoleStandbyParent
+	default:
+		return RoleStandbyChild
+	}
 }
 
 // spawn runs fn on a goroutine the link owns.

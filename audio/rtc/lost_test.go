@@ -169,6 +169,12 @@ type lostRig struct {
 // newLostRig links the child and waits until the first parent's audio
 // reaches it. Everything stops when the test ends.
 func newLostRig(t *testing.T, stall time.Duration) *lostRig {
+	return newLostRigWith(t, ParentOptions{Stall: stall})
+}
+
+// newLostRigWith is newLostRig with the child's options for its first
+// parent.
+func newLostRigWith(t *testing.T, po ParentOptions) *lostRig {
 	r := &lostRig{v: newVirtualNet(t), newParent: newTestForwarder(t, "alice"), child: newTestForwarder(t, "alice"),
 		got: newCollector(), childDone: make(chan error, 1)}
 	oldParent := newTestForwarder(t, "alice")
@@ -179,7 +185,7 @@ func newLostRig(t *testing.T, stall time.Duration) *lostRig {
 	ctx, cancel := context.WithCancel(context.Background())
 	parentDone := make(chan error, 1)
 	go func() { parentDone <- ServeChild(ctx, r.v.parentAPI, r.parentEnd, oldParent, ChildOptions{}) }()
-	go func() { r.childDone <- DialParent(ctx, r.v.childAPI, b, r.child, ParentOptions{Stall: stall}) }()
+	go func() { r.childDone <- DialParent(ctx, r.v.childAPI, b, r.child, po) }()
 	t.Cleanup(func() { cancel(); <-parentDone })
 
 	feedCtx, stopFeed := context.WithCancel(context.Background())

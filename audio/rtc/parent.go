@@ -46,6 +46,18 @@ type ChildOptions struct {
 	// host-signed assignment, so that they let the relay reach only the
 	// other end of this link.
 	Proof []byte
+	// Standby serves a standby link (standby.go): it connects, negotiates
+	// the stage's tracks and keeps heartbeats like any other, but
+	// forwards only between the child's activate and deactivate frames,
+	// so a child that loses its parent hears this one after one frame,
+	// not a new connection. OnActivate and OnDeactivate, if set, are
+	// called then, on the link's loop; an error from OnActivate refuses
+	// the activation and ends the link. The child's end must know the
+	// link is a standby (ParentOptions.Standby): both learn it from the
+	// link protocol.
+	Standby      bool
+	OnActivate   func() error
+	OnDeactivate func()
 }
 
 // ServeChild is the parent end of a tree link: it serves one child on
@@ -68,6 +80,7 @@ func ServeChild(ctx context.Context, api *API, stream io.ReadWriteCloser, f *For
 		return fmt.Errorf("serve child: %w", err)
 	}
 	defer l.close()
+	l.standby.Store(opts.Standby)
 	c := &childEnd{link: l, f: f, opts: opts, senders: map[string]*webrtc.RTPSender{}}
 	c.tracks.Store(&map[string]*linkTrack{})
 	return linkResult(ctx, "child lost", c.run())
@@ -85,13 +98,20 @@ type childEnd struct {
 	// senders is the loop's own record of which speaker has which sender.
 	senders    map[string]*webrtc.RTPSender
 	negotiated bool
+	out        *outlet // this link's, in the forwarder
+	activated  bool    // a standby link's child activated it
 }
 
 func (c *childEnd) run() error {
 	if err := c.receiveUplink(); err != nil {
 		return err
 	}
-	out := c.f.attach()
+	attach := c.f.attach
+	if c.opts.Standby {
+		attach = c.f.attachStandby
+	}
+	out := attach()
+	c.out = out
 	defer c.f.detach(out)
 	c.spawnLoops(out)
 
@@ -161,8 +181,37 @@ func (c *childEnd) signal(m signalFrame, pending bool) (answered bool, err error
 		return true, nil
 	case m.Kind == kindCandidate:
 		return false, c.addRemoteCandidate(m)
+	case m.Kind == kindActivate && c.opts.Standby && !c.activated:
+		return false, c.activate()
+	case m.Kind == kindDeactivate && c.opts.Standby && c.activated:
+		c.deactivate()
+		return false, nil
 	default:
 		return false, fmt.Errorf("%w: unexpected %s from child", ErrProtocol, m.Kind)
+	}
+}
+
+// activate starts forwarding on a standby link the child now needs.
+func (c *childEnd) activate() error {
+	if c.opts.OnActivate != nil {
+		if err := c.opts.OnActivate(); err != nil {
+			return fmt.Errorf("activation refused: %w", err)
+		}
+	}
+	c.activated = true
+	c.standby.Store(false)
+	c.f.activate(c.out)
+	c.log.Debug("standby activated", "after", time.Since(c.start).Round(time.Millisecond))
+	return nil
+}
+
+// deactivate stops forwarding on a standby link the child did not take.
+func (c *childEnd) deactivate() {
+	c.activated = false
+	c.standby.Store(true)
+	c.f.deactivate(c.out)
+	if c.opts.OnDeactivate != nil {
+		c.opts.OnDeactivate()
 	}
 }
 

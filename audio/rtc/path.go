@@ -39,7 +39,7 @@ func (a *API) LinkPaths(dst []LinkPath) []LinkPath {
 		if !ok {
 			continue // closing
 		}
-		p := LinkPath{LinkLabel: l.label, Role: l.role}
+		p := LinkPath{LinkLabel: l.label, Role: l.currentRole()}
 		p.Path, p.Relay, p.RTT = pathOf(report)
 		dst = append(dst, p)
 	}

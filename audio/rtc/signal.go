@@ -37,6 +37,14 @@ const (
 	// one: gathering has finished). Only links that agreed to trickle
 	// (LinkTrickle) carry it, after the sender's first offer or answer.
 	kindCandidate signalKind = 5
+	// kindActivate, child to parent on a standby link (ChildOptions.Standby),
+	// asks the parent to start forwarding at once: the child lost its
+	// parent and this link takes over. It carries nothing.
+	kindActivate signalKind = 6
+	// kindDeactivate, child to parent on an activated standby link that
+	// the child did not take after all (its parent answered), stops the
+	// forwarding again. It carries nothing.
+	kindDeactivate signalKind = 7
 )
 
 // maxCandidateLen bounds one trickled candidate line: a candidate with
@@ -56,6 +64,10 @@ func (k signalKind) String() string {
 		return "probe"
 	case kindCandidate:
 		return "candidate"
+	case kindActivate:
+		return "activate"
+	case kindDeactivate:
+		return "deactivate"
 	default:
 		return fmt.Sprintf("kind(%d)", uint8(k))
 	}
@@ -110,6 +122,10 @@ func (m *signalFrame) validate() error {
 		}
 		if m.Candidate != "" && !strings.HasPrefix(m.Candidate, "candidate:") {
 			return fmt.Errorf("%w: %q is not a candidate line", ErrBadSDP, clip([]byte(m.Candidate), 40))
+		}
+	case kindActivate, kindDeactivate:
+		if m.SDP != "" || m.Subtree != 0 || m.Probe != 0 {
+			return fmt.Errorf("%w: an %s frame carries nothing", ErrProtocol, m.Kind)
 		}
 	default:
 		return fmt.Errorf("%w: unknown frame kind %d", ErrProtocol, m.Kind)

@@ -52,6 +52,11 @@ func TestSignalFrameValidation(t *testing.T) {
 		{"candidate too long", signalFrame{Kind: kindCandidate, Candidate: "candidate:" + strings.Repeat("1", maxCandidateLen)}, ErrBadSDP},
 		{"candidate with sdp", signalFrame{Kind: kindCandidate, Candidate: "candidate:1", SDP: testSDP}, ErrProtocol},
 		{"heartbeat with candidate", signalFrame{Kind: kindHeartbeat, Candidate: "candidate:1"}, ErrProtocol},
+		{"activate", signalFrame{Kind: kindActivate}, nil},
+		{"activate with probe", signalFrame{Kind: kindActivate, Probe: 1}, ErrProtocol},
+		{"activate with sdp", signalFrame{Kind: kindActivate, SDP: testSDP}, ErrProtocol},
+		{"deactivate", signalFrame{Kind: kindDeactivate}, nil},
+		{"deactivate with subtree", signalFrame{Kind: kindDeactivate, Subtree: 2}, ErrProtocol},
 		{"sdp too long", signalFrame{Kind: kindOffer, SDP: testSDP + strings.Repeat("a=x\r\n", maxSignalFrame/5)}, wire.ErrTooLarge},
 	}
 	for _, tc := range cases {
@@ -75,6 +80,9 @@ func TestServeChildRejectsProtocolViolations(t *testing.T) {
 	for name, bad := range map[string]signalFrame{
 		"offer from child":  {Kind: kindOffer, SDP: testSDP},
 		"heartbeat and sdp": {Kind: kindHeartbeat, SDP: testSDP},
+		// Only a standby link (ChildOptions.Standby) is activated.
+		"activate, not a standby":   {Kind: kindActivate},
+		"deactivate, not a standby": {Kind: kindDeactivate},
 	} {
 		t.Run(name, func(t *testing.T) {
 			a, b := net.Pipe()

@@ -13,6 +13,11 @@ import (
 // before heartbeats or ICE would time out.
 var ErrStalled = errors.New("parent's RTP stalled and a probe went unanswered")
 
+// ErrBackupHeard ends a link whose parent's RTP stalled while the child's
+// warmed standby link had audio (ParentOptions.Lost): whether the parent
+// froze or its own way up broke, the backup is the better parent now.
+var ErrBackupHeard = errors.New("parent's RTP stalled while a backup had audio")
+
 // Watching the flow. Heartbeats come every heartbeatInterval and a parent
 // counts as lost after Timeout without one, so a silent death costs 1.5 s
 // of audio. RTP comes every 20 ms while anyone speaks: when it stops
@@ -80,8 +85,10 @@ func (p *parentEnd) watchFlow() {
 			case p.answered.Load() == pending:
 				cleared, pending = episode, 0
 				slowest = max(time.Unix(0, p.answeredAt.Load()).Sub(probedAt), slowest*7/8)
+				p.stalled(false)
 			case last != episode:
 				pending = 0 // flowing again
+				p.stalled(false)
 			case now.Sub(probedAt) > min(max(wait, 2*slowest), 3*wait)+2*selfLag:
 				p.fail(fmt.Errorf("%w: no RTP for %s, no answer for %s", ErrStalled,
 					now.Sub(time.Unix(0, last)).Round(time.Millisecond), now.Sub(probedAt).Round(time.Millisecond)))
@@ -94,6 +101,11 @@ func (p *parentEnd) watchFlow() {
 			reset(max(due, time.Millisecond))
 			continue
 		}
+		if p.opts.ProbeWait != nil {
+			if w := p.opts.ProbeWait(); w > 0 {
+				wait = w // this probe's; a standby may have come or gone
+			}
+		}
 		seq++
 		if seq == 0 {
 			seq = 1
@@ -103,6 +115,13 @@ func (p *parentEnd) watchFlow() {
 			p.fail(err)
 			return
 		}
+		p.stalled(true)
 		reset(step)
+	}
+}
+
+func (p *parentEnd) stalled(yes bool) {
+	if p.opts.OnStall != nil {
+		p.opts.OnStall(yes)
 	}
 }

@@ -14,6 +14,11 @@ import (
 const (
 	RoleChild  = "child"  // this node serves the peer, its child in the tree
 	RoleParent = "parent" // the peer is this node's parent in the tree
+	// A standby link (ChildOptions.Standby) not yet activated: the peer
+	// is a child that may fail over to this node, or the backup parent
+	// this node may fail over to.
+	RoleStandbyChild  = "standby-child"
+	RoleStandbyParent = "standby-parent"
 )
 
 // LinkLabel names a link for its stats: the room and the peer at the other
@@ -28,7 +33,7 @@ type LinkLabel struct {
 // summed over the link's RTP streams.
 type LinkStats struct {
 	LinkLabel
-	Role string // RoleChild or RoleParent
+	Role string // RoleChild, RoleParent, or a standby's
 
 	PacketsSent, BytesSent         uint64
 	PacketsReceived, BytesReceived uint64
@@ -90,7 +95,7 @@ func (a *API) LinkStats(dst []LinkStats) []LinkStats {
 
 // stats reads the link's streams from its stats getter.
 func (l *link) stats() LinkStats {
-	out := LinkStats{LinkLabel: l.label, Role: l.role, ProbesAnswered: l.nAnswered.Load()}
+	out := LinkStats{LinkLabel: l.label, Role: l.currentRole(), ProbesAnswered: l.nAnswered.Load()}
 	if l.statsGetter == nil {
 		return out
 	}

@@ -126,7 +126,10 @@ type RoomAudio struct {
 	Parent string `json:"parent,omitempty"` // empty on the host, and while looking for a parent
 	// Backups are the parents the host named for this node to fail over
 	// to, best first, without asking it.
-	Backups  []string `json:"backups"`
+	Backups []string `json:"backups"`
+	// Standby is the backup this node holds a connected standby link to:
+	// failing over to it takes one frame, not a new connection.
+	Standby  string   `json:"standby,omitempty"`
 	Children []string `json:"children"`
 	// Subtree counts this node and everyone linked below it.
 	Subtree int `json:"subtree"`
@@ -151,8 +154,11 @@ type RoomAudio struct {
 // not chosen yet. Relay is the TURN relay's address (on an always-on
 // node) when Path is "turn". RTTMillis is ICE's latest round-trip time.
 type RoomLink struct {
-	Peer      string  `json:"peer"`
-	Role      string  `json:"role"` // the peer's place: "parent" (this node's) or "child"
+	Peer string `json:"peer"`
+	// Role is the peer's place: "parent" (this node's) or "child"; a
+	// standby link not yet activated is "standby-parent" (the backup this
+	// node would fail over to) or "standby-child".
+	Role      string  `json:"role"`
 	Path      string  `json:"path"`
 	Relay     string  `json:"relay,omitempty"`
 	RTTMillis float64 `json:"rtt_ms"`

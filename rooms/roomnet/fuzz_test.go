@@ -102,7 +102,7 @@ func FuzzMediaFrames(f *testing.F) {
 	}
 	for _, v := range []any{
 		placeRequest{Room: string(room), Capacity: 2, Avoid: []byte(id), Children: [][]byte{[]byte(id)}},
-		placeReply{Assignment: a.Bytes}, linkHello{Assignment: a.Bytes},
+		placeReply{Assignment: a.Bytes}, linkHello{Assignment: a.Bytes}, linkHello{Assignment: a.Bytes, Standby: true},
 	} {
 		data, _ := wire.Marshal(v)
 		f.Add(append(binary.AppendUvarint(nil, uint64(len(data))), data...))

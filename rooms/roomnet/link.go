@@ -20,11 +20,14 @@ import (
 // names: the assignment first, then the WebRTC signalling of package rtc on
 // the same stream, so the DTLS fingerprints in the SDP travel over a
 // channel authenticated by both peers' libp2p keys. Version 1.1.0 trickles
-// ICE candidates on the stream (rtc's Trickle options); a node still
-// answers and falls back to 1.0.0, whose descriptions wait for gathering.
+// ICE candidates on the stream (rtc's Trickle options); version 1.2.0 adds
+// standby links to a backup (linkHello.Standby, standby.go), opened over
+// 1.2.0 only. A node still answers and falls back to 1.1.0 and 1.0.0,
+// whose descriptions wait for gathering.
 const (
-	LinkProtocol       protocol.ID = "/clubnode/room-media/1.1.0"
-	LinkProtocolGather protocol.ID = "/clubnode/room-media/1.0.0"
+	LinkProtocol        protocol.ID = "/clubnode/room-media/1.2.0"
+	LinkProtocolTrickle protocol.ID = "/clubnode/room-media/1.1.0"
+	LinkProtocolGather  protocol.ID = "/clubnode/room-media/1.0.0"
 )
 
 const (
@@ -34,32 +37,51 @@ const (
 
 type linkHello struct {
 	Assignment []byte `cbor:"0,keyasint"`
+	// Standby asks a backup parent for a standby link (rtc's
+	// ChildOptions.Standby); only sent over LinkProtocol 1.2.0.
+	Standby bool `cbor:"1,keyasint,omitempty"`
 }
 
-var linkProto = rpc.Protocol[linkHello, struct{}]{ID: LinkProtocol, Older: []protocol.ID{LinkProtocolGather},
+var linkProto = rpc.Protocol[linkHello, struct{}]{ID: LinkProtocol, Older: []protocol.ID{LinkProtocolTrickle, LinkProtocolGather},
 	MaxRequest: maxLinkFrame, MaxReply: maxLinkFrame, Timeout: placeTimeout, Codes: Codes, Limited: true}
+
+// standbyProto opens standby links: 1.2.0 only, so that a backup of an
+// older version, which would forward at once, is not asked.
+var standbyProto = func() rpc.Protocol[linkHello, struct{}] {
+	p := linkProto
+	p.Older = nil
+	return p
+}()
 
 // linkParent opens the link to parent, the one a names or one of its
 // backups, and runs it until it fails or ctx ends.
-func (ms *mediaSession) linkParent(ctx context.Context, a *rooms.SignedAssignment, parent peer.ID) error {
-	_, str, err := linkProto.Open(ctx, ms.m.host, parent, linkHello{Assignment: a.Bytes})
+func (ms *mediaSession) linkParent(ctx context.Context, a *rooms.SignedAssignment, parent peer.ID, opts rtc.ParentOptions) error {
+	if parent != a.Parent {
+		ms.m.failovers.Add(1)
+	}
+	return ms.dialParent(ctx, linkProto, linkHello{Assignment: a.Bytes}, mediaTag(ms.room), parent, opts)
+}
+
+// dialParent opens a link of proto to parent with hello and runs it
+// with opts (their room-wide fields filled in) until it fails or ctx
+// ends. tag protects the connection meanwhile.
+func (ms *mediaSession) dialParent(ctx context.Context, proto rpc.Protocol[linkHello, struct{}], hello linkHello, tag string, parent peer.ID, opts rtc.ParentOptions) error {
+	_, str, err := proto.Open(ctx, ms.m.host, parent, hello)
 	if err != nil {
 		return fmt.Errorf("link to %s: %w", parent, err)
 	}
 	defer str.Close()
-	if parent != a.Parent {
-		ms.m.failovers.Add(1)
-	}
 	// A stream blocked in a read does not see ctx; resetting it does.
 	stop := context.AfterFunc(ctx, func() { _ = str.Reset() })
 	defer stop()
 	// The audio's connection must not be trimmed as idle by the
 	// connection manager: a media link carries nothing it can see.
-	ms.m.host.ConnManager().Protect(parent, mediaTag(ms.room))
-	defer ms.m.host.ConnManager().Unprotect(parent, mediaTag(ms.room))
-	return rtc.DialParent(ctx, ms.m.api, str, ms.fwd, rtc.ParentOptions{Timeout: ms.m.timeout, Uplink: ms.uplink,
-		Subtree: ms.subtree, Label: rtc.LinkLabel{Room: string(ms.room), Peer: parent.String()}, Proof: a.Bytes,
-		Stall: ms.m.stall, ProbeTimeout: probeTimeout, Trickle: str.Protocol() == LinkProtocol})
+	ms.m.host.ConnManager().Protect(parent, tag)
+	defer ms.m.host.ConnManager().Unprotect(parent, tag)
+	opts.Timeout, opts.Uplink, opts.Subtree = ms.m.timeout, ms.uplink, ms.subtree
+	opts.Label, opts.Proof = rtc.LinkLabel{Room: string(ms.room), Peer: parent.String()}, hello.Assignment
+	opts.Stall, opts.ProbeTimeout, opts.Trickle = ms.m.stall, probeTimeout, str.Protocol() != LinkProtocolGather
+	return rtc.DialParent(ctx, ms.m.api, str, ms.fwd, opts)
 }
 
 // acceptChild is a parent's side of LinkProtocol: check the assignment,
@@ -70,39 +92,41 @@ func (m *media) acceptChild(_ context.Context, child peer.ID, hello linkHello) (
 		m.log.Debug("refused child", "peer", child, "err", err)
 		return struct{}{}, nil, err
 	}
-	return struct{}{}, func(ctx context.Context, str network.Stream) { ms.serveChild(ctx, child, hello.Assignment, str) }, nil
+	return struct{}{}, func(ctx context.Context, str network.Stream) { ms.serveChild(ctx, child, hello, str) }, nil
 }
 
-func (ms *mediaSession) serveChild(parent context.Context, child peer.ID, proof []byte, str network.Stream) {
+func (ms *mediaSession) serveChild(parent context.Context, child peer.ID, hello linkHello, str network.Stream) {
 	// The link lives as long as the session, the handler and the stream.
 	ctx, cancel := context.WithCancel(ms.ctx)
 	defer cancel()
 	stopParent := context.AfterFunc(parent, cancel)
 	defer stopParent()
 	link := &childLink{cancel: cancel}
+	held := ms.children
+	if hello.Standby {
+		held = ms.standbys
+	}
 	ms.mu.Lock()
-	if old, ok := ms.children[child]; ok {
+	if old, ok := held[child]; ok {
 		old.cancel()
 	}
-	ms.children[child] = link
+	held[child] = link
 	ms.mu.Unlock()
-	defer func() {
-		ms.mu.Lock()
-		if ms.children[child] == link {
-			delete(ms.children, child)
-		}
-		ms.mu.Unlock()
-	}()
+	defer ms.dropChild(child, link)
 	stop := context.AfterFunc(ctx, func() { _ = str.Reset() })
 	defer stop()
 	ms.m.host.ConnManager().Protect(child, mediaTag(ms.room))
 	defer ms.m.host.ConnManager().Unprotect(child, mediaTag(ms.room))
 	opts := rtc.ChildOptions{Timeout: ms.m.timeout, Label: rtc.LinkLabel{Room: string(ms.room), Peer: child.String()},
-		Proof: proof, Trickle: str.Protocol() == LinkProtocol, OnSubtree: func(n int) {
+		Proof: hello.Assignment, Trickle: str.Protocol() != LinkProtocolGather, OnSubtree: func(n int) {
 			ms.mu.Lock()
 			link.subtree = n
 			ms.mu.Unlock()
 		}}
+	if hello.Standby {
+		opts.Standby, opts.OnActivate = true, func() error { return ms.activateStandby(child, link) }
+		opts.OnDeactivate = func() { ms.deactivateStandby(child, link) }
+	}
 	if st, ok := ms.m.states.State(ms.room); ok && st.Host == ms.self() {
 		// Speakers hang under the host; what they send enters the room
 		// here, and the forwarder drops anyone not audible.
@@ -130,6 +154,9 @@ func (m *media) admitChild(child peer.ID, hello linkHello) (*mediaSession, error
 		}
 		backup = true
 	}
+	if hello.Standby && !backup {
+		return nil, fmt.Errorf("%w: a standby link is to a backup, this node is the parent", rooms.ErrNotAllowed)
+	}
 	if st.IsBanned(child) {
 		return nil, fmt.Errorf("%w", rooms.ErrBanned)
 	}
@@ -137,10 +164,14 @@ func (m *media) admitChild(child peer.ID, hello linkHello) (*mediaSession, error
 	if !ok {
 		return nil, fmt.Errorf("%w: no media for %s here", rooms.ErrNotLive, a.Room)
 	}
-	if backup {
-		if err := ms.admitFailover(child); err != nil {
-			return nil, err
-		}
+	switch {
+	case hello.Standby:
+		err = ms.admitStandby(child)
+	case backup:
+		err = ms.admitFailover(child)
+	}
+	if err != nil {
+		return nil, err
 	}
 	return ms, nil
 }

@@ -7,15 +7,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/protocol"
+
 	"github.com/clubnode/clubnode/audio/rtc"
 	"github.com/clubnode/clubnode/internal/rpc"
 	"github.com/clubnode/clubnode/internal/testutil"
 	"github.com/clubnode/clubnode/rooms"
 )
 
-// A child that speaks only the link protocol before trickle (1.0.0)
-// still links to a parent of today, which then waits for gathering as
-// it did; two nodes of today agree on trickling.
+// A child that speaks only the link protocol before trickle (1.0.0), or
+// before standby links (1.1.0), still links to a parent of today, which
+// then waits for gathering as 1.0.0 did; two nodes of today agree on
+// the newest.
 func TestLinkProtocolVersions(t *testing.T) {
 	ms := startMembersWith(t, 2, mediaConfig(t, func(int) int { return 4 }, nil))
 	h, a := ms[0], ms[1]
@@ -31,13 +34,13 @@ func TestLinkProtocolVersions(t *testing.T) {
 	for _, c := range []struct {
 		proto   rpc.Protocol[linkHello, struct{}]
 		trickle bool
-	}{{oldLinkProto(), false}, {linkProto, true}} {
+	}{{oldLinkProto(LinkProtocolGather), false}, {oldLinkProto(LinkProtocolTrickle), true}, {linkProto, true}} {
 		_, str, err := c.proto.Open(ctx, a.p2p.Host(), h.id, linkHello{Assignment: assignment.Bytes})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got := str.Protocol() == LinkProtocol; got != c.trickle {
-			t.Fatalf("agreed on %s, trickle %v, want %v", str.Protocol(), got, c.trickle)
+		if str.Protocol() != c.proto.ID {
+			t.Fatalf("agreed on %s, want %s", str.Protocol(), c.proto.ID)
 		}
 		api, err := rtc.NewAPI(rtc.Config{Logger: logger(), LoopbackOnly: true})
 		if err != nil {
@@ -69,9 +72,9 @@ func TestLinkProtocolVersions(t *testing.T) {
 	}
 }
 
-// oldLinkProto is the link protocol as a node before trickle spoke it.
-func oldLinkProto() rpc.Protocol[linkHello, struct{}] {
+// oldLinkProto is the link protocol as a node that spoke only version id.
+func oldLinkProto(id protocol.ID) rpc.Protocol[linkHello, struct{}] {
 	p := linkProto
-	p.ID, p.Older = LinkProtocolGather, nil
+	p.ID, p.Older = id, nil
 	return p
 }

@@ -55,6 +55,9 @@ type media struct {
 	work      *group.Group  // the change loop; sessions have their own
 	repairs   atomic.Uint64 // parent links lost and looked for again (metrics)
 	failovers atomic.Uint64 // links opened to a backup parent (metrics)
+	// standbyActivations counts failovers that activated a standby link
+	// (standby.go) rather than opening a new one.
+	standbyActivations atomic.Uint64
 	// lostRemoved counts relays this host took out of its trees after a
 	// child reported them lost and they did not answer (lost.go).
 	lostRemoved atomic.Uint64
@@ -190,8 +193,12 @@ func (m *media) session(id rooms.RoomID) (*mediaSession, bool) {
 
 // MediaStats is what a node can tell about its place in a room's tree.
 type MediaStats struct {
-	Parent    peer.ID
-	Backups   []peer.ID // where it would fail over to, best first
+	Parent  peer.ID
+	Backups []peer.ID // where it would fail over to, best first
+	// Standby is the backup this node holds a connected standby link to
+	// (standby.go), if any; Standbys are the children holding one here.
+	Standby   peer.ID
+	Standbys  []peer.ID
 	Children  []peer.ID
 	Subtree   int
 	Forwarder rtc.ForwarderStats
@@ -215,7 +222,12 @@ func (s *Service) Media(id rooms.RoomID) (MediaStats, bool) {
 	for c := range ms.children {
 		out.Children = append(out.Children, c)
 	}
+	for c := range ms.standbys {
+		out.Standbys = append(out.Standbys, c)
+	}
+	k := ms.standby
 	ms.mu.Unlock()
+	out.Standby = k.readyPeer()
 	return out, true
 }
 

@@ -52,6 +52,8 @@ type mediaSession struct {
 	backups      []peer.ID // the backups of the assignment in force
 	linkCancel   context.CancelFunc
 	children     map[peer.ID]*childLink
+	standbys     map[peer.ID]*childLink // children's standby links to this backup (standby.go)
+	standby      *standbys              // upstream's own standby link, while it runs
 
 	// Speaker signatures (report.go): when this node last reported its
 	// parent, and the parent it left for that (to avoid when placed
@@ -75,7 +77,7 @@ func (m *media) newSession(id rooms.RoomID) *mediaSession {
 	work := group.New(m.work.Context())
 	ms := &mediaSession{m: m, room: id, fwd: rtc.NewForwarder(m.log.With("room", id)), uplink: rtc.NewUplink(),
 		wake: make(chan struct{}, 1), wakeUp: make(chan struct{}, 1), spoke: make(chan struct{}, 1), work: work, ctx: work.Context(),
-		children: map[peer.ID]*childLink{}, hostChanged: make(chan struct{}),
+		children: map[peer.ID]*childLink{}, standbys: map[peer.ID]*childLink{}, hostChanged: make(chan struct{}),
 		accusers: map[peer.ID]map[peer.ID]time.Time{}, reported: map[peer.ID]time.Time{}, distrusted: map[peer.ID]bool{}}
 	ms.down = ms.fwd
 	ms.keys = newRoomKeys(id)
@@ -161,6 +163,12 @@ func (ms *mediaSession) applyState(st *rooms.SignedState) {
 			if ms.tree != nil {
 				ms.tree.Remove(child)
 			}
+		}
+	}
+	for child, l := range ms.standbys {
+		if !st.InRoom(child) {
+			l.cancel()
+			delete(ms.standbys, child)
 		}
 	}
 	if ms.tree != nil {

@@ -35,6 +35,15 @@ func (s *Service) LinkFailovers() uint64 {
 	return s.media.failovers.Load()
 }
 
+// StandbyActivations counts the failovers of LinkFailovers that activated
+// a standby link to the backup (standby.go) rather than opening a new one.
+func (s *Service) StandbyActivations() uint64 {
+	if s.media == nil {
+		return 0
+	}
+	return s.media.standbyActivations.Load()
+}
+
 // LostRelaysRemoved counts the relays this node, as a room's host, took
 // out of the tree after a child reported them lost and they did not
 // answer a ping.

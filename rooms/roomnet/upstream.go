@@ -8,6 +8,7 @@ import (
 
 	"github.com/libp2p/go-libp2p/core/peer"
 
+	"github.com/clubnode/clubnode/audio/rtc"
 	"github.com/clubnode/clubnode/internal/group"
 	"github.com/clubnode/clubnode/rooms"
 )
@@ -23,10 +24,21 @@ import (
 // stall, a probe's timeout and one link set-up to a known node.
 func (ms *mediaSession) upstream(ctx context.Context) {
 	var up upstreamState
+	k := newStandbys(ctx, ms)
+	ms.mu.Lock()
+	ms.standby = k
+	ms.mu.Unlock()
+	defer func() {
+		ms.mu.Lock()
+		ms.standby = nil
+		ms.mu.Unlock()
+		k.close()
+	}()
 	for ctx.Err() == nil {
 		st, ok := ms.m.states.State(ms.room)
 		if !ok || st.Host == ms.self() {
 			up = upstreamState{}
+			k.want(nil, "")
 			if !ms.waitWake(ctx, 0) {
 				return
 			}
@@ -44,7 +56,7 @@ func (ms *mediaSession) upstream(ctx context.Context) {
 			up.use(a)
 		}
 		target := up.target
-		moved, replaced, err := ms.runLink(ctx, st, &up)
+		moved, replaced, err := ms.runLink(ctx, st, &up, k)
 		if ctx.Err() != nil {
 			return
 		}
@@ -93,12 +105,15 @@ func (u *upstreamState) lost(parent peer.ID, now time.Time) {
 	}
 }
 
-// runLink links to up.target until the link ends. A failover (the target
+// runLink links to up.target until the link ends: by activating the
+// standby link to it if k has one ready, or by a new link. Meanwhile k
+// keeps a standby to the next backup. A failover (the target
 // is a backup) is reported to the host meanwhile: its answer naming the
-// same parent becomes up.cur (fresh backups); one naming another parent
+// same parent becomes up.cur (fresh backups, and a standby to the first);
+// one naming another parent
 // ends the link and is returned as moved. replaced says the link was ended
 // from outside (applyState) or by such a move, not lost.
-func (ms *mediaSession) runLink(ctx context.Context, st *rooms.SignedState, up *upstreamState) (moved *rooms.SignedAssignment, replaced bool, err error) {
+func (ms *mediaSession) runLink(ctx context.Context, st *rooms.SignedState, up *upstreamState, k *standbys) (moved *rooms.SignedAssignment, replaced bool, err error) {
 	linkCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	ms.mu.Lock()
@@ -113,6 +128,7 @@ func (ms *mediaSession) runLink(ctx context.Context, st *rooms.SignedState, up *
 		mu     sync.Mutex
 		answer *rooms.SignedAssignment
 	)
+	onStage := st.OnStage(ms.self())
 	report := group.New(linkCtx)
 	if target, avoid := up.target, up.avoid; target != up.cur.Parent {
 		report.Go(func(ctx context.Context) {
@@ -131,9 +147,28 @@ func (ms *mediaSession) runLink(ctx context.Context, st *rooms.SignedState, up *
 			ms.mu.Lock()
 			ms.backups = a.Backups
 			ms.mu.Unlock()
+			if !onStage {
+				k.want(a, (&upstreamState{cur: a, target: target}).nextBackup(ms.m.now()))
+			}
 		})
 	}
-	err = ms.linkParent(linkCtx, up.cur, up.target)
+	sb := k.take(up.target)
+	if onStage {
+		// A speaker's uplink is heard only by the host: it keeps no
+		// standby to a backup that would drop it.
+		k.want(nil, "")
+	} else {
+		k.want(up.cur, up.nextBackup(ms.m.now()))
+	}
+	if sb != nil {
+		err = ms.runStandby(linkCtx, k, sb)
+	} else {
+		lost := newLossSignal()
+		k.primaryIs(lost)
+		var opts rtc.ParentOptions
+		k.parentOptions(lost, &opts)
+		err = ms.linkParent(linkCtx, up.cur, up.target, opts)
+	}
 	replaced = linkCtx.Err() != nil && ctx.Err() == nil
 	cancel()
 	report.Close()
