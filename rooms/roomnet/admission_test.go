@@ -157,6 +157,16 @@ func TestModeratorsBlockKeepsOut(t *testing.T) {
 	_, err = late.rooms.Request(ctx, id, rooms.KindJoin, "", nil)
 	refused(t, err, "a moderator of this room")
 
+	// A list read before that block (the send begun when the node first
+	// saw itself moderator) that reaches the host only now is older than
+	// the one it holds, and does not undo the block.
+	stale := blocksMsg{Room: string(id), Blocked: [][]byte{[]byte(pest.id)}, Number: 1}
+	if _, err := blocksProto.Call(ctx, mod.rooms.host(), host.id, stale); err != nil {
+		t.Fatal(err)
+	}
+	_, err = late.rooms.Request(ctx, id, rooms.KindJoin, "", nil)
+	refused(t, err, "a moderator of this room")
+
 	// And so does unblocking.
 	mod.owner.set(mod.owner.blocks, pest.id, false)
 	if err := mod.rooms.BlocksChanged(ctx); err != nil {

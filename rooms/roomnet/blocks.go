@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
@@ -51,6 +52,27 @@ func noticeProtocol[M any](id protocol.ID, maxRequest int) rpc.Protocol[M, struc
 type blocksMsg struct {
 	Room    string   `cbor:"0,keyasint"`
 	Blocked [][]byte `cbor:"1,keyasint,omitempty"`
+	// Number orders one moderator's lists: a send begun before the owner
+	// blocked someone (the tick's, when the node first saw itself
+	// moderator) may reach the host after the newer list, and must not
+	// replace it. 0 (a node before numbering) is always kept.
+	Number uint64 `cbor:"2,keyasint,omitempty"`
+}
+
+// blockListClock numbers this node's block lists in the order they were
+// read from the store: a list numbered higher is never older. It starts
+// from the clock so that a restarted node's lists still count as newer.
+type blockListClock struct {
+	mu   sync.Mutex
+	last uint64
+}
+
+// read returns the block list now and its number.
+func (c *blockListClock) read(list func() []peer.ID) ([]peer.ID, uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.last = max(c.last+1, uint64(time.Now().UnixNano()))
+	return list(), c.last
 }
 
 var blocksProto = noticeProtocol[blocksMsg](BlocksProtocol, maxBlocksFrame)
@@ -99,8 +121,8 @@ func (s *Service) shareBlocks(id rooms.RoomID) {
 }
 
 func (s *Service) sendBlocks(ctx context.Context, id rooms.RoomID, host peer.ID) error {
-	blocked := s.cfg.Store.BlockList()
-	msg := blocksMsg{Room: string(id)}
+	blocked, number := s.blockLists.read(s.cfg.Store.BlockList)
+	msg := blocksMsg{Room: string(id), Number: number}
 	for _, p := range blocked[:min(len(blocked), MaxBlockList)] {
 		msg.Blocked = append(msg.Blocked, []byte(p))
 	}
@@ -157,10 +179,13 @@ func (s *Service) keepBlocks(from peer.ID, msg blocksMsg) error {
 	case !r.state.IsModerator(from):
 		return fmt.Errorf("%w: %s is not a moderator of %s", rooms.ErrNotAllowed, from, id)
 	}
-	if r.modBlocks == nil {
-		r.modBlocks = map[peer.ID]map[peer.ID]bool{}
+	if msg.Number != 0 && msg.Number < r.modBlocksAt[from] {
+		return nil // an older list, overtaken by one kept already
 	}
-	r.modBlocks[from] = set
+	if r.modBlocks == nil {
+		r.modBlocks, r.modBlocksAt = map[peer.ID]map[peer.ID]bool{}, map[peer.ID]uint64{}
+	}
+	r.modBlocks[from], r.modBlocksAt[from] = set, msg.Number
 	return nil
 }
 

@@ -154,6 +154,8 @@ type Service struct {
 	remembered map[rooms.RoomID]peer.ID
 	// removed are the rooms a moderator removed this node from (Removed).
 	removed map[rooms.RoomID]bool
+
+	blockLists blockListClock // numbers this node's block lists (blocks.go)
 }
 
 // room is what this node holds of a room it takes part in.
@@ -165,7 +167,8 @@ type room struct {
 	lastHeard time.Time // last state, announcement or ping answer from the host
 	seq       uint64    // last announcement sequence this node published
 	// As the host: the block lists the room's moderators sent (blocks.go).
-	modBlocks map[peer.ID]map[peer.ID]bool
+	modBlocks   map[peer.ID]map[peer.ID]bool
+	modBlocksAt map[peer.ID]uint64 // the number of each list kept
 	// As a moderator: the host that has this node's block list, and
 	// whether a send is under way.
 	blocksSentTo  peer.ID
