@@ -61,10 +61,6 @@ type ParentOptions struct {
 	// OnConnected, if set, is called once the PeerConnection first
 	// connects (on the link's loop).
 	OnConnected func()
-	// ProbeWait, if set, is called at each probe for the wait that
-	// replaces ProbeTimeout: a child with a standby link ready can give
-	// up on a silent parent sooner, a false alarm costs it little.
-	ProbeWait func() time.Duration
 }
 
 // DialParent is the child end of a tree link: it answers the parent's
@@ -186,8 +182,9 @@ func (p *parentEnd) onTrack(track *webrtc.TrackRemote, receiver *webrtc.RTPRecei
 		return
 	}
 	var (
-		held []*rtp.Packet // a warmed standby's packets, while the child waits
-		gen  uint64        // the warming they belong to
+		held   []*rtp.Packet // a warmed standby's packets, while the child waits
+		gen    uint64        // the warming they belong to
+		inSeen uint64        // the forwarder's packets in when held began
 	)
 	p.readTrack(track, func(pkt *rtp.Packet) {
 		if p.active.Load() {
@@ -200,8 +197,20 @@ func (p *parentEnd) onTrack(track *webrtc.TrackRemote, receiver *webrtc.RTPRecei
 		if p.opts.OnHeard == nil || len(held) == heardAfter {
 			return
 		}
+		if len(held) == 0 {
+			inSeen = p.f.in.Load()
+		}
 		held = append(held, pkt)
-		if len(held) < heardAfter || p.heard.Swap(true) || !p.opts.OnHeard() {
+		if len(held) < heardAfter {
+			return
+		}
+		if p.f.in.Load() != inSeen {
+			// The parent delivered while the backup sent these: it was
+			// only late (a busy machine's stall), not gone. Count again.
+			held = held[:0]
+			return
+		}
+		if p.heard.Swap(true) || !p.opts.OnHeard() {
 			return
 		}
 		p.active.Store(true) // the child switched: what the backup sent is not lost
@@ -213,8 +222,10 @@ func (p *parentEnd) onTrack(track *webrtc.TrackRemote, receiver *webrtc.RTPRecei
 }
 
 // heardAfter is how many packets of one speaker a warmed standby must
-// send while the parent sends none before OnHeard is told: one packet
-// could be a parent only late on a busy machine (20 ms of audio each).
+// send while the parent sends none (the forwarder takes in nothing)
+// before OnHeard is told: one packet could be a parent only late on a
+// busy machine (20 ms of audio each), and the flow watcher may not have
+// woken yet to cool the standby when the parent's audio came back.
 const heardAfter = 3
 
 // goLive makes the link the child's way in: what it receives is

@@ -101,11 +101,6 @@ func (p *parentEnd) watchFlow() {
 			reset(max(due, time.Millisecond))
 			continue
 		}
-		if p.opts.ProbeWait != nil {
-			if w := p.opts.ProbeWait(); w > 0 {
-				wait = w // this probe's; a standby may have come or gone
-			}
-		}
 		seq++
 		if seq == 0 {
 			seq = 1

@@ -31,20 +31,15 @@ import (
 // or one whose own way up broke, leaves the backup with audio the parent
 // does not send: its third packet of one speaker ends the parent's link
 // (rtc.ErrBackupHeard) and the child moves to the backup, 60 ms into the
-// stall plus three packets (held and delivered, not lost). With a standby ready a false alarm costs little
-// (the child moves to a backup that has room for it), so the child also
-// gives up sooner on a parent whose probe goes unanswered
-// (standbyProbeTimeout), for a stall the backup cannot tell apart.
+// stall plus three packets (held and delivered, not lost). The probe's wait stays as it is: a stall
+// the backup cannot tell apart is one where the backup is silent too, a
+// pause in which nobody has anything to hear, and on a busy machine a
+// shorter wait only moved children off parents that were merely late.
 //
 // A standby costs the backup a PeerConnection and heartbeats, no packet
 // copies, so a backup holds up to BackupOvercommit times its failover
 // capacity of them: as many as the host lets it back. Activation turns a
 // standby into a child whatever the backup's room (see activateStandby).
-
-// standbyProbeTimeout replaces probeTimeout while a standby link is
-// connected. The wait still grows with the answers seen and the watcher's
-// own lateness (rtc's watchFlow), so a slow machine waits longer.
-const standbyProbeTimeout = 120 * time.Millisecond
 
 // standbyTag names a room's standby links to the connection manager.
 func standbyTag(room rooms.RoomID) string { return "room-standby:" + string(room) }
@@ -206,9 +201,9 @@ func (k *standbys) restart() {
 }
 
 // parentOptions sets what a link needs once it is the link to the
-// parent: its loss signal, the stall hook and the probe wait.
+// parent: its loss signal and the stall hook.
 func (k *standbys) parentOptions(lost *lossSignal, opts *rtc.ParentOptions) {
-	opts.Lost, opts.OnStall, opts.ProbeWait = lost.ch, k.onStall, k.probeWait
+	opts.Lost, opts.OnStall = lost.ch, k.onStall
 }
 
 // primaryIs records the link to the parent now, by its loss signal: a
@@ -323,15 +318,6 @@ func (k *standbys) take(backup peer.ID) *standbyLink {
 		return nil
 	}
 	return sb
-}
-
-// probeWait is the primary link's wait for a probe's answer (rtc's
-// ParentOptions.ProbeWait).
-func (k *standbys) probeWait() time.Duration {
-	if k.ready() {
-		return standbyProbeTimeout
-	}
-	return probeTimeout
 }
 
 // runStandby activates sb, now the link to the parent, and runs it until
