@@ -10,6 +10,8 @@ import (
 
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/clubnode/clubnode/internal/lateness"
 )
 
 // ParentOptions configures the child end of a link.
@@ -61,6 +63,10 @@ type ParentOptions struct {
 	// OnConnected, if set, is called once the PeerConnection first
 	// connects (on the link's loop).
 	OnConnected func()
+
+	// late, if set, is the meter of the parent-loss check's own
+	// lateness (tests inject a starved child); nil: a new one.
+	late *lateness.Meter
 }
 
 // DialParent is the child end of a tree link: it answers the parent's
@@ -122,8 +128,18 @@ func (p *parentEnd) run() error {
 		}
 	}
 
-	tick := time.NewTicker(checkInterval(p.opts.Timeout))
+	// A starved child reads its parent's heartbeats late: the silence it
+	// measures is partly its own, so it waits twice its own lateness
+	// longer (internal/lateness), as watchFlow does, before it gives up a
+	// parent that may be healthy.
+	every := checkInterval(p.opts.Timeout)
+	tick := time.NewTicker(every)
 	defer tick.Stop()
+	late := p.opts.late
+	if late == nil {
+		late = &lateness.Meter{}
+	}
+	late.Expect(time.Now().Add(every))
 	connected := false
 	for {
 		select {
@@ -156,7 +172,9 @@ func (p *parentEnd) run() error {
 				}
 			}
 		case <-tick.C:
-			if err := p.silence(p.opts.Timeout, true); err != nil {
+			lag := late.Woke(time.Now())
+			late.Expect(time.Now().Add(every))
+			if err := p.silence(p.opts.Timeout+2*lag, true); err != nil {
 				return err
 			}
 			if !connected && time.Since(p.start) > connectTimeout {

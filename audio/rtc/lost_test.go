@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/clubnode/clubnode/internal/lateness"
 	"github.com/clubnode/clubnode/internal/testutil"
 	"github.com/pion/logging"
 	"github.com/pion/rtp"
@@ -71,10 +72,11 @@ func newVirtualNet(t *testing.T) *virtualNet {
 // deadPeerConn is the parent's end of the signaling stream, able to play
 // dead. Frozen, it neither sends nor delivers anything; with keepOpen,
 // closing it leaves the child's end open. Together: a hung or killed peer
-// whose TCP connection has not been reset.
+// whose TCP connection has not been reset. Muted, it only stops sending.
 type deadPeerConn struct {
 	net.Conn
 	frozen   atomic.Bool
+	muted    atomic.Bool
 	keepOpen atomic.Bool
 	closed   atomic.Bool
 }
@@ -95,7 +97,7 @@ func (c *deadPeerConn) Write(p []byte) (int, error) {
 	if c.closed.Load() {
 		return 0, io.ErrClosedPipe
 	}
-	if c.frozen.Load() {
+	if c.frozen.Load() || c.muted.Load() {
 		return len(p), nil
 	}
 	return c.Conn.Write(p)
@@ -164,6 +166,7 @@ type lostRig struct {
 	newParent, child *Forwarder
 	got              *collector
 	childDone        chan error
+	stopFeed         func() // the roots' audio stops
 }
 
 // newLostRig links the child and waits until the first parent's audio
@@ -189,6 +192,7 @@ func newLostRigWith(t *testing.T, po ParentOptions) *lostRig {
 	t.Cleanup(func() { cancel(); <-parentDone })
 
 	feedCtx, stopFeed := context.WithCancel(context.Background())
+	r.stopFeed = stopFeed
 	fed := make(chan struct{})
 	go func() {
 		defer close(fed)
@@ -297,4 +301,22 @@ func TestStalledParentThatAnswersStays(t *testing.T) {
 		return nil
 	})
 	l.up(t)
+}
+
+// A starved child reads its parent's heartbeats late: the silence it
+// measures is its own, so it waits twice its own lateness before it
+// gives the parent up. Here the child's parent-loss check is known to
+// run an hour late, and a parent silent for twice the link timeout
+// (heartbeats and audio stopped, ICE up, the child still heard) is kept.
+func TestStarvedChildKeepsItsParent(t *testing.T) {
+	late := &lateness.Meter{}
+	late.Record(time.Hour)
+	r := newLostRigWith(t, ParentOptions{late: late})
+	r.stopFeed()
+	r.parentEnd.muted.Store(true) // no heartbeats to the child
+	select {
+	case err := <-r.childDone:
+		t.Fatalf("a child whose own checks run an hour late gave its parent up: %v", err)
+	case <-time.After(2 * defaultLinkTimeout):
+	}
 }
