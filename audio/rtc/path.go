@@ -74,6 +74,13 @@ func pathOf(report webrtc.StatsReport) (path, relay string, rtt time.Duration) {
 	}
 	local, _ := report[pair.LocalCandidateID].(webrtc.ICECandidateStats)
 	remote, _ := report[pair.RemoteCandidateID].(webrtc.ICECandidateStats)
+	if remote.CandidateType == webrtc.ICECandidateTypePrflx && announcedHost(report, remote) {
+		// With trickle ICE the peer's check can arrive before the frame
+		// carrying its host candidate: ICE learns the address as peer
+		// reflexive, but it is the host candidate the peer announced,
+		// and nothing between the ends rewrote it.
+		remote.CandidateType = webrtc.ICECandidateTypeHost
+	}
 	rtt = time.Duration(pair.CurrentRoundTripTime * float64(time.Second))
 	for _, c := range []webrtc.ICECandidateStats{local, remote} {
 		if c.CandidateType == webrtc.ICECandidateTypeRelay {
@@ -82,6 +89,19 @@ func pathOf(report webrtc.StatsReport) (path, relay string, rtt time.Duration) {
 		}
 	}
 	return pathKind(local.CandidateType, remote.CandidateType), relay, rtt
+}
+
+// announcedHost reports whether the peer announced c's address and port
+// as one of its host candidates.
+func announcedHost(report webrtc.StatsReport, c webrtc.ICECandidateStats) bool {
+	for _, s := range report {
+		h, ok := s.(webrtc.ICECandidateStats)
+		if ok && h.Type == webrtc.StatsTypeRemoteCandidate && h.CandidateType == webrtc.ICECandidateTypeHost &&
+			h.IP == c.IP && h.Port == c.Port {
+			return true
+		}
+	}
+	return false
 }
 
 func pathKind(local, remote webrtc.ICECandidateType) string {
