@@ -167,7 +167,7 @@ func (r roomStore) states(ctx context.Context, prefix ds.Key) []*rooms.SignedSta
 func (n *Node) startRooms(ctx context.Context) error {
 	svc, err := roomnet.New(roomnet.Config{P2P: n.p2p, Key: n.key, Store: roomStore{n.store}, Logger: n.cfg.Logger, Now: n.cfg.Now,
 		AnnounceInterval: n.cfg.RoomAnnounceInterval, MediaStall: n.cfg.MediaStall,
-		Media: n.rtc, RelayCapacity: n.cfg.Settings.RelayCapacity, Traits: n.placeTraits,
+		Media: n.rtc, RelayCapacity: n.cfg.Settings.RelayCapacity, StandbyLinks: n.cfg.Settings.StandbyLinks, Traits: n.placeTraits,
 		OnChange: func(rooms.RoomID) { n.wakeUI() }})
 	if err != nil {
 		return err

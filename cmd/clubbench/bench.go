@@ -29,6 +29,9 @@ type options struct {
 	// profile has every member write a CPU and a heap profile of its run
 	// (--cpu-profile, --heap-profile) into the run's folder.
 	profile bool
+	// standby has every daemon keep a standby link to its first backup
+	// (--standby-links).
+	standby bool
 	// until, if set, ends the run after the phase of that name (e.g.
 	// "idle", "silent room"), so that profiles cover the phases up to it.
 	until    string
@@ -138,6 +141,9 @@ func (b *bench) flags(i int) []string {
 	var out []string
 	if b.watchOff(i) {
 		out = append(out, "--media-stall", "-1ms")
+	}
+	if b.o.standby {
+		out = append(out, "--standby-links")
 	}
 	if b.o.profile && i > 0 {
 		out = append(out, "--cpu-profile", filepath.Join(b.o.dir, fmt.Sprintf("member%03d-cpu.prof", i)),

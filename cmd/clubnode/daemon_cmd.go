@@ -134,6 +134,9 @@ func applyDaemonFlags(cmd *cobra.Command, settings *home.Config) error {
 	if cmd.Flags().Changed("mdns") {
 		settings.MDNS, _ = cmd.Flags().GetBool("mdns")
 	}
+	if cmd.Flags().Changed("standby-links") {
+		settings.StandbyLinks, _ = cmd.Flags().GetBool("standby-links")
+	}
 	if cmd.Flags().Changed("metrics-addr") {
 		settings.MetricsAddr, _ = cmd.Flags().GetString("metrics-addr")
 	}
@@ -195,6 +198,7 @@ func addDaemonFlags(cmd *cobra.Command) {
 	f.StringArray("listen", nil, "libp2p listen multiaddr (repeatable; overrides the config file)")
 	f.String("api", "", "local API address HOST:PORT (default from the config file, 127.0.0.1:7700)")
 	f.Int("relay-capacity", 0, "listeners this node relays each room's audio to (overrides the config file, default 4; 0 means leaf only)")
+	f.Bool("standby-links", false, "as a listener, keep a standby link to the first backup parent (overrides the config's standby_links; default off)")
 	f.String("metrics-addr", "", "serve Prometheus metrics on HOST:PORT at /metrics (overrides the config's metrics_addr; default off)")
 	f.Bool("metrics-allow-remote", false, "allow a metrics address other than loopback (the metrics name rooms and peers)")
 	f.Int("uplink-kbps", 0, "your uplink in kbit/s, to warn when relay capacity exceeds it (overrides the config's uplink_kbps)")

@@ -33,6 +33,9 @@ type Config struct {
 	APIAddr string `json:"api_addr"`
 	// RelayCapacity is how many listeners this node relays audio to.
 	RelayCapacity int `json:"relay_capacity"`
+	// StandbyLinks makes the node, as a listener, keep a standby link to
+	// its first backup parent, for a faster repair (off by default).
+	StandbyLinks bool `json:"standby_links,omitempty"`
 	// MDNS enables peer discovery on the local network.
 	MDNS bool `json:"mdns"`
 	// BootstrapAddrs are extra peers to dial at start, as /p2p/ multiaddrs.

@@ -184,6 +184,7 @@ func TestConfigRoundTrip(t *testing.T) {
 		ListenAddrs:    []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"},
 		APIAddr:        "localhost:0",
 		RelayCapacity:  40,
+		StandbyLinks:   true,
 		MDNS:           false,
 		BootstrapAddrs: []string{"/ip4/192.0.2.1/tcp/4001/p2p/12D3KooWD3eckifWpRn9wQpMG9R9hX3sD158z7EqHWmweQAJU5SA"},
 	}

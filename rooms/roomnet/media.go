@@ -47,14 +47,17 @@ func (v mediaView) self() peer.ID { return v.host.ID() }
 // media runs this node's part of every room's relay tree.
 type media struct {
 	mediaView
-	api       *rtc.API
-	capacity  int
-	traits    func() rooms.Traits // this node's; nil says nothing
-	timeout   time.Duration
-	stall     time.Duration // rtc.ParentOptions.Stall; 0 off
-	work      *group.Group  // the change loop; sessions have their own
-	repairs   atomic.Uint64 // parent links lost and looked for again (metrics)
-	failovers atomic.Uint64 // links opened to a backup parent (metrics)
+	api      *rtc.API
+	capacity int
+	traits   func() rooms.Traits // this node's; nil says nothing
+	// standbyLinks: as a listener, keep a standby link to the first
+	// backup (Config.StandbyLinks).
+	standbyLinks bool
+	timeout      time.Duration
+	stall        time.Duration // rtc.ParentOptions.Stall; 0 off
+	work         *group.Group  // the change loop; sessions have their own
+	repairs      atomic.Uint64 // parent links lost and looked for again (metrics)
+	failovers    atomic.Uint64 // links opened to a backup parent (metrics)
 	// standbyActivations counts failovers that activated a standby link
 	// (standby.go) rather than opening a new one.
 	standbyActivations atomic.Uint64

@@ -98,6 +98,11 @@ type Config struct {
 	// RelayCapacity is how many children this node carries in a room's
 	// relay tree; 0 means leaf only.
 	RelayCapacity int
+	// StandbyLinks makes this node, as a listener, keep a standby link to
+	// its first backup (standby.go). Off by default until the relay tree
+	// test holds with it on a loaded machine; a node serves other
+	// children's standbys either way.
+	StandbyLinks bool
 	// Traits, if set, is what this node tells a host of itself when it
 	// asks for a place (how others can reach it, whether it is an
 	// always-on node), and what it places under itself as a host.
@@ -249,7 +254,7 @@ func New(cfg Config) (*Service, error) {
 	if cfg.Media != nil {
 		view := mediaView{host: s.host(), key: cfg.Key, now: cfg.Now, states: s, log: s.log.With("plane", "media")}
 		s.media = newMedia(s.ctx, view, cfg.Media, cfg.RelayCapacity, cfg.MediaTimeout, cfg.MediaStall)
-		s.media.traits = cfg.Traits
+		s.media.traits, s.media.standbyLinks = cfg.Traits, cfg.StandbyLinks
 		s.media.start()
 	}
 	s.goFn(s.tick)

@@ -169,6 +169,9 @@ func (k *standbys) close() {
 // other; backup "" ends it. A standby to backup that is up or being set
 // up is kept as it is.
 func (k *standbys) want(a *rooms.SignedAssignment, backup peer.ID) {
+	if !k.ms.m.standbyLinks {
+		return // off (Config.StandbyLinks): fail over with a new link
+	}
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.a, k.backup = a, backup

@@ -18,7 +18,8 @@ import (
 // parent goes, the listener activates that standby instead of opening a
 // new link (StandbyActivations), and hears the speaker through it.
 func TestChildActivatesItsStandby(t *testing.T) {
-	ms := startMembersWith(t, 5, mediaConfig(t, func(int) int { return 2 }, nil))
+	media := mediaConfig(t, func(int) int { return 2 }, nil)
+	ms := startMembersWith(t, 5, func(i int, c *Config) { media(i, c); c.StandbyLinks = true })
 	h, s, r1, r2, c := ms[0], ms[1], ms[2], ms[3], ms[4]
 	id := stageInOrder(t, h, []*member{r1, r2, c}, s)
 	st, _ := c.rooms.Media(id)
