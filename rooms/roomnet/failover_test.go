@@ -10,6 +10,7 @@ import (
 
 	"github.com/clubnode/clubnode/audio/audiotest"
 	"github.com/clubnode/clubnode/internal/testutil"
+	"github.com/clubnode/clubnode/rooms"
 )
 
 // TestChildFailsOverToItsBackup: the host names a backup parent with each
@@ -18,17 +19,7 @@ import (
 // speaker again through it, and the host, told where it went, keeps it
 // there.
 func TestChildFailsOverToItsBackup(t *testing.T) {
-	ms := startMembersWith(t, 5, mediaConfig(t, func(int) int { return 2 }, nil))
-	h, s, r1, r2, c := ms[0], ms[1], ms[2], ms[3], ms[4]
-	id := stageInOrder(t, h, []*member{r1, r2, c}, s)
-	st, _ := c.rooms.Media(id)
-	parent, other := r1, r2
-	if st.Parent == r2.id {
-		parent, other = r2, r1
-	}
-	if st.Parent != parent.id || !slices.Contains(st.Backups, other.id) {
-		t.Fatalf("child hangs under %s with backups %v; want a relay with the other one as backup", st.Parent, st.Backups)
-	}
+	id, s, c, parent, other := stageChildUnderRelay(t, mediaConfig(t, func(int) int { return 2 }, nil))
 	heardAt := listen(t, c, id)
 	ctx, cancel := context.WithCancel(context.Background())
 	var wg sync.WaitGroup
@@ -50,7 +41,27 @@ func TestChildFailsOverToItsBackup(t *testing.T) {
 	})
 	// A loaded machine may have moved it on since (a heartbeat late,
 	// the host's better place): where it hangs now is only logged.
-	st, _ = c.rooms.Media(id)
+	st, _ := c.rooms.Media(id)
 	t.Logf("failed over (backup %s, now under %s); longest silence %v", other.id, st.Parent,
 		heardAt.longestGap(s.id.String(), killed.Add(-100*time.Millisecond)).Round(time.Millisecond))
+}
+
+// stageChildUnderRelay starts five members with cfg and stages a room
+// whose speaker s is heard by two relays and a child c placed in that
+// order, so that c hangs under one relay (parent) with the other as its
+// backup; it fails the test if the host placed them otherwise.
+func stageChildUnderRelay(t *testing.T, cfg func(int, *Config)) (id rooms.RoomID, s, c, parent, backup *member) {
+	t.Helper()
+	ms := startMembersWith(t, 5, cfg)
+	h, s, r1, r2, c := ms[0], ms[1], ms[2], ms[3], ms[4]
+	id = stageInOrder(t, h, []*member{r1, r2, c}, s)
+	st, _ := c.rooms.Media(id)
+	parent, backup = r1, r2
+	if st.Parent == r2.id {
+		parent, backup = r2, r1
+	}
+	if st.Parent != parent.id || !slices.Contains(st.Backups, backup.id) {
+		t.Fatalf("child hangs under %s with backups %v; want a relay with the other one as backup", st.Parent, st.Backups)
+	}
+	return id, s, c, parent, backup
 }

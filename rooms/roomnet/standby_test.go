@@ -19,17 +19,7 @@ import (
 // new link (StandbyActivations), and hears the speaker through it.
 func TestChildActivatesItsStandby(t *testing.T) {
 	media := mediaConfig(t, func(int) int { return 2 }, nil)
-	ms := startMembersWith(t, 5, func(i int, c *Config) { media(i, c); c.StandbyLinks = true })
-	h, s, r1, r2, c := ms[0], ms[1], ms[2], ms[3], ms[4]
-	id := stageInOrder(t, h, []*member{r1, r2, c}, s)
-	st, _ := c.rooms.Media(id)
-	parent, backup := r1, r2
-	if st.Parent == r2.id {
-		parent, backup = r2, r1
-	}
-	if st.Parent != parent.id || !slices.Contains(st.Backups, backup.id) {
-		t.Fatalf("child hangs under %s with backups %v; want a relay with the other one as backup", st.Parent, st.Backups)
-	}
+	id, s, c, parent, backup := stageChildUnderRelay(t, func(i int, c *Config) { media(i, c); c.StandbyLinks = true })
 	testutil.Eventually(t, 20*time.Second, func() error {
 		st, _ := c.rooms.Media(id)
 		if st.Standby != backup.id {
@@ -60,7 +50,7 @@ func TestChildActivatesItsStandby(t *testing.T) {
 		}
 		return nil
 	})
-	st, _ = c.rooms.Media(id)
+	st, _ := c.rooms.Media(id)
 	t.Logf("activated the standby to %s (now under %s, standby %q); longest silence %v", backup.id, st.Parent, st.Standby,
 		heardAt.longestGap(s.id.String(), killed.Add(-100*time.Millisecond)).Round(time.Millisecond))
 }
