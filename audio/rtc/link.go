@@ -33,6 +33,12 @@ const (
 	// longer than ICE's checks may run (api.go), with TURN allocations
 	// across NATs.
 	connectTimeout = 10 * time.Second
+	// sdpQueue is how many offers, answers and candidates the reader
+	// holds for the link's loop. Applying an offer can take the loop a
+	// second on a starved machine; the reader must go on meanwhile, for
+	// it records heartbeats and answers probes, and a candidate or two
+	// behind one offer stopped it. At 64 KiB a frame at most, 1 MiB.
+	sdpQueue = 16
 	// streamID groups every track of a link; the track ID names the speaker.
 	streamID = "clubnode"
 )
@@ -112,7 +118,7 @@ func newLink(ctx context.Context, api *API, stream io.ReadWriteCloser, role stri
 		ctx:          work.Context(),
 		start:        time.Now(),
 		stateChanged: make(chan struct{}, 1),
-		sdp:          make(chan signalFrame, 1),
+		sdp:          make(chan signalFrame, sdpQueue),
 		failed:       make(chan error, 1),
 		trickle:      trickle,
 	}
