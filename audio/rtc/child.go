@@ -178,6 +178,9 @@ func (p *parentEnd) run() error {
 			if err := p.silence(p.opts.Timeout+lateness.Slack(lag, 2*p.opts.Timeout), true); err != nil {
 				return err
 			}
+			if _, err := p.stateError(); err != nil { // a disconnected path's grace ran out
+				return err
+			}
 			if !connected && time.Since(p.start) > connectTimeout {
 				return fmt.Errorf("%w: %s", ErrConnectTimeout, connectTimeout)
 			}

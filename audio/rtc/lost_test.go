@@ -3,6 +3,7 @@ package rtc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"sync/atomic"
@@ -341,4 +342,38 @@ func TestStarvedParentKeepsItsChild(t *testing.T) {
 		t.Fatalf("the child gave its parent up: %v", err)
 	case <-time.After(2 * defaultLinkTimeout):
 	}
+}
+
+// A starved process finds its ICE paths disconnected on waking, though
+// the peers are alive: it gives a disconnected path the scheduling slack
+// to come back. Here the process is known to be starved (a second's
+// scheduling delay), the media path is cut until the child's ICE calls it
+// disconnected, then restored: the link stays, and audio comes back on it.
+func TestStarvedLinkOutlastsADisconnectedPath(t *testing.T) {
+	starved := func() time.Duration { return 5 * time.Second }
+	disconnectedGrace.Store(&starved)
+	t.Cleanup(func() { disconnectedGrace.Store(nil) })
+	r := newLostRig(t, 0)
+	r.v.parentCut.Store(true)
+	testutil.Eventually(t, 10*time.Second, func() error {
+		for _, l := range r.v.childAPI.links.live() {
+			if s := l.pc.ConnectionState(); s != webrtc.PeerConnectionStateDisconnected {
+				return fmt.Errorf("child's link %s", s)
+			}
+		}
+		return nil
+	})
+	n := len(r.got.payloads("alice"))
+	r.v.parentCut.Store(false)
+	testutil.Eventually(t, 10*time.Second, func() error {
+		select {
+		case err := <-r.childDone:
+			t.Fatalf("the child gave its parent up: %v", err)
+		default:
+		}
+		if len(r.got.payloads("alice")) < n+20 {
+			return errors.New("audio not back on the same link")
+		}
+		return nil
+	})
 }

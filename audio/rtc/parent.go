@@ -176,6 +176,9 @@ func (c *childEnd) run() error {
 			if err := c.silence(c.opts.Timeout+lateness.Slack(lag, 2*c.opts.Timeout), false); err != nil {
 				return err
 			}
+			if _, err := c.stateError(); err != nil { // a disconnected path's grace ran out
+				return err
+			}
 			if pending && time.Since(offeredAt) > connectTimeout {
 				return fmt.Errorf("%w: no answer in %s", ErrConnectTimeout, connectTimeout)
 			}
