@@ -130,8 +130,9 @@ func (p *parentEnd) run() error {
 
 	// A starved child reads its parent's heartbeats late: the silence it
 	// measures is partly its own, so it waits twice its own lateness
-	// longer (internal/lateness), as watchFlow does, before it gives up a
-	// parent that may be healthy.
+	// longer, and the process's scheduling delay per hand-off
+	// (lateness.Slack), as watchFlow does, before it gives up a parent
+	// that may be healthy.
 	every := checkInterval(p.opts.Timeout)
 	tick := time.NewTicker(every)
 	defer tick.Stop()
@@ -174,7 +175,10 @@ func (p *parentEnd) run() error {
 		case <-tick.C:
 			lag := late.Woke(time.Now())
 			late.Expect(time.Now().Add(every))
-			if err := p.silence(p.opts.Timeout+2*lag, true); err != nil {
+			if err := p.silence(p.opts.Timeout+lateness.Slack(lag, 2*p.opts.Timeout), true); err != nil {
+				return err
+			}
+			if _, err := p.stateError(); err != nil { // a disconnected path's grace ran out
 				return err
 			}
 			if !connected && time.Since(p.start) > connectTimeout {

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/clubnode/clubnode/internal/group"
+	"github.com/clubnode/clubnode/internal/lateness"
 	"github.com/clubnode/clubnode/internal/wire"
 	"github.com/pion/interceptor/pkg/stats"
 	"github.com/pion/rtp"
@@ -33,6 +34,12 @@ const (
 	// longer than ICE's checks may run (api.go), with TURN allocations
 	// across NATs.
 	connectTimeout = 10 * time.Second
+	// sdpQueue is how many offers, answers and candidates the reader
+	// holds for the link's loop. Applying an offer can take the loop a
+	// second on a starved machine; the reader must go on meanwhile, for
+	// it records heartbeats and answers probes, and a candidate or two
+	// behind one offer stopped it. At 64 KiB a frame at most, 1 MiB.
+	sdpQueue = 16
 	// streamID groups every track of a link; the track ID names the speaker.
 	streamID = "clubnode"
 )
@@ -80,8 +87,11 @@ type link struct {
 	subtree      func() uint32
 	lastMedia    atomic.Int64 // unix nanoseconds of the last RTP packet
 	stateChanged chan struct{}
-	sdp          chan signalFrame // offers, answers and candidates from the reader
-	failed       chan error       // first failure of the reader or heartbeats
+	// disconnectedAt is when the loop first saw the PeerConnection
+	// disconnected, zero while it is not (stateError).
+	disconnectedAt time.Time
+	sdp            chan signalFrame // offers, answers and candidates from the reader
+	failed         chan error       // first failure of the reader or heartbeats
 
 	// Trickle ICE (linktrickle.go): trickle is fixed at the start;
 	// candMu guards described (this end's first description is out) and
@@ -112,7 +122,7 @@ func newLink(ctx context.Context, api *API, stream io.ReadWriteCloser, role stri
 		ctx:          work.Context(),
 		start:        time.Now(),
 		stateChanged: make(chan struct{}, 1),
-		sdp:          make(chan signalFrame, 1),
+		sdp:          make(chan signalFrame, sdpQueue),
 		failed:       make(chan error, 1),
 		trickle:      trickle,
 	}
@@ -272,19 +282,51 @@ func (l *link) heartbeatLoop(timeout time.Duration) {
 	}
 }
 
-// stateError reports a PeerConnection that is gone, and whether it has
-// connected at least once.
+// stateError reports a PeerConnection that is gone, and whether it is
+// connected. The link's loop calls it on every state change and check.
+//
+// ICE calls a path disconnected when its own goroutine finds no packet
+// for iceDisconnectedTimeout. A process starved (or stopped) for that
+// long finds every path down at once on waking, while the peers are alive
+// and their packets wait in its sockets. So a starved process gives a
+// disconnected path the scheduling slack (lateness.Slack) to come back:
+// ICE reconnects on the next packet. A process that is not starved takes
+// it for lost at once, as before.
 func (l *link) stateError() (connected bool, err error) {
-	switch s := l.pc.ConnectionState(); s {
+	s := l.pc.ConnectionState()
+	if s != webrtc.PeerConnectionStateDisconnected {
+		l.disconnectedAt = time.Time{}
+	}
+	switch s {
 	case webrtc.PeerConnectionStateConnected:
 		return true, nil
-	case webrtc.PeerConnectionStateDisconnected, webrtc.PeerConnectionStateFailed,
-		webrtc.PeerConnectionStateClosed:
+	case webrtc.PeerConnectionStateDisconnected:
+		now := time.Now()
+		if l.disconnectedAt.IsZero() {
+			l.disconnectedAt = now
+		}
+		grace := lateness.Slack(0, iceDisconnectedTimeout)
+		if f := disconnectedGrace.Load(); f != nil {
+			grace = (*f)()
+		}
+		if grace >= starved && now.Sub(l.disconnectedAt) < grace {
+			return false, nil
+		}
+		return false, fmt.Errorf("%w: state %s (ICE %s)", ErrConnectionLost, s, l.pc.ICEConnectionState())
+	case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
 		return false, fmt.Errorf("%w: state %s (ICE %s)", ErrConnectionLost, s, l.pc.ICEConnectionState())
 	default:
 		return false, nil
 	}
 }
+
+// starved is the slack below which a process counts as not starved: its
+// goroutines run within a few milliseconds of becoming runnable.
+const starved = 20 * time.Millisecond
+
+// disconnectedGrace, if set, replaces a disconnected path's grace (tests
+// inject a starved process).
+var disconnectedGrace atomic.Pointer[func() time.Duration]
 
 // checkInterval is how often a link checks for silence: four times per
 // timeout, so it notices within a quarter timeout of it passing.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -11,6 +13,7 @@ import (
 	"time"
 
 	"github.com/clubnode/clubnode/internal/testutil"
+	"github.com/clubnode/clubnode/internal/wire"
 	"github.com/pion/rtp"
 )
 
@@ -233,4 +236,47 @@ func TestMediaSectionLimit(t *testing.T) {
 			return
 		}
 	}
+}
+
+// The link's reader records heartbeats and answers probes while its loop
+// is busy (applying an offer can take a starved machine a second): the
+// offers and candidates it hands over wait in a queue, not in the reader.
+// Here nobody runs the loop, and a heartbeat behind a few trickled
+// candidates must still be heard.
+func TestReaderHearsHeartbeatsBehindABusyLoop(t *testing.T) {
+	api := newTestAPI(t, Config{})
+	a, b := net.Pipe()
+	defer b.Close()
+	l, err := newLink(context.Background(), api, a, RoleParent, LinkLabel{}, true, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.close()
+	l.spawn(func() { l.readLoop(nil) })
+	go io.Copy(io.Discard, b) //nolint:errcheck // ends when b closes
+	before := l.lastHeard.Load()
+	var frames []signalFrame
+	for i := range 4 {
+		frames = append(frames, signalFrame{Kind: kindCandidate,
+			Candidate: fmt.Sprintf("candidate:%d 1 udp 2130706431 127.0.0.1 %d typ host", i, 10000+i)})
+	}
+	frames = append(frames, signalFrame{Kind: kindHeartbeat, Subtree: 1})
+	go func() {
+		for _, m := range frames {
+			if err := wire.WriteFrame(b, m); err != nil {
+				return
+			}
+		}
+	}()
+	testutil.Eventually(t, 5*time.Second, func() error {
+		select {
+		case err := <-l.failed:
+			t.Fatalf("the reader failed: %v", err)
+		default:
+		}
+		if l.lastHeard.Load() == before {
+			return errors.New("the heartbeat behind the candidates was not read")
+		}
+		return nil
+	})
 }

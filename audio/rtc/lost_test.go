@@ -3,6 +3,7 @@ package rtc
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"sync/atomic"
@@ -163,6 +164,8 @@ type lostRig struct {
 	v                *virtualNet
 	stream           net.Conn // the parent's end of the signaling stream
 	parentEnd        *deadPeerConn
+	childEnd         *deadPeerConn // the child's end, able to fall silent
+	parentDone       chan error
 	newParent, child *Forwarder
 	got              *collector
 	childDone        chan error
@@ -172,24 +175,24 @@ type lostRig struct {
 // newLostRig links the child and waits until the first parent's audio
 // reaches it. Everything stops when the test ends.
 func newLostRig(t *testing.T, stall time.Duration) *lostRig {
-	return newLostRigWith(t, ParentOptions{Stall: stall})
+	return newLostRigWith(t, ParentOptions{Stall: stall}, ChildOptions{})
 }
 
 // newLostRigWith is newLostRig with the child's options for its first
-// parent.
-func newLostRigWith(t *testing.T, po ParentOptions) *lostRig {
+// parent and that parent's for the child.
+func newLostRigWith(t *testing.T, po ParentOptions, co ChildOptions) *lostRig {
 	r := &lostRig{v: newVirtualNet(t), newParent: newTestForwarder(t, "alice"), child: newTestForwarder(t, "alice"),
 		got: newCollector(), childDone: make(chan error, 1)}
 	oldParent := newTestForwarder(t, "alice")
 	t.Cleanup(r.child.AddSink(r.got.sink))
 	a, b := net.Pipe()
 	t.Cleanup(func() { a.Close() })
-	r.stream, r.parentEnd = a, &deadPeerConn{Conn: a}
+	r.stream, r.parentEnd, r.childEnd = a, &deadPeerConn{Conn: a}, &deadPeerConn{Conn: b}
 	ctx, cancel := context.WithCancel(context.Background())
-	parentDone := make(chan error, 1)
-	go func() { parentDone <- ServeChild(ctx, r.v.parentAPI, r.parentEnd, oldParent, ChildOptions{}) }()
-	go func() { r.childDone <- DialParent(ctx, r.v.childAPI, b, r.child, po) }()
-	t.Cleanup(func() { cancel(); <-parentDone })
+	r.parentDone = make(chan error, 1)
+	go func() { r.parentDone <- ServeChild(ctx, r.v.parentAPI, r.parentEnd, oldParent, co) }()
+	go func() { r.childDone <- DialParent(ctx, r.v.childAPI, r.childEnd, r.child, po) }()
+	t.Cleanup(func() { cancel(); <-r.parentDone })
 
 	feedCtx, stopFeed := context.WithCancel(context.Background())
 	r.stopFeed = stopFeed
@@ -311,7 +314,7 @@ func TestStalledParentThatAnswersStays(t *testing.T) {
 func TestStarvedChildKeepsItsParent(t *testing.T) {
 	late := &lateness.Meter{}
 	late.Record(time.Hour)
-	r := newLostRigWith(t, ParentOptions{late: late})
+	r := newLostRigWith(t, ParentOptions{late: late}, ChildOptions{})
 	r.stopFeed()
 	r.parentEnd.muted.Store(true) // no heartbeats to the child
 	select {
@@ -319,4 +322,58 @@ func TestStarvedChildKeepsItsParent(t *testing.T) {
 		t.Fatalf("a child whose own checks run an hour late gave its parent up: %v", err)
 	case <-time.After(2 * defaultLinkTimeout):
 	}
+}
+
+// A starved parent reads its child's heartbeats late, as a starved child
+// does its parent's: it waits twice its own lateness before it gives the
+// child up. Here the parent's child-loss check is known to run an hour
+// late, and a child silent for twice the link timeout (heartbeats
+// stopped, ICE up) is kept.
+func TestStarvedParentKeepsItsChild(t *testing.T) {
+	late := &lateness.Meter{}
+	late.Record(time.Hour)
+	r := newLostRigWith(t, ParentOptions{}, ChildOptions{late: late})
+	r.childEnd.muted.Store(true) // no heartbeats to the parent
+	select {
+	case err := <-r.parentDone:
+		r.parentDone <- err // for the cleanup
+		t.Fatalf("a parent whose own checks run an hour late gave its child up: %v", err)
+	case err := <-r.childDone:
+		t.Fatalf("the child gave its parent up: %v", err)
+	case <-time.After(2 * defaultLinkTimeout):
+	}
+}
+
+// A starved process finds its ICE paths disconnected on waking, though
+// the peers are alive: it gives a disconnected path the scheduling slack
+// to come back. Here the process is known to be starved (a second's
+// scheduling delay), the media path is cut until the child's ICE calls it
+// disconnected, then restored: the link stays, and audio comes back on it.
+func TestStarvedLinkOutlastsADisconnectedPath(t *testing.T) {
+	starved := func() time.Duration { return 5 * time.Second }
+	disconnectedGrace.Store(&starved)
+	t.Cleanup(func() { disconnectedGrace.Store(nil) })
+	r := newLostRig(t, 0)
+	r.v.parentCut.Store(true)
+	testutil.Eventually(t, 10*time.Second, func() error {
+		for _, l := range r.v.childAPI.links.live() {
+			if s := l.pc.ConnectionState(); s != webrtc.PeerConnectionStateDisconnected {
+				return fmt.Errorf("child's link %s", s)
+			}
+		}
+		return nil
+	})
+	n := len(r.got.payloads("alice"))
+	r.v.parentCut.Store(false)
+	testutil.Eventually(t, 10*time.Second, func() error {
+		select {
+		case err := <-r.childDone:
+			t.Fatalf("the child gave its parent up: %v", err)
+		default:
+		}
+		if len(r.got.payloads("alice")) < n+20 {
+			return errors.New("audio not back on the same link")
+		}
+		return nil
+	})
 }

@@ -11,6 +11,8 @@ import (
 
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/clubnode/clubnode/internal/lateness"
 )
 
 // maxMediaSections bounds the media sections of one link. pion never
@@ -58,6 +60,10 @@ type ChildOptions struct {
 	Standby      bool
 	OnActivate   func() error
 	OnDeactivate func()
+
+	// late, if set, is the meter of the child-loss check's own
+	// lateness (tests inject a starved parent); nil: a new one.
+	late *lateness.Meter
 }
 
 // ServeChild is the parent end of a tree link: it serves one child on
@@ -115,8 +121,16 @@ func (c *childEnd) run() error {
 	defer c.f.detach(out)
 	c.spawnLoops(out)
 
-	tick := time.NewTicker(checkInterval(c.opts.Timeout))
+	// A starved parent reads its child's heartbeats late, as a starved
+	// child does its parent's (child.go): it allows for its own lateness.
+	every := checkInterval(c.opts.Timeout)
+	tick := time.NewTicker(every)
 	defer tick.Stop()
+	late := c.opts.late
+	if late == nil {
+		late = &lateness.Meter{}
+	}
+	late.Expect(time.Now().Add(every))
 	var (
 		connected bool
 		wanted    = true // a renegotiation is queued
@@ -157,7 +171,12 @@ func (c *childEnd) run() error {
 				c.log.Debug("child connected", "after", time.Since(c.start).Round(time.Millisecond))
 			}
 		case <-tick.C:
-			if err := c.silence(c.opts.Timeout, false); err != nil {
+			lag := late.Woke(time.Now())
+			late.Expect(time.Now().Add(every))
+			if err := c.silence(c.opts.Timeout+lateness.Slack(lag, 2*c.opts.Timeout), false); err != nil {
+				return err
+			}
+			if _, err := c.stateError(); err != nil { // a disconnected path's grace ran out
 				return err
 			}
 			if pending && time.Since(offeredAt) > connectTimeout {

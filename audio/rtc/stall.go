@@ -34,7 +34,8 @@ var ErrBackupHeard = errors.New("parent's RTP stalled while a backup had audio")
 //
 // A starved child cannot judge its parent either: the answer may sit
 // unread behind its own goroutines. The watcher measures how late its own
-// timer fires and waits that much longer, twice over, before it gives up.
+// timer fires and waits that much longer, twice over, and the process's
+// scheduling delay once per hand-off (lateness.Slack), before it gives up.
 
 // idleCheck is how often watchFlow looks while nothing flows (before the
 // first packet, or through a stall already answered): a stall is only
@@ -89,7 +90,7 @@ func (p *parentEnd) watchFlow() {
 			case last != episode:
 				pending = 0 // flowing again
 				p.stalled(false)
-			case now.Sub(probedAt) > min(max(wait, 2*slowest), 3*wait)+2*selfLag:
+			case now.Sub(probedAt) > min(max(wait, 2*slowest), 3*wait)+lateness.Slack(selfLag, 2*wait):
 				p.fail(fmt.Errorf("%w: no RTP for %s, no answer for %s", ErrStalled,
 					now.Sub(time.Unix(0, last)).Round(time.Millisecond), now.Sub(probedAt).Round(time.Millisecond)))
 				return

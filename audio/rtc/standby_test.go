@@ -55,7 +55,7 @@ func TestWarmStandbyEndsAStalledParent(t *testing.T) {
 			if stalled {
 				ctl.Warm()
 			}
-		}})
+		}}, ChildOptions{})
 	sb := r.standby(t, ParentOptions{Standby: ctl, OnHeard: func() bool {
 		heard.Do(func() { close(lost) })
 		return false
