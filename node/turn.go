@@ -121,6 +121,7 @@ func (n *Node) startTURN() error {
 	}
 	srv, err := turnserver.New(turnserver.Config{
 		Listen:       netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(s.TURNPort)),
+		AltPort:      turnAltPort(s.TURNPort),
 		PublicIP:     ip,
 		RelayPortMin: uint16(s.TURNRelayPortMin), RelayPortMax: uint16(s.TURNRelayPortMax),
 		CredentialTTL: n.cfg.TURNCredentialTTL, Now: n.cfg.Now,
@@ -134,6 +135,16 @@ func (n *Node) startTURN() error {
 	turnProto.Handle(ctx, n.p2p.MemberHost(), n.answerTURN)
 	n.log.Info("TURN server running", "urls", srv.URLs())
 	return nil
+}
+
+// turnAltPort is the TURN server's second STUN port (turnserver's
+// AltPort): the one after turn_port (3479 by default), a free one when
+// turn_port picks a free one or is the last port.
+func turnAltPort(port int) int {
+	if port == 0 || port >= 65535 {
+		return -1
+	}
+	return port + 1
 }
 
 func (n *Node) closeTURN() {
@@ -169,7 +180,9 @@ func (n *Node) answerTURN(_ context.Context, p peer.ID, req turnRequest) (turnRe
 		if len(req.Peers) > 0 || len(req.Assignment) > 0 {
 			return turnReply{}, fmt.Errorf("%w: asking where the server is names no peer", rpc.ErrRefused)
 		}
-		return turnReply{URLs: n.turn.srv.URLs()}, nil
+		// Both STUN ports, the first first: an older node probes only
+		// the first URL it can parse.
+		return turnReply{URLs: append(n.turn.srv.STUNURLs(), n.turn.srv.URLs()[1:]...)}, nil
 	}
 	if len(req.Peers) == 0 || len(req.Peers) > maxTURNPeers {
 		return turnReply{}, fmt.Errorf("%w: name 1 to %d peers", rpc.ErrRefused, maxTURNPeers)
