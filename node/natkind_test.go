@@ -85,7 +85,7 @@ func TestBadTURNURLsAreDropped(t *testing.T) {
 		}
 		return nil
 	})
-	servers := bob.linkICEServers(ctx, a.ID().String(), proof)
+	servers := bob.linkICEServers(ctx, a.ID().String(), proof, nil)
 	if len(servers) != 1 {
 		t.Fatalf("Bob takes %d ICE servers (%+v), want the always-on node's alone", len(servers), servers)
 	}

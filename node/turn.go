@@ -388,12 +388,15 @@ func usableURLs(urls []string) []string {
 	return out
 }
 
-// linkICEServers asks the always-on nodes this node is connected to for
-// TURN credentials for a link to peerID, showing the link's proof
-// (rtc.Config.ICEServersFor).
-func (n *Node) linkICEServers(ctx context.Context, peerID string, proof []byte) []webrtc.ICEServer {
+// turnServers are the always-on nodes this node asks for a link's TURN
+// credentials when the other end names none: the members it is
+// connected to that run a TURN server, maxTURNAsked at most. A child
+// names them in its link hello (roomnet's Config.TURNServers). None when
+// this node runs a TURN server itself: it is reachable, the other end
+// uses TURN if it must.
+func (n *Node) turnServers() []peer.ID {
 	if n.p2p == nil || n.p2p.Reachability() == p2p.ReachPublic && n.turn != nil {
-		return nil // reachable itself: the other end uses TURN if it must
+		return nil
 	}
 	h := n.p2p.Host()
 	var servers []peer.ID
@@ -401,6 +404,39 @@ func (n *Node) linkICEServers(ctx context.Context, peerID string, proof []byte) 
 		if ok, _ := h.Peerstore().SupportsProtocols(s, TURNProtocol); len(ok) > 0 && len(servers) < maxTURNAsked {
 			servers = append(servers, s)
 		}
+	}
+	return servers
+}
+
+// namedTURNServers are the always-on nodes of named (the ones the other
+// end of a link asks) this node may ask: members, not itself,
+// maxTURNAsked at most.
+func (n *Node) namedTURNServers(named []string) []peer.ID {
+	var out []peer.ID
+	for _, s := range named {
+		id, err := peer.Decode(s)
+		if err != nil || id == n.ID() || !n.p2p.IsMember(id) || slices.Contains(out, id) || len(out) == maxTURNAsked {
+			continue
+		}
+		out = append(out, id)
+	}
+	return out
+}
+
+// linkICEServers asks always-on nodes for TURN credentials for a link to
+// peerID, showing the link's proof (rtc.Config.ICEServersFor): named,
+// the ones the other end asks, when it named them (the member host
+// connects to those this node is not connected to: a server lets the
+// relay reach an end only once both asked it, and it knows an end's
+// address only from its connection), else the ones this node is
+// connected to.
+func (n *Node) linkICEServers(ctx context.Context, peerID string, proof []byte, named []string) []webrtc.ICEServer {
+	if n.p2p == nil || n.p2p.Reachability() == p2p.ReachPublic && n.turn != nil {
+		return nil // reachable itself: the other end uses TURN if it must
+	}
+	servers := n.turnServers()
+	if named != nil {
+		servers = n.namedTURNServers(named)
 	}
 	// All at once: an always-on node that just died (its connection not
 	// yet known dead) must not hold the link up for its whole timeout
