@@ -28,8 +28,9 @@ import (
 // TURN for the rooms' audio.
 //
 // A public node runs a STUN/TURN server (audio/rtc/turnserver) for the
-// network's members. Before a tree link is made, each end asks the
-// always-on nodes it is connected to for short-lived credentials over
+// network's members. Before a tree link is made, both ends ask the same
+// always-on nodes (the child those it is connected to, naming them in its
+// link hello; the parent those named) for short-lived credentials over
 // libp2p (the TURN protocol runs on the members-only host, so a
 // non-member gets nothing), naming the peer at the other end and showing
 // the link's assignment, signed by the room's host (or its delegate):
