@@ -22,10 +22,13 @@ import (
 // channel authenticated by both peers' libp2p keys. Version 1.1.0 trickles
 // ICE candidates on the stream (rtc's Trickle options); version 1.2.0 adds
 // standby links to a backup (linkHello.Standby, standby.go), opened over
-// 1.2.0 only. A node still answers and falls back to 1.1.0 and 1.0.0,
-// whose descriptions wait for gathering.
+// 1.2.0 or later only; version 1.3.0 adds the TURN servers the child asks
+// (linkHello.TURN), left out of hellos to older parents, whose strict
+// decoding would refuse the field. A node still answers and falls back to
+// 1.1.0 and 1.0.0, whose descriptions wait for gathering.
 const (
-	LinkProtocol        protocol.ID = "/clubnode/room-media/1.2.0"
+	LinkProtocol        protocol.ID = "/clubnode/room-media/1.3.0"
+	LinkProtocolStandby protocol.ID = "/clubnode/room-media/1.2.0"
 	LinkProtocolTrickle protocol.ID = "/clubnode/room-media/1.1.0"
 	LinkProtocolGather  protocol.ID = "/clubnode/room-media/1.0.0"
 )
@@ -91,16 +94,27 @@ func (m *media) withTURN(hello linkHello) (linkHello, []string) {
 	return hello, names
 }
 
-var linkProto = rpc.Protocol[linkHello, struct{}]{ID: LinkProtocol, Older: []protocol.ID{LinkProtocolTrickle, LinkProtocolGather},
+var linkProto = rpc.Protocol[linkHello, struct{}]{ID: LinkProtocol,
+	Older: []protocol.ID{LinkProtocolStandby, LinkProtocolTrickle, LinkProtocolGather}, Adapt: helloFor,
 	MaxRequest: maxLinkFrame, MaxReply: maxLinkFrame, Timeout: placeTimeout, Codes: Codes, Limited: true}
 
-// standbyProto opens standby links: 1.2.0 only, so that a backup of an
-// older version, which would forward at once, is not asked.
+// standbyProto opens standby links: 1.2.0 or later only, so that a
+// backup of an older version, which would forward at once, is not asked.
 var standbyProto = func() rpc.Protocol[linkHello, struct{}] {
 	p := linkProto
-	p.Older = nil
+	p.Older = []protocol.ID{LinkProtocolStandby}
 	return p
 }()
+
+// helloFor is hello as a parent that agreed on version reads it: a
+// parent before 1.3.0 knows no TURN field (and asks its own always-on
+// nodes, as it always did).
+func helloFor(version protocol.ID, hello linkHello) linkHello {
+	if version != LinkProtocol {
+		hello.TURN = nil
+	}
+	return hello
+}
 
 // linkParent opens the link to parent, the one a names or one of its
 // backups, and runs it until it fails or ctx ends.
