@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/turn/v5"
 	"go.uber.org/goleak"
 
 	"github.com/clubnode/clubnode/internal/natkind"
@@ -344,5 +345,41 @@ func TestSecondPortTakenServesOnFirst(t *testing.T) {
 	s := newServer(t, Config{AltPort: taken.LocalAddr().(*net.UDPAddr).Port})
 	if s.AltAddr().IsValid() || len(s.STUNURLs()) != 1 {
 		t.Fatalf("second port %v, STUN URLs %v: want none, one", s.AltAddr(), s.STUNURLs())
+	}
+}
+
+// A relay allocated through the second port is the member's like any
+// other: its permissions to allowed peers are granted (the server knows
+// the allocation by that port's address), so it carries packets.
+func TestRelayThroughSecondPort(t *testing.T) {
+	s := newServer(t, Config{AltPort: -1})
+	creds := mustIssue(t, s, "alice")
+	if err := s.AllowPeers("alice", []netip.Addr{loopback}); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := turn.NewClient(&turn.ClientConfig{STUNServerAddr: s.AltAddr().String(), TURNServerAddr: s.AltAddr().String(),
+		Username: creds.Username, Password: creds.Password, Conn: conn, RTO: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { c.Close(); conn.Close() }()
+	if err := c.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	relay, err := c.Allocate()
+	if err != nil {
+		t.Fatalf("allocate through the second port: %v", err)
+	}
+	defer relay.Close()
+	bob := peer(t, "127.0.0.1")
+	if _, err := relay.WriteTo([]byte("hello bob"), bob.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	if text, _ := read(t, bob); text != "hello bob" {
+		t.Fatalf("bob read %q through the second port's relay", text)
 	}
 }
