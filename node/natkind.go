@@ -23,9 +23,11 @@ import (
 // go-libp2p tells a node whether it is reachable, not how its NAT maps
 // ports, and that decides whether hole punching can work at all. A
 // private node therefore runs natkind's mapping test against the STUN
-// servers of two always-on nodes (their TURN servers, which answer
-// binding requests without credentials), asking each node over libp2p
-// which address its server is at. It does so when it starts and whenever
+// servers of the always-on nodes it is connected to (their TURN servers,
+// which answer binding requests without credentials, each on two ports),
+// asking each node over libp2p which addresses its server is at: two
+// ports of one node are already two destinations, so a single always-on
+// node is enough. It does so when it starts and whenever
 // the set of always-on nodes it is connected to changes; a symmetric
 // result makes the node relay-only in placement (placeTraits), so rooms'
 // trees keep it a leaf. A public node has no NAT and tests nothing.
@@ -127,7 +129,7 @@ func (w *natWatch) run(ctx context.Context, sub event.Subscription) {
 		w.mu.Lock()
 		same := slices.Equal(servers, w.tested)
 		w.mu.Unlock()
-		if same || len(servers) < 2 {
+		if same || len(servers) == 0 {
 			continue
 		}
 		if w.test(ctx, servers) == natkind.Unknown {
@@ -171,35 +173,46 @@ func (w *natWatch) test(ctx context.Context, servers []peer.ID) natkind.Kind {
 }
 
 // stunServers asks each always-on node in servers, at once, where its
-// STUN server is, and returns one address per node that answered.
+// STUN server is, and returns its addresses (natkind.PortsPerServer at
+// most: a node answers on two ports, an older one on one) for every node
+// that answered.
 func (n *Node) stunServers(ctx context.Context, servers []peer.ID) []netip.AddrPort {
 	if len(servers) > natkind.MaxServers {
 		servers = servers[:natkind.MaxServers]
 	}
-	found := make(chan netip.AddrPort, len(servers))
+	found := make(chan []netip.AddrPort, len(servers))
 	for _, s := range servers {
 		go func() { // ends with ctx at the latest (natProbeTimeout)
 			reply, err := turnProto.Call(ctx, n.p2p.MemberHost(), s, turnRequest{Servers: true})
 			if err != nil {
 				n.log.Debug("NAT test: no STUN server address", "peer", s, "err", err)
-				found <- netip.AddrPort{}
-				return
 			}
-			for _, u := range reply.URLs {
-				// Under LocalDialsOnly (tests) an address that is not
-				// this machine's is never probed.
-				if ap, err := natkind.ParseServer(u); err == nil && (!n.cfg.LocalDialsOnly || dialrange.Allowed(ap.Addr())) {
-					found <- ap
-					return
-				}
-			}
-			found <- netip.AddrPort{}
+			found <- n.stunAddrs(reply.URLs)
 		}()
 	}
 	var out []netip.AddrPort
 	for range servers {
-		if ap := <-found; ap.IsValid() && !slices.Contains(out, ap) {
-			out = append(out, ap)
+		for _, ap := range <-found {
+			if !slices.Contains(out, ap) {
+				out = append(out, ap)
+			}
+		}
+	}
+	return out
+}
+
+// stunAddrs are the first natkind.PortsPerServer different addresses
+// among one always-on node's URLs. Under LocalDialsOnly (tests) an
+// address that is not this machine's is never probed.
+func (n *Node) stunAddrs(urls []string) []netip.AddrPort {
+	var out []netip.AddrPort
+	for _, u := range urls {
+		ap, err := natkind.ParseServer(u)
+		if err != nil || n.cfg.LocalDialsOnly && !dialrange.Allowed(ap.Addr()) || slices.Contains(out, ap) {
+			continue
+		}
+		if out = append(out, ap); len(out) == natkind.PortsPerServer {
+			break
 		}
 	}
 	return out

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"errors"
+	"net/netip"
 	"slices"
 	"testing"
 	"time"
@@ -41,10 +42,16 @@ func TestSTUNServerAddressForMembersOnly(t *testing.T) {
 	if reply.Username != "" || reply.Password != "" || len(reply.URLs) == 0 {
 		t.Fatalf("reply %+v: want the URLs and no credentials", reply)
 	}
+	var stun []netip.AddrPort // both ports, then the TURN URL of the first
 	for _, u := range reply.URLs {
-		if _, err := natkind.ParseServer(u); err != nil {
+		ap, err := natkind.ParseServer(u)
+		if err != nil {
 			t.Errorf("the server's own URL does not parse: %v", err)
 		}
+		stun = append(stun, ap)
+	}
+	if len(stun) != 3 || stun[0].Addr() != stun[1].Addr() || stun[0].Port() == stun[1].Port() || stun[2] != stun[0] {
+		t.Errorf("STUN addresses %v from %q: want two ports of one server, then its TURN URL", stun, reply.URLs)
 	}
 	if _, err := turnProto.Call(ctx, b.p2p.MemberHost(), a.ID(),
 		turnRequest{Servers: true, Peers: []string{a.ID().String()}}); err == nil {
@@ -78,7 +85,7 @@ func TestBadTURNURLsAreDropped(t *testing.T) {
 		}
 		return nil
 	})
-	servers := bob.linkICEServers(ctx, a.ID().String(), proof)
+	servers := bob.linkICEServers(ctx, a.ID().String(), proof, nil)
 	if len(servers) != 1 {
 		t.Fatalf("Bob takes %d ICE servers (%+v), want the always-on node's alone", len(servers), servers)
 	}

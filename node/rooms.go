@@ -168,7 +168,8 @@ func (n *Node) startRooms(ctx context.Context) error {
 	svc, err := roomnet.New(roomnet.Config{P2P: n.p2p, Key: n.key, Store: roomStore{n.store}, Logger: n.cfg.Logger, Now: n.cfg.Now,
 		AnnounceInterval: n.cfg.RoomAnnounceInterval, MediaStall: n.cfg.MediaStall,
 		Media: n.rtc, RelayCapacity: n.cfg.Settings.RelayCapacity, StandbyLinks: n.cfg.Settings.StandbyLinks, Traits: n.placeTraits,
-		OnChange: func(rooms.RoomID) { n.wakeUI() }})
+		TURNServers: n.turnServers,
+		OnChange:    func(rooms.RoomID) { n.wakeUI() }})
 	if err != nil {
 		return err
 	}

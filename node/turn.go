@@ -28,8 +28,9 @@ import (
 // TURN for the rooms' audio.
 //
 // A public node runs a STUN/TURN server (audio/rtc/turnserver) for the
-// network's members. Before a tree link is made, each end asks the
-// always-on nodes it is connected to for short-lived credentials over
+// network's members. Before a tree link is made, both ends ask the same
+// always-on nodes (the child those it is connected to, naming them in its
+// link hello; the parent those named) for short-lived credentials over
 // libp2p (the TURN protocol runs on the members-only host, so a
 // non-member gets nothing), naming the peer at the other end and showing
 // the link's assignment, signed by the room's host (or its delegate):
@@ -121,6 +122,7 @@ func (n *Node) startTURN() error {
 	}
 	srv, err := turnserver.New(turnserver.Config{
 		Listen:       netip.AddrPortFrom(netip.IPv4Unspecified(), uint16(s.TURNPort)),
+		AltPort:      turnAltPort(s.TURNPort),
 		PublicIP:     ip,
 		RelayPortMin: uint16(s.TURNRelayPortMin), RelayPortMax: uint16(s.TURNRelayPortMax),
 		CredentialTTL: n.cfg.TURNCredentialTTL, Now: n.cfg.Now,
@@ -134,6 +136,16 @@ func (n *Node) startTURN() error {
 	turnProto.Handle(ctx, n.p2p.MemberHost(), n.answerTURN)
 	n.log.Info("TURN server running", "urls", srv.URLs())
 	return nil
+}
+
+// turnAltPort is the TURN server's second STUN port (turnserver's
+// AltPort): the one after turn_port (3479 by default), a free one when
+// turn_port picks a free one or is the last port.
+func turnAltPort(port int) int {
+	if port == 0 || port >= 65535 {
+		return -1
+	}
+	return port + 1
 }
 
 func (n *Node) closeTURN() {
@@ -169,7 +181,9 @@ func (n *Node) answerTURN(_ context.Context, p peer.ID, req turnRequest) (turnRe
 		if len(req.Peers) > 0 || len(req.Assignment) > 0 {
 			return turnReply{}, fmt.Errorf("%w: asking where the server is names no peer", rpc.ErrRefused)
 		}
-		return turnReply{URLs: n.turn.srv.URLs()}, nil
+		// Both STUN ports, the first first: an older node probes only
+		// the first URL it can parse.
+		return turnReply{URLs: append(n.turn.srv.STUNURLs(), n.turn.srv.URLs()[1:]...)}, nil
 	}
 	if len(req.Peers) == 0 || len(req.Peers) > maxTURNPeers {
 		return turnReply{}, fmt.Errorf("%w: name 1 to %d peers", rpc.ErrRefused, maxTURNPeers)
@@ -375,12 +389,15 @@ func usableURLs(urls []string) []string {
 	return out
 }
 
-// linkICEServers asks the always-on nodes this node is connected to for
-// TURN credentials for a link to peerID, showing the link's proof
-// (rtc.Config.ICEServersFor).
-func (n *Node) linkICEServers(ctx context.Context, peerID string, proof []byte) []webrtc.ICEServer {
+// turnServers are the always-on nodes this node asks for a link's TURN
+// credentials when the other end names none: the members it is
+// connected to that run a TURN server, maxTURNAsked at most. A child
+// names them in its link hello (roomnet's Config.TURNServers). None when
+// this node runs a TURN server itself: it is reachable, the other end
+// uses TURN if it must.
+func (n *Node) turnServers() []peer.ID {
 	if n.p2p == nil || n.p2p.Reachability() == p2p.ReachPublic && n.turn != nil {
-		return nil // reachable itself: the other end uses TURN if it must
+		return nil
 	}
 	h := n.p2p.Host()
 	var servers []peer.ID
@@ -388,6 +405,39 @@ func (n *Node) linkICEServers(ctx context.Context, peerID string, proof []byte) 
 		if ok, _ := h.Peerstore().SupportsProtocols(s, TURNProtocol); len(ok) > 0 && len(servers) < maxTURNAsked {
 			servers = append(servers, s)
 		}
+	}
+	return servers
+}
+
+// namedTURNServers are the always-on nodes of named (the ones the other
+// end of a link asks) this node may ask: members, not itself,
+// maxTURNAsked at most.
+func (n *Node) namedTURNServers(named []string) []peer.ID {
+	var out []peer.ID
+	for _, s := range named {
+		id, err := peer.Decode(s)
+		if err != nil || id == n.ID() || !n.p2p.IsMember(id) || slices.Contains(out, id) || len(out) == maxTURNAsked {
+			continue
+		}
+		out = append(out, id)
+	}
+	return out
+}
+
+// linkICEServers asks always-on nodes for TURN credentials for a link to
+// peerID, showing the link's proof (rtc.Config.ICEServersFor): named,
+// the ones the other end asks, when it named them (the member host
+// connects to those this node is not connected to: a server lets the
+// relay reach an end only once both asked it, and it knows an end's
+// address only from its connection), else the ones this node is
+// connected to.
+func (n *Node) linkICEServers(ctx context.Context, peerID string, proof []byte, named []string) []webrtc.ICEServer {
+	if n.p2p == nil || n.p2p.Reachability() == p2p.ReachPublic && n.turn != nil {
+		return nil // reachable itself: the other end uses TURN if it must
+	}
+	servers := n.turnServers()
+	if named != nil {
+		servers = n.namedTURNServers(named)
 	}
 	// All at once: an always-on node that just died (its connection not
 	// yet known dead) must not hold the link up for its whole timeout

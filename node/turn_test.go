@@ -71,7 +71,7 @@ func TestTURNCredentialsForMembersOnly(t *testing.T) {
 	b := joinOverLoopback(cctx, t, a, "bob")
 	proof := linkProof(t, b, b.ID(), a.ID())
 	testutil.Eventually(t, 10*time.Second, func() error {
-		servers := b.linkICEServers(ctx, a.ID().String(), proof)
+		servers := b.linkICEServers(ctx, a.ID().String(), proof, nil)
 		if len(servers) != 1 {
 			return errNoServers
 		}
@@ -114,6 +114,13 @@ func loopbackInfo(a *Node) peer.AddrInfo {
 func joinOverLoopback(ctx context.Context, t *testing.T, a *Node, name string) *Node {
 	t.Helper()
 	m, _ := startWith(t, name, func(*home.Config) {})
+	joinNodeOverLoopback(ctx, t, a, m)
+	return m
+}
+
+// joinNodeOverLoopback has node m join a's network, as joinOverLoopback.
+func joinNodeOverLoopback(ctx context.Context, t *testing.T, a, m *Node) {
+	t.Helper()
 	inv, err := a.CreateInvite(ctx, apiv1.CreateInviteRequest{})
 	if err != nil {
 		t.Fatal(err)
@@ -124,7 +131,6 @@ func joinOverLoopback(ctx context.Context, t *testing.T, a *Node, name string) *
 	if _, err := m.Join(ctx, apiv1.JoinRequest{Token: inv.Token}); err != nil {
 		t.Fatal(err)
 	}
-	return m
 }
 
 // joinAlwaysOn makes a network on always-on node a and has one member per
@@ -284,7 +290,7 @@ func TestTURNCredentialsRenewedForLiveLinks(t *testing.T) {
 	proof := linkProof(t, bob, bob.ID(), a.ID())
 	var first time.Time
 	testutil.Eventually(t, 10*time.Second, func() error {
-		if len(bob.linkICEServers(ctx, a.ID().String(), proof)) == 0 {
+		if len(bob.linkICEServers(ctx, a.ID().String(), proof, nil)) == 0 {
 			return errNoServers
 		}
 		first = bob.turnGrant(a.ID()).expires
@@ -372,4 +378,69 @@ func TestTURNClaimsExpireAndAreBounded(t *testing.T) {
 		!slices.Equal(got[p], []peer.ID{q}) {
 		t.Fatalf("the newest waiting ask was not paired: %v", got)
 	}
+}
+
+// A child asks for TURN the always-on nodes it knows to serve TURN; its
+// parent must ask the same ones with the same assignment, or their
+// servers let neither relay reach the other. Here Bob, the child, asks
+// the always-on nodes A and B; Carol, the host and his parent, would
+// pick A alone: she does not know that B serves TURN (her peerstore
+// lists no TURN protocol for it; a parent not connected to B, the case
+// in the field, leaves B out of her own pick just the same, but here on
+// one machine the DHT connects Carol and B at moments of its own). Bob
+// names A and B in the link hello and Carol asks both. Before, she asked
+// A alone, and B's relay stayed closed for Bob's link.
+func TestParentAsksTheChildsTURNServers(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	a := startAlwaysOn(t)
+	ms := joinAlwaysOn(t, a, "bob", "carol")
+	bob, carol := ms[0], ms[1]
+	b := startAlwaysOn(t)
+	joinNodeOverLoopback(ctx, t, a, b)
+	for _, m := range ms {
+		if err := m.p2p.Host().Connect(ctx, loopbackInfo(b)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	testutil.Eventually(t, 10*time.Second, func() error {
+		if got := bob.turnServers(); len(got) != 2 || !b.p2p.IsMember(bob.ID()) || !b.p2p.IsMember(carol.ID()) {
+			return fmt.Errorf("Bob would ask %v for TURN; want A and B, each knowing both members", got)
+		}
+		if got := carol.turnServers(); len(got) != 2 {
+			return fmt.Errorf("Carol sees %v serving TURN, want A and B", got)
+		}
+		return nil
+	})
+	if err := carol.p2p.Host().Peerstore().RemoveProtocols(b.ID(), TURNProtocol); err != nil {
+		t.Fatal(err)
+	}
+	if got := carol.turnServers(); !slices.Equal(got, []peer.ID{a.ID()}) {
+		t.Fatalf("Carol would pick %v for TURN herself, want A alone", got)
+	}
+	room, err := carol.CreateRoom(ctx, apiv1.CreateRoomRequest{Title: "Two always-on nodes"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	testutil.Eventually(t, 10*time.Second, func() error {
+		_, err := bob.RoomAction(ctx, room.ID, apiv1.ActionJoin, apiv1.RoomActionRequest{})
+		return err
+	})
+	// Both ends ask every server of theirs at once for the link: once A
+	// paired them, B must have too (a little later at most), not on some
+	// later attempt at the link after B's protocols reached Carol again.
+	testutil.Eventually(t, 15*time.Second, func() error { return pairedAt(a, "A", bob, carol) })
+	testutil.Eventually(t, 2*time.Second, func() error { return pairedAt(b, "B", bob, carol) })
+}
+
+// pairedAt says whether always-on node s lets the relays of child and
+// parent reach each other, and only each other: both ends asked it.
+func pairedAt(s *Node, name string, child, parent *Node) error {
+	if got := s.turn.mayReach(child.ID()); !slices.Equal(got, []peer.ID{parent.ID()}) {
+		return fmt.Errorf("%s lets the child's relays reach %v, want the parent: both ends asked it", name, got)
+	}
+	if got := s.turn.mayReach(parent.ID()); !slices.Equal(got, []peer.ID{child.ID()}) {
+		return fmt.Errorf("%s lets the parent's relays reach %v, want the child", name, got)
+	}
+	return nil
 }

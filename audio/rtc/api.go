@@ -103,8 +103,10 @@ type Config struct {
 	// ICEServersFor, if set, adds servers for a tree link to the peer
 	// (its LinkLabel.Peer), given the link's proof (ParentOptions.Proof,
 	// ChildOptions.Proof): the short-lived TURN credentials an always-on
-	// node issues for that link. It must return within ctx.
-	ICEServersFor func(ctx context.Context, peer string, proof []byte) []webrtc.ICEServer
+	// node issues for that link. servers are the always-on nodes to ask
+	// (ParentOptions.TURNServers, ChildOptions'), nil for the ones it is
+	// connected to. It must return within ctx.
+	ICEServersFor func(ctx context.Context, peer string, proof []byte, servers []string) []webrtc.ICEServer
 	// RemoteIPs, if set, keeps only the remote candidates and the ICE
 	// server URLs whose IP address it accepts; URLs naming a host are
 	// dropped. Tests set it (internal/dialrange) so that a TURN URL or a
@@ -129,7 +131,7 @@ type API struct {
 	log        *slog.Logger
 	api        *webrtc.API
 	iceServers []webrtc.ICEServer
-	serversFor func(ctx context.Context, peer string, proof []byte) []webrtc.ICEServer
+	serversFor func(ctx context.Context, peer string, proof []byte, servers []string) []webrtc.ICEServer
 	remoteIPs  func(net.IP) bool
 	links      *linkSet // live tree links, for LinkStats
 }
@@ -230,11 +232,11 @@ func setCandidates(settings *webrtc.SettingEngine, cfg Config) {
 func (a *API) WebRTC() *webrtc.API { return a.api }
 
 // linkICEServers are the ICE servers of a tree link to peer.
-func (a *API) linkICEServers(ctx context.Context, peer string, proof []byte) []webrtc.ICEServer {
+func (a *API) linkICEServers(ctx context.Context, peer string, ask turnAsk) []webrtc.ICEServer {
 	if a.serversFor == nil || peer == "" {
 		return a.iceServers
 	}
-	return append(slices.Clone(a.iceServers), keepServers(a.serversFor(ctx, peer, proof), a.remoteIPs)...)
+	return append(slices.Clone(a.iceServers), keepServers(a.serversFor(ctx, peer, ask.proof, ask.servers), a.remoteIPs)...)
 }
 
 // keepServers are the servers with only the URLs whose IP address keep

@@ -33,6 +33,13 @@ type ParentOptions struct {
 	// host-signed assignment, so that they let the relay reach only the
 	// other end of this link.
 	Proof []byte
+	// TURNServers are the always-on nodes (peer IDs) to ask for the
+	// link's TURN credentials (Config.ICEServersFor), if set: the ones named
+	// to the parent at the link's start, so that it asks them too.
+	// Both ends must ask the same node, which lets the relay reach an end
+	// only once both asked it with the same proof. Nil asks the ones
+	// this node is connected to.
+	TURNServers []string
 	// Stall, if set, is how long the parent's RTP may stop before the
 	// child probes it; a probe unanswered for ProbeTimeout (default Stall)
 	// ends the link with ErrStalled. See stall.go.
@@ -81,7 +88,7 @@ func DialParent(ctx context.Context, api *API, stream io.ReadWriteCloser, f *For
 	if opts.Timeout <= 0 {
 		opts.Timeout = defaultLinkTimeout
 	}
-	l, err := newLink(ctx, api, stream, RoleParent, opts.Label, opts.Trickle, opts.Proof)
+	l, err := newLink(ctx, api, stream, RoleParent, opts.Label, opts.Trickle, turnAsk{opts.Proof, opts.TURNServers})
 	if err != nil {
 		_ = stream.Close()
 		return fmt.Errorf("dial parent: %w", err)

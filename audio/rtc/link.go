@@ -104,8 +104,15 @@ type link struct {
 	remoteCands int
 }
 
-func newLink(ctx context.Context, api *API, stream io.ReadWriteCloser, role string, label LinkLabel, trickle bool, proof []byte) (*link, error) {
-	pc, getter, err := api.newStatsPeerConnection(api.linkICEServers(ctx, label.Peer, proof))
+// turnAsk is what a link shows and whom it asks for its TURN
+// credentials (ParentOptions.Proof and TURNServers, ChildOptions').
+type turnAsk struct {
+	proof   []byte
+	servers []string
+}
+
+func newLink(ctx context.Context, api *API, stream io.ReadWriteCloser, role string, label LinkLabel, trickle bool, ask turnAsk) (*link, error) {
+	pc, getter, err := api.newStatsPeerConnection(api.linkICEServers(ctx, label.Peer, ask))
 	if err != nil {
 		return nil, err
 	}

@@ -176,7 +176,7 @@ func TestTrickledCandidatesAreBounded(t *testing.T) {
 	}
 	a, b := net.Pipe()
 	defer b.Close()
-	l, err := newLink(context.Background(), api, a, RoleParent, LinkLabel{}, true, nil)
+	l, err := newLink(context.Background(), api, a, RoleParent, LinkLabel{}, true, turnAsk{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -48,6 +48,13 @@ type ChildOptions struct {
 	// host-signed assignment, so that they let the relay reach only the
 	// other end of this link.
 	Proof []byte
+	// TURNServers are the always-on nodes (peer IDs) to ask for the
+	// link's TURN credentials (Config.ICEServersFor), if set: the ones the child
+	// named at the link's start (the ones it asks).
+	// Both ends must ask the same node, which lets the relay reach an end
+	// only once both asked it with the same proof. Nil asks the ones
+	// this node is connected to.
+	TURNServers []string
 	// Standby serves a standby link (standby.go): it connects, negotiates
 	// the stage's tracks and keeps heartbeats like any other, but
 	// forwards only between the child's activate and deactivate frames,
@@ -80,7 +87,7 @@ func ServeChild(ctx context.Context, api *API, stream io.ReadWriteCloser, f *For
 	if opts.Timeout <= 0 {
 		opts.Timeout = defaultLinkTimeout
 	}
-	l, err := newLink(ctx, api, stream, RoleChild, opts.Label, opts.Trickle, opts.Proof)
+	l, err := newLink(ctx, api, stream, RoleChild, opts.Label, opts.Trickle, turnAsk{opts.Proof, opts.TURNServers})
 	if err != nil {
 		_ = stream.Close()
 		return fmt.Errorf("serve child: %w", err)

@@ -70,6 +70,12 @@ func TestMembersBehindHomeRouters(t *testing.T) {
 	if !t.Run("joining through the public node", func(t *testing.T) { l.joinThroughAlice(t, l.bob, l.dave) }) {
 		t.FailNow()
 	}
+	// Alice is the only always-on node: the two ports of her STUN server
+	// are what tells Dave's NAT from Bob's.
+	t.Run("each home finds out its NAT from one always-on node", func(t *testing.T) {
+		l.waitNATKind(t, l.dave, "symmetric", "relay-only")
+		l.waitNATKind(t, l.bob, "endpoint-independent", "punchable")
+	})
 	// Today Bob and Dave learn nothing of each other through Alice:
 	// said here, not asserted, as it should change.
 	knows := slices.ContainsFunc(daemontest.JSON[[]apiv1.Member](t, l.bob, "members"),
@@ -102,6 +108,24 @@ func TestMembersBehindHomeRouters(t *testing.T) {
 		l.logControlConns(t, l.bob, listeners)
 		t.Run("heard, decoded and matched", func(t *testing.T) { hearAcross(t, l.bob, room, listeners) })
 	})
+}
+
+// waitNATKind waits until d reports the NAT kind nat and the reach in
+// placement reach (`clubnode id`).
+func (l *natLab) waitNATKind(t *testing.T, d *daemon, nat, reach string) {
+	t.Helper()
+	start := time.Now()
+	var id apiv1.Identity
+	testutil.Eventually(t, 30*time.Second, func() error {
+		id = daemontest.JSON[apiv1.Identity](t, d, "id")
+		if id.NAT != nat || id.Reach != reach {
+			return fmt.Errorf("%s reports nat %q, reach %q; want %q, %q (mapped %v)",
+				l.name[d], id.NAT, id.Reach, nat, reach, id.NATMapped)
+		}
+		return nil
+	})
+	t.Logf("%s (%s): nat %s, reach %s after %s; mapped %v", l.name[d], l.kind[d], id.NAT, id.Reach,
+		time.Since(start).Round(time.Millisecond), id.NATMapped)
 }
 
 // bearerInvite: Bob, behind NAT, holds a reservation on the always-on

@@ -14,7 +14,8 @@ import (
 )
 
 // Each node finds out the NAT in front of it by comparing what the STUN
-// servers of two always-on nodes (Alice and Erin) see of one socket:
+// servers of two always-on nodes (Alice and Erin, two ports each) see of
+// one socket:
 // behind the port-preserving routers the same address (hole punching
 // works), behind the symmetric one a port per server, so Dave tells
 // hosts he is relay-only. The public nodes have no NAT. When another
@@ -64,15 +65,15 @@ func TestNodesFindOutTheirNAT(t *testing.T) {
 		return errors.Join(errs...)
 	})
 	// A third always-on node joins: the set changed, so the homes test
-	// again, now against all three servers.
+	// again, now against all three servers, on both ports of each.
 	frank := startLabNode(t, lab.PublicHost("alwaysonthree"), "Frank", "--reachability", "public")
 	frank.Must(t, "join", strings.TrimSpace(alice.Must(t, "invite")))
 	testutil.Eventually(t, 60*time.Second, func() error {
 		var errs []error
 		for _, w := range want[2:] {
 			id := daemontest.JSON[apiv1.Identity](t, w.n.daemon, "id")
-			if len(id.NATMapped) != 3 || id.NAT != w.nat {
-				errs = append(errs, fmt.Errorf("%s: nat %q from %v, want %q from three servers", w.n.name, id.NAT, id.NATMapped, w.nat))
+			if len(id.NATMapped) != 6 || id.NAT != w.nat {
+				errs = append(errs, fmt.Errorf("%s: nat %q from %v, want %q from three servers' six ports", w.n.name, id.NAT, id.NATMapped, w.nat))
 			}
 		}
 		return errors.Join(errs...)

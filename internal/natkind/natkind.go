@@ -1,15 +1,21 @@
 // Package natkind finds out how the NAT in front of a node maps its UDP
 // ports, which go-libp2p does not tell (0.51 has no NAT behaviour
-// discovery): it sends STUN binding requests from one local socket to the
-// STUN servers of two different always-on nodes and compares the mapped
-// addresses they see (RFC 4787's mapping test, as RFC 5780 does it).
+// discovery): it sends STUN binding requests from one local socket to
+// two or more STUN server addresses and compares the mapped addresses
+// they see (RFC 4787's mapping test, as RFC 5780 does it). The addresses
+// are those of the always-on nodes' servers, each of which answers on two
+// UDP ports (RFC 5780's alternate port): a NAT that maps per destination
+// address and port gives each port its own mapping, so one always-on
+// node is enough to tell a symmetric NAT.
 //
-// The same address for both is an endpoint-independent mapping: a hole
+// The same address for all is an endpoint-independent mapping: a hole
 // punched towards one peer is the address every peer sees, so ICE and
 // DCUtR get through. Different ports (or addresses) is a symmetric NAT:
 // each destination gets a mapping of its own, which no peer can guess,
-// so only a relay (TURN, a circuit relay) reaches the node. No answer
-// from two servers says nothing: unknown.
+// so only a relay (TURN, a circuit relay) reaches the node. Fewer than
+// two answers say nothing: unknown. (Two ports of one server cannot
+// tell an address-dependent mapping, one per destination address only,
+// from an endpoint-independent one; servers on two addresses can.)
 package natkind
 
 import (
@@ -17,6 +23,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -84,7 +91,8 @@ type Result struct {
 }
 
 // Probe runs the mapping test against servers (at least two different
-// ones; the first two that answer decide) until every server answered or
+// addresses, MaxAddrs at most: two ports of one server will do) until
+// every server answered or
 // ctx ends. localIPs are the node's own addresses, which tell Public from
 // a port-preserving NAT. An error is returned only when no socket could be
 // opened: too few answers is Kind Unknown.
@@ -98,7 +106,7 @@ func Probe(ctx context.Context, servers []netip.AddrPort, localIPs []netip.Addr)
 		res: Result{Kind: Unknown, Local: conn.LocalAddr().(*net.UDPAddr).AddrPort().Port(),
 			Mapped: map[netip.AddrPort]netip.AddrPort{}}}
 	for _, s := range servers {
-		if s.Addr().Is4() && len(p.servers) < MaxServers {
+		if s.Addr().Is4() && len(p.servers) < MaxAddrs && !slices.Contains(p.servers, s) {
 			p.servers = append(p.servers, s)
 		}
 	}
@@ -112,8 +120,14 @@ func Probe(ctx context.Context, servers []netip.AddrPort, localIPs []netip.Addr)
 	return p.res, nil
 }
 
-// MaxServers is how many servers one test asks at most.
-const MaxServers = 4
+const (
+	// MaxServers is how many servers (always-on nodes) one test asks at
+	// most, PortsPerServer ports of each.
+	MaxServers     = 4
+	PortsPerServer = 2
+	// MaxAddrs is how many addresses one test sends to at most.
+	MaxAddrs = MaxServers * PortsPerServer
+)
 
 // retransmit is how often an unanswered binding request is sent again:
 // UDP loses packets, and a NAT keeps the mapping for its socket anyway.

@@ -77,6 +77,10 @@ type Protocol[Req, Resp any] struct {
 	// first and then these, Handle answers all of them, and the
 	// stream's Protocol() says which one the peers agreed on.
 	Older []protocol.ID
+	// Adapt, if set, makes the request fit the version the peers agreed
+	// on before it is sent (strip fields an older version does not know:
+	// its strict decoding refuses unknown fields).
+	Adapt func(version protocol.ID, req Req) Req
 	// MaxRequest and MaxReply bound the frames, in bytes.
 	MaxRequest, MaxReply int
 	// Timeout bounds the whole exchange (0: 10 s). A session's stream has
@@ -140,6 +144,9 @@ func (p *Protocol[Req, Resp]) exchange(ctx context.Context, h host.Host, to peer
 	defer stop()
 	if dl, ok := ctx.Deadline(); ok {
 		_ = s.SetDeadline(dl)
+	}
+	if p.Adapt != nil {
+		req = p.Adapt(s.Protocol(), req)
 	}
 	if err := wire.WriteFrame(s, requestFrame[Req]{V: frameVersion, Body: req}); err != nil {
 		_ = s.Reset()

@@ -103,6 +103,8 @@ func FuzzMediaFrames(f *testing.F) {
 	for _, v := range []any{
 		placeRequest{Room: string(room), Capacity: 2, Avoid: []byte(id), Children: [][]byte{[]byte(id)}},
 		placeReply{Assignment: a.Bytes}, linkHello{Assignment: a.Bytes}, linkHello{Assignment: a.Bytes, Standby: true},
+		linkHello{Assignment: a.Bytes, TURN: [][]byte{[]byte(id), []byte(id)}},
+		linkHello{Assignment: a.Bytes, TURN: [][]byte{[]byte("not a peer ID")}},
 	} {
 		data, _ := wire.Marshal(v)
 		f.Add(append(binary.AppendUvarint(nil, uint64(len(data))), data...))
@@ -126,8 +128,39 @@ func FuzzMediaFrames(f *testing.F) {
 				t.Fatal("assignment larger than its frame")
 			}
 			_, _ = rooms.ParseAssignment(hello.Assignment)
+			if turn, err := helloTURN(hello); err == nil && (len(turn) > maxHelloTURN || len(turn) != len(hello.TURN)) {
+				t.Fatalf("%d TURN servers taken from a hello naming %d", len(turn), len(hello.TURN))
+			}
 		}
 	})
+}
+
+// The most a hello names, beside the largest assignment, fits in the
+// link frame that older nodes read too, and helloTURN refuses more
+// servers than that or names that are no peer IDs.
+func TestLinkHelloTURNFits(t *testing.T) {
+	var ids [][]byte
+	for range maxHelloTURN + 1 {
+		key, _ := identity.GenerateKey()
+		id, _ := peer.IDFromPrivateKey(key)
+		ids = append(ids, []byte(id))
+	}
+	full := linkHello{Assignment: make([]byte, rooms.MaxAssignmentSize), Standby: true, TURN: ids[:maxHelloTURN]}
+	data, err := wire.Marshal(full)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(data) > maxLinkFrame {
+		t.Fatalf("a full hello is %d bytes, the frame %d", len(data), maxLinkFrame)
+	}
+	if got, err := helloTURN(full); err != nil || len(got) != maxHelloTURN {
+		t.Fatalf("a full hello's servers: %v, %v", got, err)
+	}
+	for _, bad := range [][][]byte{ids, {[]byte("not a peer ID")}} {
+		if got, err := helloTURN(linkHello{TURN: bad}); err == nil {
+			t.Errorf("a hello naming %d servers (%q...) was taken: %v", len(bad), bad[0][:4], got)
+		}
+	}
 }
 
 // FuzzMediaNotices: the tamper report a host reads from a child, and the

@@ -22,10 +22,13 @@ import (
 // channel authenticated by both peers' libp2p keys. Version 1.1.0 trickles
 // ICE candidates on the stream (rtc's Trickle options); version 1.2.0 adds
 // standby links to a backup (linkHello.Standby, standby.go), opened over
-// 1.2.0 only. A node still answers and falls back to 1.1.0 and 1.0.0,
-// whose descriptions wait for gathering.
+// 1.2.0 or later only; version 1.3.0 adds the TURN servers the child asks
+// (linkHello.TURN), left out of hellos to older parents, whose strict
+// decoding would refuse the field. A node still answers and falls back to
+// 1.1.0 and 1.0.0, whose descriptions wait for gathering.
 const (
-	LinkProtocol        protocol.ID = "/clubnode/room-media/1.2.0"
+	LinkProtocol        protocol.ID = "/clubnode/room-media/1.3.0"
+	LinkProtocolStandby protocol.ID = "/clubnode/room-media/1.2.0"
 	LinkProtocolTrickle protocol.ID = "/clubnode/room-media/1.1.0"
 	LinkProtocolGather  protocol.ID = "/clubnode/room-media/1.0.0"
 )
@@ -40,18 +43,78 @@ type linkHello struct {
 	// Standby asks a backup parent for a standby link (rtc's
 	// ChildOptions.Standby); only sent over LinkProtocol 1.2.0.
 	Standby bool `cbor:"1,keyasint,omitempty"`
+	// TURN names the always-on nodes (peer IDs, maxHelloTURN at most)
+	// the child asks for the link's TURN credentials, so that the parent
+	// asks the same ones: their servers let the relay reach an end only
+	// once both ends asked them (node/turn.go). A hello without it (an
+	// older child's, or one that knows no always-on node) leaves the
+	// parent asking the ones it is connected to. Four peer IDs fit in
+	// maxLinkFrame's room beside the largest assignment, so an older
+	// parent reads the hello as before and ignores the field.
+	TURN [][]byte `cbor:"2,keyasint,omitempty"`
 }
 
-var linkProto = rpc.Protocol[linkHello, struct{}]{ID: LinkProtocol, Older: []protocol.ID{LinkProtocolTrickle, LinkProtocolGather},
+// maxHelloTURN bounds linkHello.TURN: the always-on nodes one link asks
+// (node's maxTURNAsked).
+const maxHelloTURN = 4
+
+// helloTURN are the always-on nodes a hello names, as peer ID strings
+// (rtc's TURNServers), or an error when there are too many or one is
+// not a peer ID.
+func helloTURN(hello linkHello) ([]string, error) {
+	if len(hello.TURN) > maxHelloTURN {
+		return nil, fmt.Errorf("%w: %d TURN servers named, at most %d", rooms.ErrNotAllowed, len(hello.TURN), maxHelloTURN)
+	}
+	var out []string
+	for _, b := range hello.TURN {
+		id, err := peer.IDFromBytes(b)
+		if err != nil {
+			return nil, fmt.Errorf("%w: a TURN server named is not a peer ID: %v", rooms.ErrNotAllowed, err)
+		}
+		out = append(out, id.String())
+	}
+	return out, nil
+}
+
+// withTURN names in hello the always-on nodes this node asks for a
+// link's TURN credentials now (Config.TURNServers), and returns them as
+// rtc's TURNServers: the child asks exactly those it named.
+func (m *media) withTURN(hello linkHello) (linkHello, []string) {
+	if m.turnServers == nil {
+		return hello, nil
+	}
+	var names []string
+	for _, s := range m.turnServers() {
+		if len(hello.TURN) == maxHelloTURN {
+			break
+		}
+		hello.TURN = append(hello.TURN, []byte(s))
+		names = append(names, s.String())
+	}
+	return hello, names
+}
+
+var linkProto = rpc.Protocol[linkHello, struct{}]{ID: LinkProtocol,
+	Older: []protocol.ID{LinkProtocolStandby, LinkProtocolTrickle, LinkProtocolGather}, Adapt: helloFor,
 	MaxRequest: maxLinkFrame, MaxReply: maxLinkFrame, Timeout: placeTimeout, Codes: Codes, Limited: true}
 
-// standbyProto opens standby links: 1.2.0 only, so that a backup of an
-// older version, which would forward at once, is not asked.
+// standbyProto opens standby links: 1.2.0 or later only, so that a
+// backup of an older version, which would forward at once, is not asked.
 var standbyProto = func() rpc.Protocol[linkHello, struct{}] {
 	p := linkProto
-	p.Older = nil
+	p.Older = []protocol.ID{LinkProtocolStandby}
 	return p
 }()
+
+// helloFor is hello as a parent that agreed on version reads it: a
+// parent before 1.3.0 knows no TURN field (and asks its own always-on
+// nodes, as it always did).
+func helloFor(version protocol.ID, hello linkHello) linkHello {
+	if version != LinkProtocol {
+		hello.TURN = nil
+	}
+	return hello
+}
 
 // linkParent opens the link to parent, the one a names or one of its
 // backups, and runs it until it fails or ctx ends.
@@ -66,6 +129,7 @@ func (ms *mediaSession) linkParent(ctx context.Context, a *rooms.SignedAssignmen
 // with opts (their room-wide fields filled in) until it fails or ctx
 // ends. tag protects the connection meanwhile.
 func (ms *mediaSession) dialParent(ctx context.Context, proto rpc.Protocol[linkHello, struct{}], hello linkHello, tag string, parent peer.ID, opts rtc.ParentOptions) error {
+	hello, opts.TURNServers = ms.m.withTURN(hello)
 	_, str, err := proto.Open(ctx, ms.m.host, parent, hello)
 	if err != nil {
 		return fmt.Errorf("link to %s: %w", parent, err)
@@ -88,14 +152,20 @@ func (ms *mediaSession) dialParent(ctx context.Context, proto rpc.Protocol[linkH
 // then serve the child until the link ends.
 func (m *media) acceptChild(_ context.Context, child peer.ID, hello linkHello) (struct{}, func(context.Context, network.Stream), error) {
 	ms, err := m.admitChild(child, hello)
+	var turn []string
+	if err == nil {
+		turn, err = helloTURN(hello)
+	}
 	if err != nil {
 		m.log.Debug("refused child", "peer", child, "err", err)
 		return struct{}{}, nil, err
 	}
-	return struct{}{}, func(ctx context.Context, str network.Stream) { ms.serveChild(ctx, child, hello, str) }, nil
+	return struct{}{}, func(ctx context.Context, str network.Stream) { ms.serveChild(ctx, child, hello, turn, str) }, nil
 }
 
-func (ms *mediaSession) serveChild(parent context.Context, child peer.ID, hello linkHello, str network.Stream) {
+// serveChild serves child's link, asking the always-on nodes turn (the
+// ones the child named) for TURN credentials.
+func (ms *mediaSession) serveChild(parent context.Context, child peer.ID, hello linkHello, turn []string, str network.Stream) {
 	// The link lives as long as the session, the handler and the stream.
 	ctx, cancel := context.WithCancel(ms.ctx)
 	defer cancel()
@@ -118,7 +188,7 @@ func (ms *mediaSession) serveChild(parent context.Context, child peer.ID, hello 
 	ms.m.host.ConnManager().Protect(child, mediaTag(ms.room))
 	defer ms.m.host.ConnManager().Unprotect(child, mediaTag(ms.room))
 	opts := rtc.ChildOptions{Timeout: ms.m.timeout, Label: rtc.LinkLabel{Room: string(ms.room), Peer: child.String()},
-		Proof: hello.Assignment, Trickle: str.Protocol() != LinkProtocolGather, OnSubtree: func(n int) {
+		Proof: hello.Assignment, TURNServers: turn, Trickle: str.Protocol() != LinkProtocolGather, OnSubtree: func(n int) {
 			ms.mu.Lock()
 			link.subtree = n
 			ms.mu.Unlock()

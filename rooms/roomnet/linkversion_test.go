@@ -7,6 +7,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p"
+	"github.com/libp2p/go-libp2p/core/host"
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/clubnode/clubnode/audio/rtc"
@@ -77,4 +81,58 @@ func oldLinkProto(id protocol.ID) rpc.Protocol[linkHello, struct{}] {
 	p := linkProto
 	p.ID, p.Older = id, nil
 	return p
+}
+
+// oldHello is linkHello as a node before 1.3.0 decodes it, strictly.
+type oldHello struct {
+	Assignment []byte `cbor:"0,keyasint"`
+	Standby    bool   `cbor:"1,keyasint,omitempty"`
+}
+
+// A child of today names its TURN servers only to a parent that reads
+// them (1.3.0): a parent that speaks 1.2.0 at most, whose strict decoding
+// refuses unknown fields, gets the hello without them and links as before.
+func TestLinkHelloTURNOnlyToNewParents(t *testing.T) {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	child, oldParent, newParent := bareHost(t), bareHost(t), bareHost(t)
+	old := rpc.Protocol[oldHello, struct{}]{ID: LinkProtocolStandby, MaxRequest: maxLinkFrame, MaxReply: maxLinkFrame,
+		Timeout: placeTimeout, Codes: Codes, Limited: true}
+	gotOld, gotNew := make(chan oldHello, 1), make(chan linkHello, 1)
+	old.HandleSession(ctx, oldParent, func(_ context.Context, _ peer.ID, h oldHello) (struct{}, func(context.Context, network.Stream), error) {
+		gotOld <- h
+		return struct{}{}, func(context.Context, network.Stream) {}, nil
+	})
+	linkProto.HandleSession(ctx, newParent, func(_ context.Context, _ peer.ID, h linkHello) (struct{}, func(context.Context, network.Stream), error) {
+		gotNew <- h
+		return struct{}{}, func(context.Context, network.Stream) {}, nil
+	})
+	hello := linkHello{Assignment: []byte("assignment"), TURN: [][]byte{[]byte(child.ID())}}
+	for _, to := range []host.Host{oldParent, newParent} {
+		if err := child.Connect(ctx, peer.AddrInfo{ID: to.ID(), Addrs: to.Addrs()}); err != nil {
+			t.Fatal(err)
+		}
+		_, str, err := linkProto.Open(ctx, child, to.ID(), hello)
+		if err != nil {
+			t.Fatalf("hello to a parent of %v: %v", to.Mux().Protocols(), err)
+		}
+		_ = str.Close()
+	}
+	if h := <-gotOld; string(h.Assignment) != "assignment" {
+		t.Fatalf("the old parent read %+v", h)
+	}
+	if h := <-gotNew; len(h.TURN) != 1 || peer.ID(h.TURN[0]) != child.ID() {
+		t.Fatalf("the new parent read TURN servers %q, want the child's one", h.TURN)
+	}
+}
+
+// bareHost is a libp2p host on loopback, closed when the test ends.
+func bareHost(t *testing.T) host.Host {
+	t.Helper()
+	h, err := libp2p.New(libp2p.ListenAddrStrings("/ip4/127.0.0.1/tcp/0"), libp2p.DisableMetrics())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = h.Close() })
+	return h
 }

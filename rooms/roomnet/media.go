@@ -50,6 +50,9 @@ type media struct {
 	api      *rtc.API
 	capacity int
 	traits   func() rooms.Traits // this node's; nil says nothing
+	// turnServers are the always-on nodes this node asks for a link's
+	// TURN credentials (Config.TURNServers); nil names none.
+	turnServers func() []peer.ID
 	// standbyLinks: as a listener, keep a standby link to the first
 	// backup (Config.StandbyLinks).
 	standbyLinks bool

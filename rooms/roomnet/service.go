@@ -107,6 +107,11 @@ type Config struct {
 	// asks for a place (how others can reach it, whether it is an
 	// always-on node), and what it places under itself as a host.
 	Traits func() rooms.Traits
+	// TURNServers, if set, are the always-on nodes this node would ask
+	// for a link's TURN credentials now (at most 4 are named): a child
+	// names them in its link hello and asks only those, and its parent
+	// asks them too (linkHello.TURN).
+	TURNServers func() []peer.ID
 	// MediaTimeout is how long a link may be silent before its parent is
 	// given up; 0 means rtc's default.
 	MediaTimeout time.Duration
@@ -255,6 +260,7 @@ func New(cfg Config) (*Service, error) {
 		view := mediaView{host: s.host(), key: cfg.Key, now: cfg.Now, states: s, log: s.log.With("plane", "media")}
 		s.media = newMedia(s.ctx, view, cfg.Media, cfg.RelayCapacity, cfg.MediaTimeout, cfg.MediaStall)
 		s.media.traits, s.media.standbyLinks = cfg.Traits, cfg.StandbyLinks
+		s.media.turnServers = cfg.TURNServers
 		s.media.start()
 	}
 	s.goFn(s.tick)

@@ -44,6 +44,14 @@ type Config struct {
 	// Listen is the UDP address for STUN and TURN, e.g. 0.0.0.0:3478.
 	// Port 0 picks a free port (see Server.Addr).
 	Listen netip.AddrPort
+	// AltPort, if not 0, is a second UDP port on Listen's address the
+	// same server answers on (STUN and TURN alike), so that one server
+	// shows a member's NAT mapping from two destinations (RFC 5780's
+	// alternate port): a symmetric NAT maps each its own port, which a
+	// node with one always-on node could not tell otherwise
+	// (internal/natkind). -1 picks a free port. If the port cannot be
+	// had, the server runs on Listen alone (see Server.AltAddr).
+	AltPort int
 	// PublicIP is where members reach the server and its relays: the
 	// address in the credentials' URLs and in relayed candidates. It
 	// defaults to Listen's address, which must then be a specific one.
@@ -79,6 +87,9 @@ func (c *Config) setDefaults() error {
 	}
 	if !c.PublicIP.Is4() || c.PublicIP.IsUnspecified() {
 		return fmt.Errorf("turnserver: public IP %s: want a specific IPv4 address", c.PublicIP)
+	}
+	if c.AltPort < -1 || c.AltPort > 65535 {
+		return fmt.Errorf("turnserver: second port %d: want -1..65535", c.AltPort)
 	}
 	if c.RelayPortMin == 0 && c.RelayPortMax == 0 {
 		c.RelayPortMin, c.RelayPortMax = DefaultRelayPortMin, DefaultRelayPortMax
@@ -123,6 +134,7 @@ type Server struct {
 	log   *slog.Logger
 	conn  net.PacketConn
 	addr  netip.AddrPort
+	alt   netip.AddrPort // the second port's address, if it has one
 	turn  *turn.Server
 	stats counters
 
@@ -146,7 +158,11 @@ func New(cfg Config) (*Server, error) {
 	s := &Server{cfg: cfg, log: cfg.Logger.With("component", "turn"), conn: conn,
 		addr:    conn.LocalAddr().(*net.UDPAddr).AddrPort(),
 		members: map[string]*member{}, byTuple: map[string]*member{}, drained: make(chan struct{})}
-	local := s.addr.String()
+	conns := []turn.PacketConnConfig{s.packetConnConfig(conn)}
+	if alt := s.listenAlt(); alt != nil {
+		s.alt = alt.LocalAddr().(*net.UDPAddr).AddrPort()
+		conns = append(conns, s.packetConnConfig(alt))
+	}
 	s.turn, err = turn.NewServer(turn.ServerConfig{
 		Realm:         cfg.Realm,
 		LoggerFactory: pionlog.Factory(s.log),
@@ -157,28 +173,71 @@ func New(cfg Config) (*Server, error) {
 			OnAllocationCreated: s.onAllocationCreated,
 			OnAllocationDeleted: s.onAllocationDeleted,
 		},
-		PacketConnConfigs: []turn.PacketConnConfig{{
-			PacketConn: conn,
-			RelayAddressGenerator: &relayGenerator{s: s, inner: &turn.RelayAddressGeneratorPortRange{
-				RelayAddress: net.IP(cfg.PublicIP.AsSlice()),
-				Address:      cfg.Listen.Addr().String(),
-				MinPort:      cfg.RelayPortMin,
-				MaxPort:      cfg.RelayPortMax,
-			}},
-			PermissionHandler: func(client net.Addr, peer net.IP) bool { return s.permit(client.String()+"|"+local, peer) },
-		}},
+		PacketConnConfigs: conns,
 	})
 	if err != nil {
-		conn.Close()
+		for _, c := range conns {
+			c.PacketConn.Close()
+		}
 		return nil, fmt.Errorf("turnserver: %w", err)
 	}
-	s.log.Info("TURN server listening", "addr", s.addr, "public", cfg.PublicIP,
+	s.log.Info("TURN server listening", "addr", s.addr, "alt", s.alt, "public", cfg.PublicIP,
 		"relay_ports", fmt.Sprintf("%d-%d", cfg.RelayPortMin, cfg.RelayPortMax))
 	return s, nil
 }
 
+// listenAlt opens the second port (Config.AltPort), or nothing: without
+// it the server still relays, only the NAT test of a node that knows no
+// other always-on node stays inconclusive.
+func (s *Server) listenAlt() net.PacketConn {
+	port := s.cfg.AltPort
+	switch {
+	case port == 0:
+		return nil
+	case port < 0:
+		port = 0
+	}
+	conn, err := net.ListenPacket("udp4", netip.AddrPortFrom(s.cfg.Listen.Addr(), uint16(port)).String())
+	if err != nil {
+		s.log.Warn("TURN server: no second STUN port", "port", s.cfg.AltPort, "err", err)
+		return nil
+	}
+	return conn
+}
+
+// packetConnConfig serves STUN and TURN on conn. The permission
+// handler knows allocations by client and server address, this conn's.
+func (s *Server) packetConnConfig(conn net.PacketConn) turn.PacketConnConfig {
+	local := conn.LocalAddr().String()
+	return turn.PacketConnConfig{
+		PacketConn: conn,
+		RelayAddressGenerator: &relayGenerator{s: s, inner: &turn.RelayAddressGeneratorPortRange{
+			RelayAddress: net.IP(s.cfg.PublicIP.AsSlice()),
+			Address:      s.cfg.Listen.Addr().String(),
+			MinPort:      s.cfg.RelayPortMin,
+			MaxPort:      s.cfg.RelayPortMax,
+		}},
+		PermissionHandler: func(client net.Addr, peer net.IP) bool { return s.permit(client.String()+"|"+local, peer) },
+	}
+}
+
 // Addr is the address the server listens on.
 func (s *Server) Addr() netip.AddrPort { return s.addr }
+
+// AltAddr is the second port's address (Config.AltPort); invalid when
+// the server has none.
+func (s *Server) AltAddr() netip.AddrPort { return s.alt }
+
+// STUNURLs are the server's STUN URLs, as members reach it: its port,
+// then the second port if it has one. Members ask for them to test their
+// NAT (internal/natkind); ICE needs only URLs.
+func (s *Server) STUNURLs() []string {
+	out := []string{"stun:" + net.JoinHostPort(s.cfg.PublicIP.String(), strconv.Itoa(int(s.addr.Port())))}
+	if s.alt.IsValid() {
+		out = append(out, "stun:"+net.JoinHostPort(s.cfg.PublicIP.String(), strconv.Itoa(int(s.alt.Port()))))
+	}
+	return out
+}
 
 // URLs are the ICE server URLs of this server, as members reach it.
 func (s *Server) URLs() []string {

@@ -1,6 +1,7 @@
 package turnserver
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net"
@@ -10,8 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/turn/v5"
 	"go.uber.org/goleak"
 
+	"github.com/clubnode/clubnode/internal/natkind"
 	"github.com/clubnode/clubnode/internal/testutil"
 )
 
@@ -301,5 +304,82 @@ func TestConfigErrors(t *testing.T) {
 			s.Close()
 			t.Errorf("%s: accepted", name)
 		}
+	}
+}
+
+// The second port answers binding requests as the first does, so one
+// server shows a member's mapping from two destinations; both are in
+// STUNURLs, the first port first.
+func TestSecondPortAnswersSTUN(t *testing.T) {
+	s := newServer(t, Config{AltPort: -1})
+	urls := s.STUNURLs()
+	if len(urls) != 2 || !s.AltAddr().IsValid() || s.AltAddr().Port() == s.Addr().Port() {
+		t.Fatalf("STUN URLs %v, second port %v: want two ports", urls, s.AltAddr())
+	}
+	var servers []netip.AddrPort
+	for _, u := range urls {
+		ap, err := natkind.ParseServer(u)
+		if err != nil {
+			t.Fatal(err)
+		}
+		servers = append(servers, ap)
+	}
+	if servers[0] != s.Addr() {
+		t.Fatalf("first STUN URL %s, want the server's port %s", servers[0], s.Addr())
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	r, err := natkind.Probe(ctx, servers, []netip.Addr{loopback})
+	if err != nil || len(r.Mapped) != 2 || r.Kind != natkind.Public {
+		t.Fatalf("probe of both ports: %v, %v (mapped %v); want both to answer, public", r.Kind, err, r.Mapped)
+	}
+}
+
+// A second port that cannot be had leaves the server on its first.
+func TestSecondPortTakenServesOnFirst(t *testing.T) {
+	taken, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer taken.Close()
+	s := newServer(t, Config{AltPort: taken.LocalAddr().(*net.UDPAddr).Port})
+	if s.AltAddr().IsValid() || len(s.STUNURLs()) != 1 {
+		t.Fatalf("second port %v, STUN URLs %v: want none, one", s.AltAddr(), s.STUNURLs())
+	}
+}
+
+// A relay allocated through the second port is the member's like any
+// other: its permissions to allowed peers are granted (the server knows
+// the allocation by that port's address), so it carries packets.
+func TestRelayThroughSecondPort(t *testing.T) {
+	s := newServer(t, Config{AltPort: -1})
+	creds := mustIssue(t, s, "alice")
+	if err := s.AllowPeers("alice", []netip.Addr{loopback}); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := turn.NewClient(&turn.ClientConfig{STUNServerAddr: s.AltAddr().String(), TURNServerAddr: s.AltAddr().String(),
+		Username: creds.Username, Password: creds.Password, Conn: conn, RTO: 100 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { c.Close(); conn.Close() }()
+	if err := c.Listen(); err != nil {
+		t.Fatal(err)
+	}
+	relay, err := c.Allocate()
+	if err != nil {
+		t.Fatalf("allocate through the second port: %v", err)
+	}
+	defer relay.Close()
+	bob := peer(t, "127.0.0.1")
+	if _, err := relay.WriteTo([]byte("hello bob"), bob.LocalAddr()); err != nil {
+		t.Fatal(err)
+	}
+	if text, _ := read(t, bob); text != "hello bob" {
+		t.Fatalf("bob read %q through the second port's relay", text)
 	}
 }
