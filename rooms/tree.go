@@ -151,7 +151,7 @@ func (t *Tree) Place(child peer.ID, capacity int, onStage bool, avoid ...peer.ID
 	}
 	parent := t.nodes[t.root]
 	if !onStage {
-		if parent = t.bestParent(n, avoid); parent == nil {
+		if parent = t.bestParent(n, avoid, nil); parent == nil {
 			return "", fmt.Errorf("place %s: %w", child, ErrNoParent)
 		}
 	}
