@@ -102,6 +102,7 @@ func FuzzMediaFrames(f *testing.F) {
 	}
 	for _, v := range []any{
 		placeRequest{Room: string(room), Capacity: 2, Avoid: []byte(id), Children: [][]byte{[]byte(id)}},
+		placeRequest{Room: string(room), RTTs: []placeRTT{{Peer: []byte(id), Micros: 12_500}, {Peer: []byte("x"), Micros: 0}}},
 		placeReply{Assignment: a.Bytes}, linkHello{Assignment: a.Bytes}, linkHello{Assignment: a.Bytes, Standby: true},
 	} {
 		data, _ := wire.Marshal(v)
@@ -114,6 +115,9 @@ func FuzzMediaFrames(f *testing.F) {
 			_, _ = peer.IDFromBytes(req.Avoid)
 			for _, c := range req.Children {
 				_, _ = peer.IDFromBytes(c)
+			}
+			if rtts, err := parseRTTs(req.RTTs); err == nil && len(rtts) > rooms.MaxMeasuredRTTs {
+				t.Fatalf("%d round trips accepted", len(rtts))
 			}
 		}
 		var reply placeReply
