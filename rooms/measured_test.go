@@ -77,3 +77,31 @@ func TestMeasuredOfBounds(t *testing.T) {
 		t.Fatal("a zero round trip counts as measured")
 	}
 }
+
+// A relay that reports a lower capacity (its uplink is saturated) gets no
+// new children, keeps the ones it has, and takes new ones again once it
+// reports more.
+func TestSetCapacityStopsNewChildren(t *testing.T) {
+	ps := fakePeers(8, rand.New(rand.NewPCG(10, 10)))
+	root, relay := ps[0], ps[1]
+	pl := Placer{Tree: NewTree(root, 1)}
+	mustPlacer(t, pl, PlaceRequest{Child: relay, Capacity: 4})
+	mustPlacer(t, pl, PlaceRequest{Child: ps[2]})
+	mustPlacer(t, pl, PlaceRequest{Child: ps[3]})
+	if !pl.Tree.SetCapacity(relay, 1) {
+		t.Fatal("SetCapacity refused a known relay")
+	}
+	if _, err := pl.Place(PlaceRequest{Child: ps[4]}); err == nil {
+		t.Fatal("placed a child under the saturated relay")
+	}
+	if got := pl.Tree.Children(relay); len(got) != 2 {
+		t.Fatalf("the saturated relay keeps %d children, want its 2", len(got))
+	}
+	pl.Tree.SetCapacity(relay, 3)
+	if got := mustPlacer(t, pl, PlaceRequest{Child: ps[4]}); got.Parent != relay {
+		t.Fatalf("after growing back: under %s, want the relay", got.Parent)
+	}
+	if pl.Tree.SetCapacity(root, 0) || pl.Tree.SetCapacity(ps[7], 0) {
+		t.Fatal("SetCapacity took the root or an unknown node")
+	}
+}

@@ -281,3 +281,18 @@ func (t *Tree) Nodes() []peer.ID {
 	slices.Sort(out)
 	return out
 }
+
+// SetCapacity changes how many children p says it carries now, without
+// moving anyone: a relay whose uplink shows it cannot carry its children
+// reports less, and the host places nobody new under it until it reports
+// more again. Children over the new capacity stay where they are. False if
+// p is unknown or the root.
+func (t *Tree) SetCapacity(p peer.ID, capacity int) bool {
+	n, ok := t.nodes[p]
+	if !ok || p == t.root {
+		return false
+	}
+	n.capacity = clampCapacity(capacity)
+	t.reindex(n)
+	return true
+}
