@@ -296,3 +296,12 @@ func (t *Tree) SetCapacity(p peer.ID, capacity int) bool {
 	t.reindex(n)
 	return true
 }
+
+// Capacity is how many children p carries by what it last reported.
+func (t *Tree) Capacity(p peer.ID) (int, bool) {
+	n, ok := t.nodes[p]
+	if !ok {
+		return 0, false
+	}
+	return n.capacity, true
+}

@@ -104,6 +104,7 @@ func FuzzMediaFrames(f *testing.F) {
 		placeRequest{Room: string(room), Capacity: 2, Avoid: []byte(id), Children: [][]byte{[]byte(id)}},
 		placeRequest{Room: string(room), RTTs: []placeRTT{{Peer: []byte(id), Micros: 12_500}, {Peer: []byte("x"), Micros: 0}}},
 		placeReply{Assignment: a.Bytes}, linkHello{Assignment: a.Bytes}, linkHello{Assignment: a.Bytes, Standby: true},
+		capacityReport{Room: string(room), Capacity: 3},
 	} {
 		data, _ := wire.Marshal(v)
 		f.Add(append(binary.AppendUvarint(nil, uint64(len(data))), data...))
@@ -119,6 +120,10 @@ func FuzzMediaFrames(f *testing.F) {
 			if rtts, err := parseRTTs(req.RTTs); err == nil && len(rtts) > rooms.MaxMeasuredRTTs {
 				t.Fatalf("%d round trips accepted", len(rtts))
 			}
+		}
+		var cr capacityReport
+		if wire.NewReader(bytes.NewReader(data), maxCapacityFrame).ReadFrame(&cr) == nil {
+			_, _ = rooms.ParseRoomID(cr.Room)
 		}
 		var reply placeReply
 		if wire.NewReader(bytes.NewReader(data), maxPlaceFrame).ReadFrame(&reply) == nil {

@@ -53,7 +53,7 @@ var placeProto = rpc.Protocol[placeRequest, placeReply]{ID: PlaceProtocol,
 // the backup parent it already failed over to.
 func (ms *mediaSession) askParent(ctx context.Context, st *rooms.SignedState, avoid, under peer.ID) (*rooms.SignedAssignment, error) {
 	own := ms.m.ownTraits()
-	req := placeRequest{Room: string(ms.room), Capacity: ms.m.capacity, Children: ms.childIDs(),
+	req := placeRequest{Room: string(ms.room), Capacity: ms.m.relayCapacity(), Children: ms.childIDs(),
 		Reach: uint8(own.Reach), AlwaysOn: own.AlwaysOn, RTTs: measuredRTTs(ctx, ms.m.host, st)}
 	if avoid != "" {
 		req.Avoid = []byte(avoid)
