@@ -1,10 +1,12 @@
 package roomnet
 
 import (
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/clubnode/clubnode/audio/rtc"
+	"github.com/clubnode/clubnode/rooms"
 )
 
 // children are n child links' counters, sent packets each, the first
@@ -69,5 +71,23 @@ func TestUplinkGuardShrinksOnSharedLoss(t *testing.T) {
 	}
 	if g.capacity() != 6 {
 		t.Fatalf("capacity %d after long quiet, want the declared 6", g.capacity())
+	}
+}
+
+// The host refuses a capacity report out of range before it looks at any
+// room.
+func TestCapacityReportRange(t *testing.T) {
+	room, err := rooms.NewRoomID()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := &media{}
+	for _, c := range []int{-1, rooms.MaxRelayCapacity + 1} {
+		if _, err := m.serveCapacity(t.Context(), "", capacityReport{Room: string(room), Capacity: c}); !errors.Is(err, rooms.ErrMalformed) {
+			t.Errorf("capacity %d: %v, want ErrMalformed", c, err)
+		}
+	}
+	if _, err := m.serveCapacity(t.Context(), "", capacityReport{Room: "nope", Capacity: 1}); err == nil {
+		t.Error("a report for no room was taken")
 	}
 }
