@@ -54,7 +54,7 @@ var placeProto = rpc.Protocol[placeRequest, placeReply]{ID: PlaceProtocol,
 func (ms *mediaSession) askParent(ctx context.Context, st *rooms.SignedState, avoid, under peer.ID) (*rooms.SignedAssignment, error) {
 	own := ms.m.ownTraits()
 	req := placeRequest{Room: string(ms.room), Capacity: ms.m.relayCapacity(), Children: ms.childIDs(),
-		Reach: uint8(own.Reach), AlwaysOn: own.AlwaysOn, RTTs: measuredRTTs(ctx, ms.m.host, st)}
+		Reach: uint8(own.Reach), AlwaysOn: own.AlwaysOn, RTTs: measuredRTTs(ctx, ms.m.host, st, avoid == "" && under == "")}
 	if avoid != "" {
 		req.Avoid = []byte(avoid)
 	}

@@ -24,7 +24,10 @@ import (
 // take. Members with no EWMA yet are pinged once, all at once, for at most
 // placePingWait: that fills the EWMA for next time, and a member slower
 // than that is not one nearness should pick, so the join waits that long
-// at most, and only while too few members were measured before.
+// at most, and only while too few members were measured before. Only a
+// join waits for pings: a node that lost its parent, or reports where it
+// failed over to, sends what the EWMA knows, so that the repair waits for
+// nothing but the host.
 
 // placePingWait bounds how long a place request waits for fresh pings.
 const placePingWait = 150 * time.Millisecond
@@ -40,8 +43,9 @@ type placeRTT struct {
 }
 
 // measuredRTTs are this node's RTTs to the room's members it has a direct
-// connection to, nearest first, at most rooms.MaxMeasuredRTTs.
-func measuredRTTs(ctx context.Context, h host.Host, st *rooms.SignedState) []placeRTT {
+// connection to, nearest first, at most rooms.MaxMeasuredRTTs; those not
+// measured before are pinged if ping is set.
+func measuredRTTs(ctx context.Context, h host.Host, st *rooms.SignedState, ping bool) []placeRTT {
 	var known []rooms.PeerRTT
 	var unknown []peer.ID
 	for _, p := range h.Network().Peers() {
@@ -54,9 +58,9 @@ func measuredRTTs(ctx context.Context, h host.Host, st *rooms.SignedState) []pla
 			unknown = append(unknown, p)
 		}
 	}
-	if missing := rooms.MaxMeasuredRTTs - len(known); missing > 0 && len(unknown) > 0 {
+	if missing := rooms.MaxMeasuredRTTs - len(known); ping && missing > 0 && len(unknown) > 0 {
 		slices.Sort(unknown)
-		known = append(known, pingAll(ctx, h, unknown[:min(missing, len(unknown))])...)
+		known = append(known, pingAll(ctx, h, unknown[:min(missing, len(unknown))], placePingWait)...)
 	}
 	slices.SortFunc(known, func(a, b rooms.PeerRTT) int { return cmp.Or(cmp.Compare(a.RTT, b.RTT), cmp.Compare(a.Peer, b.Peer)) })
 	out := make([]placeRTT, 0, min(len(known), rooms.MaxMeasuredRTTs))
@@ -76,10 +80,10 @@ func directlyConnected(h host.Host, p peer.ID) bool {
 }
 
 // pingAll pings every peer at once and returns the round trips that came
-// back within placePingWait. The pings run in libp2p's ping service,
-// which stops them when ctx is cancelled, on return.
-func pingAll(ctx context.Context, h host.Host, peers []peer.ID) []rooms.PeerRTT {
-	ctx, cancel := context.WithTimeout(ctx, placePingWait)
+// back within wait. The pings run in libp2p's ping service, which stops
+// them when ctx is cancelled, on return.
+func pingAll(ctx context.Context, h host.Host, peers []peer.ID, wait time.Duration) []rooms.PeerRTT {
+	ctx, cancel := context.WithTimeout(ctx, wait)
 	defer cancel()
 	results := make([]<-chan ping.Result, len(peers))
 	for i, p := range peers {

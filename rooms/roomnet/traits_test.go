@@ -91,6 +91,12 @@ func TestPlaceRequestsCarryMeasuredRTTs(t *testing.T) {
 	if got := parentOf(late); got != near.id.String() {
 		t.Fatalf("the late listener hangs under %s, want the near relay %s (roomy: %s)", got, near.id, roomy.id)
 	}
+	// members are pinged all at once (the wait is long here: a loaded
+	// machine under -race may take longer than placePingWait)
+	got := pingAll(t.Context(), lh, []peer.ID{h.id, roomy.id}, 10*time.Second)
+	if len(got) != 2 || got[0].RTT <= 0 || got[1].RTT <= 0 {
+		t.Fatalf("pinged the host and a relay on loopback: %v", got)
+	}
 }
 
 // The host refuses a place request whose round trips are too many, name
