@@ -17,7 +17,8 @@ import (
 // repaired or not, at 50 packets a second), over the packets sent to it:
 // the NACKs see a dropping uplink while retransmissions still hide it. The guard reads the child links'
 // counters every uplinkWindow; when most of at least two active children
-// lost over saturatedLoss of what was sent to them in a window, the relay
+// lost over saturatedLoss of what was sent to them in a window, beyond
+// what the relay itself lost from its parent, the relay
 // carries too much, and its capacity drops below the children it has, so
 // that the host places no new one under it (a capacity report, not a
 // move: capacity.go). Each window without such loss after
@@ -63,8 +64,20 @@ func (g *uplinkGuard) capacity() int {
 func (g *uplinkGuard) observe(now time.Time, links []rtc.LinkStats) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	active, lossy := 0, 0
 	next := make(map[rtc.LinkLabel]linkCount, len(links))
+	// Loss the relay has from its own parent reaches every child too (it
+	// forwards packets with their sequence numbers): only what the
+	// children lose beyond it is the uplink's.
+	upstream := 0.0
+	for _, l := range links {
+		if l.Role == rtc.RoleParent {
+			cur := linkCount{sent: int64(l.PacketsReceived), lost: l.PacketsLost, nacks: int64(l.NACKsSent)}
+			next[l.LinkLabel] = cur
+			prev, ok := g.last[l.LinkLabel]
+			upstream = max(upstream, windowLoss(prev, cur, ok))
+		}
+	}
+	active, lossy := 0, 0
 	for _, l := range links {
 		if l.Role != rtc.RoleChild {
 			continue
@@ -76,11 +89,27 @@ func (g *uplinkGuard) observe(now time.Time, links []rtc.LinkStats) bool {
 			continue
 		}
 		active++
-		if lost := max(cur.lost-prev.lost, cur.nacks-prev.nacks); float64(lost) >= saturatedLoss*float64(cur.sent-prev.sent) {
+		if windowLoss(prev, cur, ok) >= upstream+saturatedLoss {
 			lossy++
 		}
 	}
 	g.last = next
+	return g.decide(now, active, lossy)
+}
+
+// windowLoss is the share of a window's packets lost: the larger of what
+// the receiver never got and what it NACKed. 0 without a previous count
+// or packets.
+func windowLoss(prev, cur linkCount, ok bool) float64 {
+	n := cur.sent - prev.sent
+	if !ok || n < minWindowPackets {
+		return 0
+	}
+	return float64(max(cur.lost-prev.lost, cur.nacks-prev.nacks)) / float64(n)
+}
+
+// decide changes the capacity by a window's active and lossy children.
+func (g *uplinkGuard) decide(now time.Time, active, lossy int) bool {
 	before := g.effective
 	switch {
 	case active >= 2 && 4*lossy >= 3*active:

@@ -38,6 +38,26 @@ func TestUplinkGuardCountsNACKs(t *testing.T) {
 	}
 }
 
+// Loss the relay has from its own parent reaches all its children: it is
+// not the uplink's.
+func TestUplinkGuardDiscountsUpstreamLoss(t *testing.T) {
+	g := newUplinkGuard(4)
+	now := time.Unix(1000, 0)
+	parent := func(received uint64, lost int64) rtc.LinkStats {
+		return rtc.LinkStats{LinkLabel: rtc.LinkLabel{Room: "r", Peer: "up"}, Role: rtc.RoleParent,
+			PacketsReceived: received, PacketsLost: lost}
+	}
+	g.observe(now, append(children(3, 0, 0, 0), parent(0, 0)))
+	// the parent link lost 10 %, and so did every child: nothing changes
+	if g.observe(now.Add(uplinkWindow), append(children(3, 3, 100, 10), parent(100, 10))) || g.capacity() != 4 {
+		t.Fatalf("upstream loss: capacity %d, want 4", g.capacity())
+	}
+	// the children lose 20 % more than that: the uplink
+	if !g.observe(now.Add(2*uplinkWindow), append(children(3, 3, 200, 40), parent(200, 20))) || g.capacity() != 2 {
+		t.Fatalf("loss beyond the upstream's: capacity %d, want 2", g.capacity())
+	}
+}
+
 // Loss on most of a relay's children at once shrinks its capacity below
 // the children it has; loss on one child does not; the capacity grows
 // back one child per quiet uplinkGrowEvery, up to what it declared.
