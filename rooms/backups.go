@@ -84,7 +84,7 @@ func (t *Tree) Backups(p peer.ID) []peer.ID {
 
 // chooseBackups picks up to want backup parents for c, which hangs under
 // its parent already.
-func (t *Tree) chooseBackups(c *treeNode, want int, avoid []peer.ID, rootBacks bool) []peer.ID {
+func (t *Tree) chooseBackups(c *treeNode, want int, avoid []peer.ID, rootBacks bool, near measured) []peer.ID {
 	p := c.up
 	if p == nil || c.depth < 0 || want <= 0 {
 		return nil
@@ -108,7 +108,7 @@ func (t *Tree) chooseBackups(c *treeNode, want int, avoid []peer.ID, rootBacks b
 			!canLink(n.traits.Reach, c.traits.Reach) || slices.Contains(avoid, n.id) || below(n, p) {
 			return candidate{}, false
 		}
-		return candidate{n: n, depth: n.depth, punch: needsPunch(n, c), rtt: rttBetween(c, n), spare: room}, true
+		return candidate{n: n, depth: n.depth, punch: needsPunch(n, c), rtt: rttTo(c, n, near), spare: room}, true
 	}
 	var picked []candidate
 	consider := func(n *treeNode) {
@@ -125,6 +125,11 @@ func (t *Tree) chooseBackups(c *treeNode, want int, avoid []peer.ID, rootBacks b
 		}
 		if g.up != nil {
 			consider(g.up)
+		}
+	}
+	for id := range near { // the peers it measured: near ones make quick failovers
+		if n, ok := t.nodes[id]; ok && n.depth >= 0 && t.classOf(n) != classRelayOnly {
+			consider(n)
 		}
 	}
 	t.scanBackups(c, want, &picked, consider)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"time"
 
 	"github.com/libp2p/go-libp2p/core/peer"
 )
@@ -144,6 +145,39 @@ type PlaceRequest struct {
 	// the tree is right and it gets new backups.
 	Under  peer.ID
 	Traits Traits
+	// RTTs are round trips the child measured to peers it knows (at most
+	// MaxMeasuredRTTs are read): among parents that rank the same by
+	// depth and hole punching, the one it measured nearest wins, before
+	// coordinates' estimates and before nodes it did not measure.
+	RTTs []PeerRTT
+}
+
+// PeerRTT is one round trip a node measured to a peer.
+type PeerRTT struct {
+	Peer peer.ID
+	RTT  time.Duration
+}
+
+// MaxMeasuredRTTs bounds the measured round trips one place request
+// carries: a handful of near peers is what helps, and the host looks each
+// up in its tree.
+const MaxMeasuredRTTs = 16
+
+// measured is a child's measured round trips by peer, in milliseconds, as
+// the ranking of candidates compares them.
+type measured map[peer.ID]float64
+
+func measuredOf(rtts []PeerRTT) measured {
+	if len(rtts) == 0 {
+		return nil
+	}
+	m := make(measured, min(len(rtts), MaxMeasuredRTTs))
+	for _, r := range rtts[:min(len(rtts), MaxMeasuredRTTs)] {
+		if r.RTT > 0 {
+			m[r.Peer] = float64(r.RTT) / float64(time.Millisecond)
+		}
+	}
+	return m
 }
 
 // moveUpGain is how many levels shallower a free place must be for a
@@ -196,26 +230,27 @@ func (p Placer) Place(req PlaceRequest) (Placement, error) {
 	if req.Avoid != "" {
 		avoid = []peer.ID{req.Avoid}
 	}
+	near := measuredOf(req.RTTs)
 	switch under, ok := t.nodes[req.Under]; {
 	case req.Under != "" && ok && !req.OnStage && under.depth >= 0 && !below(under, n):
 		// It stays where it failed over to, unless that is two levels or
 		// more deeper than a free place: then it moves up (linking there
 		// before it leaves), so that failovers do not deepen the tree.
-		if best := t.bestParent(n, avoid); best != nil && best.depth+moveUpGain <= under.depth {
+		if best := t.bestParent(n, avoid, near); best != nil && best.depth+moveUpGain <= under.depth {
 			under = best
 		}
 		t.attach(n, under)
 	case req.OnStage:
 		t.attach(n, t.nodes[t.root])
 	default:
-		best := t.bestParent(n, avoid)
+		best := t.bestParent(n, avoid, near)
 		if best == nil && avoid != nil {
 			// The parent it lost is better than none: the link may have
 			// died with the path (a TURN relay, a circuit), not the
 			// parent, and the host answering is proof that the root, at
 			// least, lives.
 			avoid = nil
-			best = t.bestParent(n, nil)
+			best = t.bestParent(n, nil, near)
 		}
 		if best == nil && p.TURN {
 			best = t.turnParent(n, avoid)
@@ -239,7 +274,7 @@ func (p Placer) Place(req PlaceRequest) (Placement, error) {
 		}
 	}
 	if !req.OnStage && p.Backups > 0 {
-		out.Backups = t.chooseBackups(n, min(p.Backups, MaxBackups), avoid, p.RootBacksUp)
+		out.Backups = t.chooseBackups(n, min(p.Backups, MaxBackups), avoid, p.RootBacksUp, near)
 	}
 	t.setBackups(n, out.Backups)
 	return out, nil
@@ -247,8 +282,8 @@ func (p Placer) Place(req PlaceRequest) (Placement, error) {
 
 // candidate is a possible parent and what ranks it: depth, then whether
 // the link needs a hole punched (which fails for some pairs), then the
-// estimated RTT to the child (infinite when either has no coordinate),
-// then the most spare room, then the smaller peer ID.
+// RTT to the child (measured, else estimated from coordinates, else
+// infinite), then the most spare room, then the smaller peer ID.
 type candidate struct {
 	n     *treeNode
 	depth int
@@ -278,11 +313,17 @@ func needsPunch(parent, child *treeNode) bool {
 	return !parent.traits.Reach.public() && !child.traits.Reach.public()
 }
 
-func rttBetween(a, b *treeNode) float64 {
-	if !a.traits.HasCoord || !b.traits.HasCoord {
+// rttTo is the round trip between child c and n: what c measured, which
+// is the link's real path, else the estimate from both coordinates, else
+// infinite (unknown sorts after every known one).
+func rttTo(c, n *treeNode, near measured) float64 {
+	if ms, ok := near[n.id]; ok {
+		return ms
+	}
+	if !c.traits.HasCoord || !n.traits.HasCoord {
 		return math.Inf(1)
 	}
-	return EstimateRTT(a.traits.Coord, b.traits.Coord)
+	return EstimateRTT(c.traits.Coord, n.traits.Coord)
 }
 
 // nearestOf is how many of the roomiest equally shallow parents of each
@@ -293,13 +334,14 @@ func rttBetween(a, b *treeNode) float64 {
 const nearestOf = 16
 
 // bestParent is the best attached node that can take c: shallowest first;
-// among equally shallow, a link needing no hole punch first; then, when c
-// has a coordinate, the nearest of the
-// nearestOf roomiest of each class (in the index's order), else the
-// roomiest, then the smaller peer ID; never in c's subtree or in avoid, always able to link with c;
-// relay-only nodes only when nobody else can. c's current parent counts
-// the slot c holds as free. nil if there is none.
-func (t *Tree) bestParent(c *treeNode, avoid []peer.ID) *treeNode {
+// among equally shallow, a link needing no hole punch first; then the
+// nearest (see rttTo) of the nearestOf roomiest of each class (in the
+// index's order) when c has a coordinate, and of the peers c measured,
+// else the roomiest, then the smaller peer ID; never in c's subtree or in
+// avoid, always able to link with c; relay-only nodes only when nobody
+// else can. c's current parent counts the slot c holds as free. nil if
+// there is none.
+func (t *Tree) bestParent(c *treeNode, avoid []peer.ID, near measured) *treeNode {
 	var cur *treeNode // c's current parent, whose slot is free for c
 	if c.up != nil && c.up.depth >= 0 {
 		cur = c.up
@@ -310,7 +352,7 @@ func (t *Tree) bestParent(c *treeNode, avoid []peer.ID) *treeNode {
 	}
 	var best candidate
 	consider := func(n *treeNode) {
-		if k, ok := t.fits(c, n, cur, avoid); ok && (best.n == nil || k.less(best)) {
+		if k, ok := t.fits(c, n, cur, avoid, near); ok && (best.n == nil || k.less(best)) {
 			best = k
 		}
 	}
@@ -319,7 +361,7 @@ func (t *Tree) bestParent(c *treeNode, avoid []peer.ID) *treeNode {
 			found := 0
 			t.scan(class, d, limit == 1, func(n *treeNode) bool {
 				if n != cur { // cur is considered apart, with its room as c's
-					if k, ok := t.fits(c, n, cur, avoid); ok {
+					if k, ok := t.fits(c, n, cur, avoid, near); ok {
 						found++
 						if best.n == nil || k.less(best) {
 							best = k
@@ -332,6 +374,7 @@ func (t *Tree) bestParent(c *treeNode, avoid []peer.ID) *treeNode {
 		if cur != nil && cur.depth == d && slices.Contains(classes, t.classOf(cur)) {
 			consider(cur)
 		}
+		t.considerMeasured(near, classes, d, consider)
 	}
 	classes := []int{classPublic}
 	if c.traits.Reach != ReachRelayOnly {
@@ -352,8 +395,19 @@ func (t *Tree) bestParent(c *treeNode, avoid []peer.ID) *treeNode {
 	return best.n
 }
 
+// considerMeasured hands consider the peers the child measured that sit
+// at depth d in one of classes: the scan reads only the roomiest of a
+// depth, and a near one the child knows may be further down the heap.
+func (t *Tree) considerMeasured(near measured, classes []int, d int, consider func(*treeNode)) {
+	for id := range near {
+		if n, ok := t.nodes[id]; ok && n.depth == d && slices.Contains(classes, t.classOf(n)) {
+			consider(n)
+		}
+	}
+}
+
 // fits ranks n as a parent for c, or says it cannot be one.
-func (t *Tree) fits(c, n, cur *treeNode, avoid []peer.ID) (candidate, bool) {
+func (t *Tree) fits(c, n, cur *treeNode, avoid []peer.ID, near measured) (candidate, bool) {
 	spare := n.spare()
 	if n == cur {
 		spare++
@@ -364,7 +418,7 @@ func (t *Tree) fits(c, n, cur *treeNode, avoid []peer.ID) (candidate, bool) {
 	if len(c.children) > 0 && below(n, c) {
 		return candidate{}, false
 	}
-	return candidate{n: n, depth: n.depth, punch: needsPunch(n, c), rtt: rttBetween(c, n), spare: spare}, true
+	return candidate{n: n, depth: n.depth, punch: needsPunch(n, c), rtt: rttTo(c, n, near), spare: spare}, true
 }
 
 // promotion is the ordinary leaf whose place always-on node c should take,

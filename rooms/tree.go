@@ -151,7 +151,7 @@ func (t *Tree) Place(child peer.ID, capacity int, onStage bool, avoid ...peer.ID
 	}
 	parent := t.nodes[t.root]
 	if !onStage {
-		if parent = t.bestParent(n, avoid); parent == nil {
+		if parent = t.bestParent(n, avoid, nil); parent == nil {
 			return "", fmt.Errorf("place %s: %w", child, ErrNoParent)
 		}
 	}
@@ -280,4 +280,28 @@ func (t *Tree) Nodes() []peer.ID {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// SetCapacity changes how many children p says it carries now, without
+// moving anyone: a relay whose uplink shows it cannot carry its children
+// reports less, and the host places nobody new under it until it reports
+// more again. Children over the new capacity stay where they are. False if
+// p is unknown or the root.
+func (t *Tree) SetCapacity(p peer.ID, capacity int) bool {
+	n, ok := t.nodes[p]
+	if !ok || p == t.root {
+		return false
+	}
+	n.capacity = clampCapacity(capacity)
+	t.reindex(n)
+	return true
+}
+
+// Capacity is how many children p carries by what it last reported.
+func (t *Tree) Capacity(p peer.ID) (int, bool) {
+	n, ok := t.nodes[p]
+	if !ok {
+		return 0, false
+	}
+	return n.capacity, true
 }

@@ -101,6 +101,13 @@ type placeRequestWire struct {
 	AlwaysOn bool      `cbor:"7,keyasint,omitempty"`
 	Coord    []float32 `cbor:"8,keyasint,omitempty"`
 	Under    []byte    `cbor:"9,keyasint,omitempty"`
+	RTTs     []rttWire `cbor:"10,keyasint,omitempty"`
+}
+
+// rttWire is roomnet's placeRTT: one measured round trip.
+type rttWire struct {
+	Peer   []byte `cbor:"0,keyasint"`
+	Micros uint32 `cbor:"1,keyasint"`
 }
 
 // placeReplyWire is roomnet's placeReply, with a referral (the delegate
@@ -231,6 +238,14 @@ func measureCosts(pol Policy, cpu cpuCosts) (*costs, error) {
 	req := placeRequestWire{V: 1, Room: string(room), Capacity: 4}
 	if pol.Learned {
 		req.Uplink, req.Reach, req.Coord = 12_345, int(rooms.ReachPunchable), []float32{81.5, -3.25, 4.5}
+		if pol.Near != nearCoord {
+			req.Coord = nil
+		}
+		if pol.Near == nearMeasured {
+			for i := range rooms.MaxMeasuredRTTs {
+				req.RTTs = append(req.RTTs, rttWire{Peer: []byte(mk.keyed().id), Micros: uint32(20_000 + 997*i)})
+			}
+		}
 	}
 	reply := mk.frame(placeReplyWire{V: 1, Assignment: assignment.Bytes}) + exchangeOverhead/2
 	for _, k := range []kind{kJoinPlace, kRepair, kRetry, kRenew, kFailover} {

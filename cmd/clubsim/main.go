@@ -49,7 +49,11 @@ func run(args []string, out io.Writer) error {
 	parallel := fs.Int("parallel", 2, "runs at once")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the runs to this file")
 	memProfile := fs.String("memprofile", "", "write a heap profile at the end to this file")
+	near := fs.String("near", "coord", "how learning policies' nodes say who is near: coord, measured or none")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if err := validNear(*near); err != nil {
 		return err
 	}
 	if *cpuProfile != "" {
@@ -85,6 +89,10 @@ func run(args []string, out io.Writer) error {
 			pol, ok := policyNamed(strings.TrimSpace(name))
 			if !ok {
 				return fmt.Errorf("unknown policy %q", name)
+			}
+			if pol.Learned && *near != "coord" {
+				pol.Near = *near
+				pol.Name += "/" + *near
 			}
 			m := DefaultModel(n)
 			m.Duration, m.Seed, m.Flash = *duration, *seed, *flash

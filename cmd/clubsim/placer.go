@@ -60,8 +60,13 @@ func (s *sim) placerOf(p *placer) rooms.Placer {
 func (s *sim) request(n *node) rooms.PlaceRequest {
 	req := rooms.PlaceRequest{Child: n.id, Capacity: n.declared}
 	if s.pol.Learned {
-		req.Traits = rooms.Traits{UplinkKbps: n.uplink, Reach: n.reach, AlwaysOn: n.alwaysOn, Coord: n.coord,
-			HasCoord: true}
+		req.Traits = rooms.Traits{UplinkKbps: n.uplink, Reach: n.reach, AlwaysOn: n.alwaysOn}
+		switch s.pol.Near {
+		case nearCoord:
+			req.Traits.Coord, req.Traits.HasCoord = n.coord, true
+		case nearMeasured:
+			req.RTTs = s.measure(n)
+		}
 	}
 	return req
 }
@@ -202,10 +207,11 @@ func (s *sim) refer(n *node, avoid *node) *node {
 	var loads []rooms.DelegateLoad
 	for _, d := range s.delegates {
 		if d != avoid && d.alive {
-			loads = append(loads, rooms.DelegateLoad{ID: d.id, Subtree: d.own.tree.Len(), Coord: d.coord, HasCoord: true})
+			loads = append(loads, rooms.DelegateLoad{ID: d.id, Subtree: d.own.tree.Len(), Coord: d.coord,
+				HasCoord: s.pol.Near == nearCoord})
 		}
 	}
-	t := rooms.Traits{Coord: n.coord, HasCoord: true}
+	t := rooms.Traits{Coord: n.coord, HasCoord: s.pol.Near == nearCoord}
 	id, ok := rooms.Refer(loads, t)
 	if !ok {
 		return nil

@@ -27,8 +27,12 @@ var (
 // Policy is one way of running the tree: which placement, detector and
 // repair it uses.
 type Policy struct {
-	Name     string
-	Learned  bool // nodes report uplink, reach, coordinates and always-on
+	Name    string
+	Learned bool // nodes report uplink, reach, always-on and nearness
+	// Near is how a learning policy's nodes say who is near them: by
+	// coordinates (nearCoord, the zero value), by measured round trips
+	// (nearMeasured), or not (nearNone); see near.go.
+	Near     string
 	Detector Detector
 	Backups  int  // backup parents with each assignment
 	Standby  bool // the child keeps a standby link (connected, no audio) to each backup

@@ -30,6 +30,7 @@ type sim struct {
 	speech    *speech
 	jit       *rand.Rand // exchange jitter and detector phases
 	fail      *rand.Rand // always-on failures
+	nearRNG   *rand.Rand // whom nodes measured, and the pings' jitter
 	stamp     int        // snapshot number, for pathOf's memo
 }
 
@@ -38,7 +39,8 @@ const snapshotEvery = 5 * time.Minute
 func newSim(m Model, pol Policy, c *costs) *sim {
 	s := &sim{m: m, pol: pol, pop: newPopulation(m), byID: map[peer.ID]*node{}, holders: map[*node]map[*node]struct{}{},
 		st: newStats(), costs: c, speech: newSpeech(m, m.Duration+time.Hour),
-		jit: rand.New(rand.NewPCG(m.Seed, 0x717)), fail: rand.New(rand.NewPCG(m.Seed, 0xfa11))}
+		jit: rand.New(rand.NewPCG(m.Seed, 0x717)), fail: rand.New(rand.NewPCG(m.Seed, 0xfa11)),
+		nearRNG: rand.New(rand.NewPCG(m.Seed, 0x4ea7))}
 	s.host = s.pop.draw(true, 0)
 	s.host.x, s.host.y, s.host.declared = 0, 0, m.HostCapacity
 	s.host.coord.X, s.host.coord.Y = 0, 0

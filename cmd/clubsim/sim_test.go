@@ -134,7 +134,7 @@ func TestCommandLine(t *testing.T) {
 			t.Errorf("output lacks %q", want)
 		}
 	}
-	for _, bad := range [][]string{{"-listeners", "x"}, {"-policies", "nope"}, {"-listeners", "0"}} {
+	for _, bad := range [][]string{{"-listeners", "x"}, {"-policies", "nope"}, {"-listeners", "0"}, {"-near", "far"}} {
 		if err := run(append([]string{"-no-bench"}, bad...), &out); err == nil {
 			t.Errorf("%v: no error", bad)
 		}
@@ -164,5 +164,28 @@ func TestPlotsAreWritten(t *testing.T) {
 		if err != nil || !bytes.HasPrefix(data, []byte("\x89PNG")) {
 			t.Errorf("%s: not a PNG (%v)", f, err)
 		}
+	}
+}
+
+// TestMeasuredRTTsShortenStretch: nodes that report measured RTTs to the
+// members they know get nearer parents than nodes that report no
+// nearness, and the run stays determined by its seed.
+func TestMeasuredRTTsShortenStretch(t *testing.T) {
+	m := small(2000, 10*time.Minute)
+	run := func(near string) *result {
+		pol, _ := policyNamed("standby")
+		pol.Near = near
+		c, err := measureCosts(pol, guessedCPU)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return newSim(m, pol, c).run()
+	}
+	none, measured, again := run(nearNone), run(nearMeasured), run(nearMeasured)
+	if !reflect.DeepEqual(measured.st.stretch, again.st.stretch) {
+		t.Error("two measured runs with one seed differ")
+	}
+	if a, b := quantile(none.st.stretch, 0.5), quantile(measured.st.stretch, 0.5); b >= 0.95*a {
+		t.Errorf("median stretch %.2f with measured RTTs, %.2f without: want 5 %% shorter at least", b, a)
 	}
 }

@@ -102,9 +102,11 @@ func FuzzMediaFrames(f *testing.F) {
 	}
 	for _, v := range []any{
 		placeRequest{Room: string(room), Capacity: 2, Avoid: []byte(id), Children: [][]byte{[]byte(id)}},
+		placeRequest{Room: string(room), RTTs: []placeRTT{{Peer: []byte(id), Micros: 12_500}, {Peer: []byte("x"), Micros: 0}}},
 		placeReply{Assignment: a.Bytes}, linkHello{Assignment: a.Bytes}, linkHello{Assignment: a.Bytes, Standby: true},
 		linkHello{Assignment: a.Bytes, TURN: [][]byte{[]byte(id), []byte(id)}},
 		linkHello{Assignment: a.Bytes, TURN: [][]byte{[]byte("not a peer ID")}},
+		capacityReport{Room: string(room), Capacity: 3},
 	} {
 		data, _ := wire.Marshal(v)
 		f.Add(append(binary.AppendUvarint(nil, uint64(len(data))), data...))
@@ -117,6 +119,13 @@ func FuzzMediaFrames(f *testing.F) {
 			for _, c := range req.Children {
 				_, _ = peer.IDFromBytes(c)
 			}
+			if rtts, err := parseRTTs(req.RTTs); err == nil && len(rtts) > rooms.MaxMeasuredRTTs {
+				t.Fatalf("%d round trips accepted", len(rtts))
+			}
+		}
+		var cr capacityReport
+		if wire.NewReader(bytes.NewReader(data), maxCapacityFrame).ReadFrame(&cr) == nil {
+			_, _ = rooms.ParseRoomID(cr.Room)
 		}
 		var reply placeReply
 		if wire.NewReader(bytes.NewReader(data), maxPlaceFrame).ReadFrame(&reply) == nil {

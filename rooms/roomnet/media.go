@@ -48,7 +48,8 @@ func (v mediaView) self() peer.ID { return v.host.ID() }
 type media struct {
 	mediaView
 	api      *rtc.API
-	capacity int
+	capacity int                 // declared (Config.RelayCapacity)
+	uplink   *uplinkGuard        // what the uplink carries of it (uplink.go)
 	traits   func() rooms.Traits // this node's; nil says nothing
 	// turnServers are the always-on nodes this node asks for a link's
 	// TURN credentials (Config.TURNServers); nil names none.
@@ -93,7 +94,8 @@ func newMedia(ctx context.Context, view mediaView, api *rtc.API, capacity int, t
 	case stall < 0:
 		stall = 0
 	}
-	return &media{mediaView: view, api: api, capacity: min(max(capacity, 0), rooms.MaxRelayCapacity), timeout: timeout, stall: stall,
+	capacity = min(max(capacity, 0), rooms.MaxRelayCapacity)
+	return &media{mediaView: view, api: api, capacity: capacity, uplink: newUplinkGuard(capacity), timeout: timeout, stall: stall,
 		work: group.New(ctx), sessions: map[rooms.RoomID]*mediaSession{},
 		pending: map[rooms.RoomID]struct{}{}, kick: make(chan struct{}, 1)}
 }
@@ -112,7 +114,9 @@ func (m *media) start() {
 	linkProto.HandleSession(ctx, m.host, m.acceptChild)
 	reportProto.Handle(ctx, m.host, m.serveReport)
 	keyProto.Handle(ctx, m.host, m.serveKey)
+	capacityProto.Handle(ctx, m.host, m.serveCapacity)
 	m.work.Go(m.loop)
+	m.work.Go(m.watchUplink)
 }
 
 func (m *media) close() {
@@ -120,6 +124,7 @@ func (m *media) close() {
 	linkProto.Remove(m.host)
 	reportProto.Remove(m.host)
 	keyProto.Remove(m.host)
+	capacityProto.Remove(m.host)
 	m.work.Close()
 	m.mu.Lock()
 	sessions := m.sessions

@@ -36,6 +36,10 @@ type placeRequest struct {
 	// the root, and nodes reachable only through a relay as leaves.
 	Reach    uint8 `cbor:"5,keyasint,omitempty"`
 	AlwaysOn bool  `cbor:"6,keyasint,omitempty"`
+	// RTTs are the node's measured round trips to members it is
+	// connected to (placertt.go): the host prefers the nearest of
+	// otherwise equal parents.
+	RTTs []placeRTT `cbor:"7,keyasint,omitempty"`
 }
 
 type placeReply struct {
@@ -49,8 +53,8 @@ var placeProto = rpc.Protocol[placeRequest, placeReply]{ID: PlaceProtocol,
 // the backup parent it already failed over to.
 func (ms *mediaSession) askParent(ctx context.Context, st *rooms.SignedState, avoid, under peer.ID) (*rooms.SignedAssignment, error) {
 	own := ms.m.ownTraits()
-	req := placeRequest{Room: string(ms.room), Capacity: ms.m.capacity, Children: ms.childIDs(),
-		Reach: uint8(own.Reach), AlwaysOn: own.AlwaysOn}
+	req := placeRequest{Room: string(ms.room), Capacity: ms.m.relayCapacity(), Children: ms.childIDs(),
+		Reach: uint8(own.Reach), AlwaysOn: own.AlwaysOn, RTTs: measuredRTTs(ctx, ms.m.host, st, avoid == "" && under == "")}
 	if avoid != "" {
 		req.Avoid = []byte(avoid)
 	}
@@ -110,8 +114,12 @@ func (m *media) placeChild(from peer.ID, req placeRequest) (*rooms.SignedAssignm
 	if rooms.Reach(req.Reach) > rooms.ReachRelayOnly {
 		return nil, fmt.Errorf("%w: reach %d", rooms.ErrMalformed, req.Reach)
 	}
+	rtts, err := parseRTTs(req.RTTs)
+	if err != nil {
+		return nil, err
+	}
 	pr := rooms.PlaceRequest{Child: from, Capacity: req.Capacity, OnStage: st.OnStage(from),
-		Traits: rooms.Traits{Reach: rooms.Reach(req.Reach), AlwaysOn: req.AlwaysOn}}
+		Traits: rooms.Traits{Reach: rooms.Reach(req.Reach), AlwaysOn: req.AlwaysOn}, RTTs: rtts}
 	if ms.distrusted[from] {
 		pr.Capacity = 0 // it changed audio it relayed (report.go)
 	}
