@@ -247,7 +247,7 @@ func TestReaderHearsHeartbeatsBehindABusyLoop(t *testing.T) {
 	api := newTestAPI(t, Config{})
 	a, b := net.Pipe()
 	defer b.Close()
-	l, err := newLink(context.Background(), api, a, RoleParent, LinkLabel{}, true, nil)
+	l, err := newLink(context.Background(), api, a, RoleParent, LinkLabel{}, true, turnAsk{})
 	if err != nil {
 		t.Fatal(err)
 	}

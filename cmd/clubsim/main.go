@@ -79,25 +79,9 @@ func run(args []string, out io.Writer) error {
 	if *plot != "" {
 		return plotAll(*plot, cpu, *seed, *parallel, out)
 	}
-	var jobs []job
-	for _, sz := range strings.Split(*sizes, ",") {
-		n, err := strconv.Atoi(strings.TrimSpace(sz))
-		if err != nil || n < 1 {
-			return fmt.Errorf("listeners %q: want a positive number", sz)
-		}
-		for _, name := range strings.Split(*names, ",") {
-			pol, ok := policyNamed(strings.TrimSpace(name))
-			if !ok {
-				return fmt.Errorf("unknown policy %q", name)
-			}
-			if pol.Learned && *near != "coord" {
-				pol.Near = *near
-				pol.Name += "/" + *near
-			}
-			m := DefaultModel(n)
-			m.Duration, m.Seed, m.Flash = *duration, *seed, *flash
-			jobs = append(jobs, job{m, pol})
-		}
+	jobs, err := jobsFor(*sizes, *names, *near, func(m *Model) { m.Duration, m.Seed, m.Flash = *duration, *seed, *flash })
+	if err != nil {
+		return err
 	}
 	rs, walls, err := runAll(jobs, cpu, *parallel)
 	if err != nil {
@@ -120,6 +104,32 @@ func run(args []string, out io.Writer) error {
 		}
 	}
 	return nil
+}
+
+// jobsFor is one run per audience size in sizes and policy in names,
+// each model set by the flags (set).
+func jobsFor(sizes, names, near string, set func(*Model)) ([]job, error) {
+	var jobs []job
+	for _, sz := range strings.Split(sizes, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(sz))
+		if err != nil || n < 1 {
+			return nil, fmt.Errorf("listeners %q: want a positive number", sz)
+		}
+		for _, name := range strings.Split(names, ",") {
+			pol, ok := policyNamed(strings.TrimSpace(name))
+			if !ok {
+				return nil, fmt.Errorf("unknown policy %q", name)
+			}
+			if pol.Learned && near != "coord" {
+				pol.Near = near
+				pol.Name += "/" + near
+			}
+			m := DefaultModel(n)
+			set(&m)
+			jobs = append(jobs, job{m, pol})
+		}
+	}
+	return jobs, nil
 }
 
 func writeCPU(w io.Writer, c cpuCosts) {
