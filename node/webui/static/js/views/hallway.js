@@ -186,10 +186,17 @@ export function mount(main, route, { navigate }) {
   );
   render();
   // The stream keeps the hallway current; one fetch makes the first
-  // paint not wait for it.
-  api.hallway().then((rooms) => store.set('hallway', rooms)).catch(() => {});
+  // paint not wait for it. The stream sends only what changed, so the
+  // fetch's answer must not replace a hallway the stream brought after
+  // the fetch went out: on a busy machine it came later, older, and
+  // stayed until the hallway changed again.
+  let streamed = false;
   const unsubscribe = store.subscribe((key) => {
+    if (key === 'hallway') streamed = true;
     if (key === 'hallway' || key === 'members' || key === 'rooms') render();
   });
+  api.hallway().then((rooms) => {
+    if (!streamed) store.set('hallway', rooms);
+  }).catch(() => {});
   return { destroy: unsubscribe };
 }
