@@ -135,19 +135,8 @@ func (p *parentEnd) run() error {
 		}
 	}
 
-	// A starved child reads its parent's heartbeats late: the silence it
-	// measures is partly its own, so it waits twice its own lateness
-	// longer, and the process's scheduling delay per hand-off
-	// (lateness.Slack), as watchFlow does, before it gives up a parent
-	// that may be healthy.
-	every := checkInterval(p.opts.Timeout)
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	late := p.opts.late
-	if late == nil {
-		late = &lateness.Meter{}
-	}
-	late.Expect(time.Now().Add(every))
+	life := watchLife(p.opts.Timeout, p.opts.late, true) // RTP counts as a sign of life
+	defer life.stop()
 	connected := false
 	for {
 		select {
@@ -179,13 +168,8 @@ func (p *parentEnd) run() error {
 					p.opts.OnConnected()
 				}
 			}
-		case <-tick.C:
-			lag := late.Woke(time.Now())
-			late.Expect(time.Now().Add(every))
-			if err := p.silence(p.opts.Timeout+lateness.Slack(lag, 2*p.opts.Timeout), true); err != nil {
-				return err
-			}
-			if _, err := p.stateError(); err != nil { // a disconnected path's grace ran out
+		case <-life.tick.C:
+			if err := p.checkLife(life); err != nil {
 				return err
 			}
 			if !connected && time.Since(p.start) > connectTimeout {

@@ -341,6 +341,48 @@ func checkInterval(timeout time.Duration) time.Duration {
 	return max(timeout/4, 10*time.Millisecond)
 }
 
+// lifeWatch is a link loop's periodic check that its peer lives
+// (checkLife), on a ticker of checkInterval(timeout).
+//
+// A starved loop reads its peer's heartbeats late: the silence it
+// measures is partly its own, so it waits twice its own lateness longer,
+// and the process's scheduling delay per hand-off (lateness.Slack), as
+// watchFlow does, before it gives up a peer that may be healthy. Both
+// ends of a link watch so.
+type lifeWatch struct {
+	tick           *time.Ticker
+	every, timeout time.Duration
+	late           *lateness.Meter
+	mediaCounts    bool // RTP counts as a sign of life besides heartbeats
+}
+
+// watchLife starts a loop's lifeWatch; late is the meter of its own
+// lateness (nil: a new one; tests inject a starved loop).
+func watchLife(timeout time.Duration, late *lateness.Meter, mediaCounts bool) *lifeWatch {
+	if late == nil {
+		late = &lateness.Meter{}
+	}
+	w := &lifeWatch{every: checkInterval(timeout), timeout: timeout, late: late, mediaCounts: mediaCounts}
+	w.tick = time.NewTicker(w.every)
+	late.Expect(time.Now().Add(w.every))
+	return w
+}
+
+func (w *lifeWatch) stop() { w.tick.Stop() }
+
+// checkLife runs on each of w's ticks: it fails a peer silent past the
+// timeout and the loop's slack, or a disconnected path whose grace ran
+// out (stateError).
+func (l *link) checkLife(w *lifeWatch) error {
+	lag := w.late.Woke(time.Now())
+	w.late.Expect(time.Now().Add(w.every))
+	if err := l.silence(w.timeout+lateness.Slack(lag, 2*w.timeout), w.mediaCounts); err != nil {
+		return err
+	}
+	_, err := l.stateError()
+	return err
+}
+
 // silence reports a peer quiet for longer than timeout; mediaCounts says
 // whether RTP counts as a sign of life besides heartbeats.
 func (l *link) silence(timeout time.Duration, mediaCounts bool) error {

@@ -128,16 +128,8 @@ func (c *childEnd) run() error {
 	defer c.f.detach(out)
 	c.spawnLoops(out)
 
-	// A starved parent reads its child's heartbeats late, as a starved
-	// child does its parent's (child.go): it allows for its own lateness.
-	every := checkInterval(c.opts.Timeout)
-	tick := time.NewTicker(every)
-	defer tick.Stop()
-	late := c.opts.late
-	if late == nil {
-		late = &lateness.Meter{}
-	}
-	late.Expect(time.Now().Add(every))
+	life := watchLife(c.opts.Timeout, c.opts.late, false) // heartbeats only: the child sends RTP only when it speaks
+	defer life.stop()
 	var (
 		connected bool
 		wanted    = true // a renegotiation is queued
@@ -177,13 +169,8 @@ func (c *childEnd) run() error {
 				connected = true
 				c.log.Debug("child connected", "after", time.Since(c.start).Round(time.Millisecond))
 			}
-		case <-tick.C:
-			lag := late.Woke(time.Now())
-			late.Expect(time.Now().Add(every))
-			if err := c.silence(c.opts.Timeout+lateness.Slack(lag, 2*c.opts.Timeout), false); err != nil {
-				return err
-			}
-			if _, err := c.stateError(); err != nil { // a disconnected path's grace ran out
+		case <-life.tick.C:
+			if err := c.checkLife(life); err != nil {
 				return err
 			}
 			if pending && time.Since(offeredAt) > connectTimeout {
