@@ -306,3 +306,17 @@ func textOf(selector string) string {
 func contains(expr, substr string) string {
 	return fmt.Sprintf(`%s.includes(%q)`, expr, substr)
 }
+
+// browserWithTwoMembers starts Chromium (its microphone a second of
+// speech) and the UI nodes of Alice, founder of a network, and Bob, a
+// member of it. The context ends after a minute, or with the test.
+func browserWithTwoMembers(t *testing.T) (ctx, browser context.Context, a, b *uiNode) {
+	t.Helper()
+	wav, _ := writeSpeechWAV(t, time.Second, 1)
+	browser = startBrowser(t, wav)
+	a, b = startUINode(t, "Alice"), startUINode(t, "Bob")
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	t.Cleanup(cancel)
+	foundWithMember(ctx, t, a.Node, b.Node)
+	return ctx, browser, a, b
+}

@@ -1,10 +1,8 @@
 package node
 
 import (
-	"context"
 	"fmt"
 	"testing"
-	"time"
 
 	"github.com/chromedp/chromedp"
 
@@ -48,12 +46,7 @@ const holdHallwayFetch = `(() => {
 // the stream has shown the room; let through then, it must not hide it.
 func TestWebUIHallwayKeepsWhatTheStreamBrought(t *testing.T) {
 	checkLeaks(t)
-	wav, _ := writeSpeechWAV(t, time.Second, 1)
-	browser := startBrowser(t, wav)
-	a, b := startUINode(t, "Alice"), startUINode(t, "Bob")
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	foundWithMember(ctx, t, a.Node, b.Node)
+	ctx, browser, a, b := browserWithTwoMembers(t)
 	tab := newTab(t, browser, 1024, 700)
 	do(t, tab, "Bob signs in", chromedp.Navigate(b.loginURL(t)))
 	waitFor(t, tab, "Bob's hallway", contains(textOf("h1"), "Hallway"))

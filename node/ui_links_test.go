@@ -1,7 +1,6 @@
 package node
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -17,12 +16,7 @@ import (
 // counts its children by path. The two nodes share loopback: direct.
 func TestWebUIShowsLinkPaths(t *testing.T) {
 	checkLeaks(t)
-	wav, _ := writeSpeechWAV(t, time.Second, 1)
-	browser := startBrowser(t, wav)
-	a, b := startUINode(t, "Alice"), startUINode(t, "Bob")
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-	foundWithMember(ctx, t, a.Node, b.Node)
+	ctx, browser, a, b := browserWithTwoMembers(t)
 	room, err := a.CreateRoom(ctx, apiv1.CreateRoomRequest{Title: "Links", Type: "open"})
 	if err != nil {
 		t.Fatal(err)

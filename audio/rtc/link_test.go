@@ -244,14 +244,7 @@ func TestMediaSectionLimit(t *testing.T) {
 // Here nobody runs the loop, and a heartbeat behind a few trickled
 // candidates must still be heard.
 func TestReaderHearsHeartbeatsBehindABusyLoop(t *testing.T) {
-	api := newTestAPI(t, Config{})
-	a, b := net.Pipe()
-	defer b.Close()
-	l, err := newLink(context.Background(), api, a, RoleParent, LinkLabel{}, true, turnAsk{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.close()
+	l, b := newPipeLink(t, newTestAPI(t, Config{}))
 	l.spawn(func() { l.readLoop(nil) })
 	go io.Copy(io.Discard, b) //nolint:errcheck // ends when b closes
 	before := l.lastHeard.Load()
@@ -279,4 +272,19 @@ func TestReaderHearsHeartbeatsBehindABusyLoop(t *testing.T) {
 		}
 		return nil
 	})
+}
+
+// newPipeLink is a trickling parent-role link whose signaling stream is
+// one end of a pipe; it returns the other end. Both close when the test
+// ends.
+func newPipeLink(t *testing.T, api *API) (*link, net.Conn) {
+	t.Helper()
+	a, b := net.Pipe()
+	t.Cleanup(func() { b.Close() })
+	l, err := newLink(context.Background(), api, a, RoleParent, LinkLabel{}, true, turnAsk{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(l.close)
+	return l, b
 }

@@ -174,13 +174,7 @@ func TestTrickledCandidatesAreBounded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	a, b := net.Pipe()
-	defer b.Close()
-	l, err := newLink(context.Background(), api, a, RoleParent, LinkLabel{}, true, turnAsk{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.close()
+	l, _ := newPipeLink(t, api)
 	if err := l.pc.SetRemoteDescription(offer); err != nil {
 		t.Fatal(err)
 	}

@@ -31,20 +31,7 @@ func TestPlaceRequestsCarryReach(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := st.Room
-	parentOf := func(m *member) string {
-		s, _ := m.rooms.Media(id)
-		return s.Parent.String()
-	}
-	for _, m := range []*member{relayOnly, punch, late} {
-		sees(t, m, id, true)
-		mustRequest(t, m, id, rooms.KindJoin, nil)
-		testutil.Eventually(t, 30*time.Second, func() error {
-			if parentOf(m) == "" {
-				return fmt.Errorf("%s has no parent yet", m.id)
-			}
-			return nil
-		})
-	}
+	parentOf := joinInTurn(t, id, relayOnly, punch, late)
 	if got := parentOf(late); got != punch.id.String() {
 		t.Fatalf("the late listener hangs under %s, want the punchable relay %s (relay-only: %s)", got, punch.id, relayOnly.id)
 	}
@@ -64,10 +51,6 @@ func TestPlaceRequestsCarryMeasuredRTTs(t *testing.T) {
 		t.Fatal(err)
 	}
 	id := st.Room
-	parentOf := func(m *member) string {
-		s, _ := m.rooms.Media(id)
-		return s.Parent.String()
-	}
 	lh := late.p2p.MemberHost()
 	for _, relay := range []*member{roomy, near} {
 		if err := lh.Connect(t.Context(), peer.AddrInfo{ID: relay.id, Addrs: relay.p2p.Host().Addrs()}); err != nil {
@@ -78,16 +61,7 @@ func TestPlaceRequestsCarryMeasuredRTTs(t *testing.T) {
 		lh.Peerstore().RecordLatency(roomy.id, 80*time.Millisecond)
 		lh.Peerstore().RecordLatency(near.id, 4*time.Millisecond)
 	}
-	for _, m := range []*member{roomy, near, late} {
-		sees(t, m, id, true)
-		mustRequest(t, m, id, rooms.KindJoin, nil)
-		testutil.Eventually(t, 30*time.Second, func() error {
-			if parentOf(m) == "" {
-				return fmt.Errorf("%s has no parent yet", m.id)
-			}
-			return nil
-		})
-	}
+	parentOf := joinInTurn(t, id, roomy, near, late)
 	if got := parentOf(late); got != near.id.String() {
 		t.Fatalf("the late listener hangs under %s, want the near relay %s (roomy: %s)", got, near.id, roomy.id)
 	}
@@ -117,4 +91,26 @@ func TestParseRTTsLimits(t *testing.T) {
 			t.Errorf("%s: accepted", name)
 		}
 	}
+}
+
+// joinInTurn has each of ms join room id in turn, each once it sees the
+// room, and waits for each to have a parent before the next asks. It
+// returns how to read a member's parent.
+func joinInTurn(t *testing.T, id rooms.RoomID, ms ...*member) func(*member) string {
+	t.Helper()
+	parentOf := func(m *member) string {
+		s, _ := m.rooms.Media(id)
+		return s.Parent.String()
+	}
+	for _, m := range ms {
+		sees(t, m, id, true)
+		mustRequest(t, m, id, rooms.KindJoin, nil)
+		testutil.Eventually(t, 30*time.Second, func() error {
+			if parentOf(m) == "" {
+				return fmt.Errorf("%s has no parent yet", m.id)
+			}
+			return nil
+		})
+	}
+	return parentOf
 }
