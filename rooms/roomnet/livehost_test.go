@@ -158,3 +158,39 @@ func TestJoinAgainWhileListed(t *testing.T) {
 		return nil
 	})
 }
+
+// A member that moderates no live room hosted elsewhere has no host to
+// watch: its liveness loop sleeps (it woke eight times per HostTimeout on
+// every member), and wakes to watch once the member is made moderator.
+func TestLivenessSleepsUntilThereIsAHostToWatch(t *testing.T) {
+	const hostTimeout = 400 * time.Millisecond
+	ms := startMembersWith(t, 2, func(_ int, c *Config) { c.HostTimeout = hostTimeout })
+	host, mod := ms[0], ms[1]
+	st, err := host.rooms.Create(context.Background(), "Watched", rooms.TypeOpen, time.Time{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sees(t, mod, st.Room, true)
+	mustRequest(t, mod, st.Room, rooms.KindJoin, nil)
+
+	// A listener moderates nothing: over two host timeouts (sixteen
+	// rounds of a watching loop) it looks at most once, for the state
+	// that made it a listener.
+	before := mod.rooms.livenessRounds.Load()
+	window := time.NewTimer(2 * hostTimeout)
+	<-window.C
+	if rounds := mod.rooms.livenessRounds.Load() - before; rounds > 2 {
+		t.Fatalf("a listener's liveness loop ran %d rounds in %s with no host to watch", rounds, 2*hostTimeout)
+	}
+
+	mustRequest(t, host, st.Room, rooms.KindInviteSpeaker, mod)
+	mustRequest(t, mod, st.Room, rooms.KindAcceptInvite, nil)
+	mustRequest(t, host, st.Room, rooms.KindMakeModerator, mod)
+	made := mod.rooms.livenessRounds.Load()
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if n := mod.rooms.livenessRounds.Load() - made; n < 8 {
+			return fmt.Errorf("the new moderator's liveness loop ran %d rounds, want 8: it does not watch its host", n)
+		}
+		return nil
+	})
+}

@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
@@ -143,6 +144,10 @@ type Service struct {
 	follow  *rooms.FollowKeys
 	hallway *pubsub.Topic
 	media   *media // nil without Config.Media
+	// roomsChanged wakes liveness when a room's state changed (capacity 1).
+	roomsChanged chan struct{}
+	// livenessRounds counts liveness's rounds (tests see it sleep).
+	livenessRounds atomic.Int64
 
 	work *group.Group    // every goroutine of the service
 	ctx  context.Context // work's: ends when the service closes
@@ -244,7 +249,7 @@ func New(cfg Config) (*Service, error) {
 	}
 	s := &Service{cfg: cfg, log: cfg.Logger.With("component", "rooms"), network: chain.Network(),
 		dir: dir, late: late, replay: replay, follow: follow, rooms: map[rooms.RoomID]*room{}, probes: map[peer.ID]*hostProbe{},
-		remembered: map[rooms.RoomID]peer.ID{}, removed: map[rooms.RoomID]bool{}}
+		remembered: map[rooms.RoomID]peer.ID{}, removed: map[rooms.RoomID]bool{}, roomsChanged: make(chan struct{}, 1)}
 	s.work = group.New(context.Background())
 	s.ctx = s.work.Context()
 	if err := s.startHallway(); err != nil {
@@ -304,6 +309,10 @@ func (s *Service) host() host.Host { return s.cfg.P2P.MemberHost() }
 // changed tells the media plane and the owner's hook that a room's state
 // moved; it never blocks.
 func (s *Service) changed(id rooms.RoomID) {
+	select {
+	case s.roomsChanged <- struct{}{}:
+	default:
+	}
 	if s.media != nil {
 		s.media.changed(id)
 	}

@@ -58,45 +58,70 @@ func (s *Service) tick(ctx context.Context) {
 // liveness runs the moderators' side of takeover: it pings the host of
 // each room this node moderates (once per host, however many rooms it
 // hosts) every HostTimeout/8, and takes a room over when its host has been
-// silent for this node's turn.
+// silent for this node's turn. While this node moderates no live room
+// hosted elsewhere it sleeps until a room's state changes: most members
+// moderate nothing, and four wakes a second for nothing were a tenth of
+// an idle member's (BENCHMARKS.md, "a cheaper node").
 func (s *Service) liveness(ctx context.Context) {
 	period := max(s.cfg.HostTimeout/8, 10*time.Millisecond)
-	t := time.NewTicker(period)
+	t := time.NewTimer(0)
 	defer t.Stop()
-	s.late.live.Expect(time.Now().Add(period))
+	armed := true // t runs
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
-			now := time.Now()
-			s.late.live.Woke(now)
-			s.late.live.Expect(now.Add(period))
-		}
-		hosts := map[peer.ID]bool{}
-		var watched []rooms.RoomID
-		for _, id := range s.roomIDs() {
-			st, ok := s.State(id)
-			if !ok || st.Host == s.self() || !st.IsModerator(s.self()) || st.Status != rooms.StatusLive {
-				continue
-			}
-			hosts[st.Host] = true
-			watched = append(watched, id)
-		}
-		s.mu.Lock()
-		for p := range s.probes {
-			if !hosts[p] && !s.probes[p].inFlight {
-				delete(s.probes, p)
+			armed = false
+			s.late.live.Woke(time.Now())
+		case <-s.roomsChanged:
+			if armed {
+				continue // the next tick looks anyway
 			}
 		}
-		s.mu.Unlock()
-		for p := range hosts {
-			s.probeHost(p)
-		}
-		for _, id := range watched {
-			s.watchHost(ctx, id)
+		switch watching := s.checkHosts(ctx); {
+		case watching && !armed:
+			t.Reset(period)
+			s.late.live.Expect(time.Now().Add(period))
+			armed = true
+		case !watching && armed:
+			t.Stop()
+			armed = false
 		}
 	}
+}
+
+// checkHosts is one round of liveness: it pings the hosts of the live
+// rooms this node moderates and takes over those whose host has been
+// silent too long. It reports whether anything is left to watch (a room,
+// or a ping still out).
+func (s *Service) checkHosts(ctx context.Context) (watching bool) {
+	s.livenessRounds.Add(1)
+	hosts := map[peer.ID]bool{}
+	var watched []rooms.RoomID
+	for _, id := range s.roomIDs() {
+		st, ok := s.State(id)
+		if !ok || st.Host == s.self() || !st.IsModerator(s.self()) || st.Status != rooms.StatusLive {
+			continue
+		}
+		hosts[st.Host] = true
+		watched = append(watched, id)
+	}
+	s.mu.Lock()
+	for p := range s.probes {
+		if !hosts[p] && !s.probes[p].inFlight {
+			delete(s.probes, p)
+		}
+	}
+	watching = len(s.probes) > 0 || len(hosts) > 0
+	s.mu.Unlock()
+	for p := range hosts {
+		s.probeHost(p)
+	}
+	for _, id := range watched {
+		s.watchHost(ctx, id)
+	}
+	return watching
 }
 
 // hostProbe is what the liveness probe knows of one host.
