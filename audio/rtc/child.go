@@ -168,7 +168,7 @@ func (p *parentEnd) run() error {
 					p.opts.OnConnected()
 				}
 			}
-		case <-life.tick.C:
+		case <-life.C():
 			if err := p.checkLife(life); err != nil {
 				return err
 			}

@@ -84,8 +84,12 @@ type link struct {
 	answeredAt atomic.Int64  // unix nanoseconds of the last answer
 	// subtree is what this end's heartbeats report (set before the
 	// link's goroutines start).
-	subtree      func() uint32
-	lastMedia    atomic.Int64 // unix nanoseconds of the last RTP packet
+	subtree   func() uint32
+	lastMedia atomic.Int64 // unix nanoseconds of the last RTP packet
+	// mediaWanted asks readTrack to signal mediaCame on the next packet
+	// (a watcher sleeping until audio comes; see awaitMedia).
+	mediaWanted  atomic.Bool
+	mediaCame    chan struct{} // capacity 1
 	stateChanged chan struct{}
 	// disconnectedAt is when the loop first saw the PeerConnection
 	// disconnected, zero while it is not (stateError).
@@ -129,6 +133,7 @@ func newLink(ctx context.Context, api *API, stream io.ReadWriteCloser, role stri
 		ctx:          work.Context(),
 		start:        time.Now(),
 		stateChanged: make(chan struct{}, 1),
+		mediaCame:    make(chan struct{}, 1),
 		sdp:          make(chan signalFrame, sdpQueue),
 		failed:       make(chan error, 1),
 		trickle:      trickle,
@@ -341,8 +346,13 @@ func checkInterval(timeout time.Duration) time.Duration {
 	return max(timeout/4, 10*time.Millisecond)
 }
 
-// lifeWatch is a link loop's periodic check that its peer lives
-// (checkLife), on a ticker of checkInterval(timeout).
+// lifeWatch is a link loop's check that its peer lives (checkLife), on a
+// timer that fires when the peer's silence would be due: a timeout after
+// the last sign of life, and every checkInterval(timeout) from then on (or
+// while the path is not connected). A healthy link's loop so wakes about
+// once per timeout instead of four times: each wake finds a newer
+// heartbeat and sleeps again until that one's timeout (a silent room's
+// members wake mostly for such checks; BENCHMARKS.md, "a cheaper node").
 //
 // A starved loop reads its peer's heartbeats late: the silence it
 // measures is partly its own, so it waits twice its own lateness longer,
@@ -350,7 +360,7 @@ func checkInterval(timeout time.Duration) time.Duration {
 // watchFlow does, before it gives up a peer that may be healthy. Both
 // ends of a link watch so.
 type lifeWatch struct {
-	tick           *time.Ticker
+	timer          *time.Timer
 	every, timeout time.Duration
 	late           *lateness.Meter
 	mediaCounts    bool // RTP counts as a sign of life besides heartbeats
@@ -363,36 +373,64 @@ func watchLife(timeout time.Duration, late *lateness.Meter, mediaCounts bool) *l
 		late = &lateness.Meter{}
 	}
 	w := &lifeWatch{every: checkInterval(timeout), timeout: timeout, late: late, mediaCounts: mediaCounts}
-	w.tick = time.NewTicker(w.every)
+	w.timer = time.NewTimer(w.every)
 	late.Expect(time.Now().Add(w.every))
 	return w
 }
 
-func (w *lifeWatch) stop() { w.tick.Stop() }
+// C fires when the loop should call checkLife.
+func (w *lifeWatch) C() <-chan time.Time { return w.timer.C }
 
-// checkLife runs on each of w's ticks: it fails a peer silent past the
+func (w *lifeWatch) stop() { w.timer.Stop() }
+
+// checkLife runs each time w fires: it fails a peer silent past the
 // timeout and the loop's slack, or a disconnected path whose grace ran
-// out (stateError).
+// out (stateError), and sets w's next wake.
 func (l *link) checkLife(w *lifeWatch) error {
-	lag := w.late.Woke(time.Now())
-	w.late.Expect(time.Now().Add(w.every))
+	now := time.Now()
+	lag := w.late.Woke(now)
 	if err := l.silence(w.timeout+lateness.Slack(lag, 2*w.timeout), w.mediaCounts); err != nil {
 		return err
 	}
-	_, err := l.stateError()
-	return err
+	connected, err := l.stateError()
+	if err != nil {
+		return err
+	}
+	next := w.every
+	if connected {
+		next = nextLifeCheck(now, l.lastSign(w.mediaCounts), w.every, w.timeout)
+	}
+	w.timer.Reset(next)
+	w.late.Expect(now.Add(next))
+	return nil
+}
+
+// nextLifeCheck is how long after now a connected link checks its peer
+// again: when the silence since last would reach timeout, at least every
+// and at most timeout away (the loops' connect deadlines ride on the same
+// wake).
+func nextLifeCheck(now, last time.Time, every, timeout time.Duration) time.Duration {
+	return min(max(last.Add(timeout).Sub(now), every), timeout)
+}
+
+// lastSign is when the peer last showed it lives: its last heartbeat, or
+// RTP too if mediaCounts.
+func (l *link) lastSign(mediaCounts bool) time.Time {
+	last := l.lastHeard.Load()
+	if mediaCounts {
+		last = max(last, l.lastMedia.Load())
+	}
+	return time.Unix(0, last)
 }
 
 // silence reports a peer quiet for longer than timeout; mediaCounts says
 // whether RTP counts as a sign of life besides heartbeats.
 func (l *link) silence(timeout time.Duration, mediaCounts bool) error {
-	last := l.lastHeard.Load()
 	what := "heartbeat"
 	if mediaCounts {
-		last = max(last, l.lastMedia.Load())
 		what = "heartbeat or RTP"
 	}
-	if quiet := time.Since(time.Unix(0, last)); quiet > timeout {
+	if quiet := time.Since(l.lastSign(mediaCounts)); quiet > timeout {
 		return fmt.Errorf("%w: no %s for %s", ErrSilent, what, quiet.Round(time.Millisecond))
 	}
 	return nil
@@ -421,8 +459,26 @@ func readTrack(log *slog.Logger, track *webrtc.TrackRemote, deliver func(*rtp.Pa
 func (l *link) readTrack(track *webrtc.TrackRemote, deliver func(*rtp.Packet)) {
 	readTrack(l.log, track, func(pkt *rtp.Packet) {
 		l.lastMedia.Store(time.Now().UnixNano())
+		if l.mediaWanted.Load() && l.mediaWanted.CompareAndSwap(true, false) {
+			select {
+			case l.mediaCame <- struct{}{}:
+			default:
+			}
+		}
 		deliver(pkt)
 	})
+}
+
+// awaitMedia has mediaCame signal once a packet newer than last comes
+// (at once if one already has). One watcher waits on it.
+func (l *link) awaitMedia(last int64) {
+	l.mediaWanted.Store(true)
+	if l.lastMedia.Load() != last && l.mediaWanted.CompareAndSwap(true, false) {
+		select {
+		case l.mediaCame <- struct{}{}:
+		default:
+		}
+	}
 }
 
 // drainRTCP reads a sender's RTCP so the interceptors see it (NACKs reach

@@ -288,3 +288,27 @@ func newPipeLink(t *testing.T, api *API) (*link, net.Conn) {
 	t.Cleanup(l.close)
 	return l, b
 }
+
+// A connected link's check sleeps until its peer's silence would be due,
+// not a quarter timeout: a heartbeat every 500 ms and a 1.5 s timeout
+// wake it about once a second instead of four times, and once the
+// silence is due it looks every quarter timeout until it lets go.
+func TestNextLifeCheckWaitsForTheSilenceDue(t *testing.T) {
+	now := time.Unix(1000, 0)
+	const timeout, every = 1500 * time.Millisecond, 375 * time.Millisecond
+	for _, tc := range []struct {
+		name string
+		ago  time.Duration // since the last sign of life
+		want time.Duration
+	}{
+		{"heard just now", 0, timeout},
+		{"heard 500 ms ago", 500 * time.Millisecond, time.Second},
+		{"silence due in 100 ms", 1400 * time.Millisecond, every},
+		{"silence past due", 2 * time.Second, every},
+		{"a clock that went back", -time.Hour, timeout},
+	} {
+		if got := nextLifeCheck(now, now.Add(-tc.ago), every, timeout); got != tc.want {
+			t.Errorf("%s: next check in %s, want %s", tc.name, got, tc.want)
+		}
+	}
+}

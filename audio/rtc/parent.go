@@ -169,7 +169,7 @@ func (c *childEnd) run() error {
 				connected = true
 				c.log.Debug("child connected", "after", time.Since(c.start).Round(time.Millisecond))
 			}
-		case <-life.tick.C:
+		case <-life.C():
 			if err := c.checkLife(life); err != nil {
 				return err
 			}

@@ -37,15 +37,13 @@ var ErrBackupHeard = errors.New("parent's RTP stalled while a backup had audio")
 // timer fires and waits that much longer, twice over, and the process's
 // scheduling delay once per hand-off (lateness.Slack), before it gives up.
 
-// idleCheck is how often watchFlow looks while nothing flows (before the
-// first packet, or through a stall already answered): a stall is only
-// news once audio has come again.
-const idleCheck = 250 * time.Millisecond
-
 // watchFlow probes the parent when its RTP stalls and fails the link when
 // a probe goes unanswered. It runs until the link ends. It wakes when a
 // stall would be due, not on a fixed tick: about once per Stall while
-// audio flows, four times a second while none does.
+// audio flows. While none does (before the first packet, or through a
+// stall already answered) it sleeps until a packet comes (link.mediaCame):
+// a stall is only news once audio has come again, and a silent room's
+// links are most of a member's wakes.
 func (p *parentEnd) watchFlow() {
 	stall, wait := p.opts.Stall, p.opts.ProbeTimeout
 	if wait <= 0 {
@@ -69,16 +67,19 @@ func (p *parentEnd) watchFlow() {
 		probedAt time.Time     // when the pending probe went out
 	)
 	for {
+		var selfLag time.Duration
 		select {
 		case <-p.ctx.Done():
 			return
 		case <-timer.C:
+			selfLag = late.Woke(time.Now())
+		case <-p.mediaCame:
+			selfLag = late.Recent() // an event, not a timer: nothing to measure
 		}
 		now := time.Now()
-		selfLag := late.Woke(now)
 		last := p.lastMedia.Load()
 		if last == 0 || last == cleared {
-			reset(idleCheck) // nothing flowed yet, or this stall was answered
+			p.awaitMedia(last) // nothing flowed yet, or this stall was answered
 			continue
 		}
 		if pending != 0 {
