@@ -17,7 +17,7 @@ import (
 // ParentOptions configures the child end of a link.
 type ParentOptions struct {
 	// Timeout is how long the parent may send neither heartbeat nor RTP;
-	// default 1.5 s.
+	// default 3 s (ICE notices a dead parent after 2 s).
 	Timeout time.Duration
 	// Uplink, if set, is sent to the parent on the recvonly section the
 	// parent offered.

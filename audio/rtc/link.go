@@ -21,14 +21,19 @@ import (
 const (
 	// heartbeatInterval paces heartbeat frames both ways on a link
 	// stream, or a third of the link's timeout when that is shorter.
-	// Each one costs both ends a QUIC packet, its ACK and half a dozen
-	// goroutine wakeups: at four a second they were the largest share of
-	// a silent room's CPU once ICE's keepalives were slowed.
-	heartbeatInterval = 500 * time.Millisecond
+	// Each one costs both ends a QUIC packet, its ACK and about ten
+	// goroutine wakeups: at two a second they were still a quarter of a
+	// silent room's wakes (BENCHMARKS.md, "a cheaper node").
+	heartbeatInterval = time.Second
 	// defaultLinkTimeout is how long a link peer may stay silent: three
-	// heartbeats. A parent that dies while audio flows is noticed sooner,
-	// from its RTP stalling (stall.go).
-	defaultLinkTimeout = 1500 * time.Millisecond
+	// heartbeats. It is the backstop, not the first to notice: a peer
+	// that dies or freezes stops answering ICE too, and ICE takes its
+	// path for down after iceDisconnectedTimeout (2 s, api.go), which the
+	// link takes for lost; a parent that dies while audio flows is
+	// noticed sooner still, from its RTP stalling (stall.go). What only
+	// heartbeats see is a peer whose media path lives while its stream's
+	// end of the link does not.
+	defaultLinkTimeout = 3 * time.Second
 	// connectTimeout bounds how long a link may take to connect its
 	// PeerConnection, and how long an offer may wait for its answer:
 	// longer than ICE's checks may run (api.go), with TURN allocations

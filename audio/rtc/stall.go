@@ -18,9 +18,9 @@ var ErrStalled = errors.New("parent's RTP stalled and a probe went unanswered")
 // froze or its own way up broke, the backup is the better parent now.
 var ErrBackupHeard = errors.New("parent's RTP stalled while a backup had audio")
 
-// Watching the flow. Heartbeats come every heartbeatInterval and a parent
-// counts as lost after Timeout without one, so a silent death costs 1.5 s
-// of audio. RTP comes every 20 ms while anyone speaks: when it stops
+// Watching the flow. A parent that dies silently is lost when ICE finds
+// its path down (2 s) or after Timeout without a heartbeat, so a silent
+// death would cost 2 s of audio. RTP comes every 20 ms while anyone speaks: when it stops
 // for Stall the child probes its parent on the signaling stream, and a
 // parent that does not answer within ProbeTimeout is lost. A stall whose
 // probe is answered (the speaker paused, or a link above this one broke and

@@ -77,7 +77,7 @@ const (
 	frameWait      = 10 * time.Millisecond
 	connectTimeout = 5 * time.Second        // rtc's connectTimeout: a link that cannot connect
 	retryBackoff   = 150 * time.Millisecond // roomnet's, after a refused place request
-	heartbeatRate  = 4                      // per second each way: rtc's heartbeats when BENCHMARKS' figures were made (every 500 ms since: half)
+	heartbeatRate  = 4                      // per second each way: rtc's heartbeats when BENCHMARKS' figures were made (every second since: a quarter)
 	hopDelay       = 100 * time.Microsecond // per relay: BenchmarkHopLatency's median
 	aliveAgain     = 5 * time.Minute        // an always-on node that died is back after this
 )
