@@ -207,3 +207,19 @@ func (n *Node) PublishRevocation(ctx context.Context, r *identity.SignedRevocati
 	}
 	return n.publish(ctx, st, memberEntry{Revocation: r.Bytes})
 }
+
+// gossipParams are gossipsub's defaults with less gossip. Each message's
+// ID was advertised (IHAVE) in three heartbeats to six or more peers
+// outside the mesh: for the hallway's announcements, every five seconds
+// per live room, that was three quarters of the RPCs a member of a
+// silent room sent, and a fifth of its wakes (BENCHMARKS.md, "a cheaper
+// node"). clubnode's messages are few and flood-published to every
+// connected member, and the mesh carries them on; gossip only repairs a
+// miss. Advertising each once, to two peers, still does.
+func gossipParams() pubsub.GossipSubParams {
+	p := pubsub.DefaultGossipSubParams()
+	p.HistoryGossip = 1
+	p.Dlazy = 2
+	p.GossipFactor = 0
+	return p
+}

@@ -236,6 +236,7 @@ func New(cfg Config) (*Node, error) {
 		// Membership events are rare and must reach everyone, including
 		// peers not yet grafted into the mesh.
 		pubsub.WithFloodPublish(true),
+		pubsub.WithGossipSubParams(gossipParams()),
 		pubsub.WithLogger(cfg.Logger.With("component", "gossipsub")),
 	)
 	if err != nil {
