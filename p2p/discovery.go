@@ -3,6 +3,7 @@ package p2p
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	dht "github.com/libp2p/go-libp2p-kad-dht"
@@ -118,7 +119,7 @@ func (n *Node) findLoop(ctx context.Context, disc *drouting.RoutingDiscovery, ns
 		if !group.Sleep(ctx, delay) {
 			return
 		}
-		if len(n.VerifiedPeers()) > 0 {
+		if len(n.VerifiedPeers()) > 0 && !n.metEveryMember() {
 			n.findOnce(ctx, disc, ns)
 		}
 		if n.wellConnected() {
@@ -127,6 +128,23 @@ func (n *Node) findLoop(ctx context.Context, disc *drouting.RoutingDiscovery, ns
 			delay, pause = pause, min(2*pause, n.cfg.DiscoveryInterval)
 		}
 	}
+}
+
+// metEveryMember reports whether this node is connected to every member
+// it knows. The search is then for nothing: only known members are dialled
+// (findOnce), and a member first heard of comes by the membership sync. In
+// a small network every member is connected to every other, and each
+// search (a DHT lookup asking every peer, every DiscoveryInterval) was a
+// large share of an idle member's wakes (BENCHMARKS.md, "a cheaper node").
+func (n *Node) metEveryMember() bool {
+	met := n.VerifiedPeers() // sorted
+	for _, m := range n.Members() {
+		id := m.Chain.Member()
+		if _, ok := slices.BinarySearch(met, id); id != n.ID() && !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // wellConnected reports whether this node is connected to enough other
@@ -143,6 +161,7 @@ func (n *Node) wellConnected() bool {
 }
 
 func (n *Node) findOnce(ctx context.Context, disc *drouting.RoutingDiscovery, ns string) {
+	n.searches.Add(1)
 	fctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
 	peers, err := disc.FindPeers(fctx, ns)

@@ -3,6 +3,7 @@ package p2p
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -62,4 +63,36 @@ func TestNoMemberAskedAboutOnce(t *testing.T) {
 	if !c.askedInVain(stranger.ID()) {
 		t.Fatal("a vain ask about a stranger is not remembered: every stream to it would cost a sync")
 	}
+}
+
+// A member connected to every member it knows has nobody to search the
+// DHT for: only known members are dialled. It searched every
+// DiscoveryInterval anyway (a lookup asking every peer), most of an idle
+// small network's traffic. It searches again once it knows a member it
+// has not met.
+func TestNoSearchWhileEveryMemberIsMet(t *testing.T) {
+	a, b, c := threeMembers(t)
+	testutil.Eventually(t, 15*time.Second, func() error {
+		for _, n := range []*Node{a, b, c} {
+			if !n.metEveryMember() {
+				return fmt.Errorf("%s has not met every member yet (%d connected)", n.ID(), len(n.VerifiedPeers()))
+			}
+		}
+		return nil
+	})
+	before := c.searches.Load()
+	window := time.NewTimer(3 * c.cfg.DiscoveryInterval)
+	<-window.C
+	if n := c.searches.Load() - before; n > 0 {
+		t.Fatalf("a member connected to every member searched the DHT %d times in %s", n, 3*c.cfg.DiscoveryInterval)
+	}
+
+	departedMember(t, a, c)
+	before = c.searches.Load()
+	testutil.Eventually(t, 5*c.cfg.DiscoveryInterval, func() error {
+		if c.searches.Load() == before {
+			return errors.New("a member that knows one it has not met does not search for it")
+		}
+		return nil
+	})
 }

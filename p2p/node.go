@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/libp2p/go-libp2p"
@@ -170,6 +171,8 @@ type Node struct {
 	reach  string     // ReachPublic or ReachPrivate
 	relays relaySet   // AutoRelay's candidates
 	punch  punchState // hole punching of relayed connections made too early (punch.go)
+
+	searches atomic.Int64 // DHT searches for members (findOnce), for tests
 }
 
 // New starts a libp2p host listening on cfg.ListenAddrs.

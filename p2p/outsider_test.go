@@ -295,12 +295,34 @@ func TestForgedProviderLuresNobody(t *testing.T) {
 	if err := addProviders(ctx, r.h, a.ID(), prefix, [][]byte{rendezvousCID(t, a).Hash()}); err != nil {
 		t.Logf("ADD_PROVIDER: %v", err)
 	}
+	// B and C search the DHT only while they know a member they have not
+	// met: one that left.
+	departedMember(t, a, b, c)
+	searched := b.searches.Load() + c.searches.Load()
 	// Against the old code B and C dialled the rogue within two or three
 	// of their discovery rounds (one a second here).
 	if within(4*b.cfg.DiscoveryInterval, func() bool { return r.inbound.Load() > 0 }) {
 		t.Fatalf("members dialled the outsider %d times after its forged record", r.inbound.Load())
 	}
-	_ = c
+	if b.searches.Load()+c.searches.Load() == searched {
+		t.Fatal("B and C did not search the DHT: the forged record was never read")
+	}
+}
+
+// departedMember adds a member (invited by inviter) that leaves again at
+// once, and waits until every node of others knows it: they know a member
+// they are not connected to.
+func departedMember(t *testing.T, inviter *Node, others ...*Node) {
+	t.Helper()
+	d := newNode(t)
+	join(t, d, bearerInvite(t, inviter, 1))
+	for _, n := range others {
+		testutil.Eventually(t, 15*time.Second, knowsMembers(n, d.ID()))
+	}
+	d.Close()
+	for _, n := range others {
+		testutil.Eventually(t, 15*time.Second, notConnected(n, d.ID()))
+	}
 }
 
 // addProviders writes ADD_PROVIDER messages for keys, naming the sender as
