@@ -20,11 +20,12 @@ var ErrBackupHeard = errors.New("parent's RTP stalled while a backup had audio")
 
 // Watching the flow. A parent that dies silently is lost when ICE finds
 // its path down (2 s) or after Timeout without a heartbeat, so a silent
-// death would cost 2 s of audio. RTP comes every 20 ms while anyone speaks: when it stops
-// for Stall the child probes its parent on the signaling stream, and a
-// parent that does not answer within ProbeTimeout is lost. A stall whose
-// probe is answered (the speaker paused, or a link above this one broke and
-// is being repaired) costs nothing but the probe, and is probed once.
+// death would cost 2 s of audio. RTP comes every 20 ms while anyone
+// speaks: when it stops for Stall the child probes its parent on the
+// signaling stream, and a parent that does not answer within
+// ProbeTimeout is lost. A stall whose probe is answered (the speaker
+// paused, or a link above this one broke and is being repaired) costs
+// nothing but the probe, and is probed once.
 //
 // A busy machine answers late, so the wait grows with the answers seen:
 // twice the slowest recent answer, from ProbeTimeout up to three times it
