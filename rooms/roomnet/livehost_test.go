@@ -135,16 +135,11 @@ func TestGoneHostIsPruned(t *testing.T) {
 func TestJoinAgainWhileListed(t *testing.T) {
 	ms := startMembers(t, 2)
 	host, l := ms[0], ms[1]
-	st, err := host.rooms.Create(context.Background(), "Back again", rooms.TypeOpen, time.Time{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sees(t, l, st.Room, true)
-	mustRequest(t, l, st.Room, rooms.KindJoin, nil)
+	id := openRoomForAll(t, ms, "Back again")
 	// As a restarted node would: it holds nothing of the room any more.
-	l.rooms.drop(st.Room)
-	before, _ := host.rooms.State(st.Room)
-	next, err := l.rooms.Request(context.Background(), st.Room, rooms.KindJoin, "", nil)
+	l.rooms.drop(id)
+	before, _ := host.rooms.State(id)
+	next, err := l.rooms.Request(context.Background(), id, rooms.KindJoin, "", nil)
 	if err != nil {
 		t.Fatalf("join while still listed: %v", err)
 	}
@@ -152,7 +147,7 @@ func TestJoinAgainWhileListed(t *testing.T) {
 		t.Fatalf("join while listed gave version %d (was %d), in room %v", next.Version, before.Version, next.InRoom(l.id))
 	}
 	testutil.Eventually(t, 5*time.Second, func() error {
-		if _, ok := l.rooms.State(st.Room); !ok {
+		if _, ok := l.rooms.State(id); !ok {
 			return errors.New("the member does not hold the room again")
 		}
 		return nil
@@ -166,12 +161,7 @@ func TestLivenessSleepsUntilThereIsAHostToWatch(t *testing.T) {
 	const hostTimeout = 400 * time.Millisecond
 	ms := startMembersWith(t, 2, func(_ int, c *Config) { c.HostTimeout = hostTimeout })
 	host, mod := ms[0], ms[1]
-	st, err := host.rooms.Create(context.Background(), "Watched", rooms.TypeOpen, time.Time{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	sees(t, mod, st.Room, true)
-	mustRequest(t, mod, st.Room, rooms.KindJoin, nil)
+	id := openRoomForAll(t, ms, "Watched")
 
 	// A listener moderates nothing: over two host timeouts (sixteen
 	// rounds of a watching loop) it looks at most once, for the state
@@ -183,9 +173,7 @@ func TestLivenessSleepsUntilThereIsAHostToWatch(t *testing.T) {
 		t.Fatalf("a listener's liveness loop ran %d rounds in %s with no host to watch", rounds, 2*hostTimeout)
 	}
 
-	mustRequest(t, host, st.Room, rooms.KindInviteSpeaker, mod)
-	mustRequest(t, mod, st.Room, rooms.KindAcceptInvite, nil)
-	mustRequest(t, host, st.Room, rooms.KindMakeModerator, mod)
+	makeModerator(t, host, id, mod)
 	made := mod.rooms.livenessRounds.Load()
 	testutil.Eventually(t, 5*time.Second, func() error {
 		if n := mod.rooms.livenessRounds.Load() - made; n < 8 {
