@@ -464,11 +464,8 @@ func readTrack(log *slog.Logger, track *webrtc.TrackRemote, deliver func(*rtp.Pa
 func (l *link) readTrack(track *webrtc.TrackRemote, deliver func(*rtp.Packet)) {
 	readTrack(l.log, track, func(pkt *rtp.Packet) {
 		l.lastMedia.Store(time.Now().UnixNano())
-		if l.mediaWanted.Load() && l.mediaWanted.CompareAndSwap(true, false) {
-			select {
-			case l.mediaCame <- struct{}{}:
-			default:
-			}
+		if l.mediaWanted.Load() { // a plain read per packet; the swap only when wanted
+			l.signalMedia()
 		}
 		deliver(pkt)
 	})
@@ -478,7 +475,15 @@ func (l *link) readTrack(track *webrtc.TrackRemote, deliver func(*rtp.Packet)) {
 // (at once if one already has). One watcher waits on it.
 func (l *link) awaitMedia(last int64) {
 	l.mediaWanted.Store(true)
-	if l.lastMedia.Load() != last && l.mediaWanted.CompareAndSwap(true, false) {
+	if l.lastMedia.Load() != last {
+		l.signalMedia()
+	}
+}
+
+// signalMedia wakes the watcher of awaitMedia, once: whichever of the
+// packet and awaitMedia's own check takes the want first.
+func (l *link) signalMedia() {
+	if l.mediaWanted.CompareAndSwap(true, false) {
 		select {
 		case l.mediaCame <- struct{}{}:
 		default:
