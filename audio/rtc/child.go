@@ -17,7 +17,8 @@ import (
 // ParentOptions configures the child end of a link.
 type ParentOptions struct {
 	// Timeout is how long the parent may send neither heartbeat nor RTP;
-	// default 3 s (ICE notices a dead parent after 2 s).
+	// default 15 s, three heartbeats (ICE notices a dead parent after
+	// 2 s, and the flow watch, Stall, sooner while audio flows).
 	Timeout time.Duration
 	// Uplink, if set, is sent to the parent on the recvonly section the
 	// parent offered.
@@ -26,6 +27,11 @@ type ParentOptions struct {
 	// heartbeats (called from the link's heartbeat goroutine); nil
 	// reports 1.
 	Subtree func() int
+	// SubtreeChanged, if set, is signalled when Subtree's answer may have
+	// changed: a heartbeat with the new size goes at once, instead of at
+	// the next heartbeat, so that the parent and the host through it
+	// count a grown or shrunk subtree within a hand-off.
+	SubtreeChanged <-chan struct{}
 	// Label names the link in LinkStats.
 	Label LinkLabel
 	// Proof is shown to the always-on nodes with the request for the
@@ -124,7 +130,7 @@ func (p *parentEnd) run() error {
 
 	p.link.subtree = p.subtree
 	p.spawn(func() { p.readLoop(nil) })
-	p.spawn(func() { p.heartbeatLoop(p.opts.Timeout) })
+	p.spawn(func() { p.heartbeatLoop(p.opts.Timeout, p.opts.SubtreeChanged) })
 	var control <-chan struct{}
 	if p.opts.Standby == nil {
 		p.goLive()

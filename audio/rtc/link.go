@@ -20,20 +20,23 @@ import (
 
 const (
 	// heartbeatInterval paces heartbeat frames both ways on a link
-	// stream, or a third of the link's timeout when that is shorter.
-	// Each one costs both ends a QUIC packet, its ACK and about ten
-	// goroutine wakeups: at two a second they were still a quarter of a
-	// silent room's wakes (BENCHMARKS.md, "a cheaper node").
-	heartbeatInterval = time.Second
+	// stream, or a third of the link's timeout when that is shorter. A
+	// child's heartbeat also goes at once when its subtree changes
+	// (ParentOptions.SubtreeChanged), so the count needs no fast pace.
+	// Each heartbeat costs both ends a QUIC packet, its ACK and about ten
+	// goroutine wakeups: once a second both ways they were still a third
+	// of a silent room's wakes (BENCHMARKS.md, "a cheaper node").
+	heartbeatInterval = 5 * time.Second
 	// defaultLinkTimeout is how long a link peer may stay silent: three
 	// heartbeats. It is the backstop, not the first to notice: a peer
 	// that dies or freezes stops answering ICE too, and ICE takes its
 	// path for down after iceDisconnectedTimeout (2 s, api.go), which the
 	// link takes for lost; a parent that dies while audio flows is
-	// noticed sooner still, from its RTP stalling (stall.go). What only
-	// heartbeats see is a peer whose media path lives while its stream's
-	// end of the link does not.
-	defaultLinkTimeout = 3 * time.Second
+	// noticed sooner still, from its RTP stalling (stall.go); a stream
+	// that ends is read as ended at once. What only heartbeats see is a
+	// peer whose media path lives while its end of the stream hangs: the
+	// audio still flows meanwhile, only a renegotiation would wait.
+	defaultLinkTimeout = 3 * heartbeatInterval
 	// connectTimeout bounds how long a link may take to connect its
 	// PeerConnection, and how long an offer may wait for its answer:
 	// longer than ICE's checks may run (api.go), with TURN allocations
@@ -282,19 +285,27 @@ func heartbeatEvery(timeout time.Duration) time.Duration {
 	return max(min(heartbeatInterval, timeout/3), 10*time.Millisecond)
 }
 
-// heartbeatLoop sends a heartbeat now and every heartbeatEvery(timeout).
-func (l *link) heartbeatLoop(timeout time.Duration) {
+// heartbeatLoop sends a heartbeat now and every heartbeatEvery(timeout),
+// and at once whenever changed (nil: never) is signalled and the subtree
+// to report is not the one last sent.
+func (l *link) heartbeatLoop(timeout time.Duration, changed <-chan struct{}) {
 	tick := time.NewTicker(heartbeatEvery(timeout))
 	defer tick.Stop()
 	for {
-		if err := l.send(signalFrame{Kind: kindHeartbeat, Subtree: l.heartbeatSubtree()}); err != nil {
+		sent := l.heartbeatSubtree()
+		if err := l.send(signalFrame{Kind: kindHeartbeat, Subtree: sent}); err != nil {
 			l.fail(err)
 			return
 		}
-		select {
-		case <-l.ctx.Done():
-			return
-		case <-tick.C:
+		for due := false; !due; {
+			select {
+			case <-l.ctx.Done():
+				return
+			case <-tick.C:
+				due = true
+			case <-changed:
+				due = l.heartbeatSubtree() != sent
+			}
 		}
 	}
 }

@@ -80,6 +80,7 @@ type deadPeerConn struct {
 	muted    atomic.Bool
 	keepOpen atomic.Bool
 	closed   atomic.Bool
+	writes   atomic.Int64 // frames sent on (one Write each)
 }
 
 func (c *deadPeerConn) Read(p []byte) (int, error) {
@@ -101,6 +102,7 @@ func (c *deadPeerConn) Write(p []byte) (int, error) {
 	if c.frozen.Load() || c.muted.Load() {
 		return len(p), nil
 	}
+	c.writes.Add(1)
 	return c.Conn.Write(p)
 }
 
@@ -306,6 +308,47 @@ func TestStalledParentThatAnswersStays(t *testing.T) {
 	l.up(t)
 }
 
+// starvedTimeout is the starved-loop tests' link timeout: shorter than
+// the default, so that twice it passes quickly, and long enough for ICE.
+const starvedTimeout = time.Second
+
+// A child sends its heartbeats at their slow pace while nothing changes:
+// each is a QUIC packet, its ACK and wakeups on both ends. A change of its
+// subtree goes to the parent at once, though, not at the next one.
+func TestSubtreeChangeGoesUpAtOnce(t *testing.T) {
+	var size atomic.Int64
+	size.Store(1)
+	changed := make(chan struct{}, 1)
+	sizes := make(chan int, 16)
+	r := newLostRigWith(t, ParentOptions{Subtree: func() int { return int(size.Load()) }, SubtreeChanged: changed},
+		ChildOptions{OnSubtree: func(n int) { sizes <- n }})
+	awaitSize := func(want int, within time.Duration) {
+		t.Helper()
+		select {
+		case n := <-sizes:
+			if n != want {
+				t.Fatalf("parent told subtree %d, want %d", n, want)
+			}
+		case <-time.After(within):
+			t.Fatalf("parent not told subtree %d within %v", want, within)
+		}
+	}
+	awaitSize(1, 5*time.Second)
+
+	// Nothing changes for 3 s: at most the one heartbeat due meanwhile
+	// (heartbeatInterval is 5 s; at the old pace of one a second, three).
+	before := r.childEnd.writes.Load()
+	changed <- struct{}{} // a signal with the size unchanged sends nothing
+	time.Sleep(3 * time.Second) // the quiet being measured, not a wait for an event
+	if n := r.childEnd.writes.Load() - before; n > 1 {
+		t.Fatalf("child sent %d frames in 3 s with nothing to say, want at most 1", n)
+	}
+
+	size.Store(4)
+	changed <- struct{}{}
+	awaitSize(4, 2*time.Second)
+}
+
 // A starved child reads its parent's heartbeats late: the silence it
 // measures is its own, so it waits twice its own lateness before it
 // gives the parent up. Here the child's parent-loss check is known to
@@ -314,13 +357,13 @@ func TestStalledParentThatAnswersStays(t *testing.T) {
 func TestStarvedChildKeepsItsParent(t *testing.T) {
 	late := &lateness.Meter{}
 	late.Record(time.Hour)
-	r := newLostRigWith(t, ParentOptions{late: late}, ChildOptions{})
+	r := newLostRigWith(t, ParentOptions{late: late, Timeout: starvedTimeout}, ChildOptions{Timeout: starvedTimeout})
 	r.stopFeed()
 	r.parentEnd.muted.Store(true) // no heartbeats to the child
 	select {
 	case err := <-r.childDone:
 		t.Fatalf("a child whose own checks run an hour late gave its parent up: %v", err)
-	case <-time.After(2 * defaultLinkTimeout):
+	case <-time.After(2 * starvedTimeout):
 	}
 }
 
@@ -332,7 +375,7 @@ func TestStarvedChildKeepsItsParent(t *testing.T) {
 func TestStarvedParentKeepsItsChild(t *testing.T) {
 	late := &lateness.Meter{}
 	late.Record(time.Hour)
-	r := newLostRigWith(t, ParentOptions{}, ChildOptions{late: late})
+	r := newLostRigWith(t, ParentOptions{Timeout: starvedTimeout}, ChildOptions{late: late, Timeout: starvedTimeout})
 	r.childEnd.muted.Store(true) // no heartbeats to the parent
 	select {
 	case err := <-r.parentDone:
@@ -340,7 +383,7 @@ func TestStarvedParentKeepsItsChild(t *testing.T) {
 		t.Fatalf("a parent whose own checks run an hour late gave its child up: %v", err)
 	case err := <-r.childDone:
 		t.Fatalf("the child gave its parent up: %v", err)
-	case <-time.After(2 * defaultLinkTimeout):
+	case <-time.After(2 * starvedTimeout):
 	}
 }
 

@@ -30,8 +30,8 @@ var ErrMediaSectionLimit = errors.New("media section limit reached")
 
 // ChildOptions configures the parent end of a link.
 type ChildOptions struct {
-	// Timeout is how long the child may send no heartbeat; default 3 s
-	// (ICE notices a dead child after 2 s).
+	// Timeout is how long the child may send no heartbeat; default 15 s,
+	// three heartbeats (ICE notices a dead child after 2 s).
 	Timeout time.Duration
 	// Uplink receives the packets the child sends up (its speaker's
 	// microphone), on the goroutine reading them; nil drops them.
@@ -266,7 +266,7 @@ func (c *childEnd) spawnLoops(out *outlet) {
 			}
 		})
 	})
-	c.spawn(func() { c.heartbeatLoop(c.opts.Timeout) })
+	c.spawn(func() { c.heartbeatLoop(c.opts.Timeout, nil) })
 	c.spawn(func() { c.writeLoop(out) })
 }
 

@@ -29,7 +29,7 @@ type signalKind uint8
 const (
 	kindOffer     signalKind = 1 // parent to child: SDP offer
 	kindAnswer    signalKind = 2 // child to parent: SDP answer
-	kindHeartbeat signalKind = 3 // both ways every heartbeatInterval
+	kindHeartbeat signalKind = 3 // both ways every heartbeatInterval, and a child's when its subtree changes
 	// kindProbe asks the peer for a heartbeat at once, echoing Probe: a
 	// child whose RTP stalled asks whether its parent is still there.
 	kindProbe signalKind = 4

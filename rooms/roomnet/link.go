@@ -122,6 +122,7 @@ func (ms *mediaSession) linkParent(ctx context.Context, a *rooms.SignedAssignmen
 	if parent != a.Parent {
 		ms.m.failovers.Add(1)
 	}
+	opts.SubtreeChanged = ms.resized // a standby link reports no subtree of its own
 	return ms.dialParent(ctx, linkProto, linkHello{Assignment: a.Bytes}, mediaTag(ms.room), parent, opts)
 }
 
@@ -179,6 +180,7 @@ func (ms *mediaSession) serveChild(parent context.Context, child peer.ID, hello 
 	ms.mu.Lock()
 	if old, ok := held[child]; ok {
 		old.cancel()
+		ms.subtreeChanged() // the old link's count is gone with it
 	}
 	held[child] = link
 	ms.mu.Unlock()
@@ -192,6 +194,7 @@ func (ms *mediaSession) serveChild(parent context.Context, child peer.ID, hello 
 			ms.mu.Lock()
 			link.subtree = n
 			ms.mu.Unlock()
+			ms.subtreeChanged()
 		}}
 	if hello.Standby {
 		opts.Standby, opts.OnActivate = true, func() error { return ms.activateStandby(child, link) }

@@ -35,6 +35,9 @@ type mediaSession struct {
 	wake    chan struct{}    // follow's: the state changed
 	wakeUp  chan struct{}    // upstream's: the state changed
 	spoke   chan struct{}    // tailLoop's: this node's voice sent a packet
+	// resized is the parent link's (rtc.ParentOptions.SubtreeChanged):
+	// the subtree this node reports up may have changed.
+	resized chan struct{}
 	work    *group.Group
 	ctx     context.Context // work's: ends when the session stops
 
@@ -76,7 +79,7 @@ type childLink struct {
 func (m *media) newSession(id rooms.RoomID) *mediaSession {
 	work := group.New(m.work.Context())
 	ms := &mediaSession{m: m, room: id, fwd: rtc.NewForwarder(m.log.With("room", id)), uplink: rtc.NewUplink(),
-		wake: make(chan struct{}, 1), wakeUp: make(chan struct{}, 1), spoke: make(chan struct{}, 1), work: work, ctx: work.Context(),
+		wake: make(chan struct{}, 1), wakeUp: make(chan struct{}, 1), spoke: make(chan struct{}, 1), resized: make(chan struct{}, 1), work: work, ctx: work.Context(),
 		children: map[peer.ID]*childLink{}, standbys: map[peer.ID]*childLink{}, hostChanged: make(chan struct{}),
 		accusers: map[peer.ID]map[peer.ID]time.Time{}, reported: map[peer.ID]time.Time{}, distrusted: map[peer.ID]bool{}}
 	ms.down = ms.fwd
@@ -102,6 +105,16 @@ func (ms *mediaSession) downstream() *rtc.Forwarder {
 	ms.mu.Lock()
 	defer ms.mu.Unlock()
 	return ms.down
+}
+
+// subtreeChanged tells the parent link that this node's subtree
+// (children and their reported sizes) changed, so that its next heartbeat
+// goes now; called with or without ms.mu.
+func (ms *mediaSession) subtreeChanged() {
+	select {
+	case ms.resized <- struct{}{}:
+	default:
+	}
 }
 
 func (ms *mediaSession) notify() {

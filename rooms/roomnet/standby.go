@@ -81,6 +81,7 @@ func (ms *mediaSession) activateStandby(child peer.ID, link *childLink) error {
 		old.cancel()
 	}
 	ms.children[child] = link
+	ms.subtreeChanged()
 	return nil
 }
 
@@ -93,6 +94,7 @@ func (ms *mediaSession) deactivateStandby(child peer.ID, link *childLink) {
 		return
 	}
 	delete(ms.children, child)
+	ms.subtreeChanged()
 	if old := ms.standbys[child]; old != nil {
 		old.cancel()
 	}
@@ -105,6 +107,7 @@ func (ms *mediaSession) dropChild(child peer.ID, link *childLink) {
 	defer ms.mu.Unlock()
 	if ms.children[child] == link {
 		delete(ms.children, child)
+		ms.subtreeChanged()
 	}
 	if ms.standbys[child] == link {
 		delete(ms.standbys, child)
