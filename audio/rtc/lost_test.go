@@ -338,7 +338,7 @@ func TestSubtreeChangeGoesUpAtOnce(t *testing.T) {
 	// Nothing changes for 3 s: at most the one heartbeat due meanwhile
 	// (heartbeatInterval is 5 s; at the old pace of one a second, three).
 	before := r.childEnd.writes.Load()
-	changed <- struct{}{} // a signal with the size unchanged sends nothing
+	changed <- struct{}{}       // a signal with the size unchanged sends nothing
 	time.Sleep(3 * time.Second) // the quiet being measured, not a wait for an event
 	if n := r.childEnd.writes.Load() - before; n > 1 {
 		t.Fatalf("child sent %d frames in 3 s with nothing to say, want at most 1", n)
