@@ -216,6 +216,14 @@ func setCandidates(settings *webrtc.SettingEngine, cfg Config) {
 	if cfg.IncludeLoopback {
 		settings.SetIncludeLoopbackCandidate(true)
 	}
+	// Link-local addresses (fe80::/10, 169.254/16) are left out, as
+	// browsers leave them out: they reach no further than the link, where
+	// the node has other addresses. pion gathers them but keeps them out
+	// of the SDP, and checks from them all the same: a peer on this
+	// machine or LAN learns such an address as peer reflexive, may
+	// nominate that pair, and the link looks hole-punched though nothing
+	// is between the ends. Each also costs a socket and checks per link.
+	settings.SetIPFilter(func(ip net.IP) bool { return !ip.IsLinkLocalUnicast() })
 	if cfg.LoopbackOnly {
 		settings.SetIncludeLoopbackCandidate(true)
 		settings.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})

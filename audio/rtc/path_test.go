@@ -1,7 +1,11 @@
 package rtc
 
 import (
+	"net"
+	"slices"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/pion/webrtc/v4"
 )
@@ -38,5 +42,65 @@ func TestPathOfPeerReflexiveAnnouncedHost(t *testing.T) {
 		if path, _, _ := pathOf(report(c.announced)); path != c.want {
 			t.Errorf("%s: path %q, want %q", c.name, path, c.want)
 		}
+	}
+}
+
+// A node gathers no link-local candidates: pion never announces them but
+// checks from them, so a peer on the same machine or LAN learns an
+// address as peer reflexive that nothing rewrote, and the link looks
+// hole-punched (TestWebUIShowsLinkPaths failed so on a machine with
+// fe80:: on its interface). Only meaningful where an interface has one.
+func TestNoLinkLocalCandidates(t *testing.T) {
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.ContainsFunc(addrs, func(a net.Addr) bool {
+		ipn, ok := a.(*net.IPNet)
+		return ok && ipn.IP.IsLinkLocalUnicast()
+	}) {
+		t.Skip("no interface of this machine has a link-local address")
+	}
+	api := newTestAPI(t, Config{Setting: func(*webrtc.SettingEngine) {}}) // every address, as a daemon gathers
+	pc, err := api.WebRTC().NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	if _, err := pc.AddTransceiverFromKind(webrtc.RTPCodecTypeAudio); err != nil {
+		t.Fatal(err)
+	}
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-gathered:
+	case <-time.After(10 * time.Second):
+		t.Fatal("gathering not complete in 10 s")
+	}
+	// pion keeps link-local candidates out of the SDP but checks from
+	// them all the same: the stats list every candidate gathered.
+	var hosts int
+	for _, st := range pc.GetStats() {
+		c, ok := st.(webrtc.ICECandidateStats)
+		if !ok || c.Type != webrtc.StatsTypeLocalCandidate {
+			continue
+		}
+		ip := net.ParseIP(strings.SplitN(c.IP, "%", 2)[0])
+		if ip == nil {
+			t.Fatalf("candidate with no IP address: %+v", c)
+		}
+		if ip.IsLinkLocalUnicast() {
+			t.Fatalf("gathered a link-local candidate: %s:%d", c.IP, c.Port)
+		}
+		hosts++
+	}
+	if hosts == 0 {
+		t.Fatal("gathered no candidate at all")
 	}
 }
