@@ -172,7 +172,8 @@ type Node struct {
 	relays relaySet   // AutoRelay's candidates
 	punch  punchState // hole punching of relayed connections made too early (punch.go)
 
-	searches atomic.Int64 // DHT searches for members (findOnce), for tests
+	searches   atomic.Int64 // DHT searches for members (findOnce), for tests
+	relayLooks atomic.Int64 // the relay watch's looks at the relays in use, for tests
 }
 
 // New starts a libp2p host listening on cfg.ListenAddrs.

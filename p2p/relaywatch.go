@@ -5,6 +5,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/event"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
 	"github.com/libp2p/go-libp2p/p2p/protocol/ping"
@@ -77,24 +78,64 @@ func relayOf(a ma.Multiaddr) (peer.ID, bool) {
 }
 
 // watchRelays pings the relays in use until ctx ends (see above). Only a
-// node that is not reachable runs it.
+// node that is not reachable runs it. While it uses no relay it sleeps
+// until a circuit address or a relayed connection appears: most such
+// nodes use none (a home router that forwards, a LAN), and a look every
+// second, host.Addrs() included, was a wake a second for nothing.
 func (n *Node) watchRelays(ctx context.Context) {
-	for group.Sleep(ctx, relayWatchInterval) {
-		var wg sync.WaitGroup
-		for _, r := range n.relaysInUse() {
-			if n.host.Network().Connectedness(r) != network.Connected {
-				continue
-			}
-			wg.Add(1)
-			go func() { // ends within relayPingTimeout; the loop waits for it
-				defer wg.Done()
-				if err := n.pingRelay(ctx, r); err != nil && ctx.Err() == nil {
-					n.dropRelay(r, err)
-				}
-			}()
-		}
-		wg.Wait()
+	addrs, err := n.host.EventBus().Subscribe(new(event.EvtLocalAddressesUpdated))
+	if err != nil {
+		n.log.Warn("relay watch not started", "err", err)
+		return
 	}
+	defer addrs.Close()
+	relayed := make(chan struct{}, 1)
+	notify := &network.NotifyBundle{ConnectedF: func(_ network.Network, c network.Conn) {
+		if _, ok := relayOf(c.RemoteMultiaddr()); ok {
+			select {
+			case relayed <- struct{}{}:
+			default:
+			}
+		}
+	}}
+	n.host.Network().Notify(notify)
+	defer n.host.Network().StopNotify(notify)
+	for {
+		n.relayLooks.Add(1)
+		relays := n.relaysInUse()
+		if len(relays) == 0 {
+			select {
+			case <-ctx.Done():
+				return
+			case <-addrs.Out():
+			case <-relayed:
+			}
+			continue
+		}
+		if !group.Sleep(ctx, relayWatchInterval) {
+			return
+		}
+		n.pingRelays(ctx, relays)
+	}
+}
+
+// pingRelays pings each of relays still connected at once, and drops
+// those that do not answer.
+func (n *Node) pingRelays(ctx context.Context, relays []peer.ID) {
+	var wg sync.WaitGroup
+	for _, r := range relays {
+		if n.host.Network().Connectedness(r) != network.Connected {
+			continue
+		}
+		wg.Add(1)
+		go func() { // ends within relayPingTimeout; the caller waits for it
+			defer wg.Done()
+			if err := n.pingRelay(ctx, r); err != nil && ctx.Err() == nil {
+				n.dropRelay(r, err)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 func (n *Node) pingRelay(ctx context.Context, r peer.ID) error {

@@ -248,3 +248,21 @@ func (p *udpProxy) close() {
 	p.ln.Close()
 	p.wg.Wait()
 }
+
+// A node behind NAT that uses no relay does not look for relays to ping
+// every second: its watch sleeps until a circuit address or a relayed
+// connection appears (TestRelayWatchDropsFrozenRelay shows it wakes then).
+func TestRelayWatchSleepsWithoutRelays(t *testing.T) {
+	b := newPrivateNode(t, nil)
+	testutil.Eventually(t, 5*time.Second, func() error {
+		if b.relayLooks.Load() == 0 {
+			return errors.New("the relay watch has not looked yet")
+		}
+		return nil
+	})
+	before := b.relayLooks.Load()
+	time.Sleep(3 * relayWatchInterval) // the quiet being measured, not a wait for an event
+	if n := b.relayLooks.Load() - before; n > 1 {
+		t.Fatalf("the relay watch looked %d times in %v with no relay in use, want at most 1", n, 3*relayWatchInterval)
+	}
+}
