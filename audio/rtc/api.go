@@ -174,7 +174,7 @@ func NewAPI(cfg Config) (*API, error) {
 	// is registered on the media engine.
 	registry.Add(newNACKGenerator())
 	registry.Add(newNACKResponder())
-	if err := webrtc.ConfigureRTCPReports(registry); err != nil {
+	if err := reportsUntilMedia(registry); err != nil { // reports.go
 		return nil, fmt.Errorf("configure rtcp reports: %w", err)
 	}
 
