@@ -43,6 +43,7 @@ type result struct {
 	hallway   []time.Duration // room created → listed in each member's hallway
 	unlisted  int             // members whose hallway did not list it in a minute
 	unplaced  int             // members not placed in a minute
+	admitted  []time.Duration // join request → the host's reply (in the room's state)
 	joins     []time.Duration // join request → placed (a parent in the tree)
 	hearing   []time.Duration // with -flash: join request → first packet
 	joinAll   time.Duration   // all joins, first request to last placed
@@ -253,6 +254,9 @@ func (b *bench) join(ctx context.Context) error {
 					return fmt.Errorf("%s joins: %w", ms[i].name, err)
 				}
 				joined = true
+				mu.Lock()
+				b.res.admitted = append(b.res.admitted, time.Since(asked))
+				mu.Unlock()
 			}
 			st, err := ms[i].api.Room(ctx, b.room)
 			if err != nil {

@@ -61,6 +61,7 @@ func (r *result) print(w io.Writer, o options) {
 	if r.unlisted > 0 {
 		fmt.Fprintf(w, "%d members' hallways did not list the room within a minute\n", r.unlisted)
 	}
+	durations("join request → admitted:", r.admitted)
 	durations("join request → placed:", r.joins)
 	if r.unplaced > 0 {
 		fmt.Fprintf(w, "%d members were not placed within a minute\n", r.unplaced)
