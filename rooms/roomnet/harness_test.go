@@ -31,12 +31,13 @@ type memOwner struct {
 	blocks  map[peer.ID]bool
 	tickets map[rooms.RoomID]*rooms.SignedTicket
 	joined  map[rooms.RoomID]*rooms.SignedState
+	saves   map[rooms.RoomID]int // how many states of each room were stored
 }
 
 func newOwner() *memOwner {
 	return &memOwner{uses: map[string]int{}, states: map[rooms.RoomID]*rooms.SignedState{},
 		follows: map[peer.ID]bool{}, blocks: map[peer.ID]bool{}, tickets: map[rooms.RoomID]*rooms.SignedTicket{},
-		joined: map[rooms.RoomID]*rooms.SignedState{}}
+		joined: map[rooms.RoomID]*rooms.SignedState{}, saves: map[rooms.RoomID]int{}}
 }
 
 func (o *memOwner) SaveJoined(s *rooms.SignedState) error {
@@ -76,7 +77,14 @@ func (o *memOwner) SaveState(s *rooms.SignedState) error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	o.states[s.Room] = s
+	o.saves[s.Room]++
 	return nil
+}
+
+func (o *memOwner) statesSaved(id rooms.RoomID) int {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return o.saves[id]
 }
 func (o *memOwner) Follows(p peer.ID) bool {
 	o.mu.Lock()

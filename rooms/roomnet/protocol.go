@@ -61,63 +61,10 @@ func (s *Service) serveRequest(_ context.Context, from peerID, msg requestMsg) (
 	return stateReply{State: next.Bytes}, nil
 }
 
-// apply runs a verified request against a room this node hosts.
-func (s *Service) apply(req *rooms.SignedRequest, ticketBytes, passBytes []byte) (*rooms.SignedState, error) {
-	s.signMu.Lock()
-	defer s.signMu.Unlock()
-	s.mu.Lock()
-	r, ok := s.rooms[req.Room]
-	var cur *rooms.SignedState
-	if ok {
-		cur = r.state
-	}
-	s.mu.Unlock()
-	if !ok || (cur.Host != s.self() && !s.handedOver(cur, req)) {
-		return nil, fmt.Errorf("%w: %s is not hosted by this node", rooms.ErrUnknownRoom, req.Room)
-	}
-	if req.Kind == rooms.KindJoin && cur.InRoom(req.From) && cur.Status != rooms.StatusEnded {
-		// Someone coming back (its node restarted, or it is the old host
-		// after a takeover): it is in the room already, as the state
-		// says; it gets the state and asks for a place in the tree again.
-		return cur, nil
-	}
-	adm := rooms.Admission{Member: s.isMember(req.From), Followed: s.cfg.Store.Follows(req.From),
-		BlockedBy: s.blockedBy(req.Room, req.From)}
-	if s.cfg.Store.Blocks(req.From) {
-		adm.BlockedBy = append(adm.BlockedBy, s.self())
-	}
-	if len(ticketBytes) > 0 {
-		t, err := rooms.ParseTicket(ticketBytes)
-		if err != nil {
-			return nil, err
-		}
-		adm.Ticket = t
-	}
-	if err := s.admitPass(&adm, passBytes); err != nil {
-		return nil, err
-	}
-	next, err := rooms.Apply(cur.State, req.Request, adm)
-	if err != nil {
-		return nil, err
-	}
-	if next.Host != s.self() {
-		// The host left: the successor signs the handover (rooms.Apply).
-		return nil, fmt.Errorf("%w: the host is leaving; %s takes over", rooms.ErrNotAllowed, next.Host)
-	}
-	signed, err := rooms.SignState(s.cfg.Key, next)
-	if err != nil {
-		return nil, err
-	}
-	if err := s.publishState(s.ctx, signed); err != nil {
-		return nil, err
-	}
-	return signed, nil
-}
-
 // handedOver: req is the leave of cur's host, and this node is its
 // successor, which applies it and signs the state that makes it host.
-func (s *Service) handedOver(cur *rooms.SignedState, req *rooms.SignedRequest) bool {
-	succ, ok := rooms.Successor(cur.State)
+func (s *Service) handedOver(cur *rooms.State, req *rooms.SignedRequest) bool {
+	succ, ok := rooms.Successor(*cur)
 	return ok && succ == s.self() && req.Kind == rooms.KindLeave && req.From == cur.Host
 }
 

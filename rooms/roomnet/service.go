@@ -130,7 +130,7 @@ type Config struct {
 
 // Service runs the rooms of one node in one network.
 //
-// Lock order: signMu, then saveMu, then mu. mu is innermost and is never
+// Lock order: signMu, then pendingMu or saveMu, then mu. mu is innermost and is never
 // held while calling out of the service, except into OnChange and the
 // media plane's changed, which only take their own locks; the media
 // plane's locks are never held while taking mu.
@@ -156,6 +156,10 @@ type Service struct {
 	// built on the one before, or two requests arriving together would
 	// both build on the same version and one of them would be lost.
 	signMu sync.Mutex
+	// pending are the requests waiting for signMu, to be signed together
+	// by whichever of them takes it first (commit.go).
+	pendingMu sync.Mutex
+	pending   []*pendingRequest
 	// saveMu orders persist's reads and writes, so the last state saved
 	// is never older than one saved before it.
 	saveMu sync.Mutex
