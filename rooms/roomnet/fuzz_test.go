@@ -49,9 +49,9 @@ func FuzzRequestFrames(f *testing.F) {
 	})
 }
 
-// FuzzNoticeFrames: the block list and ticket readers never panic, stay
-// within their frame limits, and a block list that parses names at most
-// MaxBlockList valid peers of one canonical room.
+// FuzzNoticeFrames: the block list, ticket and catch-up readers never
+// panic, stay within their frame limits, and a block list that parses
+// names at most MaxBlockList valid peers of one canonical room.
 func FuzzNoticeFrames(f *testing.F) {
 	key, _ := identity.GenerateKey()
 	id, _ := peer.IDFromPrivateKey(key)
@@ -61,7 +61,7 @@ func FuzzNoticeFrames(f *testing.F) {
 		f.Fatal(err)
 	}
 	for _, v := range []any{blocksMsg{Room: string(room), Blocked: [][]byte{[]byte(id)}}, blocksMsg{Room: "x"},
-		ticketMsg{Ticket: tk.Bytes}} {
+		ticketMsg{Ticket: tk.Bytes}, catchUpMsg{Room: string(room)}} {
 		data, _ := wire.Marshal(v)
 		f.Add(append(binary.AppendUvarint(nil, uint64(len(data))), data...))
 	}
@@ -85,6 +85,13 @@ func FuzzNoticeFrames(f *testing.F) {
 				t.Fatal("ticket larger than its frame")
 			}
 			_, _ = rooms.ParseTicket(m.Ticket)
+		}
+		var c catchUpMsg
+		if wire.NewReader(bytes.NewReader(data), maxCatchUpFrame).ReadFrame(&c) == nil {
+			if len(c.Room) > maxCatchUpFrame {
+				t.Fatal("room ID larger than its frame")
+			}
+			_, _ = rooms.ParseRoomID(c.Room)
 		}
 	})
 }

@@ -69,6 +69,7 @@ func (s *Service) validateAnnouncement(_ context.Context, from peer.ID, msg *pub
 		if held, ok := s.State(a.Room); ok && held.Host == s.self() && a.Version > held.Version {
 			s.yield(a.Room, a.Host)
 		}
+		s.heardVersion(a)
 	}
 	return pubsub.ValidationAccept
 }

@@ -199,6 +199,11 @@ type room struct {
 	// and whether this node is handing the room to one that took it over.
 	absentSince map[peer.ID]time.Time
 	yielding    bool
+	// As a participant: since when the host has announced a newer
+	// version than this node holds (zero: not behind), and whether it is
+	// asking the host for it (catchup.go).
+	behindSince time.Time
+	catchingUp  bool
 }
 
 // New starts the service for the network p2p is a member of.
@@ -263,6 +268,7 @@ func New(cfg Config) (*Service, error) {
 	requestProto.Handle(s.ctx, s.host(), s.serveRequest)
 	ticketProto.Handle(s.ctx, s.host(), s.receiveTicket)
 	stateProto.Handle(s.ctx, s.host(), s.receiveState)
+	catchUpProto.Handle(s.ctx, s.host(), s.serveCatchUp)
 	passProto.Handle(s.ctx, s.host(), s.receivePass)
 	blocksProto.Handle(s.ctx, s.host(), s.receiveBlocks)
 	if cfg.Media != nil {
@@ -420,6 +426,7 @@ func (s *Service) accept(r *room, next *rooms.SignedState) error {
 	}
 	r.state = next
 	r.lastHeard = s.cfg.Now()
+	r.behindSince = time.Time{}
 	s.changed(next.Room)
 	s.mu.Unlock()
 	// Outside mu: asking the libp2p network who is connected takes the
