@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -272,7 +273,8 @@ func (b *bench) join(ctx context.Context) error {
 				b.res.joins = append(b.res.joins, time.Since(asked))
 			}
 			if b.o.flash && st.Audio.PacketsIn == 0 {
-				return fmt.Errorf("%s hears nothing yet", ms[i].name)
+				return fmt.Errorf("%s hears nothing yet from its parent %s (%s)", ms[i].name,
+					b.nameOf(st.Audio.Parent), describeAudio(st.Audio))
 			}
 			if b.o.flash {
 				b.res.hearing = append(b.res.hearing, time.Since(asked))
@@ -298,6 +300,27 @@ func (b *bench) join(ctx context.Context) error {
 	}
 	b.res.unplaced = len(ms) - len(b.in)
 	return b.readDepths(ctx)
+}
+
+// nameOf is the daemon name of peer id, or id itself if it is none of
+// the run's.
+func (b *bench) nameOf(id string) string {
+	for _, d := range b.c.daemons {
+		if d.id == id {
+			return d.name
+		}
+	}
+	return id
+}
+
+// describeAudio says what a node's links and counters are, for a member
+// that hears nothing.
+func describeAudio(a *apiv1.RoomAudio) string {
+	var links []string
+	for _, l := range a.Links {
+		links = append(links, fmt.Sprintf("%s %s path %q rtt %.0f ms", l.Role, l.Peer, l.Path, l.RTTMillis))
+	}
+	return fmt.Sprintf("links [%s], %d children, verified %d, refused %v", strings.Join(links, "; "), len(a.Children), a.Verified, a.Refused)
 }
 
 // readDepths asks every node for its parent and works out the depths.
