@@ -58,8 +58,10 @@ func (s *Service) serveCatchUp(_ context.Context, from peerID, msg catchUpMsg) (
 }
 
 // heardVersion is told, for each announcement of a room by its host, the
-// version the host holds; when this node, in the room, has been behind
-// it for catchUpGrace, it asks the host for the state.
+// version the host holds. When this node, in the room, is behind it, it
+// asks the host for the state catchUpGrace later unless the state came
+// meanwhile (accept clears behindSince); an announcement that finds it
+// still behind after a failed ask asks again.
 func (s *Service) heardVersion(a *rooms.SignedAnnouncement) {
 	now := s.cfg.Now()
 	s.mu.Lock()
@@ -68,21 +70,44 @@ func (s *Service) heardVersion(a *rooms.SignedAnnouncement) {
 		s.mu.Unlock()
 		return
 	}
+	var later, atOnce bool // ask after the grace, or at once
 	switch {
 	case a.Version <= r.state.Version:
 		r.behindSince = time.Time{}
 	case r.behindSince.IsZero():
-		r.behindSince = now
+		r.behindSince, later = now, true
 	case now.Sub(r.behindSince) >= catchUpGrace && !r.catchingUp:
-		r.catchingUp = true
-		s.mu.Unlock()
-		s.goFn(func(ctx context.Context) { s.catchUp(ctx, r, a.Room, a.Host) })
-		return
+		r.catchingUp, atOnce = true, true
 	}
+	since := r.behindSince
 	s.mu.Unlock()
+	switch {
+	case atOnce:
+		s.goFn(func(ctx context.Context) { s.catchUp(ctx, r, a.Room, a.Host) })
+	case later:
+		s.goFn(func(ctx context.Context) {
+			t := time.NewTimer(catchUpGrace)
+			defer t.Stop()
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			s.mu.Lock()
+			still := r.behindSince.Equal(since) && !r.catchingUp
+			if still {
+				r.catchingUp = true
+			}
+			s.mu.Unlock()
+			if still {
+				s.catchUp(ctx, r, a.Room, a.Host)
+			}
+		})
+	}
 }
 
-// catchUp asks host for room id's state and takes it.
+// catchUp asks host for room id's state and takes it; the caller has set
+// r.catchingUp.
 func (s *Service) catchUp(ctx context.Context, r *room, id rooms.RoomID, host peerID) {
 	defer func() {
 		s.mu.Lock()
