@@ -19,8 +19,8 @@ import (
 // connection to say hello, an outsider (a go-libp2p host with a fresh key
 // and no membership) speaks every rooms protocol to the host of a live
 // room. Nothing may answer it: not the host's request handler, not the
-// ticket and block-list handlers, not placement (whose answer would tell
-// that this node hosts the room), not the media link.
+// ticket and block-list handlers, not placement or catch-up (whose answer
+// would tell that this node hosts the room), not the media link.
 func TestRoomsProtocolsAnswerNoOutsider(t *testing.T) {
 	ms := startMembers(t, 2)
 	h, l := ms[0], ms[1]
@@ -70,6 +70,10 @@ func TestRoomsProtocolsAnswerNoOutsider(t *testing.T) {
 		}},
 		{"ticket", func() error { _, err := ticketProto.Call(ctx, out, h.id, ticketMsg{Ticket: ticket.Bytes}); return err }},
 		{"room state", func() error { _, err := stateProto.Call(ctx, out, h.id, stateMsg{State: st.Bytes}); return err }},
+		{"catch-up", func() error {
+			_, err := catchUpProto.Call(ctx, out, h.id, catchUpMsg{Room: string(st.Room)})
+			return err
+		}},
 		{"block list", func() error {
 			_, err := blocksProto.Call(ctx, out, h.id, blocksMsg{Room: string(st.Room)})
 			return err
