@@ -129,7 +129,8 @@ type Config struct {
 // API makes PeerConnections configured for clubnode's media plane.
 type API struct {
 	log        *slog.Logger
-	api        *webrtc.API
+	api        *webrtc.API // WHIP and WHEP sessions'
+	linkAPI    *webrtc.API // tree links' (closed by the link, not by DTLS)
 	iceServers []webrtc.ICEServer
 	serversFor func(ctx context.Context, peer string, proof []byte, servers []string) []webrtc.ICEServer
 	remoteIPs  func(net.IP) bool
@@ -191,12 +192,27 @@ func NewAPI(cfg Config) (*API, error) {
 		cfg.Setting(&settings)
 	}
 
+	// pion closes a PeerConnection by itself when the peer's DTLS says
+	// close_notify, and that close writes the field GetStats reads with
+	// no lock (webrtc v4.2.26): a tree link's path asked for (LinkPaths)
+	// as its peer hung up was a data race. A tree link ends on its own
+	// when the peer goes (its stream closes, or heartbeats and ICE stop)
+	// and closes its PeerConnection itself, under statsMu (link.close).
+	// A WHIP session has no stream of its own and is asked no paths: its
+	// PeerConnection still closes with the client's DTLS.
+	linkSettings := settings
+	linkSettings.DisableCloseByDTLS(true)
 	return &API{
 		log: log,
 		api: webrtc.NewAPI(
 			webrtc.WithMediaEngine(media),
 			webrtc.WithInterceptorRegistry(registry),
 			webrtc.WithSettingEngine(settings),
+		),
+		linkAPI: webrtc.NewAPI(
+			webrtc.WithMediaEngine(media),
+			webrtc.WithInterceptorRegistry(registry),
+			webrtc.WithSettingEngine(linkSettings),
 		),
 		iceServers: keepServers(cfg.ICEServers, cfg.RemoteIPs),
 		serversFor: cfg.ICEServersFor,
@@ -281,8 +297,12 @@ func urlIP(u string) net.IP {
 	return net.ParseIP(strings.Trim(rest, "[]"))
 }
 
-func (a *API) newPeerConnection(servers []webrtc.ICEServer) (*webrtc.PeerConnection, error) {
-	pc, err := a.api.NewPeerConnection(webrtc.Configuration{ICEServers: servers})
+func (a *API) newPeerConnection(servers []webrtc.ICEServer, treeLink bool) (*webrtc.PeerConnection, error) {
+	api := a.api
+	if treeLink {
+		api = a.linkAPI
+	}
+	pc, err := api.NewPeerConnection(webrtc.Configuration{ICEServers: servers})
 	if err != nil {
 		return nil, fmt.Errorf("new peer connection: %w", err)
 	}

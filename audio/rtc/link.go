@@ -124,7 +124,7 @@ type turnAsk struct {
 }
 
 func newLink(ctx context.Context, api *API, stream io.ReadWriteCloser, role string, label LinkLabel, trickle bool, ask turnAsk) (*link, error) {
-	pc, getter, err := api.newStatsPeerConnection(api.linkICEServers(ctx, label.Peer, ask))
+	pc, getter, err := api.newStatsPeerConnection(api.linkICEServers(ctx, label.Peer, ask), true)
 	if err != nil {
 		return nil, err
 	}

@@ -162,7 +162,7 @@ func TestBadTrickleEndsLink(t *testing.T) {
 // A peer may trickle maxRemoteCandidates candidates, and no more.
 func TestTrickledCandidatesAreBounded(t *testing.T) {
 	api := newTestAPI(t, Config{})
-	offerer, err := api.newPeerConnection(nil)
+	offerer, err := api.newPeerConnection(nil, true)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,6 +1,8 @@
 package rtc
 
 import (
+	"context"
+	"fmt"
 	"net"
 	"slices"
 	"strings"
@@ -8,6 +10,8 @@ import (
 	"time"
 
 	"github.com/pion/webrtc/v4"
+
+	"github.com/clubnode/clubnode/internal/testutil"
 )
 
 // A pair whose remote end ICE learned as peer reflexive (its check came
@@ -102,5 +106,59 @@ func TestNoLinkLocalCandidates(t *testing.T) {
 	}
 	if hosts == 0 {
 		t.Fatal("gathered no candidate at all")
+	}
+}
+
+// A link's path may be asked for while its peer hangs up: the peer's DTLS
+// close_notify must not make pion close the PeerConnection under a
+// GetStats (a data race, caught by -race), and the link still ends.
+func TestPathAskedWhilePeerHangsUp(t *testing.T) {
+	for round := 0; round < 3; round++ {
+		parentAPI, childAPI := newTestAPI(t, Config{}), newTestAPI(t, Config{})
+		a, b := net.Pipe()
+		parentCtx, hangUp := context.WithCancel(context.Background())
+		childCtx, stopChild := context.WithCancel(context.Background())
+		parentDone, childDone := make(chan error, 1), make(chan error, 1)
+		go func() {
+			parentDone <- ServeChild(parentCtx, parentAPI, a, newTestForwarder(t), ChildOptions{Timeout: patientTimeout})
+		}()
+		go func() {
+			childDone <- DialParent(childCtx, childAPI, b, newTestForwarder(t), ParentOptions{Timeout: patientTimeout})
+		}()
+		testutil.Eventually(t, 10*time.Second, func() error {
+			if paths := childAPI.LinkPaths(nil); len(paths) != 1 || paths[0].Path == "" {
+				return fmt.Errorf("the child's link has no path yet: %v", paths)
+			}
+			return nil
+		})
+		asking := make(chan struct{})
+		go func() {
+			defer close(asking)
+			for {
+				select {
+				case <-childDone:
+					childDone <- nil
+					return
+				default:
+					childAPI.LinkPaths(nil)
+				}
+			}
+		}()
+		// The parent's PeerConnection goes first, its stream after (a
+		// peer whose pion closed on a failure of its own): the child
+		// hears close_notify while its link is still up.
+		for _, l := range parentAPI.links.live() {
+			if err := l.pc.Close(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		hangUp()
+		<-parentDone
+		select {
+		case <-asking:
+		case <-time.After(10 * time.Second):
+			t.Fatal("the child's link outlived its parent's hang-up by 10 s")
+		}
+		stopChild()
 	}
 }

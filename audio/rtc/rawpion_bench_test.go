@@ -57,7 +57,7 @@ func readRawSignal(r io.Reader) (string, error) {
 // it answers the relay's one offer and delivers every packet it gets.
 func rawBenchChild(ctx context.Context, api *API, conn net.Conn, deliver func(string, *rtp.Packet)) error {
 	defer conn.Close()
-	pc, err := api.newPeerConnection(nil)
+	pc, err := api.newPeerConnection(nil, true)
 	if err != nil {
 		return err
 	}

@@ -35,7 +35,7 @@ type Session struct {
 }
 
 func newSession(api *API, kind string) (*Session, error) {
-	pc, _, err := api.newStatsPeerConnection(api.iceServers)
+	pc, _, err := api.newStatsPeerConnection(api.iceServers, false)
 	if err != nil {
 		return nil, err
 	}

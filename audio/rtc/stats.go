@@ -126,14 +126,15 @@ func (l *link) stats() LinkStats {
 	return out
 }
 
-// newStatsPeerConnection makes a PeerConnection and returns the stats
-// getter pion's stats interceptor made for it. Every PeerConnection is
-// made here: the lock is what pairs a getter with its PeerConnection.
-func (a *API) newStatsPeerConnection(servers []webrtc.ICEServer) (*webrtc.PeerConnection, stats.Getter, error) {
+// newStatsPeerConnection makes a PeerConnection (a tree link's, or a
+// session's) and returns the stats getter pion's stats interceptor made
+// for it. Every PeerConnection is made here: the lock is what pairs a
+// getter with its PeerConnection.
+func (a *API) newStatsPeerConnection(servers []webrtc.ICEServer, treeLink bool) (*webrtc.PeerConnection, stats.Getter, error) {
 	a.links.mu.Lock()
 	defer a.links.mu.Unlock()
 	a.links.pending = nil
-	pc, err := a.newPeerConnection(servers)
+	pc, err := a.newPeerConnection(servers, treeLink)
 	getter := a.links.pending
 	a.links.pending = nil
 	return pc, getter, err
