@@ -126,12 +126,9 @@ func (s *Service) catchUp(ctx context.Context, r *room, id rooms.RoomID, host pe
 		s.log.Debug("could not catch up with the room's state", "room", id, "host", host, "err", err)
 		return
 	}
-	next, err := rooms.ParseState(reply.State)
-	if err == nil && (next.Room != id || next.Host != host) {
-		err = fmt.Errorf("%w: the host sent the state of another room or host", rooms.ErrNotAllowed)
-	}
+	next, err := hostsState(reply.State, id, host)
 	if err != nil {
-		s.log.Warn("the room's host sent a state that does not parse", "room", id, "host", host, "err", err)
+		s.log.Warn("the room's host sent a state this node cannot take", "room", id, "host", host, "err", err)
 		return
 	}
 	if held, ok := s.State(id); ok && next.Version > held.Version {

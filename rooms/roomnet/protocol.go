@@ -190,11 +190,17 @@ func (s *Service) send(ctx context.Context, host peerID, req *rooms.SignedReques
 	if err != nil {
 		return nil, fmt.Errorf("the host %s: %w", host, err)
 	}
-	next, err := rooms.ParseState(reply.State)
+	return hostsState(reply.State, req.Room, host)
+}
+
+// hostsState parses a state that host sent of room as its own, for a
+// request or a catch-up.
+func hostsState(b []byte, room rooms.RoomID, host peerID) (*rooms.SignedState, error) {
+	next, err := rooms.ParseState(b)
 	if err != nil {
 		return nil, fmt.Errorf("the host's reply: %w", err)
 	}
-	if next.Room != req.Room || next.Host != host {
+	if next.Room != room || next.Host != host {
 		return nil, fmt.Errorf("the host's reply is the state of another room or host")
 	}
 	return next, nil
