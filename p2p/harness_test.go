@@ -20,6 +20,9 @@ import (
 )
 
 func TestMain(m *testing.M) {
+	if os.Getenv(loopbackPublicEnv) != "" {
+		loopbackIsInternet()
+	}
 	goleak.VerifyTestMain(m,
 		// libp2p and quic-go keep package-level workers alive for the process.
 		goleak.IgnoreTopFunction("github.com/ipfs/go-log/v2/writer.(*MirrorWriter).logRoutine"),

@@ -1,11 +1,14 @@
 package p2p
 
 import (
+	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"os"
+	"os/exec"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -30,7 +33,10 @@ import (
 // that still answers keeps its connection. Without the watch the frozen
 // relay's QUIC connection looks alive for 30 s.
 func TestRelayWatchDropsFrozenRelay(t *testing.T) {
-	loopbackIsInternet(t)
+	if os.Getenv(loopbackPublicEnv) == "" {
+		runAlone(t)
+		return
+	}
 	relays := []*frozenRelay{newFrozenRelay(t), newFrozenRelay(t), newFrozenRelay(t)}
 	var static []peer.AddrInfo
 	for _, r := range relays {
@@ -78,15 +84,36 @@ func TestRelayWatchDropsFrozenRelay(t *testing.T) {
 	}
 }
 
-// loopbackIsInternet makes go-libp2p take 127.0.0.0/8 for public
-// addresses until the test ends: AutoRelay announces circuit addresses
-// only through relays with public addresses (which is how the relay
-// watch sees the relays a node holds a reservation on). Nothing here may
-// run in parallel with another test.
-func loopbackIsInternet(t *testing.T) {
-	old := manet.Private4
-	manet.Private4 = slices.DeleteFunc(slices.Clone(old), func(n *net.IPNet) bool { return n.Contains(net.IPv4(127, 0, 0, 1)) })
-	t.Cleanup(func() { manet.Private4 = old }) // registered first, runs last
+// loopbackPublicEnv set in a test process makes go-libp2p take
+// 127.0.0.0/8 for public addresses there, from TestMain on: AutoRelay
+// announces circuit addresses only through relays with public addresses
+// (which is how the relay watch sees the relays a node holds a
+// reservation on). The table is a package variable that every libp2p
+// dial reads, so it is changed only in a process of its own, before any
+// host exists (runAlone); changed during a test, it raced with the dials
+// of hosts that earlier tests left closing.
+const loopbackPublicEnv = "CLUBNODE_TEST_LOOPBACK_PUBLIC"
+
+func loopbackIsInternet() {
+	manet.Private4 = slices.DeleteFunc(slices.Clone(manet.Private4), func(n *net.IPNet) bool { return n.Contains(net.IPv4(127, 0, 0, 1)) })
+}
+
+// runAlone runs the calling test again in a process of its own with
+// loopbackPublicEnv set, and fails if it fails there.
+func runAlone(t *testing.T) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^"+t.Name()+"$", "-test.count=1", "-test.v")
+	cmd.Env = append(os.Environ(), loopbackPublicEnv+"=1")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("%s in a process of its own: %v\n%s", t.Name(), err, out)
+	}
+	if !bytes.Contains(out, []byte("--- PASS: "+t.Name())) {
+		t.Fatalf("%s did not run in its own process:\n%s", t.Name(), out)
+	}
+	t.Logf("in a process of its own:\n%s", out)
 }
 
 // newPrivateNode is a node behind NAT keeping reservations on relays.
