@@ -165,6 +165,52 @@ func do(t *testing.T, ctx context.Context, what string, steps ...chromedp.Action
 	}
 }
 
+// The stage, the audience, the hands and the hallway's cards are drawn
+// again whenever the room or the hallway changes, so a DOM node that
+// chromedp.Focus or chromedp.Click looks up in one DevTools call may be
+// gone by the next ("Could not find node with given id"). focusNow and
+// clickNow find their element inside the page, in one evaluation.
+
+// focusNow focuses the element a selector finds. The page gives the focus
+// back to the redrawn element with the same key (replaceKeepingFocus), so
+// a key pressed next reaches it.
+func focusNow(selector string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		ok, err := chromedp.Evaluate[bool](fmt.Sprintf(`((el) => { el?.focus(); return !!el && document.activeElement === el; })(document.querySelector(%s))`, sel(selector)))(ctx, tg)
+		if err != nil {
+			return fmt.Errorf("focus %s: %w", selector, err)
+		}
+		if !ok {
+			return fmt.Errorf("focus %s: no such element, or it cannot take the focus", selector)
+		}
+		return nil
+	})
+}
+
+// clickNow clicks with the mouse in the middle of the element a selector
+// finds, brought into view; its place is read in the same evaluation. A
+// redrawn element takes the same place, so the click reaches it.
+func clickNow(selector string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		at, err := chromedp.Evaluate[[]float64](fmt.Sprintf(`((el) => {
+			if (!el) return [];
+			el.scrollIntoView({block: 'center', inline: 'center'});
+			const r = el.getBoundingClientRect();
+			return [r.left + r.width / 2, r.top + r.height / 2];
+		})(document.querySelector(%s))`, sel(selector)))(ctx, tg)
+		if err != nil {
+			return fmt.Errorf("find %s: %w", selector, err)
+		}
+		if len(at) != 2 {
+			return fmt.Errorf("click %s: no such element", selector)
+		}
+		if _, err := chromedp.MouseClickXY(at[0], at[1])(ctx, tg); err != nil {
+			return fmt.Errorf("click %s: %w", selector, err)
+		}
+		return nil
+	})
+}
+
 // eval evaluates a JavaScript expression in the page.
 func eval[T any](t *testing.T, ctx context.Context, expr string) T {
 	t.Helper()

@@ -219,7 +219,7 @@ func checkRemindAndCalendar(t *testing.T, tabB context.Context, b *uiNode, room 
 	t.Helper()
 	button := fmt.Sprintf(`[data-remind=%s]`, sel(room.ID))
 	waitFor(t, tabB, "Remind me", fmt.Sprintf(`document.querySelector(%s)`, sel(button))+` && `+contains(textOf(button), "Remind me"))
-	do(t, tabB, "B asks for a reminder", chromedp.Click(chromedp.CSS(button)))
+	do(t, tabB, "B asks for a reminder", clickNow(button))
 	waitFor(t, tabB, "the reminder set", fmt.Sprintf(`document.querySelector(%s).getAttribute('aria-pressed') === 'true'`, sel(button)))
 	if !b.reminders(context.Background())[room.ID] {
 		t.Error("B's node has no reminder of the room")

@@ -217,7 +217,7 @@ func (w *walk) joinAndAskToSpeak() {
 	t := w.t
 	t.Helper()
 	// B opens it with the keyboard alone, joins, and hears A.
-	do(t, w.tabB, "B opens the room with Enter", chromedp.Focus(chromedp.CSS(w.card())), chromedp.KeyEvent("\r"))
+	do(t, w.tabB, "B opens the room with Enter", focusNow(w.card()), chromedp.KeyEvent("\r"))
 	waitFor(t, w.tabB, "the room's join button", `document.querySelector('#join-room')`)
 	waitFor(t, w.tabB, "the stage before joining", contains(textOf("#preview-stage"), "Alice")+` && `+contains(textOf("#preview-stage"), "Host"))
 	do(t, w.tabB, "B joins the room", chromedp.Click(chromedp.CSS("#join-room")))
@@ -232,7 +232,7 @@ func (w *walk) joinAndAskToSpeak() {
 	invite := fmt.Sprintf(`#hands [data-invite=%s]`, sel(w.idB))
 	waitFor(t, w.tabA, "B's hand in A's list", fmt.Sprintf(`document.querySelector(%s)`, sel(invite)))
 	waitFor(t, w.tabA, "the raised-hands count on A's toolbar", `!document.querySelector('#hands-count').hidden && `+contains(textOf("#hands-count"), "1 hand raised"))
-	do(t, w.tabA, "A invites B to speak", chromedp.Click(chromedp.CSS(invite)))
+	do(t, w.tabA, "A invites B to speak", clickNow(invite))
 
 	// B is asked "Join the stage?" and accepts; B comes up muted.
 	waitFor(t, w.tabB, "the invitation", `!document.querySelector('.invite-prompt').hidden && document.activeElement.id === 'accept-invite'`)
@@ -297,7 +297,7 @@ func (w *walk) checkMenu() {
 	t.Helper()
 	// The moderator's menu on B, opened and closed with the keyboard.
 	menuButton := fmt.Sprintf(`#stage [data-peer=%s] .menu-button`, sel(w.idB))
-	do(t, w.tabA, "A opens B's menu", chromedp.Focus(chromedp.CSS(menuButton)), chromedp.KeyEvent("\r"))
+	do(t, w.tabA, "A opens B's menu", focusNow(menuButton), chromedp.KeyEvent("\r"))
 	waitFor(t, w.tabA, "B's menu", fmt.Sprintf(`document.activeElement.closest('.menu') && document.querySelector(%s).getAttribute('aria-expanded') === 'true'`, sel(menuButton)))
 	items := eval[[]string](t, w.tabA, `[...document.activeElement.closest('.menu').querySelectorAll('button')].map((b) => b.dataset.action)`)
 	if strings.Join(items, ",") != "mute,move-to-audience,make-moderator,remove" {
