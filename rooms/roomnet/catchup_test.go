@@ -1,7 +1,6 @@
 package roomnet
 
 import (
-	"context"
 	"errors"
 	"testing"
 	"time"
@@ -53,18 +52,7 @@ func changeUnheard(t *testing.T, host *member, id rooms.RoomID, kind rooms.Kind,
 func TestMissedStateCaughtUp(t *testing.T) {
 	ms := startMembers(t, 3)
 	host, a, b := ms[0], ms[1], ms[2]
-	ctx := context.Background()
-	st, err := host.rooms.Create(ctx, "Lossy gossip", rooms.TypeOpen, time.Time{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	id := st.Room
-	for _, m := range []*member{a, b} {
-		sees(t, m, id, true)
-		if _, err := m.rooms.Request(ctx, id, rooms.KindJoin, "", nil); err != nil {
-			t.Fatalf("%s joins: %v", m.id, err)
-		}
-	}
+	id := openRoomForAll(t, ms, "Lossy gossip")
 	hasState(t, a, id, "both listeners", func(s *rooms.SignedState) bool { return len(s.Audience) == 2 })
 
 	unmuted := changeUnheard(t, host, id, rooms.KindUnmuteSelf, "")
