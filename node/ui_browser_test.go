@@ -109,6 +109,9 @@ func startBrowser(t *testing.T, wav string) context.Context {
 		chromedp.ExecPath(chromiumPath),
 		chromedp.Headless, chromedp.NoSandbox, chromedp.DisableGPU, chromedp.NoFirstRun, chromedp.NoDefaultBrowserCheck,
 		chromedp.UserDataDir(t.TempDir()),
+		// Chromium makes a directory for its singleton socket under
+		// TMPDIR and leaves it behind when killed: keep it in the test's.
+		chromedp.Env("TMPDIR=" + t.TempDir()),
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
