@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -361,7 +363,29 @@ func (w *walk) checkRecording(record *listenRun) {
 	t.Logf("Carol's recording (%s) against B's microphone file: correlation %.3f at lag %s (threshold %.2f)",
 		time.Duration(len(heard))*time.Second/48000, corr, lag, audiotest.MatchThreshold)
 	if corr < audiotest.MatchThreshold {
-		t.Errorf("Carol's recording matches B's microphone at %.3f, below %.2f", corr, audiotest.MatchThreshold)
+		// Whether the speech slipped in time (a stretch sits elsewhere in
+		// the loop than the last one said) or was damaged (a stretch
+		// matches badly): two seconds at a time, each found in the loop.
+		const stretch = 2 * audio.SampleRate
+		loop := len(w.voice)
+		twice := append(slices.Clone(w.voice), w.voice...)
+		first := -1
+		for at := 0; at+stretch <= len(heard); at += stretch / 2 {
+			c, l := audiotest.Match(heard[at:at+stretch], twice, voiceLoop)
+			pos := int(l * audio.SampleRate / time.Second)
+			if first < 0 {
+				first = pos - at
+			}
+			slip := ((pos-first-at)%loop+loop+loop/2)%loop - loop/2
+			t.Logf("Carol's recording from %s: correlation %.3f, %s from where the first stretch puts it",
+				time.Duration(at)*time.Second/audio.SampleRate, c, time.Duration(slip)*time.Second/audio.SampleRate)
+		}
+		// With CLUBNODE_SCREENSHOTS set, the folder outlives the test.
+		kept := filepath.Join(w.shots, "carol-recording.wav")
+		if err := audiotest.WriteWAV(kept, heard); err != nil {
+			kept = err.Error()
+		}
+		t.Errorf("Carol's recording matches B's microphone at %.3f, below %.2f (recorded in %s)", corr, audiotest.MatchThreshold, kept)
 	}
 }
 
