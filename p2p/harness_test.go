@@ -93,6 +93,12 @@ func (r *recorder) RevocationReceived(rev *identity.SignedRevocation) {
 
 func newNode(t *testing.T) *Node {
 	t.Helper()
+	return newNodeWith(t, nil)
+}
+
+// newNodeWith is newNode with its Config changed by edit first.
+func newNodeWith(t *testing.T, edit func(*Config)) *Node {
+	t.Helper()
 	key, err := identity.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
@@ -101,7 +107,7 @@ func newNode(t *testing.T) *Node {
 	if os.Getenv("CLUBNODE_TEST_LOG") != "" {
 		level = slog.LevelDebug
 	}
-	n, err := New(Config{
+	cfg := Config{
 		Key:               key,
 		ListenAddrs:       []string{"/ip4/127.0.0.1/tcp/0", "/ip4/127.0.0.1/udp/0/quic-v1"},
 		Ledger:            &memLedger{},
@@ -110,7 +116,11 @@ func newNode(t *testing.T) *Node {
 		HelloTimeout:      2 * time.Second,
 		DiscoveryInterval: time.Second,
 		SyncInterval:      2 * time.Second,
-	})
+	}
+	if edit != nil {
+		edit(&cfg)
+	}
+	n, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
