@@ -35,21 +35,21 @@ func (n *Node) Enter(state NetworkState) error {
 			return fmt.Errorf("enter network: %w", err)
 		}
 	}
-	st := &netState{chain: state.Chain, revs: revs, members: map[peer.ID]Member{}, self: state.Profile, limits: newAuthorLimits(),
+	st := &netState{chain: state.Chain, ownWire: state.Chain.Marshal(), revs: revs, members: map[peer.ID]heldMember{}, self: state.Profile, limits: newAuthorLimits(),
 		synced: map[peer.ID]time.Time{}}
 	for _, m := range state.Members {
 		if m.Chain == nil || m.Chain.Network() != network {
 			continue
 		}
-		st.members[m.Chain.Member()] = m
+		st.members[m.Chain.Member()] = hold(m)
 	}
-	st.members[n.ID()] = Member{Chain: state.Chain, Profile: state.Profile}
+	st.members[n.ID()] = hold(Member{Chain: state.Chain, Profile: state.Profile})
 	// Everyone up this node's own chain is a member it knows of, even
 	// before meeting them: a newcomer's inviter is one, and may be dialled.
 	for i := range state.Chain.Certs {
 		up := &identity.Chain{Charter: state.Chain.Charter, Certs: state.Chain.Certs[:i]}
 		if _, ok := st.members[up.Member()]; !ok {
-			st.members[up.Member()] = Member{Chain: up}
+			st.members[up.Member()] = hold(Member{Chain: up})
 		}
 	}
 	if revs.Check(state.Chain) != nil {

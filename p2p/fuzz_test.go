@@ -56,7 +56,8 @@ func seedEntries(f *testing.F) [][]byte {
 	}
 	hello, _ := wire.Marshal(helloMsg{Network: string(chainA.Network()), Chain: chainA.Marshal()})
 	redeem, _ := wire.Marshal(redeemRequest{Token: inv.Bytes})
-	return append(out, hello, redeem)
+	sync, _ := wire.Marshal(syncRequest{Digest: bytes.Repeat([]byte{7}, 32)})
+	return append(out, hello, redeem, sync)
 }
 
 func mustID(f *testing.F, key crypto.PrivKey) peer.ID {
@@ -98,8 +99,8 @@ func FuzzMemberEntry(f *testing.F) {
 	})
 }
 
-// FuzzStreamMessages: hello and redeem frames read from a stream never
-// panic and never allocate past the frame limit.
+// FuzzStreamMessages: hello, redeem and members sync frames read from a
+// stream never panic and never allocate past the frame limit.
 func FuzzStreamMessages(f *testing.F) {
 	for _, s := range seedEntries(f) {
 		f.Add(append(binary.AppendUvarint(nil, uint64(len(s))), s...))
@@ -111,6 +112,8 @@ func FuzzStreamMessages(f *testing.F) {
 		_ = wire.NewReader(bytes.NewReader(data), maxRedeemFrame).ReadFrame(&r)
 		var resp redeemReply
 		_ = wire.NewReader(bytes.NewReader(data), maxRedeemFrame).ReadFrame(&resp)
+		var sync syncRequest
+		_ = wire.NewReader(bytes.NewReader(data), syncProto.MaxRequest).ReadFrame(&sync)
 		if h.Chain != nil {
 			_, _ = identity.ParseChain(h.Chain)
 		}

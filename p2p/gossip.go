@@ -169,7 +169,7 @@ func (n *Node) readGossip(ctx context.Context, sub *pubsub.Subscription) {
 
 func (n *Node) publish(ctx context.Context, st *netState, e memberEntry) error {
 	e.V = 1
-	e.Chain = st.chain.Marshal()
+	e.Chain = st.ownWire
 	data, err := wire.Marshal(e)
 	if err != nil {
 		return err

@@ -97,7 +97,7 @@ func newNode(t *testing.T) *Node {
 }
 
 // newNodeWith is newNode with its Config changed by edit first.
-func newNodeWith(t *testing.T, edit func(*Config)) *Node {
+func newNodeWith(t testing.TB, edit func(*Config)) *Node {
 	t.Helper()
 	key, err := identity.GenerateKey()
 	if err != nil {

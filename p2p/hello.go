@@ -170,7 +170,7 @@ func (n *Node) sayHello(ctx context.Context, p peer.ID) error {
 }
 
 func (n *Node) exchangeHello(ctx context.Context, st *netState, p peer.ID) error {
-	reply, err := helloProto.Call(ctx, n.host, p, helloMsg{Network: string(st.network()), Chain: st.chain.Marshal(), Boot: n.boot[:]})
+	reply, err := helloProto.Call(ctx, n.host, p, helloMsg{Network: string(st.network()), Chain: st.ownWire, Boot: n.boot[:]})
 	if err != nil {
 		return err
 	}
@@ -219,7 +219,7 @@ func (n *Node) answerHello(ctx context.Context, p peer.ID, msg helloMsg) (helloM
 	n.noteBoot(p, msg.Boot, rpc.Conn(ctx))
 	// Verified before replying: the peer syncs as soon as it has the reply.
 	n.markVerified(p, chain)
-	return helloMsg{Network: string(st.network()), Chain: st.chain.Marshal(), Boot: n.boot[:]}, nil
+	return helloMsg{Network: string(st.network()), Chain: st.ownWire, Boot: n.boot[:]}, nil
 }
 
 // refuse answers p's hello with the reason and disconnects it shortly

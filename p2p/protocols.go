@@ -11,7 +11,11 @@ import (
 const (
 	HelloProtocol  protocol.ID = "/clubnode/hello/1.0.0"
 	RedeemProtocol protocol.ID = "/clubnode/redeem/1.0.0"
-	SyncProtocol   protocol.ID = "/clubnode/members-sync/1.0.0"
+	SyncProtocol   protocol.ID = "/clubnode/members-sync/1.1.0"
+	// syncWholeProtocol is the members sync before digests: the answer
+	// is always everything. Still answered, and spoken to peers that
+	// know no newer one.
+	syncWholeProtocol protocol.ID = "/clubnode/members-sync/1.0.0"
 )
 
 // Frame and message limits.

@@ -111,7 +111,7 @@ func (n *Node) preview(token []byte, p peer.ID) (redeemReply, error) {
 	if err != nil {
 		return redeemReply{}, err
 	}
-	reply := redeemReply{Chain: st.chain.Marshal(), UsesLeft: left}
+	reply := redeemReply{Chain: st.ownWire, UsesLeft: left}
 	if m, ok := n.member(n.ID()); ok && m.Profile != nil {
 		reply.Profile = m.Profile.Bytes
 	}

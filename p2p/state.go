@@ -36,8 +36,9 @@ type Member struct {
 // revocations and members, and the services scoped to the network.
 type netState struct {
 	chain   *identity.Chain
+	ownWire []byte // chain.Marshal(), which hello, gossip and syncs send
 	revs    *identity.Revocations
-	members map[peer.ID]Member
+	members map[peer.ID]heldMember
 	self    *identity.SignedProfile
 	revoked *identity.SignedRevocation // set when this node itself is revoked
 	limits  *authorLimits              // membership gossip per author
@@ -113,23 +114,31 @@ func (n *Node) member(p peer.ID) (Member, bool) {
 		return Member{}, false
 	}
 	m, ok := n.net.members[p]
-	return m, ok
+	return m.Member, ok
 }
 
 // Members lists the known members whose membership is valid now, this node
 // included, ordered by peer ID.
 func (n *Node) Members() []Member {
+	valid := n.validMembers()
+	out := make([]Member, len(valid))
+	for i, m := range valid {
+		out[i] = m.Member
+	}
+	return out
+}
+
+// validMembers is Members with the bytes a members sync sends.
+func (n *Node) validMembers() []heldMember {
 	n.mu.Lock()
 	st := n.net
-	var all []Member
+	var all []heldMember
 	if st != nil {
-		for _, m := range st.members {
-			all = append(all, m)
-		}
+		all = slices.Collect(maps.Values(st.members))
 	}
 	n.mu.Unlock()
 	now := n.cfg.Now()
-	out := make([]Member, 0, len(all))
+	out := all[:0]
 	for _, m := range all {
 		if m.Chain.Verify(st.network(), m.Chain.Member(), st.revs, now) == nil {
 			out = append(out, m)
@@ -197,9 +206,9 @@ func (n *Node) rememberMember(c *identity.Chain) Member {
 		return Member{Chain: c}
 	}
 	id := c.Member()
-	m := n.net.members[id]
+	m := n.net.members[id].Member
 	m.Chain = c
-	n.net.members[id] = m
+	n.net.members[id] = hold(m)
 	return m
 }
 
@@ -215,7 +224,7 @@ func (n *Node) acceptProfile(p *identity.SignedProfile, c *identity.Chain) bool 
 	if m.Profile != nil && !p.Updated.After(m.Profile.Updated) {
 		return false
 	}
-	n.net.members[p.Peer] = Member{Chain: c, Profile: p}
+	n.net.members[p.Peer] = hold(Member{Chain: c, Profile: p})
 	return true
 }
 

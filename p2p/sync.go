@@ -11,6 +11,7 @@ import (
 	pubsub "github.com/libp2p/go-libp2p-pubsub"
 	"github.com/libp2p/go-libp2p/core/network"
 	"github.com/libp2p/go-libp2p/core/peer"
+	"github.com/libp2p/go-libp2p/core/protocol"
 
 	"github.com/clubnode/clubnode/internal/group"
 	"github.com/clubnode/clubnode/internal/rpc"
@@ -28,16 +29,33 @@ import (
 // membership topic, and every SyncInterval from the connected member it
 // synced from least recently (slow anti-entropy: every connection is
 // covered within its count of intervals).
+//
+// Most of those syncs, once a network has formed, are between nodes that
+// hold the same: the request carries the asker's membership digest, and
+// an answerer with the same digest sends nothing.
 
 const syncTimeout = 30 * time.Second
 
+// syncRequest asks for a members sync. Digest is the asker's
+// membershipDigest (version 1.1.0; 1.0.0's request is empty).
+type syncRequest struct {
+	Digest []byte `cbor:"0,keyasint,omitempty"`
+}
+
 // syncProto opens a members sync; the entries follow the empty reply on
 // the same stream, one frame each, until the stream closes.
-var syncProto = rpc.Protocol[struct{}, struct{}]{ID: SyncProtocol, MaxRequest: 64, MaxReply: 64,
-	Timeout: syncTimeout, Codes: Codes, Limited: true}
+var syncProto = rpc.Protocol[syncRequest, struct{}]{ID: SyncProtocol, Older: []protocol.ID{syncWholeProtocol},
+	Adapt: func(version protocol.ID, req syncRequest) syncRequest {
+		if version == syncWholeProtocol {
+			return syncRequest{}
+		}
+		return req
+	},
+	MaxRequest: 64, MaxReply: 64, Timeout: syncTimeout, Codes: Codes, Limited: true}
 
-// answerSync sends a verified member everything this node knows.
-func (n *Node) answerSync(_ context.Context, p peer.ID, _ struct{}) (struct{}, func(context.Context, network.Stream), error) {
+// answerSync sends a verified member everything this node knows, or
+// nothing if the member's digest says it holds the same.
+func (n *Node) answerSync(_ context.Context, p peer.ID, req syncRequest) (struct{}, func(context.Context, network.Stream), error) {
 	st, err := n.state()
 	if err != nil {
 		return struct{}{}, nil, err
@@ -45,23 +63,33 @@ func (n *Node) answerSync(_ context.Context, p peer.ID, _ struct{}) (struct{}, f
 	if !n.isVerified(p) {
 		return struct{}{}, nil, fmt.Errorf("%w: say hello first", ErrNotMember)
 	}
+	if len(req.Digest) > 0 && bytes.Equal(req.Digest, n.membershipDigest()) {
+		return struct{}{}, nil, nil
+	}
 	return struct{}{}, func(_ context.Context, s network.Stream) { n.sendMembers(st, s) }, nil
+}
+
+// membershipDigest is the digest of what the node holds now, nil before
+// it is a member.
+func (n *Node) membershipDigest() []byte {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if n.net == nil {
+		return nil
+	}
+	return n.net.membershipDigest()
 }
 
 func (n *Node) sendMembers(st *netState, s network.Stream) {
 	_ = s.SetDeadline(time.Now().Add(syncTimeout))
-	own := st.chain.Marshal()
 	for _, r := range st.revs.All() {
-		if err := wire.WriteFrame(s, memberEntry{V: 1, Chain: own, Revocation: r.Bytes}); err != nil {
+		if err := wire.WriteFrame(s, memberEntry{V: 1, Chain: st.ownWire, Revocation: r.Bytes}); err != nil {
 			_ = s.Reset()
 			return
 		}
 	}
-	for _, m := range n.Members() {
-		e := memberEntry{V: 1, Chain: m.Chain.Marshal()}
-		if m.Profile != nil {
-			e.Profile = m.Profile.Bytes
-		}
+	for _, m := range n.validMembers() {
+		e := memberEntry{V: 1, Chain: m.chain, Profile: m.profile()}
 		if err := wire.WriteFrame(s, e); err != nil {
 			_ = s.Reset()
 			return
@@ -71,6 +99,11 @@ func (n *Node) sendMembers(st *netState, s network.Stream) {
 
 // syncFrom fetches p's view of the membership and applies what verifies.
 func (n *Node) syncFrom(ctx context.Context, p peer.ID) error {
+	return n.syncWith(ctx, p, syncProto)
+}
+
+// syncWith is syncFrom in the version of proto.
+func (n *Node) syncWith(ctx context.Context, p peer.ID, proto rpc.Protocol[syncRequest, struct{}]) error {
 	st, err := n.state()
 	if err != nil {
 		return err
@@ -80,7 +113,7 @@ func (n *Node) syncFrom(ctx context.Context, p peer.ID) error {
 	n.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, syncTimeout)
 	defer cancel()
-	_, s, err := syncProto.Open(ctx, n.gated, p, struct{}{})
+	_, s, err := proto.Open(ctx, n.gated, p, syncRequest{Digest: n.membershipDigest()})
 	if err != nil {
 		return fmt.Errorf("members sync from %s: %w", p, err)
 	}
@@ -89,7 +122,7 @@ func (n *Node) syncFrom(ctx context.Context, p peer.ID) error {
 	defer stop()
 	_ = s.CloseWrite()
 	r := wire.NewReader(s, MaxGossipMessage)
-	held := n.heldEntries()
+	var held heldSet // made once the first entry comes: between equals none does
 	for i := 0; i < maxSyncFrames; i++ {
 		var e memberEntry
 		err := r.ReadFrame(&e)
@@ -99,6 +132,9 @@ func (n *Node) syncFrom(ctx context.Context, p peer.ID) error {
 		if err != nil {
 			_ = s.Reset()
 			return fmt.Errorf("members sync from %s: %w", p, err)
+		}
+		if i == 0 {
+			held = n.heldEntries()
 		}
 		if held.holds(e) {
 			continue // verified when it came
@@ -126,11 +162,7 @@ func (n *Node) heldEntries() heldSet {
 	}
 	out := make(heldSet, len(n.net.members))
 	for _, m := range n.net.members {
-		var prof []byte
-		if m.Profile != nil {
-			prof = m.Profile.Bytes
-		}
-		out[string(m.Chain.Marshal())] = prof
+		out[string(m.chain)] = m.profile()
 	}
 	return out
 }

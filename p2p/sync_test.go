@@ -1,12 +1,21 @@
 package p2p
 
 import (
+	"bytes"
+	"context"
 	"errors"
+	"fmt"
+	"io"
 	"testing"
 	"time"
 
+	"github.com/libp2p/go-libp2p/core/network"
+	"github.com/libp2p/go-libp2p/core/peer"
+
 	"github.com/clubnode/clubnode/identity"
+	"github.com/clubnode/clubnode/internal/rpc"
 	"github.com/clubnode/clubnode/internal/testutil"
+	"github.com/clubnode/clubnode/internal/wire"
 )
 
 // A revocation that gossip did not carry to a member still reaches it,
@@ -64,4 +73,165 @@ func TestHeldSetHolds(t *testing.T) {
 			t.Errorf("%s: holds = %v, want %v", tc.name, got, tc.want)
 		}
 	}
+}
+
+// A members sync between nodes that hold the same membership carries no
+// entry: before digests every sync sent every member, each reconnect and
+// each periodic sync of a formed network. A peer that speaks only the
+// sync before digests still gets everything, and so does a node that
+// holds less.
+func TestSyncBetweenEqualsCarriesNothing(t *testing.T) {
+	a, b, c := threeMembers(t)
+	testutil.Eventually(t, 15*time.Second, func() error {
+		if !bytes.Equal(a.membershipDigest(), b.membershipDigest()) || !bytes.Equal(a.membershipDigest(), c.membershipDigest()) {
+			return errors.New("A, B and C do not hold the same membership yet")
+		}
+		if !a.isVerified(c.ID()) || !c.isVerified(a.ID()) {
+			return errors.New("A and C have not said hello yet")
+		}
+		return nil
+	})
+	if got := syncedEntries(t, b, a, syncProto, syncRequest{Digest: b.membershipDigest()}); got != 0 {
+		t.Errorf("a sync between nodes that hold the same carried %d entries", got)
+	}
+
+	whole := syncProto
+	whole.ID, whole.Older = syncWholeProtocol, nil
+	if got := syncedEntries(t, b, a, whole, syncRequest{}); got < 3 {
+		t.Errorf("a sync in version %s carried %d entries, want the 3 members", syncWholeProtocol, got)
+	}
+
+	// C forgets B, as if B's announcement had not reached it.
+	c.mu.Lock()
+	delete(c.net.members, b.ID())
+	c.mu.Unlock()
+	if got := syncedEntries(t, c, a, syncProto, syncRequest{Digest: c.membershipDigest()}); got < 3 {
+		t.Errorf("a sync to a node that holds less carried %d entries, want the 3 members", got)
+	}
+
+	// A answers only the sync before digests, whose strict decoding
+	// refuses a field it does not know: C asks it in that version.
+	a.host.RemoveStreamHandler(SyncProtocol)
+	old := rpc.Protocol[struct{}, struct{}]{ID: syncWholeProtocol, MaxRequest: 64, MaxReply: 64}
+	old.HandleSession(a.ctx, a.gated, func(context.Context, peer.ID, struct{}) (struct{}, func(context.Context, network.Stream), error) {
+		st, err := a.state()
+		return struct{}{}, func(_ context.Context, s network.Stream) { a.sendMembers(st, s) }, err
+	})
+	// Identify tells C that A no longer speaks 1.1.0, as an older node
+	// never said it did.
+	testutil.Eventually(t, 15*time.Second, func() error {
+		if ids, _ := c.host.Peerstore().SupportsProtocols(a.ID(), SyncProtocol); len(ids) > 0 {
+			return fmt.Errorf("C still thinks A speaks %s", SyncProtocol)
+		}
+		return nil
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	if err := c.syncFrom(ctx, a.ID()); err != nil {
+		t.Fatalf("members sync from a node that speaks only %s: %v", syncWholeProtocol, err)
+	}
+	if !c.IsMember(b.ID()) {
+		t.Errorf("a members sync in %s did not bring back the member C had forgotten", syncWholeProtocol)
+	}
+}
+
+// syncedEntries pulls a members sync with req from `from` to `by` and
+// counts the entries that came.
+func syncedEntries(t *testing.T, by, from *Node, proto rpc.Protocol[syncRequest, struct{}], req syncRequest) int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	_, s, err := proto.Open(ctx, by.gated, from.ID(), req)
+	if err != nil {
+		t.Fatalf("members sync: %v", err)
+	}
+	defer s.Close()
+	r := wire.NewReader(s, MaxGossipMessage)
+	for n := 0; ; n++ {
+		var e memberEntry
+		err := r.ReadFrame(&e)
+		if errors.Is(err, io.EOF) {
+			return n
+		}
+		if err != nil {
+			t.Fatalf("members sync, entry %d: %v", n+1, err)
+		}
+	}
+}
+
+// BenchmarkMembersSync is one members sync between two nodes that hold
+// the same membership of 100 or 1000 members: in the version before
+// digests (everything is sent and compared with what is held) and with
+// them.
+func BenchmarkMembersSync(b *testing.B) {
+	for _, size := range []int{100, 1000} {
+		a, c := sameMembership(b, size)
+		whole := syncProto
+		whole.ID, whole.Older = syncWholeProtocol, nil
+		for _, v := range []struct {
+			name  string
+			proto rpc.Protocol[syncRequest, struct{}]
+		}{{"whole", whole}, {"digest", syncProto}} {
+			b.Run(fmt.Sprintf("members=%d/%s", size, v.name), func(b *testing.B) {
+				b.ReportAllocs()
+				for b.Loop() {
+					if err := c.syncWith(context.Background(), a.ID(), v.proto); err != nil {
+						b.Fatal(err)
+					}
+				}
+			})
+		}
+	}
+}
+
+// sameMembership is a founder A and a member C, connected, that both hold
+// the same size members (A, C and invitees of A that are not running).
+func sameMembership(b *testing.B, size int) (a, c *Node) {
+	b.Helper()
+	now := time.Now()
+	a = newNodeWith(b, nil)
+	charter, err := identity.FoundNetwork(a.cfg.Key, "Night Owls", now)
+	if err != nil {
+		b.Fatal(err)
+	}
+	founder := identity.FounderChain(charter)
+	invitee := func(id peer.ID) *identity.Chain {
+		cert, err := identity.IssueCert(a.cfg.Key, founder, id, now)
+		if err != nil {
+			b.Fatal(err)
+		}
+		chain, err := founder.Extend(cert)
+		if err != nil {
+			b.Fatal(err)
+		}
+		return chain
+	}
+	c = newNodeWith(b, nil)
+	cChain := invitee(c.ID())
+	members := []Member{{Chain: founder}, {Chain: cChain}}
+	for len(members) < size {
+		key, err := identity.GenerateKey()
+		if err != nil {
+			b.Fatal(err)
+		}
+		id, err := peer.IDFromPrivateKey(key)
+		if err != nil {
+			b.Fatal(err)
+		}
+		members = append(members, Member{Chain: invitee(id)})
+	}
+	if err := a.Enter(NetworkState{Chain: founder, Members: members}); err != nil {
+		b.Fatal(err)
+	}
+	if err := c.Enter(NetworkState{Chain: cChain, Members: members,
+		KnownPeers: []peer.AddrInfo{{ID: a.ID(), Addrs: a.Addrs()}}}); err != nil {
+		b.Fatal(err)
+	}
+	testutil.Eventually(b, 15*time.Second, func() error {
+		if !c.isVerified(a.ID()) || !bytes.Equal(a.membershipDigest(), c.membershipDigest()) {
+			return errors.New("C has not said hello to A yet")
+		}
+		return nil
+	})
+	return a, c
 }
