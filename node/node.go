@@ -472,12 +472,8 @@ func (e events) MemberSeen(m p2p.Member, addrs []ma.Multiaddr) {
 	if len(addrs) > 0 {
 		e.n.nat.poke() // a member verified: maybe an always-on node to test against
 	}
-	ctx := context.Background()
-	if err := e.n.store.putMember(ctx, m); err != nil {
+	if err := e.n.store.putMemberSeen(context.Background(), m, addrs, e.n.cfg.Now()); err != nil {
 		e.n.log.Error("could not store member", "peer", m.Chain.Member(), "err", err)
-	}
-	if err := e.n.store.putPeer(ctx, m.Chain.Member(), addrs, e.n.cfg.Now()); err != nil {
-		e.n.log.Error("could not store peer addresses", "peer", m.Chain.Member(), "err", err)
 	}
 }
 
