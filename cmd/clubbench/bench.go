@@ -27,7 +27,7 @@ type options struct {
 	// compare starts every other member without the watch on its
 	// parent's audio (--media-stall -1): repair gaps then come both ways.
 	compare bool
-	// profile has every member write a CPU and a heap profile of its run
+	// profile has every daemon write a CPU and a heap profile of its run
 	// (--cpu-profile, --heap-profile) into the run's folder.
 	profile bool
 	// standby has every daemon keep a standby link to its first backup
@@ -147,9 +147,13 @@ func (b *bench) flags(i int) []string {
 	if b.o.standby {
 		out = append(out, "--standby-links")
 	}
-	if b.o.profile && i > 0 {
-		out = append(out, "--cpu-profile", filepath.Join(b.o.dir, fmt.Sprintf("member%03d-cpu.prof", i)),
-			"--heap-profile", filepath.Join(b.o.dir, fmt.Sprintf("member%03d-heap.prof", i)))
+	if b.o.profile {
+		name := fmt.Sprintf("member%03d", i)
+		if i == 0 {
+			name = "host"
+		}
+		out = append(out, "--cpu-profile", filepath.Join(b.o.dir, name+"-cpu.prof"),
+			"--heap-profile", filepath.Join(b.o.dir, name+"-heap.prof"))
 	}
 	return out
 }

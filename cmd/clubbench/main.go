@@ -39,7 +39,7 @@ func realMain() int {
 	flag.IntVar(&o.freezes, "freezes", 6, "relays frozen (SIGSTOP) one after another to measure repair")
 	flag.IntVar(&o.record, "record", 4, "deepest listeners that record the speech")
 	flag.BoolVar(&o.compare, "compare", false, "every other member runs without the watch on its parent's audio (--media-stall -1ms), for repair gaps both ways")
-	flag.BoolVar(&o.profile, "profile", false, "every member writes a CPU and a heap profile of its run to memberNNN-cpu.prof and memberNNN-heap.prof in the run's folder (use with -keep; go tool pprof merges them)")
+	flag.BoolVar(&o.profile, "profile", false, "every daemon writes a CPU and a heap profile of its run to host-cpu.prof and host-heap.prof, or memberNNN-cpu.prof and memberNNN-heap.prof, in the run's folder (use with -keep; go tool pprof merges them)")
 	flag.StringVar(&o.until, "until", "", "end the run after this phase: network, idle, room, join, silent room, speech")
 	flag.BoolVar(&o.standby, "standby", false, "every daemon keeps a standby link to its first backup (--standby-links)")
 	flag.IntVar(&o.par, "par", 4, "daemons started or joined at once")
