@@ -60,11 +60,11 @@ func seedEntries(f *testing.F) [][]byte {
 	return append(out, hello, redeem, sync)
 }
 
-func mustID(f *testing.F, key crypto.PrivKey) peer.ID {
-	f.Helper()
+func mustID(tb testing.TB, key crypto.PrivKey) peer.ID {
+	tb.Helper()
 	id, err := peer.IDFromPrivateKey(key)
 	if err != nil {
-		f.Fatal(err)
+		tb.Fatal(err)
 	}
 	return id
 }

@@ -214,11 +214,7 @@ func sameMembership(b *testing.B, size int) (a, c *Node) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		id, err := peer.IDFromPrivateKey(key)
-		if err != nil {
-			b.Fatal(err)
-		}
-		members = append(members, Member{Chain: invitee(id)})
+		members = append(members, Member{Chain: invitee(mustID(b, key))})
 	}
 	if err := a.Enter(NetworkState{Chain: founder, Members: members}); err != nil {
 		b.Fatal(err)
