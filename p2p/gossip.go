@@ -1,6 +1,7 @@
 package p2p
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -31,7 +32,7 @@ type checkedEntry struct {
 	revocation *identity.SignedRevocation
 }
 
-var errStaleProfile = errors.New("profile is not newer than the one held")
+var errStaleProfile = errors.New("profile is older than the one held, or another of the same time")
 
 // decodeEntry decodes a gossip message.
 func decodeEntry(data []byte) (memberEntry, error) {
@@ -80,7 +81,12 @@ func (n *Node) checkEntry(st *netState, e memberEntry) (*checkedEntry, error) {
 		if out.profile.Network != st.network() {
 			return nil, fmt.Errorf("profile: %w", identity.ErrWrongNetwork)
 		}
-		if m, ok := n.member(c.Member()); ok && m.Profile != nil && !out.profile.Updated.After(m.Profile.Updated) {
+		if m, ok := n.member(c.Member()); ok && m.Profile != nil && !out.profile.Updated.After(m.Profile.Updated) &&
+			!bytes.Equal(out.profile.Bytes, m.Profile.Bytes) {
+			// The profile held here is forwarded, not taken for stale: a
+			// newcomer's announcement of itself reaches first the member
+			// that let it in, which holds its profile from the hello, and
+			// is news to everyone behind that member.
 			return nil, errStaleProfile
 		}
 	}

@@ -159,13 +159,25 @@ func bearerInvite(t *testing.T, inviter *Node, uses int) *identity.SignedInvite 
 // join redeems a bearer invite and enters the network, as the node does.
 func join(t *testing.T, n *Node, inv *identity.SignedInvite) {
 	t.Helper()
+	joinNamed(t, n, inv, "")
+}
+
+// joinNamed is join with a profile of that name, if name is set.
+func joinNamed(t *testing.T, n *Node, inv *identity.SignedInvite, name string) {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	chain, err := n.Redeem(ctx, inv)
 	if err != nil {
 		t.Fatalf("redeem: %v", err)
 	}
-	if err := n.Enter(NetworkState{Chain: chain, KnownPeers: BootstrapAddrs(inv)}); err != nil {
+	state := NetworkState{Chain: chain, KnownPeers: BootstrapAddrs(inv)}
+	if name != "" {
+		if state.Profile, err = identity.SignProfile(n.cfg.Key, identity.Profile{Network: chain.Network(), Peer: n.ID(), Name: name, Updated: time.Now()}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := n.Enter(state); err != nil {
 		t.Fatal(err)
 	}
 }
