@@ -35,7 +35,12 @@ type options struct {
 	standby bool
 	// until, if set, ends the run after the phase of that name (e.g.
 	// "idle", "silent room"), so that profiles cover the phases up to it.
-	until    string
+	until string
+	// poll is how often each joining member's API is asked whether it is
+	// placed and hearing. Every member is asked at once, so at 20 ms and
+	// 100 members the bench itself makes 5,000 API calls a second on the
+	// machine the daemons share; joinCPU says what that costs.
+	poll     time.Duration
 	bin, dir string
 }
 
@@ -48,6 +53,7 @@ type result struct {
 	joins     []time.Duration // join request → placed (a parent in the tree)
 	hearing   []time.Duration // with -flash: join request → first packet
 	joinAll   time.Duration   // all joins, first request to last placed
+	joinCPU   joinCPU         // CPU used while the joins ran
 	depth     map[string]int  // peer → depth (host 0)
 	idleCPU   []float64       // per member, share of one core
 	silentCPU []float64
@@ -248,12 +254,14 @@ func (b *bench) join(ctx context.Context) error {
 		defer stop()
 	}
 	var mu sync.Mutex
+	pids := b.pids()
+	cpu, benchCPU := beginCPU(pids), ownCPU()
 	first := time.Now()
 	in := make([]bool, len(ms))
 	err := parallel(ctx, len(ms), par, func(ctx context.Context, i int) error {
 		asked := time.Now()
 		placed, joined := false, false
-		err := eventually(ctx, time.Minute, 20*time.Millisecond, func() error {
+		err := eventually(ctx, time.Minute, b.o.poll, func() error {
 			if !joined { // a hallway late to list the room refuses the join: try again
 				if _, err := ms[i].api.RoomAction(ctx, b.room, apiv1.ActionJoin, apiv1.RoomActionRequest{}); err != nil {
 					return fmt.Errorf("%s joins: %w", ms[i].name, err)
@@ -293,6 +301,14 @@ func (b *bench) join(ctx context.Context) error {
 		return err
 	})
 	b.res.joinAll = time.Since(first)
+	b.res.joinCPU = joinCPU{wall: b.res.joinAll, bench: ownCPU() - benchCPU}
+	for i, share := range cpu.end(pids) {
+		used := time.Duration(share * float64(b.res.joinAll))
+		if i == 0 {
+			b.res.joinCPU.host = used
+		}
+		b.res.joinCPU.daemons += used
+	}
 	if err != nil {
 		return err
 	}

@@ -25,7 +25,7 @@ func TestBenchSmall(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts six daemons")
 	}
-	o := options{n: 6, capacity: 4, par: 3, speech: 4 * time.Second, idle: time.Second, freezes: 2, record: 2,
+	o := options{n: 6, capacity: 4, par: 3, speech: 4 * time.Second, idle: time.Second, freezes: 2, record: 2, poll: 20 * time.Millisecond,
 		bin: daemontest.MustBinary(t), dir: t.TempDir()}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()

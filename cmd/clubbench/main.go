@@ -43,6 +43,7 @@ func realMain() int {
 	flag.StringVar(&o.until, "until", "", "end the run after this phase: network, idle, room, join, silent room, speech")
 	flag.BoolVar(&o.standby, "standby", false, "every daemon keeps a standby link to its first backup (--standby-links)")
 	flag.IntVar(&o.par, "par", 4, "daemons started or joined at once")
+	flag.DurationVar(&o.poll, "poll", 20*time.Millisecond, "how often each joining member's API is asked whether it is placed and hearing")
 	bin := flag.String("bin", "", "clubnode binary (default: build it)")
 	keep := flag.Bool("keep", false, "keep the daemons' homes (logs) afterwards")
 	flag.Parse()

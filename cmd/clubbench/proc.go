@@ -6,6 +6,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -116,4 +117,19 @@ func loadAverage() string {
 		return "?"
 	}
 	return strings.Join(strings.Fields(string(data))[:3], " ")
+}
+
+// ownCPU is the user plus system CPU time this process has used.
+func ownCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// joinCPU is what the join phase cost the machine: every daemon's CPU
+// (the host's among it) and the bench's own, which polls the members.
+type joinCPU struct {
+	wall, daemons, host, bench time.Duration
 }
