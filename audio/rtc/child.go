@@ -206,6 +206,12 @@ func (p *parentEnd) onTrack(track *webrtc.TrackRemote, receiver *webrtc.RTPRecei
 		gen    uint64        // the warming they belong to
 		inSeen uint64        // the forwarder's packets in when held began
 	)
+	hold := func(pkt *rtp.Packet) {
+		if len(held) == 0 {
+			inSeen, heldAt = p.f.in.Load(), time.Now()
+		}
+		held = append(held, pkt)
+	}
 	p.readTrack(track, func(pkt *rtp.Packet) {
 		if p.active.Load() {
 			p.f.Write(speaker, pkt)
@@ -217,10 +223,7 @@ func (p *parentEnd) onTrack(track *webrtc.TrackRemote, receiver *webrtc.RTPRecei
 		if p.opts.OnHeard == nil || len(held) == heardAfter {
 			return
 		}
-		if len(held) == 0 {
-			inSeen, heldAt = p.f.in.Load(), time.Now()
-		}
-		held = append(held, pkt)
+		hold(pkt)
 		if len(held) < heardAfter {
 			return
 		}
@@ -234,8 +237,8 @@ func (p *parentEnd) onTrack(track *webrtc.TrackRemote, receiver *webrtc.RTPRecei
 			// They came in one burst: this node was not scheduled while
 			// they queued, and so may the parent's be, unread. Count
 			// again from this packet.
-			held, heldAt = append(held[:0], pkt), time.Now()
-			inSeen = p.f.in.Load()
+			held = held[:0]
+			hold(pkt)
 			return
 		}
 		if p.heard.Swap(true) || !p.opts.OnHeard() {
