@@ -301,9 +301,8 @@ func (b *bench) join(ctx context.Context) error {
 		return err
 	})
 	b.res.joinAll = time.Since(first)
-	b.res.joinCPU = joinCPU{wall: b.res.joinAll, bench: ownCPU() - benchCPU}
-	for i, share := range cpu.end(pids) {
-		used := time.Duration(share * float64(b.res.joinAll))
+	b.res.joinCPU = joinCPU{bench: ownCPU() - benchCPU}
+	for i, used := range cpu.used(pids) {
 		if i == 0 {
 			b.res.joinCPU.host = used
 		}

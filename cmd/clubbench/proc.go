@@ -98,16 +98,26 @@ func beginCPU(pids []int) *cpuWindow {
 }
 
 func (w *cpuWindow) end(pids []int) []float64 {
-	wall := time.Since(w.start).Seconds()
+	wall := time.Since(w.start)
 	w.shares = make([]float64, len(pids))
+	for i, used := range w.used(pids) {
+		w.shares[i] = used.Seconds() / wall.Seconds()
+	}
+	return w.shares
+}
+
+// used is the CPU time each of pids used since begin (0 for a process
+// that is gone).
+func (w *cpuWindow) used(pids []int) []time.Duration {
+	out := make([]time.Duration, len(pids))
 	for i, pid := range pids {
 		t, err := cpuTicks(pid)
 		if err != nil {
 			continue
 		}
-		w.shares[i] = float64(t-w.ticks[i]) / clockTicks / wall
+		out[i] = time.Duration(t-w.ticks[i]) * time.Second / clockTicks
 	}
-	return w.shares
+	return out
 }
 
 // loadAverage is the first figure of /proc/loadavg.
@@ -131,5 +141,5 @@ func ownCPU() time.Duration {
 // joinCPU is what the join phase cost the machine: every daemon's CPU
 // (the host's among it) and the bench's own, which polls the members.
 type joinCPU struct {
-	wall, daemons, host, bench time.Duration
+	daemons, host, bench time.Duration
 }

@@ -72,7 +72,7 @@ func (r *result) print(w io.Writer, o options) {
 		fmt.Fprintf(w, "all %d joins took %s\n", len(r.joins), ms(r.joinAll))
 		c := r.joinCPU
 		fmt.Fprintf(w, "CPU while joining: daemons %.1f s (host %.1f s), clubbench itself %.1f s, of %.1f s on %d cores\n",
-			c.daemons.Seconds(), c.host.Seconds(), c.bench.Seconds(), c.wall.Seconds()*float64(runtime.NumCPU()), runtime.NumCPU())
+			c.daemons.Seconds(), c.host.Seconds(), c.bench.Seconds(), r.joinAll.Seconds()*float64(runtime.NumCPU()), runtime.NumCPU())
 	}
 	depths := map[int]int{}
 	deepest := 0
