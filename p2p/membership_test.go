@@ -306,27 +306,15 @@ func TestNewcomersNameReachesEveryone(t *testing.T) {
 
 	b := newNode(t)
 	inv := bearerInvite(t, a, 1)
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	chain, err := b.Redeem(ctx, inv)
-	if err != nil {
-		t.Fatal(err)
-	}
-	prof, err := identity.SignProfile(b.cfg.Key, identity.Profile{Network: chain.Network(), Peer: b.ID(), Name: "Bob", Updated: time.Now()})
-	if err != nil {
-		t.Fatal(err)
-	}
 	joined := time.Now()
-	if err := b.Enter(NetworkState{Chain: chain, Profile: prof, KnownPeers: BootstrapAddrs(inv)}); err != nil {
-		t.Fatal(err)
-	}
+	joinNamed(t, b, inv, "Bob")
 	testutil.Eventually(t, 10*time.Second, func() error {
 		if m, ok := c.Member(b.ID()); !ok || m.Profile == nil || m.Profile.Name != "Bob" {
 			return errors.New("C does not know the newcomer's name")
 		}
 		return nil
 	})
-	t.Logf("a newcomer's name reached a member it is not connected to %s after it entered", time.Since(joined).Round(time.Millisecond))
+	t.Logf("a newcomer's name reached a member it is not connected to %s after it redeemed its invite", time.Since(joined).Round(time.Millisecond))
 }
 
 // A newcomer's own announcement is forwarded by members that hold its
